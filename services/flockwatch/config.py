@@ -1,0 +1,53 @@
+"""Runtime settings: every port, heap size and path in one place.
+
+Values come from environment variables prefixed ``FLOCKWATCH_`` (for example
+``FLOCKWATCH_KAFKA_PORT=19092``), so the CLI, workers, DAGs and tests agree
+without passing flags around.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLOCKWATCH_", extra="ignore")
+
+    # Where pids, logs and service data live; `flockwatch down --purge` removes it.
+    state_dir: Path = REPO_ROOT / ".flockwatch"
+    # Folder with the real datasets (read-only, never copied into the repo).
+    data_dir: Path = REPO_ROOT.parent / "shared" / "data"
+    # The Maven project that fetches the JVM services' jars.
+    infra_dir: Path = REPO_ROOT / "infra"
+
+    host: str = "127.0.0.1"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "512m"
+    opensearch_port: int = 9200
+    opensearch_heap: str = "1g"
+    # JDK used to run the services; empty means `java` on PATH (Kafka 4 and OpenSearch 2.19 run on 17).
+    java_home: str = ""
+    start_timeout_s: float = 180.0
+
+    # Kafka topic names are "<prefix>.<stage>" so several deployments (or tests) can share a broker.
+    topic_prefix: str = "flockwatch"
+    topic_partitions: int = 3
+    # Store index names are "<prefix>-<kind>".
+    index_prefix: str = "flockwatch"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def opensearch_url(self) -> str:
+        return f"http://{self.host}:{self.opensearch_port}"
+
+
+def get_settings() -> Settings:
+    return Settings()

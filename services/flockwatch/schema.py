@@ -1,0 +1,225 @@
+"""The contract between stages: pydantic models serialised as versioned JSON on Kafka.
+
+Every message carries ``schema_version``; a consumer that sees a major version it
+does not know dead-letters the message instead of guessing. Posts are keyed by
+``platform:platform_id`` (see :func:`post_key`), and that key is also the store's
+document id, which is what makes every write idempotent.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA_VERSION = 1
+
+# Longest text a post may carry. Platforms cap posts far below this (Reddit
+# self-posts at 40k characters); anything longer is a broken or hostile record.
+MAX_TEXT_CHARS = 100_000
+# Posts older than this are data errors (epoch-zero defaults, swapped fields).
+EARLIEST_POST = datetime(2000, 1, 1, tzinfo=UTC)
+# Tolerated clock skew for timestamps in the future.
+FUTURE_SKEW = timedelta(days=1)
+
+
+def post_key(platform: str, platform_id: str) -> str:
+    """The post's identity everywhere: Kafka message key and store document id."""
+    return f"{platform}:{platform_id}"
+
+
+class Contract(BaseModel):
+    """Base of every message: strict about unknown fields so typos fail loudly."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+    schema_version: int = SCHEMA_VERSION
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode("utf-8")
+
+
+class MediaKind(StrEnum):
+    image = "image"
+    video = "video"
+    audio = "audio"
+    gif = "gif"
+    link_preview = "link_preview"
+    unknown = "unknown"
+
+
+class MediaItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    kind: MediaKind = MediaKind.unknown
+    mime_type: str | None = None
+    alt_text: str | None = None
+    # Filled in by the media stage once fetched.
+    sha256: str | None = None
+
+
+class Author(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    handle: str | None = None
+    display_name: str | None = None
+    followers: int | None = Field(default=None, ge=0)
+    following: int | None = Field(default=None, ge=0)
+    category: str | None = None  # e.g. IRA's LeftTroll / HashtagGamer, when a dataset labels accounts
+
+
+class Engagement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    likes: int | None = Field(default=None, ge=0)
+    reshares: int | None = Field(default=None, ge=0)
+    replies: int | None = Field(default=None, ge=0)
+    quotes: int | None = Field(default=None, ge=0)
+    views: int | None = Field(default=None, ge=0)
+
+
+class SourceRef(BaseModel):
+    """Where a post came from, precisely enough to find the original record again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: str  # the importer or connector name, e.g. "ira_2016"
+    uri: str  # file path (relative to the data dir) or API URL
+    position: str | None = None  # line number, archive member, offset...
+
+
+class Post(Contract):
+    kind: Literal["post"] = "post"
+    platform: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")
+    platform_id: str = Field(min_length=1, max_length=512)
+    author: Author
+    text: str = Field(default="", max_length=MAX_TEXT_CHARS)
+    language: str | None = None
+    created_at: datetime
+    urls: list[str] = Field(default_factory=list)
+    hashtags: list[str] = Field(default_factory=list)
+    mentions: list[str] = Field(default_factory=list)
+    media: list[MediaItem] = Field(default_factory=list)
+    # Parent links hold platform ids on the same platform; `None` when absent.
+    reply_to: str | None = None
+    reshare_of: str | None = None
+    quote_of: str | None = None
+    # The first post of the conversation or cascade, when the source says so.
+    root_id: str | None = None
+    engagement: Engagement = Field(default_factory=Engagement)
+    source: SourceRef
+
+    @field_validator("created_at")
+    @classmethod
+    def _plausible_time(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        if value < EARLIEST_POST:
+            raise ValueError(f"created_at {value.isoformat()} is before {EARLIEST_POST.date()}")
+        if value > datetime.now(UTC) + FUTURE_SKEW:
+            raise ValueError(f"created_at {value.isoformat()} is in the future")
+        return value
+
+    @property
+    def key(self) -> str:
+        return post_key(self.platform, self.platform_id)
+
+    def parent_key(self) -> str | None:
+        """The post this one spreads: reshare first, then quote, then reply."""
+        parent = self.reshare_of or self.quote_of or self.reply_to
+        return post_key(self.platform, parent) if parent else None
+
+
+class RawRecord(Contract):
+    """One record exactly as a dataset or platform gave it, before normalisation."""
+
+    kind: Literal["raw"] = "raw"
+    format: str
+    source_uri: str
+    position: str | None = None
+    # The reader's best guess of when the record happened, used only to pace replays.
+    event_time: datetime | None = None
+    payload: dict[str, Any]
+    # Context a format needs that lives outside the record (a thread's root, a label file...).
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class Evidence(BaseModel):
+    """Why a signal fired: enough for an analyst to defend a takedown."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    signal: str
+    score: float = Field(ge=0.0, le=1.0)
+    on: str  # what it looked at: "text", a media URL, an account...
+    detail: str
+
+
+class TextScore(Contract):
+    kind: Literal["text_score"] = "text_score"
+    post_key: str
+    machine_score: float | None = Field(default=None, ge=0.0, le=1.0)
+    label: Literal["machine", "human", "unscored"]
+    evidence: list[Evidence] = Field(default_factory=list)
+    narrative_id: str | None = None
+    model: str
+
+
+class MediaScore(Contract):
+    kind: Literal["media_score"] = "media_score"
+    post_key: str
+    media_url: str
+    manipulation_score: float | None = Field(default=None, ge=0.0, le=1.0)
+    provenance: dict[str, Any] = Field(default_factory=dict)
+    matches: list[dict[str, Any]] = Field(default_factory=list)
+    signals: list[Evidence] = Field(default_factory=list)
+
+
+class AlertStatus(StrEnum):
+    new = "new"
+    acknowledged = "acknowledged"
+    resolved = "resolved"
+
+
+class Alert(Contract):
+    kind: Literal["alert"] = "alert"
+    alert_id: str
+    rule: str
+    severity: Literal["low", "medium", "high", "critical"]
+    entity: str  # what the alert is about: "hashtag:#maga", "narrative:n-12", "candidate:..."
+    created_at: datetime
+    status: AlertStatus = AlertStatus.new
+    summary: str
+    evidence: list[Evidence] = Field(default_factory=list)
+    post_keys: list[str] = Field(default_factory=list)
+
+
+class DeadLetter(Contract):
+    """A message a stage could not process, with the reason and the original bytes."""
+
+    kind: Literal["dead_letter"] = "dead_letter"
+    stage: str
+    reason: str
+    original_b64: str
+    source_topic: str | None = None
+    source_partition: int | None = None
+    source_offset: int | None = None
+    failed_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @classmethod
+    def of(cls, stage: str, reason: str, original: bytes, **where: Any) -> DeadLetter:
+        return cls(
+            stage=stage,
+            reason=reason[:2000],
+            original_b64=base64.b64encode(original).decode("ascii"),
+            **where,
+        )
+
+    def original(self) -> bytes:
+        return base64.b64decode(self.original_b64)
