@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from flockwatch.cli_graph import graph_app, train_app
 from flockwatch.config import get_settings
 
 app = typer.Typer(
@@ -17,6 +20,8 @@ app = typer.Typer(
 )
 worker_app = typer.Typer(help="Long-running Kafka workers (one consumer group each).", no_args_is_help=True)
 app.add_typer(worker_app, name="worker")
+app.add_typer(graph_app, name="graph")
+app.add_typer(train_app, name="train")
 
 Services = Annotated[
     list[str] | None,
@@ -58,11 +63,144 @@ def status() -> None:
         raise typer.Exit(1)
 
 
+@app.command("replay")
+def replay_cmd(
+    dataset: Annotated[str, typer.Argument(help="Dataset format, e.g. ira_2016, twitter15, weibo_ced, pheme.")],
+    path: Annotated[Path | None, typer.Option(help="File or folder (default: the dataset under the data dir).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Stop after this many records.")] = None,
+    rate: Annotated[float | None, typer.Option(help="At most this many records per second.")] = None,
+    speed: Annotated[float | None, typer.Option(help="Real-time factor over the records' timestamps.")] = None,
+) -> None:
+    """Replay a recorded dataset into the raw-posts topic (the default data source)."""
+    from flockwatch.kafka_bus import ensure_topics
+    from flockwatch.replay import UnknownFormatError
+    from flockwatch.replayer import replay
+
+    settings = get_settings()
+    ensure_topics(settings)
+    try:
+        with _progress(f"replaying {dataset}", limit) as advance:
+            report = replay(settings, dataset, path, limit=limit, rate=rate, speed=speed, on_progress=advance)
+    except (UnknownFormatError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    _echo_json({**report.__dict__, "rate_per_s": round(report.rate, 1)})
+
+
+@worker_app.command("normalize")
+def worker_normalize() -> None:
+    """Raw records → normalised posts (bad records → dead-letter topic)."""
+    _run_worker("normalize")
+
+
+@worker_app.command("index")
+def worker_index() -> None:
+    """Posts and scores → the store, committing offsets only after the store acknowledged."""
+    _run_worker("index")
+
+
+def _run_worker(name: str) -> None:
+    import logging
+    import signal
+    import threading
+
+    from flockwatch.kafka_bus import ensure_topics, run_stage
+    from flockwatch.workers import build_stage, group_id
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    ensure_topics(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def log_batch(counts: object) -> None:
+        logging.getLogger(f"flockwatch.worker.{name}").info("batch: %s", dict(counts))  # type: ignore[call-overload]
+
+    report = run_stage(settings, build_stage(name, settings), group_id(settings, name), stop=stop, on_batch=log_batch)
+    _echo_json({"stage": name, **dict(report.counts), "elapsed_s": round(report.elapsed_s, 1)})
+
+
+@app.command()
+def demo(
+    dataset: Annotated[str, typer.Option(help="Dataset format to replay.")] = "ira_2016",
+    limit: Annotated[int | None, typer.Option(help="Records to replay (0 = all).")] = 50_000,
+    rate: Annotated[float | None, typer.Option(help="At most this many records per second.")] = None,
+    fresh: Annotated[bool, typer.Option(help="Delete this deployment's indices first.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON only.")] = False,
+) -> None:
+    """Start what is not running, replay a real dataset through every stage, print a summary."""
+    from flockwatch.demo import run_demo
+
+    settings = get_settings()
+    with _progress(f"replaying {dataset}", limit or None, quiet=as_json) as advance:
+        summary = run_demo(settings, dataset, limit=limit or None, rate=rate, fresh=fresh, on_progress=advance)
+    if as_json:
+        _echo_json(summary.as_dict() | {"example_queries": summary.example_queries})
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Flockwatch demo: {dataset}", show_header=False)
+    for k, v in summary.as_dict().items():
+        table.add_row(k.replace("_", " "), str(v))
+    console = Console()
+    console.print(table)
+    console.print("Try next:")
+    for q in summary.example_queries:
+        console.print(f"  {q}", markup=False)
+
+
+@app.command()
+def search(
+    query: Annotated[
+        str, typer.Argument(help="Lucene query string, e.g. 'hashtags:maga AND author.category:RightTroll'.")
+    ],
+    size: Annotated[int, typer.Option(help="How many posts.")] = 10,
+) -> None:
+    """Search stored posts, newest first; one JSON document per line."""
+    from flockwatch.store import IndexKind, OpenSearchStore
+
+    for doc in OpenSearchStore(get_settings()).query_string(IndexKind.posts, query, size=size):
+        typer.echo(json.dumps(doc, ensure_ascii=False, default=str))
+
+
+@app.command()
+def top(
+    field: Annotated[str, typer.Argument(help="Keyword field: hashtags, urls, mentions, author.handle, ...")],
+    size: Annotated[int, typer.Option(help="How many values.")] = 10,
+) -> None:
+    """Most frequent values of a field across stored posts."""
+    from flockwatch.store import IndexKind, OpenSearchStore
+
+    for value, count in OpenSearchStore(get_settings()).terms(IndexKind.posts, field, size=size):
+        typer.echo(f"{count}\t{value}")
+
+
+@contextmanager
+def _progress(label: str, total: int | None, quiet: bool = False) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr; yields a callback taking the records done so far."""
+    if quiet:
+        yield lambda _done: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    ) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda done: progress.update(task, completed=done)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 
 
 if __name__ == "__main__":  # pragma: no cover
     main()
-
-

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     kafka_controller_port: int = 9093
     kafka_heap: str = "512m"
     opensearch_port: int = 9200
+    # Node-to-node port; a single node only binds it (explicit so it never drifts into 9301+).
+    opensearch_transport_port: int = 9300
     opensearch_heap: str = "1g"
     # JDK used to run the services; empty means `java` on PATH (Kafka 4 and OpenSearch 2.19 run on 17).
     java_home: str = ""

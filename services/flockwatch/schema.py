@@ -164,6 +164,8 @@ class Evidence(BaseModel):
 class TextScore(Contract):
     kind: Literal["text_score"] = "text_score"
     post_key: str
+    # The post's time, so the store can route the score to the post's monthly index.
+    post_created_at: datetime
     machine_score: float | None = Field(default=None, ge=0.0, le=1.0)
     label: Literal["machine", "human", "unscored"]
     evidence: list[Evidence] = Field(default_factory=list)
@@ -174,6 +176,7 @@ class TextScore(Contract):
 class MediaScore(Contract):
     kind: Literal["media_score"] = "media_score"
     post_key: str
+    post_created_at: datetime
     media_url: str
     manipulation_score: float | None = Field(default=None, ge=0.0, le=1.0)
     provenance: dict[str, Any] = Field(default_factory=dict)

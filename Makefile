@@ -1,0 +1,46 @@
+# Flockwatch: `make demo` and `make test` are the two commands the README promises.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test test-unit lint up down bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+infra/target/.fetched: infra/pom.xml infra/kafka/pom.xml infra/opensearch/pom.xml
+	$(BIN)/python -c 'from flockwatch.config import get_settings; from flockwatch.local_services import fetch_jars; fetch_jars(get_settings())'
+	touch $@
+
+setup: $(STAMP) infra/target/.fetched
+
+demo: setup
+	$(BIN)/flockwatch demo
+
+lint: setup
+	$(BIN)/ruff check services dags tests bench
+	$(BIN)/ruff format --check services dags tests bench
+	$(BIN)/mypy
+
+test-unit: setup
+	$(BIN)/pytest -q tests/unit
+
+test: setup lint
+	$(BIN)/flockwatch up
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e
+
+up: setup
+	$(BIN)/flockwatch up
+
+down:
+	$(BIN)/flockwatch down
+
+bench: setup
+	$(BIN)/python -m bench.ingest
+
+clean: down
+	rm -rf $(VENV) infra/target .flockwatch

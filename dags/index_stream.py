@@ -1,0 +1,39 @@
+"""Kafka → store in micro-batches: each run drains the stages' backlog, then stops.
+
+Later stages (text and media scoring, coordination, alerts) join between `normalize`
+and `index`; the streaming workers (`flockwatch worker ...`) run the same stage objects.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import dag, task
+
+
+@dag(
+    dag_id="index_stream",
+    schedule=timedelta(minutes=1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["flockwatch", "stream"],
+)
+def index_stream() -> None:
+    @task
+    def normalize() -> dict[str, int]:
+        from flockwatch.config import get_settings
+        from flockwatch.workers import run_until_caught_up
+
+        return run_until_caught_up("normalize", get_settings())
+
+    @task
+    def index() -> dict[str, int]:
+        from flockwatch.config import get_settings
+        from flockwatch.workers import run_until_caught_up
+
+        return run_until_caught_up("index", get_settings())
+
+    normalize() >> index()
+
+
+index_stream_dag = index_stream()

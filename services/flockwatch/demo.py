@@ -1,0 +1,144 @@
+"""`flockwatch demo`: start what is missing, replay a real dataset through every stage, summarise."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from multiprocessing.synchronize import Event as MpEvent
+from pathlib import Path
+from typing import Any
+
+from flockwatch import local_services
+from flockwatch.config import Settings
+from flockwatch.kafka_bus import ensure_topics, group_lag, run_stage
+from flockwatch.replayer import ReplayReport, replay
+from flockwatch.store import IndexKind, OpenSearchStore
+from flockwatch.workers import STAGE_INPUTS, STAGES, build_stage, group_id
+
+
+@dataclass
+class DemoSummary:
+    dataset: str
+    replay: ReplayReport
+    stage_counts: dict[str, Counter[str]]
+    indexed_in_store: int
+    elapsed_s: float
+    example_queries: list[str] = field(default_factory=list)
+
+    @property
+    def dead_lettered(self) -> int:
+        return self.replay.oversize_dead_lettered + sum(c["dead_lettered"] for c in self.stage_counts.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "posts_read": self.replay.read,
+            "posts_produced": self.replay.produced,
+            "normalized": self.stage_counts.get("normalize", Counter())["normalized"],
+            "skipped_not_posts": self.stage_counts.get("normalize", Counter())["skipped"],
+            "dead_lettered": self.dead_lettered,
+            "indexed_in_store": self.indexed_in_store,
+            "replay_rate_per_s": round(self.replay.rate, 1),
+            "elapsed_s": round(self.elapsed_s, 1),
+            "pipeline_rate_per_s": round(self.replay.produced / self.elapsed_s, 1) if self.elapsed_s else 0.0,
+        }
+
+
+def _stage_process(name: str, settings_json: str, stop: MpEvent, results: Any) -> None:
+    settings = Settings.model_validate_json(settings_json)
+    report = run_stage(settings, build_stage(name, settings), group_id(settings, name), stop=stop)  # type: ignore[arg-type]
+    results.put((name, dict(report.counts)))
+
+
+def wait_for_stages(settings: Settings, timeout_s: float, poll_s: float = 0.5) -> bool:
+    """Block until every stage has committed everything upstream produced, in pipeline order."""
+    deadline = time.monotonic() + timeout_s
+    for name, inputs in STAGE_INPUTS.items():
+        while group_lag(settings, group_id(settings, name), inputs) > 0:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(poll_s)
+    return True
+
+
+@contextmanager
+def stage_processes(settings: Settings) -> Iterator[dict[str, Counter[str]]]:
+    """Run every streaming stage in its own process (two cores, one GIL each) for the block.
+
+    Yields a dict that holds each stage's counts once the block has exited.
+    """
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(target=_stage_process, args=(name, settings.model_dump_json(), stop, results), daemon=True)
+        for name in STAGES
+    ]
+    for p in procs:
+        p.start()
+    counts: dict[str, Counter[str]] = {}
+    try:
+        yield counts
+    finally:
+        stop.set()
+        for _ in procs:
+            try:
+                name, c = results.get(timeout=60)
+            except queue.Empty:
+                break
+            counts[name] = Counter(c)
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.terminate()
+
+
+def run_demo(
+    settings: Settings,
+    dataset: str = "ira_2016",
+    path: Path | None = None,
+    limit: int | None = 50_000,
+    rate: float | None = None,
+    speed: float | None = None,
+    fresh: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> DemoSummary:
+    started = time.monotonic()
+    local_services.up(settings, list(local_services.SERVICES))
+    ensure_topics(settings)
+    store = OpenSearchStore(settings)
+    if fresh:
+        store.drop_all()
+    store.ensure_schema()
+    with stage_processes(settings) as counts:
+        report = replay(settings, dataset, path, limit=limit, rate=rate, speed=speed, on_progress=on_progress)
+        if not wait_for_stages(settings, timeout_s=600):
+            raise TimeoutError("stages did not catch up within 10 minutes; see `flockwatch status`")
+    store.refresh(IndexKind.posts)
+    return DemoSummary(
+        dataset=dataset,
+        replay=report,
+        stage_counts=counts,
+        indexed_in_store=store.count(IndexKind.posts, {"term": {"source.format": dataset}}),
+        elapsed_s=time.monotonic() - started,
+        example_queries=example_queries(settings, store),
+    )
+
+
+def example_queries(settings: Settings, store: OpenSearchStore) -> list[str]:
+    top_tags = [tag for tag, _ in store.terms(IndexKind.posts, "hashtags", size=3)]
+    tag = top_tags[0] if top_tags else "news"
+    alias = store.alias(IndexKind.posts)
+    return [
+        f'flockwatch search "hashtags:{tag}"',
+        'flockwatch search "author.category:HashtagGamer AND text:debate" --size 5',
+        "flockwatch top hashtags",
+        "flockwatch top author.category",
+        f"curl -s '{settings.opensearch_url}/{alias}/_search?q=hashtags:{tag}&size=3&pretty'",
+        f"curl -s '{settings.opensearch_url}/{alias}/_count?pretty'",
+    ]

@@ -1,0 +1,65 @@
+"""Write coordination networks: CSV (edges with evidence), GEXF and GraphML (Gephi), JSONL.
+
+CSV and JSONL stream the edge table; GEXF and GraphML go through ``networkx.DiGraph`` and
+``networkx.write_gexf`` / ``write_graphml``.  As in the toolkit's GraphML, nodes are user ids with a
+``username`` attribute and edges carry ``weight`` (integer) and ``edge_type`` (the kind); every evidence
+value is written as a string attribute (NaN as the empty string) so Gephi shows it verbatim.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import networkx as nx  # type: ignore[import-untyped, unused-ignore]
+
+from flockwatch.graph.coordination import EdgeTable
+
+Format = Literal["csv", "gexf", "graphml", "jsonl"]
+FORMATS: tuple[Format, ...] = ("csv", "gexf", "graphml", "jsonl")
+
+
+def _cell(value: str | int | float) -> str | int | float:
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    return value
+
+
+def to_networkx(edges: EdgeTable) -> nx.DiGraph[Any]:
+    """A DiGraph with the toolkit's attributes plus evidence strings."""
+    graph: nx.DiGraph[Any] = nx.DiGraph()
+    for row in edges.rows():
+        source, target = str(row.pop("source")), str(row.pop("target"))
+        weight = int(row.pop("weight"))
+        attrs = {k: str(_cell(v)) for k, v in row.items()}
+        graph.add_edge(source, target, weight=weight, edge_type=edges.kind, **attrs)
+    for node in graph.nodes:
+        graph.nodes[node]["username"] = edges.usernames.get(str(node), "")
+    return graph
+
+
+def write_edges(edges: EdgeTable, path: Path | str, fmt: Format = "csv") -> None:
+    """Write ``edges`` to ``path`` in ``fmt``; CSV's header is ``source,target,weight`` then evidence."""
+    out = Path(path)
+    if fmt == "csv":
+        columns = ["source", "target", "weight", *edges.evidence.keys()]
+        with out.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(columns)
+            for row in edges.rows():
+                writer.writerow([_cell(row[c]) for c in columns])
+    elif fmt == "jsonl":
+        with out.open("w", encoding="utf-8") as handle:
+            for row in edges.rows():
+                record = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+                record["kind"] = edges.kind
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    elif fmt == "gexf":
+        nx.write_gexf(to_networkx(edges), out)
+    elif fmt == "graphml":
+        nx.write_graphml(to_networkx(edges), out)
+    else:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")

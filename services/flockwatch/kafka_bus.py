@@ -1,0 +1,227 @@
+"""Kafka adapter: topic setup, producers, and the at-least-once stage loop.
+
+The loop is the only place that knows about offsets. It polls a batch, hands plain
+``InMessage``s to a stage, produces what the stage returns, waits for the broker to
+acknowledge it, and only then commits the input offsets. If anything in between fails
+(store outage, broker restart) it seeks back to the batch's first offsets and tries
+again after a backoff: nothing is lost, and because every write downstream is keyed by
+post id, a replayed batch duplicates nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from flockwatch.config import Settings
+from flockwatch.pipeline.messages import InMessage, OutMessage, StageOutcome, TransientError
+from flockwatch.topics import TOPICS, Stage, topic_name
+
+log = logging.getLogger(__name__)
+
+# Raw records may carry huge (hostile) payloads; they must still reach the dead-letter
+# topic intact, so those two topics accept messages up to this size.
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+_LARGE_TOPICS = {Stage.raw, Stage.dead_letter}
+
+
+class StageRunner(Protocol):
+    name: str
+    inputs: tuple[Stage, ...]
+
+    def process(self, messages: Sequence[InMessage]) -> StageOutcome: ...
+
+
+@dataclass
+class LoopReport:
+    counts: Counter[str]
+    batches: int
+    retries: int
+    elapsed_s: float
+
+
+def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
+    """Create every topic that is missing (with its settings); return those created."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    try:
+        existing = set(admin.list_topics())
+        wanted = []
+        for spec in TOPICS:
+            name = topic_name(settings.topic_prefix, spec.stage)
+            if name in existing:
+                continue
+            configs = {"retention.ms": str(spec.retention_ms), "compression.type": spec.compression}
+            if spec.stage in _LARGE_TOPICS:
+                configs["max.message.bytes"] = str(MAX_MESSAGE_BYTES)
+            wanted.append(NewTopic(name, settings.topic_partitions, 1, topic_configs=configs))
+        created = []
+        for topic in wanted:
+            try:
+                admin.create_topics([topic])
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        admin.close()
+
+
+def make_producer(settings: Settings) -> KafkaProducer:
+    return KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=20,
+        batch_size=512 * 1024,
+        max_request_size=MAX_MESSAGE_BYTES + 1024 * 1024,
+        # A broker restart takes seconds: keep retrying for up to two minutes per record.
+        delivery_timeout_ms=120_000,
+        request_timeout_ms=30_000,
+        retry_backoff_ms=200,
+    )
+
+
+def make_consumer(settings: Settings, group: str, stages: Iterable[Stage], max_poll_records: int) -> KafkaConsumer:
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=max_poll_records,
+        max_partition_fetch_bytes=MAX_MESSAGE_BYTES + 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+        session_timeout_ms=30_000,
+        max_poll_interval_ms=600_000,
+    )
+    consumer.subscribe([topic_name(settings.topic_prefix, s) for s in stages])
+    return consumer
+
+
+def produce_all(producer: KafkaProducer, prefix: str, messages: Sequence[OutMessage]) -> None:
+    """Send and wait for every acknowledgement; raise KafkaError if any message failed."""
+    futures = [producer.send(topic_name(prefix, m.stage), key=m.key, value=m.value) for m in messages]
+    producer.flush()
+    for future in futures:
+        future.get(timeout=0)  # raises the delivery error, if any
+
+
+def run_stage(
+    settings: Settings,
+    stage: StageRunner,
+    group: str,
+    *,
+    stop: threading.Event | None = None,
+    until_caught_up: bool = False,
+    max_seconds: float | None = None,
+    max_poll_records: int = 2000,
+    on_batch: Callable[[Counter[str]], None] | None = None,
+) -> LoopReport:
+    """Consume ``stage.inputs`` until stopped (worker) or until caught up (batch/DAG mode)."""
+    started = time.monotonic()
+    stop = stop or threading.Event()
+    counts: Counter[str] = Counter()
+    batches = retries = 0
+    backoff = 0.5
+    consumer = make_consumer(settings, group, stage.inputs, max_poll_records)
+    producer = make_producer(settings)
+    try:
+        while not stop.is_set():
+            if max_seconds is not None and time.monotonic() - started > max_seconds:
+                break
+            try:
+                polled = consumer.poll(timeout_ms=500, max_records=max_poll_records)
+            except KafkaError as exc:
+                log.warning("%s: poll failed (%s); retrying", stage.name, exc)
+                stop.wait(1.0)
+                continue
+            batch = [
+                InMessage(r.topic, r.partition, r.offset, r.key, r.value)
+                for records in polled.values()
+                for r in records
+            ]
+            if not batch:
+                if until_caught_up and _caught_up(consumer):
+                    break
+                continue
+            try:
+                outcome = stage.process(batch)
+                produce_all(producer, settings.topic_prefix, outcome.out)
+            except (TransientError, KafkaError) as exc:
+                # A server is away: replay this batch later. Any other error is a bug and
+                # propagates; the batch's offsets stay uncommitted, so nothing is lost.
+                retries += 1
+                counts["retried_batches"] += 1
+                log.warning("%s: batch of %d failed (%s); retrying in %.1fs", stage.name, len(batch), exc, backoff)
+                _seek_to_batch_start(consumer, batch)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            backoff = 0.5
+            _commit(consumer, stage.name)
+            counts.update(outcome.counts)
+            counts["consumed"] += len(batch)
+            batches += 1
+            if on_batch:
+                on_batch(outcome.counts)
+    finally:
+        consumer.close(autocommit=False)
+        producer.close(timeout=10)
+    return LoopReport(counts, batches, retries, time.monotonic() - started)
+
+
+def _seek_to_batch_start(consumer: KafkaConsumer, batch: Sequence[InMessage]) -> None:
+    first: dict[TopicPartition, int] = {}
+    for m in batch:
+        tp = TopicPartition(m.topic, m.partition)
+        first[tp] = min(first.get(tp, m.offset), m.offset)
+    for tp, offset in first.items():
+        # A partition lost to a rebalance needs nothing: its new owner starts from the
+        # last committed offset, which is at or before this batch.
+        with contextlib.suppress(AssertionError, KafkaError, ValueError):
+            consumer.seek(tp, offset)
+
+
+def _commit(consumer: KafkaConsumer, name: str) -> None:
+    try:
+        consumer.commit()
+    except KafkaError as exc:
+        # The batch's effects are durable; it may be redelivered, which idempotent writes absorb.
+        log.warning("%s: offset commit failed (%s); the batch may be processed again", name, exc)
+
+
+def _caught_up(consumer: KafkaConsumer) -> bool:
+    assignment = consumer.assignment()
+    if not assignment:
+        return False
+    end: dict[Any, int] = consumer.end_offsets(list(assignment))
+    return all(consumer.position(tp) >= end[tp] for tp in assignment)
+
+
+def group_lag(settings: Settings, group: str, stages: Iterable[Stage]) -> int:
+    """Messages in ``stages`` not yet committed by ``group`` (uncommitted partitions count in full)."""
+    topics = [topic_name(settings.topic_prefix, s) for s in stages]
+    probe = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(probe.partitions_for_topic(t) or ())]
+        end = probe.end_offsets(partitions)
+        committed = admin.list_consumer_group_offsets(group)
+        lag = 0
+        for tp in partitions:
+            meta = committed.get(tp)
+            done = meta.offset if meta is not None and meta.offset >= 0 else 0
+            lag += max(0, end[tp] - done)
+        return lag
+    finally:
+        probe.close()
+        admin.close()

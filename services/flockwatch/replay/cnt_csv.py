@@ -1,0 +1,103 @@
+"""``cnt_csv``: the Coordination Network Toolkit's platform-neutral CSV.
+
+Columns (by header name, any order): ``message_id, user_id, username, repost_id, reply_id,
+message, timestamp, urls``; ``timestamp`` is Unix seconds and ``urls`` is space-separated
+(the toolkit recommends expanded URLs). Older toolkit files lack ``username`` and
+``reply_id``; extra columns are ignored. Users bring these files, so there is no default path.
+
+Decisions, and why:
+
+- **Platform** is ``twitter`` (the toolkit's usual source) unless the file says otherwise in
+  an optional ``platform`` column, or the reader is called with ``platform=...`` (it then
+  travels in ``context``, so the normaliser needs nothing but the record).
+- **URLs**: the ``urls`` column when the file has it (it holds the expanded links, which the
+  text's short links would only duplicate), else links found in the message.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flockwatch.replay.base import DatasetFormat, relative_uri, source_ref
+from flockwatch.replay.payload import opt_id, opt_str, req_id, text_field
+from flockwatch.replay.text_entities import extract_entities
+from flockwatch.replay.timestamps import from_unix
+from flockwatch.schema import Author, Post, RawRecord
+
+NAME = "cnt_csv"
+DEFAULT_PLATFORM = "twitter"
+COLUMNS = ("message_id", "user_id", "username", "repost_id", "reply_id", "message", "timestamp", "urls")
+_REQUIRED = frozenset({"message_id", "user_id", "repost_id", "message", "timestamp"})
+
+
+def read(path: Path, data_dir: Path | None = None, *, platform: str | None = None) -> Iterator[RawRecord]:
+    """One record per CSV row; ``platform`` overrides the default for files without the column."""
+    uri = relative_uri(path, data_dir)
+    context: dict[str, Any] = {"platform": platform} if platform else {}
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = csv.DictReader(handle)
+        missing = _REQUIRED - set(rows.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: not a coordination-network-toolkit CSV, missing {sorted(missing)}")
+        line = rows.line_num + 1
+        for row in rows:
+            event_time: datetime | None
+            try:
+                event_time = from_unix(row.get("timestamp"))
+            except ValueError:
+                event_time = None
+            yield RawRecord(
+                format=NAME,
+                source_uri=uri,
+                position=str(line),
+                event_time=event_time,
+                payload=row,
+                context=context,
+            )
+            line = rows.line_num + 1
+
+
+def normalize(raw: RawRecord) -> Post:
+    p = raw.payload
+    platform = opt_str(p, "platform") or opt_str(raw.context, "platform") or DEFAULT_PLATFORM
+    text = text_field(p, "message")
+    entities = extract_entities(text)
+    urls = list(dict.fromkeys((opt_str(p, "urls") or "").split())) if "urls" in p else entities.urls
+    if p.get("timestamp") is None:
+        raise ValueError("missing field 'timestamp'")
+    return Post(
+        platform=platform.strip().lower(),
+        platform_id=req_id(p, "message_id"),
+        author=Author(id=req_id(p, "user_id"), handle=opt_str(p, "username")),
+        text=text,
+        created_at=from_unix(p.get("timestamp")),
+        urls=urls,
+        hashtags=entities.hashtags,
+        mentions=entities.mentions,
+        reshare_of=opt_id(p, "repost_id"),
+        reply_to=opt_id(p, "reply_id"),
+        source=source_ref(raw),
+    )
+
+
+def sniff(path: Path) -> bool:
+    if not path.is_file() or path.suffix != ".csv":
+        return False
+    with path.open(encoding="utf-8", newline="") as handle:
+        header = set(next(csv.reader(handle), []))
+    return header >= _REQUIRED
+
+
+FORMAT = DatasetFormat(
+    name=NAME,
+    platform=DEFAULT_PLATFORM,
+    default_path=None,
+    description="Coordination Network Toolkit CSV (message_id, user_id, ..., timestamp, urls)",
+    reader=read,
+    normalizer=normalize,
+    sniffer=sniff,
+)

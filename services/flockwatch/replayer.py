@@ -1,0 +1,160 @@
+"""Replay a recorded dataset into the raw-posts topic at a chosen speed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from flockwatch.config import Settings
+from flockwatch.kafka_bus import MAX_MESSAGE_BYTES, make_producer
+from flockwatch.replay import read_dataset
+from flockwatch.schema import DeadLetter, RawRecord
+from flockwatch.topics import Stage, topic_name
+
+# Part of an oversized record kept in its dead letter (the whole cannot fit in a message).
+OVERSIZE_KEEP_BYTES = 1024 * 1024
+
+
+@dataclass
+class Pacer:
+    """How long to wait before sending the next record.
+
+    ``rate``: at most this many records per second. ``speed``: a real-time factor over the
+    records' own timestamps (1.0 = as they happened, 60 = a minute per second). Neither: as
+    fast as the broker takes them.
+    """
+
+    rate: float | None = None
+    speed: float | None = None
+    _first_event: datetime | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError("rate must be positive")
+        if self.speed is not None and self.speed <= 0:
+            raise ValueError("speed must be positive")
+
+    def delay(self, sent: int, event_time: datetime | None, elapsed_s: float) -> float:
+        due = 0.0
+        if self.rate is not None:
+            due = sent / self.rate
+        if self.speed is not None and event_time is not None:
+            if self._first_event is None:
+                self._first_event = event_time
+            # Out-of-order records are sent at once rather than holding the stream back.
+            due = max(due, (event_time - self._first_event).total_seconds() / self.speed)
+        return max(0.0, due - elapsed_s)
+
+
+@dataclass
+class ReplayReport:
+    format: str
+    read: int = 0
+    produced: int = 0
+    oversize_dead_lettered: int = 0
+    elapsed_s: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.produced / self.elapsed_s if self.elapsed_s else 0.0
+
+
+def replay_records(
+    records: Iterable[RawRecord],
+    producer: KafkaProducer,
+    settings: Settings,
+    report: ReplayReport,
+    *,
+    limit: int | None = None,
+    pacer: Pacer | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> ReplayReport:
+    raw_topic = topic_name(settings.topic_prefix, Stage.raw)
+    dlq_topic = topic_name(settings.topic_prefix, Stage.dead_letter)
+    pacer = pacer or Pacer()
+    failed: list[tuple[str, bytes, bytes]] = []
+    started = time.monotonic()
+
+    def send(topic: str, key: bytes, value: bytes) -> None:
+        future = producer.send(topic, key=key, value=value)
+        future.add_errback(lambda _exc: failed.append((topic, key, value)))
+
+    for record in records:
+        if limit is not None and report.read >= limit:
+            break
+        report.read += 1
+        wait = pacer.delay(report.read - 1, record.event_time, time.monotonic() - started)
+        if wait > 0:
+            time.sleep(wait)
+        value = record.to_bytes()
+        key = f"{record.format}:{record.source_uri}:{record.position}".encode()
+        if len(value) > MAX_MESSAGE_BYTES - 4096:
+            letter = DeadLetter.of(
+                "replay",
+                f"record of {len(value)} bytes exceeds the {MAX_MESSAGE_BYTES} byte message limit; "
+                f"original truncated to its first {OVERSIZE_KEEP_BYTES} bytes",
+                value[:OVERSIZE_KEEP_BYTES],
+            )
+            send(dlq_topic, key, letter.to_bytes())
+            report.oversize_dead_lettered += 1
+        else:
+            send(raw_topic, key, value)
+            report.produced += 1
+        if on_progress and report.read % 1000 == 0:
+            on_progress(report.read)
+    _flush_with_resend(producer, failed, report)
+    report.elapsed_s = time.monotonic() - started
+    if on_progress:
+        on_progress(report.read)
+    return report
+
+
+def _flush_with_resend(producer: KafkaProducer, failed: list[tuple[str, bytes, bytes]], report: ReplayReport) -> None:
+    """Flush; re-send what the broker never acknowledged (duplicates are absorbed downstream)."""
+    for _attempt in range(5):
+        producer.flush()
+        if not failed:
+            return
+        retry = list(failed)
+        failed.clear()
+        time.sleep(2.0)
+        for topic, key, value in retry:
+            future = producer.send(topic, key=key, value=value)
+            future.add_errback(lambda _exc, t=topic, k=key, v=value: failed.append((t, k, v)))
+    producer.flush()
+    if failed:
+        raise KafkaError(f"{len(failed)} records were never acknowledged by the broker")
+
+
+def replay(
+    settings: Settings,
+    fmt: str,
+    path: Path | None = None,
+    *,
+    limit: int | None = None,
+    rate: float | None = None,
+    speed: float | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> ReplayReport:
+    """Read ``fmt`` from ``path`` (or its default file under the data dir) into Kafka."""
+    records = read_dataset(fmt, path, settings.data_dir)
+    producer = make_producer(settings)
+    try:
+        return replay_records(
+            records,
+            producer,
+            settings,
+            ReplayReport(format=fmt),
+            limit=limit,
+            pacer=Pacer(rate=rate, speed=speed),
+            on_progress=on_progress,
+        )
+    finally:
+        producer.close(timeout=30)

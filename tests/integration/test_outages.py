@@ -1,0 +1,98 @@
+"""A store outage and a broker restart in the middle of a replay lose and duplicate nothing."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from flockwatch import local_services
+from flockwatch.config import Settings
+from flockwatch.kafka_bus import LoopReport, run_stage
+from flockwatch.replayer import ReplayReport, replay
+from flockwatch.store import IndexKind, OpenSearchStore
+from flockwatch.workers import build_stage, group_id, run_until_caught_up
+from tests.integration.conftest import expected_posts
+
+pytestmark = pytest.mark.integration
+
+N = 10_000
+RATE = 1_500.0  # records/s: slow enough that the outage lands mid-replay
+
+
+@contextmanager
+def streaming_workers(settings: Settings) -> Iterator[dict[str, LoopReport]]:
+    """Both stages running as long-lived consumers, as `flockwatch worker ...` runs them."""
+    stop = threading.Event()
+    reports: dict[str, LoopReport] = {}
+
+    def work(name: str) -> None:
+        reports[name] = run_stage(settings, build_stage(name, settings), group_id(settings, name), stop=stop)
+
+    threads = [threading.Thread(target=work, args=(name,), daemon=True) for name in ("normalize", "index")]
+    for t in threads:
+        t.start()
+    try:
+        yield reports
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+
+
+def replay_with_interruption(
+    settings: Settings, interrupt: Callable[[], None]
+) -> tuple[ReplayReport, dict[str, LoopReport]]:
+    result: list[ReplayReport] = []
+    runner = threading.Thread(target=lambda: result.append(replay(settings, "ira_2016", limit=N, rate=RATE)))
+    with streaming_workers(settings) as workers:
+        runner.start()
+        time.sleep(N / RATE / 3)
+        assert runner.is_alive(), "the interruption must land mid-replay"
+        interrupt()
+        runner.join(timeout=600)
+        assert result, "replay did not finish"
+    # Whatever the streaming workers left, a catch-up run finishes (same consumer groups).
+    run_until_caught_up("normalize", settings)
+    run_until_caught_up("index", settings)
+    return result[0], workers
+
+
+def assert_exact(settings: Settings) -> None:
+    expected = expected_posts("ira_2016", N)
+    store = OpenSearchStore(settings)
+    store.refresh()
+    assert store.count(IndexKind.posts) == len(expected)
+    # Every expected post is there (not just the right number of documents).
+    assert store.count(IndexKind.posts, {"ids": {"values": list(expected)}}) == len(expected)
+
+
+def test_store_outage_mid_replay(settings: Settings) -> None:
+    def outage() -> None:
+        local_services.stop(settings, "opensearch")
+        time.sleep(5)  # the index worker fails and retries while the store is down
+        local_services.start(settings, "opensearch")
+        local_services.wait_healthy(settings, "opensearch", settings.start_timeout_s)
+
+    report, workers = replay_with_interruption(settings, outage)
+    assert report.produced == N
+    assert workers["index"].retries >= 1, "the index worker never saw the outage"
+    assert_exact(settings)
+
+
+def test_broker_restart_mid_replay(settings: Settings) -> None:
+    before = local_services.read_pid(settings, "kafka")
+
+    def restart() -> None:
+        local_services.stop(settings, "kafka")
+        time.sleep(3)
+        local_services.start(settings, "kafka")
+        local_services.wait_healthy(settings, "kafka", settings.start_timeout_s)
+
+    report, _ = replay_with_interruption(settings, restart)
+    assert local_services.read_pid(settings, "kafka") != before, "the broker was not restarted"
+    assert report.produced == N
+    assert_exact(settings)

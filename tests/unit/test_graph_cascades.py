@@ -1,0 +1,165 @@
+"""Cascade trees and metrics: hand-computed shapes, brute force for structural virality, bad input."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import tarfile
+from pathlib import Path
+
+import networkx as nx  # type: ignore[import-untyped, unused-ignore]
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flockwatch.graph.cascade_io import parse_twitter_tree, read_ced
+from flockwatch.graph.cascade_metrics import (
+    cascade_metrics,
+    gini,
+    metrics_from_networkx,
+    structural_virality,
+    tree_to_networkx,
+)
+from flockwatch.graph.cascades import CascadeBuilder, Event, build_tree, tree_from_parents
+
+
+def star(n: int) -> list[Event]:
+    return [Event("r", None, 0.0, "u0")] + [Event(f"c{i}", "r", 60.0 * i, f"u{i}") for i in range(1, n)]
+
+
+def chain(n: int) -> list[Event]:
+    return [Event("n0", None, 0.0, "u0")] + [Event(f"n{i}", f"n{i - 1}", float(i), f"u{i}") for i in range(1, n)]
+
+
+def test_star_and_chain_by_hand() -> None:
+    s = cascade_metrics(build_tree("s", star(5)))
+    assert (s["size"], s["depth"], s["max_breadth"], s["root_share"]) == (5, 1, 4, 1.0)
+    assert s["structural_virality"] == pytest.approx(2 * 4 / 5)  # 2(n-1)/n
+    assert s["branching_factor"] == 4.0 and s["lifetime"] == 240.0
+    assert s["time_to_10"] is None and s["delay_median"] == 150.0 and s["share_first_hour"] == 1.0
+    c = cascade_metrics(build_tree("c", chain(6)))
+    assert (c["depth"], c["max_breadth"], c["root_share"]) == (5, 1, 0.2)
+    assert c["structural_virality"] == pytest.approx((6 + 1) / 3)  # (n+1)/3
+    assert c["branching_factor"] == 1.0
+    lone = cascade_metrics(build_tree("l", [Event("x", None, 5.0)]))
+    assert lone["size"] == 1 and lone["structural_virality"] == 0.0 and lone["delay_median"] is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 10**6), min_size=1, max_size=40))
+def test_structural_virality_equals_mean_pairwise_distance(seeds: list[int]) -> None:
+    parent = [-1] + [seeds[i] % i for i in range(1, len(seeds))]
+    tree = tree_from_parents("t", parent, [float(i) for i in range(len(parent))])
+    g = nx.Graph()
+    g.add_nodes_from(range(len(parent)))
+    g.add_edges_from((i, p) for i, p in enumerate(parent) if p >= 0)
+    n = len(parent)
+    if n == 1:
+        assert structural_virality(tree) == 0.0
+        return
+    dist = dict(nx.all_pairs_shortest_path_length(g))
+    brute = sum(dist[i][j] for i, j in itertools.permutations(range(n), 2)) / (n * (n - 1))
+    assert structural_virality(tree) == pytest.approx(brute)
+
+
+def test_gini() -> None:
+    assert gini([1, 1, 1, 1]) == 0.0
+    assert gini([0, 0, 0, 4]) == pytest.approx(0.75)  # (m-1)/m for one holder among m
+    assert gini([]) == 0.0
+    t = build_tree("g", [Event("r", None, 0, "a"), Event("1", "r", 1, "b"), Event("2", "r", 2, "b"),
+                         Event("3", "r", 3, "c")])  # fmt: skip
+    assert cascade_metrics(t)["spreader_gini"] == pytest.approx(gini([2, 1]))
+    assert cascade_metrics(t, coordinated_users={"b"})["coordinated_share"] == 0.5
+
+
+def test_bad_input_is_repaired_and_counted() -> None:
+    events = [
+        Event("b", "a", 20.0, "u2"),  # arrives before its parent (out of order)
+        Event("a", "root", 10.0, "u1"),
+        Event("a", "root", 12.0, "u1"),  # duplicate, later: dropped
+        Event("root", None, 0.0, "u0"),
+        Event("s", "s", 5.0, "u3"),  # self-loop
+        Event("m", "ghost", 6.0, "u4"),  # missing parent
+        Event("x", "y", 30.0, "u5"),  # x <-> y cycle
+        Event("y", "x", 31.0, "u6"),
+        Event("z", "y", 40.0, "u7"),  # hangs from the cycle
+        Event("k", "a", 1.0, "u8"),  # stamped before its parent (clock skew)
+        Event("q", None, 50.0, "u9"),  # a second root candidate
+    ]
+    tree = build_tree("bad", events, root_id="root")
+    r = tree.repairs
+    assert (r.duplicates, r.self_loops, r.missing_parents, r.cycles, r.skewed, r.extra_roots) == (1, 1, 1, 1, 1, 1)
+    assert len(tree) == 10 and tree.ids[0] == "root"
+    parent = {tree.ids[i]: tree.ids[p] for i, p in enumerate(tree.parent) if p >= 0}
+    assert parent["b"] == "a" and parent["s"] == "root" and parent["m"] == "root" and parent["q"] == "root"
+    assert parent["x"] == "root" and parent["y"] == "x" and parent["z"] == "y"  # earliest of the cycle cut
+    assert tree.time[tree.ids.index("k")] == 10.0  # moved to its parent's time
+    assert all(tree.time[i] >= tree.time[p] for i, p in enumerate(tree.parent) if p >= 0)
+    assert all(0 <= p < i for i, p in enumerate(tree.parent[1:], start=1))
+    cascade_metrics(tree)  # no crash
+
+
+def test_root_is_inferred_or_made_up() -> None:
+    t = build_tree("i", [Event("b", "a", 5.0), Event("a", None, 1.0), Event("c", None, 3.0)])
+    assert t.ids[0] == "a" and t.repairs.extra_roots == 1
+    p = build_tree("p", [Event("b", "src", 5.0), Event("c", "src", 3.0)], root_id="src")
+    assert p.repairs.placeholder_root and p.ids == ["src", "c", "b"] and p.time[0] == 0.0
+    with pytest.raises(ValueError):
+        build_tree("none", [])
+
+
+def test_builder_is_incremental() -> None:
+    b = CascadeBuilder("inc", root_id="r")
+    for ev in star(4):
+        b.add(ev)
+    assert cascade_metrics(b.tree())["size"] == 4
+    b.add(Event("c1", "r", 999.0))  # duplicate, later: ignored
+    b.add(Event("d", "c1", 500.0))
+    m = cascade_metrics(b.tree())
+    assert m["size"] == 5 and m["depth"] == 2 and b.tree().repairs.duplicates == 1
+
+
+def test_networkx_round_trip() -> None:
+    tree = build_tree("c", chain(4))
+    g = tree_to_networkx(tree)
+    assert metrics_from_networkx(g, root="n0") == cascade_metrics(tree)
+
+
+def test_twitter_tree_lines() -> None:
+    lines = [
+        "['ROOT', 'ROOT', '0.0']->['1', '99', '0.0']",
+        "['1', '99', '0.0']->['2', '99', '1.5']",
+        "['2', '99', '1.5']->['3', '77', '2.0']",
+        "['1', '99', '0.0']->['2', '99', '1.5']",  # duplicate edge
+        "garbage",
+    ]
+    c = parse_twitter_tree("99", iter(lines))
+    tree = build_tree(c.cascade_id, c.events, c.root_id)
+    m = cascade_metrics(tree)
+    assert (m["size"], m["depth"], m["lifetime"]) == (3, 2, 120.0)
+    assert tree.repairs.duplicates == 1
+
+
+def test_ced_archive(tmp_path: Path) -> None:
+    path = tmp_path / "CED_Dataset.tar.gz"
+    members = {
+        "CED_Dataset/original-microblog/1_abc_42.json": {"text": "src", "time": 1400000000, "user": {}},
+        "CED_Dataset/rumor-repost/1_abc_42.json": [
+            {"mid": "r1", "parent": "", "uid": "7", "text": "", "date": "2014-05-14 00:53:20"},
+            {"mid": "r2", "parent": "r1", "uid": "8", "text": "", "date": "2014-05-14 01:00:00"},
+            {"mid": "r3", "parent": "", "uid": "9", "text": "", "date": "not a date"},
+        ],
+    }
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            raw = json.dumps(data).encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    [c] = list(read_ced(path))
+    assert c.cascade_id == "abc" and c.label == "rumor"
+    tree = build_tree(c.cascade_id, c.events, c.root_id)
+    assert tree.ids == ["abc", "r1", "r2"]
+    # 1400000000 is 2014-05-13 16:53:20 UTC, i.e. 2014-05-14 00:53:20 in Beijing (UTC+8)
+    assert tree.time == [0.0, 0.0, 400.0]

@@ -1,0 +1,55 @@
+from datetime import UTC, datetime
+
+from flockwatch.pipeline.index import plan_index
+from flockwatch.pipeline.messages import InMessage
+from flockwatch.schema import Author, MediaScore, Post, SourceRef, TextScore
+from flockwatch.store import IndexKind
+
+WHEN = datetime(2016, 10, 3, 4, 5, tzinfo=UTC)
+
+
+def msg(value: bytes) -> InMessage:
+    return InMessage("t.posts.normalized", 1, 9, None, value)
+
+
+def post() -> Post:
+    return Post(
+        platform="twitter",
+        platform_id="42",
+        author=Author(id="u1"),
+        text="vote #debate",
+        created_at=WHEN,
+        hashtags=["debate"],
+        reshare_of="41",
+        source=SourceRef(format="test", uri="mem://"),
+    )
+
+
+def test_post_becomes_an_upsert_keyed_by_post_key_in_its_month() -> None:
+    plan = plan_index([msg(post().to_bytes())])
+    [u] = plan.upserts
+    assert (u.kind, u.doc_id, u.time) == (IndexKind.posts, "twitter:42", WHEN)
+    assert u.doc["key"] == "twitter:42"
+    assert u.doc["parent_key"] == "twitter:41"
+    assert u.doc["hashtags"] == ["debate"]
+    assert "schema_version" not in u.doc
+
+
+def test_scores_merge_into_the_post_document() -> None:
+    text = TextScore(post_key="twitter:42", post_created_at=WHEN, machine_score=0.9, label="machine", model="m1")
+    media = [
+        MediaScore(post_key="twitter:42", post_created_at=WHEN, media_url=url, manipulation_score=0.5)
+        for url in ("https://a/1.jpg", "https://a/2.jpg")
+    ]
+    plan = plan_index([msg(text.to_bytes())] + [msg(m.to_bytes()) for m in media])
+    assert [u.doc_id for u in plan.upserts] == ["twitter:42"] * 3
+    assert plan.upserts[0].doc["text_score"]["machine_score"] == 0.9
+    # Two media of one post land under two different keys, so neither overwrites the other.
+    keys = [next(iter(u.doc["media_by_url"])) for u in plan.upserts[1:]]
+    assert len(set(keys)) == 2
+
+
+def test_unknown_messages_are_dead_lettered() -> None:
+    plan = plan_index([msg(b'{"kind": "mystery"}'), msg(post().to_bytes())])
+    assert len(plan.upserts) == 1
+    assert plan.outcome.counts["dead_lettered"] == 1

@@ -1,0 +1,61 @@
+"""IndexStage over a fake store: rejected documents are dead-lettered, outages propagate for a retry."""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pytest
+
+from flockwatch.pipeline.messages import InMessage
+from flockwatch.schema import Author, DeadLetter, Post, SourceRef
+from flockwatch.store import BulkResult, StoreUnavailable, Upsert
+from flockwatch.topics import Stage
+from flockwatch.workers import IndexStage
+
+
+class FakeStore:
+    def __init__(self, reject: set[str] | None = None, down: bool = False) -> None:
+        self.reject = reject or set()
+        self.down = down
+        self.docs: dict[str, dict[str, object]] = {}
+
+    def bulk_upsert(self, upserts: Sequence[Upsert]) -> BulkResult:
+        if self.down:
+            raise StoreUnavailable("store unreachable")
+        result = BulkResult()
+        for u in upserts:
+            if u.doc_id in self.reject:
+                result.rejected.append((u.doc_id, "mapper_parsing_exception: bad"))
+            else:
+                self.docs.setdefault(u.doc_id, {}).update(u.doc)
+                result.written += 1
+        return result
+
+
+def post_msg(i: int) -> InMessage:
+    post = Post(
+        platform="twitter",
+        platform_id=str(i),
+        author=Author(id="u"),
+        created_at=datetime(2016, 10, 1, tzinfo=UTC),
+        source=SourceRef(format="test", uri="mem://"),
+    )
+    return InMessage("t.posts.normalized", 0, i, post.key.encode(), post.to_bytes())
+
+
+def test_writes_are_idempotent_and_rejections_dead_lettered() -> None:
+    store = FakeStore(reject={"twitter:2"})
+    stage = IndexStage(store)
+    batch = [post_msg(i) for i in range(4)]
+    first = stage.process(batch)
+    second = stage.process(batch)
+    assert len(store.docs) == 3
+    assert first.counts["indexed"] == second.counts["indexed"] == 3
+    [letter] = [DeadLetter.model_validate_json(o.value) for o in first.out if o.stage is Stage.dead_letter]
+    assert "mapper_parsing_exception" in letter.reason
+    assert letter.original() == batch[2].value
+
+
+def test_store_outage_raises_so_the_batch_is_retried() -> None:
+    stage = IndexStage(FakeStore(down=True))
+    with pytest.raises(StoreUnavailable):
+        stage.process([post_msg(1)])

