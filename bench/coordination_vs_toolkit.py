@@ -109,7 +109,7 @@ def ours_round(data: Path, work: Path, compat: bool, together: bool) -> dict[str
 
 
 def read_toolkit_graph(path: Path) -> dict[tuple[str, str], int]:
-    import networkx as nx
+    import networkx as nx  # type: ignore[import-untyped, unused-ignore]
 
     graph = nx.read_graphml(path)
     return {(str(u), str(v)): int(d["weight"]) for u, v, d in graph.edges(data=True)}

@@ -66,7 +66,14 @@ def coordination(
     permutations: Annotated[int, typer.Option("--permutations", help="Null-model shuffles.")] = 200,
     fdr: Annotated[float, typer.Option("--fdr", help="False-discovery rate for `significant`.")] = 0.05,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    jobs: Annotated[int, typer.Option("--jobs", help="Processes for several kinds (0: one per core).")] = 0,
+    jobs: Annotated[int, typer.Option("--jobs", help="Processes for several kinds (0: one per core).")] = 1,
+    clusters_out: Annotated[
+        Path | None, typer.Option("--clusters-out", help="Write cluster summaries (JSON) here; {kind} as --output.")
+    ] = None,
+    previous_clusters: Annotated[
+        Path | None,
+        typer.Option("--previous-clusters", help="A previous --clusters-out file: clusters keep their ids."),
+    ] = None,
 ) -> None:
     """Coordinated-account network over a sliding window; edges `source,target,weight` + evidence.
 
@@ -106,6 +113,7 @@ def coordination(
     )
     job = _CoordinationJob(table, options, output, fmt, significance, permutations, fdr, seed)
     job.several = len(kinds) > 1
+    job.clusters_out, job.previous_clusters = clusters_out, previous_clusters
     n_jobs = min(len(kinds), jobs or (os.cpu_count() or 1))
     if n_jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
         # The forked workers inherit the parsed table; each writes its own file.
@@ -132,14 +140,17 @@ class _CoordinationJob:
         self.table, self.options, self.output, self.fmt = table, options, output, fmt
         self.significance, self.permutations, self.fdr, self.seed = significance, permutations, fdr, seed
         self.several = False
+        self.clusters_out: Path | None = None
+        self.previous_clusters: Path | None = None
 
-    def path(self, kind: str) -> Path:
-        text = str(self.output)
+    def path(self, kind: str, base: Path | None = None) -> Path:
+        out = base or self.output
+        text = str(out)
         if "{kind}" in text:
             return Path(text.replace("{kind}", kind))
         if not self.several:
-            return self.output
-        return self.output.with_name(f"{self.output.stem}_{kind}{self.output.suffix}")
+            return out
+        return out.with_name(f"{out.stem}_{kind}{out.suffix}")
 
     def run(self, kind: str) -> str:
         from flockwatch.graph.coordination import coordination_network
@@ -155,6 +166,20 @@ class _CoordinationJob:
 
             add_significance(edges, self.table, kind, self.options, permutations=self.permutations,
                              fdr=self.fdr, seed=self.seed)  # fmt: skip
+        if self.clusters_out is not None:
+            import json
+
+            from flockwatch.graph.clusters import find_clusters, label_edges, stable_ids, summaries
+
+            previous = None
+            if self.previous_clusters is not None:
+                prev = json.loads(self.path(kind, self.previous_clusters).read_text(encoding="utf-8"))
+                previous = {c["cluster_id"]: c["accounts"] for c in prev}
+            clusters = stable_ids(find_clusters(edges, significant_only=self.significance), previous)
+            label_edges(edges, clusters)
+            self.path(kind, self.clusters_out).write_text(
+                json.dumps(summaries(edges, clusters), indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
         path = self.path(kind)
         write_edges(edges, path, self.fmt)  # type: ignore[arg-type]
         return f"{kind}: {len(edges)} edges -> {path} ({time.perf_counter() - started:.2f}s)"
@@ -175,6 +200,10 @@ def cascades(
     model: Annotated[
         Path | None, typer.Option("--model", help="Risk model JSON (default: models/cascade_risk/model.json).")
     ] = None,
+    clusters: Annotated[
+        Path | None,
+        typer.Option("--clusters", help="A `graph coordination --clusters-out` file: fills coordinated_share."),
+    ] = None,
 ) -> None:
     """Rebuild cascades and write their metrics and `risk_score` (JSONL, one line per cascade)."""
     import gc
@@ -193,6 +222,9 @@ def cascades(
     risk = RiskModel.load(model_path) if model_path.exists() else None
     if risk is None:
         typer.echo(f"no risk model at {model_path}: risk_score is null", err=True)
+    coordinated: set[str] | None = None
+    if clusters is not None:
+        coordinated = {u for c in json.loads(clusters.read_text(encoding="utf-8")) for u in c["accounts"]}
     gc.disable()
     started = time.perf_counter()
     n = events = 0
@@ -201,7 +233,7 @@ def cascades(
             if not cascade.events:
                 continue
             tree = build_tree(cascade.cascade_id, cascade.events, cascade.root_id)
-            metrics = cascade_metrics(tree)
+            metrics = cascade_metrics(tree, coordinated)
             record = {"cascade_id": cascade.cascade_id, "label": cascade.label, **metrics,
                       "repairs": repairs_dict(tree), "risk_score": risk.score(metrics) if risk else None}  # fmt: skip
             out.write(json.dumps(record, ensure_ascii=False) + "\n")

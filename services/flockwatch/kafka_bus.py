@@ -215,7 +215,7 @@ def group_lag(settings: Settings, group: str, stages: Iterable[Stage]) -> int:
     try:
         partitions = [TopicPartition(t, p) for t in topics for p in sorted(probe.partitions_for_topic(t) or ())]
         end = probe.end_offsets(partitions)
-        committed = admin.list_consumer_group_offsets(group)
+        committed = admin.list_group_offsets({group: partitions}).get(group, {})
         lag = 0
         for tp in partitions:
             meta = committed.get(tp)

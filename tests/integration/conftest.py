@@ -7,7 +7,6 @@ else ran against the same servers. Services that are not running are started her
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from collections.abc import Iterator
 
@@ -17,8 +16,6 @@ from kafka import KafkaAdminClient
 from flockwatch import local_services
 from flockwatch.config import Settings
 from flockwatch.kafka_bus import ensure_topics
-from flockwatch.replay import normalize_record, read_dataset
-from flockwatch.schema import Post
 from flockwatch.store import OpenSearchStore
 
 pytestmark = pytest.mark.integration
@@ -44,13 +41,3 @@ def settings() -> Iterator[Settings]:
         admin.delete_topics([t for t in admin.list_topics() if t.startswith(f"{tag}.")])
     finally:
         admin.close()
-
-
-def expected_posts(dataset: str, n: int) -> dict[str, Post]:
-    """What the pipeline must store: the same records normalised in-process, keyed by post key."""
-    posts: dict[str, Post] = {}
-    for raw in itertools.islice(read_dataset(dataset, None, Settings().data_dir), n):
-        post = normalize_record(raw)
-        if post is not None:
-            posts[post.key] = post
-    return posts

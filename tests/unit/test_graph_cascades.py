@@ -163,3 +163,48 @@ def test_ced_archive(tmp_path: Path) -> None:
     assert tree.ids == ["abc", "r1", "r2"]
     # 1400000000 is 2014-05-13 16:53:20 UTC, i.e. 2014-05-14 00:53:20 in Beijing (UTC+8)
     assert tree.time == [0.0, 0.0, 400.0]
+
+
+def test_posts_jsonl_cascades(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from flockwatch.graph.cascade_io import read_posts_jsonl
+    from flockwatch.schema import Author, Post, SourceRef
+
+    t0 = datetime(2020, 1, 1, tzinfo=UTC)
+
+    def post(pid: str, minutes: int, reshare: str | None = None, reply: str | None = None) -> Post:
+        return Post(platform="x", platform_id=pid, author=Author(id=f"u{pid}"), created_at=t0 + timedelta(minutes=minutes),
+                    reshare_of=reshare, reply_to=reply, source=SourceRef(format="t", uri="mem://"))  # fmt: skip
+
+    lines = [post("1", 0), post("2", 5, reshare="1"), post("3", 7, reply="2"), post("9", 1), post("8", 3, reply="7")]
+    path = tmp_path / "posts.jsonl"
+    path.write_text("\n".join(p.model_dump_json() for p in lines) + "\nnot json\n", encoding="utf-8")
+    cascades = {c.cascade_id: c for c in read_posts_jsonl(path)}
+    assert set(cascades) == {"x:1", "x:9", "x:7"}
+    tree = build_tree("x:1", cascades["x:1"].events, cascades["x:1"].root_id)
+    assert tree.ids == ["x:1", "x:2", "x:3"] and tree.time == [0.0, 300.0, 420.0]
+    orphan = build_tree("x:7", cascades["x:7"].events, cascades["x:7"].root_id)
+    assert orphan.repairs.placeholder_root and orphan.ids == ["x:7", "x:8"]
+
+
+def test_cascades_cli(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from flockwatch.cli_graph import graph_app
+
+    folder = tmp_path / "tw"
+    (folder / "tree").mkdir(parents=True)
+    (folder / "tree" / "99.txt").write_text(
+        "['ROOT', 'ROOT', '0.0']->['1', '99', '0.0']\n['1', '99', '0.0']->['2', '99', '3.0']\n", encoding="utf-8"
+    )
+    (folder / "label.txt").write_text("false:99\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(
+        graph_app, ["cascades", "--input", str(folder), "--format", "twitter1516", "--output", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    [line] = out.read_text(encoding="utf-8").splitlines()
+    record = json.loads(line)
+    assert record["cascade_id"] == "99" and record["label"] == "false" and record["size"] == 2
+    assert 0 < record["risk_score"] < 1

@@ -181,7 +181,7 @@ def test_window_pairs_matches_brute_force() -> None:
     rng = np.random.default_rng(3)
     obj = rng.integers(0, 4, 300).astype(np.int64)
     time = rng.integers(0, 500, 300).astype(np.float64)
-    got = set()
+    got: set[tuple[int, int]] = set()
     for a, b in window_pairs(obj, time, 20.0, chunk=37):
         got.update(zip(np.minimum(a, b).tolist(), np.maximum(a, b).tolist(), strict=True))
     want = {
@@ -221,7 +221,7 @@ def reference(table: Table, kind: str, opts: Options) -> dict[tuple[str, str], i
             rows.append((i, table.user[i], table.time[i], obj))
     found: dict[tuple[int, int], set[int]] = {}
     for p1, u1, t1, o1 in rows:
-        for p2, u2, t2, o2 in rows:
+        for _p2, u2, t2, o2 in rows:
             if abs(t1 - t2) > opts.window:
                 continue
             if kind == "co_similar_tweet":
@@ -288,3 +288,26 @@ def test_matches_the_brute_force_reference(
         (str(r["source"]), str(r["target"])): int(r["weight"]) for r in coordination_network(table, kind, opts).rows()
     }
     assert got == reference(table, kind, opts)
+
+
+def test_coordination_cli(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from flockwatch.cli_graph import graph_app
+
+    path = tmp_path / "in.csv"
+    with path.open("w", newline="", encoding="utf-8") as h:
+        w = csv.writer(h)
+        w.writerow(TOOLKIT_COLUMNS)
+        w.writerows([*SAME_TEXT, ("bad", "u1")])
+    out = tmp_path / "edges_{kind}.csv"
+    args = ["coordination", "--input", str(path), "--kind", "co_tweet,co_post", "--window", "60", "--min-weight", "2"]
+    result = CliRunner().invoke(graph_app, [*args, "--output", str(out), "--clusters-out", str(tmp_path / "c.json")])
+    assert result.exit_code == 0, result.output
+    lines = (tmp_path / "edges_co_tweet.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("source,target,weight,") and "cluster_id" in lines[0]
+    assert sorted(line.split(",")[:3] == ["u1", "u2", "2"] or line.split(",")[:3] == ["u2", "u1", "2"]
+                  for line in lines[1:]) == [True, True]  # fmt: skip
+    assert (tmp_path / "edges_co_post.csv").exists() and "skipped line 7" in result.output
+    bad = CliRunner().invoke(graph_app, [*args[:4], "co_nothing", "--output", str(out)])
+    assert bad.exit_code != 0

@@ -80,7 +80,7 @@ def test_canonicalize_never_raises_and_is_idempotent(url: str) -> None:
     assert canonicalize_url(once) == once
 
 
-cell = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\x00"), max_size=20)
+cell = st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\r\x00"), max_size=20)
 
 
 @settings(max_examples=100, deadline=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -80,7 +81,7 @@ def test_plus_minutes_handles_fractions_and_negatives() -> None:
 @settings(max_examples=200, deadline=None)
 @given(JUNK)
 def test_parsers_raise_only_value_error(value: object) -> None:
-    parsers = [
+    parsers: list[Callable[[object], datetime]] = [
         lambda v: from_unix(v),
         lambda v: from_unix(v, unit="ms"),
         lambda v: from_naive(v, tz=CHINA_TZ),

@@ -22,7 +22,7 @@ def first_trees(n: int) -> list[RawRecord]:
     out: list[RawRecord] = []
     members: set[str] = set()
     for raw in read_dataset("twitter15", None, DATA):
-        member = raw.position.rsplit(":", 1)[0] if raw.position else ""
+        member = (raw.position or "").rsplit(":", 1)[0] if raw.position else ""
         if member not in members and len(members) == n:
             break
         members.add(member)
@@ -43,7 +43,7 @@ def posts(records: list[RawRecord]) -> list[Post]:
 
 
 def test_the_first_tree(records: list[RawRecord], posts: list[Post]) -> None:
-    tree = [(r, p) for r, p in zip(records, posts, strict=True) if r.position.startswith(FIRST_TREE + ":")]
+    tree = [(r, p) for r, p in zip(records, posts, strict=True) if (r.position or "").startswith(FIRST_TREE + ":")]
     assert len(tree) == 290  # 299 lines, less repeated edges
     raw, root = tree[0]
     assert raw.source_uri == "spread/twitter15/twitter15_tree.tar.gz"
@@ -72,7 +72,7 @@ def test_the_first_tree(records: list[RawRecord], posts: list[Post]) -> None:
 
 
 def test_records_are_ordered_by_delay_within_a_tree(records: list[RawRecord]) -> None:
-    tree = [r for r in records if r.position.startswith(FIRST_TREE + ":")]
+    tree = [r for r in records if (r.position or "").startswith(FIRST_TREE + ":")]
     delays = [float(r.payload["delay_min"]) for r in tree]
     assert delays == sorted(delays)
     assert [r.event_time for r in tree] == sorted(r.event_time for r in tree if r.event_time)
@@ -86,11 +86,11 @@ def test_every_node_normalises_and_ids_are_unique_and_stable(records: list[RawRe
     # Every edge points at a node of the same tree (or its root).
     ids_by_tree: dict[str, set[str]] = {}
     for raw, post in zip(records, posts, strict=True):
-        ids_by_tree.setdefault(raw.position.rsplit(":", 1)[0], set()).add(post.platform_id)
+        ids_by_tree.setdefault((raw.position or "").rsplit(":", 1)[0], set()).add(post.platform_id)
     for raw, post in zip(records, posts, strict=True):
         parent = post.reshare_of or post.reply_to
         if parent is not None:
-            assert parent in ids_by_tree[raw.position.rsplit(":", 1)[0]]
+            assert parent in ids_by_tree[(raw.position or "").rsplit(":", 1)[0]]
 
 
 def test_tree_rules_on_a_small_tree() -> None:

@@ -10,7 +10,10 @@ reshared or replied to.  :func:`build_tree` turns raw events ``(id, parent, time
   when ``root_id`` names it (its time is then the earliest child's);
 * **missing parents** (parent id not in the cascade) and **extra roots** (another event without a
   parent): attached to the root, the usual assumption when a platform attaches every reshare to the
-  source (Twitter's retweets; Weibo's empty ``parent``);
+  source (Twitter's retweets; Weibo's empty ``parent``).  We do not invent intermediate links: without
+  the follower graph (which Goel et al. 2016 used to infer who retweeted whom), any reconstruction would
+  be a guess, so a root-attached reshare stays on the root and depth and structural virality are lower
+  bounds for such platforms;
 * **self-loops** (``parent == id``): treated as a missing parent;
 * **cycles** (a set of events that only reach each other): the earliest event of each cycle is attached to
   the root, which keeps the rest of the chain;

@@ -98,6 +98,8 @@ class EdgeTable:
     target: I64
     weight: I64
     evidence: dict[str, list[str] | list[int] | list[float]] = field(default_factory=dict)
+    # user id -> cluster id, once clusters are known (exported as a node attribute)
+    node_cluster: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.source)
@@ -322,10 +324,10 @@ def similar_pairs(table: Table, options: Options) -> SimilarPairs:
         order = np.lexsort((np.arange(len(df)), df))
         rank = np.empty(len(df), dtype=np.int64)
         rank[order] = np.arange(len(df), dtype=np.int64)
-        r = rank[tokens]
-        o = np.lexsort((r, doc_rows))
-        r_sorted = r[o]
-        pos = np.arange(len(r), dtype=np.int64) - indptr[doc_rows]
+        n_rank = np.int64(len(df))
+        # each document's tokens by rank: one int64 sort of (document, rank) codes
+        r_sorted = np.sort(doc_rows * n_rank + rank[tokens]) % n_rank
+        pos = np.arange(len(r_sorted), dtype=np.int64) - indptr[doc_rows]
         keep_len = np.clip(sizes - np.ceil(threshold * sizes - 1e-9).astype(np.int64) + 1, 1, None)
         in_prefix = (pos < keep_len[doc_rows]) & valid[doc_rows]
         pref_tok = r_sorted[in_prefix]

@@ -38,6 +38,8 @@ def to_networkx(edges: EdgeTable) -> nx.DiGraph[Any]:
         graph.add_edge(source, target, weight=weight, edge_type=edges.kind, **attrs)
     for node in graph.nodes:
         graph.nodes[node]["username"] = edges.usernames.get(str(node), "")
+        if edges.node_cluster:
+            graph.nodes[node]["cluster_id"] = edges.node_cluster.get(str(node), "")
     return graph
 
 

@@ -8,9 +8,12 @@ exactly what coordination claims.  For an edge with observed weight ``w``, over 
 
     p = (1 + #{b : w_b >= w}) / (1 + B)
 
-(Phipson & Smyth 2010: never 0), and the q-values follow Benjamini & Hochberg (1995) over all tested
-edges: ``q_(i) = min_{j >= i} p_(j) m / j``.  An edge is ``significant`` when ``q <= fdr``.  The smallest
-reachable p is ``1 / (1 + B)``, so ``B`` must exceed ``m / fdr`` for any edge to pass when many are tested.
+(Phipson & Smyth 2010: never 0; column ``p_perm``).  That p cannot go below ``1 / (1 + B)``, so with
+thousands of tested edges no FDR procedure can pass any of them at an affordable ``B``.  The reported
+``p_value`` is therefore the Poisson tail ``P(X >= w)`` with ``X ~ Poisson(lambda)``, ``lambda`` = the
+edge's mean weight over the shuffles (at least ``1 / (1 + B)``): under the null, co-actions are rare
+coincidences, whose count is close to Poisson.  The q-values follow Benjamini & Hochberg (1995) over all
+tested edges, ``q_(i) = min_{j >= i} p_(j) m / j``; an edge is ``significant`` when ``q <= fdr``.
 
 co_post has one object (everything), so its null is "shuffle all times"; co_similar_tweet has no object
 to shuffle within and is not supported (its pairs are defined by text similarity, not by a shared key).
@@ -18,10 +21,12 @@ to shuffle within and is not supported (its pairs are defined by text similarity
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import NDArray
 
-from flockwatch.graph._arrays import unique_counts
+from flockwatch.graph._arrays import unique_counts, unique_inverse, unique_sorted
 from flockwatch.graph.coordination import EdgeTable, Options, Rows, rows_for, window_pairs
 from flockwatch.graph.toolkit_csv import Table
 
@@ -42,9 +47,13 @@ def benjamini_hochberg(p: F64) -> F64:
     return q
 
 
-def _edge_weights(rows: Rows, time: F64, window: float, n_users: np.int64, loops: bool) -> tuple[I64, I64]:
-    """(edge codes ``src * n_users + tgt``, weights) of the rows with the given times (no min weight)."""
-    key = rows.post * n_users + rows.user
+def _edge_weights(
+    rows: Rows, key: I64, key_user: I64, time: F64, window: float, n_users: np.int64, loops: bool
+) -> tuple[I64, I64]:
+    """(edge codes ``src * n_users + tgt``, weights) of the rows with the given times (no min weight).
+
+    ``key`` is a dense id of each row's (post, user), ``key_user`` the user of each key.
+    """
     incidences: list[I64] = []
     for a, b in window_pairs(rows.obj, time, window):
         ka, kb = key[a], key[b]
@@ -52,13 +61,11 @@ def _edge_weights(rows: Rows, time: F64, window: float, n_users: np.int64, loops
         keep = ka != kb
         if not loops:
             keep &= ua != ub
-        # (source key, target user): at most n_posts * n_users^2, kept below 2^63 by the callers' sizes
         incidences.append(np.concatenate([ka[keep] * n_users + ub[keep], kb[keep] * n_users + ua[keep]]))
     if not incidences:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    inc = np.unique(np.concatenate(incidences), return_counts=True)[0]
-    src = (inc // n_users) % n_users
-    return unique_counts(src * n_users + inc % n_users)
+    inc = unique_sorted(np.concatenate(incidences))
+    return unique_counts(key_user[inc // n_users] * n_users + inc % n_users)
 
 
 def shuffle_within(obj: I64, time: F64, rng: np.random.Generator) -> F64:
@@ -70,29 +77,63 @@ def shuffle_within(obj: I64, time: F64, rng: np.random.Generator) -> F64:
     return out
 
 
+def poisson_sf(k: int, lam: float) -> float:
+    """``P(X >= k)`` for ``X ~ Poisson(lam)``, summed in log space (no cancellation for tiny tails)."""
+    if k <= 0:
+        return 1.0
+    if lam <= 0:
+        return 0.0
+    if k <= lam:  # the bulk: 1 - P(X < k)
+        term = math.exp(-lam)
+        cdf = term
+        for i in range(1, k):
+            term *= lam / i
+            cdf += term
+        return max(0.0, 1.0 - cdf)
+    log_term = -lam + k * math.log(lam) - math.lgamma(k + 1)
+    total = 0.0
+    i = k
+    while True:
+        total += math.exp(log_term)
+        i += 1
+        log_term += math.log(lam / i)
+        if log_term < -745 or (i > k + 5 and math.exp(log_term) < total * 1e-17):
+            break
+    return min(1.0, total)
+
+
 def edge_pvalues(
     edges: EdgeTable, table: Table, kind: str, options: Options, permutations: int = 200, seed: int = 0
-) -> F64:
-    """Permutation p-value of each edge of ``edges`` (same order)."""
+) -> tuple[F64, F64, F64]:
+    """Per edge of ``edges`` (same order): Poisson-tail p, permutation p, mean null weight."""
     if kind == "co_similar_tweet":
         raise ValueError("significance is not defined for co_similar_tweet (no shared object to shuffle within)")
     rows = rows_for(table, kind, options)
     n_users = np.int64(max(len(table.users), 1))
     # rows of an object shared by a single user can only make self-loops: leave them out
-    obj_user = np.unique(rows.obj * n_users + rows.user)
-    objs, n_distinct = np.unique(obj_user // n_users, return_counts=True)
-    shared = np.isin(rows.obj, objs[n_distinct >= 2]) if not options.include_self_loops else np.ones(len(rows.obj), bool)
+    objs, n_distinct = unique_counts(unique_sorted(rows.obj * n_users + rows.user) // n_users)
+    shared = np.isin(rows.obj, objs[n_distinct >= 2]) | options.include_self_loops
     rows = Rows(rows.post[shared], rows.user[shared], rows.time[shared], rows.obj[shared], rows.obj_label)
+    key_codes, key = unique_inverse(rows.post * n_users + rows.user)
+    key_user = key_codes % n_users
     observed = edges.source * n_users + edges.target
     exceed = np.zeros(len(observed), dtype=np.int64)
+    null_sum = np.zeros(len(observed), dtype=np.float64)
     rng = np.random.default_rng(seed)
     for _ in range(permutations):
-        codes, weights = _edge_weights(rows, shuffle_within(rows.obj, rows.time, rng), options.window, n_users,
-                                       options.include_self_loops)  # fmt: skip
-        pos = np.minimum(np.searchsorted(codes, observed), max(len(codes) - 1, 0))
-        null_w = np.where((len(codes) > 0) & (codes[pos] == observed), weights[pos], 0) if len(codes) else 0
+        times = shuffle_within(rows.obj, rows.time, rng)
+        codes, weights = _edge_weights(rows, key, key_user, times, options.window, n_users, options.include_self_loops)
+        if len(codes) == 0:
+            continue
+        pos = np.minimum(np.searchsorted(codes, observed), len(codes) - 1)
+        null_w = np.where(codes[pos] == observed, weights[pos], 0)
         exceed += null_w >= edges.weight
-    return (1.0 + exceed) / (1.0 + permutations)
+        null_sum += null_w
+    p_perm = ((1.0 + exceed) / (1.0 + permutations)).astype(np.float64)
+    lam = np.maximum(null_sum / max(permutations, 1), 1.0 / (1.0 + permutations))
+    p = np.array([poisson_sf(int(w), float(m)) for w, m in zip(edges.weight.tolist(), lam.tolist(), strict=True)])
+    null_mean: F64 = null_sum / max(permutations, 1)
+    return p.astype(np.float64), p_perm, null_mean
 
 
 def add_significance(
@@ -104,9 +145,11 @@ def add_significance(
     fdr: float = 0.05,
     seed: int = 0,
 ) -> None:
-    """Add ``p_value``, ``q_value`` and ``significant`` evidence columns to ``edges`` (in place)."""
-    p = edge_pvalues(edges, table, kind, options, permutations, seed)
+    """Add ``null_mean``, ``p_perm``, ``p_value``, ``q_value`` and ``significant`` columns (in place)."""
+    p, p_perm, null_mean = edge_pvalues(edges, table, kind, options, permutations, seed)
     q = benjamini_hochberg(p)
+    edges.evidence["null_mean"] = null_mean.tolist()
+    edges.evidence["p_perm"] = p_perm.tolist()
     edges.evidence["p_value"] = p.tolist()
     edges.evidence["q_value"] = q.tolist()
     edges.evidence["significant"] = [int(x) for x in (q <= fdr)]

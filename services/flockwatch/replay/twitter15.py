@@ -1,18 +1,19 @@
 """``twitter15``: Ma et al.'s 1,490 Twitter propagation trees, with source text and veracity labels.
 
 Files (``spread/twitter15/``): ``twitter15_tree.tar.gz`` holds ``tree/<source id>.txt``, one edge
-a line, ``['uid', 'tweet id', 'delay min']->['uid', 'tweet id', 'delay min']``, the first from
-``['ROOT', 'ROOT', '0.0']``; ``source_tweets.txt`` (``id<TAB>text``) and ``label.txt``
+a line, ``['uid', 'tweet id', 'delay min']->['uid', 'tweet id', 'delay min']``, one of them from
+``['ROOT', 'ROOT', '0.0']`` (not always the first line); ``source_tweets.txt`` (``id<TAB>text``) and ``label.txt``
 (``label:id``). Only the source tweets' text was released. The same files for Twitter16 read the
 same way (``twitter16_tree.tar.gz``).
 
 Decisions, and why:
 
-- **One record per tree node**, keyed by ``(uid, tweet id, delay)`` as the data README says:
-  ~87% of nodes reuse the source's tweet id (retweets carry the id of what they retweet).
-  Repeated edge lines (~24k) and self-loops (~1.2k) add no nodes; a node with several parents
-  (~5.8k) keeps the first one in file order, and the others are counted in the payload
-  (``extra_parents``). Nodes are emitted in delay order, so a replay paces like the cascade.
+- **One record per tree node** (599,196), keyed by ``(uid, tweet id, delay)`` as the data README
+  says: ~91% of nodes reuse another node's tweet id (retweets carry the id of what they
+  retweet). Repeated edge lines (~12k) and self-loops (1,218) add no nodes; the 5,729 nodes
+  with several parents keep the first in file order, the others (11,881 edges) are counted in
+  the payload (``extra_parents``). Nodes are emitted in delay order, so a replay paces like
+  the cascade.
 - **Ids.** A node owns its tweet id when it is the tree's root (the ``ROOT`` child), or when it
   is the earliest node carrying an id other than the source's (in Twitter15 every such id
   belongs to exactly one node). Every other node is a retweet with no id of its own and gets
@@ -25,7 +26,7 @@ Decisions, and why:
   nodes: same id, author and time) are one post; the tree read last sets its edges.
 - **Time.** There are no absolute times, but a Twitter snowflake id encodes its creation time,
   so ``created_at`` = the source tweet's snowflake time + the node's delay. Checked against the
-  ~53k nodes with their own ids: their snowflake times agree with this to within ±1.3 s. For
+  53,081 non-root nodes with their own ids: their snowflake times agree to within ±1.32 s. For
   pre-snowflake ids (none in Twitter15) the anchor falls back to the synthetic
   :data:`SYNTHETIC_ANCHOR`, 2015-01-01T00:00Z.
 - **Odd trees.** In 8 trees the ``ROOT`` child is an earlier tweet by the same account, not the
@@ -231,7 +232,7 @@ def read(path: Path, data_dir: Path | None = None) -> Iterator[RawRecord]:
             handle = tar.extractfile(member)
             if handle is None:
                 continue
-            lines = handle.read().decode("utf-8").splitlines()
+            lines = handle.read().decode("utf-8", "replace").splitlines()
             yield from tree_records(
                 lines,
                 source_id,
