@@ -38,6 +38,8 @@ def ingest_replay() -> None:
         report = replay(
             get_settings(), p["dataset"], Path(p["path"]) if p["path"] else None, limit=p["limit"], rate=p["rate"]
         )
+        if report.errors:  # a truncated or corrupt file fails the task, visibly, after keeping what was read
+            raise RuntimeError("; ".join(report.errors))
         return {"read": report.read, "produced": report.produced, "oversize": report.oversize_dead_lettered}
 
     create_topics() >> replay_dataset()

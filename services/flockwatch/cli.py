@@ -65,7 +65,13 @@ def status() -> None:
 
 @app.command("replay")
 def replay_cmd(
-    dataset: Annotated[str, typer.Argument(help="Dataset format, e.g. ira_2016, twitter15, weibo_ced, pheme.")],
+    dataset: Annotated[
+        str,
+        typer.Argument(
+            help="Dataset format: ira_2016, twitter15, weibo_ced, pheme, rumoureval2017, bluesky_jetstream, "
+            "cnt_csv, or auto (recognise --path)."
+        ),
+    ],
     path: Annotated[Path | None, typer.Option(help="File or folder (default: the dataset under the data dir).")] = None,
     limit: Annotated[int | None, typer.Option(help="Stop after this many records.")] = None,
     rate: Annotated[float | None, typer.Option(help="At most this many records per second.")] = None,
@@ -73,18 +79,25 @@ def replay_cmd(
 ) -> None:
     """Replay a recorded dataset into the raw-posts topic (the default data source)."""
     from flockwatch.kafka_bus import ensure_topics
-    from flockwatch.replay import UnknownFormatError
+    from flockwatch.replay import UnknownFormatError, detect_format
     from flockwatch.replayer import replay
 
     settings = get_settings()
-    ensure_topics(settings)
     try:
+        if dataset == "auto":
+            if path is None:
+                raise UnknownFormatError("`auto` needs --path to look at")
+            dataset = detect_format(path).name
+        ensure_topics(settings)
         with _progress(f"replaying {dataset}", limit) as advance:
             report = replay(settings, dataset, path, limit=limit, rate=rate, speed=speed, on_progress=advance)
     except (UnknownFormatError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     _echo_json({**report.__dict__, "rate_per_s": round(report.rate, 1)})
+    if report.errors:
+        typer.echo(f"error: {report.errors[0]}", err=True)
+        raise typer.Exit(1)
 
 
 @worker_app.command("normalize")
@@ -175,6 +188,24 @@ def top(
 
     for value, count in OpenSearchStore(get_settings()).terms(IndexKind.posts, field, size=size):
         typer.echo(f"{count}\t{value}")
+
+
+@app.command("dead-letters")
+def dead_letters(
+    limit: Annotated[int, typer.Option(help="How many, oldest first.")] = 20,
+    with_original: Annotated[bool, typer.Option(help="Include the original bytes (base64).")] = False,
+) -> None:
+    """What the pipeline rejected: stage, reason and where it came from; one JSON object per line."""
+    from flockwatch.kafka_bus import read_topic
+    from flockwatch.schema import DeadLetter
+    from flockwatch.topics import Stage
+
+    for value in read_topic(get_settings(), Stage.dead_letter, limit):
+        letter = DeadLetter.model_validate_json(value)
+        exclude = None if with_original else {"original_b64"}
+        doc = letter.model_dump(mode="json", exclude=exclude)
+        doc["original_bytes"] = len(letter.original())
+        typer.echo(json.dumps(doc, ensure_ascii=False))
 
 
 @contextmanager

@@ -11,6 +11,7 @@ post id, a replayed batch duplicates nothing.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import threading
 import time
@@ -225,3 +226,19 @@ def group_lag(settings: Settings, group: str, stages: Iterable[Stage]) -> int:
     finally:
         probe.close()
         admin.close()
+
+
+def read_topic(settings: Settings, stage: Stage, limit: int, timeout_s: float = 5.0) -> list[bytes]:
+    """Up to ``limit`` message values of a topic from the beginning, without joining a group."""
+    consumer = KafkaConsumer(
+        topic_name(settings.topic_prefix, stage),
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=int(timeout_s * 1000),
+        max_partition_fetch_bytes=MAX_MESSAGE_BYTES + 1024 * 1024,
+    )
+    try:
+        return [m.value for m in itertools.islice(consumer, limit)]
+    finally:
+        consumer.close()

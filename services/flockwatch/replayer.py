@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -66,6 +66,22 @@ class ReplayReport:
         return self.produced / self.elapsed_s if self.elapsed_s else 0.0
 
 
+def _stop_on_read_error(records: Iterable[RawRecord], report: ReplayReport) -> Iterator[RawRecord]:
+    """Yield records until the source breaks (truncated archive, bad encoding), then record why."""
+    iterator = iter(records)
+    while True:
+        try:
+            record = next(iterator)
+        except StopIteration:
+            return
+        # Broad on purpose: whatever the file's parser raised, what was read so far is kept
+        # (already produced) and the report says where and why reading stopped.
+        except Exception as exc:
+            report.errors.append(f"reading stopped after {report.read} records: {type(exc).__name__}: {exc}")
+            return
+        yield record
+
+
 def replay_records(
     records: Iterable[RawRecord],
     producer: KafkaProducer,
@@ -86,7 +102,7 @@ def replay_records(
         future = producer.send(topic, key=key, value=value)
         future.add_errback(lambda _exc: failed.append((topic, key, value)))
 
-    for record in records:
+    for record in _stop_on_read_error(records, report):
         if limit is not None and report.read >= limit:
             break
         report.read += 1
