@@ -7,7 +7,9 @@ import json
 
 import pytest
 from kafka import KafkaConsumer
+from typer.testing import CliRunner
 
+from flockwatch.cli import app
 from flockwatch.config import Settings
 from flockwatch.kafka_bus import make_producer
 from flockwatch.replay import read_dataset
@@ -74,3 +76,12 @@ def test_bad_records_are_dead_lettered_and_the_stage_keeps_going(settings: Setti
     assert "UTF-8" in by_original[bad["invalid UTF-8"]].reason
     assert "created_at" in by_original[bad["absurd timestamp"]].reason
     assert "text" in by_original[bad["10 MB text"]].reason
+
+    # Operators see the same through the CLI.
+    result = CliRunner().invoke(
+        app, ["dead-letters", "--limit", "50"], env={"FLOCKWATCH_TOPIC_PREFIX": settings.topic_prefix}
+    )
+    assert result.exit_code == 0, result.output
+    shown = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(shown) == len(bad)
+    assert all(s["reason"] and s["stage"] == "normalize" and s["original_bytes"] > 0 for s in shown)
