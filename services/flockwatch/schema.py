@@ -201,6 +201,23 @@ class Alert(Contract):
     summary: str
     evidence: list[Evidence] = Field(default_factory=list)
     post_keys: list[str] = Field(default_factory=list)
+    # Optional context filled in by the alerts stage (flockwatch.alerts); all may be absent.
+    # Event time (the posts' own clock) of the first and latest post behind the alert.
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    updated_at: datetime | None = None
+    # All posts that matched, including those beyond the capped `post_keys` list.
+    post_count: int | None = Field(default=None, ge=0)
+    narrative_id: str | None = None
+    cluster_id: str | None = None
+    cascade_id: str | None = None  # the root post key of the cascade most of its posts belong to
+    media: list[str] = Field(default_factory=list)  # media sha256 hashes or URLs
+    watch_entity: str | None = None  # watchlist entity id, for watchlist rules
+    # Numbers behind the alert, e.g. a burst's baseline/observed rate and weight.
+    metrics: dict[str, float] = Field(default_factory=dict)
+    # Lifecycle changes ({status, at, by, note}) and sink deliveries ({sink, ok, attempts, error, at}).
+    history: list[dict[str, Any]] = Field(default_factory=list)
+    deliveries: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class DeadLetter(Contract):
