@@ -10,10 +10,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from tests.expected import expected_posts
 
 from flockwatch.config import Settings
 from flockwatch.store import OpenSearchStore
+from tests.expected import expected_posts
 
 pytestmark = pytest.mark.e2e
 

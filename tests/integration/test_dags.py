@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.expected import expected_posts
 
 from flockwatch.config import REPO_ROOT, Settings
 from flockwatch.store import IndexKind, OpenSearchStore
+from tests.expected import expected_posts
 
 pytestmark = pytest.mark.integration
 

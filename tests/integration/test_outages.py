@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from tests.expected import expected_posts
 
 from flockwatch import local_services
 from flockwatch.config import Settings
@@ -16,6 +15,7 @@ from flockwatch.kafka_bus import LoopReport, run_stage
 from flockwatch.replayer import ReplayReport, replay
 from flockwatch.store import IndexKind, OpenSearchStore
 from flockwatch.workers import build_stage, group_id, run_until_caught_up
+from tests.expected import expected_posts
 
 pytestmark = pytest.mark.integration
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from tests.expected import expected_posts
 
 from flockwatch.config import Settings
 from flockwatch.replayer import replay
 from flockwatch.store import IndexKind, OpenSearchStore
 from flockwatch.workers import run_until_caught_up
+from tests.expected import expected_posts
 
 pytestmark = pytest.mark.integration
 

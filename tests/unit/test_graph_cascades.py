@@ -174,7 +174,8 @@ def test_posts_jsonl_cascades(tmp_path: Path) -> None:
     t0 = datetime(2020, 1, 1, tzinfo=UTC)
 
     def post(pid: str, minutes: int, reshare: str | None = None, reply: str | None = None) -> Post:
-        return Post(platform="x", platform_id=pid, author=Author(id=f"u{pid}"), created_at=t0 + timedelta(minutes=minutes),
+        when = t0 + timedelta(minutes=minutes)
+        return Post(platform="x", platform_id=pid, author=Author(id=f"u{pid}"), created_at=when,
                     reshare_of=reshare, reply_to=reply, source=SourceRef(format="t", uri="mem://"))  # fmt: skip
 
     lines = [post("1", 0), post("2", 5, reshare="1"), post("3", 7, reply="2"), post("9", 1), post("8", 3, reply="7")]
