@@ -137,7 +137,7 @@ def _run_worker(name: str) -> None:
 @app.command()
 def demo(
     dataset: Annotated[str, typer.Option(help="Dataset format to replay.")] = "ira_2016",
-    limit: Annotated[int | None, typer.Option(help="Records to replay (0 = all).")] = 50_000,
+    limit: Annotated[int | None, typer.Option(help="Records to replay (0 = all).")] = 100_000,
     rate: Annotated[float | None, typer.Option(help="At most this many records per second.")] = None,
     fresh: Annotated[bool, typer.Option(help="Delete this deployment's indices first.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON only.")] = False,
@@ -149,7 +149,7 @@ def demo(
     with _progress(f"replaying {dataset}", limit or None, quiet=as_json) as advance:
         summary = run_demo(settings, dataset, limit=limit or None, rate=rate, fresh=fresh, on_progress=advance)
     if as_json:
-        _echo_json(summary.as_dict() | {"example_queries": summary.example_queries})
+        _echo_json(summary.as_dict() | {"top": summary.top, "example_queries": summary.example_queries})
         return
     from rich.console import Console
     from rich.table import Table
@@ -157,6 +157,8 @@ def demo(
     table = Table(title=f"Flockwatch demo: {dataset}", show_header=False)
     for k, v in summary.as_dict().items():
         table.add_row(k.replace("_", " "), str(v))
+    for name, values in summary.top.items():
+        table.add_row(f"top {name}", ", ".join(f"{value} ({count:,})" for value, count in values))
     console = Console()
     console.print(table)
     console.print("Try next:")

@@ -29,6 +29,8 @@ class DemoSummary:
     indexed_in_store: int
     elapsed_s: float
     example_queries: list[str] = field(default_factory=list)
+    # What the campaign looks like: the most frequent values of a few fields in the store.
+    top: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
     @property
     def dead_lettered(self) -> int:
@@ -102,7 +104,7 @@ def run_demo(
     settings: Settings,
     dataset: str = "ira_2016",
     path: Path | None = None,
-    limit: int | None = 50_000,
+    limit: int | None = 100_000,
     rate: float | None = None,
     speed: float | None = None,
     fresh: bool = False,
@@ -127,7 +129,11 @@ def run_demo(
         indexed_in_store=store.count(IndexKind.posts, {"term": {"source.format": dataset}}),
         elapsed_s=time.monotonic() - started,
         example_queries=example_queries(settings, store),
+        top={f: store.terms(IndexKind.posts, f, size=5) for f in TOP_FIELDS},
     )
+
+
+TOP_FIELDS = ("hashtags", "author.category", "author.handle")
 
 
 def example_queries(settings: Settings, store: OpenSearchStore) -> list[str]:

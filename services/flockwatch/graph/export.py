@@ -12,11 +12,12 @@ import csv
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal
-
-import networkx as nx  # type: ignore[import-untyped, unused-ignore]
+from typing import TYPE_CHECKING, Any, Literal
 
 from flockwatch.graph.coordination import EdgeTable
+
+if TYPE_CHECKING:
+    import networkx as nx  # type: ignore[import-untyped, unused-ignore]
 
 Format = Literal["csv", "gexf", "graphml", "jsonl"]
 FORMATS: tuple[Format, ...] = ("csv", "gexf", "graphml", "jsonl")
@@ -30,6 +31,8 @@ def _cell(value: str | int | float) -> str | int | float:
 
 def to_networkx(edges: EdgeTable) -> nx.DiGraph[Any]:
     """A DiGraph with the toolkit's attributes plus evidence strings."""
+    import networkx as nx  # type: ignore[import-untyped, unused-ignore]
+
     graph: nx.DiGraph[Any] = nx.DiGraph()
     for row in edges.rows():
         source, target = str(row.pop("source")), str(row.pop("target"))
@@ -59,9 +62,9 @@ def write_edges(edges: EdgeTable, path: Path | str, fmt: Format = "csv") -> None
                 record = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
                 record["kind"] = edges.kind
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    elif fmt == "gexf":
-        nx.write_gexf(to_networkx(edges), out)
-    elif fmt == "graphml":
-        nx.write_graphml(to_networkx(edges), out)
+    elif fmt in ("gexf", "graphml"):
+        import networkx as nx  # type: ignore[import-untyped, unused-ignore]
+
+        (nx.write_gexf if fmt == "gexf" else nx.write_graphml)(to_networkx(edges), out)
     else:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from flockwatch.graph._arrays import unique_inverse, unique_sorted
+from flockwatch.graph._arrays import unique_sorted
 
 # The toolkit's `social_media_cleaner` (`@.*?(?=(?:\s|$))`), with `regex`'s definition of \s.
 _MENTION = re.compile(r"@.*?(?=(?:[^\S\x1c-\x1f]|$))")
@@ -37,7 +37,6 @@ _EXTEND = (
 )
 _IDEO = "\u3040-\u309f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _LETTER = rf"[^\W\d_{_IDEO}]"
-_WORDCH = rf"[^\W{_IDEO}]"
 _WORDRUN = rf"[^\W{_IDEO}]+"
 _TOKEN = re.compile(
     # words: runs of letters/digits/underscore (and their combining marks), joined by MidLetter/MidNumLet
@@ -89,127 +88,16 @@ def _tokenize_joined(texts: Sequence[str]) -> tuple[NDArray[np.int64], NDArray[n
     return ids[keep], doc[keep]
 
 
-# Classes of code points for the vectorised tokeniser (disjoint: word / extender / space / other).
-_W, _E, _S, _O = 1, 2, 4, 8
-_L, _D, _J1, _J2 = 16, 32, 64, 128
-_RE_W = re.compile(rf"[^\W{_IDEO}]")
-_RE_E = re.compile(rf"[{_EXTEND}]")
-_RE_L = re.compile(_LETTER)
-_RE_D = re.compile(r"\d")
-_CLASS_CACHE: dict[int, int] = {}
-_B1, _B2 = 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F  # odd bases of the two polynomial hashes (mod 2^64)
-
-
-def _class_of(cp: int) -> int:
-    got = _CLASS_CACHE.get(cp)
-    if got is None:
-        ch = chr(cp)
-        got = _W if _RE_W.match(ch) else _E if _RE_E.match(ch) else _S if ch.isspace() else _O
-        got |= (_L if _RE_L.match(ch) else 0) | (_D if _RE_D.match(ch) else 0)
-        got |= (_J1 if ch in ".'’:·" else 0) | (_J2 if ch in ".,;'’" else 0)
-        _CLASS_CACHE[cp] = got
-    return got
-
-
-def _token_hashes(cp: NDArray[np.uint32], starts: NDArray[np.int64], lengths: NDArray[np.int64], base: int) -> NDArray[np.uint64]:
-    """Polynomial hash ``sum cp[start + j] * base^(len - 1 - j)`` mod 2^64 of each token, one offset at a time
-    (tokens are short, so the set of tokens still growing shrinks fast)."""
-    h = np.zeros(len(starts), dtype=np.uint64)
-    active = np.arange(len(starts), dtype=np.int64)
-    b = np.uint64(base)
-    offset = 0
-    while len(active):
-        h[active] = h[active] * b + cp[starts[active] + offset].astype(np.uint64)
-        offset += 1
-        active = active[lengths[active] > offset]
-    return h
-
-
-def _tokenize_vectorized(text: str) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]] | None:
-    """The tokens of ``_TOKEN.findall(text)`` as ``(start, end, id)`` arrays, without the regex engine.
-
-    Each code point gets a class (word, extender, space, other; letter, digit, joiner flags) and the
-    regex's rules become array tests: a token starts at a non-space character unless the previous
-    character is not a space and this one is an extender, a joiner between two letters (or two digits)
-    inside a word, or a word character whose token (found through the extenders before it) is a word.
-    Tokens are identified by two polynomial hashes mod 2^64 plus their length; if two different tokens
-    ever shared the first hash, the second or the length would differ and ``None`` asks the caller to
-    use the regex instead (tokens are far below the ~2,000 characters that defeat such hashes).
-    """
-    cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    n = len(cp)
-    if n == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty
-    present = np.flatnonzero(np.bincount(cp))
-    table = np.zeros(int(present[-1]) + 1, dtype=np.uint8)
-    table[present] = [_class_of(int(c)) for c in present]
-    cls = table[cp]
-    space = (cls & _S) != 0
-    ext = (cls & _E) != 0
-    word = (cls & _W) != 0
-    prev = np.empty(n, dtype=np.uint8)
-    prev[0] = _S
-    prev[1:] = cls[:-1]
-    nxt = np.empty(n, dtype=np.uint8)
-    nxt[-1] = _S
-    nxt[:-1] = cls[1:]
-    joinable = (((cls & _J1) != 0) & ((prev & _L) != 0) & ((nxt & _L) != 0)) | (
-        ((cls & _J2) != 0) & ((prev & _D) != 0) & ((nxt & _D) != 0)
-    )
-    # the last non-extender before each position (-1: none), and whether it belongs to a word
-    idx = np.arange(n, dtype=np.int32)
-    last_non_ext = np.maximum.accumulate(np.where(ext, np.int32(-1), idx))
-    wordish = word | joinable
-    word_before = np.zeros(n, dtype=bool)
-    before = last_non_ext[:-1]
-    word_before[1:] = (before >= 0) & wordish[np.maximum(before, 0)]
-    prev_space = (prev & _S) != 0
-    continues = ~prev_space & (ext | joinable | (word & word_before))
-    start = ~space & ~continues
-    starts = np.flatnonzero(start).astype(np.int64)
-    # a token ends where the next token starts or at the next space
-    bounds = np.append(np.flatnonzero(start | space), n).astype(np.int64)
-    ends = bounds[np.searchsorted(bounds, starts, side="right")]
-    lengths = ends - starts
-    h1 = _token_hashes(cp, starts, lengths, _B1).view(np.int64)
-    h2 = _token_hashes(cp, starts, lengths, _B2)
-    uniq, inverse = unique_inverse(h1)
-    first = np.empty(len(uniq), dtype=np.int64)
-    first[inverse[::-1]] = np.arange(len(inverse) - 1, -1, -1)
-    if not (np.array_equal(h2, h2[first][inverse]) and np.array_equal(lengths, lengths[first][inverse])):
-        return None
-    return starts, ends, inverse
-
-
-def _tokenize_fast(texts: Sequence[str]) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
-    """(token ids, text index of each) via :func:`_tokenize_vectorized`; None if it cannot vouch."""
-    joined = f" {_SEP} ".join(texts)
-    if joined.count(_SEP) != max(len(texts) - 1, 0):
-        return None
-    lowered = _MENTION.sub("", joined.lower())
-    got = _tokenize_vectorized(lowered)
-    if got is None:
-        return None
-    starts, ends, ids = got
-    single = (ends - starts) == 1
-    first_cp = np.frombuffer(lowered.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)[starts]
-    is_sep = single & (first_cp == ord(_SEP))
-    is_quote = single & (first_cp == ord("'"))
-    doc = np.cumsum(is_sep, dtype=np.int64)
-    keep = ~is_sep & ~is_quote
-    return ids[keep], doc[keep]
-
-
 def token_table(texts: Sequence[str]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Token sets of many texts at once, in CSR form: ``(indptr, token_ids)``.
 
     The distinct token ids of text ``i`` are ``token_ids[indptr[i]:indptr[i+1]]``, sorted; equal tokens
-    get equal ids (ids are not dense).  Same sets as :func:`token_set`: all the texts are joined by a
-    separator token and cut into tokens by array operations (:func:`_tokenize_vectorized`), falling back
-    to one regex ``findall`` over the joined texts, then to one text at a time.
+    get equal ids (ids are not dense).  Same sets as :func:`token_set`, computed with one ``findall`` over
+    all the texts joined by a separator token, so the per-text Python overhead disappears.  (Tried and
+    dropped on the 2-core benchmark machine: two forked processes, and a numpy tokeniser over code-point
+    classes; neither beat the single regex pass.)
     """
-    out = _tokenize_fast(texts) or _tokenize_joined(texts)
+    out = _tokenize_joined(texts)
     if out is None:  # a text carries the separator: do it one by one
         return _token_table_slow(texts)
     return _csr(len(texts), out[1], out[0])

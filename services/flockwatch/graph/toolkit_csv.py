@@ -24,6 +24,7 @@ for co_media).
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -122,7 +123,7 @@ def _rows(path: Path) -> Iterator[list[str]]:
         yield from csv.reader(handle)
 
 
-def _validate(body: list[list[str]], width: int, table: Table) -> tuple[list[list[str]], list[float]]:
+def _validate(body: list[list[str]], width: int, table: Table, first_line: int) -> tuple[list[list[str]], list[float]]:
     """Rows with the header's width and a finite float timestamp; the others go to ``table.skipped``."""
     if set(map(len, body)) <= {width}:
         try:
@@ -133,7 +134,7 @@ def _validate(body: list[list[str]], width: int, table: Table) -> tuple[list[lis
             pass
     good: list[list[str]] = []
     times = []
-    for line, row in enumerate(body, start=2):
+    for line, row in enumerate(body, start=first_line):
         if len(row) != width:
             table.skipped.append((line, f"{len(row)} fields, expected {width}"))
             continue
@@ -150,11 +151,15 @@ def _validate(body: list[list[str]], width: int, table: Table) -> tuple[list[lis
     return good, times
 
 
+CHUNK_ROWS = 200_000
+
+
 def read_toolkit_csv(path: Path | str) -> Table:
     """Parse a toolkit CSV file; see the module docstring for the rules.
 
-    Column-wise: the rows are parsed by the C ``csv`` reader and transposed, and the per-row Python work
-    is a few comprehensions, with slower exact paths only for repeated ids and bad rows.
+    Column-wise, in chunks of rows: each chunk is parsed by the C ``csv`` reader and transposed, so the
+    per-row Python work is a few comprehensions and no more than one chunk of row lists is alive at once
+    (10M rows fit in memory); repeated ids and bad rows take slower exact paths.
     """
     rows = _rows(Path(path))
     header = next(rows, None)
@@ -165,13 +170,39 @@ def read_toolkit_csv(path: Path | str) -> Table:
     names = [h.strip().lower() for h in header]
     media_col = names.index("media") if "media" in names[len(TOOLKIT_COLUMNS) :] else None
     table.has_media_column = media_col is not None
-    good, times = _validate(list(rows), width, table)
-    if not good:
+    n_cols = len(TOOLKIT_COLUMNS) + (1 if media_col is not None else 0)
+    cols: list[list[str]] = [[] for _ in range(n_cols)]
+    times: list[float] = []
+    # one string object per distinct value of the repetitive columns (user, name, parent ids, text, URLs):
+    # repeated texts (retweets, copies) then cost a pointer each, not a copy
+    canon: list[dict[str, str]] = [{} for _ in range(n_cols)]
+    shared = (1, 2, 3, 4, 5, 7)
+    line = 2
+    while True:
+        body = list(itertools.islice(rows, CHUNK_ROWS))
+        if not body:
+            break
+        good, chunk_times = _validate(body, width, table, line)
+        line += len(body)
+        if good:
+            picked = list(zip(*good, strict=True))
+            for k in range(len(TOOLKIT_COLUMNS)):
+                if k in shared:
+                    cols[k].extend(map(canon[k].setdefault, picked[k], picked[k]))
+                else:
+                    cols[k].extend(picked[k])
+            if media_col is not None:
+                cols[-1].extend(picked[media_col])
+            times.extend(chunk_times)
+        del body, good
+    if not times:
         return table
-    cols = list(zip(*good, strict=True))
-    del good
-    ids: tuple[str, ...] = cols[0]
-    user_ids: tuple[str, ...] = cols[1]
+    _fill(table, cols, times, media_col is not None)
+    return table
+
+
+def _fill(table: Table, cols: list[list[str]], times: list[float], has_media: bool) -> None:
+    ids, user_ids = cols[0], cols[1]
     user_index = {u: i for i, u in enumerate(dict.fromkeys(user_ids))}
     table.users = list(user_index)
     user_codes = list(map(user_index.__getitem__, user_ids))
@@ -182,8 +213,8 @@ def read_toolkit_csv(path: Path | str) -> Table:
         for uid, name in pairs:
             if uid not in table.usernames or name > table.usernames[uid]:
                 table.usernames[uid] = name
-    reposts: tuple[str, ...] = cols[3]
-    url_cells: tuple[str, ...] = cols[len(TOOLKIT_COLUMNS) - 1]
+    reposts = cols[3]
+    url_cells = cols[len(TOOLKIT_COLUMNS) - 1]
     unique_ids = len(set(ids)) == len(ids)
     post_of_row: list[int]
     if unique_ids:
@@ -197,8 +228,8 @@ def read_toolkit_csv(path: Path | str) -> Table:
         position = {r: p for p, r in enumerate(keep)}
         post_of_row = [position[first_row[mid]] for mid in ids]
 
-    def pick(col: tuple[str, ...]) -> list[str]:
-        return list(col) if unique_ids else [col[r] for r in keep]
+    def pick(col: list[str]) -> list[str]:
+        return col if unique_ids else [col[r] for r in keep]
 
     table.message_id = pick(ids)
     table.user = user_codes if unique_ids else [user_codes[r] for r in keep]
@@ -206,8 +237,8 @@ def read_toolkit_csv(path: Path | str) -> Table:
     table.repost_id = [x or None for x in pick(reposts)]
     table.reply_id = [x or None for x in pick(cols[4])]
     table.message = pick(cols[5])
-    if media_col is not None:
-        table.media = [[m for m in cell.split(" ") if m] for cell in pick(cols[media_col])]
+    if has_media:
+        table.media = [[m for m in cell.split(" ") if m] for cell in pick(cols[-1])]
     else:
         table.media = [[] for _ in keep]
     # message_url rows: every row that is not a repost, each distinct (message_id, url) once.
@@ -227,4 +258,3 @@ def read_toolkit_csv(path: Path | str) -> Table:
             table.link_user.append(user)
             table.link_time.append(ts)
             table.link_url.append(url)
-    return table
