@@ -27,6 +27,9 @@ from flockwatch.replay import normalize_record, read_dataset
 from flockwatch.replayer import replay
 from flockwatch.store import IndexKind, OpenSearchStore
 
+# Replay to indexed without scoring: the foundation's path.
+INGEST_STAGES = ("normalize", "index")
+
 
 def distinct_posts(posts: int) -> int:
     """Rows captured twice in the release share a post id and collapse into one document."""
@@ -41,12 +44,12 @@ def one_run(posts: int, expected: int) -> tuple[float, float, int]:
     store = OpenSearchStore(settings)
     store.ensure_schema()
     try:
-        with stage_processes(settings):
+        with stage_processes(settings, INGEST_STAGES):
             time.sleep(3.0)  # let the consumer groups settle before the clock starts
             started = time.monotonic()
             replay(settings, "ira_2016", limit=posts)
             produced_s = time.monotonic() - started
-            if not wait_for_stages(settings, timeout_s=1200, poll_s=0.2):
+            if not wait_for_stages(settings, timeout_s=1200, poll_s=0.2, stages=INGEST_STAGES):
                 raise TimeoutError("pipeline did not catch up")
             total_s = time.monotonic() - started
         store.refresh()

@@ -6,7 +6,7 @@ import multiprocessing as mp
 import queue
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event as MpEvent
@@ -57,11 +57,11 @@ def _stage_process(name: str, settings_json: str, stop: MpEvent, results: Any) -
     results.put((name, dict(report.counts)))
 
 
-def wait_for_stages(settings: Settings, timeout_s: float, poll_s: float = 0.5) -> bool:
-    """Block until every stage has committed everything upstream produced, in pipeline order."""
+def wait_for_stages(settings: Settings, timeout_s: float, poll_s: float = 0.5, stages: Sequence[str] = STAGES) -> bool:
+    """Block until each of ``stages`` has committed everything upstream produced, in pipeline order."""
     deadline = time.monotonic() + timeout_s
-    for name, inputs in STAGE_INPUTS.items():
-        while group_lag(settings, group_id(settings, name), inputs) > 0:
+    for name in stages:
+        while group_lag(settings, group_id(settings, name), STAGE_INPUTS[name]) > 0:
             if time.monotonic() > deadline:
                 return False
             time.sleep(poll_s)
@@ -69,8 +69,8 @@ def wait_for_stages(settings: Settings, timeout_s: float, poll_s: float = 0.5) -
 
 
 @contextmanager
-def stage_processes(settings: Settings) -> Iterator[dict[str, Counter[str]]]:
-    """Run every streaming stage in its own process (two cores, one GIL each) for the block.
+def stage_processes(settings: Settings, stages: Sequence[str] = STAGES) -> Iterator[dict[str, Counter[str]]]:
+    """Run each of ``stages`` in its own process (two cores, one GIL each) for the block.
 
     Yields a dict that holds each stage's counts once the block has exited.
     """
@@ -79,7 +79,7 @@ def stage_processes(settings: Settings) -> Iterator[dict[str, Counter[str]]]:
     results = ctx.Queue()
     procs = [
         ctx.Process(target=_stage_process, args=(name, settings.model_dump_json(), stop, results), daemon=True)
-        for name in STAGES
+        for name in stages
     ]
     for p in procs:
         p.start()
