@@ -44,7 +44,7 @@ def record(i: int, text: str = "hi") -> RawRecord:
 
 
 def run(records: Any, producer: FakeProducer, **kw: Any) -> ReplayReport:
-    return replay_records(records, producer, SETTINGS, ReplayReport(format="cnt_csv"), **kw)  # type: ignore[arg-type]
+    return replay_records(records, producer, SETTINGS, ReplayReport(format="cnt_csv"), **kw)
 
 
 def test_records_go_to_the_raw_topic_up_to_the_limit() -> None:
