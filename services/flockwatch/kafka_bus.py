@@ -175,8 +175,13 @@ def run_stage(
             if on_batch:
                 on_batch(outcome.counts)
     finally:
-        consumer.close(autocommit=False)
-        producer.close(timeout=10)
+        # Everything produced was flushed before its offsets were committed; a slow close
+        # (broker away) loses nothing, so it is logged rather than raised.
+        try:
+            consumer.close(autocommit=False)
+            producer.close(timeout=10)
+        except KafkaError as exc:
+            log.warning("%s: closing the Kafka clients failed (%s)", stage.name, exc)
     return LoopReport(counts, batches, retries, time.monotonic() - started)
 
 

@@ -16,19 +16,23 @@ merges with it instead of being overwritten.
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from opensearchpy import OpenSearch
+from opensearchpy.exceptions import ConflictError, ConnectionTimeout, NotFoundError, TransportError
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
-from opensearchpy.exceptions import ConnectionTimeout, TransportError
 
 from flockwatch.config import Settings
 from flockwatch.pipeline.messages import TransientError
+from flockwatch.schema import Post
 
 
 class IndexKind(StrEnum):
@@ -38,6 +42,8 @@ class IndexKind(StrEnum):
     narratives = "narratives"
     clusters = "clusters"
     alerts = "alerts"
+    watchlists = "watchlists"
+    coordination_edges = "coordination_edges"  # graph stage (issue 5)
 
 
 TIME_BASED = {IndexKind.posts}
@@ -184,7 +190,92 @@ MAPPINGS: dict[IndexKind, dict[str, Any]] = {
             "evidence": _STORED_ONLY,
         },
     },
+    # Watched entities as percolator queries. The fields the queries look at are mapped exactly as in
+    # the posts index (same analyzer and normalizers), so a post matches here as it would be found there.
+    IndexKind.watchlists: {
+        "dynamic": False,
+        "properties": {
+            "query": {"type": "percolator"},
+            "entity_id": _KEYWORD,
+            "kind": _KEYWORD,
+            "entity": _STORED_ONLY,
+            "updated_at": _DATE,
+            "text": {"type": "text"},
+            "mentions": {"type": "keyword", "normalizer": "lowercase"},
+            "author": {"properties": {"handle": {"type": "keyword", "normalizer": "lowercase"}}},
+            "language": _KEYWORD,
+        },
+    },
 }
+
+# --- graph (issue 5): fields of the graph stage's documents (flockwatch.graph_stage) ----------------
+# Only added fields: what analysts filter on is mapped, the state behind it (co-actions, cascade events,
+# post keys) is stored without being indexed.
+GRAPH_FIELDS: dict[IndexKind, dict[str, Any]] = {
+    IndexKind.accounts: {
+        "partners": _KEYWORD,
+        "n_partners": _LONG,
+        "coordination_kinds": _KEYWORD,
+        "cluster_id": _KEYWORD,
+        "partner_kinds": _STORED_ONLY,
+        "post_keys": _STORED_ONLY,
+    },
+    IndexKind.cascades: {
+        "platform": _KEYWORD,
+        "max_breadth": _LONG,
+        "n_accounts": _LONG,
+        "branching_factor": _FLOAT,
+        "root_share": _FLOAT,
+        "lifetime": _FLOAT,
+        "spreader_gini": _FLOAT,
+        "coordinated_share": _FLOAT,
+        "time_to_10": _FLOAT,
+        "delay_median": _FLOAT,
+        "placeholder_root": {"type": "boolean"},
+        "merged_into": _KEYWORD,
+        "members": _KEYWORD,
+        "events": _STORED_ONLY,
+        "repairs": _STORED_ONLY,
+    },
+    IndexKind.clusters: {
+        "kinds": _KEYWORD,
+        "n_accounts": _LONG,
+        "n_edges": _LONG,
+        "total_weight": _LONG,
+        "window_start": _DATE,
+        "window_end": _DATE,
+        "first_window_start": _DATE,
+        "machine_share": _FLOAT,
+        "manipulated_media_share": _FLOAT,
+        "top_content": _STORED_ONLY,
+        "examples": _STORED_ONLY,
+    },
+}
+MAPPINGS[IndexKind.coordination_edges] = {
+    "dynamic": False,
+    "properties": {
+        "edge_id": _KEYWORD,
+        "kind": _KEYWORD,
+        "source": _KEYWORD,
+        "target": _KEYWORD,
+        "weight": _LONG,
+        "n_coactions": _LONG,
+        "n_objects": _LONG,
+        "first_seen": _DATE,
+        "last_seen": _DATE,
+        "min_dt_s": _FLOAT,
+        "median_dt_s": _FLOAT,
+        "source_first_share": _FLOAT,
+        "p_value": _FLOAT,
+        "q_value": _FLOAT,
+        "significant": {"type": "boolean"},
+        "coactions": _STORED_ONLY,
+        "significance_window": _STORED_ONLY,
+    },
+}
+for _kind, _fields in GRAPH_FIELDS.items():
+    MAPPINGS[_kind]["properties"].update(_fields)
+# --- end graph (issue 5) ----------------------------------------------------------------------------
 
 # Engine errors that mean "try again later", as opposed to "this document is bad".
 _TRANSIENT_STATUS = {429, 502, 503, 504}
@@ -300,7 +391,13 @@ class OpenSearchStore:
 
     def count(self, kind: IndexKind, query: dict[str, Any] | None = None) -> int:
         body = {"query": query} if query else None
-        response = self.client.count(index=self.alias(kind), body=body, params={"ignore_unavailable": "true"})
+        try:
+            response = self.client.count(index=self.alias(kind), body=body, params={"ignore_unavailable": "true"})
+        except TransportError as exc:
+            # 503 "all shards failed": an index whose shard is still starting (just created or recovering).
+            if exc.status_code in _TRANSIENT_STATUS:
+                raise StoreUnavailable(f"count unavailable: {exc}") from exc
+            raise
         return int(response["count"])
 
     def get(self, kind: IndexKind, doc_id: str) -> dict[str, Any] | None:
@@ -337,6 +434,387 @@ class OpenSearchStore:
             params={"ignore_unavailable": "true"},
         )
         return [(b["key"], int(b["doc_count"])) for b in response["aggregations"]["top"]["buckets"]]
+
+    # --- alerts and watchlists -------------------------------------------------------------------
+    # Watched entities live in a percolator index (one query per entity); alerts are upserted by a
+    # script that never overwrites their lifecycle (status, history, deliveries, created_at).
+
+    def put_watch_entities(self, entities: Sequence[Mapping[str, Any]]) -> int:
+        """Create or replace watched entities (``WatchEntity.model_dump()`` dicts); visible on return."""
+        body: list[dict[str, Any]] = []
+        now = datetime.now(UTC).isoformat()
+        for e in entities:
+            body.append({"index": {"_index": self.index_for(IndexKind.watchlists, None), "_id": e["id"]}})
+            body.append(
+                {
+                    "query": compile_watch_query(e),
+                    "entity_id": e["id"],
+                    "kind": e.get("kind", "entity"),
+                    "entity": dict(e),
+                    "updated_at": now,
+                }
+            )
+        if not body:
+            return 0
+        response = self._call(lambda: self.client.bulk(body=body, refresh="wait_for"))
+        failed = [i["index"] for i in response["items"] if int(i["index"].get("status", 500)) >= 300]
+        if failed:
+            raise ValueError(f"store rejected watch entity {failed[0].get('_id')}: {_reason(failed[0].get('error'))}")
+        return len(body) // 2
+
+    def list_watch_entities(self, size: int = 10_000) -> list[dict[str, Any]]:
+        hits = self.search(IndexKind.watchlists, {"match_all": {}}, size=size, sort=[{"entity_id": "asc"}])
+        return [h["entity"] for h in hits if isinstance(h.get("entity"), dict)]
+
+    def delete_watch_entity(self, entity_id: str) -> bool:
+        try:
+            self._call(
+                lambda: self.client.delete(
+                    index=self.index_for(IndexKind.watchlists, None), id=entity_id, refresh="wait_for"
+                )
+            )
+        except NotFoundError:
+            return False
+        return True
+
+    def percolate(self, posts: Sequence[Post]) -> dict[str, list[dict[str, Any]]]:
+        """Post key → the watched entities (as stored dicts) whose query matches the post."""
+        if not posts:
+            return {}
+        docs = [
+            {
+                # Words only: "Trump's" and "#Hillary’s" must match as the words they contain, as
+                # flockwatch.alerts.watchlist.tokens splits them (the standard analyzer would not).
+                "text": " ".join(_WORD.findall(unicodedata.normalize("NFKC", p.text))),
+                "mentions": p.mentions,
+                "author": {"handle": p.author.handle or p.author.id},
+                **({"language": p.language} if p.language else {}),
+            }
+            for p in posts
+        ]
+        body = {
+            "query": {"percolate": {"field": "query", "documents": docs}},
+            "size": 10_000,
+            "_source": ["entity"],
+        }
+        response = self._call(
+            lambda: self.client.search(
+                index=self.alias(IndexKind.watchlists), body=body, params={"ignore_unavailable": "true"}
+            )
+        )
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for hit in response["hits"]["hits"]:
+            entity = hit["_source"].get("entity")
+            slots = hit.get("fields", {}).get("_percolator_document_slot", [0] if len(posts) == 1 else [])
+            for slot in slots:
+                # a batch may carry the same post twice (redelivery): list each entity once
+                out.setdefault(posts[int(slot)].key, {})[hit["_id"]] = entity
+        return {key: list(found.values()) for key, found in out.items()}
+
+    def upsert_alerts(self, alerts: Sequence[Mapping[str, Any]]) -> BulkResult:
+        """Create alerts or merge updates into them, keeping lifecycle fields set elsewhere.
+
+        Raises StoreUnavailable (retry the batch) unless every alert was acknowledged or rejected.
+        """
+        if not alerts:
+            return BulkResult()
+        body: list[dict[str, Any]] = []
+        index = self.index_for(IndexKind.alerts, None)
+        for a in alerts:
+            body.append({"update": {"_index": index, "_id": a["alert_id"], "retry_on_conflict": 5}})
+            body.append(
+                {
+                    "script": {"source": _ALERT_MERGE, "lang": "painless", "params": {"doc": dict(a), "keep": _KEEP}},
+                    "upsert": dict(a),
+                }
+            )
+        response = self._call(lambda: self.client.bulk(body=body))
+        result = BulkResult()
+        transient = []
+        for a, item in zip(alerts, response["items"], strict=True):
+            outcome = item["update"]
+            status = int(outcome.get("status", 500))
+            if status < 300:
+                result.written += 1
+            elif status in _TRANSIENT_STATUS or status >= 500:
+                transient.append(str(a["alert_id"]))
+            else:
+                result.rejected.append((str(a["alert_id"]), _reason(outcome.get("error"))))
+        if transient:
+            raise StoreUnavailable(f"{len(transient)} alerts not acknowledged, e.g. {transient[0]}")
+        return result
+
+    def get_alert(self, alert_id: str) -> dict[str, Any] | None:
+        try:
+            hit = self._call(lambda: self.client.get(index=self.index_for(IndexKind.alerts, None), id=alert_id))
+        except NotFoundError:
+            return None
+        return dict(hit["_source"])
+
+    def list_alerts(
+        self,
+        status: str | None = None,
+        severity: str | None = None,
+        rule: str | None = None,
+        entity: str | None = None,
+        size: int = 50,
+    ) -> list[dict[str, Any]]:
+        """Alerts, newest first, filtered by exact status, severity, rule and entity."""
+        filters = [
+            {"term": {name: value}}
+            for name, value in (("status", status), ("severity", severity), ("rule", rule), ("entity", entity))
+            if value
+        ]
+        query: dict[str, Any] = {"bool": {"filter": filters}} if filters else {"match_all": {}}
+        hits = self.search(IndexKind.alerts, query, size=size, sort=[{"created_at": {"order": "desc"}}])
+        return [{k: v for k, v in h.items() if k != "_id"} for h in hits]
+
+    def update_alert(self, alert_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        """Apply ``change`` (current doc → partial doc) atomically, retrying on concurrent writes.
+
+        Raises KeyError when there is no such alert; whatever ``change`` raises propagates.
+        """
+        index = self.index_for(IndexKind.alerts, None)
+        for _ in range(10):
+            try:
+                hit = self._call(lambda: self.client.get(index=index, id=alert_id))
+            except NotFoundError:
+                raise KeyError(alert_id) from None
+            doc = dict(hit["_source"])
+            doc.update(change(doc))
+            write = partial(
+                self.client.index,
+                index=index,
+                id=alert_id,
+                body=doc,
+                params={
+                    "if_seq_no": str(hit["_seq_no"]),
+                    "if_primary_term": str(hit["_primary_term"]),
+                    "refresh": "wait_for",
+                },
+            )
+            try:
+                self._call(write)
+            except ConflictError:
+                continue
+            return doc
+        raise StoreUnavailable(f"alert {alert_id} kept changing under us; try again")
+
+    def record_delivery(self, alert_id: str, delivery: Mapping[str, Any]) -> None:
+        """Append a sink delivery record to the alert (the last 50 are kept)."""
+        self._call(
+            lambda: self.client.update(
+                index=self.index_for(IndexKind.alerts, None),
+                id=alert_id,
+                body={"script": {"source": _APPEND_DELIVERY, "lang": "painless", "params": {"d": dict(delivery)}}},
+                params={"retry_on_conflict": "5"},
+            )
+        )
+
+    def alert_statuses(self, alert_ids: Sequence[str]) -> dict[str, str]:
+        if not alert_ids:
+            return {}
+        hits = self.search(IndexKind.alerts, {"ids": {"values": list(alert_ids)}}, size=len(alert_ids))
+        return {h["_id"]: str(h.get("status", "new")) for h in hits}
+
+    def recent_alerts(self, since: datetime, size: int = 10_000) -> list[dict[str, Any]]:
+        """Alerts whose posts were seen at or after ``since`` (event time), to restore dedupe state."""
+        query = {"bool": {"should": [{"range": {"created_at": {"gte": since.isoformat()}}}]}}
+        hits = self.client.search(
+            index=self.alias(IndexKind.alerts),
+            body={"query": query, "size": size, "sort": [{"created_at": "desc"}]},
+            params={"ignore_unavailable": "true"},
+        )["hits"]["hits"]
+        return [h["_source"] for h in hits]
+
+    def account_clusters(self, author_keys: Sequence[str]) -> dict[str, list[str]]:
+        """Author key (``platform:author_id``) → coordinated cluster ids, from the accounts index."""
+        keys = sorted(set(author_keys))
+        if not keys:
+            return {}
+        query = {
+            "bool": {
+                "should": [{"ids": {"values": keys}}, {"terms": {"key": keys}}],
+                "filter": [{"exists": {"field": "cluster_ids"}}],
+                "minimum_should_match": 1,
+            }
+        }
+        hits = self.search(IndexKind.accounts, query, size=len(keys))
+        out: dict[str, list[str]] = {}
+        for h in hits:
+            ids = h.get("cluster_ids") or []
+            key = h.get("key") or h["_id"]
+            if ids:
+                out[str(key)] = [str(c) for c in (ids if isinstance(ids, list) else [ids])]
+        return out
+
+    def scan_posts(self, start: datetime, end: datetime, page: int = 2000) -> Iterator[dict[str, Any]]:
+        """Stored posts with ``start <= created_at < end`` in time order (search_after paging)."""
+        query = {"range": {"created_at": {"gte": start.isoformat(), "lt": end.isoformat()}}}
+        after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {
+                "query": query,
+                "size": page,
+                "sort": [{"created_at": "asc"}, {"key": "asc"}],
+            }
+            if after is not None:
+                body["search_after"] = after
+            response = self._call(
+                partial(
+                    self.client.search,
+                    index=self.alias(IndexKind.posts),
+                    body=body,
+                    params={"ignore_unavailable": "true"},
+                )
+            )
+            hits = response["hits"]["hits"]
+            for hit in hits:
+                yield hit["_source"]
+            if len(hits) < page:
+                return
+            after = hits[-1]["sort"]
+
+    # --- graph (issue 5): reads and writes of flockwatch.graph_stage / graph_jobs ---------------------
+
+    def ensure_graph_mappings(self) -> None:
+        """Add the graph fields to indices created before they existed (adding fields is compatible)."""
+        for kind, fields in GRAPH_FIELDS.items():
+            index = self.index_for(kind, None)
+            if self.client.indices.exists(index=index):
+                self._call(partial(self.client.indices.put_mapping, index=index, body={"properties": fields}))
+
+    def get_many(self, kind: IndexKind, ids: Sequence[str], chunk: int = 1000) -> dict[str, dict[str, Any]]:
+        """Documents by id (one ``mget`` per chunk); missing ids are absent from the result."""
+        out: dict[str, dict[str, Any]] = {}
+        index = self.index_for(kind, None)
+        for start in range(0, len(ids), chunk):
+            part = list(ids[start : start + chunk])
+            response = self._call(
+                partial(self.client.mget, index=index, body={"ids": part}, params={"realtime": "true"})
+            )
+            for doc in response["docs"]:
+                if doc.get("found"):
+                    out[doc["_id"]] = doc["_source"]
+        return out
+
+    def cascades_by_member(self, keys: Sequence[str], chunk: int = 500) -> dict[str, str]:
+        """Post key → id of the cascade whose ``members`` hold it (named queries say which key matched)."""
+        out: dict[str, str] = {}
+        for start in range(0, len(keys), chunk):
+            part = list(keys[start : start + chunk])
+            body = {
+                "query": {"bool": {"should": [{"term": {"members": {"value": k, "_name": k}}} for k in part]}},
+                "size": len(part),
+                "_source": False,
+            }
+            response = self._call(
+                partial(
+                    self.client.search,
+                    index=self.alias(IndexKind.cascades),
+                    body=body,
+                    params={"ignore_unavailable": "true"},
+                )
+            )
+            for hit in response["hits"]["hits"]:
+                for key in hit.get("matched_queries", []):
+                    out[key] = hit["_id"]
+        return out
+
+    def scan(
+        self, kind: IndexKind, query: dict[str, Any], sort: list[Any], page: int = 1000
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching document (with ``_id``), by ``search_after`` on ``sort`` (which must be unique)."""
+        after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {"query": query, "size": page, "sort": sort}
+            if after is not None:
+                body["search_after"] = after
+            response = self._call(
+                partial(self.client.search, index=self.alias(kind), body=body, params={"ignore_unavailable": "true"})
+            )
+            hits = response["hits"]["hits"]
+            for hit in hits:
+                yield hit["_source"] | {"_id": hit["_id"]}
+            if len(hits) < page:
+                return
+            after = hits[-1]["sort"]
+
+    def scan_edges(
+        self, start: datetime | None = None, end: datetime | None = None, kinds: Sequence[str] = ()
+    ) -> Iterator[dict[str, Any]]:
+        """Coordination edges with a co-action in ``[start, end)`` (by their first/last seen), by id."""
+        filters: list[dict[str, Any]] = []
+        if start is not None:
+            filters.append({"range": {"last_seen": {"gte": start.isoformat()}}})
+        if end is not None:
+            filters.append({"range": {"first_seen": {"lt": end.isoformat()}}})
+        if kinds:
+            filters.append({"terms": {"kind": list(kinds)}})
+        query: dict[str, Any] = {"bool": {"filter": filters}} if filters else {"match_all": {}}
+        return self.scan(IndexKind.coordination_edges, query, [{"edge_id": "asc"}])
+
+    def previous_clusters(self, before: datetime) -> tuple[datetime | None, dict[str, dict[str, Any]]]:
+        """The cluster snapshots of the latest window that ended before ``before``: (its end, id → doc)."""
+        latest = self.search(
+            IndexKind.clusters,
+            {"range": {"window_end": {"lt": before.isoformat()}}},
+            size=1,
+            sort=[{"window_end": {"order": "desc", "unmapped_type": "date"}}],
+        )
+        if not latest:
+            return None, {}
+        end = str(latest[0]["window_end"])
+        docs = self.scan(IndexKind.clusters, {"term": {"window_end": end}}, [{"cluster_id": "asc"}])
+        when = datetime.fromisoformat(end.replace("Z", "+00:00"))
+        return when, {str(d["cluster_id"]): d for d in docs}
+
+    # --- end graph (issue 5) ----------------------------------------------------------------------
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        """Run one request; connection trouble and overload become StoreUnavailable."""
+        try:
+            return fn()
+        except (OSConnectionError, ConnectionTimeout) as exc:
+            raise StoreUnavailable(f"store unreachable: {exc}") from exc
+        except TransportError as exc:
+            if isinstance(exc.status_code, int) and exc.status_code in _TRANSIENT_STATUS:
+                raise StoreUnavailable(f"store overloaded: {exc}") from exc
+            raise
+
+
+_WORD = re.compile(r"\w+")
+_KEEP = ["status", "history", "deliveries", "created_at"]
+_ALERT_MERGE = """
+for (entry in params.doc.entrySet()) {
+  if (!params.keep.contains(entry.getKey()) || !ctx._source.containsKey(entry.getKey())) {
+    ctx._source[entry.getKey()] = entry.getValue();
+  }
+}
+"""
+_APPEND_DELIVERY = """
+if (ctx._source.deliveries == null) { ctx._source.deliveries = []; }
+ctx._source.deliveries.add(params.d);
+while (ctx._source.deliveries.size() > 50) { ctx._source.deliveries.remove(0); }
+"""
+
+
+def compile_watch_query(entity: Mapping[str, Any]) -> dict[str, Any]:
+    """A watched entity as a percolator query: names and aliases as phrases on ``text``, handles on
+    ``mentions`` and ``author.handle``, languages as a filter. Mirrors ``flockwatch.alerts.watchlist.matches``."""
+    should: list[dict[str, Any]] = []
+    for phrase in dict.fromkeys([entity.get("name"), *(entity.get("aliases") or [])]):
+        if phrase:
+            should.append({"match_phrase": {"text": phrase}})
+    handles = [str(h).lstrip("@").lower() for h in entity.get("handles") or []]
+    if handles:
+        should.append({"terms": {"mentions": handles}})
+        should.append({"terms": {"author.handle": handles}})
+    query: dict[str, Any] = {"bool": {"should": should, "minimum_should_match": 1}}
+    languages = entity.get("languages") or []
+    if languages:
+        query["bool"]["filter"] = [{"terms": {"language": list(languages)}}]
+    return query
 
 
 def _reason(error: Any) -> str:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from flockwatch import local_services
 from flockwatch.config import Settings
-from flockwatch.kafka_bus import LoopReport, run_stage
+from flockwatch.kafka_bus import LoopReport, group_lag, run_stage
 from flockwatch.replayer import ReplayReport, replay
-from flockwatch.store import IndexKind, OpenSearchStore
-from flockwatch.workers import build_stage, group_id, run_until_caught_up
+from flockwatch.store import IndexKind, OpenSearchStore, StoreUnavailable
+from flockwatch.workers import STAGE_INPUTS, build_stage, group_id, run_until_caught_up
 from tests.expected import expected_posts
 
 pytestmark = pytest.mark.integration
@@ -24,15 +29,17 @@ RATE = 1_500.0  # records/s: slow enough that the outage lands mid-replay
 
 
 @contextmanager
-def streaming_workers(settings: Settings) -> Iterator[dict[str, LoopReport]]:
-    """Both stages running as long-lived consumers, as `flockwatch worker ...` runs them."""
+def streaming_workers(
+    settings: Settings, stages: tuple[str, ...] = ("normalize", "index")
+) -> Iterator[dict[str, LoopReport]]:
+    """Stages running as long-lived consumers, as `flockwatch worker ...` runs them."""
     stop = threading.Event()
     reports: dict[str, LoopReport] = {}
 
     def work(name: str) -> None:
         reports[name] = run_stage(settings, build_stage(name, settings), group_id(settings, name), stop=stop)
 
-    threads = [threading.Thread(target=work, args=(name,), daemon=True) for name in ("normalize", "index")]
+    threads = [threading.Thread(target=work, args=(name,), daemon=True) for name in stages]
     for t in threads:
         t.start()
     try:
@@ -95,4 +102,50 @@ def test_broker_restart_mid_replay(settings: Settings) -> None:
     report, _ = replay_with_interruption(settings, restart)
     assert local_services.read_pid(settings, "kafka") != before, "the broker was not restarted"
     assert report.produced == N
+    assert_exact(settings)
+
+
+def posts_now(store: OpenSearchStore) -> int:
+    try:
+        return store.count(IndexKind.posts)
+    except StoreUnavailable:  # the month's index is being created
+        return 0
+
+
+def test_killed_worker_loses_nothing(settings: Settings) -> None:
+    """SIGKILL the index worker mid-stream; a new one resumes from the last committed offsets."""
+    env = {
+        **os.environ,
+        "FLOCKWATCH_TOPIC_PREFIX": settings.topic_prefix,
+        "FLOCKWATCH_INDEX_PREFIX": settings.index_prefix,
+    }
+    worker = [str(Path(sys.executable).with_name("flockwatch")), "worker", "index"]
+    store = OpenSearchStore(settings)
+    expected = len(expected_posts("ira_2016", N))
+    first = subprocess.Popen(worker, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runner = threading.Thread(target=replay, args=(settings, "ira_2016"), kwargs={"limit": N, "rate": RATE})
+    with streaming_workers(settings, stages=("normalize",)):
+        runner.start()
+        try:
+            deadline = time.monotonic() + 60
+            while posts_now(store) == 0:
+                assert time.monotonic() < deadline, "the worker never indexed anything"
+                time.sleep(0.1)
+            first.kill()  # no shutdown hook runs: the batch in flight stays uncommitted
+            first.wait(timeout=30)
+        finally:
+            if first.poll() is None:
+                first.kill()
+        store.refresh()
+        assert 0 < store.count(IndexKind.posts) < expected, "the kill must land mid-stream"
+        runner.join(timeout=120)
+        second = subprocess.Popen(worker, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 120
+            while group_lag(settings, group_id(settings, "index"), STAGE_INPUTS["index"]) > 0:
+                assert time.monotonic() < deadline, "the restarted worker did not catch up"
+                time.sleep(0.5)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=60)
     assert_exact(settings)
