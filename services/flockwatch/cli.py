@@ -10,7 +10,9 @@ from typing import Annotated
 
 import typer
 
+from flockwatch.cli_alerts import alerts_app, watchlist_app, worker_alerts
 from flockwatch.cli_graph import graph_app, train_app
+from flockwatch.cli_text import narratives, score_app, train_text_detector
 from flockwatch.config import get_settings
 
 app = typer.Typer(
@@ -22,6 +24,12 @@ worker_app = typer.Typer(help="Long-running Kafka workers (one consumer group ea
 app.add_typer(worker_app, name="worker")
 app.add_typer(graph_app, name="graph")
 app.add_typer(train_app, name="train")
+app.add_typer(score_app, name="score")
+app.command("narratives")(narratives)
+train_app.command("text-detector")(train_text_detector)
+app.add_typer(watchlist_app, name="watchlist")
+app.add_typer(alerts_app, name="alerts")
+worker_app.command("alerts")(worker_alerts)
 
 Services = Annotated[
     list[str] | None,
@@ -106,10 +114,54 @@ def worker_normalize() -> None:
     _run_worker("normalize")
 
 
+@worker_app.command("text")
+def worker_text() -> None:
+    """Normalised posts → text scores: machine-likeness with evidence (model loaded once)."""
+    _run_worker("text")
+
+
 @worker_app.command("index")
 def worker_index() -> None:
     """Posts and scores → the store, committing offsets only after the store acknowledged."""
     _run_worker("index")
+
+
+@worker_app.command("graph")
+def worker_graph() -> None:
+    """Normalised posts → coordination edges, cascades and accounts in the store (run a single one)."""
+    _run_worker("graph")
+
+
+@graph_app.command("export")
+def graph_export(
+    fmt: Annotated[str, typer.Option("--format", help="gexf, graphml, csv or jsonl.")],
+    output: Annotated[Path, typer.Option("--output", help="Where to write the graph.")],
+    start: Annotated[str | None, typer.Option("--start", help="ISO 8601; co-actions from then on.")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="ISO 8601; co-actions before then.")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="Only these layers, comma-separated.")] = None,
+) -> None:
+    """The stored coordination graph (edges with evidence) of a period; needs the store, not Kafka."""
+    from datetime import UTC, datetime
+
+    from flockwatch.graph_jobs import export_graph
+    from flockwatch.store import OpenSearchStore
+
+    def when(value: str | None, name: str) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise typer.BadParameter(f"not ISO 8601: {value!r}", param_hint=name) from exc
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+    kinds = [k.strip() for k in (kind or "").split(",") if k.strip()]
+    try:
+        store = OpenSearchStore(get_settings())
+        report = export_graph(store, output, fmt, when(start, "--start"), when(end, "--end"), kinds)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--format") from exc
+    _echo_json(report)
 
 
 def _run_worker(name: str) -> None:

@@ -217,6 +217,7 @@ GRAPH_FIELDS: dict[IndexKind, dict[str, Any]] = {
         "n_partners": _LONG,
         "coordination_kinds": _KEYWORD,
         "cluster_id": _KEYWORD,
+        "cluster_window_end": _DATE,
         "partner_kinds": _STORED_ONLY,
         "post_keys": _STORED_ONLY,
     },

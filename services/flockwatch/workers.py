@@ -4,21 +4,36 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
 
+from flockwatch.alerts.stage import INPUTS as ALERT_INPUTS
+from flockwatch.alerts.stage import STAGE as ALERT_STAGE
+from flockwatch.alerts.stage import AlertStage, build_alert_stage, input_partitions
 from flockwatch.config import Settings
+from flockwatch.graph_stage import INPUTS as GRAPH_INPUTS
+from flockwatch.graph_stage import STAGE as GRAPH_STAGE
+from flockwatch.graph_stage import GraphStage, build_graph_stage
 from flockwatch.pipeline.index import STAGE as INDEX_STAGE
 from flockwatch.pipeline.index import plan_index
 from flockwatch.pipeline.messages import InMessage, StageOutcome
 from flockwatch.pipeline.normalize import STAGE as NORMALIZE_STAGE
 from flockwatch.pipeline.normalize import normalize_batch
 from flockwatch.store import BulkResult, OpenSearchStore, Upsert
+from flockwatch.text.stage import STAGE as TEXT_STAGE
+from flockwatch.text.stage import score_batch
 from flockwatch.topics import Stage
+
+if TYPE_CHECKING:
+    from flockwatch.text.detector import TextDetector
 
 # In pipeline order: a stage's inputs are produced by the stages before it.
 STAGE_INPUTS: dict[str, tuple[Stage, ...]] = {
     NORMALIZE_STAGE: (Stage.raw,),
+    TEXT_STAGE: (Stage.normalized,),
     INDEX_STAGE: (Stage.normalized, Stage.text_scores, Stage.media_scores),
+    ALERT_STAGE: ALERT_INPUTS,
+    GRAPH_STAGE: GRAPH_INPUTS,
 }
 STAGES = tuple(STAGE_INPUTS)
 
@@ -30,6 +45,18 @@ class NormalizeStage:
 
     def process(self, messages: Sequence[InMessage]) -> StageOutcome:
         return normalize_batch(messages)
+
+
+@dataclass
+class TextScoreStage:
+    """Normalised posts → text scores (machine-likeness with evidence); the model is loaded once per process."""
+
+    detector: TextDetector
+    name: str = TEXT_STAGE
+    inputs: tuple[Stage, ...] = STAGE_INPUTS[TEXT_STAGE]
+
+    def process(self, messages: Sequence[InMessage]) -> StageOutcome:
+        return score_batch(messages, self.detector)
 
 
 class BulkWriter(Protocol):
@@ -57,13 +84,32 @@ class IndexStage:
         return outcome
 
 
-def build_stage(name: str, settings: Settings) -> NormalizeStage | IndexStage:
+def build_stage(
+    name: str, settings: Settings
+) -> NormalizeStage | TextScoreStage | IndexStage | AlertStage | GraphStage:
     if name == "normalize":
         return NormalizeStage()
+    if name == TEXT_STAGE:
+        from flockwatch.text.detector import shared_detector
+
+        return TextScoreStage(shared_detector())
     if name == "index":
         store = OpenSearchStore(settings)
         store.ensure_schema()
         return IndexStage(store)
+    if name == ALERT_STAGE:
+        store = OpenSearchStore(settings)
+        store.ensure_schema()
+        return build_alert_stage(
+            store,
+            restore=store.recent_alerts(datetime.now(UTC) - timedelta(days=7)),
+            input_partitions=input_partitions(settings.topic_prefix, settings.topic_partitions),
+        )
+    if name == GRAPH_STAGE:
+        store = OpenSearchStore(settings)
+        store.ensure_schema()
+        store.ensure_graph_mappings()
+        return build_graph_stage(store)
     raise ValueError(f"unknown stage {name!r}; known: {', '.join(STAGES)}")
 
 

@@ -311,3 +311,40 @@ def test_coordination_cli(tmp_path: Path) -> None:
     assert (tmp_path / "edges_co_post.csv").exists() and "skipped line 7" in result.output
     bad = CliRunner().invoke(graph_app, [*args[:4], "co_nothing", "--output", str(out)])
     assert bad.exit_code != 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(row_strategy, max_size=16),
+    window=st.sampled_from([0.0, 10.0, 60.0]),
+    jitter=st.lists(st.integers(0, 30), min_size=16, max_size=16),
+)
+def test_streaming_matches_batch(rows: list[Row], window: float, jitter: list[int]) -> None:
+    from flockwatch.graph.streaming import StreamingCoordination
+
+    table = table_of(rows)
+    batch = edges_of(table, "co_tweet", window=window)
+    originals = [i for i in range(len(table)) if table.repost_id[i] is None]
+    # arrival order: by time plus up to 30 s of jitter, so events are up to 30 s late
+    order = sorted(originals, key=lambda i: table.time[i] + jitter[i % len(jitter)])
+    stream = StreamingCoordination(window=window, lateness=30.0)
+    for i in order:
+        stream.add(
+            table.message_id[i], table.users[table.user[i]], table.time[i], [normalize_message(table.message[i])]
+        )
+    assert stream.edges() == batch
+    assert stream.late == 0
+
+
+def test_streaming_expires_and_counts_late_and_duplicates() -> None:
+    from flockwatch.graph.streaming import StreamingCoordination
+
+    s = StreamingCoordination(window=60.0, lateness=0.0)
+    assert s.add("a", "u1", 0.0, ["x"]) == []
+    [co] = s.add("b", "u2", 30.0, ["x", "x"])
+    assert (co.post_a, co.post_b, co.dt) == ("a", "b", 30.0)
+    s.add("c", "u3", 1000.0, ["y"])
+    assert s.buffered_posts() == 1  # a and b expired with the window
+    assert s.add("b", "u2", 30.0, ["x"]) == [] and s.duplicates == 1
+    s.add("d", "u4", 10.0, ["x"])  # too late: its partners are gone
+    assert s.late == 1 and s.edges() == {("u1", "u2"): 1, ("u2", "u1"): 1}

@@ -72,6 +72,13 @@ class BurstConfig(BaseModel):
     entity_types: list[str] = Field(default_factory=lambda: list(ENTITY_TYPES))
     max_entities: int = Field(default=200_000, ge=100, description="Entities tracked at once (idle ones go).")
     keep_post_keys: int = Field(default=25, ge=0, description="Post keys remembered per entity for evidence.")
+    max_gap: Duration = Field(
+        default=timedelta(hours=2), description="A burst ends after this long without a post about its entity."
+    )
+    partition_idle: Duration = Field(
+        default=timedelta(seconds=3),
+        description="Streaming: a partition silent this long (wall clock) stops holding the event-time watermark.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> BurstConfig:
@@ -245,6 +252,24 @@ def runs(states: NDArray[np.bool_]) -> list[tuple[int, int]]:
     return out
 
 
+def split_at_gaps(spans: list[tuple[int, int]], counts: F64, max_gap: int) -> list[tuple[int, int]]:
+    """Cut each run where the entity has more than ``max_gap`` empty bins in a row (as the streaming
+    tracker ends a burst after ``max_gap`` without a post); runs are trimmed to their first and last post."""
+    out: list[tuple[int, int]] = []
+    for a, b in spans:
+        active = [t for t in range(a, b) if counts[t] > 0]
+        if not active:
+            continue
+        start = prev = active[0]
+        for t in active[1:]:
+            if t - prev - 1 > max_gap:
+                out.append((start, prev + 1))
+                start = t
+            prev = t
+        out.append((start, prev + 1))
+    return out
+
+
 def robust_zscores(counts: F64, window: int) -> F64:
     """z of each bin against the median/MAD of the ``window`` bins before it (rows = entities).
 
@@ -343,8 +368,9 @@ def detect_bursts(
     z = robust_zscores(r, config.z_window_bins)
     bin_h = config.bin_s / 3600
     out: list[Burst] = []
+    max_gap = max(1, int(config.max_gap.total_seconds() // config.bin_s))
     for i, name in enumerate(names):
-        for a, b in runs(states[i]):
+        for a, b in split_at_gaps(runs(states[i]), r[i], max_gap):
             posts = int(r[i, a:b].sum())
             weight = float(gains[i, a:b].sum())
             if posts < min_posts or weight < min_weight:
@@ -410,6 +436,7 @@ class _Entity:
     run_gain: float = 0.0
     run_posts: int = 0
     run_total: float = 0.0
+    run_p0: float = 0.0  # the baseline share when the run began
     open_r: int = 0  # posts in the open bin
     ewma: Ewma | None = None
     keys: deque[tuple[int, str]] = field(default_factory=deque)
@@ -429,7 +456,10 @@ class BurstTracker:
     the open bin (and any empty bins between); a post for a bin already closed (streams from several
     partitions interleave) is counted in the open bin and tallied in ``late``. :meth:`bursting`
     evaluates entities as if the open bin closed now, so a burst is reported while it is happening.
-    A run of the burst state does not survive more than ``horizon_bins`` bins without posts.
+    A run of the burst state ends after ``max_gap`` without a post about its entity (Kleinberg's
+    automaton alone would let a rare entity's run persist for days, as an empty bin costs it almost
+    nothing). The open bin is judged with its expected size as the total (a short EWMA of closed bins),
+    so a burst reported before its bin closes does not flicker away when the rest of the bin arrives.
     """
 
     def __init__(self, config: BurstConfig) -> None:
@@ -437,6 +467,8 @@ class BurstTracker:
         self.tau = config.tau
         self.lam = config.decay
         self.alpha = 1 - self.lam
+        self.max_gap_bins = max(1, int(config.max_gap.total_seconds() // config.bin_s))
+        self.recent_total = 0.0  # short EWMA of closed bins' totals (the open bin's expected size)
         self.entities: dict[str, _Entity] = {}
         self.open_bin: int | None = None
         self.open_total = 0
@@ -447,6 +479,9 @@ class BurstTracker:
         self.first_bin: int | None = None
         self.late = 0
         self.touched: set[str] = set()
+        # Bursts seen when their bin closed, since the last bursting() call: a replay may close many
+        # bins in one batch, and a burst that ends inside a batch must still be reported.
+        self.closed_bursts: dict[str, Burst] = {}
 
     # time ------------------------------------------------------------------------------------------
 
@@ -476,13 +511,18 @@ class BurstTracker:
         assert self.open_bin is not None
         b = self.open_bin
         d = float(self.open_total)
+        warm = self.warmed_up()
         for name in self.open_entities:
             ent = self.entities[name]
             self._catch_up(ent, b - 1)
-            self._step(ent, b, ent.open_r, d, commit=True)
+            r = ent.open_r
+            delta, start, gain, posts, total = self._step(ent, b, r, d, commit=True)
             ent.open_r = 0
+            if warm and delta < 0 and start is not None and self._reportable(posts, gain):
+                self.closed_bursts[name] = self._burst(name, ent, b, r, start, gain, posts, total, ongoing=False)
         self.open_entities.clear()
         self.hist_d = self.hist_d * self.lam + d
+        self.recent_total = d if self.recent_total == 0 else 0.7 * self.recent_total + 0.3 * d
         self.cum += d
         self.cum_d[b] = self.cum
         self.cum_d.pop(b - 2 * self.config.horizon_bins, None)
@@ -508,7 +548,7 @@ class BurstTracker:
             return
         start_cum = self.cum_d.get(ent.last_bin)
         end_cum = self.cum_d.get(b)
-        if k > self.config.horizon_bins or start_cum is None or end_cum is None:
+        if k > self.max_gap_bins or start_cum is None or end_cum is None:
             ent.reset_run()
         else:
             p0 = self._p0(ent)
@@ -542,6 +582,8 @@ class BurstTracker:
             run = (b, gain, r, d)
         if commit:
             ent.delta = delta
+            if not from_burst:
+                ent.run_p0 = p0
             ent.run_start, ent.run_gain, ent.run_posts, ent.run_total = run
             ent.hist_r = ent.hist_r * self.lam + r
             if ent.ewma is None:
@@ -551,16 +593,18 @@ class BurstTracker:
         return delta, *run
 
     def _prune(self) -> None:
-        idle = sorted(
-            (e.last_bin, n) for n, e in self.entities.items() if n not in self.open_entities and e.run_start is None
-        )
-        for _, name in idle[: len(self.entities) - self.config.max_entities]:
+        """Forget the least recently active entities (never those in the open bin), down to 90% of the cap."""
+        idle = sorted((e.last_bin, n) for n, e in self.entities.items() if n not in self.open_entities)
+        for _, name in idle[: len(self.entities) - int(self.config.max_entities * 0.9)]:
             del self.entities[name]
 
     # input -----------------------------------------------------------------------------------------
 
-    def add(self, when: datetime, key: str, entities: Iterable[str]) -> bool:
-        """Count one post; False if its bin had already closed (it is then counted in the open bin)."""
+    def add(self, when: datetime, key: str, entities: Iterable[str], count_total: bool = True) -> bool:
+        """Count one post; False if its bin had already closed (it is then counted in the open bin).
+
+        ``count_total=False`` adds entities to a post counted before (a narrative assigned later).
+        """
         b = self._bin_of(when.timestamp())
         on_time = True
         if self.open_bin is None or b > self.open_bin:
@@ -569,7 +613,8 @@ class BurstTracker:
             self.late += 1
             on_time = False
             b = self.open_bin
-        self.open_total += 1
+        if count_total:
+            self.open_total += 1
         types = self.config.entity_types
         for name in set(entities):
             if entity_type(name) not in types:
@@ -607,10 +652,31 @@ class BurstTracker:
         b = self.open_bin
         self._catch_up(ent, b - 1)
         r = ent.open_r if name in self.open_entities else 0
-        delta, start, gain, posts, total = self._step(ent, b, r, float(self.open_total), commit=False)
+        # Judge the open bin as if the posts still to come in it were all about something else:
+        # a burst reported early then stands when the bin closes, instead of flickering.
+        d = max(float(self.open_total), self.recent_total)
+        delta, start, gain, posts, total = self._step(ent, b, r, d, commit=False)
         if delta >= 0 or start is None:
             return None
-        p0 = self._p0(ent)
+        return self._burst(name, ent, b, r, start, gain, posts, total, ongoing=True)
+
+    def _reportable(self, posts: int, gain: float) -> bool:
+        return posts >= self.config.min_posts and gain >= self.config.min_weight
+
+    def _burst(
+        self,
+        name: str,
+        ent: _Entity,
+        b: int,
+        r: int,
+        start: int,
+        gain: float,
+        posts: int,
+        total: float,
+        *,
+        ongoing: bool,
+    ) -> Burst:
+        p0 = ent.run_p0 if ent.run_start == start else self._p0(ent)
         hours = (b + 1 - start) * self.config.bin_s / 3600
         z = ent.ewma.z(float(r)) if ent.ewma is not None else float(r)
         keys = tuple(k for kb, k in ent.keys if kb >= start)
@@ -626,23 +692,23 @@ class BurstTracker:
             baseline_rate=p0 * total / hours,
             observed_rate=posts / hours,
             z=z,
-            ongoing=True,
+            ongoing=ongoing,
             post_keys=keys,
         )
 
     def bursting(self, names: Iterable[str] | None = None) -> list[Burst]:
-        """Bursts meeting ``min_posts`` and ``min_weight`` among ``names`` (default: the entities
-        touched since the last call)."""
+        """Bursts meeting ``min_posts`` and ``min_weight``: those seen as bins closed since the last call,
+        then ``names`` (default: the entities touched since the last call) as of the open bin."""
+        found, self.closed_bursts = self.closed_bursts, {}
         if names is None:
             names, self.touched = self.touched, set()
         if not self.warmed_up():
-            return []
-        out = []
+            return list(found.values())
         for name in names:
             burst = self.state_of(name)
-            if burst is not None and burst.posts >= self.config.min_posts and burst.weight >= self.config.min_weight:
-                out.append(burst)
-        return out
+            if burst is not None and self._reportable(burst.posts, burst.weight):
+                found[name] = burst
+        return list(found.values())
 
     def snapshot(self) -> dict[str, Any]:
         return {

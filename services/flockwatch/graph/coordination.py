@@ -27,6 +27,13 @@ Kinds (toolkit names first):
   ``min_hashtags`` hashtags (Pacheco et al., "Uncovering coordinated networks on social media", ICWSM 2021);
 * ``co_media`` (ours): non-repost posts sharing a media hash (the CSV's optional ``media`` column).
 
+Evidence per edge (``_evidence``): ``n_coactions`` (distinct source/target post pairs), ``n_objects``
+(distinct shared objects; for co_similar_tweet, distinct similar pairs), ``first_time`` / ``last_time``
+(of the earlier post of each co-action), ``min_dt_s`` / ``median_dt_s`` (|Δt|), ``source_first_share``
+(share of co-actions where the source posted strictly first: leader vs follower) and ``examples`` (the
+first co-actions as ``source_post>target_post dt=+Ns object``).  For fractional timestamps the inclusive
+window is tested as ``t_later <= t_earlier + window``.
+
 Algorithm: rows ``(object, time)`` are sorted once; for each row a binary search finds the last row of the
 same object within ``time + window``, and the pairs in between are expanded with array arithmetic in
 bounded chunks.  The cost is ``O(n log n + P)`` for ``P`` co-acting pairs, instead of a self-join.
@@ -83,8 +90,7 @@ class Rows:
     time: F64
     obj: I64  # dense object codes 0..n_objects-1
     obj_label: Sequence[str]
-    # A row that is a post on its own in the toolkit's table (for loops and weights): (post, user) pairs.
-    # For co_link a repeated message_id may carry two users, so weights count (post, user) keys.
+    # Weights count distinct (post, user) keys: for co_link a repeated message_id may carry two users.
 
 
 @dataclass

@@ -1,0 +1,57 @@
+"""Windowed alert sweeps: Kleinberg's batch Viterbi over stored posts, then the same rules and dedupe as the
+streaming `flockwatch worker alerts`. Logic lives in flockwatch.alerts.sweep.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import Param, dag, task
+
+
+@dag(
+    dag_id="alerts",
+    schedule=timedelta(minutes=15),
+    catchup=False,
+    max_active_runs=1,
+    tags=["flockwatch", "alerts"],
+    params={
+        "end": Param(None, type=["null", "string"], description="Window end, ISO 8601; null = now"),
+        "window": Param("6h", type="string", description="Window length (15m, 6h, 2d...)"),
+        "lookback": Param("24h", type="string", description="Extra history for the baseline"),
+    },
+)
+def alerts() -> None:
+    @task
+    def sweep_window(**context: Any) -> dict[str, Any]:
+        from datetime import UTC, datetime
+
+        from flockwatch.alerts.rules import load_config
+        from flockwatch.alerts.sinks import build_sinks
+        from flockwatch.alerts.sweep import sweep
+        from flockwatch.alerts.yamlconf import parse_duration
+        from flockwatch.config import get_settings
+        from flockwatch.store import OpenSearchStore
+
+        p = context["params"]
+        end = datetime.fromisoformat(p["end"]) if p["end"] else None
+        if end is not None and end.tzinfo is None:
+            end = end.replace(tzinfo=UTC)
+        store = OpenSearchStore(get_settings())
+        store.ensure_schema()
+        config = load_config()
+        report = sweep(
+            store,
+            config,
+            end=end,
+            window=parse_duration(p["window"]),
+            lookback=parse_duration(p["lookback"]),
+            sinks=build_sinks(config.sinks),
+        )
+        return report.as_dict()
+
+    sweep_window()
+
+
+alerts_dag = alerts()

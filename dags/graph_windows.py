@@ -1,0 +1,48 @@
+"""Windowed graph recomputation and history: coordination with significance, stable clusters, cascades.
+
+Each run recomputes ``windows`` successive windows of ``window_hours`` ending at ``end`` (default: the
+run's data interval end) from the posts in the store, oldest first, so each window's clusters inherit
+the ids of the one before. It repairs what the streaming `flockwatch worker graph` cannot know (co-actions
+across a restart, events later than its lateness, significance, clusters). Logic: flockwatch.graph_jobs.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import Param, dag, task
+
+
+@dag(
+    dag_id="graph_windows",
+    schedule=timedelta(hours=1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["flockwatch", "graph"],
+    params={
+        "end": Param(None, type=["null", "string"], description="Last window's end, ISO 8601; null = interval end"),
+        "window_hours": Param(6.0, type="number", description="Window length in hours"),
+        "windows": Param(1, type="integer", minimum=1, description="Successive windows, oldest first"),
+        "permutations": Param(100, type="integer", minimum=0, description="Null-model shuffles per layer"),
+        "cluster_on": Param("significant", enum=["significant", "all"], description="Edges clusters are built on"),
+        "min_weight": Param(2, type="integer", minimum=1, description="With cluster_on=all: lightest edge kept"),
+    },
+)
+def graph_windows() -> None:
+    @task
+    def recompute_windows(**context: Any) -> list[dict[str, Any]]:
+        from flockwatch.config import get_settings
+        from flockwatch.graph_jobs import run_windows
+        from flockwatch.store import OpenSearchStore
+
+        store = OpenSearchStore(get_settings())
+        store.ensure_schema()
+        store.ensure_graph_mappings()
+        # one task, windows in order: each reads the clusters the previous one wrote
+        return run_windows(store, context["params"], context["data_interval_end"])
+
+    recompute_windows()
+
+
+graph_windows_dag = graph_windows()

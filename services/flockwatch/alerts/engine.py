@@ -1,0 +1,691 @@
+"""The alert engine: posts and scores in, alerts out. Shared by the streaming stage and the DAG sweep.
+
+State, all in memory and bounded:
+
+- a :class:`~flockwatch.alerts.bursts.BurstTracker` over every entity a post carries (hashtags,
+  canonical URLs, media, narratives, author clusters, watched entities);
+- a join cache of recent posts and their scores by post key (scores may arrive before or after the
+  post), so a rule sees a post's text score, media scores, watchlist hits and cluster together;
+- the alert book: the latest alert per (rule, entity), for dedupe and suppression.
+
+Times: bursts, dedupe and suppression windows run on *event time* (the posts' ``created_at``), so a
+replay of 2016 behaves as the live stream did; ``created_at``/``updated_at`` of an alert are wall-clock
+(when it was raised), ``first_seen``/``last_seen`` are event time.
+
+Alert ids are deterministic (rule, entity, first post), so a batch processed twice yields the same
+alerts, and the store's upsert absorbs the repeat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import math
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from flockwatch.alerts.bursts import Burst, BurstTracker, entity_type
+from flockwatch.alerts.rules import AlertsConfig, Rule, severity_rank
+from flockwatch.alerts.watchlist import WatchEntity
+from flockwatch.graph.urls import canonicalize_url
+from flockwatch.schema import Alert, AlertStatus, Evidence, MediaScore, Post, TextScore, post_key
+
+Item = Post | TextScore | MediaScore
+MAX_EVIDENCE = 20
+MAX_MEDIA = 20
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def hashtag_entity(tag: str) -> str:
+    return "hashtag:#" + tag.lstrip("#＃").casefold()
+
+
+def post_entities(post: Post) -> list[str]:
+    """Entity keys a post contributes to: hashtags, canonical URLs and media (hash, else URL)."""
+    out = [hashtag_entity(h) for h in post.hashtags]
+    for url in post.urls:
+        canon = canonicalize_url(url)
+        if canon:
+            out.append("url:" + canon)
+    out.extend(media_entity(m.sha256, m.url) for m in post.media)
+    return list(dict.fromkeys(out))
+
+
+def media_entity(sha256: str | None, url: str) -> str:
+    return f"media:sha256:{sha256}" if sha256 else f"media:{url}"
+
+
+def cascade_of(post: Post) -> str | None:
+    if post.root_id:
+        return post_key(post.platform, post.root_id)
+    return post.parent_key()
+
+
+def alert_id(rule: str, entity: str, first: str) -> str:
+    return "al-" + hashlib.sha1(f"{rule}\x1f{entity}\x1f{first}".encode()).hexdigest()[:20]
+
+
+@dataclass
+class MediaSignal:
+    url: str
+    entity: str
+    manipulation: float | None = None
+    known_fake: bool = False
+    detail: str = ""
+
+
+@dataclass
+class PostContext:
+    """A post and everything known about it so far (scores may arrive before the post)."""
+
+    key: str
+    created_at: datetime
+    post: Post | None = None
+    machine_score: float | None = None
+    text_model: str | None = None
+    narrative_id: str | None = None
+    media: dict[str, MediaSignal] = field(default_factory=dict)
+    watch: list[WatchEntity] = field(default_factory=list)
+    clusters: list[str] = field(default_factory=list)
+    counted_narrative: bool = False
+
+    def entities(self) -> list[str]:
+        out = post_entities(self.post) if self.post is not None else []
+        out += [m.entity for m in self.media.values()]
+        if self.narrative_id:
+            out.append("narrative:" + self.narrative_id)
+        out += ["cluster:" + c for c in self.clusters]
+        out += [w.key for w in self.watch]
+        return list(dict.fromkeys(out))
+
+
+@dataclass
+class Match:
+    rule: Rule
+    entity: str
+    when: datetime  # event time
+    post_keys: list[str]
+    evidence: list[Evidence]
+    summary: str
+    contexts: list[PostContext] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    watch: WatchEntity | None = None
+    first: str = ""  # what makes the alert unique besides rule and entity
+    first_seen: datetime | None = None
+    post_count: int | None = None  # when more posts than post_keys lists (bursts)
+
+
+@dataclass
+class BookEntry:
+    alert: Alert
+    first_event: datetime
+    last_event: datetime
+    narratives: Counter[str] = field(default_factory=Counter)
+    clusters: Counter[str] = field(default_factory=Counter)
+    cascades: Counter[str] = field(default_factory=Counter)
+    suppressed: int = 0
+
+
+@dataclass
+class EngineResult:
+    changed: list[Alert] = field(default_factory=list)  # new or updated: upsert these
+    notify: list[Alert] = field(default_factory=list)  # new or escalated: send these to sinks
+    bursts: list[Burst] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+class AlertEngine:
+    def __init__(
+        self,
+        config: AlertsConfig,
+        clock: Callable[[], datetime] = utcnow,
+        max_contexts: int = 200_000,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.rules = config.active_rules()
+        self.post_rules = [r for r in self.rules if r.scope == "post"]
+        self.burst_rules = [r for r in self.rules if r.scope == "burst"]
+        self.clock = clock
+        self.tracker = BurstTracker(config.detector)
+        self.contexts: OrderedDict[str, PostContext] = OrderedDict()
+        self.max_contexts = max_contexts
+        self.book: dict[tuple[str, str], BookEntry] = {}
+        self.by_id: dict[str, BookEntry] = {}
+        self.bursting_now: dict[str, Burst] = {}
+        self.pending: dict[str, Alert] = {}  # changed but not yet confirmed stored
+        self.pending_notify: dict[str, Alert] = {}
+        self.event_clock: datetime | None = None
+        # Event-time reordering for the burst tracker (see `remember`).
+        self.monotonic = monotonic
+        self._reorder: list[tuple[float, int, datetime, str, list[str], bool]] = []
+        self._seq = 0
+        self._origin_max: dict[str, float] = {}
+        self._origin_seen: dict[str, float] = {}
+        self.expected_origins: list[str] = []  # e.g. every partition of the input topics
+
+    # --- state from outside -------------------------------------------------------------------------
+
+    def restore(self, alerts: Iterable[Alert]) -> int:
+        """Seed the alert book with stored alerts (after a restart), so dedupe spans restarts."""
+        n = 0
+        for alert in alerts:
+            first = alert.first_seen or alert.created_at
+            last = alert.last_seen or first
+            key = (alert.rule, alert.entity)
+            cur = self.book.get(key)
+            if cur is not None and cur.last_event >= last:
+                continue
+            entry = BookEntry(alert, first, last)
+            self.book[key] = entry
+            self.by_id[alert.alert_id] = entry
+            n += 1
+        return n
+
+    def sync_statuses(self, statuses: Mapping[str, str]) -> None:
+        """Apply lifecycle changes made elsewhere (CLI) so resolved alerts are not merged into."""
+        for aid, status in statuses.items():
+            entry = self.by_id.get(aid)
+            if entry is not None:
+                entry.alert.status = AlertStatus(status)
+
+    def open_alert_ids(self) -> list[str]:
+        return [e.alert.alert_id for e in self.book.values() if e.alert.status != AlertStatus.resolved]
+
+    def stored(self, alert_ids: Iterable[str]) -> None:
+        for aid in alert_ids:
+            self.pending.pop(aid, None)
+
+    def notified(self, alert_ids: Iterable[str]) -> None:
+        for aid in alert_ids:
+            self.pending_notify.pop(aid, None)
+
+    # --- input --------------------------------------------------------------------------------------
+
+    def _context(self, key: str, when: datetime) -> PostContext:
+        ctx = self.contexts.get(key)
+        if ctx is None:
+            ctx = self.contexts[key] = PostContext(key, when)
+            while len(self.contexts) > self.max_contexts:
+                self.contexts.popitem(last=False)
+        else:
+            self.contexts.move_to_end(key)
+        return ctx
+
+    def _tick(self, when: datetime) -> None:
+        if self.event_clock is None or when > self.event_clock:
+            self.event_clock = when
+
+    def process(
+        self,
+        items: Sequence[Item],
+        watch: Mapping[str, Sequence[WatchEntity]] | None = None,
+        clusters: Mapping[str, Sequence[str]] | None = None,
+        origins: Sequence[str] | None = None,
+    ) -> EngineResult:
+        """Ingest a batch; return the alerts that changed (plus those still pending from a failed batch).
+
+        ``watch``: post key → watched entities it matches (the store's percolator); ``clusters``:
+        author key (``platform:author_id``) → coordinated cluster ids; ``origins``: where each item
+        came from (``topic:partition``), for the event-time watermark (None: the batch is in order).
+        """
+        result = EngineResult()
+        changed = self.remember(items, watch, clusters, result=result, track=True, origins=origins)
+        # bursts first: post rules may ask whether a post's entities are bursting
+        bursts = self.tracker.bursting()
+        self._apply_bursts(bursts, result)
+        seen: set[str] = set()
+        for ctx in changed:
+            if ctx.key in seen or ctx.post is None:
+                continue
+            seen.add(ctx.key)
+            for m in self.post_matches(ctx):
+                self._apply(m, result)
+        return self._finish(result)
+
+    def apply_bursts(self, bursts: Sequence[Burst]) -> EngineResult:
+        """Burst rules over bursts found elsewhere (a sweep's batch Viterbi), with dedupe as usual."""
+        result = EngineResult()
+        self._apply_bursts(bursts, result)
+        return self._finish(result)
+
+    def _apply_bursts(self, bursts: Sequence[Burst], result: EngineResult) -> None:
+        for burst in bursts:
+            self.bursting_now[burst.entity] = burst
+        self._expire_bursts()
+        result.bursts = list(bursts)
+        for m in self.burst_matches(bursts, self.event_clock or utcnow()):
+            self._apply(m, result)
+
+    def _finish(self, result: EngineResult) -> EngineResult:
+        result.changed = list(self.pending.values())
+        result.notify = list(self.pending_notify.values())
+        return result
+
+    def remember(
+        self,
+        items: Sequence[Item],
+        watch: Mapping[str, Sequence[WatchEntity]] | None = None,
+        clusters: Mapping[str, Sequence[str]] | None = None,
+        *,
+        result: EngineResult | None = None,
+        track: bool = False,
+        origins: Sequence[str] | None = None,
+    ) -> list[PostContext]:
+        """Join posts and scores into the context cache (and, with ``track``, count them for bursts).
+
+        Burst counting needs event-time order, but partitions of a topic are consumed unevenly (a
+        backlog arrives 2,000 records of one partition at a time). Counts therefore go through a
+        reorder buffer released up to the watermark: the smallest latest event time over the origins
+        (topic partitions) that delivered within ``partition_idle``. Rules on single posts do not wait.
+        """
+        watch = watch or {}
+        clusters = clusters or {}
+        counts = result.counts if result is not None else Counter[str]()
+        changed: list[PostContext] = []
+
+        def when_of(item: Item) -> datetime:
+            return item.created_at if isinstance(item, Post) else item.post_created_at
+
+        if origins is not None:
+            now = self.monotonic()
+            for origin in self.expected_origins:
+                # not heard from yet: holds the watermark until it has been silent for partition_idle
+                self._origin_max.setdefault(origin, -math.inf)
+                self._origin_seen.setdefault(origin, now)
+            for item, origin in zip(items, origins, strict=True):
+                ts = when_of(item).timestamp()
+                self._origin_max[origin] = max(self._origin_max.get(origin, ts), ts)
+                self._origin_seen[origin] = now
+        for item in sorted(items, key=when_of):
+            when = when_of(item)
+            if isinstance(item, Post):
+                ctx = self._context(item.key, when)
+                if ctx.post is not None:
+                    counts["duplicate_posts"] += 1
+                    continue
+                ctx.post = item
+                ctx.created_at = item.created_at
+                ctx.watch = list(watch.get(item.key, ()))
+                ctx.clusters = list(clusters.get(post_key(item.platform, item.author.id), ()))
+                self._tick(when)
+                if track:
+                    ctx.counted_narrative = ctx.narrative_id is not None
+                    self._hold(when, item.key, ctx.entities(), True)
+                counts["posts"] += 1
+            elif isinstance(item, TextScore):
+                ctx = self._context(item.post_key, when)
+                ctx.machine_score = item.machine_score
+                ctx.text_model = item.model
+                if item.narrative_id and not ctx.narrative_id:
+                    ctx.narrative_id = item.narrative_id
+                    if track and ctx.post is not None and not ctx.counted_narrative:
+                        ctx.counted_narrative = True
+                        self._hold(when, ctx.key, ["narrative:" + item.narrative_id], False)
+                counts["text_scores"] += 1
+            else:
+                ctx = self._context(item.post_key, when)
+                raw_sha = item.provenance.get("sha256")
+                sha = raw_sha if isinstance(raw_sha, str) else None
+                if sha is None and ctx.post is not None:
+                    sha = next((m.sha256 for m in ctx.post.media if m.url == item.media_url), None)
+                known = bool(item.matches)
+                detail = "; ".join(s.detail for s in item.signals[:3]) or (
+                    f"matches {len(item.matches)} known item(s)" if known else ""
+                )
+                ctx.media[item.media_url] = MediaSignal(
+                    item.media_url, media_entity(sha, item.media_url), item.manipulation_score, known, detail
+                )
+                counts["media_scores"] += 1
+            changed.append(ctx)
+        if track:
+            counts["late_posts"] += self._release(origins is None)
+        return changed
+
+    def _hold(self, when: datetime, key: str, entities: list[str], count_total: bool) -> None:
+        self._seq += 1
+        heapq.heappush(self._reorder, (when.timestamp(), self._seq, when, key, entities, count_total))
+
+    def watermark(self) -> float:
+        """Event time (unix seconds) up to which every active partition has delivered."""
+        if not self._origin_max:
+            return math.inf
+        now = self.monotonic()
+        idle = self.config.detector.partition_idle.total_seconds()
+        # a partition that has not delivered yet is waited for only if its topic has delivered something
+        topics = {o.rsplit(":", 1)[0] for o, t in self._origin_max.items() if t > -math.inf}
+        active = [
+            self._origin_max[o]
+            for o, seen in self._origin_seen.items()
+            if now - seen <= idle and (self._origin_max[o] > -math.inf or o.rsplit(":", 1)[0] in topics)
+        ]
+        return min(active) if active else math.inf
+
+    def flush(self) -> EngineResult:
+        """Release every held count and report what it changes (on shutdown or at the end of a run)."""
+        result = EngineResult()
+        result.counts["late_posts"] += self._release(True)
+        self._apply_bursts(self.tracker.bursting(), result)
+        return self._finish(result)
+
+    def _release(self, everything: bool) -> int:
+        """Feed buffered counts up to the watermark to the tracker; return how many arrived late."""
+        limit = math.inf if everything else self.watermark()
+        late = 0
+        while self._reorder and self._reorder[0][0] <= limit:
+            _, _, when, key, entities, count_total = heapq.heappop(self._reorder)
+            if not self.tracker.add(when, key, entities, count_total=count_total) and count_total:
+                late += 1
+        return late
+
+    def _expire_bursts(self) -> None:
+        clock = self.event_clock
+        if clock is None:
+            return
+        for name in [n for n, b in self.bursting_now.items() if b.end < clock - self.config.detector.bin]:
+            del self.bursting_now[name]
+
+    # --- rules --------------------------------------------------------------------------------------
+
+    def burst_matches(self, bursts: Iterable[Burst], when: datetime) -> list[Match]:
+        """Burst rules over detected bursts (streaming or from a sweep's batch Viterbi)."""
+        out = []
+        for burst in bursts:
+            etype = entity_type(burst.entity)
+            values: dict[str, Any] = {
+                "burst_weight": burst.weight,
+                "burst_posts": burst.posts,
+                "burst_ratio": burst.observed_share / burst.baseline_share if burst.baseline_share else 0.0,
+                "burst_z": burst.z,
+                "observed_rate": burst.observed_rate,
+                "baseline_rate": burst.baseline_rate,
+                "entity_type": etype,
+                "watchlist": etype == "watch",
+            }
+            for rule in self.burst_rules:
+                if rule.entity_types is not None and etype not in rule.entity_types:
+                    continue
+                if not rule.when.evaluate(values):
+                    continue
+                ev = Evidence(
+                    signal="burst.kleinberg",
+                    score=_squash(burst.weight, 20.0),
+                    on=burst.entity,
+                    detail=burst.describe(),
+                )
+                contexts = [self.contexts[k] for k in burst.post_keys if k in self.contexts]
+                out.append(
+                    Match(
+                        rule=rule,
+                        entity=burst.entity,
+                        when=min(when, burst.end),
+                        post_keys=list(burst.post_keys),
+                        evidence=[ev],
+                        summary=f"{burst.entity} is bursting: {burst.describe()}",
+                        contexts=contexts,
+                        metrics=burst.metrics(),
+                        first=burst.start.isoformat(),
+                        first_seen=burst.start,
+                        post_count=burst.posts,
+                    )
+                )
+        return out
+
+    def post_values(self, ctx: PostContext) -> dict[str, Any]:
+        post = ctx.post
+        assert post is not None
+        manip = [m.manipulation for m in ctx.media.values() if m.manipulation is not None]
+        bursting = [self.bursting_now[e] for e in ctx.entities() if e in self.bursting_now]
+        strongest = max(bursting, key=lambda b: b.weight) if bursting else None
+        values: dict[str, Any] = {
+            "machine_text": ctx.machine_score,
+            "media_manipulation": max(manip) if manip else None,
+            "known_fake_media": any(m.known_fake for m in ctx.media.values()),
+            "has_media": bool(post.media or ctx.media),
+            "coordinated": bool(ctx.clusters),
+            "watchlist": bool(ctx.watch),
+            "watch_kind": ctx.watch[0].kind if ctx.watch else None,
+            "narrative": ctx.narrative_id is not None,
+            "bursting": strongest is not None,
+            "language": post.language,
+            "platform": post.platform,
+        }
+        if strongest is not None:
+            values.update(
+                burst_weight=strongest.weight,
+                burst_posts=strongest.posts,
+                burst_ratio=strongest.observed_share / strongest.baseline_share if strongest.baseline_share else 0.0,
+                burst_z=strongest.z,
+            )
+            values["_burst"] = strongest
+        return values
+
+    def post_matches(self, ctx: PostContext) -> list[Match]:
+        post = ctx.post
+        if post is None or not self.post_rules:
+            return []
+        base = self.post_values(ctx)
+        out = []
+        for rule in self.post_rules:
+            for entity, values, watched in self._groups(rule, ctx, base):
+                if not rule.when.evaluate(values):
+                    continue
+                evidence = self._post_evidence(rule, ctx, values, watched)
+                fired = ", ".join(e.signal for e in evidence if e.signal != "watchlist") or "its signals"
+                label = f"{watched.kind} {watched.name}" if watched else entity
+                out.append(
+                    Match(
+                        rule=rule,
+                        entity=entity,
+                        when=post.created_at,
+                        post_keys=[post.key],
+                        evidence=evidence,
+                        summary=f"{rule.name}: {label}: post {post.key} by @{post.author.handle or post.author.id} "
+                        f"({fired})",
+                        contexts=[ctx],
+                        watch=watched,
+                        first=post.key,
+                    )
+                )
+        return out
+
+    def _groups(
+        self, rule: Rule, ctx: PostContext, base: dict[str, Any]
+    ) -> list[tuple[str, dict[str, Any], WatchEntity | None]]:
+        post = ctx.post
+        assert post is not None
+        g = rule.group_by
+        if g == "watch":
+            return [(w.key, base | {"watchlist": True, "watch_kind": w.kind}, w) for w in ctx.watch]
+        keys: list[str]
+        if g == "narrative":
+            keys = ["narrative:" + ctx.narrative_id] if ctx.narrative_id else []
+        elif g == "cluster":
+            keys = ["cluster:" + c for c in ctx.clusters]
+        elif g == "author":
+            keys = [f"author:{post.platform}:{post.author.id}"]
+        elif g == "media":
+            keys = list(dict.fromkeys([m.entity for m in ctx.media.values()]))
+            keys += [e for e in post_entities(post) if e.startswith("media:") and e not in keys]
+        elif g == "cascade":
+            cascade = cascade_of(post)
+            keys = ["cascade:" + cascade] if cascade else []
+        elif g == "hashtag":
+            keys = [e for e in post_entities(post) if e.startswith("hashtag:")]
+        elif g == "url":
+            keys = [e for e in post_entities(post) if e.startswith("url:")]
+        else:
+            keys = ["rule:" + rule.name]
+        return [(k, base, None) for k in keys]
+
+    def _post_evidence(
+        self, rule: Rule, ctx: PostContext, values: dict[str, Any], watched: WatchEntity | None
+    ) -> list[Evidence]:
+        post = ctx.post
+        assert post is not None
+        used = rule.when.signals()
+        ev: list[Evidence] = []
+        if watched is not None or "watchlist" in used:
+            for w in [watched] if watched else ctx.watch:
+                ev.append(Evidence(signal="watchlist", score=1.0, on=w.key, detail=f"{post.key} mentions {w.name}"))
+        if "machine_text" in used and ctx.machine_score is not None:
+            ev.append(
+                Evidence(
+                    signal="machine_text",
+                    score=ctx.machine_score,
+                    on="text",
+                    detail=f"{post.key}: machine-text score {ctx.machine_score:.2f} ({ctx.text_model or 'model ?'})",
+                )
+            )
+        if used & {"media_manipulation", "known_fake_media", "has_media"}:
+            for m in ctx.media.values():
+                if m.manipulation is None and not m.known_fake:
+                    continue
+                score = max(m.manipulation or 0.0, 1.0 if m.known_fake else 0.0)
+                what = "known fake" if m.known_fake else f"manipulation {m.manipulation:.2f}"
+                ev.append(Evidence(signal="media", score=score, on=m.url, detail=f"{what}; {m.detail}".strip("; ")))
+        if "coordinated" in used and ctx.clusters:
+            ev.append(
+                Evidence(
+                    signal="coordinated",
+                    score=1.0,
+                    on=f"author:{post.platform}:{post.author.id}",
+                    detail=f"author in coordinated cluster(s) {', '.join(ctx.clusters[:5])}",
+                )
+            )
+        burst = values.get("_burst")
+        if isinstance(burst, Burst) and used & {"bursting", "burst_weight", "burst_posts", "burst_ratio", "burst_z"}:
+            ev.append(
+                Evidence(
+                    signal="burst.kleinberg",
+                    score=_squash(burst.weight, 20.0),
+                    on=burst.entity,
+                    detail=burst.describe(),
+                )
+            )
+        return ev
+
+    # --- dedupe, suppression, escalation ------------------------------------------------------------
+
+    def _apply(self, m: Match, result: EngineResult) -> None:
+        rule = m.rule
+        key = (rule.name, m.entity)
+        entry = self.book.get(key)
+        now = self.clock()
+        if (
+            entry is not None
+            and entry.alert.status != AlertStatus.resolved
+            and m.when - entry.last_event <= rule.dedupe_window
+        ):
+            if self._merge(entry, m, now):
+                result.counts["alerts_updated"] += 1
+            return
+        if entry is not None and m.when - entry.first_event < rule.suppress_for:
+            entry.suppressed += 1
+            entry.alert.metrics["suppressed"] = float(entry.suppressed)
+            entry.alert.updated_at = now
+            self.pending[entry.alert.alert_id] = entry.alert
+            result.counts["alerts_suppressed"] += 1
+            return
+        alert = Alert(
+            alert_id=alert_id(rule.name, m.entity, m.first or m.when.isoformat()),
+            rule=rule.name,
+            severity=rule.severity,
+            entity=m.entity,
+            created_at=now,
+            updated_at=now,
+            summary=m.summary,
+            evidence=m.evidence[:MAX_EVIDENCE],
+            post_keys=m.post_keys[: self.config.max_post_keys],
+            post_count=m.post_count if m.post_count is not None else len(m.post_keys),
+            first_seen=m.first_seen or min([m.when, *(c.created_at for c in m.contexts)]),
+            last_seen=m.when,
+            metrics=dict(m.metrics),
+            watch_entity=m.watch.id if m.watch else None,
+        )
+        entry = BookEntry(alert, alert.first_seen or m.when, m.when)
+        self._link(entry, m)
+        alert.severity = rule.severity_for(alert.post_count or 0)
+        self.book[key] = entry
+        self.by_id[alert.alert_id] = entry
+        self.pending[alert.alert_id] = alert
+        self.pending_notify[alert.alert_id] = alert
+        result.counts["alerts_new"] += 1
+
+    def _merge(self, entry: BookEntry, m: Match, now: datetime) -> bool:
+        alert = entry.alert
+        known = set(alert.post_keys)
+        fresh = [k for k in m.post_keys if k not in known]
+        grew = bool(fresh) or m.metrics != {k: alert.metrics.get(k) for k in m.metrics}
+        if not grew:
+            return False
+        if m.post_count is not None:
+            # a burst counts its own posts; a later, longer run of the same burst supersedes
+            count = max(m.post_count, alert.post_count or 0)
+        else:
+            count = (alert.post_count or 0) + len(fresh)
+        room = self.config.max_post_keys - len(alert.post_keys)
+        alert.post_keys.extend(fresh[: max(room, 0)])
+        alert.post_count = max(count, len(alert.post_keys))
+        alert.metrics.update(m.metrics)
+        alert.summary = m.summary if m.rule.scope == "burst" else alert.summary
+        for ev in m.evidence:
+            if ev not in alert.evidence:
+                alert.evidence.append(ev)
+        if len(alert.evidence) > MAX_EVIDENCE:
+            alert.evidence = alert.evidence[:5] + alert.evidence[-(MAX_EVIDENCE - 5) :]
+        entry.last_event = max(entry.last_event, m.when)
+        alert.last_seen = entry.last_event
+        alert.updated_at = now
+        self._link(entry, m)
+        severity = m.rule.severity_for(alert.post_count)
+        if severity_rank(severity) > severity_rank(alert.severity):
+            alert.severity = severity
+            self.pending_notify[alert.alert_id] = alert
+        self.pending[alert.alert_id] = alert
+        return True
+
+    def _link(self, entry: BookEntry, m: Match) -> None:
+        """Narrative, cluster, cascade and media links: the most common among the alert's posts."""
+        alert = entry.alert
+        etype = entity_type(m.entity)
+        ident = m.entity.split(":", 1)[1] if ":" in m.entity else m.entity
+        for ctx in m.contexts:
+            if ctx.narrative_id:
+                entry.narratives[ctx.narrative_id] += 1
+            for c in ctx.clusters:
+                entry.clusters[c] += 1
+            if ctx.post is not None:
+                cascade = cascade_of(ctx.post)
+                if cascade:
+                    entry.cascades[cascade] += 1
+            for media in ctx.media.values():
+                if media.entity not in alert.media and len(alert.media) < MAX_MEDIA:
+                    alert.media.append(media.entity)
+        if etype == "narrative":
+            alert.narrative_id = ident
+        elif entry.narratives:
+            alert.narrative_id = entry.narratives.most_common(1)[0][0]
+        if etype == "cluster":
+            alert.cluster_id = ident
+        elif entry.clusters:
+            alert.cluster_id = entry.clusters.most_common(1)[0][0]
+        if etype == "cascade":
+            alert.cascade_id = ident
+        elif entry.cascades:
+            alert.cascade_id = entry.cascades.most_common(1)[0][0]
+        if etype == "media" and m.entity not in alert.media:
+            alert.media.insert(0, m.entity)
+            del alert.media[MAX_MEDIA:]
+
+
+def _squash(x: float, scale: float) -> float:
+    """Map a non-negative strength onto [0, 1) for Evidence.score."""
+    return round(1.0 - math.exp(-max(x, 0.0) / scale), 4)

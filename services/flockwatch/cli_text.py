@@ -1,0 +1,165 @@
+"""`flockwatch score text`, `flockwatch narratives`, `flockwatch train text-detector`: files in, files out."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from flockwatch.text.records import Record
+
+score_app = typer.Typer(help="Score content from files, no services needed.", no_args_is_help=True)
+
+BATCH = 512
+
+
+def _batches(records: Iterator[Record], size: int = BATCH) -> Iterator[list[Record]]:
+    while chunk := list(islice(records, size)):
+        yield chunk
+
+
+def _records(input: Path, text_column: str, id_column: str) -> Iterator[Record]:
+    from flockwatch.text.records import read_records
+
+    if not input.exists():
+        raise typer.BadParameter(f"{input} does not exist", param_hint="--input")
+    try:
+        it = read_records(input, text_column, id_column)
+        first = list(islice(it, 1))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--text-column") from exc
+    yield from first
+    yield from it
+
+
+InputOpt = Annotated[Path, typer.Option("--input", help="JSONL with `id` and `text`, or CSV/TSV (see --text-column).")]
+OutputOpt = Annotated[Path, typer.Option("--output", help="JSONL, one line per input record.")]
+TextCol = Annotated[str, typer.Option("--text-column", help="Field or CSV column holding the text.")]
+IdCol = Annotated[str, typer.Option("--id-column", help="Field or CSV column holding the id.")]
+
+
+@score_app.command("text")
+def score_text(
+    input: InputOpt,
+    output: OutputOpt,
+    text_column: TextCol = "text",
+    id_column: IdCol = "id",
+    fpr: Annotated[float, typer.Option("--fpr", help="Label at the threshold for this false-positive rate.")] = 0.01,
+    model: Annotated[Path | None, typer.Option("--model", help="Model folder (default models/text_detector).")] = None,
+) -> None:
+    """Machine-likeness of each text: {"id", "machine_score", "label", "evidence"} per line."""
+    from flockwatch.schema import Evidence
+    from flockwatch.text.detector import TextDetector
+
+    detector = TextDetector.load(model)
+    try:
+        detector.threshold(fpr)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--fpr") from exc
+    started = time.perf_counter()
+    counts: dict[str, int] = {}
+    with output.open("w", encoding="utf-8") as out:
+        for chunk in _batches(_records(input, text_column, id_column)):
+            ok = [r for r in chunk if r.error is None]
+            langs = [(r.extra or {}).get("language") for r in ok]
+            results = iter(detector.score([r.text for r in ok], languages=langs, fpr=fpr))
+            for rec in chunk:
+                if rec.error is not None:
+                    ev = Evidence(signal="input_error", score=0.0, on="input", detail=rec.error)
+                    line: dict[str, Any] = {"id": rec.id, "machine_score": None, "label": "unscored",
+                                            "evidence": [ev.model_dump()]}  # fmt: skip
+                else:
+                    line = {"id": rec.id, **next(results).as_dict()}
+                line["model"] = detector.name
+                counts[line["label"]] = counts.get(line["label"], 0) + 1
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+    n = sum(counts.values())
+    typer.echo(f"{n} texts -> {output} in {time.perf_counter() - started:.1f}s: {counts}", err=True)
+
+
+def narratives(
+    input: InputOpt,
+    output: OutputOpt,
+    text_column: TextCol = "text",
+    id_column: IdCol = "id",
+    state: Annotated[
+        Path | None,
+        typer.Option("--state", help="Folder to load and save the narrative index: ids stay stable across runs."),
+    ] = None,
+    paraphrase: Annotated[
+        bool, typer.Option("--paraphrase/--copies-only", help="Also join paraphrases (MiniLM embeddings).")
+    ] = True,
+    summary: Annotated[Path | None, typer.Option("--summary", help="Also write one JSON line per narrative.")] = None,
+) -> None:
+    """Each id's narrative id: copypasta (MinHash LSH) and paraphrases (embedding nearest neighbours)."""
+    from flockwatch.text.narratives import NarrativeIndex
+    from flockwatch.text.normalize import decode_text, normalize_text
+
+    index = NarrativeIndex.load(state) if state is not None else NarrativeIndex()
+    embedder = None
+    if paraphrase:
+        from flockwatch.text.embed import shared_embedder
+
+        embedder = shared_embedder()
+    started = time.perf_counter()
+    n = 0
+    with output.open("w", encoding="utf-8") as out:
+        for chunk in _batches(_records(input, text_column, id_column)):
+            norms = [normalize_text(decode_text(r.text)) for r in chunk]
+            vecs = embedder.embed(norms) if embedder is not None else None
+            for i, (rec, norm) in enumerate(zip(chunk, norms, strict=True)):
+                extra = rec.extra or {}
+                got = index.assign(
+                    norm,
+                    None if vecs is None else vecs[i],
+                    raw=rec.text,
+                    platform=str(extra["platform"]) if "platform" in extra else None,
+                    account=str(extra.get("account") or extra.get("author") or "") or None,
+                )
+                line = {"id": rec.id, "narrative_id": got.narrative_id, "how": got.how, "similarity": got.similarity}
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                n += 1
+    if state is not None:
+        index.save(state)
+    if summary is not None:
+        with summary.open("w", encoding="utf-8") as f:
+            for stats in sorted(index.stats.values(), key=lambda s: -s.post_count):
+                f.write(json.dumps(stats.as_document(), ensure_ascii=False) + "\n")
+    typer.echo(f"{n} posts -> {len(index)} narratives -> {output} in {time.perf_counter() - started:.1f}s", err=True)
+
+
+def train_text_detector(
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Model folder (default models/text_detector).")] = None,
+    evaluate: Annotated[
+        bool,
+        typer.Option("--evaluate/--no-evaluate", help="Also run account-disjoint CV and leave-one-out (slower)."),
+    ] = True,
+    backend: Annotated[
+        str, typer.Option("--backend", help="Embedding backend: onnx-int8, onnx or torch.")
+    ] = "onnx-int8",
+) -> None:
+    """Rebuild models/text_detector from ../shared/data/text (TweepFake, AuthorMimic); print dev figures."""
+    import logging
+
+    from flockwatch.config import get_settings
+    from flockwatch.text.detector import default_model_dir
+    from flockwatch.text.embed import BACKENDS
+    from flockwatch.text.train import train_text_detector as train
+
+    if backend not in BACKENDS:
+        raise typer.BadParameter(f"one of {', '.join(BACKENDS)}", param_hint="--backend")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    figures = train(
+        get_settings().data_dir,
+        out_dir or default_model_dir(),
+        backend=backend,
+        evaluate=evaluate,
+        on_progress=lambda msg: typer.echo(msg, err=True),
+    )
+    typer.echo(json.dumps(figures, indent=2))

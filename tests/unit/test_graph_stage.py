@@ -1,0 +1,341 @@
+"""The graph stage's pure logic and its store-backed state, on an in-memory fake store."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from flockwatch.graph.streaming import CoAction, StreamingCoordination
+from flockwatch.graph_jobs import WindowOptions, build_table, window_coactions
+from flockwatch.graph_stage import (
+    STREAM_KINDS,
+    AccountEntry,
+    CascadeEntry,
+    EdgeEntry,
+    GraphPost,
+    GraphSettings,
+    GraphStage,
+    GraphState,
+    doc_id,
+    edge_evidence,
+    post_objects,
+)
+from flockwatch.pipeline.messages import InMessage
+from flockwatch.schema import Author, Post, SourceRef
+from flockwatch.store import BulkResult, IndexKind, StoreUnavailable, Upsert
+from flockwatch.topics import Stage
+
+T0 = datetime(2016, 10, 1, 12, 0, tzinfo=UTC)
+
+
+class FakeStore:
+    """Documents per kind, merged like the store's ``doc_as_upsert`` (top-level fields replaced)."""
+
+    def __init__(self) -> None:
+        self.docs: dict[IndexKind, dict[str, dict[str, Any]]] = {k: {} for k in IndexKind}
+        self.writes = 0
+        self.fail_writes = 0  # the next N bulk calls raise StoreUnavailable
+
+    def get_many(self, kind: IndexKind, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {i: dict(self.docs[kind][i]) for i in ids if i in self.docs[kind]}
+
+    def cascades_by_member(self, keys: Sequence[str]) -> dict[str, str]:
+        wanted = set(keys)
+        return {m: cid for cid, d in self.docs[IndexKind.cascades].items() for m in d.get("members", []) if m in wanted}
+
+    def bulk_upsert(self, upserts: Sequence[Upsert]) -> BulkResult:
+        if self.fail_writes:
+            self.fail_writes -= 1
+            raise StoreUnavailable("store away (test)")
+        for u in upserts:
+            self.docs[u.kind].setdefault(u.doc_id, {}).update(u.doc)
+        self.writes += len(upserts)
+        return BulkResult(written=len(upserts))
+
+    # what the windowed job reads
+    def scan_posts(self, start: datetime, end: datetime, page: int = 2000) -> Iterable[dict[str, Any]]:
+        posts = self.docs[IndexKind.posts].values()
+        return sorted(
+            (p for p in posts if start <= datetime.fromisoformat(p["created_at"]) < end),
+            key=lambda p: (p["created_at"], p["key"]),
+        )
+
+    def previous_clusters(self, before: datetime) -> tuple[datetime | None, dict[str, dict[str, Any]]]:
+        ends = sorted(
+            {d["window_end"] for d in self.docs[IndexKind.clusters].values() if d["window_end"] < before.isoformat()}
+        )
+        if not ends:
+            return None, {}
+        return datetime.fromisoformat(ends[-1]), {
+            d["cluster_id"]: d for d in self.docs[IndexKind.clusters].values() if d["window_end"] == ends[-1]
+        }
+
+    def refresh(self, kind: IndexKind | None = None) -> None:
+        pass
+
+    def scan_edges(
+        self, start: datetime | None = None, end: datetime | None = None, kinds: Sequence[str] = ()
+    ) -> Iterable[dict[str, Any]]:
+        return [
+            d for _, d in sorted(self.docs[IndexKind.coordination_edges].items()) if not kinds or d["kind"] in kinds
+        ]
+
+
+def post(
+    pid: str,
+    author: str,
+    seconds: float,
+    text: str = "",
+    *,
+    reshare: str | None = None,
+    reply: str | None = None,
+    root: str | None = None,
+    urls: Sequence[str] = (),
+) -> Post:
+    return Post(
+        platform="twitter",
+        platform_id=pid,
+        author=Author(id=author, handle=author.upper()),
+        text=text,
+        created_at=T0 + timedelta(seconds=seconds),
+        reshare_of=reshare,
+        reply_to=reply,
+        root_id=root,
+        urls=list(urls),
+        source=SourceRef(format="test", uri="memory"),
+    )
+
+
+def gp(*args: Any, **kwargs: Any) -> GraphPost:
+    return GraphPost.from_post(post(*args, **kwargs))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Objects and evidence
+
+
+def test_post_objects_follow_the_batch_kinds() -> None:
+    assert post_objects(gp("1", "a", 0, "RT whatever", reshare="9")) == {"co_retweet": ["twitter:9"]}
+    objs = post_objects(
+        gp(
+            "2",
+            "a",
+            0,
+            "Hello @bob  WORLD #x #y #z",
+            reply="7",
+            urls=["https://EX.com/a?utm_source=t", "http://ex.com/a"],
+        )
+    )
+    assert objs["co_tweet"] == ["hello world #x #y #z"]
+    assert objs["co_reply"] == ["twitter:7"]
+    assert objs["co_hashtag"] == ["#x #y #z"]
+    assert objs["co_link"] == ["https://ex.com/a"]  # one canonical URL: tracking, case and scheme dropped
+    assert "co_media" not in objs
+    # an empty (or mention-only) text shares nothing: it must not link every such post to every other
+    assert post_objects(gp("3", "a", 0, "@someone")) == {}
+    assert "co_hashtag" not in post_objects(gp("4", "a", 0, "#only #two"))
+
+
+def test_edge_evidence_matches_the_core_definitions() -> None:
+    co = {
+        ("p1", "q1", "o1"): (100.0, 110.0),  # source first by 10 s
+        ("p1", "q2", "o1"): (100.0, 95.0),  # same source post, another target post
+        ("p2", "q3", "o2"): (200.0, 200.0),
+    }
+    ev = edge_evidence(co)
+    assert ev["weight"] == 2  # distinct source posts
+    assert ev["n_coactions"] == 3
+    assert ev["n_objects"] == 2
+    assert ev["first_time"] == 95.0 and ev["last_time"] == 200.0
+    assert ev["min_dt_s"] == 0.0 and ev["median_dt_s"] == 5.0
+    assert ev["source_first_share"] == pytest.approx(1 / 3)
+    assert ev["examples"].split(" | ")[0] == "p1>q2 dt=-5s o1"
+    assert edge_evidence({})["weight"] == 0
+
+
+def test_documents_round_trip() -> None:
+    edge = EdgeEntry("co_tweet", "twitter:a", "twitter:b")
+    edge.add("twitter:1", "twitter:2", "hello", 1.0, 2.0)
+    assert EdgeEntry.from_doc(edge.document()).coactions == edge.coactions
+    account = AccountEntry("twitter:a", "twitter")
+    account.add_post(gp("1", "a", 5))
+    account.add_partner("twitter:b", "co_tweet")
+    back = AccountEntry.from_doc(account.document())
+    assert (back.posts, back.partners, back.first) == (account.posts, account.partners, account.first)
+    cascade = CascadeEntry("twitter:r")
+    cascade.add("twitter:x", ("twitter:r", 10.0, "twitter:a"))
+    doc = cascade.document(set(), None)
+    assert doc["size"] == 2 and doc["placeholder_root"] is True
+    assert CascadeEntry.from_doc(doc).events == cascade.events
+    assert len(doc_id("co_link", "a" * 400, "b" * 400)) < 100
+
+
+# --------------------------------------------------------------------------------------------------------
+# Stream and batch find the same co-actions
+
+
+def _pairs(coactions: Iterable[CoAction]) -> set[tuple[str, frozenset[str]]]:
+    return {(c.obj, frozenset((c.post_a, c.post_b))) for c in coactions}
+
+
+def test_stream_and_windowed_job_agree_on_random_posts() -> None:
+    rng = random.Random(7)
+    texts = ["buy now #a #b #c", "vote @x today", "", "same words here", "@only"]
+    posts = []
+    for i in range(400):
+        draw = rng.random()
+        author = f"u{rng.randrange(12)}"
+        t = rng.uniform(0, 3600)
+        if draw < 0.3:
+            posts.append(gp(f"p{i}", author, t, "RT", reshare=f"s{rng.randrange(8)}"))
+        else:
+            urls = [f"https://ex.com/{rng.randrange(5)}?utm_medium=x"] if draw < 0.6 else []
+            reply = f"r{rng.randrange(4)}" if draw > 0.9 else None
+            posts.append(gp(f"p{i}", author, t, rng.choice(texts), urls=urls, reply=reply))
+    posts.sort(key=lambda p: (p.time, p.key))
+    stream: dict[str, list[CoAction]] = {k: [] for k in STREAM_KINDS}
+    coordination = {k: StreamingCoordination(window=60.0) for k in STREAM_KINDS}
+    for p in posts:
+        for kind, objects in post_objects(p).items():
+            stream[kind].extend(coordination[kind].add(p.key, p.account, p.time, objects))
+    table = build_table(posts)
+    for kind in STREAM_KINDS:
+        batch = window_coactions(table, kind, WindowOptions())
+        assert _pairs(stream[kind]) == _pairs(batch), kind
+    assert sum(len(v) for v in stream.values()) > 100
+
+
+# --------------------------------------------------------------------------------------------------------
+# State: idempotence, restarts, cascades
+
+
+def _ingest(state: GraphState, posts: Sequence[GraphPost]) -> int:
+    coordination = {k: StreamingCoordination(window=60.0) for k in STREAM_KINDS}
+    changed = state.add_posts(posts)
+    found: list[tuple[str, CoAction]] = []
+    for p in sorted(posts, key=lambda p: (p.time, p.key)):
+        for kind, objects in post_objects(p).items():
+            found.extend((kind, c) for c in coordination[kind].add(p.key, p.account, p.time, objects))
+    changed += state.add_coactions(found)
+    state.flush()
+    return changed
+
+
+def _sample() -> list[GraphPost]:
+    return [
+        gp("1", "a", 0, "original"),
+        gp("2", "b", 10, "RT", reshare="1"),
+        gp("3", "c", 20, "RT", reshare="1"),
+        gp("4", "b", 100, "same text"),
+        gp("5", "c", 130, "Same  text"),
+        gp("6", "a", 135, "RT", reshare="2"),  # a reshare of a reshare: joins cascade 1
+    ]
+
+
+def test_replays_and_restarts_change_nothing() -> None:
+    store = FakeStore()
+    state = GraphState(store)
+    assert _ingest(state, _sample()) > 0
+    cascade = store.docs[IndexKind.cascades]["twitter:1"]
+    assert cascade["size"] == 4 and cascade["depth"] == 2 and not cascade["placeholder_root"]
+    assert cascade["first_seen"] == T0.isoformat()
+    edges = store.docs[IndexKind.coordination_edges]
+    assert set(edges) == {
+        "co_retweet|twitter:b|twitter:c",
+        "co_retweet|twitter:c|twitter:b",
+        "co_tweet|twitter:b|twitter:c",
+        "co_tweet|twitter:c|twitter:b",
+    }
+    assert edges["co_tweet|twitter:b|twitter:c"]["source_first_share"] == 1.0
+    accounts = store.docs[IndexKind.accounts]
+    assert accounts["twitter:b"]["post_count"] == 2
+    assert accounts["twitter:b"]["partners"] == ["twitter:c"]
+    assert accounts["twitter:b"]["coordination_kinds"] == ["co_retweet", "co_tweet"]
+    snapshot = {k: {i: dict(d) for i, d in v.items()} for k, v in store.docs.items()}
+    writes = store.writes
+    # the same posts again, in the same process, then after a "restart" (a new state), in another order
+    assert _ingest(state, _sample()) == 0
+    assert _ingest(GraphState(store), list(reversed(_sample()))) == 0
+    assert store.writes == writes
+    assert store.docs == snapshot
+
+
+def test_child_before_parent_merges_cascades() -> None:
+    store = FakeStore()
+    state = GraphState(store)
+    # 3 replies to 2 before 2 (a reply to 1) arrives: 3 opens a cascade at 2, merged into 1 later
+    _ingest(state, [gp("1", "a", 0, "root"), gp("3", "c", 20, "hi", reply="2")])
+    assert store.docs[IndexKind.cascades]["twitter:2"]["size"] == 2
+    _ingest(GraphState(store), [gp("2", "b", 10, "yo", reply="1")])
+    merged = store.docs[IndexKind.cascades]["twitter:2"]
+    assert merged["merged_into"] == "twitter:1" and merged["size"] == 0
+    root = store.docs[IndexKind.cascades]["twitter:1"]
+    assert root["size"] == 3 and root["depth"] == 2
+    # a later reply to 3 follows the redirect, even after a restart
+    _ingest(GraphState(store), [gp("4", "d", 30, "me too", reply="3")])
+    assert store.docs[IndexKind.cascades]["twitter:1"]["size"] == 4
+
+
+def test_root_id_and_late_root() -> None:
+    store = FakeStore()
+    _ingest(GraphState(store), [gp("2", "b", 10, "RT", reshare="1", root="1")])
+    assert store.docs[IndexKind.cascades]["twitter:1"]["placeholder_root"] is True
+    _ingest(GraphState(store), [gp("1", "a", 0, "the source")])  # no parent, but a cascade waits for it
+    doc = store.docs[IndexKind.cascades]["twitter:1"]
+    assert doc["placeholder_root"] is False and doc["first_seen"] == T0.isoformat()
+
+
+def _message(p: Post, offset: int) -> InMessage:
+    return InMessage("t.posts.normalized", 0, offset, p.key.encode(), p.to_bytes())
+
+
+def test_stage_survives_store_outages_and_bad_input() -> None:
+    store = FakeStore()
+    stage = GraphStage(GraphState(store), GraphSettings())
+    assert stage.inputs == (Stage.normalized,)
+    batch = [
+        _message(post("1", "a", 0, "same words"), 0),
+        _message(post("2", "b", 5, "same words"), 1),
+        InMessage("t.posts.normalized", 0, 2, None, b"{not json"),
+    ]
+    store.fail_writes = 1
+    with pytest.raises(StoreUnavailable):
+        stage.process(batch)
+    # the loop retries the same batch: the co-action found before the outage is not lost
+    outcome = stage.process(batch)
+    assert outcome.counts["dead_lettered"] == 1
+    assert outcome.counts["posts"] == 2
+    assert set(store.docs[IndexKind.coordination_edges]) == {
+        "co_tweet|twitter:a|twitter:b",
+        "co_tweet|twitter:b|twitter:a",
+    }
+    again = stage.process(batch[:2])
+    assert again.counts["changes"] == 0 and again.counts["edges_written"] == 0
+
+
+def test_cache_is_bounded_and_reads_back() -> None:
+    store = FakeStore()
+    state = GraphState(store, GraphSettings(cache_entries=2))
+    _ingest(state, [gp(str(i), f"u{i}", i, f"text {i}") for i in range(10)])
+    assert len(state.accounts.items) <= 2
+    _ingest(state, [gp("100", "u1", 500, "more")])
+    assert store.docs[IndexKind.accounts]["twitter:u1"]["post_count"] == 2
+
+
+def test_latest_window_sets_the_cluster_id_whatever_the_order() -> None:
+    store = FakeStore()
+    state = GraphState(store)
+    state.set_clusters({"twitter:a": "c-new"}, T0 + timedelta(days=2))
+    state.flush()
+    state.set_clusters({"twitter:a": "c-old"}, T0 + timedelta(days=1))  # an older window recomputed later
+    state.flush()
+    doc = store.docs[IndexKind.accounts]["twitter:a"]
+    assert doc["cluster_id"] == "c-new" and doc["cluster_ids"] == ["c-new", "c-old"]
+    writes = store.writes
+    state.set_clusters({"twitter:a": "c-old"}, T0 + timedelta(days=1))
+    state.flush()
+    assert store.writes == writes

@@ -1,0 +1,153 @@
+"""The committed detector end to end: calibration, thresholds, evidence, the CLI contract, bad input.
+
+The real model (MiniLM int8 + the committed head) is loaded once for the module.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from flockwatch.cli import app
+from flockwatch.config import Settings
+from flockwatch.text.data import read_tweepfake
+from flockwatch.text.detector import TextDetector, shared_detector
+from flockwatch.text.train import auroc, fit_platt, threshold_at_fpr
+
+DATA = Settings().data_dir
+
+
+@pytest.fixture(scope="module")
+def detector() -> TextDetector:
+    return shared_detector()
+
+
+def test_threshold_at_fpr_keeps_its_promise() -> None:
+    rng = np.random.default_rng(0)
+    humans = rng.random(1000)
+    for fpr in (0.0, 0.01, 0.05, 0.5):
+        t = threshold_at_fpr(humans, fpr)
+        assert (humans >= t).mean() <= fpr
+        # ...and is the smallest such threshold: one step lower would break it (ties aside).
+        if fpr > 0:
+            assert (humans >= np.nextafter(t, -np.inf) - 1e-9).mean() > fpr - 1 / len(humans)
+
+
+def test_platt_calibration_is_monotone_and_calibrated() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 4000)
+    logits = 3.0 * (y - 0.5) + rng.normal(0, 1.5, 4000)  # true P(y|z) is a sigmoid of 4/3 z
+    a, b = fit_platt(logits, y)
+    assert a > 0
+    assert abs(a - 4 / 3) < 0.2 and abs(b) < 0.15
+
+
+def test_model_files_are_small_and_thresholds_ordered(detector: TextDetector) -> None:
+    folder = Path(__file__).resolve().parents[2] / "models" / "text_detector"
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 5 * 2**20
+    assert (folder / "MODEL_CARD.md").exists()
+    assert 0.0 < detector.threshold(0.05) <= detector.threshold(0.01) < 1.0
+    with pytest.raises(ValueError, match="no threshold"):
+        detector.threshold(0.2)
+    assert detector.name.startswith("text_detector@")
+
+
+def test_separates_tweepfake_validation_sample(detector: TextDetector) -> None:
+    valid = read_tweepfake(DATA, "validation")
+    rows = list(range(0, len(valid), 8))  # ~290 posts, both classes
+    texts = [valid.raw[i] for i in rows]
+    y = np.array([valid.labels[i] for i in rows])
+    results = detector.score(texts, with_evidence=False)
+    scored = [i for i, r in enumerate(results) if r.machine_score is not None]
+    s = np.array([results[i].machine_score for i in scored])
+    assert auroc(y[scored], s) > 0.85
+    # The 5% threshold holds roughly on these humans too (small sample: generous bound).
+    humans = s[y[scored] == 0]
+    assert (humans >= detector.threshold(0.05)).mean() < 0.12
+
+
+def test_evidence_on_every_result(detector: TextDetector) -> None:
+    texts: list[str | bytes] = [
+        "As an AI language model, I cannot share opinions about candidates.",
+        "Can't believe the game last night, what a comeback by the Cubs!!",
+        "",
+        "🔥🔥🔥",
+        "ok",
+        "Это просто ужасно, не могу поверить",
+        b"caf\xe9 is where we meet every single morning before work",
+        "word " * 200_000,
+    ]
+    results = detector.score(texts)
+    assert [r.label for r in results[2:6]] == ["unscored"] * 4
+    assert results[0].label == "machine" and results[0].machine_score is not None
+    assert {e.signal for e in results[0].evidence} >= {"rule.llm_artefact", "model.machine_probability"}
+    for r in results:
+        assert r.evidence
+        if r.label == "unscored":
+            assert r.machine_score is None and r.evidence[-1].signal == "unscored"
+        else:
+            assert r.machine_score is not None and 0.0 <= r.machine_score <= 1.0
+            signals = [e.signal for e in r.evidence]
+            assert "model.machine_probability" in signals and "model.ngrams" in signals
+    # A decisive rule labels even text the model does not score (here: tagged non-English).
+    short = detector.score(["I'm sorry, but I can't help with that."], languages=["fr"])[0]
+    assert short.label == "machine" and any(e.signal == "unscored" for e in short.evidence)
+
+
+def test_cli_score_text_jsonl_and_csv(tmp_path: Path, detector: TextDetector) -> None:
+    src = tmp_path / "in.jsonl"
+    with src.open("wb") as f:
+        for i, text in enumerate(["The markets rallied today after the jobs report beat expectations", "", "🔥"]):
+            f.write(json.dumps({"id": i, "text": text}).encode() + b"\n")
+        f.write(b'{"id": "bad", "text": "invalid \xff utf-8 inside a perfectly normal sentence here"}\n')
+        f.write(b"{not json\n")
+        f.write(b'{"id": "none"}\n')
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(app, ["score", "text", "--input", str(src), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["id"] for line in lines] == ["0", "1", "2", "bad", "line:5", "none"]
+    for line in lines:
+        assert {"id", "machine_score", "label", "evidence"} <= set(line)
+        assert line["label"] in ("machine", "human", "unscored")
+    assert lines[0]["label"] in ("machine", "human") and lines[3]["label"] in ("machine", "human")
+    assert lines[4]["evidence"][0]["signal"] == "input_error"
+
+    csv_src = tmp_path / "in.csv"
+    csv_src.write_text('post_id,body\nx1,"Hello there, this is a plain human sentence, honestly"\nx2,\n')
+    out2 = tmp_path / "out2.jsonl"
+    args = ["score", "text", "--input", str(csv_src), "--output", str(out2), "--text-column", "body",
+            "--id-column", "post_id"]  # fmt: skip
+    assert CliRunner().invoke(app, args).exit_code == 0
+    got = [json.loads(line) for line in out2.read_text().splitlines()]
+    assert [g["id"] for g in got] == ["x1", "x2"] and got[1]["label"] == "unscored"
+    bad = CliRunner().invoke(app, ["score", "text", "--input", str(csv_src), "--output", str(out2)])
+    assert bad.exit_code != 0  # no "text" column: a usage error, not a traceback
+    assert not isinstance(bad.exception, KeyError)
+
+
+def test_cli_narratives_stable_across_runs(tmp_path: Path) -> None:
+    src = tmp_path / "posts.jsonl"
+    posts = [
+        "Crooked media hides the truth about the debate again #tcot",
+        "RT @x: Crooked media hides the truth about the debate again #tcot",
+        "Totally unrelated post about my cat sleeping on the keyboard",
+        "",
+    ]
+    src.write_text("".join(json.dumps({"id": f"p{i}", "text": t}) + "\n" for i, t in enumerate(posts)))
+    runs = []
+    for n in range(2):
+        out = tmp_path / f"n{n}.jsonl"
+        args = ["narratives", "--input", str(src), "--output", str(out), "--copies-only", "--state",
+                str(tmp_path / "state")]  # fmt: skip
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        runs.append([json.loads(line) for line in out.read_text().splitlines()])
+    ids = [r["narrative_id"] for r in runs[0]]
+    assert ids[0] == ids[1] != ids[2] and ids[3] is None
+    assert [r["narrative_id"] for r in runs[1]] == ids  # second run, state reloaded: same ids
+    assert [r["how"] for r in runs[1][:3]] == ["exact", "exact", "exact"]
