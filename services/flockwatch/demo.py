@@ -29,6 +29,8 @@ class DemoSummary:
     indexed_in_store: int
     elapsed_s: float
     example_queries: list[str] = field(default_factory=list)
+    # What the later stages made of it: documents per index (text-scored posts, cascades, alerts...).
+    stored: dict[str, int] = field(default_factory=dict)
     # What the campaign looks like: the most frequent values of a few fields in the store.
     top: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
@@ -45,6 +47,7 @@ class DemoSummary:
             "skipped_not_posts": self.stage_counts.get("normalize", Counter())["skipped"],
             "dead_lettered": self.dead_lettered,
             "indexed_in_store": self.indexed_in_store,
+            **{f"stored_{name}": n for name, n in self.stored.items()},
             "replay_rate_per_s": round(self.replay.rate, 1),
             "elapsed_s": round(self.elapsed_s, 1),
             "pipeline_rate_per_s": round(self.replay.produced / self.elapsed_s, 1) if self.elapsed_s else 0.0,
@@ -130,7 +133,16 @@ def run_demo(
         elapsed_s=time.monotonic() - started,
         example_queries=example_queries(settings, store),
         top={f: store.terms(IndexKind.posts, f, size=5) for f in TOP_FIELDS},
+        stored=stored_counts(store),
     )
+
+
+def stored_counts(store: OpenSearchStore) -> dict[str, int]:
+    store.refresh()
+    counts = {"text_scored_posts": store.count(IndexKind.posts, {"exists": {"field": "text_score.label"}})}
+    for kind in (IndexKind.cascades, IndexKind.accounts, IndexKind.coordination_edges, IndexKind.alerts):
+        counts[kind.value] = store.count(kind)
+    return counts
 
 
 TOP_FIELDS = ("hashtags", "author.category", "author.handle")

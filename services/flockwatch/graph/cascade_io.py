@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from flockwatch.graph.cascades import Event
+from flockwatch.replay.weibo_ced import REPOST_FOLDERS, SOURCE_FOLDER, ced_archive, ced_members
 
 _EPOCH = datetime(1970, 1, 1)
 _CHINA_OFFSET_S = 8 * 3600
@@ -113,8 +114,6 @@ def read_twitter1516(path: Path) -> Iterator[CascadeInput]:
 # --------------------------------------------------------------------------------------------------------
 # Weibo CED
 
-_SOURCE_FOLDER = "original-microblog"
-_REPOST_FOLDERS = {"rumor-repost": "rumor", "non-rumor-repost": "non-rumor"}
 _MONTHS = {"Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "May": 5, "Jun": 6, "Jul": 7, "Aug": 8, "Sep": 9,
            "Oct": 10, "Nov": 11, "Dec": 12}  # fmt: skip
 
@@ -175,46 +174,35 @@ def _repost_seconds(value: Any, mid: str, anchor: float | None) -> float | None:
 
 def read_ced(path: Path) -> Iterator[CascadeInput]:
     """CED cascades; a source read before its reposts (the archive's order) gives the root's time."""
-    path = Path(path)
-    archive = path if path.is_file() else sorted(path.glob("CED_Dataset*.tar.gz"))[0]
+    archive = ced_archive(Path(path))
     sources: dict[str, tuple[float | None, str | None]] = {}
-    with tarfile.open(archive, "r|gz") as tar:
-        for member in tar:
-            name = PurePosixPath(member.name)
-            if not member.isfile() or name.suffix != ".json" or len(name.parts) < 2:
+    for folder, member, raw in ced_members(archive):
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            continue
+        mid = _mid_of(member)
+        uid = PurePosixPath(member).stem.split("_")[-1]
+        if folder == SOURCE_FOLDER:
+            sources[mid] = (_source_seconds(data.get("time")) if isinstance(data, dict) else None, uid)
+            continue
+        if not isinstance(data, list):
+            continue
+        root_time, root_user = sources.get(mid, (None, uid))
+        events = []
+        for item in data:
+            if not isinstance(item, dict) or not item.get("mid"):
                 continue
-            folder = name.parts[-2]
-            if folder != _SOURCE_FOLDER and folder not in _REPOST_FOLDERS:
+            rmid = str(item["mid"])
+            t = _repost_seconds(item.get("date"), rmid, root_time)
+            if t is None:
                 continue
-            handle = tar.extractfile(member)
-            if handle is None:
-                continue
-            try:
-                data = json.loads(handle.read())
-            except ValueError:
-                continue
-            mid = _mid_of(member.name)
-            uid = PurePosixPath(member.name).stem.split("_")[-1]
-            if folder == _SOURCE_FOLDER:
-                sources[mid] = (_source_seconds(data.get("time")) if isinstance(data, dict) else None, uid)
-                continue
-            if not isinstance(data, list):
-                continue
-            root_time, root_user = sources.get(mid, (None, uid))
-            events = []
-            for item in data:
-                if not isinstance(item, dict) or not item.get("mid"):
-                    continue
-                rmid = str(item["mid"])
-                t = _repost_seconds(item.get("date"), rmid, root_time)
-                if t is None:
-                    continue
-                parent = item.get("parent") or mid
-                events.append(Event(rmid, str(parent), t, str(item.get("uid") or "") or None))
-            if root_time is None:
-                root_time = min((e.time for e in events), default=0.0)
-            events.append(Event(mid, None, root_time, root_user))
-            yield CascadeInput(mid, events, mid, _REPOST_FOLDERS[folder])
+            parent = item.get("parent") or mid
+            events.append(Event(rmid, str(parent), t, str(item.get("uid") or "") or None))
+        if root_time is None:
+            root_time = min((e.time for e in events), default=0.0)
+        events.append(Event(mid, None, root_time, root_user))
+        yield CascadeInput(mid, events, mid, REPOST_FOLDERS[folder])
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ def repost_time(value: object, mid: object, anchor: datetime | None) -> datetime
     return from_naive(value, tz=CHINA_TZ, what="date")
 
 
-def _archive(path: Path) -> Path:
+def ced_archive(path: Path) -> Path:
     if path.is_dir():
         candidates = sorted(path.glob("CED_Dataset*.tar.gz"))
         if not candidates:
@@ -120,9 +120,29 @@ def _first_full_date(items: list[Any]) -> datetime | None:
 
 def read(path: Path, data_dir: Path | None = None) -> Iterator[RawRecord]:
     """Sources first (the archive's order), then each cascade's reposts in file order."""
-    archive = _archive(path)
+    archive = ced_archive(path)
     uri = relative_uri(archive, data_dir)
     source_times: dict[str, datetime] = {}
+    for folder, member, raw_bytes in ced_members(archive):
+        try:
+            index, mid, uid = split_member_name(member)
+            data: Any = json.loads(raw_bytes)
+        except (ValueError, UnicodeDecodeError) as exc:
+            yield RawRecord(
+                format=NAME,
+                source_uri=uri,
+                position=member,
+                payload=unreadable(str(exc), raw_bytes.decode("utf-8", "replace")),
+            )
+            continue
+        if folder == SOURCE_FOLDER:
+            yield _source_record(data, member, uri, index, mid, uid, source_times)
+        else:
+            yield from _repost_records(data, member, uri, mid, uid, folder, source_times)
+
+
+def ced_members(archive: Path) -> Iterator[tuple[str, str, bytes]]:
+    """``(folder, member name, bytes)`` of each source and repost file, streamed in archive order."""
     with tarfile.open(archive, "r|gz") as tar:
         for member in tar:
             name = PurePosixPath(member.name)
@@ -132,24 +152,8 @@ def read(path: Path, data_dir: Path | None = None) -> Iterator[RawRecord]:
             if folder != SOURCE_FOLDER and folder not in REPOST_FOLDERS:
                 continue
             handle = tar.extractfile(member)
-            if handle is None:
-                continue
-            raw_bytes = handle.read()
-            try:
-                index, mid, uid = split_member_name(member.name)
-                data: Any = json.loads(raw_bytes)
-            except (ValueError, UnicodeDecodeError) as exc:
-                yield RawRecord(
-                    format=NAME,
-                    source_uri=uri,
-                    position=member.name,
-                    payload=unreadable(str(exc), raw_bytes.decode("utf-8", "replace")),
-                )
-                continue
-            if folder == SOURCE_FOLDER:
-                yield _source_record(data, member.name, uri, index, mid, uid, source_times)
-            else:
-                yield from _repost_records(data, member.name, uri, mid, uid, folder, source_times)
+            if handle is not None:
+                yield folder, member.name, handle.read()
 
 
 def _source_record(
