@@ -12,6 +12,10 @@ Measured side by side, interleaved, median of ``--runs``:
 
 Accuracy: cosine of each backend's vectors to the baseline's. Writes the ``text embeddings`` section of
 ``docs/benchmarks.md``.
+
+With ``--e2e N`` it also replays N IRA posts into the running Kafka (own topic and index prefix, removed
+afterwards), normalises them, then times the text stage (Kafka → text scores) and the index stage
+(posts + scores → OpenSearch) until caught up, and adds those figures to the section.
 """
 
 from __future__ import annotations
@@ -66,11 +70,56 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
+def end_to_end(n: int) -> str:
+    """Kafka → text score → store on N replayed IRA posts; needs `flockwatch up`."""
+    import uuid
+
+    from kafka import KafkaAdminClient
+
+    from flockwatch.kafka_bus import ensure_topics
+    from flockwatch.replayer import replay
+    from flockwatch.store import IndexKind, OpenSearchStore
+    from flockwatch.text.detector import shared_detector
+    from flockwatch.workers import run_until_caught_up
+
+    tag = f"bench{uuid.uuid4().hex[:8]}"
+    settings = Settings(topic_prefix=tag, index_prefix=tag)
+    ensure_topics(settings)
+    store = OpenSearchStore(settings)
+    store.ensure_schema()
+    try:
+        shared_detector().score(["warm the model up before timing anything"])
+        replay(settings, "ira_2016", limit=n)
+        normalized = run_until_caught_up("normalize", settings, max_seconds=1800)["normalized"]
+        started = time.perf_counter()
+        scored = run_until_caught_up("text", settings, max_seconds=1800)
+        text_s = time.perf_counter() - started
+        indexed = run_until_caught_up("index", settings, max_seconds=1800)
+        total_s = time.perf_counter() - started
+        store.refresh()
+        with_scores = store.count(IndexKind.posts, {"exists": {"field": "text_score.label"}})
+    finally:
+        store.drop_all()
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        try:
+            admin.delete_topics([t for t in admin.list_topics() if t.startswith(f"{tag}.")])
+        finally:
+            admin.close()
+    return (
+        f"End to end on {n} replayed IRA 2016 posts ({normalized} normalised): text stage (Kafka → detector with "
+        f"evidence → `scores.text`) {normalized / text_s:,.0f} posts/s ({text_s:.1f} s, {scored.get('text_scored', 0)} "
+        f"scores); text + index stages (→ OpenSearch, after the broker/store acknowledged) {normalized / total_s:,.0f} "
+        f"posts/s ({total_s:.1f} s, {indexed.get('indexed', 0)} writes); {with_scores} stored posts carry a "
+        "`text_score`. Stages run one after the other in one process, as the `index_stream` DAG runs them."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument("--e2e", type=int, default=0, help="Also time Kafka → text score → store on N posts.")
     args = parser.parse_args()
 
     import torch
@@ -117,9 +166,13 @@ def main() -> None:
         "quantisation (ONNX Runtime) of the package's weights, exported on first use; the detector is trained "
         "and evaluated on int8 vectors (see `models/text_detector/MODEL_CARD.md`)."
     )
+    command = f"python bench/text.py --n {args.n} --runs {args.runs}"
+    if args.e2e:
+        body += "\n\n" + end_to_end(args.e2e)
+        command += f" --e2e {args.e2e}"
     print(body)
     if not args.no_docs:
-        write_section("text embeddings", f"python bench/text.py --n {args.n} --runs {args.runs}", body)
+        write_section("text embeddings", command, body)
 
 
 if __name__ == "__main__":

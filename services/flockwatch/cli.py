@@ -189,7 +189,7 @@ def _run_worker(name: str) -> None:
 @app.command()
 def demo(
     dataset: Annotated[str, typer.Option(help="Dataset format to replay.")] = "ira_2016",
-    limit: Annotated[int | None, typer.Option(help="Records to replay (0 = all).")] = 100_000,
+    limit: Annotated[int | None, typer.Option(help="Records to replay (0 = all).")] = 30_000,
     rate: Annotated[float | None, typer.Option(help="At most this many records per second.")] = None,
     fresh: Annotated[bool, typer.Option(help="Delete this deployment's indices first.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON only.")] = False,

@@ -107,7 +107,7 @@ def run_demo(
     settings: Settings,
     dataset: str = "ira_2016",
     path: Path | None = None,
-    limit: int | None = 100_000,
+    limit: int | None = 30_000,
     rate: float | None = None,
     speed: float | None = None,
     fresh: bool = False,

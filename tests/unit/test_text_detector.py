@@ -16,7 +16,7 @@ from flockwatch.cli import app
 from flockwatch.config import Settings
 from flockwatch.text.data import read_tweepfake
 from flockwatch.text.detector import TextDetector, shared_detector
-from flockwatch.text.train import auroc, fit_platt, threshold_at_fpr
+from flockwatch.text.train import auroc, fit_combiner, threshold_at_fpr
 
 DATA = Settings().data_dir
 
@@ -37,13 +37,17 @@ def test_threshold_at_fpr_keeps_its_promise() -> None:
             assert (humans >= np.nextafter(t, -np.inf) - 1e-9).mean() > fpr - 1 / len(humans)
 
 
-def test_platt_calibration_is_monotone_and_calibrated() -> None:
+def test_combiner_is_calibrated_and_weighs_informative_logits() -> None:
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, 4000)
-    logits = 3.0 * (y - 0.5) + rng.normal(0, 1.5, 4000)  # true P(y|z) is a sigmoid of 4/3 z
-    a, b = fit_platt(logits, y)
-    assert a > 0
-    assert abs(a - 4 / 3) < 0.2 and abs(b) < 0.15
+    informative = 3.0 * (y - 0.5) + rng.normal(0, 1.5, 4000)  # true P(y | z) = sigmoid(4/3 z)
+    noise = rng.normal(0, 1.0, 4000)
+    comb = fit_combiner(informative, noise, y)
+    assert abs(comb.w_mlp - 4 / 3) < 0.2 and abs(comb.w_ngram) < 0.15 and abs(comb.bias) < 0.15
+    p = comb(informative, noise)
+    # Calibrated: among texts scored ~0.8, about 80% are machine.
+    band = (p > 0.7) & (p < 0.9)
+    assert abs(y[band].mean() - p[band].mean()) < 0.05
 
 
 def test_model_files_are_small_and_thresholds_ordered(detector: TextDetector) -> None:

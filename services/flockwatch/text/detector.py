@@ -3,12 +3,13 @@
 Model (``models/text_detector``; built by ``flockwatch train text-detector``, see its MODEL_CARD.md):
 
 * ``ngram``: logistic regression over hashed character 1–5-grams (``model.ngrams`` evidence);
-* ``mlp``: one hidden layer over the MiniLM embedding, standardised stylometric features and the
-  n-gram logit (``model.style`` evidence names the style features that pushed the score up most);
-* Platt calibration of the MLP's logit, fitted on out-of-fold training scores, and thresholds at
-  1% and 5% false-positive rate chosen on out-of-fold human scores.
+* ``mlp``: an ensemble of one-hidden-layer MLPs (different seeds, logits averaged) over the MiniLM
+  embedding and standardised stylometric features (``model.style`` evidence: gradient × input);
+* a logistic combiner of the two logits, fitted on a calibration split the other parts never saw: it is
+  both the stacking and the (Platt) calibration. Thresholds at 1% and 5% false-positive rate are chosen on
+  that split's human texts.
 
-Files: ``model.json`` (config, small arrays, calibration, thresholds, dev figures) and ``weights.npz``.
+Files: ``model.json`` (config, combiner, thresholds, dev figures) and ``weights.npz``.
 No pickle anywhere: loading a model never runs code.
 """
 
@@ -130,6 +131,35 @@ class Mlp:
 
 
 @dataclass
+class MlpEnsemble:
+    """Members share the input standardisation; the ensemble logit is the mean of theirs."""
+
+    members: list[Mlp]
+
+    @property
+    def mean(self) -> NDArray[np.float32]:
+        return self.members[0].mean
+
+    def logits(self, x: NDArray[np.float32]) -> NDArray[np.float64]:
+        return np.asarray(np.mean([m.logits(x) for m in self.members], axis=0))
+
+    def input_gradient(self, x: NDArray[np.float32]) -> NDArray[np.float64]:
+        return np.asarray(np.mean([m.input_gradient(x) for m in self.members], axis=0))
+
+
+@dataclass(frozen=True)
+class Combiner:
+    """P(machine) = sigmoid(bias + w_mlp * mlp_logit + w_ngram * ngram_logit): stacking and calibration in one."""
+
+    w_mlp: float
+    w_ngram: float
+    bias: float
+
+    def __call__(self, mlp_logit: NDArray[np.float64], ngram_logit: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.asarray(sigmoid(self.bias + self.w_mlp * mlp_logit + self.w_ngram * ngram_logit))
+
+
+@dataclass
 class TextResult:
     machine_score: float | None
     label: Label
@@ -146,9 +176,8 @@ class TextResult:
 @dataclass
 class TextDetector:
     ngram: NgramModel
-    mlp: Mlp
-    ngram_scale: float  # the n-gram logit enters the MLP divided by this
-    calibration: tuple[float, float]  # Platt: P = sigmoid(a * logit + b)
+    mlp: MlpEnsemble
+    combiner: Combiner
     thresholds: dict[str, float]  # "fpr_0.01" / "fpr_0.05" -> calibrated probability
     backend: str  # embedding backend the MLP was trained with
     min_words: int = MIN_WORDS
@@ -166,7 +195,19 @@ class TextDetector:
             raise ValueError(f"model format {meta.get('format')!r}; this build reads {MODEL_FORMAT}")
         with np.load(folder / "weights.npz") as w:
             arrays = {k: w[k] for k in w.files}
-        n_layers = int(meta["mlp"]["layers"])
+        n_members, n_layers = int(meta["mlp"]["members"]), int(meta["mlp"]["layers"])
+        mean, scale = arrays["mlp_mean"].astype(np.float32), arrays["mlp_scale"].astype(np.float32)
+        members = [
+            Mlp(
+                mean,
+                scale,
+                [
+                    (arrays[f"mlp{k}_w{i}"].astype(np.float32), arrays[f"mlp{k}_b{i}"].astype(np.float32))
+                    for i in range(n_layers)
+                ],
+            )
+            for k in range(n_members)
+        ]
         digest = hashlib.blake2b((folder / "model.json").read_bytes() + (folder / "weights.npz").read_bytes())
         return cls(
             ngram=NgramModel(
@@ -176,16 +217,8 @@ class TextDetector:
                 arrays["ngram_w"].astype(np.float32),
                 float(meta["ngram"]["bias"]),
             ),
-            mlp=Mlp(
-                arrays["mlp_mean"].astype(np.float32),
-                arrays["mlp_scale"].astype(np.float32),
-                [
-                    (arrays[f"mlp_w{i}"].astype(np.float32), arrays[f"mlp_b{i}"].astype(np.float32))
-                    for i in range(n_layers)
-                ],
-            ),
-            ngram_scale=float(meta["mlp"]["ngram_scale"]),
-            calibration=(float(meta["calibration"]["a"]), float(meta["calibration"]["b"])),
+            mlp=MlpEnsemble(members),
+            combiner=Combiner(**{k: float(meta["combiner"][k]) for k in ("w_mlp", "w_ngram", "bias")}),
             thresholds={k: float(v) for k, v in meta["thresholds"].items()},
             backend=meta["embedding"]["backend"],
             min_words=int(meta.get("min_words", MIN_WORDS)),
@@ -197,12 +230,13 @@ class TextDetector:
         folder.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, NDArray[Any]] = {
             "ngram_w": self.ngram.weights.astype(np.float16),
-            "mlp_mean": self.mlp.mean.astype(np.float32),
-            "mlp_scale": self.mlp.scale.astype(np.float32),
+            "mlp_mean": self.mlp.members[0].mean.astype(np.float32),
+            "mlp_scale": self.mlp.members[0].scale.astype(np.float32),
         }
-        for i, (w, b) in enumerate(self.mlp.layers):
-            arrays[f"mlp_w{i}"] = w.astype(np.float16)
-            arrays[f"mlp_b{i}"] = b.astype(np.float32)
+        for k, member in enumerate(self.mlp.members):
+            for i, (w, b) in enumerate(member.layers):
+                arrays[f"mlp{k}_w{i}"] = w.astype(np.float16)
+                arrays[f"mlp{k}_b{i}"] = b.astype(np.float32)
         np.savez_compressed(folder / "weights.npz", **arrays)  # type: ignore[arg-type]
         meta = {
             "format": MODEL_FORMAT,
@@ -213,8 +247,16 @@ class TextDetector:
                 "n_features": self.ngram.n_features,
                 "bias": self.ngram.bias,
             },
-            "mlp": {"layers": len(self.mlp.layers), "ngram_scale": self.ngram_scale, "inputs": self.input_names()},
-            "calibration": {"method": "platt", "a": self.calibration[0], "b": self.calibration[1]},
+            "mlp": {
+                "members": len(self.mlp.members),
+                "layers": len(self.mlp.members[0].layers),
+                "inputs": self.input_names(),
+            },
+            "combiner": {
+                "w_mlp": self.combiner.w_mlp,
+                "w_ngram": self.combiner.w_ngram,
+                "bias": self.combiner.bias,
+            },
             "thresholds": self.thresholds,
             "min_words": self.min_words,
             **extra,
@@ -223,7 +265,7 @@ class TextDetector:
 
     @staticmethod
     def input_names() -> list[str]:
-        return [f"emb{i}" for i in range(384)] + [f"style.{n}" for n in STYLE_FEATURES] + ["ngram_logit"]
+        return [f"emb{i}" for i in range(384)] + [f"style.{n}" for n in STYLE_FEATURES]
 
     # --- scoring --------------------------------------------------------------------------------
 
@@ -243,7 +285,7 @@ class TextDetector:
             ngram = np.asarray(ngram_x @ self.ngram.weights.astype(np.float64) + self.ngram.bias).ravel()
         else:
             ngram = self.ngram.logits(texts)
-        x = np.hstack([emb, style_matrix(texts), (ngram / self.ngram_scale)[:, None]]).astype(np.float32)
+        x = np.hstack([emb, style_matrix(texts)]).astype(np.float32)
         return x, ngram
 
     def probabilities(
@@ -252,9 +294,8 @@ class TextDetector:
         """Calibrated P(machine) for normalised texts, ignoring rules and scoreability."""
         if not texts:
             return np.zeros(0)
-        x, _ = self.features(texts, embeddings, ngram_x)
-        a, b = self.calibration
-        return np.asarray(sigmoid(a * self.mlp.logits(x) + b))
+        x, ngram = self.features(texts, embeddings, ngram_x)
+        return self.combiner(self.mlp.logits(x), ngram)
 
     def threshold(self, fpr: float) -> float:
         key = f"fpr_{fpr:g}"
@@ -283,9 +324,8 @@ class TextDetector:
         if todo:
             emb = None if embeddings is None else embeddings[todo]
             x, ngram = self.features([norms[i] for i in todo], emb)
-            a, b = self.calibration
-            p = sigmoid(a * self.mlp.logits(x) + b)
-            probs = {i: float(v) for i, v in zip(todo, p, strict=True)}
+            combined = self.combiner(self.mlp.logits(x), ngram)
+            probs = {i: float(v) for i, v in zip(todo, combined, strict=True)}
         row_of = {i: r for r, i in enumerate(todo)}
         results = []
         for i, (raw, norm, check) in enumerate(zip(raws, norms, checks, strict=True)):
@@ -298,7 +338,7 @@ class TextDetector:
                 else:
                     results.append(TextResult(None, "unscored", evidence))
                 continue
-            p = probs[i]
+            p: float = probs[i]
             final = max(p, rule) if rule >= RULE_DECISIVE else p
             label: Label = "machine" if final >= threshold else "human"
             where = "at or above" if p >= threshold else "below"
@@ -329,22 +369,21 @@ class TextDetector:
             )
         ]
         grad = self.mlp.input_gradient(x)
-        base = self.mlp.mean.astype(np.float64)
-        contrib = grad * (x.astype(np.float64) - base)
+        contrib = grad * (x.astype(np.float64) - self.mlp.mean.astype(np.float64))
         start = 384
         style = contrib[start : start + len(STYLE_FEATURES)]
         order = np.argsort(-style)[:3]
         named = [f"{STYLE_FEATURES[j]}={x[start + j]:.2f}" for j in order if style[j] > 0]
-        emb_part = float(contrib[:start].sum())
+        mlp_p = float(sigmoid(float(self.mlp.logits(x[None, :])[0])))
         out.append(
             Evidence(
                 signal="model.style",
-                score=round(float(sigmoid(float(contrib.sum()))), 4),
+                score=round(mlp_p, 4),
                 on="text",
                 detail=(
-                    "gradient×input vs the training mean: embedding "
-                    f"{emb_part:+.2f}, n-gram {float(contrib[-1]):+.2f}, style "
-                    f"{float(style.sum()):+.2f}" + (f" (most: {', '.join(named)})" if named else "")
+                    "embedding + style model alone; gradient×input vs the training mean: embedding "
+                    f"{float(contrib[:start].sum()):+.2f}, style {float(style.sum()):+.2f}"
+                    + (f" (most: {', '.join(named)})" if named else "")
                 ),
             )
         )

@@ -107,6 +107,7 @@ def export_onnx(folder: Path, out: Path, quantize: bool) -> Path:
         str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
     )
     os.replace(tmp, out)
+    fp32.unlink(missing_ok=True)  # 90 MB, needed only to build the int8 file
     return out
 
 

@@ -2,14 +2,13 @@
 
 Deterministic given the data and package versions: fixed seeds, fixed fold assignment by hash.
 
-Training data: TweepFake train + AuthorMimic prompts 1 and 2 (every generator's tweets, and half of its
-200 human tweets, chosen by id hash; the other half is held out to measure the false-positive rate).
+Training data: TweepFake train + AuthorMimic prompts 1 and 2 (up to 150 tweets per generator and prompt,
+and half of the 200 human tweets, chosen by hash; the other half is held out to measure false positives).
 TweepFake validation is never trained on: it is the stand-in for TweepFake's test split.
 
-Procedure (see MODEL_CARD.md): the training set is split into a fitting part (85%) and a calibration
-part (15%). On the fitting part, the n-gram model's out-of-fold logits (3 folds) feed the MLP, so the MLP
-learns how far to trust them; the n-gram model is then refitted on the whole fitting part. Platt scaling
-and the 1%/5% false-positive thresholds are fitted on the calibration part (and its humans only).
+Procedure (see MODEL_CARD.md): the training set is split by hash into a fitting part (85%) and a
+calibration part (15%). The n-gram model and the MLP ensemble are fitted on the fitting part; the
+combiner (stacking + calibration) and the 1%/5% false-positive thresholds on the calibration part.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from flockwatch.text.data import Corpus, read_authormimic, read_tweepfake
-from flockwatch.text.detector import Mlp, NgramModel, TextDetector, sigmoid
+from flockwatch.text.detector import Combiner, Mlp, MlpEnsemble, NgramModel, TextDetector
 from flockwatch.text.embed import Backend, Embedder, load_cache, save_cache
 from flockwatch.text.features import style_matrix
 from flockwatch.text.normalize import MIN_WORDS, assess
@@ -39,9 +38,10 @@ NGRAM_ANALYZER = "char"
 NGRAM_RANGE = (1, 5)
 NGRAM_FEATURES = 2**18
 NGRAM_ALPHA = 1e-5
-NGRAM_SCALE = 4.0
 MLP_HIDDEN = 256
-MLP_ALPHA = 1e-3
+MLP_ALPHA = 0.1
+MLP_MEMBERS = 5
+CALIB_SHARE = 0.15
 FPRS = (0.01, 0.05)
 MIN_ACCOUNT_POSTS = 20
 MIMIC_PER_GROUP = 150
@@ -109,24 +109,30 @@ def fit_ngram(x: Any, y: NDArray[Any], seed: int = SEED) -> NgramModel:
     return model
 
 
-def fit_mlp(x: NDArray[np.float32], y: NDArray[Any], seed: int = SEED) -> Mlp:
+def fit_mlp(x: NDArray[np.float32], y: NDArray[Any], seed: int = SEED) -> MlpEnsemble:
+    """MLP_MEMBERS one-hidden-layer MLPs on standardised inputs, seeds ``seed``, ``seed + 1``, ..."""
     from sklearn.neural_network import MLPClassifier  # type: ignore[import-untyped, unused-ignore]
 
     mean = x.mean(axis=0)
     scale = x.std(axis=0) + 1e-6
-    clf = MLPClassifier(
-        (MLP_HIDDEN,), alpha=MLP_ALPHA, early_stopping=True, n_iter_no_change=5, random_state=seed, max_iter=100
-    )
-    clf.fit((x - mean) / scale, y)
-    layers = [(w.astype(np.float32), b.astype(np.float32)) for w, b in zip(clf.coefs_, clf.intercepts_, strict=True)]
-    return Mlp(mean.astype(np.float32), scale.astype(np.float32), layers)
+    z = (x - mean) / scale
+    members = []
+    for k in range(MLP_MEMBERS):
+        clf = MLPClassifier((MLP_HIDDEN,), alpha=MLP_ALPHA, early_stopping=True, random_state=seed + k, max_iter=200)
+        clf.fit(z, y)
+        layers = [
+            (w.astype(np.float32), b.astype(np.float32)) for w, b in zip(clf.coefs_, clf.intercepts_, strict=True)
+        ]
+        members.append(Mlp(mean.astype(np.float32), scale.astype(np.float32), layers))
+    return MlpEnsemble(members)
 
 
-def fit_platt(logits: NDArray[Any], y: NDArray[Any]) -> tuple[float, float]:
+def fit_combiner(mlp_logit: NDArray[Any], ngram_logit: NDArray[Any], y: NDArray[Any]) -> Combiner:
+    """Logistic regression on the two logits (barely regularised): stacking weights and calibration."""
     from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped, unused-ignore]
 
-    clf = LogisticRegression(C=1e6, max_iter=1000).fit(np.asarray(logits).reshape(-1, 1), y)
-    return float(clf.coef_[0, 0]), float(clf.intercept_[0])
+    clf = LogisticRegression(C=1e4, max_iter=1000).fit(np.column_stack([mlp_logit, ngram_logit]), y)
+    return Combiner(float(clf.coef_[0, 0]), float(clf.coef_[0, 1]), float(clf.intercept_[0]))
 
 
 @dataclass
@@ -146,26 +152,18 @@ class Features:
         )
 
 
-def fit_detector(f: Features, backend: str, seed: int = SEED, calib_share: float = 0.15) -> TextDetector:
+def fit_detector(f: Features, backend: str, seed: int = SEED, calib_share: float = CALIB_SHARE) -> TextDetector:
+    """Fit n-gram model and MLPs on most rows; the combiner and thresholds on the held-back calibration rows."""
     n = len(f.y)
     calib = [i for i in range(n) if bucket(f"calib:{f.corpus.raw[i]}:{i}", 1000) < calib_share * 1000]
-    fit = sorted(set(range(n)) - set(calib))
-    fr = f.rows(fit)
-    oof = np.zeros(len(fit))
-    folds = np.array([bucket(f"fold:{i}", 3) for i in range(len(fit))])
-    for k in range(3):
-        fold_model = fit_ngram(fr.ngram_x[folds != k], fr.y[folds != k], seed)
-        oof[folds == k] = (
-            np.asarray(fr.ngram_x[folds == k] @ fold_model.weights.astype(np.float64)).ravel() + fold_model.bias
-        )
-    ngram = fit_ngram(fr.ngram_x, fr.y, seed)
-    mlp = fit_mlp(np.hstack([fr.emb, fr.style, (oof / NGRAM_SCALE)[:, None]]).astype(np.float32), fr.y, seed)
-    detector = TextDetector(ngram, mlp, NGRAM_SCALE, (1.0, 0.0), {}, backend)
+    fit = f.rows(sorted(set(range(n)) - set(calib)))
+    ngram = fit_ngram(fit.ngram_x, fit.y, seed)
+    mlp = fit_mlp(np.hstack([fit.emb, fit.style]).astype(np.float32), fit.y, seed)
     cr = f.rows(calib)
-    x, _ = detector.features(cr.corpus.texts, cr.emb, cr.ngram_x)
-    logits = mlp.logits(x)
-    detector.calibration = fit_platt(logits, cr.y)
-    probs = sigmoid(detector.calibration[0] * logits + detector.calibration[1])
+    detector = TextDetector(ngram, mlp, Combiner(1.0, 1.0, 0.0), {}, backend)
+    x, ngram_logit = detector.features(cr.corpus.texts, cr.emb, cr.ngram_x)
+    detector.combiner = fit_combiner(mlp.logits(x), ngram_logit, cr.y)
+    probs = detector.combiner(mlp.logits(x), ngram_logit)
     detector.thresholds = {f"fpr_{fpr:g}": threshold_at_fpr(probs[cr.y == 0], fpr) for fpr in FPRS}
     return detector
 
