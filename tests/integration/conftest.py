@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient
@@ -17,6 +18,7 @@ from flockwatch import local_services
 from flockwatch.config import Settings
 from flockwatch.kafka_bus import ensure_topics
 from flockwatch.store import OpenSearchStore
+from tests.dag_runner import migrate
 
 pytestmark = pytest.mark.integration
 
@@ -41,3 +43,11 @@ def settings() -> Iterator[Settings]:
         admin.delete_topics([t for t in admin.list_topics() if t.startswith(f"{tag}.")])
     finally:
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One Airflow metadata database for every DAG test of the session."""
+    home = tmp_path_factory.mktemp("airflow")
+    migrate(home)
+    return home

@@ -8,9 +8,6 @@ records with the batch core, so the stream is checked against it, not against ma
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,8 +25,8 @@ from flockwatch.replayer import replay
 from flockwatch.schema import Post
 from flockwatch.store import IndexKind, OpenSearchStore
 from flockwatch.workers import run_until_caught_up
+from tests.dag_runner import dag_test
 from tests.expected import expected_posts
-from tests.integration.test_dags import dag_test
 
 pytestmark = pytest.mark.integration
 
@@ -40,14 +37,6 @@ GRAPH_KINDS = (IndexKind.cascades, IndexKind.accounts, IndexKind.coordination_ed
 @pytest.fixture(scope="module")
 def posts() -> dict[str, Post]:
     return expected_posts("ira_2016", N)
-
-
-@pytest.fixture(scope="module")
-def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("airflow-graph")
-    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True)
-    return home
 
 
 @pytest.fixture
