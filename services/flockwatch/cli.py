@@ -215,7 +215,7 @@ def demo(
     console.print(table)
     console.print("Try next:")
     for q in summary.example_queries:
-        console.print(f"  {q}", markup=False)
+        console.print(f"  {q}", markup=False, soft_wrap=True)  # commands stay copy-pasteable
 
 
 @app.command()
