@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from flockwatch.replay.base import DatasetFormat, relative_uri, source_ref
 from flockwatch.replay.payload import opt_id, opt_str, req_id, text_field
 from flockwatch.replay.text_entities import extract_entities
-from flockwatch.replay.timestamps import from_unix
+from flockwatch.replay.timestamps import from_unix, or_none
 from flockwatch.schema import Author, Post, RawRecord
 
 NAME = "cnt_csv"
@@ -45,11 +44,7 @@ def read(path: Path, data_dir: Path | None = None, *, platform: str | None = Non
             raise ValueError(f"{path}: not a coordination-network-toolkit CSV, missing {sorted(missing)}")
         line = rows.line_num + 1
         for row in rows:
-            event_time: datetime | None
-            try:
-                event_time = from_unix(row.get("timestamp"))
-            except ValueError:
-                event_time = None
+            event_time = or_none(from_unix, row.get("timestamp"))
             yield RawRecord(
                 format=NAME,
                 source_uri=uri,

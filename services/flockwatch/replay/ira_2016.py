@@ -33,14 +33,13 @@ import csv
 import gzip
 import hashlib
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 from flockwatch.replay.base import DatasetFormat, relative_uri, source_ref
 from flockwatch.replay.payload import opt_count, opt_str, req_str, text_field
 from flockwatch.replay.text_entities import extract_entities, extract_urls, unescape_html
-from flockwatch.replay.timestamps import from_naive
+from flockwatch.replay.timestamps import from_naive, or_none
 from flockwatch.schema import Author, Post, RawRecord
 
 NAME = "ira_2016"
@@ -114,11 +113,7 @@ def read(path: Path, data_dir: Path | None = None) -> Iterator[RawRecord]:
         _ = rows.fieldnames  # reads the header, so line_num is 1 before the first row
         line = rows.line_num + 1
         for row in rows:
-            event_time: datetime | None
-            try:
-                event_time = from_naive(row.get("publish_date"))
-            except ValueError:
-                event_time = None
+            event_time = or_none(from_naive, row.get("publish_date"))
             author = authors.get(row.get("author_id") or "")
             yield RawRecord(
                 format=NAME,

@@ -25,13 +25,12 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from flockwatch.replay.base import DatasetFormat, relative_uri, source_ref
 from flockwatch.replay.payload import is_decimal, opt_count, opt_str, req_id
-from flockwatch.replay.timestamps import from_unix
+from flockwatch.replay.timestamps import from_unix, or_none
 from flockwatch.schema import Author, Engagement, Post, RawRecord
 
 NAME = "pheme"
@@ -132,11 +131,7 @@ def read(path: Path, data_dir: Path | None = None) -> Iterator[RawRecord]:
             }
             if why:
                 context["reply_unresolved"] = why
-            event_time: datetime | None
-            try:
-                event_time = from_unix(row.get("created"), unit="ms")
-            except ValueError:
-                event_time = None
+            event_time = or_none(from_unix, row.get("created"), unit="ms")
             yield RawRecord(
                 format=NAME,
                 source_uri=uri,

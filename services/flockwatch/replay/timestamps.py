@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 # Twitter "snowflake" ids (Nov 2010 on) carry their creation time in the top bits.
 TWITTER_EPOCH_MS = 1_288_834_974_657
@@ -181,3 +183,12 @@ def plus_minutes(start: datetime, minutes: object, *, what: str = "delay") -> da
         return start + timedelta(minutes=number)
     except OverflowError:
         raise ValueError(f"{what}: {minutes!r} minutes is out of range") from None
+
+
+def or_none(parse: Callable[..., datetime], value: object, **options: Any) -> datetime | None:
+    """``parse(value)``, or ``None`` where it is unparseable: readers only use it to pace replays,
+    and the normaliser reports the bad value itself."""
+    try:
+        return parse(value, **options)
+    except ValueError:
+        return None
