@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+FACENET_VERSION := 2.6.0
 
 .PHONY: setup demo test test-unit lint up down bench clean
 
@@ -10,6 +11,8 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	# MTCNN face detector with its weights; --no-deps because its metadata pins torch<2.3 (see pyproject).
+	$(BIN)/python -m pip install -q --no-deps facenet-pytorch==$(FACENET_VERSION)
 	touch $(STAMP)
 
 infra/target/.fetched: infra/pom.xml infra/kafka/pom.xml infra/opensearch/pom.xml

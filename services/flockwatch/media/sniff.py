@@ -1,0 +1,79 @@
+"""Content sniffing: what a file is, from its first bytes, whatever its name or Content-Type says.
+
+Markup (SVG, HTML, XML) is refused outright: an "image" that is a document can carry scripts and
+external references, and no media signal can score it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flockwatch.media.errors import MediaRefused
+from flockwatch.media.signal import Kind, MediaFile, sha256_file
+
+HEAD_BYTES = 64
+
+# ISO-BMFF ("ftyp") brands: the container is shared by HEIF/AVIF images, MP4/MOV video and M4A audio.
+_IMAGE_BRANDS = {b"heic", b"heix", b"mif1", b"msf1", b"avif", b"avis"}
+_AUDIO_BRANDS = {b"M4A ", b"M4B ", b"F4A "}
+
+_MARKUP = (b"<svg", b"<?xml", b"<!doctype", b"<html", b"<head", b"<body", b"<script", b"<!--")
+
+
+def sniff_bytes(head: bytes) -> tuple[Kind, str]:
+    """(kind, mime) of the bytes ``head`` starts; raises :class:`MediaRefused` for anything else."""
+    if not head:
+        raise MediaRefused("empty file")
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image", "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image", "image/png"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image", "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image", "image/webp"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio", "audio/wav"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "video", "video/x-msvideo"
+    if head.startswith(b"BM") and len(head) >= 14:
+        return "image", "image/bmp"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "image", "image/tiff"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in _IMAGE_BRANDS:
+            return "image", "image/avif" if brand.startswith(b"avi") else "image/heic"
+        if brand in _AUDIO_BRANDS:
+            return "audio", "audio/mp4"
+        return "video", "video/quicktime" if brand == b"qt  " else "video/mp4"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video", "video/webm"
+    if head.startswith(b"FLV"):
+        return "video", "video/x-flv"
+    if head.startswith(b"fLaC"):
+        return "audio", "audio/flac"
+    if head.startswith(b"OggS"):
+        return "audio", "audio/ogg"
+    if head.startswith(b"ID3") or (head[0] == 0xFF and head[1:2] and head[1] & 0xE0 == 0xE0):
+        return "audio", "audio/mpeg"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(_MARKUP):
+        raise MediaRefused("not media: markup (SVG/HTML/XML) posing as media")
+    if head.startswith(b"%PDF"):
+        raise MediaRefused("not media: PDF document")
+    if head.startswith((b"PK\x03\x04", b"\x1f\x8b", b"7z\xbc\xaf", b"Rar!")):
+        raise MediaRefused("not media: archive")
+    raise MediaRefused("not media: unrecognised content")
+
+
+def open_media(path: Path, *, max_bytes: int | None = None, source: str = "") -> MediaFile:
+    """Sniff and hash a local file; refuses directories, oversize files and non-media."""
+    if not path.is_file():
+        raise MediaRefused(f"not a file: {path}")
+    size = path.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        raise MediaRefused(f"too large: {size} bytes > cap {max_bytes}")
+    with path.open("rb") as f:
+        kind, mime = sniff_bytes(f.read(HEAD_BYTES))
+    return MediaFile(path=path, kind=kind, mime=mime, sha256=sha256_file(path), size=size, source=source or str(path))
