@@ -34,13 +34,20 @@ def index_stream() -> None:
         return run_until_caught_up("text", get_settings())
 
     @task
+    def score_media() -> dict[str, int]:
+        from flockwatch.config import get_settings
+        from flockwatch.workers import run_until_caught_up
+
+        return run_until_caught_up("media", get_settings())
+
+    @task
     def index() -> dict[str, int]:
         from flockwatch.config import get_settings
         from flockwatch.workers import run_until_caught_up
 
         return run_until_caught_up("index", get_settings())
 
-    normalize() >> score_text() >> index()
+    normalize() >> [score_text(), score_media()] >> index()
 
 
 index_stream_dag = index_stream()

@@ -12,6 +12,7 @@ import typer
 
 from flockwatch.cli_alerts import alerts_app, watchlist_app, worker_alerts
 from flockwatch.cli_graph import graph_app, train_app
+from flockwatch.cli_media import bank_app, match, score_media
 from flockwatch.cli_text import narratives, score_app, train_text_detector
 from flockwatch.config import get_settings
 
@@ -27,6 +28,9 @@ app.add_typer(train_app, name="train")
 app.add_typer(score_app, name="score")
 app.command("narratives")(narratives)
 train_app.command("text-detector")(train_text_detector)
+score_app.command("media")(score_media)
+app.add_typer(bank_app, name="bank")
+app.command("match")(match)
 app.add_typer(watchlist_app, name="watchlist")
 app.add_typer(alerts_app, name="alerts")
 worker_app.command("alerts")(worker_alerts)
@@ -118,6 +122,12 @@ def worker_normalize() -> None:
 def worker_text() -> None:
     """Normalised posts → text scores: machine-likeness with evidence (model loaded once)."""
     _run_worker("text")
+
+
+@worker_app.command("media")
+def worker_media() -> None:
+    """Normalised posts → media scores: safe fetch, provenance, bank matches, detectors (models loaded once)."""
+    _run_worker("media")
 
 
 @worker_app.command("index")

@@ -42,6 +42,18 @@ class Settings(BaseSettings):
     # Store index names are "<prefix>-<kind>".
     index_prefix: str = "flockwatch"
 
+    # Media scoring. Fetched media land in a content-addressed cache (sha256) under the state dir.
+    media_cache_dir: Path | None = None
+    # A local bank directory (`flockwatch bank add`) the media stage matches against, besides the store's bank.
+    media_bank_dir: Path | None = None
+    # PEM file of C2PA trust anchors; without one, valid signatures read as "untrusted".
+    media_trust_anchors: Path | None = None
+    # JSON list of user detectors ({"type": "torchscript"|"http", ...}); see flockwatch.media.detectors.
+    media_detectors_file: Path | None = None
+    # Networks the fetcher may reach although they are private (comma-separated CIDRs). Tests only:
+    # the default refuses every loopback, private, link-local and metadata address.
+    media_allow_networks: str = ""
+
     @property
     def kafka_bootstrap(self) -> str:
         return f"{self.host}:{self.kafka_port}"
@@ -49,6 +61,10 @@ class Settings(BaseSettings):
     @property
     def opensearch_url(self) -> str:
         return f"http://{self.host}:{self.opensearch_port}"
+
+    @property
+    def media_cache(self) -> Path:
+        return self.media_cache_dir or self.state_dir / "media-cache"
 
 
 def get_settings() -> Settings:

@@ -170,6 +170,8 @@ class TextScore(Contract):
     label: Literal["machine", "human", "unscored"]
     evidence: list[Evidence] = Field(default_factory=list)
     narrative_id: str | None = None
+    # How the post joined its narrative (flockwatch.text.narratives): same words, near copy, paraphrase, or first.
+    narrative_how: Literal["exact", "near_copy", "paraphrase", "new"] | None = None
     model: str
 
 
@@ -182,6 +184,10 @@ class MediaScore(Contract):
     provenance: dict[str, Any] = Field(default_factory=dict)
     matches: list[dict[str, Any]] = Field(default_factory=list)
     signals: list[Evidence] = Field(default_factory=list)
+    # What was fetched (content hash, sniffed kind) or why it could not be scored.
+    sha256: str | None = None
+    media_kind: str | None = None
+    error: str | None = None
 
 
 class AlertStatus(StrEnum):

@@ -33,6 +33,8 @@ from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from flockwatch.config import Settings
 from flockwatch.pipeline.messages import TransientError
 from flockwatch.schema import Post
+from flockwatch.text.aggregate import RECENT_POSTS
+from flockwatch.text.rollup import ACCOUNT_SAMPLE, TOP_ENTITIES, NarrativeSummary
 
 
 class IndexKind(StrEnum):
@@ -44,6 +46,7 @@ class IndexKind(StrEnum):
     alerts = "alerts"
     watchlists = "watchlists"
     coordination_edges = "coordination_edges"  # graph stage (issue 5)
+    media_bank = "media_bank"  # hash banks of known fakes / fact-checked media (issue 4)
 
 
 TIME_BASED = {IndexKind.posts}
@@ -92,6 +95,7 @@ _SCORE_MAPPINGS: dict[str, Any] = {
     "media_by_url": _STORED_ONLY,
     "media_risk": _FLOAT,
     "narrative_id": _KEYWORD,
+    "narrative_how": _KEYWORD,
 }
 
 MAPPINGS: dict[IndexKind, dict[str, Any]] = {
@@ -190,6 +194,20 @@ MAPPINGS: dict[IndexKind, dict[str, Any]] = {
             "evidence": _STORED_ONLY,
         },
     },
+    # One document per banked media item (id = bank name + sha256); hashes are stored, not searched.
+    IndexKind.media_bank: {
+        "dynamic": False,
+        "properties": {
+            "bank": _KEYWORD,
+            "item": _KEYWORD,
+            "sha256": _KEYWORD,
+            "kind": _KEYWORD,
+            "label": _KEYWORD,
+            "note": {"type": "text"},
+            "added_at": _DATE,
+            "hashes": _STORED_ONLY,
+        },
+    },
     # Watched entities as percolator queries. The fields the queries look at are mapped exactly as in
     # the posts index (same analyzer and normalizers), so a post matches here as it would be found there.
     IndexKind.watchlists: {
@@ -277,6 +295,33 @@ MAPPINGS[IndexKind.coordination_edges] = {
 for _kind, _fields in GRAPH_FIELDS.items():
     MAPPINGS[_kind]["properties"].update(_fields)
 # --- end graph (issue 5) ----------------------------------------------------------------------------
+
+# --- text rollups (issue 3): narrative documents and the accounts' machine-likeness ------------------
+TEXT_FIELDS: dict[IndexKind, dict[str, Any]] = {
+    IndexKind.narratives: {
+        "representative_key": _KEYWORD,
+        "platforms": _STORED_ONLY,
+        "account_count": _LONG,
+        "accounts": _KEYWORD,
+        "scored_posts": _LONG,
+        "machine_posts": _LONG,
+        "joined_by": _STORED_ONLY,
+        "hashtags": _KEYWORD,
+        "urls": _KEYWORD,
+    },
+    IndexKind.accounts: {
+        "machine_share": _FLOAT,
+        "machine_label": _KEYWORD,
+        "machine_n_posts": _LONG,
+        "machine_n_scored": _LONG,
+        "machine_last_seen": _DATE,
+        "machine_threshold": _FLOAT,
+        "machine_evidence": _STORED_ONLY,
+    },
+}
+for _kind, _fields in TEXT_FIELDS.items():
+    MAPPINGS[_kind]["properties"].update(_fields)
+# --- end text rollups (issue 3) ---------------------------------------------------------------------
 
 # Engine errors that mean "try again later", as opposed to "this document is bad".
 _TRANSIENT_STATUS = {429, 502, 503, 504}
@@ -628,6 +673,24 @@ class OpenSearchStore:
         )["hits"]["hits"]
         return [h["_source"] for h in hits]
 
+    # --- media banks (issue 4) ---------------------------------------------------------------------
+
+    def put_bank_items(self, bank: str, records: Sequence[Mapping[str, Any]]) -> BulkResult:
+        """Upsert bank records (``flockwatch bank push``); the id makes re-pushing a bank idempotent."""
+        upserts = [
+            Upsert(IndexKind.media_bank, f"{bank}:{r['sha256']}", {**r, "bank": bank}, None) for r in records
+        ]
+        result = self.bulk_upsert(upserts)
+        self.refresh(IndexKind.media_bank)
+        return result
+
+    def bank_items(self, bank: str | None = None, size: int = 10_000) -> list[dict[str, Any]]:
+        """Every banked item (of one bank, or of all) for the media stage to match against."""
+        query: dict[str, Any] = {"term": {"bank": bank}} if bank else {"match_all": {}}
+        return self.search(IndexKind.media_bank, query, size=size)
+
+    # --- accounts and graph -------------------------------------------------------------------------
+
     def account_clusters(self, author_keys: Sequence[str]) -> dict[str, list[str]]:
         """Author key (``platform:author_id``) → coordinated cluster ids, from the accounts index."""
         keys = sorted(set(author_keys))
@@ -772,6 +835,125 @@ class OpenSearchStore:
 
     # --- end graph (issue 5) ----------------------------------------------------------------------
 
+    # --- text rollups (issue 3): reads behind flockwatch.pipeline.rollups -------------------------------
+
+    def ensure_text_mappings(self) -> None:
+        """Add the rollup fields to indices created before they existed (adding fields is compatible)."""
+        for kind, fields in TEXT_FIELDS.items():
+            index = self.index_for(kind, None)
+            if self.client.indices.exists(index=index):
+                self._call(partial(self.client.indices.put_mapping, index=index, body={"properties": fields}))
+
+    def post_refs(self, keys: Sequence[str], chunk: int = 5000) -> list[dict[str, Any]]:
+        """Stored posts by key, only what rollups need: key, narrative id, platform, author id and handle."""
+        out: list[dict[str, Any]] = []
+        fields = ["key", "narrative_id", "platform", "author.id", "author.handle"]
+        for start in range(0, len(keys), chunk):
+            part = list(dict.fromkeys(keys[start : start + chunk]))
+            body = {"query": {"terms": {"key": part}}, "size": len(part), "_source": fields}
+            response = self._call(
+                partial(self.client.search, index=self.alias(IndexKind.posts), body=body, params=_LENIENT)
+            )
+            out.extend(hit["_source"] for hit in response["hits"]["hits"])
+        return out
+
+    def narrative_summaries(self, narrative_ids: Sequence[str], chunk: int = 500) -> dict[str, NarrativeSummary]:
+        """Each narrative's summary over its post documents, by aggregation (same rules as ``summarize_posts``)."""
+        out: dict[str, NarrativeSummary] = {}
+        ids = sorted(set(narrative_ids))
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
+            top = {"order": [{"_count": "desc"}, {"_key": "asc"}]}
+            aggs = {
+                "first": {"min": {"field": "created_at"}},
+                "last": {"max": {"field": "created_at"}},
+                "platforms": {"terms": {"field": "platform", "size": 100}},
+                # Exact below the precision threshold (40,000 distinct accounts), approximate above.
+                "n_accounts": {
+                    "filter": {"bool": {"filter": [{"exists": {"field": "platform"}}, {"exists": {"field": "author.id"}}]}},
+                    "aggs": {"n": {"cardinality": {"script": _ACCOUNT_KEY_SCRIPT, "precision_threshold": 40_000}}},
+                },
+                "accounts": {
+                    "multi_terms": {
+                        "terms": [{"field": "platform"}, {"field": "author.id"}],
+                        "size": ACCOUNT_SAMPLE,
+                        **top,
+                    }
+                },
+                "labels": {"terms": {"field": "text_score.label", "size": 10, "missing": "pending"}},
+                "how": {"terms": {"field": "narrative_how", "size": 10}},
+                "hashtags": {"terms": {"field": "hashtags", "size": TOP_ENTITIES, **top}},
+                "urls": {"terms": {"field": "urls", "size": TOP_ENTITIES, **top}},
+                "earliest": {
+                    "top_hits": {
+                        "size": 1,
+                        "sort": [{"created_at": {"order": "asc"}}, {"key": {"order": "asc"}}],
+                        "_source": ["text", "key"],
+                    }
+                },
+            }
+            body = {
+                "query": {"terms": {"narrative_id": part}},
+                "size": 0,
+                "aggs": {"by": {"terms": {"field": "narrative_id", "size": len(part)}, "aggs": aggs}},
+            }
+            response = self._call(
+                partial(self.client.search, index=self.alias(IndexKind.posts), body=body, params=_LENIENT)
+            )
+            for b in response.get("aggregations", {}).get("by", {}).get("buckets", []):
+                hits = b["earliest"]["hits"]["hits"]
+                out[str(b["key"])] = NarrativeSummary(
+                    narrative_id=str(b["key"]),
+                    post_count=int(b["doc_count"]),
+                    first_seen=b["first"].get("value_as_string"),
+                    last_seen=b["last"].get("value_as_string"),
+                    platforms={str(x["key"]): int(x["doc_count"]) for x in b["platforms"]["buckets"]},
+                    account_count=int(b["n_accounts"]["n"]["value"]),
+                    accounts=[f"{x['key'][0]}:{x['key'][1]}" for x in b["accounts"]["buckets"]],
+                    labels={str(x["key"]): int(x["doc_count"]) for x in b["labels"]["buckets"]},
+                    how={str(x["key"]): int(x["doc_count"]) for x in b["how"]["buckets"]},
+                    hashtags=[str(x["key"]) for x in b["hashtags"]["buckets"]],
+                    urls=[str(x["key"]) for x in b["urls"]["buckets"]],
+                    representative_text=str(hits[0]["_source"].get("text", "")) if hits else "",
+                    representative_key=str(hits[0]["_source"].get("key")) if hits else None,
+                )
+        return out
+
+    def recent_account_posts(
+        self, accounts: Sequence[tuple[str, str]], size: int = RECENT_POSTS, chunk: int = 200
+    ) -> dict[str, list[dict[str, Any]]]:
+        """(platform, author id) → its newest post documents (created_at, key, text_score), one msearch per chunk."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        pairs = sorted(set(accounts))
+        fields = ["key", "created_at", "text_score.machine_score", "text_score.label", "author.handle"]
+        for start in range(0, len(pairs), chunk):
+            part = pairs[start : start + chunk]
+            body: list[dict[str, Any]] = []
+            for platform, author_id in part:
+                body.append({"index": self.alias(IndexKind.posts), "ignore_unavailable": True})
+                query = {"bool": {"filter": [{"term": {"platform": platform}}, {"term": {"author.id": author_id}}]}}
+                sort = [{"created_at": {"order": "desc"}}, {"key": {"order": "desc"}}]
+                body.append({"query": query, "size": size, "sort": sort, "_source": fields})
+            response = self._call(partial(self.client.msearch, body=body))
+            for (platform, author_id), result in zip(part, response["responses"], strict=True):
+                if "error" in result:
+                    raise StoreUnavailable(f"account posts unavailable: {_reason(result['error'])}")
+                out[f"{platform}:{author_id}"] = [h["_source"] for h in result["hits"]["hits"]]
+        return out
+
+    def top_documents(self, kind: IndexKind, sort_field: str, size: int, query: dict[str, Any] | None = None) -> list[
+        dict[str, Any]
+    ]:
+        """The ``size`` documents of ``kind`` with the largest ``sort_field`` (what `flockwatch ... top` lists)."""
+        return self.search(
+            kind,
+            query or {"match_all": {}},
+            size=size,
+            sort=[{sort_field: {"order": "desc", "unmapped_type": "float", "missing": "_last"}}],
+        )
+
+    # --- end text rollups (issue 3) -----------------------------------------------------------------
+
     def _call(self, fn: Callable[[], Any]) -> Any:
         """Run one request; connection trouble and overload become StoreUnavailable."""
         try:
@@ -785,6 +967,12 @@ class OpenSearchStore:
 
 
 _WORD = re.compile(r"\w+")
+_LENIENT = {"ignore_unavailable": "true"}
+# Account key as the accounts index spells it, so a narrative's distinct accounts never merge across platforms.
+_ACCOUNT_KEY_SCRIPT = {
+    "source": "doc['platform'].value + ':' + doc['author.id'].value",
+    "lang": "painless",
+}
 _KEEP = ["status", "history", "deliveries", "created_at"]
 _ALERT_MERGE = """
 for (entry in params.doc.entrySet()) {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -13,24 +14,31 @@ from flockwatch.alerts.stage import AlertStage, build_alert_stage, input_partiti
 from flockwatch.config import Settings
 from flockwatch.graph_stage import INPUTS as GRAPH_INPUTS
 from flockwatch.graph_stage import STAGE as GRAPH_STAGE
-from flockwatch.graph_stage import GraphStage, build_graph_stage
+from flockwatch.graph_stage import GraphStage
+from flockwatch.graph_warm import build_graph_stage_for
+from flockwatch.media.stage import STAGE as MEDIA_STAGE
+from flockwatch.media.stage import score_batch as score_media_batch
 from flockwatch.pipeline.index import STAGE as INDEX_STAGE
 from flockwatch.pipeline.index import plan_index
 from flockwatch.pipeline.messages import InMessage, StageOutcome
 from flockwatch.pipeline.normalize import STAGE as NORMALIZE_STAGE
 from flockwatch.pipeline.normalize import normalize_batch
-from flockwatch.store import BulkResult, OpenSearchStore, Upsert
+from flockwatch.pipeline.rollups import TextRollups
+from flockwatch.store import BulkResult, IndexKind, OpenSearchStore, Upsert
 from flockwatch.text.stage import STAGE as TEXT_STAGE
 from flockwatch.text.stage import score_batch
 from flockwatch.topics import Stage
 
 if TYPE_CHECKING:
+    from flockwatch.text.narratives import NarrativeIndex
+    from flockwatch.media.score import MediaScorer
     from flockwatch.text.detector import TextDetector
 
 # In pipeline order: a stage's inputs are produced by the stages before it.
 STAGE_INPUTS: dict[str, tuple[Stage, ...]] = {
     NORMALIZE_STAGE: (Stage.raw,),
     TEXT_STAGE: (Stage.normalized,),
+    MEDIA_STAGE: (Stage.normalized,),
     INDEX_STAGE: (Stage.normalized, Stage.text_scores, Stage.media_scores),
     ALERT_STAGE: ALERT_INPUTS,
     GRAPH_STAGE: GRAPH_INPUTS,
@@ -49,14 +57,43 @@ class NormalizeStage:
 
 @dataclass
 class TextScoreStage:
-    """Normalised posts → text scores (machine-likeness with evidence); the model is loaded once per process."""
+    """Normalised posts → text scores (machine-likeness with evidence) and narrative ids; the model is
+    loaded once per process.
+
+    **One text worker.** The narrative index is state shared by every partition (a copy on one partition
+    must find its original on another) and lives in ``state_dir`` (``<state_dir>/narratives/<topic prefix>``):
+    run a single ``flockwatch worker text``, and never at the same time as the ``index_stream`` DAG's text
+    task. The state is committed (journal + fsync) at the end of ``process``, before the loop emits the
+    scores: every narrative id that anyone saw is durable, so a batch redelivered after a crash gets the same
+    ids (see :mod:`flockwatch.text.narratives`)."""
 
     detector: TextDetector
+    narratives: NarrativeIndex | None = None
+    state_dir: Path | None = None
     name: str = TEXT_STAGE
     inputs: tuple[Stage, ...] = STAGE_INPUTS[TEXT_STAGE]
 
     def process(self, messages: Sequence[InMessage]) -> StageOutcome:
-        return score_batch(messages, self.detector)
+        outcome = score_batch(messages, self.detector, narratives=self.narratives)
+        if self.narratives is not None and self.state_dir is not None:
+            self.narratives.commit(self.state_dir)
+        return outcome
+
+
+def narrative_state_dir(settings: Settings) -> Path:
+    return settings.state_dir / "narratives" / settings.topic_prefix
+
+
+@dataclass
+class MediaScoreStage:
+    """Normalised posts → one media score per attached item (fetched safely, scored with evidence)."""
+
+    scorer: MediaScorer
+    name: str = MEDIA_STAGE
+    inputs: tuple[Stage, ...] = STAGE_INPUTS[MEDIA_STAGE]
+
+    def process(self, messages: Sequence[InMessage]) -> StageOutcome:
+        return score_media_batch(messages, self.scorer)
 
 
 class BulkWriter(Protocol):
@@ -68,6 +105,8 @@ class IndexStage:
     """Moves posts and scores into the store; raises StoreUnavailable so the loop retries."""
 
     store: BulkWriter
+    # Narrative and account documents recomputed from the posts each batch touched (None: posts only).
+    rollups: TextRollups | None = None
     name: str = INDEX_STAGE
     inputs: tuple[Stage, ...] = STAGE_INPUTS[INDEX_STAGE]
 
@@ -76,6 +115,8 @@ class IndexStage:
         result = self.store.bulk_upsert(plan.upserts)
         outcome = plan.outcome
         outcome.counts["indexed"] += result.written
+        if self.rollups is not None:
+            outcome.counts.update(self.rollups.update([u.doc_id for u in plan.upserts if u.kind == IndexKind.posts]))
         rejected = dict(result.rejected)
         if rejected:
             for upsert, origin in zip(plan.upserts, plan.origins, strict=True):
@@ -86,17 +127,27 @@ class IndexStage:
 
 def build_stage(
     name: str, settings: Settings
-) -> NormalizeStage | TextScoreStage | IndexStage | AlertStage | GraphStage:
+) -> NormalizeStage | TextScoreStage | MediaScoreStage | IndexStage | AlertStage | GraphStage:
     if name == "normalize":
         return NormalizeStage()
     if name == TEXT_STAGE:
         from flockwatch.text.detector import shared_detector
+        from flockwatch.text.narratives import NarrativeIndex
 
-        return TextScoreStage(shared_detector())
+        folder = narrative_state_dir(settings)
+        return TextScoreStage(shared_detector(), NarrativeIndex.load(folder, track_stats=False), folder)
+    if name == MEDIA_STAGE:
+        from flockwatch.media.build import build_scorer
+
+        OpenSearchStore(settings).ensure_schema()
+        return MediaScoreStage(build_scorer(settings))
     if name == "index":
+        from flockwatch.text.detector import stored_threshold
+
         store = OpenSearchStore(settings)
         store.ensure_schema()
-        return IndexStage(store)
+        store.ensure_text_mappings()
+        return IndexStage(store, TextRollups(store, stored_threshold()))
     if name == ALERT_STAGE:
         store = OpenSearchStore(settings)
         store.ensure_schema()
@@ -109,7 +160,7 @@ def build_stage(
         store = OpenSearchStore(settings)
         store.ensure_schema()
         store.ensure_graph_mappings()
-        return build_graph_stage(store)
+        return build_graph_stage_for(store, settings, group_id(settings, name))
     raise ValueError(f"unknown stage {name!r}; known: {', '.join(STAGES)}")
 
 

@@ -332,8 +332,7 @@ class AlertEngine:
                 counts["text_scores"] += 1
             else:
                 ctx = self._context(item.post_key, when)
-                raw_sha = item.provenance.get("sha256")
-                sha = raw_sha if isinstance(raw_sha, str) else None
+                sha = item.sha256
                 if sha is None and ctx.post is not None:
                     sha = next((m.sha256 for m in ctx.post.media if m.url == item.media_url), None)
                 known = bool(item.matches)

@@ -40,10 +40,14 @@ class MediaFile:
 
 @dataclass(frozen=True)
 class Finding:
-    """One signal's result: ``score`` is how strongly it says "manipulated or synthetic" (0..1)."""
+    """One signal's result: ``score`` is how strongly it says "manipulated or synthetic" (0..1).
+
+    ``score=None`` is an observation without an opinion (no Content Credentials, a remote manifest, a
+    light edit): reported to the analyst, ignored by fusion.
+    """
 
     signal: str
-    score: float
+    score: float | None
     detail: str
     tier: Tier
     # Structured extras for the output (the provenance summary, match list, per-frame scores...).

@@ -44,11 +44,17 @@ def to_upsert(item: _Indexable) -> Upsert:
         doc: dict[str, Any] = {"text_score": score}
         if item.narrative_id:
             doc["narrative_id"] = item.narrative_id
+            if item.narrative_how:
+                doc["narrative_how"] = item.narrative_how
         return Upsert(IndexKind.posts, item.post_key, doc, item.post_created_at)
     # One post can carry several media: key each score by its URL so partial updates merge, not replace.
     url_key = hashlib.sha1(item.media_url.encode()).hexdigest()[:16]
     media = item.model_dump(mode="json", exclude_none=True, exclude={"schema_version", "kind", "post_key"})
-    return Upsert(IndexKind.posts, item.post_key, {"media_by_url": {url_key: media}}, item.post_created_at)
+    doc = {"media_by_url": {url_key: media}}
+    if item.manipulation_score is not None:
+        # Posts rarely carry more than one media item; the field holds the latest scored one's risk.
+        doc["media_risk"] = item.manipulation_score
+    return Upsert(IndexKind.posts, item.post_key, doc, item.post_created_at)
 
 
 def plan_index(messages: Sequence[InMessage]) -> IndexPlan:

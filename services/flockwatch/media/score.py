@@ -1,0 +1,130 @@
+"""Scoring one media file (or URL): run every signal that applies, fuse, keep the evidence.
+
+This is the one function the CLI (``flockwatch score media``), the Kafka worker and the Airflow task
+share. A file that cannot be fetched or decoded gives a result with ``error`` set, never an exception:
+one hostile file must not stop a batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flockwatch.media.errors import MediaRefused
+from flockwatch.media.fusion import fuse, ranked
+from flockwatch.media.signal import Finding, MediaFile, MediaSignal, Tier
+from flockwatch.media.sniff import open_media
+
+log = logging.getLogger(__name__)
+
+Fetcher = Callable[[str], MediaFile]
+
+
+@dataclass(frozen=True)
+class MediaResult:
+    path: str  # the path or URL as given
+    manipulation_score: float | None
+    decided_by: str
+    findings: list[Finding] = field(default_factory=list)
+    kind: str | None = None
+    mime: str | None = None
+    sha256: str | None = None
+    error: str | None = None  # why it was refused or could not be scored
+    # Signals that applied but could not run on this file (e.g. a video without an audio stream).
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return {f.signal: f.data for f in self.findings if f.tier == Tier.provenance}
+
+    @property
+    def matches(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for f in self.findings:
+            if f.tier == Tier.match:
+                out.extend(f.data.get("matches", []))
+        return sorted(out, key=lambda m: float(m.get("distance", 0.0)))
+
+    def to_json(self) -> dict[str, Any]:
+        """The CLI's line: ``path, manipulation_score, provenance, matches, signals`` plus context."""
+        out: dict[str, Any] = {
+            "path": self.path,
+            "manipulation_score": None if self.manipulation_score is None else round(self.manipulation_score, 4),
+            "provenance": self.provenance,
+            "matches": self.matches,
+            "signals": [
+                {"name": f.signal, "score": round(f.score, 4), "evidence": f.detail, "tier": f.tier.name}
+                for f in self.findings
+                if f.score is not None
+            ],
+            "observations": [{"name": f.signal, "evidence": f.detail} for f in self.findings if f.score is None],
+            "decided_by": self.decided_by,
+            "kind": self.kind,
+            "mime": self.mime,
+            "sha256": self.sha256,
+        }
+        if self.skipped:
+            out["skipped"] = self.skipped
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+def is_url(target: str) -> bool:
+    return "://" in target or target.lower().startswith(("data:", "file:"))
+
+
+class MediaScorer:
+    """Runs ``signals`` over media; URLs go through ``fetcher`` (the safe fetcher), paths are opened."""
+
+    def __init__(self, signals: Sequence[MediaSignal], fetcher: Fetcher | None = None) -> None:
+        self.signals = list(signals)
+        self.fetcher = fetcher
+
+    def score(self, target: str) -> MediaResult:
+        try:
+            if is_url(target):
+                if self.fetcher is None:
+                    raise MediaRefused("URL given but fetching is disabled")
+                media = self.fetcher(target)
+            else:
+                media = open_media(Path(target), source=target)
+        except MediaRefused as e:
+            return MediaResult(target, None, "refused", error=e.reason)
+        return self.score_file(media, target)
+
+    def score_file(self, media: MediaFile, label: str | None = None) -> MediaResult:
+        findings: list[Finding] = []
+        skipped: dict[str, str] = {}
+        for signal in self.signals:
+            if not signal.applies_to(media):
+                continue
+            try:
+                finding = signal.compute(media)
+            except MediaRefused as e:
+                skipped[signal.name] = e.reason
+                continue
+            except Exception as e:  # a broken detector costs its own evidence, not the file's other signals
+                log.exception("signal %s failed on %s", signal.name, media.source)
+                skipped[signal.name] = f"failed: {type(e).__name__}: {e}"
+                continue
+            if finding is not None:
+                findings.append(finding)
+        score, decided_by = fuse(findings)
+        error = None
+        if not findings and skipped and len(skipped) == sum(s.applies_to(media) for s in self.signals):
+            error = "; ".join(f"{k}: {v}" for k, v in skipped.items())
+        return MediaResult(
+            path=label or media.source,
+            manipulation_score=score,
+            decided_by=decided_by,
+            findings=ranked(findings),
+            kind=media.kind,
+            mime=media.mime,
+            sha256=media.sha256,
+            error=error,
+            skipped=skipped,
+        )

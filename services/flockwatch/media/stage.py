@@ -1,0 +1,62 @@
+"""The media-scoring stage as a function: normalised posts in, one ``MediaScore`` per media item out.
+
+The Kafka worker (``flockwatch worker media``) and the Airflow task (``index_stream.score_media``) both
+run it through ``workers.MediaScoreStage``; nothing here knows about Kafka. Media that cannot be
+fetched or decoded still gets a ``MediaScore`` (no score, ``error`` set): the refusal is recorded
+with the post, and the stage moves on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from flockwatch.media.score import MediaResult, MediaScorer
+from flockwatch.pipeline.messages import InMessage, OutMessage, StageOutcome, describe_error
+from flockwatch.schema import Evidence, MediaScore, Post
+from flockwatch.text.stage import parse_post
+from flockwatch.topics import Stage
+
+STAGE = "media"
+# A post with dozens of attachments is rare and usually spam; cap the work one post can cause.
+MAX_ITEMS_PER_POST = 4
+
+
+def media_score(post: Post, url: str, result: MediaResult) -> MediaScore:
+    return MediaScore(
+        post_key=post.key,
+        post_created_at=post.created_at,
+        media_url=url,
+        manipulation_score=result.manipulation_score,
+        provenance=result.provenance,
+        matches=result.matches,
+        signals=[
+            Evidence(signal=f.signal, score=f.score, on=url, detail=f.detail)
+            for f in result.findings
+            if f.score is not None
+        ],
+        sha256=result.sha256,
+        media_kind=result.kind,
+        error=result.error,
+    )
+
+
+def score_batch(
+    messages: Sequence[InMessage], scorer: MediaScorer, max_items: int = MAX_ITEMS_PER_POST
+) -> StageOutcome:
+    outcome = StageOutcome()
+    for msg in messages:
+        try:
+            post = parse_post(msg.value)
+        except Exception as exc:  # a bad message costs itself, never the batch
+            outcome.dead_letter(STAGE, msg, describe_error(exc))
+            continue
+        if not post.media:
+            outcome.counts["media_none"] += 1
+            continue
+        for item in post.media[:max_items]:
+            result = scorer.score(item.url)
+            score = media_score(post, item.url, result)
+            outcome.out.append(OutMessage(Stage.media_scores, post.key.encode(), score.to_bytes()))
+            outcome.counts["media_refused" if result.error else "media_scored"] += 1
+        outcome.counts["media_over_cap"] += max(0, len(post.media) - max_items)
+    return outcome
