@@ -25,7 +25,7 @@ def fetcher_for(settings: Settings) -> Fetcher:
     from flockwatch.media.fetch import FetchPolicy, fetch_media
     from flockwatch.media.video_platforms import fetch_video, is_video_platform_url
 
-    allowed = tuple(
+    allowed = frozenset(
         ipaddress.ip_network(n.strip(), strict=False) for n in settings.media_allow_networks.split(",") if n.strip()
     )
     policy = FetchPolicy(allow_addresses=allowed)
