@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from flockwatch.graph.clusters import find_clusters, label_edges, stable_ids, summaries
+from flockwatch.graph.clusters import PostScores, find_clusters, label_edges, score_shares, stable_ids, summaries
 from flockwatch.graph.coordination import (
     EdgeTable,
     Options,
@@ -326,24 +326,16 @@ def _cluster_documents(
     start: datetime,
     end: datetime,
 ) -> list[Upsert]:
-    """One snapshot per cluster of the window: the core's summary plus layers, top content, the share of
-    members' posts scored machine-like and of media scored manipulated (None when nothing was scored)."""
+    """One snapshot per cluster of the window: the core's summary plus layers, top content, and the shares of
+    the members' posts of the window with machine-like text and manipulated media, with their counts
+    (:func:`~flockwatch.graph.clusters.score_shares`; None when nothing was scored)."""
     of = {u: cid for cid, members in ids.items() for u in members}
     content: dict[str, Counter[tuple[str, str]]] = {cid: Counter() for cid in ids}
     for kind, c in coactions:
         cid = of.get(c.user_a)
         if cid is not None and cid == of.get(c.user_b):
             content[cid][(kind, c.obj)] += 1
-    machine: dict[str, list[bool]] = {cid: [] for cid in ids}
-    media: dict[str, list[float]] = {cid: [] for cid in ids}
-    for p in posts:
-        cid = of.get(p.account)
-        if cid is None:
-            continue
-        if p.machine is not None:
-            machine[cid].append(p.machine)
-        if p.media_risk is not None:
-            media[cid].append(p.media_risk)
+    shares = score_shares(ids, (PostScores(p.account, p.machine, p.media_scored, p.media_manipulated) for p in posts))
     kinds_col = merged.evidence["kinds"]
     upserts = []
     for summary in summaries(merged, ids):
@@ -372,10 +364,7 @@ def _cluster_documents(
             "top_content": [
                 {"kind": k, "object": o[:200], "coactions": n} for (k, o), n in content[cid].most_common(5)
             ],
-            "machine_share": sum(machine[cid]) / len(machine[cid]) if machine[cid] else None,
-            "manipulated_media_share": (
-                sum(1 for r in media[cid] if r >= 0.5) / len(media[cid]) if media[cid] else None
-            ),
+            **shares[cid],
         }
         upserts.append(Upsert(IndexKind.clusters, f"{cid}@{_window_tag(end)}", doc))
     return upserts

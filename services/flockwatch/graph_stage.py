@@ -29,7 +29,10 @@ changes no count, and a restart loses no document state.
 **What lives only in memory, and is lost on restart** (all bounded):
 
 * the sliding-window buffers of :class:`~flockwatch.graph.streaming.StreamingCoordination` (one per kind):
-  co-actions between a post read before a restart and one read after it are not found by the stream;
+  rebuilt on start (:mod:`flockwatch.graph_warm`) from the posts before the group's committed offsets that
+  are within ``2 window + lateness`` of the watermark, so a restart finds the co-actions an uninterrupted
+  run finds (what they had already produced was flushed before the commit, so the re-read posts only
+  refill the buffers);
 * the post → cascade map of recent posts (a reply to an older non-root member falls back to the store's
   ``members`` lookup, a search: it sees cascades written more than the index refresh interval, 1 s, ago)
   and recent parentless posts (a later reshare adds the real root; otherwise the root is a placeholder
@@ -42,9 +45,13 @@ lateness, several graph workers) are added, roots are filled in, and significanc
 
 **One graph worker.**  Co-actions join posts of every partition, so the stage must see the whole topic:
 run a single ``flockwatch worker graph`` (a second one in the group would only see its partitions' posts).
-Partitions are read at different speeds, so the event-time skew inside the stream is absorbed by
-``lateness_s`` (``FLOCKWATCH_GRAPH_LATENESS_S``); a full-speed replay of old data needs a lateness as long
-as the replay's time span, or the DAG.
+Partitions are read at different speeds (a backlog arrives thousands of records of one partition at a
+time), and normalize re-keys posts, so each input partition interleaves the ``posts.raw`` partitions in
+the chunks normalize read them in.  Buffers therefore expire behind the *minimum*, over (input partition,
+raw partition of origin) sub-streams, of their latest event time (a sub-stream silent for
+``partition_idle_s`` of wall time stops holding it back); each sub-stream is in the order the replayer
+sent it, so ``lateness_s`` (``FLOCKWATCH_GRAPH_LATENESS_S``) only has to cover disorder inside the source
+and a full-speed replay of old data finds every co-action with the default hour.
 
 Chains without ``root_id`` arriving child first: the child opens a cascade at its parent; when the parent
 arrives and belongs to another cascade, the two are merged and the fragment's document is kept with
@@ -57,26 +64,29 @@ import hashlib
 import logging
 import math
 import statistics
+import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+from kafka.partitioner.default import murmur2
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flockwatch.config import REPO_ROOT
 from flockwatch.graph.cascade_metrics import cascade_metrics, repairs_dict
 from flockwatch.graph.cascade_risk import RiskModel
 from flockwatch.graph.cascades import Event, build_tree
+from flockwatch.graph.clusters import media_flags
 from flockwatch.graph.streaming import CoAction, StreamingCoordination
 from flockwatch.graph.text import hashtags, normalize_message
 from flockwatch.graph.urls import canonicalize_url
 from flockwatch.pipeline.messages import InMessage, StageOutcome, describe_error
 from flockwatch.schema import SCHEMA_VERSION, Post, post_key
 from flockwatch.store import BulkResult, IndexKind, Upsert
-from flockwatch.topics import Stage
+from flockwatch.topics import Stage, topic_name
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +108,11 @@ class GraphSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLOCKWATCH_GRAPH_", extra="ignore")
 
     window_s: float = 60.0  # co-action window (inclusive), the toolkit's usual 60 s
-    lateness_s: float = 3600.0  # how late (event time) a post may be and still meet every partner
+    # how far behind its own partition's latest post (event time) a post may be and still meet every partner
+    lateness_s: float = 3600.0
+    partition_idle_s: float = 30.0  # a partition silent this long (wall clock) stops holding the watermark
+    warm_start: bool = True  # rebuild the window from the topic on start (see graph_warm)
+    warm_max_messages: int = 2_000_000  # at most this many messages re-read on start
     min_hashtags: int = 3  # co_hashtag: sequences of at least this many hashtags
     cache_entries: int = 200_000  # documents kept in memory per kind (beyond that, read back)
     recent_posts: int = 1_000_000  # post → cascade entries and parentless posts remembered
@@ -124,11 +138,12 @@ class GraphPost:
     root: str | None
     urls: tuple[str, ...]
     media: tuple[str, ...]  # media hashes, when the media stage filled them
-    machine: bool | None = None  # text scored machine-like (stored posts only)
-    media_risk: float | None = None
+    machine: bool | None = None  # text labelled machine (True) / human (False); stored posts only
+    media_scored: bool = False  # see flockwatch.graph.clusters.media_flags; stored posts only
+    media_manipulated: bool = False
 
     @classmethod
-    def from_post(cls, post: Post, machine: bool | None = None, media_risk: float | None = None) -> GraphPost:
+    def from_post(cls, post: Post, machine: bool | None = None, media: tuple[bool, bool] = (False, False)) -> GraphPost:
         def qualify(pid: str | None) -> str | None:
             return post_key(post.platform, pid) if pid else None
 
@@ -146,7 +161,8 @@ class GraphPost:
             urls=tuple(post.urls),
             media=tuple(dict.fromkeys(m.sha256 for m in post.media if m.sha256)),
             machine=machine,
-            media_risk=media_risk,
+            media_scored=media[0],
+            media_manipulated=media[1],
         )
 
     @classmethod
@@ -157,8 +173,10 @@ class GraphPost:
         machine = (
             score.get("label") == "machine" if isinstance(score, dict) and score.get("label") != "unscored" else None
         )
-        risk = doc.get("media_risk")
-        return cls.from_post(post, machine, float(risk) if isinstance(risk, int | float) else None)
+        entries = [e for e in (doc.get("media_by_url") or {}).values() if isinstance(e, dict)]
+        if not entries and isinstance(doc.get("media_risk"), int | float):  # older documents: the latest score
+            entries = [{"manipulation_score": doc["media_risk"]}]
+        return cls.from_post(post, machine, media_flags(entries))
 
 
 def post_objects(post: GraphPost, min_hashtags: int = 3) -> dict[str, list[str]]:
@@ -793,6 +811,37 @@ def load_risk_model(path: Path | None = None) -> RiskModel | None:
 # The streaming stage
 
 
+def origin_partition(post: Post, partitions: int) -> int:
+    """The ``posts.raw`` partition the replayer sent the post's record to: its key
+    (``format:uri:position``) through Kafka's default partitioner (murmur2)."""
+    key = f"{post.source.format}:{post.source.uri}:{post.source.position}".encode()
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def input_partitions(topic_prefix: str, partitions: int) -> tuple[str, ...]:
+    """The watermark sources of the stage: ``topic:partition/origin`` for each partition of the input topic
+    and each ``posts.raw`` partition its posts come from.
+
+    Why the origin: normalize re-keys posts, so a ``posts.normalized`` partition interleaves the raw
+    partitions in the chunks normalize consumed them in (84 h of disorder inside each partition on a
+    full-speed IRA replay), while the posts of one raw partition stay in order inside it.
+    """
+    return tuple(
+        f"{topic_name(topic_prefix, s)}:{p}/{o}" for s in INPUTS for p in range(partitions) for o in range(partitions)
+    )
+
+
+def parse_message(msg: InMessage, origins: int) -> tuple[GraphPost, str]:
+    """The post and its watermark source (``topic:partition``, ``/origin`` when ``origins``)."""
+    post = Post.model_validate_json(msg.value)
+    if post.schema_version != SCHEMA_VERSION:
+        raise ValueError(f"unsupported schema_version {post.schema_version}")
+    source = f"{msg.topic}:{msg.partition}"
+    if origins:
+        source += f"/{origin_partition(post, origins)}"
+    return GraphPost.from_post(post), source
+
+
 @dataclass
 class GraphStage:
     """Consumes normalised posts; see the module docstring for state, idempotence and restarts."""
@@ -802,37 +851,76 @@ class GraphStage:
     name: str = STAGE
     inputs: tuple[Stage, ...] = INPUTS
     coordination: dict[str, StreamingCoordination] = field(default_factory=dict)
+    # sources the watermark waits for (:func:`input_partitions`); empty: only those that delivered
+    sources: tuple[str, ...] = ()
+    origins: int = 0  # posts.raw partitions: split each input partition by origin (0: don't)
+    clock: Callable[[], float] = time.monotonic
     # co-actions found but not yet merged (a store error between finding and merging must not lose them:
     # the sliding window will not find them again)
     _pending: list[tuple[str, CoAction]] = field(default_factory=list, init=False)
+    _last_delivery: dict[str, float] = field(default_factory=dict, init=False)  # source -> clock()
 
     def __post_init__(self) -> None:
         for kind in STREAM_KINDS:
-            self.coordination.setdefault(
-                kind, StreamingCoordination(window=self.settings.window_s, lateness=self.settings.lateness_s)
+            window = StreamingCoordination(
+                window=self.settings.window_s,
+                lateness=self.settings.lateness_s,
+                sources=self.sources,
+                track_weights=False,  # the stage uses the co-actions; weights would grow without bound
             )
+            self.coordination.setdefault(kind, window)
+        now = self.clock()
+        self._last_delivery = dict.fromkeys(self.sources, now)
+
+    def _feed(self, ordered: Sequence[tuple[GraphPost, str]]) -> list[tuple[str, CoAction]]:
+        found: list[tuple[str, CoAction]] = []
+        for p, source in ordered:
+            objects = post_objects(p, self.settings.min_hashtags)
+            # every kind sees every post, so each kind's watermark moves with the whole stream
+            for kind, sc in self.coordination.items():
+                found.extend((kind, c) for c in sc.add(p.key, p.account, p.time, objects.get(kind, ()), source))
+        return found
+
+    def warm(self, messages: Iterable[InMessage]) -> int:
+        """Refill the window with posts read before a restart (:mod:`flockwatch.graph_warm`); their
+        co-actions were stored before their offsets were committed, so they are not reported again."""
+        posts: dict[str, tuple[GraphPost, str]] = {}
+        for msg in messages:
+            try:
+                gp, source = parse_message(msg, self.origins)
+            except Exception:  # dead-lettered when it was first read
+                continue
+            posts.setdefault(gp.key, (gp, source))
+        self._feed(sorted(posts.values(), key=lambda ps: (ps[0].time, ps[0].key)))
+        return len(posts)
+
+    def _mark_idle(self, delivered: Iterable[str]) -> None:
+        now = self.clock()
+        for source in delivered:
+            self._last_delivery[source] = now
+        for source, seen in self._last_delivery.items():
+            if now - seen > self.settings.partition_idle_s:
+                for sc in self.coordination.values():
+                    sc.idle(source)
 
     def process(self, messages: Sequence[InMessage]) -> StageOutcome:
         outcome = StageOutcome()
-        posts: dict[str, GraphPost] = {}
+        posts: dict[str, tuple[GraphPost, str]] = {}
+        delivered: set[str] = set()
         for msg in messages:
             try:
-                post = Post.model_validate_json(msg.value)
-                if post.schema_version != SCHEMA_VERSION:
-                    raise ValueError(f"unsupported schema_version {post.schema_version}")
-                gp = GraphPost.from_post(post)
+                gp, source = parse_message(msg, self.origins)
             except Exception as exc:  # a bad message costs itself, never the batch
                 outcome.dead_letter(self.name, msg, describe_error(exc))
                 continue
-            posts.setdefault(gp.key, gp)
-        ordered = sorted(posts.values(), key=lambda p: (p.time, p.key))
+            delivered.add(source)
+            posts.setdefault(gp.key, (gp, source))
+        ordered = sorted(posts.values(), key=lambda ps: (ps[0].time, ps[0].key))
         outcome.counts["posts"] += len(ordered)
-        changed = self.state.add_posts(ordered)
+        changed = self.state.add_posts([p for p, _ in ordered])
+        self._mark_idle(delivered)
         late_before = sum(sc.late for sc in self.coordination.values())
-        for p in ordered:
-            for kind, objects in post_objects(p, self.settings.min_hashtags).items():
-                for c in self.coordination[kind].add(p.key, p.account, p.time, objects):
-                    self._pending.append((kind, c))
+        self._pending.extend(self._feed(ordered))
         outcome.counts["late"] += sum(sc.late for sc in self.coordination.values()) - late_before
         outcome.counts["coactions"] += len(self._pending)
         changed += self.state.add_coactions(self._pending)
@@ -851,6 +939,18 @@ class GraphStage:
         return sum(sc.buffered_posts() for sc in self.coordination.values())
 
 
-def build_graph_stage(store: GraphStore, settings: GraphSettings | None = None) -> GraphStage:
+def build_graph_stage(
+    store: GraphStore,
+    settings: GraphSettings | None = None,
+    sources: Sequence[str] = (),
+    history: Iterable[InMessage] = (),
+    origins: int = 0,
+) -> GraphStage:
+    """The stage, its watermark waiting for ``sources``, its window refilled from ``history``."""
     settings = settings or GraphSettings()
-    return GraphStage(GraphState(store, settings, load_risk_model()), settings)
+    state = GraphState(store, settings, load_risk_model())
+    stage = GraphStage(state, settings, sources=tuple(sources), origins=origins)
+    warmed = stage.warm(history)
+    if warmed:
+        log.info("graph: window refilled with %d posts read before the restart", warmed)
+    return stage

@@ -8,7 +8,6 @@ records with the batch core, so the stream is checked against it, not against ma
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,10 @@ from flockwatch.cli import app
 from flockwatch.config import Settings
 from flockwatch.graph_jobs import WindowOptions, build_table, run_windows, window_coactions
 from flockwatch.graph_stage import STREAM_KINDS, GraphPost
+from flockwatch.pipeline.index import to_upsert
 from flockwatch.replayer import replay
-from flockwatch.schema import Post
-from flockwatch.store import IndexKind, OpenSearchStore
+from flockwatch.schema import MediaScore, Post, TextScore
+from flockwatch.store import IndexKind, OpenSearchStore, Upsert
 from flockwatch.workers import run_until_caught_up
 from tests.dag_runner import dag_test
 from tests.expected import expected_posts
@@ -37,14 +37,6 @@ GRAPH_KINDS = (IndexKind.cascades, IndexKind.accounts, IndexKind.coordination_ed
 @pytest.fixture(scope="module")
 def posts() -> dict[str, Post]:
     return expected_posts("ira_2016", N)
-
-
-@pytest.fixture
-def exact_stream(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A full-speed replay reads the 3 partitions days apart in event time: with a lateness longer than the
-    data's 3.5 days, the stream misses no partner (with the default hour it finds a third; the DAG the rest)."""
-    monkeypatch.setenv("FLOCKWATCH_GRAPH_LATENESS_S", str(7 * 86400))
-    yield
 
 
 def counts(store: OpenSearchStore) -> dict[str, int]:
@@ -61,7 +53,9 @@ def expected_edges(posts: dict[str, Post]) -> set[tuple[str, str, str]]:
     return out
 
 
-def test_stream_writes_graph_documents_once(settings: Settings, posts: dict[str, Post], exact_stream: None) -> None:
+def test_stream_writes_graph_documents_once(settings: Settings, posts: dict[str, Post]) -> None:
+    # default lateness (1 h): the full-speed replay reads partitions days apart in event time, which the
+    # per-(partition, origin) watermark absorbs
     assert replay(settings, "ira_2016", limit=N).produced == N
     assert run_until_caught_up("normalize", settings)["normalized"] == N
     first = run_until_caught_up("graph", settings)
@@ -107,6 +101,18 @@ def test_graph_windows_dag_and_export(
     replay(settings, "ira_2016", limit=N)
     run_until_caught_up("normalize", settings)
     assert run_until_caught_up("index", settings)["indexed"] == N
+    # scores merged into the stored posts as the index stage merges them: every third post's text machine,
+    # the others human; two media per post with a key ending in 0 (one manipulated when the key ends in 00)
+    scores: list[Upsert] = []
+    for i, p in enumerate(sorted(posts.values(), key=lambda p: p.key)):
+        label = "machine" if i % 3 == 0 else "human"
+        scores.append(to_upsert(TextScore(post_key=p.key, post_created_at=p.created_at, label=label, model="t")))
+        if p.key.endswith("0"):
+            for n, value in enumerate((0.1, 0.9 if p.key.endswith("00") else 0.2)):
+                scores.append(to_upsert(MediaScore(post_key=p.key, post_created_at=p.created_at,
+                                                   media_url=f"https://m/{n}", manipulation_score=value)))  # fmt: skip
+    assert OpenSearchStore(settings).bulk_upsert(scores).written == len(scores)
+    machine = {p.key for i, p in enumerate(sorted(posts.values(), key=lambda p: p.key)) if i % 3 == 0}
     # three successive days: the DAG alone (no stream) builds edges, significance, clusters and cascades
     conf: dict[str, Any] = {"end": "2016-10-04T00:00:00", "window_hours": 24, "windows": 3, "permutations": 50,
                             "cluster_on": "all", "min_weight": 1}  # fmt: skip
@@ -126,6 +132,16 @@ def test_graph_windows_dag_and_export(
     carried = next(s for s in snapshots if s["cluster_id"] in inherited and s["previous_window_end"])
     assert carried["first_window_start"] < carried["window_start"] and carried["kinds"] == ["co_retweet"]
     member = store.get(IndexKind.accounts, carried["accounts"][0])
+    # machine text / manipulated media shares: recounted here from the posts of the members in the window
+    for snap in snapshots:
+        lo, hi = (datetime.fromisoformat(snap[k]) for k in ("window_start", "window_end"))
+        mine = [p for p in posts.values() if f"twitter:{p.author.id}" in snap["accounts"] and lo <= p.created_at < hi]
+        assert snap["text_scored_posts"] == len(mine) > 0
+        assert snap["machine_text_posts"] == sum(p.key in machine for p in mine)
+        assert snap["machine_text_share"] == snap["machine_text_posts"] / len(mine)
+        assert snap["media_scored_posts"] == sum(p.key.endswith("0") for p in mine)
+        assert snap["manipulated_media_posts"] == sum(p.key.endswith("00") for p in mine)
+    assert any(s["manipulated_media_posts"] for s in snapshots) and any(s["machine_text_posts"] for s in snapshots)
     assert member is not None and carried["cluster_id"] in member["cluster_ids"]
     tested = store.search(IndexKind.coordination_edges, {"exists": {"field": "p_value"}}, size=1)
     assert tested and 0 < tested[0]["q_value"] <= 1

@@ -343,8 +343,10 @@ def test_streaming_expires_and_counts_late_and_duplicates() -> None:
     assert s.add("a", "u1", 0.0, ["x"]) == []
     [co] = s.add("b", "u2", 30.0, ["x", "x"])
     assert (co.post_a, co.post_b, co.dt) == ("a", "b", 30.0)
-    s.add("c", "u3", 1000.0, ["y"])
-    assert s.buffered_posts() == 1  # a and b expired with the window
     assert s.add("b", "u2", 30.0, ["x"]) == [] and s.duplicates == 1
-    s.add("d", "u4", 10.0, ["x"])  # too late: its partners are gone
-    assert s.late == 1 and s.edges() == {("u1", "u2"): 1, ("u2", "u1"): 1}
+    s.add("c", "u3", 1000.0, ["y"])
+    assert s.buffered_posts() == 1 and s.remembered_ids() == 1  # a and b expired with the window
+    # too late: its partners are gone and so is the memory of its id -- dropped, counted, not a duplicate
+    assert s.add("b", "u2", 30.0, ["x"]) == [] and s.duplicates == 1
+    s.add("d", "u4", 10.0, ["x"])
+    assert (s.late, s.expired) == (2, 2) and s.edges() == {("u1", "u2"): 1, ("u2", "u1"): 1}

@@ -339,3 +339,102 @@ def test_latest_window_sets_the_cluster_id_whatever_the_order() -> None:
     state.set_clusters({"twitter:a": "c-old"}, T0 + timedelta(days=1))
     state.flush()
     assert store.writes == writes
+
+
+# --------------------------------------------------------------------------------------------------------
+# Watermarks over partitions, warm restarts
+
+
+SOURCES = tuple(f"t.posts.normalized:{p}" for p in range(3))
+
+
+def _uneven_batches(seed: int) -> tuple[list[Post], list[list[InMessage]]]:
+    """600 posts over 2 h in 3 partitions, each in time order, read 40 records of one partition at a time
+    (partitions drift up to an hour apart in event time, as in a backlog)."""
+    rng = random.Random(seed)
+    texts = ["buy now #a #b #c", "vote today", "same words here", "another slogan"]
+    posts = []
+    for i in range(600):
+        t = rng.uniform(0, 7200)
+        if rng.random() < 0.4:
+            posts.append(post(f"p{i}", f"u{rng.randrange(15)}", t, "RT", reshare=f"s{rng.randrange(10)}"))
+        else:
+            posts.append(post(f"p{i}", f"u{rng.randrange(15)}", t, rng.choice(texts)))
+    queues: list[list[InMessage]] = []
+    for part in range(3):
+        mine = sorted((p for i, p in enumerate(posts) if i % 3 == part), key=lambda p: p.created_at)
+        queues.append([InMessage("t.posts.normalized", part, o, None, p.to_bytes()) for o, p in enumerate(mine)])
+    batches = []
+    while any(queues):
+        q = rng.choice([q for q in queues if q])
+        batches.append(q[:40])
+        del q[:40]
+    return posts, batches
+
+
+def _stored_coactions(store: FakeStore) -> set[tuple[str, str, str, str]]:
+    return {
+        (d["kind"], str(r[0]), str(r[1]), str(r[2]))
+        for d in store.docs[IndexKind.coordination_edges].values()
+        for r in d["coactions"]
+    }
+
+
+def test_uneven_partitions_lose_no_coaction_without_lateness() -> None:
+    posts, batches = _uneven_batches(3)
+    store = FakeStore()
+    stage = GraphStage(GraphState(store), GraphSettings(lateness_s=0.0), sources=SOURCES)
+    late = sum(stage.process(b).counts["late"] for b in batches)
+    table = build_table(sorted((GraphPost.from_post(p) for p in posts), key=lambda p: (p.time, p.key)))
+    expected = {
+        (kind, x, y, c.obj)
+        for kind in STREAM_KINDS
+        for c in window_coactions(table, kind, WindowOptions())
+        for x, y in ((c.post_a, c.post_b), (c.post_b, c.post_a))
+    }
+    assert len(expected) > 100 and late == 0
+    assert _stored_coactions(store) == expected
+    # one watermark over everything (no sources, one partition name): the lagging partitions' posts are late
+    merged = GraphStage(GraphState(FakeStore()), GraphSettings(lateness_s=0.0))
+    flat = [[InMessage(m.topic, 0, m.offset, m.key, m.value) for m in b] for b in batches]
+    assert sum(merged.process(b).counts["late"] for b in flat) > 0
+
+
+def test_warm_restart_finds_what_an_uninterrupted_run_finds() -> None:
+    _, batches = _uneven_batches(5)
+    settings = GraphSettings(lateness_s=0.0)
+    whole = FakeStore()
+    stage = GraphStage(GraphState(whole), settings, sources=SOURCES)
+    for b in batches:
+        stage.process(b)
+    for cut in (3, len(batches) // 2):
+        warm, cold = FakeStore(), FakeStore()
+        first = GraphStage(GraphState(warm), settings, sources=SOURCES)
+        for b in batches[:cut]:
+            first.process(b)
+            GraphStage(GraphState(cold), settings, sources=SOURCES).process(b)  # a restart after every batch
+        history = [m for b in batches[:cut] for m in b]
+        again = GraphStage(GraphState(warm), settings, sources=SOURCES)
+        assert again.warm(history) == len(history)
+        for b in batches[cut:]:
+            assert again.process(b).counts["late"] == 0
+        for b in batches[cut:]:
+            GraphStage(GraphState(cold), settings, sources=SOURCES).process(b)
+        assert _stored_coactions(warm) == _stored_coactions(whole), cut
+        assert _stored_coactions(cold) < _stored_coactions(whole)  # the test can tell a cold restart apart
+        assert warm.docs[IndexKind.coordination_edges] == whole.docs[IndexKind.coordination_edges]
+
+
+def test_silent_partition_stops_holding_the_watermark() -> None:
+    now = [0.0]
+    stage = GraphStage(GraphState(FakeStore()), GraphSettings(partition_idle_s=30.0), sources=SOURCES,
+                       clock=lambda: now[0])  # fmt: skip
+    for i in range(5):
+        now[0] += 5.0
+        stage.process([_message(post(f"x{i}", f"u{i}", i * 7200.0, f"text {i}"), i)])  # partition 0 only
+    sc = stage.coordination["co_tweet"]
+    assert sc.watermark == float("-inf") and sc.buffered_posts() == 5  # waiting for partitions 1 and 2
+    now[0] += 20.0
+    stage.process([_message(post("y", "v", 5 * 7200.0, "text y"), 9)])
+    # partitions 1 and 2 delivered nothing for 45 s: only partition 0 holds the watermark now
+    assert sc.watermark == T0.timestamp() + 5 * 7200.0 and sc.buffered_posts() == 1

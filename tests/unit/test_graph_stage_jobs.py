@@ -133,3 +133,44 @@ def test_export_formats_and_period(tmp_path: Path) -> None:
     assert first["kind"] == "co_retweet" and first["n_coactions"] >= 1
     with pytest.raises(ValueError):
         export_graph(store, out, "dot")
+
+
+def test_cluster_summaries_count_machine_text_and_manipulated_media() -> None:
+    from flockwatch.pipeline.index import to_upsert
+    from flockwatch.schema import MediaScore, TextScore
+
+    posts = _campaign()
+    store = _store(posts)
+    by_key = {p.key: p for p in posts}
+
+    def text(key: str, label: str) -> None:
+        score = TextScore(post_key=key, post_created_at=by_key[key].created_at, label=label,
+                          machine_score=None if label == "unscored" else 0.9, model="m")  # fmt: skip
+        u = to_upsert(score)
+        store.docs[IndexKind.posts][key].update(u.doc)
+
+    def media(key: str, score: float | None, matches: list[dict[str, str]]) -> None:
+        u = to_upsert(MediaScore(post_key=key, post_created_at=by_key[key].created_at, media_url=f"https://m/{key}",
+                                 manipulation_score=score, matches=matches))  # fmt: skip
+        store.docs[IndexKind.posts][key].update(u.doc)
+
+    for key, label in (("h0s0a", "machine"), ("h0s1a", "machine"), ("h0s2a", "human"), ("h0s0b", "unscored")):
+        text(f"twitter:{key}", label)
+    text("twitter:n1", "machine")  # not a member: not counted
+    media("twitter:h0s0c", 0.7, [])
+    media("twitter:h0s1c", 0.2, [])
+    media("twitter:h0s2c", None, [{"bank": "known_fakes", "id": "f1"}])
+    media("twitter:h0s2b", None, [])  # looked at, nothing to say: not scored
+    recompute_window(store, T0, T0 + timedelta(hours=1), OPTIONS)
+    [doc] = store.docs[IndexKind.clusters].values()
+    assert sorted(doc["accounts"]) == ["twitter:a", "twitter:b", "twitter:c"]
+    assert (doc["machine_text_posts"], doc["text_scored_posts"], doc["machine_text_share"]) == (2, 3, 2 / 3)
+    assert (doc["manipulated_media_posts"], doc["media_scored_posts"]) == (2, 3)
+    assert doc["manipulated_media_share"] == 2 / 3
+    # the next hour nothing is scored: no evidence, not 0 %
+    recompute_window(store, T0 + timedelta(hours=1), T0 + timedelta(hours=2), OPTIONS)
+    later = [
+        d for d in store.docs[IndexKind.clusters].values() if d is not doc and d["window_start"] != doc["window_start"]
+    ]
+    assert later and later[0]["machine_text_share"] is None and later[0]["manipulated_media_share"] is None
+    assert later[0]["text_scored_posts"] == 0 and later[0]["media_scored_posts"] == 0

@@ -8,13 +8,20 @@
   such predecessor gets ``c-`` + the first 10 hex digits of the SHA-1 of its sorted members, so the same
   membership always gets the same id, whatever the run.
 * :func:`summaries`: members, edges, total weight, first/last co-action time and a few example co-actions.
+* :func:`score_shares`: what the members posted in the window, by the text and media scorers'
+  verdicts: ``machine_text_share = machine / (machine + human)`` over text-scored posts (``unscored`` posts
+  are in neither count) and ``manipulated_media_share = manipulated / media-scored`` over posts with scored
+  media, where a post is manipulated when one of its media has ``manipulation_score >= threshold`` (0.5) or
+  a match in a known-fake bank (:func:`media_flags`); each share comes with the counts it rests on and is
+  None when nothing was scored (no evidence is not "0 %").
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx  # type: ignore[import-untyped, unused-ignore]
@@ -114,3 +121,57 @@ def summaries(edges: EdgeTable, clusters: Mapping[str, Collection[str]]) -> list
             }
         )
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class PostScores:
+    """One post's scores, as :func:`score_shares` counts them."""
+
+    account: str
+    machine: bool | None = None  # text labelled machine (True) / human (False); None: unscored
+    media_scored: bool = False  # a media item of the post was scored or looked up in a bank
+    media_manipulated: bool = False  # ... and one scored >= the threshold or matched a known fake
+
+
+def media_flags(scores: Iterable[Mapping[str, Any]], threshold: float = 0.5) -> tuple[bool, bool]:
+    """``(scored, manipulated)`` for a post's media scores (``MediaScore`` fields): scored when an item has a
+    ``manipulation_score`` or bank ``matches``; manipulated when a score is ``>= threshold`` or an item
+    matched (the alerts' ``known_fake_media`` reads a match the same way)."""
+    scored = manipulated = False
+    for item in scores:
+        value = item.get("manipulation_score")
+        matched = bool(item.get("matches"))
+        if isinstance(value, int | float) or matched:
+            scored = True
+        if matched or (isinstance(value, int | float) and value >= threshold):
+            manipulated = True
+    return scored, manipulated
+
+
+def score_shares(clusters: Mapping[str, Collection[str]], posts: Iterable[PostScores]) -> dict[str, dict[str, Any]]:
+    """Per cluster id: machine-text and manipulated-media shares of its members' ``posts`` with their counts
+    (see the module docstring)."""
+    of = {u: cid for cid, members in clusters.items() for u in members}
+    counts = {cid: [0, 0, 0, 0] for cid in clusters}  # machine, text scored, manipulated, media scored
+    for p in posts:
+        cid = of.get(p.account)
+        if cid is None:
+            continue
+        c = counts[cid]
+        if p.machine is not None:
+            c[0] += p.machine
+            c[1] += 1
+        if p.media_scored:
+            c[2] += p.media_manipulated
+            c[3] += 1
+    return {
+        cid: {
+            "machine_text_share": machine / text if text else None,
+            "machine_text_posts": machine,
+            "text_scored_posts": text,
+            "manipulated_media_share": manipulated / media if media else None,
+            "manipulated_media_posts": manipulated,
+            "media_scored_posts": media,
+        }
+        for cid, (machine, text, manipulated, media) in counts.items()
+    }

@@ -9,23 +9,34 @@ read the current weights at any time.  Pure Python, no I/O.
   ordered by time expires buffered posts, so each post costs ``O(log n)`` besides its comparisons.  A new
   post is compared with the buffer of each of its objects; every partner within the window from another
   user is a co-action, returned to the caller and counted once per (post, partner user) pair.
-* **Out-of-order events**: the watermark is the latest time seen; buffers keep ``window + lateness``
-  seconds behind it, so a post up to ``lateness`` seconds late still meets every partner.  A post later
-  than that is still compared with what is buffered (it may miss partners already expired) and counted in
-  :attr:`StreamingCoordination.late`.
-* **Duplicates** (a post id seen again) are ignored and counted.
-* Memory is bounded by the posts inside ``window + lateness``: a post's partner set is dropped when the
-  post leaves every buffer (it can gain no partner after that).
+* **Watermark** ``W``, per source (a Kafka partition): each source's watermark is the latest event time it
+  delivered, and ``W = min`` over the active sources (those not declared idle; a declared source that has
+  not delivered yet holds ``W`` at ``-inf``), never decreasing -- the low watermark of Akidau et al.,
+  *The Dataflow Model*, VLDB 2015.  Partitions are consumed unevenly (a backlog comes thousands of records
+  of one partition at a time), so with a single max-over-everything watermark a lagging partition's posts
+  looked hours late; with the minimum, lateness only has to cover disorder *inside* a partition.
+* **Expiry**: buffers keep posts with ``t >= W - window - lateness``, so a post at most ``lateness`` behind
+  ``W`` still meets every partner.  A post with ``t < W - lateness`` is counted in :attr:`late` (it may
+  have missed partners); one with ``t < W - 2 window - lateness`` can meet no buffered partner at all and is
+  dropped (:attr:`expired`, also counted late).
+* **Duplicates** (a post id seen again) are ignored and counted.  Ids are remembered by event time down to
+  ``W - 2 window - lateness``: below that a post is dropped anyway, so the dedupe memory is bounded and still
+  exact (a duplicate can never meet a partner twice).
+* Memory is bounded by the posts inside ``2 window + lateness`` of ``W``: a post's partner set is dropped when
+  it leaves every buffer (it can gain no partner after that).  ``track_weights=False`` also skips the
+  cumulative :attr:`weights` (a long-running worker that only consumes the returned co-actions).
 
-With every event at most ``lateness`` late, the weights equal the batch network's (tested).
+With every event at most ``lateness`` behind its source's own watermark and every source active, the weights
+equal the batch network's (tested).
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 
@@ -56,28 +67,69 @@ class _Buffered:
 class StreamingCoordination:
     window: float = 60.0
     lateness: float = 0.0
+    # sources the watermark waits for before they first deliver (until declared idle)
+    sources: Collection[str] = ()
+    track_weights: bool = True
     weights: dict[tuple[str, str], int] = field(default_factory=dict)
     duplicates: int = 0
     late: int = 0
-    watermark: float = float("-inf")
+    expired: int = 0
+    _marks: dict[str, float] = field(default_factory=dict)  # source -> latest event time delivered
+    _idle: set[str] = field(default_factory=set)
+    _floor: float = -math.inf  # W never goes back
     _buffers: dict[str, deque[_Buffered]] = field(default_factory=dict)
     _partners: dict[str, set[str]] = field(default_factory=dict)  # post -> users it co-acted with
     _refs: dict[str, int] = field(default_factory=dict)  # post -> buffers holding it
-    _seen: set[str] = field(default_factory=set)
+    _seen: dict[str, float] = field(default_factory=dict)  # post id -> event time, for dedupe
+    _seen_expiry: list[tuple[float, str]] = field(default_factory=list)  # heap by time
     _expiry: list[tuple[float, int, str, _Buffered]] = field(default_factory=list)  # heap by time
     _counter: itertools.count[int] = field(default_factory=itertools.count)
 
-    def add(self, post: str, user: str, time: float, objects: Iterable[str]) -> list[CoAction]:
-        """Take one post and return its new co-actions (the new post is ``b``)."""
+    def __post_init__(self) -> None:
+        for s in self.sources:
+            self._marks.setdefault(s, -math.inf)
+
+    @property
+    def watermark(self) -> float:
+        return self._floor
+
+    def _advance(self) -> None:
+        active = [t for s, t in self._marks.items() if s not in self._idle]
+        if active:
+            self._floor = max(self._floor, min(active))
+
+    def observe(self, source: str, time: float) -> None:
+        """Event time ``time`` delivered by ``source`` (also for posts that share no object)."""
+        self._idle.discard(source)
+        self._marks[source] = max(self._marks.get(source, -math.inf), time)
+        self._advance()
+        self._expire()
+
+    def idle(self, source: str) -> None:
+        """``source`` stops holding the watermark back until it delivers again (a drained or dead partition)."""
+        self._idle.add(source)
+        self._marks.setdefault(source, -math.inf)
+        self._advance()
+        self._expire()
+
+    def add(self, post: str, user: str, time: float, objects: Iterable[str], source: str = "") -> list[CoAction]:
+        """Take one post from ``source`` and return its new co-actions (the new post is ``b``)."""
+        objs = list(dict.fromkeys(objects))
+        if not objs:  # nothing to meet: only moves the watermark
+            self.observe(source, time)
+            return []
         if post in self._seen:
             self.duplicates += 1
             return []
-        self._seen.add(post)
-        if time < self.watermark - self.lateness:
+        w = self.watermark
+        if time < w - self.lateness:
             self.late += 1
-        self.watermark = max(self.watermark, time)
+            if time < w - 2 * self.window - self.lateness:
+                self.expired += 1  # every possible partner has expired, and its id may have been forgotten
+                return []
+        self._seen[post] = time
+        heapq.heappush(self._seen_expiry, (time, post))
         found: list[CoAction] = []
-        objs = list(dict.fromkeys(objects))
         for obj in objs:
             buf = self._buffers.setdefault(obj, deque())
             for other in buf:
@@ -89,16 +141,16 @@ class StreamingCoordination:
             buf.append(entry)
             self._refs[post] = self._refs.get(post, 0) + 1
             heapq.heappush(self._expiry, (time, next(self._counter), obj, entry))
-        self._partners.setdefault(post, set())
-        self._expire()
+        self.observe(source, time)
         return found
 
     def _count(self, post: str, user: str, partner: str) -> None:
         partners = self._partners.setdefault(post, set())
         if partner not in partners:
             partners.add(partner)
-            key = (user, partner)
-            self.weights[key] = self.weights.get(key, 0) + 1
+            if self.track_weights:
+                key = (user, partner)
+                self.weights[key] = self.weights.get(key, 0) + 1
 
     def _expire(self) -> None:
         horizon = self.watermark - self.window - self.lateness
@@ -110,6 +162,11 @@ class StreamingCoordination:
                 if not buf:
                     del self._buffers[obj]
             self._release(entry.post)
+        forget = horizon - self.window
+        while self._seen_expiry and self._seen_expiry[0][0] < forget:
+            t, post = heapq.heappop(self._seen_expiry)
+            if self._seen.get(post) == t:
+                del self._seen[post]
 
     def _release(self, post: str) -> None:
         left = self._refs.get(post, 1) - 1
@@ -125,3 +182,7 @@ class StreamingCoordination:
 
     def buffered_posts(self) -> int:
         return len(self._refs)
+
+    def remembered_ids(self) -> int:
+        """Post ids kept for dedupe (bounded by the posts within ``2 window + lateness`` of ``W``)."""
+        return len(self._seen)
