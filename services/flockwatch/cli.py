@@ -12,8 +12,8 @@ import typer
 
 from flockwatch.cli_alerts import alerts_app, watchlist_app, worker_alerts
 from flockwatch.cli_graph import graph_app, train_app
-from flockwatch.cli_media import bank_app, match, score_media
-from flockwatch.cli_text import narratives, score_app, train_text_detector
+from flockwatch.cli_media import bank_app, match, score_media, train_synthetic_image
+from flockwatch.cli_text import narratives, score_app, top_app, train_text_detector
 from flockwatch.config import get_settings
 
 app = typer.Typer(
@@ -27,8 +27,10 @@ app.add_typer(graph_app, name="graph")
 app.add_typer(train_app, name="train")
 app.add_typer(score_app, name="score")
 app.command("narratives")(narratives)
+app.add_typer(top_app, name="top")
 train_app.command("text-detector")(train_text_detector)
 score_app.command("media")(score_media)
+train_app.command("synthetic-image")(train_synthetic_image)
 app.add_typer(bank_app, name="bank")
 app.command("match")(match)
 app.add_typer(watchlist_app, name="watchlist")

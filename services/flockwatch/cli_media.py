@@ -113,3 +113,23 @@ def match(
                 line = {"path": str(path), "matches": [], "error": e.reason}
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
     typer.echo(json.dumps({"queries": len(paths), "matched": matched, "output": str(output)}))
+
+
+OutDir = Annotated[Path | None, typer.Option("--out", help="Model folder (default: the committed one under models/).")]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed; the same seed rebuilds the same weights.")]
+
+
+def _train(module: str, out_dir: Path | None, seed: int) -> None:
+    import importlib
+
+    from flockwatch.config import get_settings
+
+    argv = ["--data-dir", str(get_settings().data_dir), "--seed", str(seed)]
+    if out_dir is not None:
+        argv += ["--out-dir", str(out_dir)]
+    importlib.import_module(module).main(argv)
+
+
+def train_synthetic_image(out_dir: OutDir = None, seed: Seed = 0) -> None:
+    """Rebuild models/synthetic_image on cnndetection and print its leave-one-generator-out AUROC."""
+    _train("flockwatch.media.train_image", out_dir, seed)

@@ -163,3 +163,86 @@ def train_text_detector(
         on_progress=lambda msg: typer.echo(msg, err=True),
     )
     typer.echo(json.dumps(figures, indent=2))
+
+
+# --- analysts: what the stream wrote (narrative and account documents) -------------------------------
+
+top_app = typer.Typer(
+    help="The largest narratives and the most machine-like accounts, from the store.", no_args_is_help=True
+)
+SizeOpt = Annotated[int, typer.Option("--size", "-n", min=1, max=10_000, help="How many to list.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document per line instead of a table.")]
+
+
+def _share(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.0%}"
+
+
+def _print(docs: list[dict[str, Any]], as_json: bool, header: str, row: Any) -> None:
+    if as_json:
+        for doc in docs:
+            typer.echo(json.dumps({k: v for k, v in doc.items() if k != "_id"}, ensure_ascii=False))
+        return
+    typer.echo(header)
+    for doc in docs:
+        typer.echo(row(doc))
+
+
+@top_app.command("narratives")
+def top_narratives(
+    size: SizeOpt = 20,
+    sort: Annotated[
+        str, typer.Option("--sort", help="post_count, account_count or machine_share (largest first).")
+    ] = "post_count",
+    min_posts: Annotated[int, typer.Option("--min-posts", min=1, help="Only narratives with this many posts.")] = 2,
+    as_json: JsonOpt = False,
+) -> None:
+    """Narratives by size (or spread, or machine-like share), with first/last seen and their text."""
+    from flockwatch.config import get_settings
+    from flockwatch.store import IndexKind, OpenSearchStore
+
+    if sort not in ("post_count", "account_count", "machine_share"):
+        raise typer.BadParameter("one of post_count, account_count, machine_share", param_hint="--sort")
+    store = OpenSearchStore(get_settings())
+    docs = store.top_documents(IndexKind.narratives, sort, size, {"range": {"post_count": {"gte": min_posts}}})
+    _print(
+        docs,
+        as_json,
+        f"{'narrative':<20} {'posts':>6} {'accts':>6} {'machine':>7}  {'first seen':<16} {'last seen':<16} text",
+        lambda d: (
+            f"{d['narrative_id']:<20} {d.get('post_count', 0):>6} {d.get('account_count', 0):>6} "
+            f"{_share(d.get('machine_share')):>7}  {str(d.get('first_seen') or '-')[:16]:<16} "
+            f"{str(d.get('last_seen') or '-')[:16]:<16} {' '.join(str(d.get('representative_text', '')).split())[:80]}"
+        ),
+    )
+
+
+@top_app.command("accounts")
+def top_accounts(
+    size: SizeOpt = 20,
+    min_scored: Annotated[
+        int, typer.Option("--min-scored", min=0, help="Only accounts whose score rests on this many scored posts.")
+    ] = 20,
+    label: Annotated[str | None, typer.Option("--label", help="Only this label: machine, human, insufficient.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Accounts by machine-likeness (mean over their recent scored posts), with the posts it rests on."""
+    from flockwatch.config import get_settings
+    from flockwatch.store import IndexKind, OpenSearchStore
+
+    filters: list[dict[str, Any]] = [{"range": {"machine_n_scored": {"gte": min_scored}}}]
+    if label:
+        filters.append({"term": {"machine_label": label}})
+    store = OpenSearchStore(get_settings())
+    docs = store.top_documents(IndexKind.accounts, "machine_score", size, {"bool": {"filter": filters}})
+    _print(
+        docs,
+        as_json,
+        f"{'account':<36} {'score':>6} {'share':>6} {'scored':>6} {'recent':>6}  {'label':<12} last post",
+        lambda d: (
+            f"{d.get('key') or d['_id']!s:<36} "
+            f"{'-' if d.get('machine_score') is None else format(d['machine_score'], '.3f'):>6} "
+            f"{_share(d.get('machine_share')):>6} {d.get('machine_n_scored', 0):>6} {d.get('machine_n_posts', 0):>6}  "
+            f"{d.get('machine_label') or '-'!s:<12} {str(d.get('machine_last_seen') or '-')[:16]}"
+        ),
+    )

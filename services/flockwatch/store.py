@@ -264,8 +264,12 @@ GRAPH_FIELDS: dict[IndexKind, dict[str, Any]] = {
         "window_start": _DATE,
         "window_end": _DATE,
         "first_window_start": _DATE,
-        "machine_share": _FLOAT,
+        "machine_text_share": _FLOAT,
+        "machine_text_posts": _LONG,
+        "text_scored_posts": _LONG,
         "manipulated_media_share": _FLOAT,
+        "manipulated_media_posts": _LONG,
+        "media_scored_posts": _LONG,
         "top_content": _STORED_ONLY,
         "examples": _STORED_ONLY,
     },
@@ -870,7 +874,7 @@ class OpenSearchStore:
                 "platforms": {"terms": {"field": "platform", "size": 100}},
                 # Exact below the precision threshold (40,000 distinct accounts), approximate above.
                 "n_accounts": {
-                    "filter": {"bool": {"filter": [{"exists": {"field": "platform"}}, {"exists": {"field": "author.id"}}]}},
+                    "filter": {"bool": {"filter": [{"exists": {"field": f}} for f in ("platform", "author.id")]}},
                     "aggs": {"n": {"cardinality": {"script": _ACCOUNT_KEY_SCRIPT, "precision_threshold": 40_000}}},
                 },
                 "accounts": {
@@ -941,9 +945,9 @@ class OpenSearchStore:
                 out[f"{platform}:{author_id}"] = [h["_source"] for h in result["hits"]["hits"]]
         return out
 
-    def top_documents(self, kind: IndexKind, sort_field: str, size: int, query: dict[str, Any] | None = None) -> list[
-        dict[str, Any]
-    ]:
+    def top_documents(
+        self, kind: IndexKind, sort_field: str, size: int, query: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         """The ``size`` documents of ``kind`` with the largest ``sort_field`` (what `flockwatch ... top` lists)."""
         return self.search(
             kind,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from flockwatch.alerts.stage import INPUTS as ALERT_INPUTS
@@ -30,9 +30,9 @@ from flockwatch.text.stage import score_batch
 from flockwatch.topics import Stage
 
 if TYPE_CHECKING:
-    from flockwatch.text.narratives import NarrativeIndex
     from flockwatch.media.score import MediaScorer
     from flockwatch.text.detector import TextDetector
+    from flockwatch.text.narratives import NarrativeIndex
 
 # In pipeline order: a stage's inputs are produced by the stages before it.
 STAGE_INPUTS: dict[str, tuple[Stage, ...]] = {

@@ -92,3 +92,64 @@ def test_stats_for_the_store() -> None:
     assert doc["first_seen"].startswith("2016-10-01") and doc["last_seen"].startswith("2016-10-02")
     assert doc["machine_share"] == 0.5 and doc["account_count"] == 2
     assert doc["representative_text"] == POSTS[0]
+
+
+def _vec(i: int) -> np.ndarray:
+    v = np.zeros(384, dtype=np.float32)
+    v[i] = 1.0
+    return v
+
+
+LONG = [
+    normalize_text("The election was stolen by massive voter fraud in three swing states"),
+    normalize_text("Massive voter fraud in three swing states stole this election from the people"),
+    normalize_text("Lovely weather for a picnic by the lake with the whole family today"),
+    normalize_text("BREAKING: Hillary's emails show she lied about Benghazi #tcot"),
+    normalize_text("BREAKING: Hillary's emails show she LIED about Benghazi #tcot #maga"),
+]
+VECS = [_vec(0), _vec(0) * 0.95 + _vec(1) * 0.31, _vec(2), _vec(3), _vec(3)]
+
+
+def test_journal_commit_restart_and_replay(tmp_path: Path) -> None:
+    ids = [f"p{i}" for i in range(len(LONG))]
+    reference = NarrativeIndex(track_stats=False)
+    whole = [reference.assign(t, v, item_id=k) for t, v, k in zip(LONG, VECS, ids, strict=True)]
+    index = NarrativeIndex(track_stats=False)
+    head = [index.assign(t, v, item_id=k) for t, v, k in zip(LONG[:3], VECS[:3], ids[:3], strict=True)]
+    assert index.commit(tmp_path) > 0 and (tmp_path / "journal.jsonl").exists()
+    assert not (tmp_path / "narratives.json").exists()  # a commit appends; no snapshot yet
+    restarted = NarrativeIndex.load(tmp_path, track_stats=False)
+    tail = [restarted.assign(t, v, item_id=k) for t, v, k in zip(LONG[3:], VECS[3:], ids[3:], strict=True)]
+    assert [(a.narrative_id, a.how) for a in head + tail] == [(a.narrative_id, a.how) for a in whole]
+    assert [a.how for a in whole] == ["new", "paraphrase", "new", "new", "near_copy"]
+    # A redelivered post answers as the first time (a later post with its words would be "exact").
+    assert restarted.assign(LONG[1], VECS[1], item_id="p1") == head[1]
+    assert restarted.assign(LONG[4], VECS[4], item_id="p4") == tail[1]
+    assert restarted.assign(LONG[4], VECS[4], item_id="other").how == "exact"
+    restarted.commit(tmp_path)
+    again = NarrativeIndex.load(tmp_path, track_stats=False)
+    assert again.assign(LONG[4], VECS[4], item_id="p4") == tail[1]
+
+
+def test_journal_drops_a_torn_line_and_snapshots(tmp_path: Path) -> None:
+    index = NarrativeIndex(track_stats=False)
+    first = index.assign(LONG[0], VECS[0], item_id="a")
+    index.commit(tmp_path)
+    index.assign(LONG[2], VECS[2], item_id="b")
+    index.commit(tmp_path)
+    journal = tmp_path / "journal.jsonl"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    journal.write_bytes(b"".join(lines[:-1]) + lines[-1][:20])  # crash in the middle of the last write
+    loaded = NarrativeIndex.load(tmp_path, track_stats=False)
+    assert journal.read_bytes() == b"".join(lines[:-1])  # truncated to whole lines: appends stay parseable
+    assert loaded.assign(LONG[0], VECS[0], item_id="a") == first
+    # A snapshot holds everything and empties the journal; later changes go to a new journal.
+    loaded.assign(LONG[3], VECS[3], item_id="c")
+    loaded.commit(tmp_path, snapshot_every=1)
+    assert (tmp_path / "narratives.json").exists() and not journal.exists()
+    later = loaded.assign(LONG[2], VECS[2], item_id="d")
+    loaded.commit(tmp_path)
+    final = NarrativeIndex.load(tmp_path, track_stats=False)
+    assert final.assign(LONG[2], VECS[2], item_id="d") == later
+    assert final.assign(LONG[3], VECS[3], item_id="zz").how == "exact"
+    assert len(list(tmp_path.glob("narratives-*.npz"))) == 1

@@ -393,6 +393,12 @@ class TextDetector:
 _SHARED: dict[str, TextDetector] = {}
 
 
+def stored_threshold(fpr: float = 0.01, folder: Path | None = None) -> float:
+    """The post-level threshold a model folder stores for ``fpr``, without loading the model."""
+    meta = json.loads(((folder or default_model_dir()) / "model.json").read_text(encoding="utf-8"))
+    return float(meta["thresholds"][f"fpr_{fpr:g}"])
+
+
 def shared_detector(folder: Path | None = None) -> TextDetector:
     """The detector (and its embedding model) loaded once per process and folder."""
     key = str(folder or default_model_dir())

@@ -1,16 +1,22 @@
 """The text-scoring stage as a pure function: normalised posts in, ``TextScore`` messages out.
 
 The Kafka worker (``flockwatch worker text``) and the Airflow task (``index_stream.score_text``) both
-run it through ``workers.TextScoreStage``; nothing here knows about Kafka.
+run it through ``workers.TextScoreStage``; nothing here knows about Kafka. With a narrative index, each
+post is also assigned to a narrative (the same :class:`~flockwatch.text.narratives.NarrativeIndex` as
+``flockwatch narratives``) and the score carries ``narrative_id`` and ``narrative_how``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from flockwatch.pipeline.messages import InMessage, OutMessage, StageOutcome, describe_error
 from flockwatch.schema import SCHEMA_VERSION, Post, TextScore
-from flockwatch.text.detector import TextDetector
+from flockwatch.text.detector import TextDetector, TextResult
+from flockwatch.text.narratives import Assignment, NarrativeIndex
+from flockwatch.text.normalize import assess, decode_text, normalize_text
 from flockwatch.topics import Stage
 
 STAGE = "text"
@@ -23,7 +29,40 @@ def parse_post(value: bytes) -> Post:
     return post
 
 
-def score_batch(messages: Sequence[InMessage], detector: TextDetector, fpr: float = 0.01) -> StageOutcome:
+def assign_narratives(
+    posts: Sequence[Post], results: Sequence[TextResult], index: NarrativeIndex, detector: TextDetector
+) -> list[Assignment]:
+    """Assign posts in order; only English texts long enough for the paraphrase tier are embedded
+    (MiniLM is English: other scripts embed close to each other), the rest join by copies only."""
+    norms = [normalize_text(decode_text(p.text)) for p in posts]
+    min_words = index.config.min_paraphrase_words
+    rows = [i for i, (n, p) in enumerate(zip(norms, posts, strict=True)) if assess(n, p.language, min_words).scoreable]
+    # The detector embedded the scoreable ones already: the embedder's cache answers most of these.
+    vecs = detector.embedder().embed([norms[i] for i in rows]) if rows else np.zeros((0, 0), dtype=np.float32)
+    row_of = {i: r for r, i in enumerate(rows)}
+    out = []
+    for i, (post, norm, result) in enumerate(zip(posts, norms, results, strict=True)):
+        out.append(
+            index.assign(
+                norm,
+                vecs[row_of[i]] if i in row_of else None,
+                raw=post.text,
+                platform=post.platform,
+                account=post.author.id,
+                created_at=post.created_at,
+                machine=None if result.label == "unscored" else result.label == "machine",
+                item_id=post.key,
+            )
+        )
+    return out
+
+
+def score_batch(
+    messages: Sequence[InMessage],
+    detector: TextDetector,
+    fpr: float = 0.01,
+    narratives: NarrativeIndex | None = None,
+) -> StageOutcome:
     """One ``TextScore`` per post (unscored ones included, with the reason); bad messages dead-lettered."""
     outcome = StageOutcome()
     posts: list[Post] = []
@@ -35,16 +74,24 @@ def score_batch(messages: Sequence[InMessage], detector: TextDetector, fpr: floa
     if not posts:
         return outcome
     results = detector.score([p.text for p in posts], languages=[p.language for p in posts], fpr=fpr)
-    for post, result in zip(posts, results, strict=True):
+    joined: list[Assignment | None] = [None] * len(posts)
+    if narratives is not None:
+        joined = list(assign_narratives(posts, results, narratives, detector))
+    for post, result, got in zip(posts, results, joined, strict=True):
+        how = got.how if got is not None and got.how != "empty" else None
         score = TextScore(
             post_key=post.key,
             post_created_at=post.created_at,
             machine_score=result.machine_score,
             label=result.label,
             evidence=result.evidence,
+            narrative_id=got.narrative_id if got is not None else None,
+            narrative_how=how,
             model=detector.name,
         )
         outcome.out.append(OutMessage(Stage.text_scores, post.key.encode(), score.to_bytes()))
         outcome.counts[f"text_{result.label}"] += 1
         outcome.counts["text_scored"] += 1
+        if how is not None:
+            outcome.counts[f"narrative_{how}"] += 1
     return outcome

@@ -1,0 +1,196 @@
+"""Real IRA posts through Kafka and OpenSearch: narrative ids on the stream, stable across a worker restart and a
+replay; narrative and account documents that match a recomputation from the stored posts, unchanged by a replay."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flockwatch.config import Settings
+from flockwatch.kafka_bus import run_stage
+from flockwatch.pipeline.messages import InMessage, StageOutcome
+from flockwatch.replayer import replay
+from flockwatch.schema import TextScore
+from flockwatch.store import IndexKind, OpenSearchStore
+from flockwatch.text.detector import shared_detector, stored_threshold
+from flockwatch.text.narratives import NarrativeIndex
+from flockwatch.text.normalize import copy_form, normalize_text
+from flockwatch.text.rollup import AccountPosts, account_document, narrative_document, summarize_posts
+from flockwatch.text.stage import score_batch
+from flockwatch.topics import Stage
+from flockwatch.workers import TextScoreStage, build_stage, group_id, narrative_state_dir, run_until_caught_up
+from tests.expected import expected_posts
+
+pytestmark = pytest.mark.integration
+
+N = 600
+
+
+@dataclass
+class Recording:
+    """A text stage that keeps each batch it processed and the scores it emitted, in order."""
+
+    inner: TextScoreStage
+    batches: list[list[InMessage]] = field(default_factory=list)
+    scores: list[TextScore] = field(default_factory=list)
+    name: str = "text"
+    inputs: tuple[Stage, ...] = (Stage.normalized,)
+
+    def process(self, messages: Sequence[InMessage]) -> StageOutcome:
+        outcome = self.inner.process(messages)
+        self.batches.append(list(messages))
+        self.scores += [TextScore.model_validate_json(o.value) for o in outcome.out if o.stage == Stage.text_scores]
+        return outcome
+
+
+def text_stage(settings: Settings) -> Recording:
+    stage = build_stage("text", settings)
+    assert isinstance(stage, TextScoreStage)
+    return Recording(stage)
+
+
+def run_text(settings: Settings, stage: Recording, stop_after: int | None = None) -> None:
+    stop = threading.Event()
+
+    def count(_: object) -> None:
+        if stop_after is not None and len(stage.batches) >= stop_after:
+            stop.set()
+
+    run_stage(
+        settings,
+        stage,
+        group_id(settings, "text"),
+        stop=stop,
+        until_caught_up=True,
+        max_seconds=300,
+        max_poll_records=200,
+        on_batch=count,
+    )
+
+
+def stored(store: OpenSearchStore, kind: IndexKind, sort: str) -> dict[str, dict[str, Any]]:
+    store.refresh()
+    return {
+        d["_id"]: {k: v for k, v in d.items() if k != "_id"}
+        for d in store.scan(kind, {"match_all": {}}, [{sort: "asc"}])
+    }
+
+
+def same_time(a: str | None, b: str | None) -> bool:
+    if a is None or b is None:
+        return a == b
+    return datetime.fromisoformat(a.replace("Z", "+00:00")) == datetime.fromisoformat(b.replace("Z", "+00:00"))
+
+
+def test_narratives_on_the_stream(settings: Settings, tmp_path: Path) -> None:
+    settings = settings.model_copy(update={"state_dir": tmp_path})
+    assert replay(settings, "ira_2016", limit=N).produced == N
+    n_posts = run_until_caught_up("normalize", settings)["normalized"]
+
+    # A worker that stops after one batch, then a new one (a restart) that loads the persisted state.
+    first = text_stage(settings)
+    run_text(settings, first, stop_after=1)
+    assert len(first.batches) == 1 and (narrative_state_dir(settings) / "journal.jsonl").exists()
+    second = text_stage(settings)
+    run_text(settings, second)
+    scores = first.scores + second.scores
+    assert len(scores) == n_posts
+    by_key = {s.post_key: (s.narrative_id, s.narrative_how) for s in scores}
+    # Every post with words has a narrative (texts of emoji or links only have none).
+    texts = {k: copy_form(normalize_text(p.text)) for k, p in expected_posts("ira_2016", N).items()}
+    assert {k for k, (nid, _) in by_key.items() if nid} == {k for k, form in texts.items() if form}
+    hows = [how for _, how in by_key.values()]
+    assert hows.count("exact") + hows.count("near_copy") >= 5, hows  # IRA reposts the same texts
+
+    # The restart changed nothing: one uninterrupted index fed the same batches gives the same ids.
+    reference = NarrativeIndex(track_stats=False)
+    expected = []
+    for batch in first.batches + second.batches:
+        for out in score_batch(batch, shared_detector(), narratives=reference).out:
+            ts = TextScore.model_validate_json(out.value)
+            expected.append((ts.post_key, ts.narrative_id, ts.narrative_how))
+    assert [(s.post_key, s.narrative_id, s.narrative_how) for s in scores] == expected
+    # ... and some posts after the restart joined narratives born before it.
+    before = {s.narrative_id for s in first.scores if s.narrative_how == "new"}
+    assert any(s.narrative_id in before and s.narrative_how != "new" for s in second.scores)
+
+    indexed = run_until_caught_up("index", settings)
+    assert indexed["indexed"] == 2 * n_posts
+    assert indexed["narratives_updated"] > 0 and indexed["accounts_updated"] > 0
+    store = OpenSearchStore(settings)
+    posts = stored(store, IndexKind.posts, "key")
+    assert {k: (d.get("narrative_id"), d.get("narrative_how")) for k, d in posts.items()} == by_key
+
+    # Narrative documents are exactly what the stored posts say (the store aggregates, Python recomputes).
+    narratives = stored(store, IndexKind.narratives, "narrative_id")
+    want = {nid: narrative_document(s) for nid, s in summarize_posts(posts.values()).items()}
+    assert set(narratives) == set(want)
+    assert sum(d["post_count"] for d in narratives.values()) == sum(1 for nid, _ in by_key.values() if nid)
+    for nid, doc in narratives.items():
+        for name in ("first_seen", "last_seen"):
+            assert same_time(doc.pop(name), want[nid].pop(name)), nid
+        assert doc == want[nid], nid
+    big = max(narratives.values(), key=lambda d: d["post_count"])
+    assert big["post_count"] >= 3 and big["account_count"] >= 2 and big["platforms"] == {"twitter": big["post_count"]}
+    assert big["representative_text"] and 0 <= big["machine_posts"] <= big["scored_posts"] <= big["post_count"]
+
+    # Account documents: machine-likeness over each account's recent scored posts, with what it rests on.
+    accounts = stored(store, IndexKind.accounts, "key")
+    authors = {f"{d['platform']}:{d['author']['id']}" for d in posts.values()}
+    assert set(accounts) == authors
+    threshold = stored_threshold()
+    for key, full in list(accounts.items())[:25]:
+        doc = dict(full)
+        mine = sorted((d for d in posts.values() if f"{d['platform']}:{d['author']['id']}" == key),
+                      key=lambda d: (d["created_at"], d["key"]), reverse=True)  # fmt: skip
+        recomputed = account_document(AccountPosts(key, doc["platform"], doc.get("handle"), mine[:200]), threshold)
+        assert same_time(doc.pop("machine_last_seen"), recomputed.pop("machine_last_seen"))
+        assert doc == recomputed, key
+        assert doc["machine_n_posts"] == len(mine[:200]) and doc["machine_n_scored"] <= doc["machine_n_posts"]
+    assert any(d["machine_n_scored"] > 0 for d in accounts.values())
+
+    # The same input again, through a third text worker: same ids, same documents, same counts.
+    assert replay(settings, "ira_2016", limit=N).produced == N
+    run_until_caught_up("normalize", settings)
+    third = text_stage(settings)
+    run_text(settings, third)
+    assert {s.post_key: (s.narrative_id, s.narrative_how) for s in third.scores} == by_key
+    run_until_caught_up("index", settings)
+    again = stored(store, IndexKind.posts, "key")
+    assert {k: (d.get("narrative_id"), d.get("narrative_how")) for k, d in again.items()} == by_key
+    narratives_again = stored(store, IndexKind.narratives, "narrative_id")
+    for doc in narratives_again.values():
+        doc.pop("first_seen"), doc.pop("last_seen")
+    assert narratives_again == narratives
+    # Counts and labels exactly; the scores themselves were recomputed, and ONNX batches differ in the last bits.
+    accounts_again = stored(store, IndexKind.accounts, "key")
+    assert set(accounts_again) == set(accounts)
+    for key, doc in accounts.items():
+        doc, again_doc = dict(doc), dict(accounts_again[key])
+        for name in ("machine_score", "machine_share"):
+            assert again_doc.pop(name) == pytest.approx(doc.pop(name), abs=1e-6), key
+        evidence, evidence_again = doc.pop("machine_evidence"), again_doc.pop("machine_evidence")
+        assert [e["detail"] for e in evidence_again] == [e["detail"] for e in evidence], key
+        assert again_doc == doc, key
+
+    # What analysts list: the largest narratives and the accounts, from the same documents.
+    from typer.testing import CliRunner
+
+    from flockwatch.cli import app
+
+    env = {"FLOCKWATCH_INDEX_PREFIX": settings.index_prefix}
+    listed = CliRunner().invoke(app, ["top", "narratives", "-n", "3", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    top = [json.loads(line) for line in listed.output.splitlines()]
+    assert top[0]["narrative_id"] == big["narrative_id"] or top[0]["post_count"] == big["post_count"]
+    assert [d["post_count"] for d in top] == sorted((d["post_count"] for d in top), reverse=True)
+    table = CliRunner().invoke(app, ["top", "accounts", "--min-scored", "1", "-n", "5"], env=env)
+    assert table.exit_code == 0 and "score" in table.output.splitlines()[0], table.output
+    assert len(table.output.splitlines()) == 1 + min(5, sum(d["machine_n_scored"] >= 1 for d in accounts.values()))

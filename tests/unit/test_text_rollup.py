@@ -1,0 +1,156 @@
+"""Narrative and account documents recomputed from post documents: replays change no count."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flockwatch.pipeline.index import plan_index
+from flockwatch.pipeline.messages import InMessage
+from flockwatch.pipeline.rollups import TextRollups
+from flockwatch.schema import Author, Post, SourceRef, TextScore
+from flockwatch.store import BulkResult, IndexKind, Upsert
+from flockwatch.text.rollup import (
+    AccountPosts,
+    NarrativeSummary,
+    account_document,
+    account_key,
+    narrative_document,
+    summarize_posts,
+)
+from flockwatch.workers import IndexStage
+
+T0 = datetime(2016, 10, 1, tzinfo=UTC)
+
+
+def post_doc(i: int, nid: str | None, account: str, label: str | None = "human", score: float = 0.1) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "key": f"twitter:{i}",
+        "platform": "twitter",
+        "author": {"id": account},
+        "created_at": (T0 + timedelta(minutes=i)).isoformat(),
+        "text": f"text {i}",
+        "hashtags": ["MAGA"] if i % 2 else ["maga", "tcot"],
+        "urls": [],
+    }
+    if nid:
+        doc["narrative_id"], doc["narrative_how"] = nid, "exact" if i else "new"
+    if label:
+        doc["text_score"] = {"label": label, **({"machine_score": score} if label != "unscored" else {})}
+    return doc
+
+
+def test_summary_counts_each_post_once() -> None:
+    docs = [post_doc(0, "n-a", "u1"), post_doc(1, "n-a", "u2", "machine", 0.99), post_doc(2, "n-a", "u1")]
+    docs += [post_doc(3, "n-a", "u3", "unscored"), post_doc(4, "n-b", "u1"), post_doc(5, None, "u1")]
+    once = summarize_posts(docs)
+    twice = summarize_posts(docs + copy.deepcopy(docs))  # a replayed batch: the same post keys again
+    assert once == twice
+    a = narrative_document(once["n-a"])
+    assert a["post_count"] == 4 and a["account_count"] == 3
+    assert a["accounts"][0] == "twitter:u1"  # most posts first
+    assert a["platforms"] == {"twitter": 4}
+    assert (a["scored_posts"], a["machine_posts"]) == (3, 1) and abs(a["machine_share"] - 1 / 3) < 1e-12
+    assert a["first_seen"] == T0.isoformat() and a["last_seen"] == (T0 + timedelta(minutes=3)).isoformat()
+    assert a["representative_text"] == "text 0" and a["representative_key"] == "twitter:0"
+    assert a["hashtags"][0] == "maga" and a["joined_by"] == {"exact": 3, "new": 1}
+    assert set(once) == {"n-a", "n-b"}  # a post without a narrative joins none
+
+
+def test_machine_share_is_none_without_scored_posts() -> None:
+    doc = narrative_document(
+        summarize_posts([post_doc(1, "n-x", "u", "unscored"), post_doc(2, "n-x", "u", None)])["n-x"]
+    )
+    assert doc["machine_share"] is None and doc["scored_posts"] == 0 and doc["post_count"] == 2
+
+
+def test_account_document_rests_on_its_scored_posts() -> None:
+    posts = [post_doc(i, None, "bot", "machine", 0.97) for i in range(25)] + [post_doc(30, None, "bot", "unscored")]
+    doc = account_document(AccountPosts("twitter:bot", "twitter", "bot", posts), threshold=0.9)
+    assert (doc["machine_n_posts"], doc["machine_n_scored"]) == (26, 25)
+    assert doc["machine_label"] == "machine" and abs(doc["machine_score"] - 0.97) < 1e-9 and doc["machine_share"] == 1.0
+    assert doc["machine_last_seen"] == (T0 + timedelta(minutes=30)).isoformat()
+    assert doc["machine_evidence"][0]["signal"] == "account.mean_machine_score"
+    few = account_document(AccountPosts("twitter:p", "twitter", None, posts[:3]), threshold=0.9)
+    assert few["machine_label"] == "insufficient" and few["machine_n_scored"] == 3
+    # Graph-owned fields are never written from here.
+    assert not {"last_seen", "first_seen", "post_count"} & set(doc)
+    assert account_key({"platform": "twitter", "author": {"id": "x"}}) == "twitter:x"
+    assert account_key({"author": {"id": "x"}}) is None
+
+
+class FakeStore:
+    """Upserts merge by document id, as OpenSearch's doc_as_upsert does; reads recompute like the store."""
+
+    def __init__(self) -> None:
+        self.docs: dict[IndexKind, dict[str, dict[str, Any]]] = {k: {} for k in IndexKind}
+        self.refreshes = 0
+
+    def bulk_upsert(self, upserts: Sequence[Upsert]) -> BulkResult:
+        for u in upserts:
+            self.docs[u.kind].setdefault(u.doc_id, {}).update(copy.deepcopy(u.doc))
+        return BulkResult(written=len(upserts))
+
+    def refresh(self, kind: IndexKind | None = None) -> None:
+        self.refreshes += 1
+
+    def post_refs(self, keys: Sequence[str]) -> list[dict[str, Any]]:
+        return [self.docs[IndexKind.posts][k] for k in dict.fromkeys(keys) if k in self.docs[IndexKind.posts]]
+
+    def narrative_summaries(self, narrative_ids: Sequence[str]) -> dict[str, NarrativeSummary]:
+        every = summarize_posts(self.docs[IndexKind.posts].values())
+        return {n: every[n] for n in narrative_ids if n in every}
+
+    def recent_account_posts(self, accounts: Sequence[tuple[str, str]]) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for platform, author in accounts:
+            mine = [d for d in self.docs[IndexKind.posts].values() if account_key(d) == f"{platform}:{author}"]
+            out[f"{platform}:{author}"] = sorted(mine, key=lambda d: (d["created_at"], d["key"]), reverse=True)[:200]
+        return out
+
+
+def messages(n: int) -> list[InMessage]:
+    out = []
+    for i in range(n):
+        post = Post(
+            platform="twitter",
+            platform_id=str(i),
+            author=Author(id=f"u{i % 3}"),
+            text=f"same text {i % 2}",
+            created_at=T0 + timedelta(minutes=i),
+            source=SourceRef(format="test", uri="mem://"),
+        )
+        score = TextScore(
+            post_key=post.key,
+            post_created_at=post.created_at,
+            machine_score=0.99 if i % 3 == 0 else 0.1,
+            label="machine" if i % 3 == 0 else "human",
+            narrative_id=f"n-{i % 2}",
+            narrative_how="new" if i < 2 else "exact",
+            model="m",
+        )
+        out.append(InMessage("t.posts.normalized", 0, i, post.key.encode(), post.to_bytes()))
+        out.append(InMessage("t.text_scores", 0, i, post.key.encode(), score.to_bytes()))
+    return out
+
+
+def test_index_stage_replay_leaves_documents_unchanged() -> None:
+    store = FakeStore()
+    stage = IndexStage(store, TextRollups(store, threshold=0.9))
+    msgs = messages(10)
+    # Scores before their posts, in two batches: whichever arrives second completes the documents.
+    first = stage.process([m for m in msgs if "text_scores" in m.topic])
+    stage.process([m for m in msgs if "posts" in m.topic])
+    assert first.counts["narratives_updated"] == 2 and first.counts["accounts_updated"] == 0
+    snapshot = copy.deepcopy(store.docs)
+    assert {k: d["post_count"] for k, d in snapshot[IndexKind.narratives].items()} == {"n-0": 5, "n-1": 5}
+    assert snapshot[IndexKind.narratives]["n-0"]["account_count"] == 3
+    assert snapshot[IndexKind.accounts]["twitter:u0"]["machine_n_scored"] == 4
+    assert snapshot[IndexKind.posts]["twitter:3"]["narrative_how"] == "exact"
+    # The same messages again, as one batch and then in halves: nothing changes.
+    stage.process(msgs)
+    stage.process(msgs[:7])
+    assert store.docs == snapshot
+    assert len(plan_index(msgs).upserts) == 20
