@@ -12,7 +12,7 @@ import typer
 
 from flockwatch.cli_alerts import alerts_app, watchlist_app, worker_alerts
 from flockwatch.cli_graph import graph_app, train_app
-from flockwatch.cli_media import bank_app, match, score_media, train_synthetic_image
+from flockwatch.cli_media import bank_app, match, score_media, train_synthetic_image, train_voice_clone
 from flockwatch.cli_text import narratives, score_app, top_app, train_text_detector
 from flockwatch.config import get_settings
 
@@ -31,6 +31,7 @@ app.add_typer(top_app, name="top")
 train_app.command("text-detector")(train_text_detector)
 score_app.command("media")(score_media)
 train_app.command("synthetic-image")(train_synthetic_image)
+train_app.command("voice-clone")(train_voice_clone)
 app.add_typer(bank_app, name="bank")
 app.command("match")(match)
 app.add_typer(watchlist_app, name="watchlist")
@@ -136,6 +137,12 @@ def worker_media() -> None:
 def worker_index() -> None:
     """Posts and scores → the store, committing offsets only after the store acknowledged."""
     _run_worker("index")
+
+
+@worker_app.command("rollups")
+def worker_rollups() -> None:
+    """Text scores → narrative and account documents, recomputed from the stored posts once indexed."""
+    _run_worker("rollups")
 
 
 @worker_app.command("graph")

@@ -119,17 +119,22 @@ OutDir = Annotated[Path | None, typer.Option("--out", help="Model folder (defaul
 Seed = Annotated[int, typer.Option("--seed", help="Random seed; the same seed rebuilds the same weights.")]
 
 
-def _train(module: str, out_dir: Path | None, seed: int) -> None:
+def _train(module: str, out_dir: Path | None, seed: int, out_flag: str = "--out-dir") -> None:
     import importlib
 
     from flockwatch.config import get_settings
 
     argv = ["--data-dir", str(get_settings().data_dir), "--seed", str(seed)]
     if out_dir is not None:
-        argv += ["--out-dir", str(out_dir)]
+        argv += [out_flag, str(out_dir)]
     importlib.import_module(module).main(argv)
 
 
 def train_synthetic_image(out_dir: OutDir = None, seed: Seed = 0) -> None:
     """Rebuild models/synthetic_image on cnndetection and print its leave-one-generator-out AUROC."""
     _train("flockwatch.media.train_image", out_dir, seed)
+
+
+def train_voice_clone(out_dir: OutDir = None, seed: Seed = 0) -> None:
+    """Rebuild models/voice_clone on audio/voice_clone and print its leave-one-clip-out figures."""
+    _train("flockwatch.media.train_voice", out_dir, seed, out_flag="--out")

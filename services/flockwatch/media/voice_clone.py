@@ -1,0 +1,131 @@
+"""Cloned-voice detector: a learned, weak prior that a recording's voice is synthetic.
+
+LFCC window statistics (Sahidullah et al., "A Comparison of Features for Synthetic Speech Detection",
+Interspeech 2015) scored by a logistic regression trained in :mod:`flockwatch.media.train_voice` on one
+speaker's real and Resemble.ai-cloned clips (see ``models/voice_clone/MODEL_CARD.md``). It applies to audio
+files and to videos (their first audio stream); a video with no audio stream gives ``None``.
+
+Too little speech (under 1 s of frames that look like speech, including silence and pure noise) also gives
+``None``: the signal has nothing to say, and a fused verdict should not read "unscored" as "real".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from flockwatch.media import audio_features as af
+from flockwatch.media.decode import audio_samples
+from flockwatch.media.errors import MediaRefused
+from flockwatch.media.signal import Finding, MediaFile, Tier
+
+F64 = npt.NDArray[np.float64]
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[3] / "models" / "voice_clone"
+# Enough for a verdict; longer media are scored on windows spread evenly over the whole file.
+MAX_WINDOWS = 200
+MIN_SPEECH_S = 1.0
+
+
+@dataclass(frozen=True)
+class VoiceCloneModel:
+    mean: F64
+    scale: F64
+    w: F64
+    b: float
+    neutral_kbps: int
+    threshold: float | None  # ≤5% FPR on held-out LibriSpeech speakers; None if trained without evaluation
+    meta: dict[str, Any]
+
+    def window_scores(self, windows: F64) -> F64:
+        z = ((windows - self.mean) / self.scale) @ self.w + self.b
+        return np.asarray(1.0 / (1.0 + np.exp(-z)))
+
+
+@lru_cache(maxsize=4)
+def load_model(model_dir: Path = DEFAULT_MODEL_DIR) -> VoiceCloneModel:
+    """Weights (npz, no pickle) and config from ``model_dir``; raises FileNotFoundError if absent."""
+    meta = json.loads((model_dir / "model.json").read_text())
+    with np.load(model_dir / "weights.npz", allow_pickle=False) as z:
+        mean, scale, w, b = (z[k].astype(np.float64) for k in ("mean", "scale", "w", "b"))
+    if w.shape != (af.WINDOW_FEATURES,):
+        raise ValueError(f"voice-clone weights have {w.shape[0]} features, code expects {af.WINDOW_FEATURES}")
+    thr = meta.get("threshold_fpr_0.05")
+    return VoiceCloneModel(
+        mean, scale, w, float(b[0]), int(meta["neutral_mp3_kbps"]), None if thr is None else float(thr), meta
+    )
+
+
+def score_samples(model: VoiceCloneModel, x: npt.NDArray[np.float32]) -> tuple[F64, F64] | None:
+    """Per-window scores and window start times for 16 kHz mono ``x``; None under 1 s of speech."""
+    if af.speech_seconds(x) < MIN_SPEECH_S:
+        return None
+    windows, times = af.window_features(af.mp3_roundtrip(x, af.RATE, model.neutral_kbps))
+    if not len(windows):
+        return None
+    if len(windows) > MAX_WINDOWS:
+        keep = np.linspace(0, len(windows) - 1, MAX_WINDOWS).round().astype(int)
+        windows, times = windows[keep], times[keep]
+    return model.window_scores(windows), times
+
+
+def at_threshold_half(raw: float, threshold: float) -> float:
+    """Monotone rescaling that puts the stored 5%-FPR threshold at 0.5.
+
+    The raw mean window probability is not calibrated (0.5 flags 18% of unseen speakers); fusion reads
+    0.5 as "manipulated", so the operating point the model card measured must sit there.
+    """
+    if raw < threshold:
+        return 0.5 * raw / threshold
+    return 0.5 + 0.5 * (raw - threshold) / max(1.0 - threshold, 1e-9)
+
+
+@dataclass
+class VoiceCloneSignal:
+    """MediaSignal for audio and video-with-audio: mean window probability that the voice is cloned."""
+
+    model_dir: Path = DEFAULT_MODEL_DIR
+    name: str = "voice_clone"
+    tier: Tier = Tier.learned
+
+    def applies_to(self, media: MediaFile) -> bool:
+        return media.kind in ("audio", "video")
+
+    def compute(self, media: MediaFile) -> Finding | None:
+        if not self.applies_to(media):
+            return None
+        try:
+            x = audio_samples(media.path, af.RATE)
+        except MediaRefused:
+            # A video without sound (or with an undecodable track) has no voice to judge.
+            if media.kind == "video":
+                return None
+            raise
+        model = load_model(self.model_dir)
+        scored = score_samples(model, x)
+        if scored is None:
+            return None
+        scores, times = scored
+        raw = float(np.mean(scores))
+        score = raw if model.threshold is None else at_threshold_half(raw, model.threshold)
+        above = int((scores > (model.threshold or 0.5)).sum())
+        detail = (
+            f"cloned-voice score {score:.2f} (0.5 = the 5%-FPR threshold on unseen speakers) over {scores.size} "
+            f"windows ({above} above it), LFCC model trained on 1 speaker — weak evidence"
+        )
+        data: dict[str, Any] = {
+            "window_scores": [round(float(s), 4) for s in scores],
+            "window_starts_s": [round(float(t), 2) for t in times],
+            "window_s": af.WINDOW_S,
+            "threshold_fpr_0.05": model.threshold,
+            "raw_score": round(raw, 4),
+            "above_threshold": None if model.threshold is None else raw >= model.threshold,
+            "audio_seconds": round(x.size / af.RATE, 2),
+        }
+        return Finding(self.name, score, detail, self.tier, data)
