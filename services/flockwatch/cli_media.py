@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
-bank_app = typer.Typer(help="Hash banks of known fakes and fact-checked media (a local directory).", no_args_is_help=True)
+bank_app = typer.Typer(
+    help="Hash banks of known fakes and fact-checked media (a local directory).", no_args_is_help=True
+)
 
 BankDir = Annotated[Path, typer.Option("--bank-dir", help="The bank: a directory (created if missing).")]
 OutputOpt = Annotated[Path, typer.Option("--output", help="JSONL, one line per input.")]
@@ -17,15 +19,16 @@ OutputOpt = Annotated[Path, typer.Option("--output", help="JSONL, one line per i
 def score_media(
     targets: Annotated[list[str], typer.Argument(help="Media files or http(s) URLs.", metavar="PATH_OR_URL...")],
     output: OutputOpt,
-    bank_dir: Annotated[
-        Path | None, typer.Option("--bank-dir", help="Also match against this local bank.")
-    ] = None,
+    bank_dir: Annotated[Path | None, typer.Option("--bank-dir", help="Also match against this local bank.")] = None,
     trust_anchors: Annotated[
         Path | None, typer.Option("--trust-anchors", help="PEM of C2PA trust anchors (default: none: untrusted).")
     ] = None,
     no_fetch: Annotated[bool, typer.Option("--no-fetch", help="Refuse URLs instead of fetching them.")] = False,
 ) -> None:
-    """Manipulation score with evidence per input: {"path", "manipulation_score", "provenance", "matches", "signals"}."""
+    """Manipulation score with evidence per input.
+
+    One line per input: {"path", "manipulation_score", "provenance", "matches", "signals"}.
+    """
     from flockwatch.config import get_settings
     from flockwatch.media.build import build_scorer
 
@@ -67,7 +70,7 @@ def bank_add(
         except MediaRefused as e:
             refused += 1
             typer.echo(f"refused {path}: {e.reason}", err=True)
-    typer.echo(json.dumps({"added": added, "refused": refused, "bank_dir": str(bank_dir), "items": len(bank)}))
+    typer.echo(json.dumps({"added": added, "refused": refused, "bank_dir": str(bank_dir), "items": len(bank.items())}))
     if refused and not added:
         raise typer.Exit(1)
 
@@ -79,12 +82,12 @@ def bank_push(
 ) -> None:
     """Copy a local bank into the store, where the media worker matches against it."""
     from flockwatch.config import get_settings
-    from flockwatch.media.bank import Bank
+    from flockwatch.media.bank import Bank, bank_records
     from flockwatch.store import OpenSearchStore
 
     store = OpenSearchStore(get_settings())
     store.ensure_schema()
-    records = Bank(bank_dir).records()
+    records = bank_records(Bank(bank_dir))
     result = store.put_bank_items(name or bank_dir.resolve().name, records)
     typer.echo(json.dumps({"pushed": result.written, "rejected": len(result.rejected)}))
 
@@ -95,9 +98,8 @@ def match(
     output: OutputOpt,
 ) -> None:
     """Banked items each query matches: {"path", "matches": [{"item", "distance", ...}]} per line."""
-    from flockwatch.media.bank import Bank
+    from flockwatch.media.bank import Bank, match_line
     from flockwatch.media.errors import MediaRefused
-    from flockwatch.media.sniff import open_media
 
     bank = Bank(bank_dir)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -106,9 +108,8 @@ def match(
         for path in paths:
             line: dict[str, object]
             try:
-                found = bank.match(open_media(path, source=str(path)))
-                line = {"path": str(path), "matches": [m.to_json() for m in found]}
-                matched += bool(found)
+                line = match_line(bank, path)
+                matched += bool(line["matches"])
             except MediaRefused as e:
                 line = {"path": str(path), "matches": [], "error": e.reason}
             out.write(json.dumps(line, ensure_ascii=False) + "\n")

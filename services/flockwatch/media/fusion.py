@@ -10,7 +10,8 @@ decides, and lower tiers only appear as evidence:
 3. else the learned detectors alone → their maximum (each is a calibrated probability for its own
    kind of manipulation: a face swap and a cloned voice are different claims, either suffices).
 
-Observations (``score=None``) never count. No scored finding gives ``None``: the file was not scored, which is not the same as "looks real".
+Observations (``score=None``) never count. No scored finding gives ``None``: the file was not scored,
+which is not the same as "looks real".
 """
 
 from __future__ import annotations

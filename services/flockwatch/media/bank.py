@@ -1,0 +1,211 @@
+"""Hash banks: known fakes and fact-checked media, in a directory, matched by perceptual hash.
+
+A bank is a directory with ``bank.jsonl``: one JSON record per banked file (the path as given, its
+sha256, kind, label, note, time added and its hashes: windowed/dihedral PDQ for pictures, keyframe PDQ
+for video, Haitsma–Kalker fingerprint for audio, see :mod:`flockwatch.media.hashing`,
+:mod:`flockwatch.media.video_hash`, :mod:`flockwatch.media.audio_fingerprint`). With ``copy=True`` the
+file is also kept under ``files/<sha256>`` so the bank stands alone. ``bank_records`` gives the same
+records as plain dicts for the store.
+
+Distances are normalised to 0..1 within a kind: pictures Hamming bits / 256, video 1 - share of matched
+keyframes, audio bit error rate; exact sha256 equality is 0 for every kind.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flockwatch.media import audio_fingerprint as af
+from flockwatch.media import decode, hashing
+from flockwatch.media import video_hash as vh
+from flockwatch.media.signal import Finding, MediaFile, Tier
+from flockwatch.media.sniff import open_media
+
+BANK_FILE = "bank.jsonl"
+# Labels that say "this is a known fake": a match is strong evidence of manipulation.
+FAKE_LABELS = frozenset({"known_fake", "fake", "manipulated", "synthetic", "deepfake", "fact_checked_fake"})
+# Labels that say "this is real": a match argues against manipulation.
+REAL_LABELS = frozenset({"authentic", "fact_checked_real", "real", "original"})
+
+
+@dataclass(frozen=True)
+class BankItem:
+    item: str
+    sha256: str
+    kind: str
+    label: str
+    note: str
+    added_at: str
+    hashes: dict[str, Any]
+
+    def record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Match:
+    item: str
+    # 0..1 within a kind (see the module docstring); 0 for the same bytes.
+    distance: float
+    kind: str
+    label: str
+    how: str
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def compute_hashes(media: MediaFile, role: str) -> dict[str, Any]:
+    """The kind's hashes of ``media`` as a JSON-able dict (``role`` "bank" stores the many-window side)."""
+    if media.kind == "image":
+        return hashing.image_hashes(decode.open_image(media.path), role).to_dict()
+    if media.kind == "video":
+        return vh.video_hashes(media.path, role).to_dict()
+    return af.fingerprint(decode.audio_samples(media.path), decode.AUDIO_RATE).to_dict()
+
+
+def distance(kind: str, query: dict[str, Any], banked: dict[str, Any]) -> tuple[float, str, bool]:
+    """(0..1 distance, evidence, is a match) between a query's and a banked item's hashes of one kind."""
+    if kind == "image":
+        bits, how = hashing.image_distance(hashing.ImageHashes.from_dict(query), hashing.ImageHashes.from_dict(banked))
+        return round(bits / hashing.BITS, 4), f"{bits} bits, {how}", hashing.is_match(bits)
+    if kind == "video":
+        d, how = vh.video_distance(vh.VideoHashes.from_dict(query), vh.VideoHashes.from_dict(banked))
+        return d, how, vh.is_match(d)
+    ber, how = af.audio_distance(af.AudioFingerprint.from_dict(query), af.AudioFingerprint.from_dict(banked))
+    return ber, how, af.is_match(ber)
+
+
+class Bank:
+    """A directory bank; records are appended to ``bank.jsonl`` and re-read only when the file changed.
+
+    ``Bank.from_records`` makes a read-only bank of records kept elsewhere (the store's banks).
+    """
+
+    def __init__(self, directory: Path | str, *, fixed: list[BankItem] | None = None) -> None:
+        self.directory = Path(directory)
+        self._fixed = fixed
+        self._cache: tuple[tuple[int, int], list[BankItem]] | None = None
+
+    @classmethod
+    def from_records(cls, records: Sequence[Mapping[str, Any]], name: str = "store") -> Bank:
+        names = {f.name for f in fields(BankItem)}
+        return cls(f"<{name}>", fixed=[BankItem(**{k: v for k, v in r.items() if k in names}) for r in records])
+
+    @property
+    def path(self) -> Path:
+        return self.directory / BANK_FILE
+
+    def items(self) -> list[BankItem]:
+        if self._fixed is not None:
+            return self._fixed
+        if not self.path.exists():
+            return []
+        stat = self.path.stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+        if self._cache is None or self._cache[0] != version:
+            with self.path.open(encoding="utf-8") as f:
+                self._cache = (version, [BankItem(**json.loads(line)) for line in f if line.strip()])
+        return self._cache[1]
+
+    def add(
+        self, paths: Iterable[Path | str], label: str = "known_fake", note: str = "", copy: bool = False
+    ) -> list[BankItem]:
+        """Hash and bank each file; a file already banked under the same path and sha256 is not re-added.
+
+        Returns the items for ``paths`` (new or already there), in order.
+        """
+        if self._fixed is not None:
+            raise ValueError("this bank is read-only (records from the store): add to a bank directory")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        known = {(i.item, i.sha256): i for i in self.items()}
+        out: list[BankItem] = []
+        for p in paths:
+            media = open_media(Path(p))
+            key = (str(p), media.sha256)
+            if key in known:
+                out.append(known[key])
+                continue
+            item = BankItem(
+                item=str(p),
+                sha256=media.sha256,
+                kind=media.kind,
+                label=label,
+                note=note,
+                added_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                hashes=compute_hashes(media, "bank"),
+            )
+            if copy:
+                (self.directory / "files").mkdir(exist_ok=True)
+                shutil.copyfile(media.path, self.directory / "files" / media.sha256)
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(item.record(), separators=(",", ":")) + "\n")
+            known[key] = item
+            out.append(item)
+        return out
+
+    def match(self, media: MediaFile) -> list[Match]:
+        """Banked items of the same kind within threshold, closest first; same bytes = distance 0."""
+        items = [i for i in self.items() if i.kind == media.kind]
+        if not items:
+            return []
+        query: dict[str, Any] | None = None
+        out: list[Match] = []
+        for i in items:
+            if i.sha256 == media.sha256:
+                out.append(Match(i.item, 0.0, i.kind, i.label, "identical bytes (sha256)", i.sha256))
+                continue
+            if query is None:
+                query = compute_hashes(media, "query")
+            d, how, ok = distance(media.kind, query, i.hashes)
+            if ok:
+                out.append(Match(i.item, d, i.kind, i.label, how, i.sha256))
+        return sorted(out, key=lambda m: (m.distance, m.item))
+
+
+def bank_records(bank: Bank) -> list[dict[str, Any]]:
+    """Every banked item as a plain JSON-able dict (the store keeps the same records for the pipeline)."""
+    return [i.record() for i in bank.items()]
+
+
+def match_line(bank: Bank, path: Path | str) -> dict[str, Any]:
+    """One output line of ``flockwatch match``: ``{"path", "matches": [{"item", "distance", ...}]}``."""
+    return {"path": str(path), "matches": [m.to_dict() for m in bank.match(open_media(Path(path)))]}
+
+
+class BankMatchSignal:
+    """MediaSignal: a match to a banked known fake is near-certain evidence; to banked real media, the opposite."""
+
+    name = "bank_match"
+    tier = Tier.match
+
+    def __init__(self, bank: Bank) -> None:
+        self.bank = bank
+
+    def applies_to(self, media: MediaFile) -> bool:
+        return media.kind in ("image", "video", "audio")
+
+    def compute(self, media: MediaFile) -> Finding | None:
+        matches = self.bank.match(media)
+        if not matches:
+            return None
+        fakes = [m for m in matches if m.label in FAKE_LABELS]
+        best = fakes[0] if fakes else matches[0]
+        if best.label in FAKE_LABELS:
+            score = 0.95
+            verdict = "matches a banked known fake"
+        elif best.label in REAL_LABELS:
+            score = 0.05
+            verdict = "matches banked authentic media"
+        else:
+            score = 0.5
+            verdict = f"matches a banked item labelled {best.label!r}"
+        detail = f"{verdict}: {best.item} (distance {best.distance:.3f}; {best.how})"
+        return Finding(self.name, score, detail, self.tier, {"matches": [m.to_dict() for m in matches]})
