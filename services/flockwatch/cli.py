@@ -12,7 +12,14 @@ import typer
 
 from flockwatch.cli_alerts import alerts_app, watchlist_app, worker_alerts
 from flockwatch.cli_graph import graph_app, train_app
-from flockwatch.cli_media import bank_app, match, score_media, train_synthetic_image, train_voice_clone
+from flockwatch.cli_media import (
+    bank_app,
+    match,
+    score_media,
+    train_face_video,
+    train_synthetic_image,
+    train_voice_clone,
+)
 from flockwatch.cli_text import narratives, score_app, top_app, train_text_detector
 from flockwatch.config import get_settings
 
@@ -32,6 +39,7 @@ train_app.command("text-detector")(train_text_detector)
 score_app.command("media")(score_media)
 train_app.command("synthetic-image")(train_synthetic_image)
 train_app.command("voice-clone")(train_voice_clone)
+train_app.command("face-video")(train_face_video)
 app.add_typer(bank_app, name="bank")
 app.command("match")(match)
 app.add_typer(watchlist_app, name="watchlist")

@@ -139,3 +139,8 @@ def train_synthetic_image(out_dir: OutDir = None, seed: Seed = 0) -> None:
 def train_voice_clone(out_dir: OutDir = None, seed: Seed = 0) -> None:
     """Rebuild models/voice_clone on audio/voice_clone and print its leave-one-clip-out figures."""
     _train("flockwatch.media.train_voice", out_dir, seed, out_flag="--out")
+
+
+def train_face_video(out_dir: OutDir = None, seed: Seed = 0) -> None:
+    """Rebuild models/face_video (self-blended real faces) and print its held-out clip figures."""
+    _train("flockwatch.media.train_face", out_dir, seed, out_flag="--out")
