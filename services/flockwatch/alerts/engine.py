@@ -32,6 +32,7 @@ from flockwatch.alerts.bursts import Burst, BurstTracker, entity_type
 from flockwatch.alerts.rules import AlertsConfig, Rule, severity_rank
 from flockwatch.alerts.watchlist import WatchEntity
 from flockwatch.graph.urls import canonicalize_url
+from flockwatch.media.labels import is_known_fake_match
 from flockwatch.schema import Alert, AlertStatus, Evidence, MediaScore, Post, TextScore, post_key
 
 Item = Post | TextScore | MediaScore
@@ -335,7 +336,7 @@ class AlertEngine:
                 sha = item.sha256
                 if sha is None and ctx.post is not None:
                     sha = next((m.sha256 for m in ctx.post.media if m.url == item.media_url), None)
-                known = bool(item.matches)
+                known = any(is_known_fake_match(m) for m in item.matches)
                 detail = "; ".join(s.detail for s in item.signals[:3]) or (
                     f"matches {len(item.matches)} known item(s)" if known else ""
                 )

@@ -24,14 +24,11 @@ from typing import Any
 from flockwatch.media import audio_fingerprint as af
 from flockwatch.media import decode, hashing
 from flockwatch.media import video_hash as vh
+from flockwatch.media.labels import FAKE_LABELS, REAL_LABELS
 from flockwatch.media.signal import Finding, MediaFile, Tier
 from flockwatch.media.sniff import open_media
 
 BANK_FILE = "bank.jsonl"
-# Labels that say "this is a known fake": a match is strong evidence of manipulation.
-FAKE_LABELS = frozenset({"known_fake", "fake", "manipulated", "synthetic", "deepfake", "fact_checked_fake"})
-# Labels that say "this is real": a match argues against manipulation.
-REAL_LABELS = frozenset({"authentic", "fact_checked_real", "real", "original"})
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flockwatch.media import decode
 from flockwatch.media.errors import MediaRefused
 from flockwatch.media.fusion import fuse, ranked
 from flockwatch.media.signal import Finding, MediaFile, MediaSignal, Tier
@@ -77,6 +78,18 @@ def is_url(target: str) -> bool:
     return "://" in target or target.lower().startswith(("data:", "file:"))
 
 
+def preflight(media: MediaFile) -> None:
+    """Refuse what no signal should see: image bombs and truncated images, videos with no decodable frame.
+
+    Signals would each refuse these on their own, but provenance signals read only the container and
+    would report on a file whose pixels are a bomb; one up-front decode makes the refusal the result.
+    """
+    if media.kind == "image":
+        decode.open_image(media.path)
+    elif media.kind == "video":
+        decode.video_frames(media.path, max_frames=1)
+
+
 class MediaScorer:
     """Runs ``signals`` over media; URLs go through ``fetcher`` (the safe fetcher), paths are opened."""
 
@@ -97,6 +110,13 @@ class MediaScorer:
         return self.score_file(media, target)
 
     def score_file(self, media: MediaFile, label: str | None = None) -> MediaResult:
+        try:
+            preflight(media)
+        except MediaRefused as e:
+            return MediaResult(
+                label or media.source, None, "refused", kind=media.kind, mime=media.mime, sha256=media.sha256,
+                error=e.reason,
+            )  # fmt: skip
         findings: list[Finding] = []
         skipped: dict[str, str] = {}
         for signal in self.signals:

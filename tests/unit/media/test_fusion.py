@@ -105,3 +105,29 @@ def test_scorer_reports_refusals_as_errors(tmp_path: Path) -> None:
 def test_every_applicable_signal_refusing_is_an_error(jpeg: Path) -> None:
     result = MediaScorer([Fixed("a", MediaRefused("undecodable image: truncated"))]).score(str(jpeg))
     assert result.manipulation_score is None and result.error == "a: undecodable image: truncated"
+
+
+def test_bombs_and_truncated_images_are_refused_before_any_signal(tmp_path: Path) -> None:
+    from PIL import Image
+
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (8000, 8000)).save(bomb)  # 64 MP of one colour: tiny on disk, over the 50 MP cap
+    good = tmp_path / "good.jpg"
+    Image.effect_noise((256, 256), 60).convert("RGB").save(good, quality=90)
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    calls: list[str] = []
+
+    @dataclass
+    class Spy(Fixed):
+        def compute(self, media: MediaFile) -> Finding | None:
+            calls.append(media.path.name)
+            return super().compute(media)
+
+    scorer = MediaScorer([Spy("c2pa", f("c2pa", None, Tier.provenance), tier=Tier.provenance)])
+    for path, reason in ((bomb, "decompression bomb"), (truncated, "undecodable image")):
+        result = scorer.score(str(path))
+        assert result.manipulation_score is None and result.error is not None and reason in result.error, result
+        assert result.sha256 is not None and result.kind == "image"
+    assert calls == []
+    assert scorer.score(str(good)).error is None and calls == ["good.jpg"]
