@@ -48,6 +48,20 @@ def test_token_table_equals_token_set(texts: list[str]) -> None:
     assert all(np.all(np.diff(ids[indptr[i] : indptr[i + 1]]) > 0) for i in range(len(texts)))
 
 
+# ASCII texts dense in joiners and digits exercise the ASCII fast-path pattern against the reference one.
+_ASCII_TEXT = st.text(alphabet="ab1 2_.,;:'@#/\x1c\t\nXY", max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_ASCII_TEXT, st.text(max_size=20)), max_size=10))
+def test_token_table_ascii_fast_path(texts: list[str]) -> None:
+    indptr, ids = token_table(texts)
+    for i in range(len(texts)):
+        for j in range(len(texts)):
+            got = len(set(ids[indptr[i] : indptr[i + 1]].tolist()) & set(ids[indptr[j] : indptr[j + 1]].tolist()))
+            assert got == len(token_set(texts[i]) & token_set(texts[j]))
+
+
 def test_hashtags() -> None:
     assert hashtags("#BLM and #blm, not a#b or &#39;") == ["blm", "blm"]
 

@@ -128,9 +128,9 @@ class EdgeTable:
 
 
 def _codes(labels: Sequence[str]) -> tuple[I64, list[str]]:
-    index: dict[str, int] = {}
-    codes = np.fromiter((index.setdefault(x, len(index)) for x in labels), dtype=np.int64, count=len(labels))
-    return codes, list(index)
+    # codes in order of first appearance; a lookup per label is cheaper than a generator calling setdefault
+    index = {x: i for i, x in enumerate(dict.fromkeys(labels))}
+    return np.fromiter(map(index.__getitem__, labels), dtype=np.int64, count=len(labels)), list(index)
 
 
 def _post_rows(table: Table, posts: Sequence[int], labels: Sequence[str]) -> Rows:

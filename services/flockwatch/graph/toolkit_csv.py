@@ -30,6 +30,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 TOOLKIT_COLUMNS = ("message_id", "user_id", "username", "repost_id", "reply_id", "message", "timestamp", "urls")
 EXTRA_COLUMNS = ("media",)
 
@@ -242,19 +244,34 @@ def _fill(table: Table, cols: list[list[str]], times: list[float], has_media: bo
     else:
         table.media = [[] for _ in keep]
     # message_url rows: every row that is not a repost, each distinct (message_id, url) once.
+    if unique_ids:
+        _fill_links_unique(table, reposts, url_cells, user_codes, times)
+        return
     seen: set[tuple[str, str]] = set()
     for r, cell in enumerate(url_cells):
         if reposts[r]:
             continue
-        urls = cell.split(" ")
-        if len(urls) > 1:
-            urls = list(dict.fromkeys(urls))
-        if not unique_ids:
-            urls = [u for u in urls if (ids[r], u) not in seen]
-            seen.update((ids[r], u) for u in urls)
+        urls = [u for u in dict.fromkeys(cell.split(" ")) if (ids[r], u) not in seen]
+        seen.update((ids[r], u) for u in urls)
         post, user, ts = post_of_row[r], user_codes[r], times[r]
         for url in urls:
             table.link_post.append(post)
             table.link_user.append(user)
             table.link_time.append(ts)
             table.link_url.append(url)
+
+
+def _fill_links_unique(
+    table: Table, reposts: list[str], url_cells: list[str], user_codes: list[int], times: list[float]
+) -> None:
+    """The message_url rows when every message_id is distinct (post ``r`` is row ``r``), column-wise."""
+    rows = [r for r, repost in enumerate(reposts) if not repost]
+    # a URL repeated in one cell counts once (the toolkit's (message_id, url) key)
+    url_lists = [
+        urls if len(urls) == 1 else list(dict.fromkeys(urls)) for urls in (url_cells[r].split(" ") for r in rows)
+    ]
+    link_rows = np.repeat(np.asarray(rows, dtype=np.int64), np.fromiter(map(len, url_lists), np.int64, len(rows)))
+    table.link_post = link_rows.tolist()
+    table.link_user = np.asarray(user_codes, dtype=np.int64)[link_rows].tolist()
+    table.link_time = np.asarray(times, dtype=np.float64)[link_rows].tolist()
+    table.link_url = list(itertools.chain.from_iterable(url_lists))
