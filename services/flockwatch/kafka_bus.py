@@ -25,7 +25,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from flockwatch.config import Settings
-from flockwatch.pipeline.messages import InMessage, OutMessage, StageOutcome, TransientError
+from flockwatch.pipeline.messages import InMessage, OutMessage, StageOutcome, TransientError, UpstreamBehind
 from flockwatch.topics import TOPICS, Stage, topic_name
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,9 @@ def run_stage(
                 # propagates; the batch's offsets stay uncommitted, so nothing is lost.
                 retries += 1
                 counts["retried_batches"] += 1
-                log.warning("%s: batch of %d failed (%s); retrying in %.1fs", stage.name, len(batch), exc, backoff)
+                # Waiting for an earlier stage is routine, not a failure worth a warning.
+                level = logging.INFO if isinstance(exc, UpstreamBehind) else logging.WARNING
+                log.log(level, "%s: batch of %d failed (%s); retrying in %.1fs", stage.name, len(batch), exc, backoff)
                 _seek_to_batch_start(consumer, batch)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)

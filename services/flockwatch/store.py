@@ -681,9 +681,7 @@ class OpenSearchStore:
 
     def put_bank_items(self, bank: str, records: Sequence[Mapping[str, Any]]) -> BulkResult:
         """Upsert bank records (``flockwatch bank push``); the id makes re-pushing a bank idempotent."""
-        upserts = [
-            Upsert(IndexKind.media_bank, f"{bank}:{r['sha256']}", {**r, "bank": bank}, None) for r in records
-        ]
+        upserts = [Upsert(IndexKind.media_bank, f"{bank}:{r['sha256']}", {**r, "bank": bank}, None) for r in records]
         result = self.bulk_upsert(upserts)
         self.refresh(IndexKind.media_bank)
         return result
@@ -849,9 +847,10 @@ class OpenSearchStore:
                 self._call(partial(self.client.indices.put_mapping, index=index, body={"properties": fields}))
 
     def post_refs(self, keys: Sequence[str], chunk: int = 5000) -> list[dict[str, Any]]:
-        """Stored posts by key, only what rollups need: key, narrative id, platform, author id and handle."""
+        """Stored posts by key, only what rollups need: key, narrative id, platform, author id and handle, and the
+        text score's label (whether the score was stored yet)."""
         out: list[dict[str, Any]] = []
-        fields = ["key", "narrative_id", "platform", "author.id", "author.handle"]
+        fields = ["key", "narrative_id", "platform", "author.id", "author.handle", "text_score.label"]
         for start in range(0, len(keys), chunk):
             part = list(dict.fromkeys(keys[start : start + chunk]))
             body = {"query": {"terms": {"key": part}}, "size": len(part), "_source": fields}

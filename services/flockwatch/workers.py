@@ -23,8 +23,10 @@ from flockwatch.pipeline.index import plan_index
 from flockwatch.pipeline.messages import InMessage, StageOutcome
 from flockwatch.pipeline.normalize import STAGE as NORMALIZE_STAGE
 from flockwatch.pipeline.normalize import normalize_batch
-from flockwatch.pipeline.rollups import TextRollups
-from flockwatch.store import BulkResult, IndexKind, OpenSearchStore, Upsert
+from flockwatch.pipeline.rollups import INPUTS as ROLLUPS_INPUTS
+from flockwatch.pipeline.rollups import STAGE as ROLLUPS_STAGE
+from flockwatch.pipeline.rollups import RollupsStage, TextRollups
+from flockwatch.store import BulkResult, OpenSearchStore, Upsert
 from flockwatch.text.stage import STAGE as TEXT_STAGE
 from flockwatch.text.stage import score_batch
 from flockwatch.topics import Stage
@@ -40,6 +42,7 @@ STAGE_INPUTS: dict[str, tuple[Stage, ...]] = {
     TEXT_STAGE: (Stage.normalized,),
     MEDIA_STAGE: (Stage.normalized,),
     INDEX_STAGE: (Stage.normalized, Stage.text_scores, Stage.media_scores),
+    ROLLUPS_STAGE: ROLLUPS_INPUTS,
     ALERT_STAGE: ALERT_INPUTS,
     GRAPH_STAGE: GRAPH_INPUTS,
 }
@@ -102,11 +105,11 @@ class BulkWriter(Protocol):
 
 @dataclass
 class IndexStage:
-    """Moves posts and scores into the store; raises StoreUnavailable so the loop retries."""
+    """Moves posts and scores into the store; raises StoreUnavailable so the loop retries.
+
+    Posts and scores only: the narrative and account documents are the ``rollups`` stage's, off this path."""
 
     store: BulkWriter
-    # Narrative and account documents recomputed from the posts each batch touched (None: posts only).
-    rollups: TextRollups | None = None
     name: str = INDEX_STAGE
     inputs: tuple[Stage, ...] = STAGE_INPUTS[INDEX_STAGE]
 
@@ -115,8 +118,6 @@ class IndexStage:
         result = self.store.bulk_upsert(plan.upserts)
         outcome = plan.outcome
         outcome.counts["indexed"] += result.written
-        if self.rollups is not None:
-            outcome.counts.update(self.rollups.update([u.doc_id for u in plan.upserts if u.kind == IndexKind.posts]))
         rejected = dict(result.rejected)
         if rejected:
             for upsert, origin in zip(plan.upserts, plan.origins, strict=True):
@@ -127,7 +128,7 @@ class IndexStage:
 
 def build_stage(
     name: str, settings: Settings
-) -> NormalizeStage | TextScoreStage | MediaScoreStage | IndexStage | AlertStage | GraphStage:
+) -> NormalizeStage | TextScoreStage | MediaScoreStage | IndexStage | RollupsStage | AlertStage | GraphStage:
     if name == "normalize":
         return NormalizeStage()
     if name == TEXT_STAGE:
@@ -142,12 +143,17 @@ def build_stage(
         OpenSearchStore(settings).ensure_schema()
         return MediaScoreStage(build_scorer(settings))
     if name == "index":
+        store = OpenSearchStore(settings)
+        store.ensure_schema()
+        store.ensure_text_mappings()
+        return IndexStage(store)
+    if name == ROLLUPS_STAGE:
         from flockwatch.text.detector import stored_threshold
 
         store = OpenSearchStore(settings)
         store.ensure_schema()
         store.ensure_text_mappings()
-        return IndexStage(store, TextRollups(store, stored_threshold()))
+        return RollupsStage(TextRollups(store, stored_threshold()))
     if name == ALERT_STAGE:
         store = OpenSearchStore(settings)
         store.ensure_schema()

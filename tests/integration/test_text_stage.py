@@ -15,7 +15,7 @@ N = 3000
 
 
 def test_text_scores_land_in_post_documents(settings: Settings) -> None:
-    assert STAGES.index("normalize") < STAGES.index("text") < STAGES.index("index")
+    assert STAGES.index("normalize") < STAGES.index("text") < STAGES.index("index") < STAGES.index("rollups")
     report = replay(settings, "ira_2016", limit=N)
     assert report.produced == N
     normalized = run_until_caught_up("normalize", settings)

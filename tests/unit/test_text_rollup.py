@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from flockwatch.pipeline.index import plan_index
 from flockwatch.pipeline.messages import InMessage
-from flockwatch.pipeline.rollups import TextRollups
+from flockwatch.pipeline.rollups import PostsNotStored, RollupsStage, TextRollups
 from flockwatch.schema import Author, Post, SourceRef, TextScore
 from flockwatch.store import BulkResult, IndexKind, Upsert
 from flockwatch.text.rollup import (
@@ -136,21 +138,58 @@ def messages(n: int) -> list[InMessage]:
     return out
 
 
-def test_index_stage_replay_leaves_documents_unchanged() -> None:
+def scores_of(msgs: Sequence[InMessage]) -> list[InMessage]:
+    return [m for m in msgs if "text_scores" in m.topic]
+
+
+def test_rollups_stage_replay_leaves_documents_unchanged() -> None:
     store = FakeStore()
-    stage = IndexStage(store, TextRollups(store, threshold=0.9))
+    index, rollups = IndexStage(store), RollupsStage(TextRollups(store, threshold=0.9))
     msgs = messages(10)
-    # Scores before their posts, in two batches: whichever arrives second completes the documents.
-    first = stage.process([m for m in msgs if "text_scores" in m.topic])
-    stage.process([m for m in msgs if "posts" in m.topic])
-    assert first.counts["narratives_updated"] == 2 and first.counts["accounts_updated"] == 0
+    # Scores before their posts: the index stage writes posts and scores only, and the rollups wait for the posts.
+    index.process(scores_of(msgs))
+    assert not store.docs[IndexKind.narratives] and not store.docs[IndexKind.accounts]
+    with pytest.raises(PostsNotStored):
+        rollups.process(scores_of(msgs))
+    index.process([m for m in msgs if "posts" in m.topic])
+    done = rollups.process(scores_of(msgs))
+    assert done.counts["narratives_updated"] == 2 and done.counts["accounts_updated"] == 3
+    assert done.counts["rollup_missing_posts"] == 0 and not done.out
     snapshot = copy.deepcopy(store.docs)
     assert {k: d["post_count"] for k, d in snapshot[IndexKind.narratives].items()} == {"n-0": 5, "n-1": 5}
     assert snapshot[IndexKind.narratives]["n-0"]["account_count"] == 3
     assert snapshot[IndexKind.accounts]["twitter:u0"]["machine_n_scored"] == 4
     assert snapshot[IndexKind.posts]["twitter:3"]["narrative_how"] == "exact"
-    # The same messages again, as one batch and then in halves: nothing changes.
-    stage.process(msgs)
-    stage.process(msgs[:7])
+    # The same messages again, as one batch and then in halves, through both stages: nothing changes.
+    index.process(msgs)
+    rollups.process(scores_of(msgs))
+    index.process(msgs[:7])
+    rollups.process(scores_of(msgs[:7]))
     assert store.docs == snapshot
     assert len(plan_index(msgs).upserts) == 20
+
+
+def test_rollups_wait_for_the_score_then_give_up_on_a_missing_post() -> None:
+    store, now = FakeStore(), [0.0]
+    rollups = RollupsStage(TextRollups(store, threshold=0.9), max_wait_s=30.0, clock=lambda: now[0])
+    msgs = messages(4)
+    posts = [m for m in msgs if "posts" in m.topic]
+    # Post 0 stored without its score yet (the index stage is behind on the scores): wait.
+    IndexStage(store).process(posts[:1])
+    with pytest.raises(PostsNotStored, match="1 of 1"):
+        rollups.process(scores_of(msgs)[:1])
+    IndexStage(store).process(scores_of(msgs)[:1])
+    assert rollups.process(scores_of(msgs)[:1]).counts["accounts_updated"] == 1
+    # Posts 1 and 2 are stored; post 3 never is (say, dead-lettered): the batch waits, then goes on without it.
+    IndexStage(store).process(posts[1:3] + scores_of(msgs)[1:])
+    with pytest.raises(PostsNotStored):
+        rollups.process(scores_of(msgs))
+    now[0] = 29.0
+    with pytest.raises(PostsNotStored):
+        rollups.process(scores_of(msgs))
+    now[0] = 30.5
+    done = rollups.process([*scores_of(msgs), InMessage("t.text_scores", 0, 99, None, b"not json")])
+    assert done.counts["rollup_missing_posts"] == 1 and done.counts["rollup_skipped"] == 1
+    assert done.counts["narratives_updated"] == 2 and done.counts["accounts_updated"] == 3
+    assert store.docs[IndexKind.narratives]["n-1"]["post_count"] == 1  # post 1 only: post 3 is not stored
+    assert not rollups._missing_since  # nothing left waiting

@@ -15,6 +15,10 @@ class TransientError(RuntimeError):
     """A stage could not finish a batch for a reason that passes (a server away): retry it later."""
 
 
+class UpstreamBehind(TransientError):
+    """What a batch needs is not there yet because an earlier stage has not caught up: an expected wait."""
+
+
 @dataclass(frozen=True)
 class InMessage:
     topic: str

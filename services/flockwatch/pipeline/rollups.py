@@ -1,22 +1,36 @@
-"""After each index batch: recompute the narrative and account documents the batch touched.
+"""The ``rollups`` stage: text scores → the narrative and account documents of their posts.
 
 A thin adapter: the store reads (which posts, which narratives and accounts, their aggregates) and the
 pure document builders of :mod:`flockwatch.text.rollup`. Every document is recomputed from the stored post
 documents (keyed by post key), so a redelivered batch or a whole replay leaves every count unchanged.
 
-Whichever of a post and its text score reaches the store second completes the post document; the batch
-that carries it touches the post's narrative and account, so both end up recomputed over complete posts.
+Its own consumer group on the text-scores topic, off the index stage's critical path. A post and its text
+score reach the store in either order (both through the index stage): a batch waits until each of its posts
+is stored *with* its text score (``PostsNotStored``, a transient error: the at-least-once loop replays the
+batch after a backoff), so the documents it writes count complete posts. A post still missing after
+``max_wait_s`` (its post was dead-lettered or never came) stops holding the stream: the batch is computed over
+what exists and the post counted as ``rollup_missing_posts``.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from flockwatch.pipeline.messages import InMessage, StageOutcome, UpstreamBehind
+from flockwatch.schema import TextScore
 from flockwatch.store import BulkResult, IndexKind, StoreUnavailable, Upsert
 from flockwatch.text.rollup import AccountPosts, NarrativeSummary, account_document, narrative_document
+from flockwatch.topics import Stage
+
+STAGE = "rollups"
+INPUTS: tuple[Stage, ...] = (Stage.text_scores,)
+# How long a batch waits for the index stage to store a scored post; the loop's backoff (0.5 s doubling to 10 s)
+# retries it about six times within this.
+MAX_WAIT_S = 30.0
 
 
 class RollupStore(Protocol):
@@ -27,25 +41,34 @@ class RollupStore(Protocol):
     def bulk_upsert(self, upserts: Sequence[Upsert]) -> BulkResult: ...
 
 
+class PostsNotStored(UpstreamBehind):
+    """Some scored posts are not yet stored with their text score: the index stage has not caught up."""
+
+
 @dataclass
 class TextRollups:
     store: RollupStore
     threshold: float  # the detector's post-level threshold (what a post's "machine" label used)
 
-    def update(self, post_keys: Sequence[str]) -> Counter[str]:
-        """Recompute the documents of every narrative and account among ``post_keys``' stored posts."""
-        counts: Counter[str] = Counter()
+    def read(self, post_keys: Sequence[str]) -> list[dict[str, Any]]:
+        """The stored posts among ``post_keys`` (post fields written: they have a ``key``), as of now."""
         if not post_keys:
-            return counts
-        # The batch's own writes must be visible to the searches below.
+            return []
+        # What the index stage acknowledged must be visible to the searches.
         self.store.refresh(IndexKind.posts)
-        refs = self.store.post_refs(post_keys)
+        return self.store.post_refs(post_keys)
+
+    def compute(self, refs: Sequence[dict[str, Any]]) -> Counter[str]:
+        """Recompute the documents of every narrative and account among the stored posts ``refs``."""
+        counts: Counter[str] = Counter()
         narratives = sorted({str(r["narrative_id"]) for r in refs if r.get("narrative_id")})
         handles: dict[tuple[str, str], str | None] = {}
         for r in refs:
             author = r.get("author") or {}
             if r.get("platform") and author.get("id"):
                 handles[(str(r["platform"]), str(author["id"]))] = author.get("handle")
+        if not narratives and not handles:
+            return counts
         upserts = [
             Upsert(IndexKind.narratives, nid, narrative_document(summary))
             for nid, summary in sorted(self.store.narrative_summaries(narratives).items())
@@ -62,3 +85,49 @@ class TextRollups:
         counts["narratives_updated"] += len(narratives)
         counts["accounts_updated"] += len(handles)
         return counts
+
+
+def scored(ref: dict[str, Any]) -> bool:
+    return bool((ref.get("text_score") or {}).get("label"))
+
+
+@dataclass
+class RollupsStage:
+    """Text scores → narrative and account documents recomputed over their stored posts (see the module doc).
+
+    The wait is per post key and in memory: a restart waits for a still-missing post once more, no longer."""
+
+    rollups: TextRollups
+    max_wait_s: float = MAX_WAIT_S
+    clock: Callable[[], float] = time.monotonic
+    name: str = STAGE
+    inputs: tuple[Stage, ...] = INPUTS
+    _missing_since: dict[str, float] = field(default_factory=dict, repr=False)
+
+    def process(self, messages: Sequence[InMessage]) -> StageOutcome:
+        outcome = StageOutcome()
+        keys: dict[str, None] = {}
+        for msg in messages:
+            try:
+                keys[TextScore.model_validate_json(msg.value).post_key] = None
+            except ValueError:
+                # The index stage dead-letters it; once is enough.
+                outcome.counts["rollup_skipped"] += 1
+        refs = self.rollups.read(list(keys))
+        complete = {str(r["key"]) for r in refs if r.get("key") and scored(r)}
+        missing = [k for k in keys if k not in complete]
+        now = self.clock()
+        # Forget keys whose batch went to another consumer (rebalance) rather than keep them forever.
+        horizon = now - 4 * self.max_wait_s
+        self._missing_since = {k: t for k, t in self._missing_since.items() if t > horizon}
+        waiting = [k for k in missing if now - self._missing_since.setdefault(k, now) < self.max_wait_s]
+        if waiting:
+            raise PostsNotStored(
+                f"{len(waiting)} of {len(keys)} scored posts not yet stored with their text score, e.g. {waiting[0]}"
+            )
+        for k in keys:
+            self._missing_since.pop(k, None)
+        if missing:
+            outcome.counts["rollup_missing_posts"] += len(missing)
+        outcome.counts.update(self.rollups.compute(refs))
+        return outcome
