@@ -34,6 +34,7 @@ from flockwatch.media import audio_features as af
 from flockwatch.media import train_voice as tv
 from flockwatch.media.sniff import open_media
 from flockwatch.media.voice_clone import VoiceCloneSignal
+from flockwatch.metrics import auroc_pos_neg
 
 F32 = npt.NDArray[np.float32]
 COMMAND = ".venv/bin/python -m bench.voice_clone"
@@ -129,7 +130,7 @@ def main() -> None:
         f"| {fmt(trump_only['fpr_trump_real_at_threshold'])} |",
         "",
         f"Codec-only baseline (score = lower source bit rate): AUROC clone vs real Trump = "
-        f"{fmt(tv.auroc(fake_r, real_r))}. Three clones came at ~55 kbit/s; every real clip at ≥ 83 kbit/s.",
+        f"{fmt(auroc_pos_neg(fake_r, real_r))}. Three clones came at ~55 kbit/s; every real clip at ≥ 83 kbit/s.",
         "",
         "| Trump clip | label | source | held-out score | " + " | ".join(f"{v} score" for v in VARIANTS) + " |",
         "|---|---|---|---:|" + "---:|" * len(VARIANTS),
@@ -150,7 +151,7 @@ def main() -> None:
         r = [scores[v][c.name] for c in trump if c.label == 0]
         tpr = float(np.mean(np.asarray(f) >= t))
         fpr = float(np.mean(np.asarray(r) >= t))
-        lines.append(f"| {v} | {fmt(tv.auroc(f, r))} | {fmt(tpr)} | {fmt(fpr)} |")
+        lines.append(f"| {v} | {fmt(auroc_pos_neg(f, r))} | {fmt(tpr)} | {fmt(fpr)} |")
     lines += [
         "",
         f"Speed (decode + MP3 round trip + features + scoring, one thread): **{speed:.2f} s of compute per minute "

@@ -81,13 +81,17 @@ def test_media_scores_land_in_post_documents(settings: Settings, media_server: s
         "file": "file:///etc/passwd",
     }
     posts = {name: post(i, url) for i, (name, url) in enumerate(urls.items())}
-    producer = make_producer(settings)
-    produce_all(
-        producer,
-        settings.topic_prefix,
-        [OutMessage(Stage.normalized, p.key.encode(), p.to_bytes()) for p in posts.values()],
-    )
-    producer.close()
+
+    def deliver() -> None:
+        producer = make_producer(settings)
+        produce_all(
+            producer,
+            settings.topic_prefix,
+            [OutMessage(Stage.normalized, p.key.encode(), p.to_bytes()) for p in posts.values()],
+        )
+        producer.close()
+
+    deliver()
 
     scored = run_until_caught_up("media", settings)
     assert scored["media_scored"] == 3, scored
@@ -124,13 +128,7 @@ def test_media_scores_land_in_post_documents(settings: Settings, media_server: s
     # At-least-once: the same posts delivered again (a replay) rewrite the same documents, nothing more;
     # the second fetch of each URL lands on the same content-addressed cache file.
     cached = sorted(p.name for p in (tmp_path / "cache").rglob("*") if p.is_file())
-    producer = make_producer(settings)
-    produce_all(
-        producer,
-        settings.topic_prefix,
-        [OutMessage(Stage.normalized, p.key.encode(), p.to_bytes()) for p in posts.values()],
-    )
-    producer.close()
+    deliver()
     again = run_until_caught_up("media", settings)
     assert (again["media_scored"], again["media_refused"]) == (3, 4)
     run_until_caught_up("index", settings)

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from flockwatch.config import REPO_ROOT
-from flockwatch.graph.cascade_risk import FEATURES, RiskModel, auroc, features, fit_logistic, predict
+from flockwatch.graph.cascade_risk import FEATURES, RiskModel, features, fit_logistic, predict
 from flockwatch.graph.clusters import content_id, find_clusters, label_edges, stable_ids
 from flockwatch.graph.coordination import Options, coordination_network
 from flockwatch.graph.significance import add_significance, benjamini_hochberg, poisson_sf, shuffle_within
 from flockwatch.graph.toolkit_csv import TableBuilder
+from flockwatch.metrics import auroc
 
 
 def test_benjamini_hochberg_by_hand() -> None:
@@ -84,13 +85,6 @@ def test_clusters_and_stable_ids() -> None:
     assert content_id({"p", "q"}) in later and content_id({"x", "y"}) not in later
     label_edges(edges, ids)
     assert set(edges.evidence["cluster_id"]) == {content_id({"a", "b", "c"}), content_id({"x", "y"})}
-
-
-def test_auroc_by_hand() -> None:
-    y = np.array([0, 0, 1, 1], dtype=np.float64)
-    assert auroc(y, np.array([0.1, 0.4, 0.35, 0.8])) == 0.75
-    assert auroc(y, np.array([0.5, 0.5, 0.5, 0.5])) == 0.5
-    assert math.isnan(auroc(np.zeros(3), np.arange(3, dtype=np.float64)))
 
 
 def test_logistic_fit_separates_a_separable_problem() -> None:

@@ -46,6 +46,7 @@ from flockwatch.media.face_video import (
 )
 from flockwatch.media.faces import CROP_SIZE, MARGIN, FaceCropper
 from flockwatch.media.signal import sha256_file
+from flockwatch.metrics import auroc_pos_neg
 
 RGB = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]
@@ -270,18 +271,12 @@ def fit(crops: RGB, points: F32, *, seed: int, steps: int, batch: int = 32, lr: 
     return _fp16_roundtrip(net)
 
 
-def auroc(neg: Sequence[float], pos: Sequence[float]) -> float:
-    """Share of (negative, positive) pairs ranked right, ties half (Mann-Whitney U / n_neg n_pos)."""
-    pairs = [(p > n) + 0.5 * (p == n) for n in neg for p in pos]
-    return float(np.mean(pairs)) if pairs else float("nan")
-
-
 def sbi_auroc(model: FaceModel, crops: RGB, points: F32, seed: int) -> float:
     """Pretext-task check on crops: real vs their own self-blends (held-out identities when the crops are)."""
     rng = np.random.default_rng(seed + 1)
     real = np.stack([augment(rng, c) for c in crops])
     fake = np.stack([augment(rng, self_blend(rng, c, p)) for c, p in zip(crops, points, strict=True)])
-    return auroc(model.score(real).tolist(), model.score(fake).tolist())
+    return auroc_pos_neg(model.score(fake), model.score(real))
 
 
 def _config(steps: int, seed: int) -> dict[str, Any]:

@@ -26,7 +26,9 @@ import torch
 
 from flockwatch.media import image_features
 from flockwatch.media.decode import open_image
+from flockwatch.media.logistic import fit_logistic
 from flockwatch.media.synthetic_image import DEFAULT_MODEL_DIR, MODEL_JSON, WEIGHTS, build_model
+from flockwatch.metrics import auroc
 
 F64 = npt.NDArray[np.float64]
 Transform = Callable[[Path], npt.NDArray[np.uint8]]
@@ -105,17 +107,6 @@ def columns(groups: Sequence[str]) -> npt.NDArray[np.int64]:
     return np.concatenate([np.arange(sl[g].start, sl[g].stop) for g in groups])
 
 
-def auroc(y: npt.ArrayLike, s: npt.ArrayLike) -> float:
-    """Area under the ROC curve (Mann-Whitney U, ties count half)."""
-    ya, sa = np.asarray(y, dtype=np.int64), np.asarray(s, dtype=np.float64)
-    _, inv, counts = np.unique(sa, return_inverse=True, return_counts=True)
-    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inv]
-    npos, nneg = int(ya.sum()), int((1 - ya).sum())
-    if npos == 0 or nneg == 0:
-        return float("nan")
-    return float((ranks[ya == 1].sum() - npos * (npos + 1) / 2.0) / (npos * nneg))
-
-
 def fit(tiles: Sequence[F64], labels: Sequence[int], config: Config) -> Fitted:
     """L2 logistic regression on standardised tiles (each tile carries its image's label), L-BFGS from zeros."""
     cols = columns(config.groups)
@@ -126,22 +117,8 @@ def fit(tiles: Sequence[F64], labels: Sequence[int], config: Config) -> Fitted:
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale = np.where(scale > 1e-9, scale, 1.0)
-    xt = torch.from_numpy((x - mean) / scale)
-    yt, wt = torch.from_numpy(y), torch.from_numpy(w_rows / w_rows.sum())
-    w = torch.zeros(xt.shape[1], dtype=torch.float64, requires_grad=True)
-    b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=500, tolerance_grad=1e-9, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        logits = xt @ w + b
-        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, yt, reduction="none")
-        loss = (bce * wt).sum() + config.l2 * (w * w).sum()
-        loss.backward()  # type: ignore[no-untyped-call]
-        return loss
-
-    opt.step(closure)  # type: ignore[no-untyped-call]
-    return Fitted(config, mean, scale, w.detach().numpy().copy(), float(b.detach()[0]))
+    weight, bias = fit_logistic((x - mean) / scale, y, w_rows / w_rows.sum(), config.l2)
+    return Fitted(config, mean, scale, weight, bias)
 
 
 def logo(

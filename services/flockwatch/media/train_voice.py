@@ -34,6 +34,8 @@ import torch
 from flockwatch.config import Settings
 from flockwatch.media import audio_features as af
 from flockwatch.media.decode import audio_samples
+from flockwatch.media.logistic import fit_logistic
+from flockwatch.metrics import auroc_pos_neg
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -134,33 +136,14 @@ def fit(clips: Sequence[Clip], seed: int = 0, l2: float = L2) -> Params:
     scale = np.sqrt(np.average((x - mean) ** 2, axis=0, weights=w)) + 1e-6
     torch.manual_seed(seed)
     torch.set_num_threads(1)
-    xt = torch.tensor((x - mean) / scale, dtype=torch.float64)
-    yt, wt = torch.tensor(y), torch.tensor(w)
-    weight = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
-    bias = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=500, tolerance_grad=1e-9, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        logits = xt @ weight + bias
-        loss = (wt * torch.nn.functional.binary_cross_entropy_with_logits(logits, yt, reduction="none")).sum()
-        loss = loss + 0.5 * l2 * (weight**2).sum()
-        loss.backward()  # type: ignore[no-untyped-call]
-        return loss
-
-    opt.step(closure)  # type: ignore[no-untyped-call]
-    return Params(mean, scale, weight.detach().numpy().copy(), float(bias.detach()))
+    # This model's penalty is ½·l2·‖w‖² (the shared fit's is l2·‖w‖²).
+    weight, bias = fit_logistic((x - mean) / scale, y, w, 0.5 * l2)
+    return Params(mean, scale, weight, bias)
 
 
 def clip_score(params: Params, windows: F64) -> float:
     """A clip's score: the mean of its window probabilities (NaN when no window has enough speech)."""
     return float(np.mean(params.window_scores(windows))) if len(windows) else float("nan")
-
-
-def auroc(pos: Sequence[float], neg: Sequence[float]) -> float:
-    """Probability that a random positive outscores a random negative (ties count half)."""
-    p, n = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
-    return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
 
 
 def _speaker_folds(clips: Sequence[Clip]) -> list[set[str]]:
@@ -210,8 +193,8 @@ def summarise(clips: Sequence[Clip], scores: dict[str, float]) -> dict[str, floa
     libri = [scores[c.name] for c in clips if c.group == "librispeech" and np.isfinite(scores[c.name])]
     t = threshold_at_fpr(libri)
     return {
-        "auroc_fake_vs_trump_real": auroc(fake, real),
-        "auroc_fake_vs_librispeech": auroc(fake, libri) if libri else float("nan"),
+        "auroc_fake_vs_trump_real": auroc_pos_neg(fake, real),
+        "auroc_fake_vs_librispeech": auroc_pos_neg(fake, libri) if libri else float("nan"),
         "threshold_fpr_0.05_librispeech": t,
         "tpr_at_threshold": float(np.mean(np.asarray(fake) >= t)),
         "fpr_trump_real_at_threshold": float(np.mean(np.asarray(real) >= t)),

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from flockwatch.metrics import auroc
 from flockwatch.text.data import Corpus, read_authormimic, read_tweepfake
 from flockwatch.text.detector import Combiner, Mlp, MlpEnsemble, NgramModel, TextDetector
 from flockwatch.text.embed import Backend, Embedder, load_cache, save_cache
@@ -53,12 +54,6 @@ def bucket(key: str, n: int) -> int:
 
 
 # --- metrics ------------------------------------------------------------------------------------
-
-
-def auroc(y: NDArray[Any], s: NDArray[Any]) -> float:
-    from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped, unused-ignore]
-
-    return float(roc_auc_score(y, s)) if len(set(np.asarray(y).tolist())) == 2 else float("nan")
 
 
 def tpr_at_fpr(y: NDArray[Any], s: NDArray[Any], fpr: float) -> float:

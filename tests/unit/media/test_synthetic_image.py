@@ -19,7 +19,7 @@ from flockwatch.media import image_features as F
 from flockwatch.media.signal import MediaFile, MediaSignal, Tier
 from flockwatch.media.sniff import open_media
 from flockwatch.media.synthetic_image import DEFAULT_MODEL_DIR, SyntheticImageSignal, load_model, score_rgb
-from flockwatch.media.train_image import Config, auroc, list_examples, train
+from flockwatch.media.train_image import Config, list_examples, train
 
 DATA = Settings().data_dir / "media" / "images" / "cnndetection"
 N_FEATURES = sum(len(v) for v in F.feature_names().values())
@@ -68,11 +68,6 @@ def test_odd_inputs_give_defined_features_and_scores(image: np.ndarray) -> None:
 def test_malformed_arrays_raise_value_error(shape: tuple[int, ...]) -> None:
     with pytest.raises(ValueError):
         F.tile_features(np.zeros(shape, dtype=np.uint8))
-
-
-def test_auroc_matches_definition() -> None:
-    assert auroc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)
-    assert auroc([0, 1], [0.5, 0.5]) == pytest.approx(0.5)
 
 
 def test_committed_model_loads_offline_and_is_small() -> None:
