@@ -18,10 +18,8 @@ from flockwatch.media.train_face import clips, face_mask, self_blend
 SAMPLES = Settings().data_dir / "media" / "video" / "ffpp_dfdc_samples"
 ORIGINAL = SAMPLES / "ffpp/original_sequences/youtube/c23/videos/004.mp4"
 FAKE = SAMPLES / "ffpp/manipulated_sequences/NeuralTextures/c23/videos/004_982.mp4"
-needs_data = pytest.mark.skipif(not ORIGINAL.exists(), reason="shared FF++/DFDC samples not present")
 
 
-@needs_data
 def test_mtcnn_loads_offline_and_finds_the_face_in_an_ffpp_original() -> None:
     frames = video_frames(ORIGINAL, max_frames=1)
     crops = FaceCropper().crops(frames)
@@ -37,7 +35,6 @@ def test_mtcnn_loads_offline_and_finds_the_face_in_an_ffpp_original() -> None:
     assert (pts >= 0).all() and (pts < CROP_SIZE).all() and pts[0, 1] < pts[3, 1]
 
 
-@needs_data
 def test_signal_scores_a_face_video_with_evidence_counts_and_repeats_exactly() -> None:
     media = open_media(FAKE)
     signal = FaceVideoSignal(every_s=1.0, max_frames=2)
@@ -67,7 +64,6 @@ def test_video_without_faces_is_not_applicable(tmp_path: Path) -> None:
     assert FaceVideoSignal(every_s=0.5, max_frames=4).compute(media) is None
 
 
-@needs_data
 def test_signal_scores_a_still_image_with_a_face(tmp_path: Path) -> None:
     from PIL import Image
 
@@ -117,7 +113,6 @@ def test_self_blend_is_deterministic_and_keeps_the_mask_soft() -> None:
     assert m.min() >= 0.0 and m.max() <= 1.0 and m[70, 64] > 0.5 and m[2, 2] == 0.0
 
 
-@needs_data
 def test_clip_list_pairs_each_manipulation_with_its_original() -> None:
     cs = {c.name: c for c in clips(Settings().data_dir)}
     assert len(cs) == 10 and sum(c.label == 0 for c in cs.values()) == 3

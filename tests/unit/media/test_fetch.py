@@ -716,7 +716,8 @@ def test_fetch_video_extraction_error_becomes_refusal(tmp_path: Path, monkeypatc
 
 
 def test_real_youtubedl_accepts_the_options() -> None:
-    yt_dlp = pytest.importorskip("yt_dlp")
+    import yt_dlp
+
     with yt_dlp.YoutubeDL(ydl_options(DEFAULT_POLICY)) as ydl:
         assert ydl.params.get("cookiefile") is None and ydl.params.get("cookiesfrombrowser") is None
         assert ydl.params["js_runtimes"] == {} and not ydl.params["remote_components"]
@@ -728,7 +729,6 @@ def test_real_youtubedl_accepts_the_options() -> None:
 
 def _tls_files(tmp: Path, hostname: str) -> tuple[Path, Path, bytes]:
     """A throwaway CA and a leaf certificate for ``hostname``: (cert file, key file, CA PEM)."""
-    pytest.importorskip("cryptography")
     from datetime import UTC, datetime, timedelta
 
     from cryptography import x509

@@ -24,7 +24,6 @@ from flockwatch.media.sniff import open_media
 MEDIA = Settings().data_dir / "media"
 PDQ_VARIANTS = MEDIA / "images" / "pdq_variants"
 TMK = MEDIA / "video" / "tmk_variants"
-pytestmark = pytest.mark.skipif(not MEDIA.is_dir(), reason="media data set not present")
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,6 @@ from flockwatch.media.sniff import open_media
 
 EXAMPLES = Settings().data_dir / "media/images/c2pa_examples"
 PLAIN_PHOTO = Settings().data_dir / "media/images/pdq_variants/bridge-1-original.jpg"
-needs_data = pytest.mark.skipif(not EXAMPLES.is_dir(), reason=f"shared data missing: {EXAMPLES}")
 CHARACTERISATIONS = {
     "ai_generated",
     "edited",
@@ -74,7 +73,6 @@ EXPECTED: dict[str, tuple[str, bool, bool, str, tuple[float, float] | None]] = {
 }
 
 
-@needs_data
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_embedded_examples_are_characterised(name: str) -> None:
     char, ai, edited, generator, score_range = EXPECTED[name]
@@ -97,7 +95,6 @@ def test_embedded_examples_are_characterised(name: str) -> None:
     assert "untrusted (no trust list)" in finding.detail
 
 
-@needs_data
 def test_chatgpt_declares_generation_through_its_parent_ingredient() -> None:
     s = read_c2pa(EXAMPLES / "ChatGPT_Image.png")
     assert s["issuer"] == "OpenAI" and "ChatGPT" in s["signer"]
@@ -110,7 +107,6 @@ def test_chatgpt_declares_generation_through_its_parent_ingredient() -> None:
     assert "ChatGPT (OpenAI) declares trainedAlgorithmicMedia (GPT-4o)" in finding.detail
 
 
-@needs_data
 def test_firefly_creation_action_and_edits() -> None:
     s = read_c2pa(EXAMPLES / "Firefly_tabby_cat.jpg")
     (created,) = s["actions"]
@@ -126,7 +122,6 @@ def test_firefly_creation_action_and_edits() -> None:
     assert finding is not None and "cropped, resized" in finding.detail
 
 
-@needs_data
 def test_remote_manifest_is_reported_not_fetched() -> None:
     s = read_c2pa(EXAMPLES / "crater-lake-cr.jpg")
     assert s["characterisation"] == "remote_manifest" and s["manifest_location"] == "remote"
@@ -140,7 +135,6 @@ def test_remote_manifest_is_reported_not_fetched() -> None:
     assert result.manipulation_score is None and result.provenance["c2pa"]["characterisation"] == "remote_manifest"
 
 
-@needs_data
 def test_no_manifest_is_no_evidence() -> None:
     for path in (EXAMPLES / "crater-lake.jpeg", PLAIN_PHOTO):
         s = read_c2pa(path)
@@ -304,7 +298,6 @@ def test_bad_trust_list_fails_at_start(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------ broken files
 
 
-@needs_data
 @pytest.mark.parametrize("fraction", [0.05, 0.5, 0.98])
 def test_truncated_files_give_a_defined_result(tmp_path: Path, fraction: float) -> None:
     for name in ("Firefly_tabby_cat.jpg", "ChatGPT_Image.png"):
@@ -417,7 +410,6 @@ def test_compressed_text_bomb_is_capped(tmp_path: Path) -> None:
     assert read_generator_metadata(path)["hits"] == []
 
 
-@needs_data
 def test_generated_component_makes_a_composite(pki: dict[str, Any]) -> None:
     placed = {"action": "c2pa.placed", "parameters": {"ingredientIds": ["part"]}}
     path = sign_jpeg(pki, "collage.jpg", [*CAPTURE, placed], component=EXAMPLES / "Firefly_tabby_cat.jpg")

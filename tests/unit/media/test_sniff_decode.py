@@ -23,8 +23,7 @@ MEDIA = Settings().data_dir / "media"
 
 def _shared(rel: str) -> Path:
     path = MEDIA / rel
-    if not path.is_file():
-        pytest.skip(f"shared media not present: {path}")
+    assert path.is_file(), f"shared media missing (set FLOCKWATCH_DATA_DIR): {path}"
     return path
 
 

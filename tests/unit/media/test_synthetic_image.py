@@ -99,7 +99,6 @@ def test_signal_scores_an_image_file(tmp_path: Path) -> None:
     assert set(f1.data["contributions"]) == set(load_model().groups)
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="shared cnndetection data not present")
 def test_signal_scores_a_dataset_jpeg() -> None:
     path = sorted(DATA.glob("*_real.jpg"))[0]
     f = SyntheticImageSignal().compute(open_media(path))
@@ -114,7 +113,6 @@ def test_undecodable_image_gives_none(tmp_path: Path) -> None:
     assert SyntheticImageSignal().compute(open_media(p)) is None
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="shared cnndetection data not present")
 def test_small_training_run_is_reproducible(tmp_path: Path) -> None:
     gens, grid = ["crn", "imle", "stargan"], (Config(("residual", "dct"), 1e-3),)
     assert len(list_examples(DATA, gens, per_class=2)) == 12

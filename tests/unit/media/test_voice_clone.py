@@ -91,7 +91,6 @@ def test_speechlike_audio_scores_in_range_and_deterministically(tmp_path: Path) 
     assert a.signal == "voice_clone" and a.tier == signal.tier
 
 
-@pytest.mark.skipif(not REAL_CLIP.exists(), reason="voice_clone data not present")
 def test_real_clip_scores_in_range() -> None:
     finding = VoiceCloneSignal().compute(open_media(REAL_CLIP))
     assert finding is not None and finding.score is not None and 0.0 <= finding.score <= 1.0
