@@ -12,6 +12,14 @@ from datetime import timedelta
 from airflow.sdk import dag, task
 
 
+def drain(stage: str) -> dict[str, int]:
+    """Run one stage until its consumer group has no lag (imports inside: DAG parsing stays cheap)."""
+    from flockwatch.config import get_settings
+    from flockwatch.workers import run_until_caught_up
+
+    return run_until_caught_up(stage, get_settings())
+
+
 @dag(
     dag_id="index_stream",
     schedule=timedelta(minutes=1),
@@ -22,40 +30,25 @@ from airflow.sdk import dag, task
 def index_stream() -> None:
     @task
     def normalize() -> dict[str, int]:
-        from flockwatch.config import get_settings
-        from flockwatch.workers import run_until_caught_up
-
-        return run_until_caught_up("normalize", get_settings())
+        return drain("normalize")
 
     @task
     def score_text() -> dict[str, int]:
-        from flockwatch.config import get_settings
-        from flockwatch.workers import run_until_caught_up
-
-        return run_until_caught_up("text", get_settings())
+        return drain("text")
 
     @task
     def score_media() -> dict[str, int]:
-        from flockwatch.config import get_settings
-        from flockwatch.workers import run_until_caught_up
-
-        return run_until_caught_up("media", get_settings())
+        return drain("media")
 
     @task
     def index() -> dict[str, int]:
-        from flockwatch.config import get_settings
-        from flockwatch.workers import run_until_caught_up
-
-        return run_until_caught_up("index", get_settings())
+        return drain("index")
 
     @task
     def rollups() -> dict[str, int]:
-        from flockwatch.config import get_settings
-        from flockwatch.workers import run_until_caught_up
-
         # After `index` caught up, every scored post is stored: only a dead-lettered post makes it wait
         # (pipeline.rollups.MAX_WAIT_S at most, then counted as rollup_missing_posts).
-        return run_until_caught_up("rollups", get_settings())
+        return drain("rollups")
 
     normalize() >> [score_text(), score_media()] >> index() >> rollups()
 

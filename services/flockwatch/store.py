@@ -411,21 +411,8 @@ class OpenSearchStore:
             if isinstance(exc.status_code, int) and exc.status_code not in _TRANSIENT_STATUS and exc.status_code < 500:
                 raise  # our request is wrong: retrying cannot help, so fail loudly
             raise StoreUnavailable(f"store refused the batch: {exc}") from exc
-        result = BulkResult()
-        transient: list[str] = []
-        for u, item in zip(upserts, response["items"], strict=True):
-            outcome = item["update"]
-            status = int(outcome.get("status", 500))
-            if status < 300:
-                result.written += 1
-            elif status in _TRANSIENT_STATUS or status >= 500:
-                transient.append(f"{u.doc_id}: {status}")
-            else:
-                result.rejected.append((u.doc_id, _reason(outcome.get("error"))))
-        if transient:
-            # Re-sending the whole batch is safe: every write is an idempotent upsert.
-            raise StoreUnavailable(f"{len(transient)} documents not acknowledged, e.g. {transient[0]}")
-        return result
+        # Re-sending the whole batch is safe: every write is an idempotent upsert.
+        return _bulk_result([u.doc_id for u in upserts], response["items"], "documents")
 
     def refresh(self, kind: IndexKind | None = None) -> None:
         self.client.indices.refresh(index=self.alias(kind) if kind else f"{self.prefix}-*")
@@ -579,20 +566,7 @@ class OpenSearchStore:
                 }
             )
         response = self._call(lambda: self.client.bulk(body=body))
-        result = BulkResult()
-        transient = []
-        for a, item in zip(alerts, response["items"], strict=True):
-            outcome = item["update"]
-            status = int(outcome.get("status", 500))
-            if status < 300:
-                result.written += 1
-            elif status in _TRANSIENT_STATUS or status >= 500:
-                transient.append(str(a["alert_id"]))
-            else:
-                result.rejected.append((str(a["alert_id"]), _reason(outcome.get("error"))))
-        if transient:
-            raise StoreUnavailable(f"{len(transient)} alerts not acknowledged, e.g. {transient[0]}")
-        return result
+        return _bulk_result([str(a["alert_id"]) for a in alerts], response["items"], "alerts")
 
     def get_alert(self, alert_id: str) -> dict[str, Any] | None:
         try:
@@ -1007,6 +981,24 @@ def compile_watch_query(entity: Mapping[str, Any]) -> dict[str, Any]:
     if languages:
         query["bool"]["filter"] = [{"terms": {"language": list(languages)}}]
     return query
+
+
+def _bulk_result(ids: Sequence[str], items: Sequence[Mapping[str, Any]], what: str) -> BulkResult:
+    """Written and rejected ids of a bulk response; StoreUnavailable if any item is worth retrying."""
+    result = BulkResult()
+    transient: list[str] = []
+    for doc_id, item in zip(ids, items, strict=True):
+        outcome = item["update"]
+        status = int(outcome.get("status", 500))
+        if status < 300:
+            result.written += 1
+        elif status in _TRANSIENT_STATUS or status >= 500:
+            transient.append(f"{doc_id}: {status}")
+        else:
+            result.rejected.append((doc_id, _reason(outcome.get("error"))))
+    if transient:
+        raise StoreUnavailable(f"{len(transient)} {what} not acknowledged, e.g. {transient[0]}")
+    return result
 
 
 def _reason(error: Any) -> str:

@@ -6,6 +6,7 @@ crash a worker or exhaust memory. Pixel caps are checked from the header, before
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,22 @@ RGB = npt.NDArray[np.uint8]
 
 
 def open_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
-    """The first frame as RGB; refuses bombs, truncated and undecodable files."""
+    """The first frame as RGB; refuses bombs, truncated and undecodable files.
+
+    The scorer's preflight and several signals open the same file one after the other: the last two
+    decodes are kept (keyed by path, mtime and size), so a file is decoded once. Callers must not
+    modify the image in place.
+    """
+    try:
+        stat = path.stat()
+    except OSError as e:
+        raise MediaRefused(f"undecodable image: {e}") from e
+    return _decode_image(str(path.resolve()), stat.st_mtime_ns, stat.st_size, max_pixels)
+
+
+@functools.lru_cache(maxsize=2)
+def _decode_image(path_str: str, mtime_ns: int, size: int, max_pixels: int) -> Image.Image:
+    path = Path(path_str)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
