@@ -14,17 +14,14 @@ import itertools
 import statistics
 import sys
 import time
-import uuid
-
-from kafka import KafkaAdminClient
 
 from bench.report import write_section
 from flockwatch import local_services
 from flockwatch.config import Settings
 from flockwatch.demo import stage_processes, wait_for_stages
-from flockwatch.kafka_bus import ensure_topics
 from flockwatch.replay import normalize_record, read_dataset
 from flockwatch.replayer import replay
+from flockwatch.scratch import scratch_namespace
 from flockwatch.store import IndexKind, OpenSearchStore
 
 # Replay to indexed without scoring: the foundation's path.
@@ -38,12 +35,7 @@ def distinct_posts(posts: int) -> int:
 
 
 def one_run(posts: int, expected: int) -> tuple[float, float, int]:
-    tag = f"bench{uuid.uuid4().hex[:8]}"
-    settings = Settings(topic_prefix=tag, index_prefix=tag)
-    ensure_topics(settings)
-    store = OpenSearchStore(settings)
-    store.ensure_schema()
-    try:
+    with scratch_namespace("bench") as settings:
         with stage_processes(settings, INGEST_STAGES):
             time.sleep(3.0)  # let the consumer groups settle before the clock starts
             started = time.monotonic()
@@ -52,16 +44,12 @@ def one_run(posts: int, expected: int) -> tuple[float, float, int]:
             if not wait_for_stages(settings, timeout_s=1200, poll_s=0.2, stages=INGEST_STAGES):
                 raise TimeoutError("pipeline did not catch up")
             total_s = time.monotonic() - started
+        store = OpenSearchStore(settings)
         store.refresh()
         indexed = store.count(IndexKind.posts)
         if indexed != expected:
             raise AssertionError(f"indexed {indexed} != {expected} distinct posts")
         return total_s, produced_s, indexed
-    finally:
-        store.drop_all()
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-        admin.delete_topics([t for t in admin.list_topics() if t.startswith(f"{tag}.")])
-        admin.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -72,22 +72,15 @@ def timed(fn: Callable[[], object]) -> float:
 
 def end_to_end(n: int) -> str:
     """Kafka → text score → store on N replayed IRA posts; needs `flockwatch up`."""
-    import uuid
 
-    from kafka import KafkaAdminClient
-
-    from flockwatch.kafka_bus import ensure_topics
     from flockwatch.replayer import replay
+    from flockwatch.scratch import scratch_namespace
     from flockwatch.store import IndexKind, OpenSearchStore
     from flockwatch.text.detector import shared_detector
     from flockwatch.workers import run_until_caught_up
 
-    tag = f"bench{uuid.uuid4().hex[:8]}"
-    settings = Settings(topic_prefix=tag, index_prefix=tag)
-    ensure_topics(settings)
-    store = OpenSearchStore(settings)
-    store.ensure_schema()
-    try:
+    with scratch_namespace("bench") as settings:
+        store = OpenSearchStore(settings)
         shared_detector().score(["warm the model up before timing anything"])
         replay(settings, "ira_2016", limit=n)
         normalized = run_until_caught_up("normalize", settings, max_seconds=1800)["normalized"]
@@ -98,13 +91,6 @@ def end_to_end(n: int) -> str:
         total_s = time.perf_counter() - started
         store.refresh()
         with_scores = store.count(IndexKind.posts, {"exists": {"field": "text_score.label"}})
-    finally:
-        store.drop_all()
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-        try:
-            admin.delete_topics([t for t in admin.list_topics() if t.startswith(f"{tag}.")])
-        finally:
-            admin.close()
     return (
         f"End to end on {n} replayed IRA 2016 posts ({normalized} normalised): text stage (Kafka → detector with "
         f"evidence → `scores.text`) {normalized / text_s:,.0f} posts/s ({text_s:.1f} s, {scored.get('text_scored', 0)} "

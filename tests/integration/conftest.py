@@ -7,17 +7,14 @@ else ran against the same servers. Services that are not running are started her
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kafka import KafkaAdminClient
 
 from flockwatch import local_services
 from flockwatch.config import Settings
-from flockwatch.kafka_bus import ensure_topics
-from flockwatch.store import OpenSearchStore
+from flockwatch.scratch import scratch_namespace
 from tests.dag_runner import migrate
 
 pytestmark = pytest.mark.integration
@@ -31,18 +28,8 @@ def services_up() -> None:
 
 @pytest.fixture
 def settings() -> Iterator[Settings]:
-    tag = f"it{uuid.uuid4().hex[:10]}"
-    s = Settings(topic_prefix=tag, index_prefix=tag)
-    ensure_topics(s)
-    store = OpenSearchStore(s)
-    store.ensure_schema()
-    yield s
-    store.drop_all()
-    admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
-    try:
-        admin.delete_topics([t for t in admin.list_topics() if t.startswith(f"{tag}.")])
-    finally:
-        admin.close()
+    with scratch_namespace("it") as s:
+        yield s
 
 
 @pytest.fixture(scope="session")
