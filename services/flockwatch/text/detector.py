@@ -15,10 +15,12 @@ No pickle anywhere: loading a model never runs code.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -45,6 +47,17 @@ def default_model_dir() -> Path:
 
 def sigmoid(z: NDArray[np.float64] | float) -> Any:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+@functools.cache
+def _analyzer(analyzer: str, ngram_range: tuple[int, int]) -> Callable[[str], list[str]]:
+    """The n-gram analyzer the hashing vectorizer uses, built once (evidence asks for it per post)."""
+    from sklearn.feature_extraction.text import HashingVectorizer  # type: ignore[import-untyped, unused-ignore]
+
+    built: Callable[[str], list[str]] = HashingVectorizer(
+        analyzer=analyzer, ngram_range=ngram_range, lowercase=False
+    ).build_analyzer()
+    return built
 
 
 @dataclass
@@ -79,16 +92,12 @@ class NgramModel:
 
     def top_ngrams(self, text: str, k: int = 3) -> list[tuple[str, float]]:
         """The n-grams of ``text`` that push hardest towards "machine" (weight × feature value)."""
-        from sklearn.feature_extraction.text import HashingVectorizer  # type: ignore[import-untyped, unused-ignore]
         from sklearn.utils import murmurhash3_32  # type: ignore[import-untyped, unused-ignore]
 
-        analyzer = HashingVectorizer(analyzer=self.analyzer, ngram_range=self.ngram_range, lowercase=False)
-        grams = analyzer.build_analyzer()(text)
+        grams = _analyzer(self.analyzer, self.ngram_range)(text)
         if not grams:
             return []
-        counts: dict[str, int] = {}
-        for gram in grams:
-            counts[gram] = counts.get(gram, 0) + 1
+        counts = Counter(grams)
         norm = math.sqrt(sum(math.log1p(c) ** 2 for c in counts.values())) or 1.0
         scored = []
         for gram, c in counts.items():

@@ -138,15 +138,23 @@ class NarrativeIndex:
         self._changes: list[dict[str, Any]] = []  # since the last commit: what the journal must replay
         self._seq = 0  # journal sequence number of the last change
         self._saved_seq = 0  # ... and of the last one the snapshot holds
+        self._permutations: Any = None
+        self._last_minhash: tuple[str, Any] | None = None
 
     def __len__(self) -> int:
         return len(self.stats)
 
     def _minhash(self, form: str) -> Any:
+        # A new copy form is hashed by _match and again by _apply: keep the last one. The permutations
+        # (fixed by num_perm and datasketch's default seed) cost more to draw than the hashing itself.
+        if self._last_minhash is not None and self._last_minhash[0] == form:
+            return self._last_minhash[1]
         from datasketch import MinHash  # type: ignore[import-untyped, unused-ignore]
 
-        mh = MinHash(num_perm=self.config.num_perm, scheme=MINHASH_SCHEME)
+        mh = MinHash(num_perm=self.config.num_perm, scheme=MINHASH_SCHEME, permutations=self._permutations)
+        self._permutations = mh.permutations
         mh.update_batch(_shingles(form, self.config.shingle_words))
+        self._last_minhash = (form, mh)
         return mh
 
     def assign(
