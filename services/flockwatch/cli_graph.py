@@ -246,11 +246,14 @@ def cascades(
 def train_cascade_risk(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Model folder (default: models/cascade_risk).")] = None,
 ) -> None:
-    """Train the cascade risk score on Twitter15 (false vs true rumours) and write model.json."""
+    """Train the cascade risk score on Twitter15 (false vs true rumours): write model.json (figures in its meta),
+    render the figures into the card's blocks (README.md in the same folder) and print them."""
     import json
 
     from flockwatch.config import REPO_ROOT, get_settings
-    from flockwatch.graph.cascade_risk import train_twitter15
+    from flockwatch.graph.cascade_risk import train_twitter15, write_card
 
-    figures = train_twitter15(get_settings().data_dir, out_dir or REPO_ROOT / "models" / "cascade_risk")
+    folder = out_dir or REPO_ROOT / "models" / "cascade_risk"
+    figures = train_twitter15(get_settings().data_dir, folder)
+    write_card(figures, folder / "README.md")
     typer.echo(json.dumps(figures, indent=2))
