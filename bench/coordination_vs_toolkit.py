@@ -24,24 +24,70 @@ import argparse
 import csv
 import gzip
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+
+import regex  # type: ignore[import-untyped, unused-ignore]
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.report import write_section  # noqa: E402
 from flockwatch.config import Settings  # noqa: E402
+from flockwatch.graph.text import token_set  # noqa: E402
 from flockwatch.graph.urls import extract_urls  # noqa: E402
 
 IRA = "campaigns/ira_2016/ira_tweets_2016-10_2016-11.csv.gz"
 KINDS = ("co_tweet", "co_link", "co_similar_tweet")
 WINDOW, MIN_WEIGHT, SIMILARITY = 60, 2, 0.8
 TOOLKIT = "coordination-network-toolkit==1.5.2"
+
+# The toolkit's tokeniser and mention cleaner (coordination_network_toolkit/similarity.py in 1.5.2), with the
+# third-party `regex` module it uses: its UAX #29 word boundaries are what flockwatch.graph.text rebuilds.
+_TK_WORDS = regex.compile(r"\b\p{Word_Break=WSegSpace}*'?", flags=regex.WORD | regex.UNICODE | regex.V1)
+_TK_MENTIONS = regex.compile(r"@.*?(?=(?:\s|$))")
+
+
+def toolkit_token_set(text: str) -> frozenset[str]:
+    """The set the toolkit's Jaccard compares: ``tokenize`` keeps the non-empty pieces of a split on word
+    boundaries (lowercased, mentions removed) and joins them with spaces; ``similarity`` splits that again."""
+    pieces = {t for t in _TK_WORDS.split(_TK_MENTIONS.sub("", text.lower())) if t}
+    return frozenset(" ".join(sorted(pieces)).split())
+
+
+def token_differences(texts: Iterable[str]) -> tuple[int, int, Counter[str]]:
+    """(texts, texts whose toolkit token set differs from ``flockwatch.graph.text.token_set``, and for each
+    first word of a Unicode name, how many of those texts have such a non-ASCII character in a token that
+    differs)."""
+    total = differ = 0
+    scripts: Counter[str] = Counter()
+    for text in texts:
+        total += 1
+        theirs, ours = toolkit_token_set(text), token_set(text)
+        if theirs != ours:
+            differ += 1
+            chars = {c for token in theirs ^ ours for c in token if not c.isascii()}
+            scripts.update({unicodedata.name(c, f"U+{ord(c):04X}").split()[0] for c in chars})
+    return total, differ, scripts
+
+
+def read_posts(data: Path) -> tuple[list[str], int]:
+    """(message texts, distinct accounts) of a toolkit CSV."""
+    with data.open(encoding="utf-8", newline="") as handle:
+        rows = [(r["message"], r["user_id"]) for r in csv.DictReader(handle)]
+    return [m for m, _ in rows], len({u for _, u in rows})
+
+
+def memory_gib() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 
 
 def convert(source: Path, target: Path) -> int:
@@ -181,6 +227,10 @@ def main() -> None:
     if not data.exists():
         rows = convert(Settings().data_dir / IRA, data)
         print(f"converted {rows} IRA rows -> {data}", file=sys.stderr)
+    texts, accounts = read_posts(data)
+    n_texts, n_differ, differ_chars = token_differences(texts)
+    print(f"token sets differ from the toolkit's on {n_differ} of {n_texts} texts; characters in the differing "
+          f"tokens by Unicode name: {differ_chars.most_common()}", file=sys.stderr)  # fmt: skip
     exe = ensure_toolkit(args.toolkit_venv)
     import_s = timed([str(args.toolkit_venv / "bin" / "python"), "-c", "import coordination_network_toolkit"],
                      work / "toolkit.log")  # fmt: skip
@@ -214,7 +264,10 @@ def main() -> None:
     our_total = statistics.median(r["all"] for r in ours_times)
     sep_total = statistics.median(sum(r.values()) for r in ours_separate)
     summary = {
-        "rows": sum(1 for _ in csv.reader(data.open(encoding="utf-8"))) - 1,
+        "rows": len(texts),
+        "accounts": accounts,
+        "token_sets_differ": n_differ,
+        "token_differ_chars": dict(differ_chars.most_common()),
         "runs": args.runs,
         "toolkit_import_s": round(import_s, 2),
         "toolkit_s": {k: round(med(toolkit_times, k), 2) for k in ("preprocess", *KINDS)},
@@ -231,11 +284,11 @@ def main() -> None:
     if args.no_docs:
         return
     lines = [
-        f"IRA 2016 posts converted to the toolkit CSV ({summary['rows']:,} rows, 490 accounts), window {WINDOW} s, "
-        f"min weight {MIN_WEIGHT}, similarity {SIMILARITY}. Median of {args.runs} rounds; each round runs, one "
-        "after the other: the toolkit (preprocess into a fresh SQLite file, then 3 `compute ... --output_file "
-        "X.graphml`, its default `--n_cpus` = all cores); flockwatch once for the three kinds "
-        "(`--kind co_tweet,co_link,co_similar_tweet --jobs 0`: one parse, then all cores like the toolkit); "
+        f"IRA 2016 posts converted to the toolkit CSV ({summary['rows']:,} rows, {accounts} accounts), window "
+        f"{WINDOW} s, min weight {MIN_WEIGHT}, similarity {SIMILARITY}. Median of {args.runs} rounds; each round "
+        f"runs, one after the other: the toolkit (preprocess into a fresh SQLite file, then {len(KINDS)} `compute "
+        "... --output_file X.graphml`, its default `--n_cpus` = all cores); flockwatch once for the three kinds "
+        f"(`--kind {','.join(KINDS)} --jobs 0`: one parse, then all cores like the toolkit); "
         "flockwatch once per kind. Every run is a separate process, start-up included; ours write CSV with "
         "evidence columns.",
         "",
@@ -264,8 +317,11 @@ def main() -> None:
         f"default drops empty URLs and finds {default_link['ours_edges']} edges "
         f"(Jaccard {default_link['jaccard']:.4f} with the toolkit's {default_link['toolkit_edges']}).",
         "co_similar_tweet: the toolkit tokenises with the `regex` module's Unicode word boundaries; we "
-        "rebuild the same tokens with `re` (different token sets on 81 of the 241,947 texts: Thai, Devanagari "
-        "and ZWJ emoji sequences).",
+        f"rebuild the same tokens with `re`: different token sets on {n_differ:,} of the {n_texts:,} texts "
+        "(counted by this script against the toolkit's tokeniser; of those texts, how many have each kind of "
+        "non-ASCII character in the tokens that differ, by the first word of its Unicode name: "
+        + (", ".join(f"{name} {count}" for name, count in differ_chars.most_common(6)) or "none")
+        + ").",
         "The machine is shared with other work (a Kafka broker, OpenSearch and other engineers' test runs), so "
         "timings vary between rounds (see the JSON the script prints); both tools ran side by side in each round "
         f"and the ratio per round was {', '.join(ratios)}.",
@@ -287,6 +343,7 @@ def scale(args: argparse.Namespace) -> None:
     data = work / "ira_2016_toolkit.csv"
     if not data.exists():
         convert(Settings().data_dir / IRA, data)
+    base_rows = len(read_posts(data)[0])
     big = work / f"ira_2016_x{args.scale}.csv"
     if not big.exists():
         shifted_copies(data, big, args.scale)
@@ -306,12 +363,13 @@ def scale(args: argparse.Namespace) -> None:
         return
     body = "\n".join(
         [
-            f"{args.scale:,} posts: the converted IRA posts (241,947) copied end to end, each copy shifted by the "
-            f"data's time span + 1 day, ids suffixed `~k` ({summary['input_mib']} MiB CSV). One `flockwatch graph "
-            "coordination --kind co_tweet,co_link,co_similar_tweet --window 60 --min-weight 2 --toolkit-compat` "
-            "process, evidence columns included; peak RSS from `getrusage` of the child.",
+            f"{args.scale:,} posts: the converted IRA posts ({base_rows:,}) copied end to end, each copy shifted "
+            f"by the data's time span + 1 day, ids suffixed `~k` ({summary['input_mib']} MiB CSV). One `flockwatch "
+            f"graph coordination --kind {','.join(KINDS)} --window {WINDOW} --min-weight {MIN_WEIGHT} "
+            "--toolkit-compat` process, evidence columns included; peak RSS from `getrusage` of the child.",
             "",
-            f"- wall time: **{summary['wall_s']} s**; peak memory: **{summary['peak_rss_gib']} GiB** (machine: 24 GiB)",
+            f"- wall time: **{summary['wall_s']} s**; peak memory: **{summary['peak_rss_gib']} GiB** (machine: "
+            f"{memory_gib():.0f} GiB)",
             f"- edges: {edges}",
             "- per kind (from the run's log): " + "; ".join(line for line in summary["log"] if "->" in line),
             "- the toolkit was not run at this size (its users report multi-hour runs and 44 GB databases).",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import statistics
 import sys
 import time
@@ -32,6 +33,16 @@ def distinct_posts(posts: int) -> int:
     """Rows captured twice in the release share a post id and collapse into one document."""
     records = itertools.islice(read_dataset("ira_2016", None, Settings().data_dir), posts)
     return len({post.key for post in map(normalize_record, records) if post is not None})
+
+
+def service_versions(settings: Settings) -> tuple[str, str]:
+    """(Kafka, OpenSearch) versions, from the jar names of what ``flockwatch up`` runs."""
+    kafka = sorted(local_services.kafka_libs(settings).glob("kafka_2.13-*.jar"))
+    search = sorted(local_services.opensearch_libs(settings).glob("opensearch-[0-9]*.jar"))
+    return (
+        kafka[0].stem.split("-", 1)[1] if kafka else "?",
+        search[0].stem.split("-", 1)[1] if search else "?",
+    )
 
 
 def one_run(posts: int, expected: int) -> tuple[float, float, int]:
@@ -66,9 +77,11 @@ def main(argv: list[str] | None = None) -> None:
     rates = sorted(args.posts / t for t in totals)
     median_rate = statistics.median(rates)
     replay_rate = statistics.median(args.posts / r[1] for r in runs)
+    kafka, search = service_versions(Settings())
     body = (
         f"IRA 2016, first {args.posts:,} posts, {args.runs} runs, replay → Kafka → normalize → Kafka → index → "
-        f"OpenSearch (acknowledged and committed), Kafka 4 and OpenSearch 2.19 on the same 2 cores.\n\n"
+        f"OpenSearch (acknowledged and committed), Kafka {kafka} and OpenSearch {search} on the same "
+        f"{os.cpu_count()} cores.\n\n"
         f"| figure | value |\n|---|---|\n"
         f"| replay to indexed, median | **{median_rate:,.0f} posts/s** |\n"
         f"| all runs (posts/s) | {', '.join(f'{r:,.0f}' for r in rates)} |\n"

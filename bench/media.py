@@ -13,7 +13,7 @@ import argparse
 import statistics
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from bench.report import write_section
@@ -73,6 +73,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bank = Bank(Path(tmp) / "bank")
         bank.add(sets["image"][:20] + sets["video"][:2] + sets["audio"][:2])
+        banked = Counter(item.kind for item in bank.items())
         totals: dict[str, float] = defaultdict(float)
         signals = [Timed(s, totals) for s in build_signals(settings, bank)]
         scorer = MediaScorer(signals)
@@ -103,7 +104,9 @@ def main() -> None:
             )
     body = "\n".join(
         [
-            "Full media path per file: sniff and hash, C2PA, generator metadata, bank match (bank of 24 items),",
+            "Full media path per file: sniff and hash, C2PA, generator metadata, bank match (bank of "
+            + ", ".join(f"{count} {kind}" for kind, count in sorted(banked.items()))
+            + "),",
             "synthetic-image, face-video and voice-clone detectors, fusion. Local files (fetching excluded);",
             f"median of {args.runs} runs after a warm-up pass, single process.",
             "",
