@@ -32,14 +32,13 @@ def alerts() -> None:
         from flockwatch.alerts.sweep import sweep
         from flockwatch.alerts.yamlconf import parse_duration
         from flockwatch.config import get_settings
-        from flockwatch.store import OpenSearchStore
+        from flockwatch.store import prepare_store
 
         p = context["params"]
         end = datetime.fromisoformat(p["end"]) if p["end"] else None
         if end is not None and end.tzinfo is None:
             end = end.replace(tzinfo=UTC)
-        store = OpenSearchStore(get_settings())
-        store.ensure_schema()
+        store = prepare_store(get_settings())
         config = load_config()
         report = sweep(
             store,

@@ -34,11 +34,9 @@ def graph_windows() -> None:
     def recompute_windows(**context: Any) -> list[dict[str, Any]]:
         from flockwatch.config import get_settings
         from flockwatch.graph_jobs import run_windows
-        from flockwatch.store import OpenSearchStore
+        from flockwatch.store import prepare_store
 
-        store = OpenSearchStore(get_settings())
-        store.ensure_schema()
-        store.ensure_graph_mappings()
+        store = prepare_store(get_settings(), graph=True)
         # one task, windows in order: each reads the clusters the previous one wrote
         return run_windows(store, context["params"], context["data_interval_end"])
 

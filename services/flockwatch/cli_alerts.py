@@ -35,13 +35,10 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 def _store() -> OpenSearchStore:
     from flockwatch.config import get_settings
-    from flockwatch.store import OpenSearchStore
+    from flockwatch.store import prepare_store
 
-    store = OpenSearchStore(get_settings())
-    if not store.healthy():
-        _fail(f"the store at {get_settings().opensearch_url} is not reachable; run `flockwatch up`", 1)
-    store.ensure_schema()
-    return store
+    # A store that is down or still starting is waited for (bounded), then reported in one line by the CLI.
+    return prepare_store(get_settings())
 
 
 # --- watchlist -------------------------------------------------------------------------------------------

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     # JDK used to run the services; empty means `java` on PATH (Kafka 4 and OpenSearch 2.19 run on 17).
     java_home: str = ""
     start_timeout_s: float = 180.0
+    # How long a command waits for a service that is still starting (a broker whose group coordinator is not
+    # up yet, a store that does not take templates yet) before it gives up with one line saying what to do.
+    # Long-running workers wait without bound.
+    service_wait_s: float = 120.0
 
     # Kafka topic names are "<prefix>.<stage>" so several deployments (or tests) can share a broker.
     topic_prefix: str = "flockwatch"

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from flockwatch import local_services
 from flockwatch.config import Settings
 from flockwatch.kafka_bus import ensure_topics, group_lag, run_stage
 from flockwatch.replayer import ReplayReport, replay
-from flockwatch.store import IndexKind, OpenSearchStore
+from flockwatch.store import IndexKind, OpenSearchStore, prepare_store, when_store_ready
 from flockwatch.workers import STAGE_INPUTS, STAGES, build_stage, group_id
 
 
@@ -60,44 +61,67 @@ def _stage_process(name: str, settings_json: str, stop: MpEvent, results: Any) -
     results.put((name, dict(report.counts)))
 
 
-def wait_for_stages(settings: Settings, timeout_s: float, poll_s: float = 0.5, stages: Sequence[str] = STAGES) -> bool:
-    """Block until each of ``stages`` has committed everything upstream produced, in pipeline order."""
+def wait_for_stages(
+    settings: Settings,
+    timeout_s: float,
+    poll_s: float = 0.5,
+    stages: Sequence[str] = STAGES,
+    exited: Callable[[], list[str]] = list,
+) -> bool:
+    """Block until each of ``stages`` has committed everything upstream produced, in pipeline order.
+
+    ``exited`` names the stage processes that died: waiting for them would only run out the clock."""
     deadline = time.monotonic() + timeout_s
     for name in stages:
         while group_lag(settings, group_id(settings, name), STAGE_INPUTS[name]) > 0:
+            if dead := exited():
+                raise RuntimeError(f"stage process(es) exited early: {', '.join(dead)}; see the output above")
             if time.monotonic() > deadline:
                 return False
             time.sleep(poll_s)
     return True
 
 
-@contextmanager
-def stage_processes(settings: Settings, stages: Sequence[str] = STAGES) -> Iterator[dict[str, Counter[str]]]:
-    """Run each of ``stages`` in its own process (two cores, one GIL each) for the block.
+@dataclass
+class RunningStages:
+    """Stage processes of a ``stage_processes`` block: their counts (filled once the block exits)."""
 
-    Yields a dict that holds each stage's counts once the block has exited.
-    """
+    procs: dict[str, BaseProcess]
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def exited(self) -> list[str]:
+        return [name for name, p in self.procs.items() if p.exitcode is not None]
+
+
+@contextmanager
+def stage_processes(settings: Settings, stages: Sequence[str] = STAGES) -> Iterator[RunningStages]:
+    """Run each of ``stages`` in its own process (two cores, one GIL each) for the block."""
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
     results = ctx.Queue()
-    procs = [
-        ctx.Process(target=_stage_process, args=(name, settings.model_dump_json(), stop, results), daemon=True)
-        for name in stages
-    ]
-    for p in procs:
+    running = RunningStages(
+        {
+            name: ctx.Process(
+                target=_stage_process, args=(name, settings.model_dump_json(), stop, results), daemon=True
+            )
+            for name in stages
+        }
+    )
+    for p in running.procs.values():
         p.start()
-    counts: dict[str, Counter[str]] = {}
     try:
-        yield counts
+        yield running
     finally:
         stop.set()
-        for _ in procs:
+        for p in running.procs.values():
+            if p.exitcode is not None:
+                continue
             try:
                 name, c = results.get(timeout=60)
             except queue.Empty:
                 break
-            counts[name] = Counter(c)
-        for p in procs:
+            running.counts[name] = Counter(c)
+        for p in running.procs.values():
             p.join(timeout=30)
             if p.is_alive():
                 p.terminate()
@@ -116,19 +140,18 @@ def run_demo(
     started = time.monotonic()
     local_services.up(settings, list(local_services.SERVICES))
     ensure_topics(settings)
-    store = OpenSearchStore(settings)
     if fresh:
-        store.drop_all()
-    store.ensure_schema()
-    with stage_processes(settings) as counts:
+        when_store_ready(settings, OpenSearchStore(settings).drop_all)
+    store = prepare_store(settings)
+    with stage_processes(settings) as running:
         report = replay(settings, dataset, path, limit=limit, rate=rate, speed=speed, on_progress=on_progress)
-        if not wait_for_stages(settings, timeout_s=600):
+        if not wait_for_stages(settings, timeout_s=600, exited=running.exited):
             raise TimeoutError("stages did not catch up within 10 minutes; see `flockwatch status`")
     store.refresh(IndexKind.posts)
     return DemoSummary(
         dataset=dataset,
         replay=report,
-        stage_counts=counts,
+        stage_counts=running.counts,
         indexed_in_store=store.count(IndexKind.posts, {"term": {"source.format": dataset}}),
         elapsed_s=time.monotonic() - started,
         example_queries=example_queries(settings, store),

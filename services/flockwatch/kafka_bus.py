@@ -18,17 +18,20 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from flockwatch import local_services
 from flockwatch.config import Settings
 from flockwatch.pipeline.messages import InMessage, OutMessage, StageOutcome, TransientError, UpstreamBehind
+from flockwatch.readiness import SETTINGS_BOUND, resolve_wait, retry_until_ready
 from flockwatch.topics import TOPICS, Stage, topic_name
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Raw records may carry huge (hostile) payloads; they must still reach the dead-letter
 # topic intact, so those two topics accept messages up to this size.
@@ -51,8 +54,29 @@ class LoopReport:
     elapsed_s: float
 
 
-def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
+def kafka_transient(exc: BaseException) -> bool:
+    """Errors a broker that is starting (or restarting) gives: cannot bootstrap yet (a timeout), no group
+    coordinator yet, no leader yet. kafka-python marks exactly these ``retriable``."""
+    return isinstance(exc, KafkaError) and bool(exc.retriable)
+
+
+def when_kafka_ready(settings: Settings, call: Callable[[], T], wait_s: float | None = SETTINGS_BOUND) -> T:
+    """``call()``, retried with backoff while the broker is starting; then ServiceNotReady, one line."""
+    return retry_until_ready(
+        f"Kafka at {settings.kafka_bootstrap}",
+        call,
+        is_transient=kafka_transient,
+        wait_s=resolve_wait(wait_s, settings.service_wait_s),
+        hint=local_services.hint(settings, "kafka"),
+    )
+
+
+def ensure_topics(settings: Settings, timeout_s: float = 30.0, wait_s: float | None = SETTINGS_BOUND) -> list[str]:
     """Create every topic that is missing (with its settings); return those created."""
+    return when_kafka_ready(settings, lambda: _ensure_topics(settings, timeout_s), wait_s)
+
+
+def _ensure_topics(settings: Settings, timeout_s: float) -> list[str]:
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=int(timeout_s * 1000))
     try:
         existing = set(admin.list_topics())
@@ -126,15 +150,20 @@ def run_stage(
     max_seconds: float | None = None,
     max_poll_records: int = 2000,
     on_batch: Callable[[Counter[str]], None] | None = None,
+    wait_s: float | None = SETTINGS_BOUND,
 ) -> LoopReport:
-    """Consume ``stage.inputs`` until stopped (worker) or until caught up (batch/DAG mode)."""
+    """Consume ``stage.inputs`` until stopped (worker) or until caught up (batch/DAG mode).
+
+    The clients are made once the broker answers (``wait_s``: how long to wait for it; None for a worker)."""
     started = time.monotonic()
     stop = stop or threading.Event()
     counts: Counter[str] = Counter()
     batches = retries = 0
     backoff = 0.5
-    consumer = make_consumer(settings, group, stage.inputs, max_poll_records)
-    producer = make_producer(settings)
+    consumer = when_kafka_ready(
+        settings, lambda: make_consumer(settings, group, stage.inputs, max_poll_records), wait_s
+    )
+    producer = when_kafka_ready(settings, lambda: make_producer(settings), wait_s)
     try:
         while not stop.is_set():
             if max_seconds is not None and time.monotonic() - started > max_seconds:
@@ -216,7 +245,14 @@ def _caught_up(consumer: KafkaConsumer) -> bool:
 
 
 def group_lag(settings: Settings, group: str, stages: Iterable[Stage]) -> int:
-    """Messages in ``stages`` not yet committed by ``group`` (uncommitted partitions count in full)."""
+    """Messages in ``stages`` not yet committed by ``group`` (uncommitted partitions count in full).
+
+    A fresh broker answers metadata before its group coordinator is up: that wait is bounded by the settings."""
+    wanted = tuple(stages)
+    return when_kafka_ready(settings, lambda: _group_lag(settings, group, wanted))
+
+
+def _group_lag(settings: Settings, group: str, stages: Iterable[Stage]) -> int:
     topics = [topic_name(settings.topic_prefix, s) for s in stages]
     probe = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
@@ -237,13 +273,16 @@ def group_lag(settings: Settings, group: str, stages: Iterable[Stage]) -> int:
 
 def read_topic(settings: Settings, stage: Stage, limit: int, timeout_s: float = 5.0) -> list[bytes]:
     """Up to ``limit`` message values of a topic from the beginning, without joining a group."""
-    consumer = KafkaConsumer(
-        topic_name(settings.topic_prefix, stage),
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=int(timeout_s * 1000),
-        max_partition_fetch_bytes=MAX_MESSAGE_BYTES + 1024 * 1024,
+    consumer = when_kafka_ready(
+        settings,
+        lambda: KafkaConsumer(
+            topic_name(settings.topic_prefix, stage),
+            bootstrap_servers=settings.kafka_bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            consumer_timeout_ms=int(timeout_s * 1000),
+            max_partition_fetch_bytes=MAX_MESSAGE_BYTES + 1024 * 1024,
+        ),
     )
     try:
         return [m.value for m in itertools.islice(consumer, limit)]

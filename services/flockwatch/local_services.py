@@ -385,6 +385,14 @@ def service_status(settings: Settings, name: str) -> dict[str, Any]:
     return info
 
 
+def hint(settings: Settings, name: str) -> str:
+    """What an operator should do about ``name`` not answering, in one sentence."""
+    return (
+        f"Check `flockwatch status` (start it with `flockwatch up {name}`); "
+        f"its log is {service_paths(settings, name).log_file}"
+    )
+
+
 def status(settings: Settings) -> dict[str, dict[str, Any]]:
     """Per service: running (our pid alive), healthy, pid, port, log path."""
     return {name: service_status(settings, name) for name in SERVICES}

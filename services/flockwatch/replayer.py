@@ -12,7 +12,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from flockwatch.config import Settings
-from flockwatch.kafka_bus import MAX_MESSAGE_BYTES, make_producer
+from flockwatch.kafka_bus import MAX_MESSAGE_BYTES, make_producer, when_kafka_ready
 from flockwatch.replay import read_dataset
 from flockwatch.schema import DeadLetter, RawRecord
 from flockwatch.topics import Stage, topic_name
@@ -161,7 +161,7 @@ def replay(
 ) -> ReplayReport:
     """Read ``fmt`` from ``path`` (or its default file under the data dir) into Kafka."""
     records = read_dataset(fmt, path, settings.data_dir)
-    producer = make_producer(settings)
+    producer = when_kafka_ready(settings, lambda: make_producer(settings))
     try:
         return replay_records(
             records,

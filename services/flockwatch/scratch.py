@@ -14,7 +14,7 @@ from kafka import KafkaAdminClient
 
 from flockwatch.config import Settings
 from flockwatch.kafka_bus import ensure_topics
-from flockwatch.store import OpenSearchStore
+from flockwatch.store import prepare_store
 
 
 @contextmanager
@@ -23,8 +23,7 @@ def scratch_namespace(kind: str) -> Iterator[Settings]:
     tag = f"{kind}{uuid.uuid4().hex[:10]}"
     settings = Settings(topic_prefix=tag, index_prefix=tag)
     ensure_topics(settings)
-    store = OpenSearchStore(settings)
-    store.ensure_schema()
+    store = prepare_store(settings)
     try:
         yield settings
     finally:

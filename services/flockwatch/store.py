@@ -24,17 +24,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConflictError, ConnectionTimeout, NotFoundError, TransportError
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 
+from flockwatch import local_services
 from flockwatch.config import Settings
 from flockwatch.pipeline.messages import TransientError
+from flockwatch.readiness import SETTINGS_BOUND, resolve_wait, retry_until_ready
 from flockwatch.schema import Post
 from flockwatch.text.aggregate import RECENT_POSTS
 from flockwatch.text.rollup import ACCOUNT_SAMPLE, TOP_ENTITIES, NarrativeSummary
+
+T = TypeVar("T")
 
 
 class IndexKind(StrEnum):
@@ -1005,6 +1009,41 @@ def _reason(error: Any) -> str:
     if isinstance(error, dict):
         return f"{error.get('type', 'error')}: {error.get('reason', '')}"[:500]
     return str(error)[:500]
+
+
+def store_transient(exc: BaseException) -> bool:
+    """Errors a store that is starting, restarting or overloaded gives (worth waiting for, not a bad request)."""
+    if isinstance(exc, StoreUnavailable | OSConnectionError | ConnectionTimeout):
+        return True
+    return isinstance(exc, TransportError) and isinstance(exc.status_code, int) and exc.status_code in _TRANSIENT_STATUS
+
+
+def when_store_ready(settings: Settings, call: Callable[[], T], wait_s: float | None = SETTINGS_BOUND) -> T:
+    """``call()``, retried with backoff while the store is starting; then ServiceNotReady, one line."""
+    return retry_until_ready(
+        f"OpenSearch at {settings.opensearch_url}",
+        call,
+        is_transient=store_transient,
+        wait_s=resolve_wait(wait_s, settings.service_wait_s),
+        hint=local_services.hint(settings, "opensearch"),
+    )
+
+
+def prepare_store(
+    settings: Settings, *, text: bool = False, graph: bool = False, wait_s: float | None = SETTINGS_BOUND
+) -> OpenSearchStore:
+    """A store whose templates and fixed indices exist (plus the text or graph mappings), once it answers."""
+    store = OpenSearchStore(settings)
+
+    def prepare() -> None:
+        store.ensure_schema()
+        if text:
+            store.ensure_text_mappings()
+        if graph:
+            store.ensure_graph_mappings()
+
+    when_store_ready(settings, prepare, wait_s)
+    return store
 
 
 def wait_until_healthy(store: OpenSearchStore, timeout_s: float) -> bool:

@@ -26,7 +26,8 @@ from flockwatch.pipeline.normalize import normalize_batch
 from flockwatch.pipeline.rollups import INPUTS as ROLLUPS_INPUTS
 from flockwatch.pipeline.rollups import STAGE as ROLLUPS_STAGE
 from flockwatch.pipeline.rollups import RollupsStage, TextRollups
-from flockwatch.store import BulkResult, OpenSearchStore, Upsert
+from flockwatch.readiness import SETTINGS_BOUND
+from flockwatch.store import BulkResult, Upsert, prepare_store
 from flockwatch.text.stage import STAGE as TEXT_STAGE
 from flockwatch.text.stage import score_batch
 from flockwatch.topics import Stage
@@ -127,8 +128,9 @@ class IndexStage:
 
 
 def build_stage(
-    name: str, settings: Settings
+    name: str, settings: Settings, wait_s: float | None = SETTINGS_BOUND
 ) -> NormalizeStage | TextScoreStage | MediaScoreStage | IndexStage | RollupsStage | AlertStage | GraphStage:
+    """The stage ``name``, its store prepared once the store answers (``wait_s``; None waits without bound)."""
     if name == "normalize":
         return NormalizeStage()
     if name == TEXT_STAGE:
@@ -140,32 +142,23 @@ def build_stage(
     if name == MEDIA_STAGE:
         from flockwatch.media.build import build_scorer
 
-        OpenSearchStore(settings).ensure_schema()
+        prepare_store(settings, wait_s=wait_s)
         return MediaScoreStage(build_scorer(settings))
     if name == "index":
-        store = OpenSearchStore(settings)
-        store.ensure_schema()
-        store.ensure_text_mappings()
-        return IndexStage(store)
+        return IndexStage(prepare_store(settings, text=True, wait_s=wait_s))
     if name == ROLLUPS_STAGE:
         from flockwatch.text.detector import stored_threshold
 
-        store = OpenSearchStore(settings)
-        store.ensure_schema()
-        store.ensure_text_mappings()
-        return RollupsStage(TextRollups(store, stored_threshold()))
+        return RollupsStage(TextRollups(prepare_store(settings, text=True, wait_s=wait_s), stored_threshold()))
     if name == ALERT_STAGE:
-        store = OpenSearchStore(settings)
-        store.ensure_schema()
+        store = prepare_store(settings, wait_s=wait_s)
         return build_alert_stage(
             store,
             restore=store.recent_alerts(datetime.now(UTC) - timedelta(days=7)),
             input_partitions=input_partitions(settings.topic_prefix, settings.topic_partitions),
         )
     if name == GRAPH_STAGE:
-        store = OpenSearchStore(settings)
-        store.ensure_schema()
-        store.ensure_graph_mappings()
+        store = prepare_store(settings, graph=True, wait_s=wait_s)
         return build_graph_stage_for(store, settings, group_id(settings, name))
     raise ValueError(f"unknown stage {name!r}; known: {', '.join(STAGES)}")
 
