@@ -40,7 +40,7 @@ class VoiceCloneModel:
     w: F64
     b: float
     neutral_kbps: int
-    threshold: float | None  # ≤5% FPR on held-out LibriSpeech speakers; None if trained without evaluation
+    threshold: float | None  # ≤5% FPR on the calibration LibriSpeech speakers (seen by neither fit nor report)
     meta: dict[str, Any]
 
     def window_scores(self, windows: F64) -> F64:
@@ -62,24 +62,36 @@ def load_model(model_dir: Path = DEFAULT_MODEL_DIR) -> VoiceCloneModel:
     )
 
 
-def score_samples(model: VoiceCloneModel, x: npt.NDArray[np.float32]) -> tuple[F64, F64] | None:
-    """Per-window scores and window start times for 16 kHz mono ``x``; None under 1 s of speech."""
+def clip_windows(x: npt.NDArray[np.float32], neutral_kbps: int) -> tuple[F64, F64] | None:
+    """The windows this signal scores for 16 kHz mono ``x`` and their start times; None under 1 s of speech.
+
+    Model-free, so training and evaluation featurise every clip with this same function.
+    """
     if af.speech_seconds(x) < MIN_SPEECH_S:
         return None
-    windows, times = af.window_features(af.mp3_roundtrip(x, af.RATE, model.neutral_kbps))
+    windows, times = af.window_features(af.mp3_roundtrip(x, af.RATE, neutral_kbps))
     if not len(windows):
         return None
     if len(windows) > MAX_WINDOWS:
         keep = np.linspace(0, len(windows) - 1, MAX_WINDOWS).round().astype(int)
         windows, times = windows[keep], times[keep]
+    return windows, times
+
+
+def score_samples(model: VoiceCloneModel, x: npt.NDArray[np.float32]) -> tuple[F64, F64] | None:
+    """Per-window scores and window start times for 16 kHz mono ``x``; None under 1 s of speech."""
+    found = clip_windows(x, model.neutral_kbps)
+    if found is None:
+        return None
+    windows, times = found
     return model.window_scores(windows), times
 
 
 def at_threshold_half(raw: float, threshold: float) -> float:
     """Monotone rescaling that puts the stored 5%-FPR threshold at 0.5.
 
-    The raw mean window probability is not calibrated (0.5 flags 18% of unseen speakers); fusion reads
-    0.5 as "manipulated", so the operating point the model card measured must sit there.
+    The raw mean window probability is not calibrated (the card's figures give how many unseen speakers'
+    clips reach 0.5); fusion reads 0.5 as "manipulated", so the calibrated operating point must sit there.
     """
     if raw < threshold:
         return 0.5 * raw / threshold
