@@ -9,14 +9,15 @@ from flockwatch.replay import normalize_record, read_dataset
 from flockwatch.schema import Post
 
 
+def expected_normalized_records(dataset: str, n: int) -> list[Post]:
+    """The first ``n`` records normalised, one post per record that is a post (repeats included, as on the topic)."""
+    records = itertools.islice(read_dataset(dataset, None, Settings().data_dir), n)
+    return [post for post in map(normalize_record, records) if post is not None]
+
+
 def expected_posts(dataset: str, n: int) -> dict[str, Post]:
     """The first ``n`` records normalised and keyed by post key (repeated records collapse, as in the store)."""
-    posts: dict[str, Post] = {}
-    for raw in itertools.islice(read_dataset(dataset, None, Settings().data_dir), n):
-        post = normalize_record(raw)
-        if post is not None:
-            posts[post.key] = post
-    return posts
+    return {post.key: post for post in expected_normalized_records(dataset, n)}
 
 
 def expected_normalize_counts(dataset: str, n: int) -> dict[str, int]:

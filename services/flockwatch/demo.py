@@ -163,7 +163,13 @@ def run_demo(
 def stored_counts(store: OpenSearchStore) -> dict[str, int]:
     store.refresh()
     counts = {"text_scored_posts": store.count(IndexKind.posts, {"exists": {"field": "text_score.label"}})}
-    for kind in (IndexKind.cascades, IndexKind.accounts, IndexKind.coordination_edges, IndexKind.alerts):
+    for kind in (
+        IndexKind.narratives,
+        IndexKind.cascades,
+        IndexKind.accounts,
+        IndexKind.coordination_edges,
+        IndexKind.alerts,
+    ):
         counts[kind.value] = store.count(kind)
     return counts
 

@@ -92,6 +92,7 @@ def score_batch(
         outcome.out.append(OutMessage(Stage.text_scores, post.key.encode(), score.to_bytes()))
         outcome.counts[f"text_{result.label}"] += 1
         outcome.counts["text_scored"] += 1
-        if how is not None:
-            outcome.counts[f"narrative_{how}"] += 1
+        if got is not None:
+            # "empty": nothing left to compare once URLs and mentions are gone; counted so the tiers add up.
+            outcome.counts[f"narrative_{got.how}"] += 1
     return outcome
