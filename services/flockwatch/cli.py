@@ -34,7 +34,7 @@ app.add_typer(graph_app, name="graph")
 app.add_typer(train_app, name="train")
 app.add_typer(score_app, name="score")
 app.command("narratives")(narratives)
-app.add_typer(top_app, name="top")
+app.add_typer(top_app, name="top")  # `top FIELD`, `top narratives`, `top accounts`
 train_app.command("text-detector")(train_text_detector)
 score_app.command("media")(score_media)
 train_app.command("synthetic-image")(train_synthetic_image)
@@ -257,18 +257,6 @@ def search(
 
     for doc in OpenSearchStore(get_settings()).query_string(IndexKind.posts, query, size=size):
         typer.echo(json.dumps(doc, ensure_ascii=False, default=str))
-
-
-@app.command()
-def top(
-    field: Annotated[str, typer.Argument(help="Keyword field: hashtags, urls, mentions, author.handle, ...")],
-    size: Annotated[int, typer.Option(help="How many values.")] = 10,
-) -> None:
-    """Most frequent values of a field across stored posts."""
-    from flockwatch.store import IndexKind, OpenSearchStore
-
-    for value, count in OpenSearchStore(get_settings()).terms(IndexKind.posts, field, size=size):
-        typer.echo(f"{count}\t{value}")
 
 
 @app.command("dead-letters")

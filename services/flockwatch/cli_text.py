@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer import _click as click
+from typer.core import TyperGroup
 
 if TYPE_CHECKING:
     from flockwatch.text.records import Record
@@ -167,8 +169,34 @@ def train_text_detector(
 
 # --- analysts: what the stream wrote (narrative and account documents) -------------------------------
 
+FIELD_COMMAND = "FIELD"  # the name `top --help` lists; any other unknown name is a field too
+
+
+class TopGroup(TyperGroup):
+    """`top narratives`, `top accounts`, and `top FIELD` for any other name (`top hashtags`, `top urls`...).
+
+    A group with a positional argument would swallow the subcommand names, so an unknown subcommand
+    resolves to the FIELD command instead, which reads the field from the name it was called by.
+    """
+
+    def __init__(self, **attrs: Any) -> None:
+        if attrs.get("subcommand_metavar") is None:  # Typer passes None explicitly
+            attrs["subcommand_metavar"] = "FIELD|narratives|accounts [OPTIONS]"
+        super().__init__(**attrs)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            return args[0], self.commands[FIELD_COMMAND], args[1:]
+        return super().resolve_command(ctx, args)
+
+
 top_app = typer.Typer(
-    help="The largest narratives and the most machine-like accounts, from the store.", no_args_is_help=True
+    cls=TopGroup,
+    help="Most frequent values of a post field, the largest narratives, the most machine-like accounts: "
+    "from the store.",
+    no_args_is_help=True,
 )
 SizeOpt = Annotated[int, typer.Option("--size", "-n", min=1, max=10_000, help="How many to list.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document per line instead of a table.")]
@@ -186,6 +214,27 @@ def _print(docs: list[dict[str, Any]], as_json: bool, header: str, row: Any) -> 
     typer.echo(header)
     for doc in docs:
         typer.echo(row(doc))
+
+
+@top_app.command(FIELD_COMMAND)
+def top_field(
+    ctx: typer.Context,
+    size: Annotated[int, typer.Option("--size", "-n", min=1, max=10_000, help="How many values.")] = 10,
+) -> None:
+    """Most frequent values of a keyword field across stored posts: `top hashtags`, `top urls`, `top mentions`,
+    `top author.handle`, `top author.category`... One `count<TAB>value` line each, largest first."""
+    from flockwatch.config import get_settings
+    from flockwatch.store import IndexKind, OpenSearchStore
+
+    field = str(ctx.info_name)
+    if field == FIELD_COMMAND:
+        raise typer.BadParameter("replace FIELD with a field name, e.g. `flockwatch top hashtags`")
+    store = OpenSearchStore(get_settings())
+    if store.count(IndexKind.posts) == 0:  # no posts index yet: the aggregation would have nothing to answer
+        typer.echo(f"no posts stored under {store.alias(IndexKind.posts)} yet", err=True)
+        return
+    for value, count in store.terms(IndexKind.posts, field, size=size):
+        typer.echo(f"{count}\t{value}")
 
 
 @top_app.command("narratives")

@@ -1,0 +1,667 @@
+"""Every command README.md, `flockwatch --help` (and each sub-command's) and `flockwatch demo` show is run by a test.
+
+The README's commands are read from README.md itself (bash blocks, the command tables, inline `flockwatch ...`),
+and the command tree from the Typer app, so a command added to either without a test here fails
+`test_every_command_has_a_test` / `test_every_readme_command_is_covered`. Each command maps, in COVERAGE, to the
+tests that run it and check its output (a field, a count, a header), here or elsewhere in the suite.
+
+Service-backed checks run against the real Kafka and OpenSearch in a scratch namespace (fresh topic and index
+prefix, dropped afterwards), on a small slice of IRA 2016 whose expected output is computed in-process:
+
+- `demo_run`: `flockwatch demo --limit 200 --fresh`, as the Makefile runs it; each "Try next" line it prints is
+  then run as printed, and its output compared with what the 200 posts say.
+- `pipeline`: `flockwatch replay` (by name, and `auto --path` with `--speed`) plus one malformed record, the seven
+  `flockwatch worker ...` commands as processes, stopped by SIGTERM once caught up; then the store commands.
+
+Training commands (minutes to hours) are covered by their `--help` here and by the tests that run what they run
+on a subset, or a part of it; COVERAGE says which.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import functools
+import itertools
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+from typer import _click as click
+from typer.core import TyperGroup, TyperOption
+from typer.testing import CliRunner
+
+from flockwatch import local_services
+from flockwatch.cli import app
+from flockwatch.cli_text import FIELD_COMMAND, TopGroup
+from flockwatch.config import Settings
+from flockwatch.replay import get_format, normalize_record, read_dataset
+from flockwatch.schema import Post
+from flockwatch.scratch import scratch_namespace
+from flockwatch.store import IndexKind, OpenSearchStore
+
+pytestmark = pytest.mark.e2e
+
+FLOCKWATCH = str(Path(sys.executable).with_name("flockwatch"))
+REPO = Path(__file__).resolve().parents[2]
+README = REPO / "README.md"
+N = 200  # IRA 2016 rows per service-backed run: seconds of replay, enough for repeated hashtags and narratives
+HERE = "tests/e2e/test_readme_commands.py"
+
+# Command (its path below `flockwatch`; "" is `flockwatch` itself, `top FIELD` any field) → the tests that run it
+# and check its output. `--help` of every command and group is also run by test_help_pages.
+COVERAGE: dict[str, tuple[str, ...]] = {
+    "": ("test_help_pages",),
+    "up": ("test_up_and_status",),
+    "status": ("test_up_and_status",),
+    "down": (
+        "test_down_and_purge_in_a_scratch_state_dir",
+        "tests/unit/test_local_services.py::test_stop_terminates_our_process",
+    ),
+    "replay": ("test_replay_and_workers",),
+    "demo": ("test_demo_summary_and_try_next", "tests/e2e/test_demo.py::test_demo_replays_and_indexes_every_post"),
+    "search": ("test_demo_summary_and_try_next", "test_search_and_top_field"),
+    "dead-letters": ("test_dead_letters",),
+    "narratives": ("tests/unit/test_text_detector.py::test_cli_narratives_stable_across_runs",),
+    "match": ("tests/e2e/test_media_cli.py::test_bank_add_then_match",),
+    "worker normalize": ("test_replay_and_workers",),
+    "worker text": ("test_replay_and_workers",),
+    "worker media": ("test_replay_and_workers",),
+    "worker index": ("test_replay_and_workers", "tests/integration/test_outages.py::test_killed_worker_loses_nothing"),
+    "worker rollups": ("test_replay_and_workers", "test_top_narratives_and_accounts"),
+    "worker graph": ("test_replay_and_workers",),
+    "worker alerts": ("test_replay_and_workers",),
+    "graph coordination": ("tests/unit/test_graph_coordination.py::test_coordination_cli",),
+    "graph cascades": ("tests/unit/test_graph_cascades.py::test_cascades_cli",),
+    "graph export": ("tests/integration/test_graph_stage.py::test_graph_windows_dag_and_export",),
+    # Training (minutes to hours): `--help` here, and parts of what each command runs, on subsets: cascade-risk
+    # retrains fully (seconds); synthetic-image and voice-clone train on a subset; text-detector only its
+    # combiner fit and face-video only its self-blend augmentation: their full runs are not tested.
+    "train cascade-risk": ("tests/unit/test_cascade_risk_card.py::test_retraining_rebuilds_the_committed_model",),
+    "train text-detector": (
+        "tests/unit/test_text_detector.py::test_combiner_is_calibrated_and_weighs_informative_logits",
+    ),
+    "train synthetic-image": ("tests/unit/media/test_synthetic_image.py::test_small_training_run_is_reproducible",),
+    "train voice-clone": ("tests/unit/media/test_voice_clone.py::test_training_on_a_subset_is_reproducible",),
+    "train face-video": (
+        "tests/unit/media/test_face_video.py::test_self_blend_is_deterministic_and_keeps_the_mask_soft",
+    ),
+    "score text": ("tests/unit/test_text_detector.py::test_cli_score_text_jsonl_and_csv",),
+    "score media": ("tests/e2e/test_media_cli.py::test_score_media_lines",),
+    "top FIELD": ("test_demo_summary_and_try_next", "test_search_and_top_field"),
+    "top narratives": (
+        "test_top_narratives_and_accounts",
+        "tests/integration/test_text_narratives.py::test_narratives_on_the_stream",
+    ),
+    "top accounts": ("test_top_narratives_and_accounts",),
+    "bank add": ("test_bank_push", "tests/e2e/test_media_cli.py::test_bank_add_then_match"),
+    "bank push": ("test_bank_push",),
+    "watchlist add": ("tests/integration/test_alerts_cli.py::test_watchlist_commands",),
+    "watchlist list": ("tests/integration/test_alerts_cli.py::test_watchlist_commands",),
+    "watchlist remove": ("tests/integration/test_alerts_cli.py::test_watchlist_commands",),
+    "alerts list": ("tests/integration/test_alerts_cli.py::test_alert_commands",),
+    "alerts ack": ("tests/integration/test_alerts_cli.py::test_alert_commands",),
+    "alerts resolve": ("tests/integration/test_alerts_cli.py::test_alert_commands",),
+    "alerts check-config": ("tests/integration/test_alerts_cli.py::test_check_config",),
+    "alerts sweep": ("test_alerts_sweep",),
+}
+
+# The README's shell blocks (comments stripped) → the test that runs them.
+SHELL_COVERAGE: dict[str, str] = {
+    "make demo": "test_make_targets",
+    "make test": "test_make_targets",
+    "export AIRFLOW_HOME=$PWD/.flockwatch/airflow AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags "
+    "AIRFLOW__CORE__LOAD_EXAMPLES=False": "test_airflow_standalone",
+    ".venv/bin/airflow standalone": "test_airflow_standalone",
+}
+
+
+# --- the command tree and README.md ------------------------------------------------------------------------
+
+
+@functools.cache
+def root_command() -> TyperGroup:
+    root = typer.main.get_command(app)
+    assert isinstance(root, TyperGroup)
+    return root
+
+
+def command_paths(cmd: click.Command | None = None, path: tuple[str, ...] = ()) -> Iterator[tuple[str, bool]]:
+    """(path, is_group) of every command and group below `flockwatch`, the root first."""
+    cmd = cmd or root_command()
+    yield " ".join(path), isinstance(cmd, TyperGroup)
+    if isinstance(cmd, TyperGroup):
+        for name, sub in cmd.commands.items():
+            yield from command_paths(sub, (*path, name))
+
+
+def command_at(path: str) -> click.Command:
+    cmd: click.Command = root_command()
+    for word in path.split():
+        assert isinstance(cmd, TyperGroup)
+        cmd = cmd.commands[word]
+    return cmd
+
+
+def resolve(words: list[str]) -> list[str]:
+    """The command paths a README command names; `a|b` and `...` expand. Raises on an unknown command."""
+    paths: list[str] = []
+    stack: list[tuple[click.Command, list[str], list[str]]] = [(root_command(), [], words)]
+    while stack:
+        cmd, path, rest = stack.pop()
+        if not isinstance(cmd, TyperGroup) or not rest or rest[0].startswith("-"):
+            if isinstance(cmd, TyperGroup) and "--help" not in rest:
+                raise LookupError(f"`flockwatch {' '.join(path)}` alone is a group, not a command")
+            paths.append(" ".join(path))
+            continue
+        names = list(cmd.commands) if rest[0] == "..." else rest[0].split("|")  # `worker ...`: each of them
+        for name in names:
+            if name in cmd.commands:
+                stack.append((cmd.commands[name], [*path, name], rest[1:]))
+            elif isinstance(cmd, TopGroup):  # any other name is a field: `top hashtags`
+                stack.append((cmd.commands[FIELD_COMMAND], [*path, FIELD_COMMAND], rest[1:]))
+            else:
+                raise LookupError(f"flockwatch has no command {' '.join([*path, name])!r}")
+    return paths
+
+
+def readme_commands(text: str) -> tuple[list[str], list[str]]:
+    """(`flockwatch ...` commands, other shell lines) shown in README.md."""
+    shell: list[str] = []
+    for lang, body in re.findall(r"^```(\w*)\n(.*?)^```", text, flags=re.S | re.M):
+        if lang in ("bash", "sh", "shell", "console"):
+            shell += [c for line in body.splitlines() if (c := re.sub(r"\s+#.*$", "", line).strip())]
+    prose = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    commands: list[str] = []
+    for line in prose.splitlines():
+        cells = re.split(r"(?<!\\)\|", line)
+        if line.startswith("|") and len(cells) > 2:
+            # A table's first cell: `flockwatch a b` / `c` / `d` means flockwatch a c, flockwatch a d
+            # (or flockwatch c when c is a top-level command, as in `worker media`).
+            parent: list[str] = []
+            for span in re.findall(r"`([^`]+)`", cells[1]):
+                words = span.replace("\\|", "|").split()
+                if words[0] != "flockwatch":
+                    top_level = words[0] in root_command().commands
+                    words = ["flockwatch", *words] if top_level else ["flockwatch", *parent, *words]
+                commands.append(" ".join(words))
+                parent = [w for w in words[1:] if w in root_command().commands][:1]
+            line = "|".join(cells[2:])
+        commands += [s.replace("\\|", "|") for s in re.findall(r"`(flockwatch(?: [^`]*)?)`", line)]
+    return commands, shell
+
+
+def test_finds_the_readme_commands() -> None:
+    """The extraction itself, on a README-shaped sample (so a parsing slip cannot hide a command)."""
+    sample = (
+        "Run `flockwatch status` first.\n\n```bash\nmake demo   # all of it\n```\n\n"
+        "| command | what |\n|---|---|\n"
+        "| `flockwatch worker text` / `worker media` | x `flockwatch top --help` |\n"
+        "| `flockwatch train a` / `b` | y |\n| `flockwatch alerts list\\|ack` | z |\n"
+    )
+    commands, shell = readme_commands(sample)
+    assert shell == ["make demo"]
+    assert commands == [
+        "flockwatch status",
+        "flockwatch worker text",
+        "flockwatch worker media",
+        "flockwatch top --help",
+        "flockwatch train a",
+        "flockwatch train b",
+        "flockwatch alerts list|ack",
+    ]
+    assert sorted(resolve(["alerts", "list|ack"])) == ["alerts ack", "alerts list"]
+    assert len(resolve(["worker", "..."])) == 7
+    assert resolve(["top", "hashtags", "-n", "3"]) == ["top FIELD"]
+    with pytest.raises(LookupError):
+        resolve(["worker", "nothing"])
+
+
+def test_every_command_has_a_test() -> None:
+    leaves = {path for path, group in command_paths() if not group}
+    assert leaves | {""} == set(COVERAGE), "add the new command to COVERAGE with the test that runs it"
+    for command, tests in COVERAGE.items():
+        for ref in tests:
+            file, _, name = ref.rpartition("::")
+            source = REPO / (file or HERE)
+            names = {n.name for n in ast.walk(ast.parse(source.read_text())) if isinstance(n, ast.FunctionDef)}
+            assert name in names, f"{command!r}: {ref} does not exist"
+
+
+def test_every_readme_command_is_covered() -> None:
+    commands, shell = readme_commands(README.read_text(encoding="utf-8"))
+    assert len(commands) >= 30 and shell, "README.md lost its command tables?"
+    for command in commands:
+        words = shlex.split(command)
+        assert words[0] == "flockwatch", command
+        for path in resolve(words[1:]):
+            assert path in COVERAGE or "--help" in words, f"README shows `{command}`: no test covers {path!r}"
+            cmd = command_at(path)
+            known = {"--help"} | {o for p in cmd.params for o in (*p.opts, *getattr(p, "secondary_opts", []))}
+            for word in words:
+                option = word.strip("[]").partition("=")[0]
+                assert not option.startswith("--") or option in known, f"README: `{command}` has no {option}"
+    assert set(shell) == set(SHELL_COVERAGE), "a README shell line has no test (SHELL_COVERAGE)"
+
+
+# --- help pages ------------------------------------------------------------------------------------------
+
+
+def _squash(text: str) -> str:
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", text).split())
+
+
+@pytest.mark.parametrize("path", [p for p, _ in command_paths()])
+def test_help_pages(path: str) -> None:
+    """`flockwatch PATH --help`: the usage line, the command's own description, every option and argument."""
+    words = path.split()
+    cmd = command_at(path)
+    result = CliRunner().invoke(
+        app, [*words, "--help"], prog_name="flockwatch", env={"COLUMNS": "120", "TERMINAL_WIDTH": "120"}
+    )
+    assert result.exit_code == 0, result.output
+    out = _squash(result.output)
+    assert f"Usage: flockwatch {path}".replace("  ", " ").strip() in out
+    first = _squash((cmd.help or "").split("\n\n")[0])
+    assert first and first in out, (first, out)
+    for param in cmd.params:
+        if isinstance(param, TyperOption):
+            assert all(opt in out for opt in param.opts), (param.opts, out)
+        else:
+            shown = getattr(param, "help", None) or param.name or ""  # an argument: its help, else its name
+            assert _squash(shown) in out, (param.name, out)
+    if isinstance(cmd, TyperGroup):  # each subcommand listed with its summary
+        for name, sub in cmd.commands.items():
+            assert name in out and _squash(sub.get_short_help_str(60)).rstrip(".")[:30] in out, name
+
+
+def test_top_forms_help() -> None:
+    """`top FIELD` sits beside `top narratives` and `top accounts`; each form's help is its own."""
+    runner = CliRunner()
+    forms = {
+        ("top", "hashtags"): ("Usage: flockwatch top hashtags [OPTIONS]", "--size"),
+        ("top", "author.handle"): ("Usage: flockwatch top author.handle [OPTIONS]", "--size"),
+        ("top", "narratives"): ("Usage: flockwatch top narratives [OPTIONS]", "--min-posts"),
+        ("top", "accounts"): ("Usage: flockwatch top accounts [OPTIONS]", "--min-scored"),
+        ("top",): ("Usage: flockwatch top [OPTIONS] FIELD|narratives|accounts", "FIELD"),
+    }
+    for args, wanted in forms.items():
+        result = runner.invoke(app, [*args, "--help"], prog_name="flockwatch")
+        assert result.exit_code == 0 and all(w in _squash(result.output) for w in wanted), (args, result.output)
+
+
+# --- shell lines: make, Airflow ----------------------------------------------------------------------------
+
+
+def test_make_targets() -> None:
+    """`make demo` runs `flockwatch demo`; `make test` runs lint, then unit, integration and e2e tests (dry runs)."""
+    demo = subprocess.run(["make", "-n", "demo"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert demo.splitlines()[-1] == ".venv/bin/flockwatch demo"
+    test = subprocess.run(["make", "-n", "test"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    lines = test.splitlines()
+    order = [
+        ".venv/bin/ruff check services dags tests bench",
+        ".venv/bin/ruff format --check services dags tests bench",
+        ".venv/bin/mypy",
+        ".venv/bin/flockwatch up",
+        ".venv/bin/pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e",
+    ]
+    assert [line for line in lines if line in order] == order
+
+
+def test_airflow_standalone(tmp_path: Path) -> None:
+    """The README's Airflow lines: its environment, and `airflow standalone` exists (its server is not started)."""
+    _, shell = readme_commands(README.read_text(encoding="utf-8"))
+    export = next(line for line in shell if line.startswith("export "))
+    env = dict(os.environ)
+    for assignment in shlex.split(export)[1:]:
+        name, _, value = assignment.partition("=")
+        env[name] = value.replace("$PWD", str(REPO))
+    assert Path(env["AIRFLOW__CORE__DAGS_FOLDER"]) == REPO / "dags"
+    env["AIRFLOW_HOME"] = str(tmp_path)  # not the checkout's own Airflow home
+    airflow = next(line for line in shell if "airflow standalone" in line).split()
+    done = subprocess.run(
+        [str(REPO / airflow[0]), *airflow[1:], "--help"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "standalone" in done.stdout and "Run an all-in-one copy of Airflow" in done.stdout
+
+
+# --- services ------------------------------------------------------------------------------------------------
+
+
+def flockwatch(*args: str, env: dict[str, str] | None = None, timeout: float = 300, code: int = 0) -> str:
+    done = subprocess.run([FLOCKWATCH, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == code, (args, done.stdout[-2000:], done.stderr[-3000:])
+    return done.stdout
+
+
+def namespace_env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "FLOCKWATCH_TOPIC_PREFIX": settings.topic_prefix,
+        "FLOCKWATCH_INDEX_PREFIX": settings.index_prefix,
+    }
+
+
+@pytest.fixture(scope="module")
+def services() -> None:
+    report = local_services.up(Settings(), list(local_services.SERVICES))
+    assert all(s["healthy"] for s in report.values()), report
+
+
+def test_up_and_status(services: None) -> None:
+    up = json.loads(flockwatch("up", "kafka", "opensearch"))  # already running: nothing started twice
+    settings = Settings()
+    assert up["kafka"]["healthy"] and up["kafka"]["port"] == settings.kafka_port
+    assert up["opensearch"]["healthy"] and up["opensearch"]["url"] == settings.opensearch_url
+    status = json.loads(flockwatch("status"))
+    assert {name: s["pid"] for name, s in status.items()} == {name: s["pid"] for name, s in up.items()}
+
+
+def test_down_and_purge_in_a_scratch_state_dir(tmp_path: Path) -> None:
+    """`down` / `down --purge` against a state dir of its own (the shared services stay up)."""
+    env = {**os.environ, "FLOCKWATCH_STATE_DIR": str(tmp_path)}
+    for name in local_services.SERVICES:
+        (tmp_path / name / "data").mkdir(parents=True)
+    stopped = json.loads(flockwatch("down", env=env))
+    assert set(stopped) == set(local_services.SERVICES)
+    assert all(s["running"] is False and "purged" not in s for s in stopped.values())
+    assert (tmp_path / "kafka" / "data").is_dir()
+    purged = json.loads(flockwatch("down", "opensearch", "--purge", env=env))
+    assert list(purged) == ["opensearch"] and purged["opensearch"]["purged"] is True
+    assert not (tmp_path / "opensearch").exists() and (tmp_path / "kafka").exists()
+
+
+# --- expectations, computed in-process --------------------------------------------------------------------
+
+
+def posts_of(*sources: tuple[str, Path | None, int]) -> dict[str, Post]:
+    """What the store must hold after replaying these (format, path, limit): one post per key."""
+    posts: dict[str, Post] = {}
+    for fmt, path, limit in sources:
+        for raw in itertools.islice(read_dataset(fmt, path, Settings().data_dir), limit):
+            if (post := normalize_record(raw)) is not None:
+                posts[post.key] = post
+    return posts
+
+
+def top_values(posts: dict[str, Post], field: str, size: int = 10) -> list[tuple[int, str]]:
+    """Documents per value, as the store's terms aggregation: largest first, ties by value."""
+    counts: Counter[str] = Counter()
+    for post in posts.values():
+        if field == "hashtags":
+            counts.update({h.lower() for h in post.hashtags})
+        elif field == "author.category" and post.author.category:
+            counts[post.author.category] += 1
+        elif field == "author.handle" and post.author.handle:
+            counts[post.author.handle.lower()] += 1
+    return [(n, v) for v, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:size]]
+
+
+def tokens(text: str) -> set[str]:
+    """The standard analyzer's tokens, closely enough for whole words (letters joined by ' . :)."""
+    return set(re.findall(r"\w+(?:[':.’]\w+)*", text.lower()))
+
+
+def top_lines(out: str) -> list[tuple[int, str]]:
+    return [(int(n), v) for n, v in (line.split("\t") for line in out.splitlines())]
+
+
+# --- `flockwatch demo` and its "Try next" lines ------------------------------------------------------------
+
+
+@dataclass
+class DemoRun:
+    settings: Settings
+    rows: dict[str, str]
+    try_next: list[str]
+    posts: dict[str, Post]
+
+
+@pytest.fixture(scope="module")
+def demo_run(services: None) -> Iterator[DemoRun]:
+    with scratch_namespace("e2e") as settings:
+        out = flockwatch("demo", "--limit", str(N), "--fresh", env=namespace_env(settings), timeout=600)
+        table, _, tail = out.partition("Try next:")
+        rows: dict[str, str] = {}
+        key = ""
+        for line in table.splitlines():
+            cells = [c.strip() for c in line.split("│")]
+            if len(cells) == 4:  # │ name │ value │; a wrapped value goes on in the next row, without a name
+                key = cells[1] or key
+                rows[key] = f"{rows[key]} {cells[2]}" if not cells[1] else cells[2]
+        yield DemoRun(
+            settings, rows, [q.strip() for q in tail.splitlines() if q.strip()], posts_of(("ira_2016", None, N))
+        )
+
+
+def test_demo_summary_and_try_next(demo_run: DemoRun) -> None:
+    posts, rows, settings = demo_run.posts, demo_run.rows, demo_run.settings
+    assert rows["posts read"] == rows["posts produced"] == str(N)
+    assert rows["indexed in store"] == rows["stored text scored posts"] == str(len(posts))
+    for field in ("hashtags", "author.category", "author.handle"):
+        assert rows[f"top {field}"] == ", ".join(f"{v} ({n:,})" for n, v in top_values(posts, field, 5))
+    assert len(demo_run.try_next) >= 4
+    env = namespace_env(settings)
+    for line in demo_run.try_next:  # each printed command, run as printed
+        words = shlex.split(line)
+        if words[:2] == ["flockwatch", "search"]:
+            query, size = words[2], int(words[words.index("--size") + 1]) if "--size" in words else 10
+            found = [json.loads(doc) for doc in flockwatch(*words[1:], env=env).splitlines()]
+            want = [p for p in posts.values() if matches(p, query)]
+            assert len(found) == min(size, len(want)), line
+            assert {d["key"] for d in found} <= {p.key for p in want}, line
+        elif words[:2] == ["flockwatch", "top"] and len(words) == 3:
+            assert top_lines(flockwatch(*words[1:], env=env)) == top_values(posts, words[2]), line
+        elif words[0] == "curl":
+            reply = json.loads(subprocess.run(words, capture_output=True, text=True, check=True, timeout=60).stdout)
+            url = words[-1]
+            assert f"/{settings.index_prefix}-posts/" in url
+            if "/_count" in url:
+                assert reply["count"] == len(posts), line
+            else:
+                tag = re.search(r"q=hashtags:([^&]+)", url)
+                assert tag, line
+                tagged = [p for p in posts.values() if tag[1] in {h.lower() for h in p.hashtags}]
+                assert reply["hits"]["total"]["value"] == len(tagged) > 0, line
+                assert all(tag[1] in [h.lower() for h in h_["_source"]["hashtags"]] for h_ in reply["hits"]["hits"])
+        else:
+            pytest.fail(f"the demo prints `{line}` and no check here runs it")
+
+
+def matches(post: Post, query: str) -> bool:
+    """The demo's query strings (`field:value` terms joined by AND), evaluated on a post."""
+    for term in query.split(" AND "):
+        field, _, value = term.partition(":")
+        if field == "hashtags":
+            ok = value.lower() in {h.lower() for h in post.hashtags}
+        elif field == "author.category":
+            ok = post.author.category == value
+        elif field == "text":
+            ok = value.lower() in tokens(post.text)
+        else:
+            raise AssertionError(f"no in-process evaluation of {field!r} yet")
+        if not ok:
+            return False
+    return True
+
+
+# --- replay, workers, and the store commands on what they wrote ---------------------------------------------
+
+
+@dataclass
+class PipelineRun:
+    settings: Settings
+    env: dict[str, str]
+    replays: list[dict[str, Any]]
+    workers: dict[str, dict[str, Any]]
+    posts: dict[str, Post]
+    bad: bytes
+
+
+WORKERS = ("normalize", "text", "media", "index", "rollups", "graph", "alerts")
+SPEED_ROWS = 20
+
+
+@pytest.fixture(scope="module")
+def pipeline(services: None) -> Iterator[PipelineRun]:
+    from flockwatch.demo import wait_for_stages
+    from flockwatch.kafka_bus import make_producer
+    from flockwatch.topics import Stage, topic_name
+
+    ira = Settings().data_dir / str(get_format("ira_2016").default_path)
+    with scratch_namespace("e2e") as settings:
+        env = namespace_env(settings)
+        replays = [
+            json.loads(flockwatch("replay", "ira_2016", "--limit", str(N), "--rate", "5000", env=env)),
+            # The same first rows again, the format recognised from the file, paced by their timestamps.
+            json.loads(
+                flockwatch("replay", "auto", "--path", str(ira), "--limit", str(SPEED_ROWS), "--speed", "1e6", env=env)
+            ),
+        ]
+        bad = b'{"kind": "raw", "format": "ira_2016", "payload": "not an object"}'
+        producer = make_producer(settings)
+        producer.send(topic_name(settings.topic_prefix, Stage.raw), key=b"bad", value=bad)
+        producer.flush()
+        producer.close()
+        procs = {
+            name: subprocess.Popen(
+                [FLOCKWATCH, "worker", name], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for name in WORKERS
+        }
+        try:
+            caught_up = wait_for_stages(settings, timeout_s=300, stages=WORKERS)
+        finally:
+            outputs = {}
+            for proc in procs.values():
+                proc.send_signal(signal.SIGTERM)
+            for name, proc in procs.items():
+                stdout, stderr = proc.communicate(timeout=120)
+                assert proc.returncode == 0, (name, stderr[-3000:])
+                outputs[name] = json.loads(stdout[stdout.rindex("\n{") if "\n{" in stdout else 0 :])  # last JSON
+        assert caught_up, "workers did not catch up within 5 minutes"
+        OpenSearchStore(settings).refresh()
+        yield PipelineRun(settings, env, replays, outputs, posts_of(("ira_2016", None, N)), bad)
+
+
+def test_replay_and_workers(pipeline: PipelineRun) -> None:
+    by_name, by_path = pipeline.replays
+    assert by_name["format"] == "ira_2016" and by_name["read"] == by_name["produced"] == N and not by_name["errors"]
+    assert by_path["format"] == "ira_2016" and by_path["read"] == by_path["produced"] == SPEED_ROWS
+    w = pipeline.workers
+    assert {name: out["stage"] for name, out in w.items()} == {name: name for name in WORKERS}
+    posts, messages = len(pipeline.posts), N + SPEED_ROWS
+    assert posts == N  # the first rows are distinct posts; the second replay repeats some of them
+    authors = {f"{p.platform}:{p.author.id}" for p in pipeline.posts.values()}
+    assert (w["normalize"]["consumed"], w["normalize"]["normalized"], w["normalize"]["dead_lettered"]) == (
+        messages + 1,
+        messages,
+        1,
+    )
+    assert w["text"]["consumed"] == w["text"]["text_scored"] == messages
+    assert w["text"]["text_human"] + w["text"]["text_machine"] + w["text"]["text_unscored"] == messages
+    assert w["media"]["consumed"] == messages  # IRA 2016 rows carry no media
+    assert w["index"]["indexed"] == w["index"]["consumed"] == 2 * messages  # each post and its text score
+    assert w["rollups"]["consumed"] == messages and w["rollups"]["accounts_updated"] == len(authors)
+    assert (w["graph"]["posts"], w["graph"]["accounts_written"]) == (posts, len(authors))
+    assert (w["alerts"]["posts"], w["alerts"]["duplicate_posts"]) == (posts, messages - posts)
+    store = OpenSearchStore(pipeline.settings)
+    assert store.count(IndexKind.posts) == posts  # replayed twice, stored once
+    assert store.count(IndexKind.posts, {"exists": {"field": "text_score.label"}}) == posts
+    assert store.count(IndexKind.accounts) == len(authors)
+
+
+def test_search_and_top_field(pipeline: PipelineRun) -> None:
+    posts, env = pipeline.posts, pipeline.env
+    for field in ("hashtags", "author.category", "author.handle"):
+        assert top_lines(flockwatch("top", field, env=env)) == top_values(posts, field), field
+    assert top_lines(flockwatch("top", "hashtags", "--size", "3", env=env)) == top_values(posts, "hashtags", 3)
+    assert top_lines(flockwatch("top", "hashtags", "-n", "2", env=env)) == top_values(posts, "hashtags", 2)
+    (n, tag), *_ = top_values(posts, "hashtags")
+    found = [json.loads(line) for line in flockwatch("search", f"hashtags:{tag}", "--size", "50", env=env).splitlines()]
+    assert sorted(d["key"] for d in found) == sorted(p.key for p in posts.values() if matches(p, f"hashtags:{tag}"))
+    assert len(found) == n
+    dates = [d["created_at"] for d in found]
+    assert dates == sorted(dates, reverse=True)  # newest first, as its help says
+    assert (
+        "replace FIELD" in subprocess.run([FLOCKWATCH, "top", "FIELD"], env=env, capture_output=True, text=True).stderr
+    )
+
+
+def test_top_narratives_and_accounts(pipeline: PipelineRun) -> None:
+    env, store = pipeline.env, OpenSearchStore(pipeline.settings)
+    narratives = [
+        json.loads(line) for line in flockwatch("top", "narratives", "--json", "-n", "50", env=env).splitlines()
+    ]
+    stored = store.count(IndexKind.narratives, {"range": {"post_count": {"gte": 2}}})
+    assert len(narratives) == min(50, stored) > 0
+    counts = [d["post_count"] for d in narratives]
+    assert counts == sorted(counts, reverse=True) and min(counts) >= 2 and sum(counts) <= len(pipeline.posts)
+    table = flockwatch("top", "narratives", "--size", "3", env=env).splitlines()
+    assert table[0].split() == ["narrative", "posts", "accts", "machine", "first", "seen", "last", "seen", "text"]
+    assert [line.split()[0] for line in table[1:]] == [d["narrative_id"] for d in narratives[:3]]
+
+    authors = {f"{p.platform}:{p.author.id}" for p in pipeline.posts.values()}
+    per_author = Counter(f"{p.platform}:{p.author.id}" for p in pipeline.posts.values())
+    accounts = [
+        json.loads(line) for line in flockwatch("top", "accounts", "--min-scored", "0", "--json", env=env).splitlines()
+    ]
+    assert len(accounts) == min(20, store.count(IndexKind.accounts)) > 0
+    assert {a["key"] for a in accounts} <= authors
+    assert all(a["machine_n_scored"] <= per_author[a["key"]] for a in accounts)
+    scores = [a["machine_score"] for a in accounts if a.get("machine_score") is not None]
+    assert scores == sorted(scores, reverse=True)
+    _, most = per_author.most_common(1)[0]  # the busiest account's posts
+    listed = flockwatch("top", "accounts", "--min-scored", str(most), env=env).splitlines()
+    assert listed[0].split()[:6] == ["account", "score", "share", "scored", "recent", "label"]
+    busy = store.search(IndexKind.accounts, {"range": {"machine_n_scored": {"gte": most}}}, size=100)
+    assert sorted(line.split()[0] for line in listed[1:]) == sorted(d["key"] for d in busy)
+    assert {d["key"] for d in busy} <= {a for a, n in per_author.items() if n >= most} and busy
+
+
+def test_dead_letters(pipeline: PipelineRun) -> None:
+    (letter,) = [json.loads(line) for line in flockwatch("dead-letters", env=pipeline.env).splitlines()]
+    assert letter["stage"] == "normalize" and letter["reason"] and "original_b64" not in letter
+    assert letter["original_bytes"] == len(pipeline.bad)
+    assert letter["source_topic"] == f"{pipeline.settings.topic_prefix}.posts.raw" and letter["source_offset"] >= 0
+    (full,) = [
+        json.loads(line) for line in flockwatch("dead-letters", "--with-original", env=pipeline.env).splitlines()
+    ]
+
+    assert base64.b64decode(full["original_b64"]) == pipeline.bad
+
+
+def test_alerts_sweep(pipeline: PipelineRun) -> None:
+    end = datetime(2016, 10, 1, 4, 0, 30, tzinfo=UTC)  # between posts: no boundary ties
+    report = json.loads(
+        flockwatch("alerts", "sweep", "--end", end.isoformat(), "--window", "2h", "--lookback", "1h", env=pipeline.env)
+    )
+    assert report["start"] == "2016-10-01T02:00:30+00:00" and report["end"] == end.isoformat()
+    span = [p for p in pipeline.posts.values() if datetime(2016, 10, 1, 1, 0, 30, tzinfo=UTC) <= p.created_at < end]
+    assert report["posts"] == len(span) > 0
+    assert report["bursts"] == len(report["top_bursts"]) and report["deliveries_failed"] == 0
+
+
+def test_bank_push(pipeline: PipelineRun, tmp_path: Path) -> None:
+    image = Settings().data_dir / "media" / "images" / "pdq_variants" / "bridge-1-original.jpg"
+    bank = tmp_path / "bank"
+    assert json.loads(flockwatch("bank", "add", "--bank-dir", str(bank), str(image)).splitlines()[-1])["added"] == 1
+    pushed = json.loads(flockwatch("bank", "push", "--bank-dir", str(bank), "--name", "e2e", env=pipeline.env))
+    assert pushed == {"pushed": 1, "rejected": 0}
+    store = OpenSearchStore(pipeline.settings)
+    store.refresh(IndexKind.media_bank)
+    assert store.count(IndexKind.media_bank) == 1
