@@ -21,7 +21,7 @@ from flockwatch.cli_media import (
     train_voice_clone,
 )
 from flockwatch.cli_text import narratives, score_app, top_app, train_text_detector
-from flockwatch.config import get_settings
+from flockwatch.config import Settings, get_settings
 
 app = typer.Typer(
     help="Flockwatch: ingest posts, score them, graph their spread, store, search and alert.",
@@ -201,7 +201,8 @@ def _run_worker(name: str) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
-    ensure_topics(settings)
+    # A worker started before its services waits for them (logging why) instead of exiting.
+    ensure_topics(settings, wait_s=None)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -209,7 +210,8 @@ def _run_worker(name: str) -> None:
     def log_batch(counts: object) -> None:
         logging.getLogger(f"flockwatch.worker.{name}").info("batch: %s", dict(counts))  # type: ignore[call-overload]
 
-    report = run_stage(settings, build_stage(name, settings), group_id(settings, name), stop=stop, on_batch=log_batch)
+    stage = build_stage(name, settings, wait_s=None)
+    report = run_stage(settings, stage, group_id(settings, name), stop=stop, on_batch=log_batch, wait_s=None)
     _echo_json({"stage": name, **dict(report.counts), "elapsed_s": round(report.elapsed_s, 1)})
 
 
@@ -228,7 +230,10 @@ def demo(
     with _progress(f"replaying {dataset}", limit or None, quiet=as_json) as advance:
         summary = run_demo(settings, dataset, limit=limit or None, rate=rate, fresh=fresh, on_progress=advance)
     if as_json:
-        _echo_json(summary.as_dict() | {"top": summary.top, "example_queries": summary.example_queries})
+        stages = {name: dict(counts) for name, counts in summary.stage_counts.items()}
+        _echo_json(
+            summary.as_dict() | {"top": summary.top, "example_queries": summary.example_queries, "stages": stages}
+        )
         return
     from rich.console import Console
     from rich.table import Table
@@ -298,8 +303,36 @@ def _progress(label: str, total: int | None, quiet: bool = False) -> Iterator[Ca
         yield lambda done: progress.update(task, completed=done)
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
+def main() -> None:  # pragma: no cover - console entry point (pyproject [project.scripts])
+    try:
+        app()
+    except Exception as exc:
+        line = service_error_line(exc, get_settings())
+        if line is None:
+            raise
+        # A service that is down or still starting is an operator's matter, not a bug: one line, no traceback.
+        typer.echo(f"flockwatch: {line}", err=True)
+        raise SystemExit(1) from None
+
+
+def service_error_line(exc: BaseException, settings: Settings) -> str | None:
+    """One line for an error that means "a service is not answering", or None for any other error."""
+    from flockwatch import local_services
+    from flockwatch.kafka_bus import kafka_transient
+    from flockwatch.pipeline.messages import TransientError
+    from flockwatch.readiness import ServiceNotReady, describe
+    from flockwatch.store import store_transient
+
+    if isinstance(exc, ServiceNotReady):
+        return str(exc)
+    module = type(exc).__module__
+    if module.startswith("kafka") and kafka_transient(exc):
+        service, name = f"Kafka at {settings.kafka_bootstrap}", "kafka"
+    elif (module.startswith("opensearchpy") or isinstance(exc, TransientError)) and store_transient(exc):
+        service, name = f"OpenSearch at {settings.opensearch_url}", "opensearch"
+    else:
+        return None
+    return str(ServiceNotReady(service, describe(exc), local_services.hint(settings, name)))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -83,10 +83,9 @@ def bank_push(
     """Copy a local bank into the store, where the media worker matches against it."""
     from flockwatch.config import get_settings
     from flockwatch.media.bank import Bank, bank_records
-    from flockwatch.store import OpenSearchStore
+    from flockwatch.store import prepare_store
 
-    store = OpenSearchStore(get_settings())
-    store.ensure_schema()
+    store = prepare_store(get_settings())
     records = bank_records(Bank(bank_dir))
     result = store.put_bank_items(name or bank_dir.resolve().name, records)
     typer.echo(json.dumps({"pushed": result.written, "rejected": len(result.rejected)}))
