@@ -474,7 +474,9 @@ class OpenSearchStore:
             body={"size": 0, "aggs": {"top": {"terms": {"field": field_name, "size": size}}}},
             params={"ignore_unavailable": "true"},
         )
-        return [(b["key"], int(b["doc_count"])) for b in response["aggregations"]["top"]["buckets"]]
+        # No index behind the alias yet (nothing stored): the reply has no aggregations, and no values.
+        buckets = response.get("aggregations", {}).get("top", {}).get("buckets", [])
+        return [(b["key"], int(b["doc_count"])) for b in buckets]
 
     # --- alerts and watchlists -------------------------------------------------------------------
     # Watched entities live in a percolator index (one query per entity); alerts are upserted by a
