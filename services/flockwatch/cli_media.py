@@ -37,7 +37,8 @@ def score_media(
         settings = settings.model_copy(update={"media_trust_anchors": trust_anchors})
     if bank_dir is not None:
         settings = settings.model_copy(update={"media_bank_dir": bank_dir})
-    scorer = build_scorer(settings, fetch=not no_fetch, store_bank=False)
+    # Local paths are read here only: the CLI user names files on their own machine.
+    scorer = build_scorer(settings, fetch=not no_fetch, store_bank=False, local_files=True)
     output.parent.mkdir(parents=True, exist_ok=True)
     counts = {"scored": 0, "unscored": 0, "refused": 0}
     with output.open("w", encoding="utf-8") as out:

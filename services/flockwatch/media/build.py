@@ -76,6 +76,9 @@ def build_signals(settings: Settings, bank: Bank | None = None) -> list[MediaSig
     return signals
 
 
-def build_scorer(settings: Settings, *, fetch: bool = True, store_bank: bool = True) -> MediaScorer:
+def build_scorer(
+    settings: Settings, *, fetch: bool = True, store_bank: bool = True, local_files: bool = False
+) -> MediaScorer:
+    """``local_files`` lets plain paths be read: only the CLI sets it, never the worker or the DAG."""
     bank = load_store_bank(settings) if store_bank else None
-    return MediaScorer(build_signals(settings, bank), fetcher_for(settings) if fetch else None)
+    return MediaScorer(build_signals(settings, bank), fetcher_for(settings) if fetch else None, local_files=local_files)

@@ -8,13 +8,15 @@ private network behind it. So a fetch:
   multicast, reserved, unspecified, CGNAT, a cloud metadata endpoint, or an IPv6 form embedding one;
 - connects to the address it checked (pinned: a second DNS answer cannot rebind it), sending the hostname
   as ``Host`` and, for https, as SNI with certificate verification;
-- follows redirects by hand, re-checking every hop, up to ``max_redirects``;
+- follows redirects by hand, re-checking every hop, up to ``max_redirects``, and never from https down to
+  plain http (a downgrade would drop the certificate check and expose the request);
 - sniffs the first bytes before reading the rest (HTML/SVG posing as an image stop there), then streams
   under the byte cap for the sniffed kind and a total deadline;
 - stores the body content-addressed: ``cache_dir/<sha[:2]>/<sha>`` plus a ``<sha>.json`` sidecar.
 
 Every refusal raises :class:`MediaRefused` with a readable reason; :func:`try_fetch` turns it into a
-:class:`FetchRecord` so a worker can record it and keep going.
+:class:`FetchRecord` so a worker can record it and keep going. yt-dlp's own page requests reuse
+:func:`connect_checked` and :func:`redirect_target` (``media.ydl_guard``), so they obey the same rules.
 """
 
 from __future__ import annotations
@@ -67,6 +69,10 @@ class FetchPolicy:
     read_timeout_s: float = 15.0
     deadline_s: float = 120.0
     max_redirects: int = 5
+    # yt-dlp's page requests (media.ydl_guard): each page body's cap, and how many requests one extraction
+    # may make (every hop counts); the extraction as a whole runs under ``deadline_s``.
+    page_max_bytes: int = 16 * MB
+    max_page_requests: int = 40
     user_agent: str = "flockwatch-media-fetcher/0.1"
     # Networks let through despite the refusal rules (tests allow 127.0.0.1/32); metadata stays refused.
     allow_addresses: frozenset[IPNetwork] = field(default_factory=frozenset)
@@ -114,6 +120,9 @@ REFUSED_NETWORKS: tuple[tuple[str, IPNetwork], ...] = tuple(
     + _nets("link-local", "169.254.0.0/16", "fe80::/10")
     + _nets("multicast", "224.0.0.0/4", "ff00::/8")
     + _nets("carrier-grade NAT", "100.64.0.0/10")
+    # RFC 8215: the operator picks the prefix length (/48../96), so where the IPv4 address sits is unknown;
+    # the whole prefix translates into the local network's IPv4 space.
+    + _nets("local-use NAT64 (RFC 8215)", "64:ff9b:1::/48")
     + _nets(
         "reserved",
         "192.0.0.0/24",
@@ -129,16 +138,18 @@ REFUSED_NETWORKS: tuple[tuple[str, IPNetwork], ...] = tuple(
     )
 )
 
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Prefixes whose last 32 bits are an IPv4 address: the well-known NAT64 prefix (RFC 6052) and SIIT's
+# IPv4-translated form (RFC 6145). A public IPv4 address behind them passes; an internal one does not.
+_LOW32_FORMS = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::ffff:0:0:0/96"))
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 transition form carries (mapped, 6to4, NAT64, Teredo client)."""
+    """The IPv4 address an IPv6 transition form carries (mapped, translated, 6to4, NAT64, Teredo client)."""
     if ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     if ip.sixtofour is not None:
         return ip.sixtofour
-    if ip in _NAT64:
+    if any(ip in net for net in _LOW32_FORMS):
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     if ip.teredo is not None:
         return ip.teredo[1]
@@ -243,7 +254,7 @@ def resolve_checked(host: str, port: int, policy: FetchPolicy = DEFAULT_POLICY) 
 
 
 @dataclass(frozen=True)
-class _Target:
+class Target:
     url: str
     scheme: str
     host: str
@@ -251,7 +262,7 @@ class _Target:
     path: str
 
 
-def parse_url(url: str) -> _Target:
+def parse_url(url: str) -> Target:
     """Split and vet a URL: http(s) only, no credentials, a host, a valid port."""
     try:
         parts: SplitResult = urlsplit(url.strip())
@@ -267,7 +278,16 @@ def parse_url(url: str) -> _Target:
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    return _Target(url=url, scheme=scheme, host=host, port=port or (443 if scheme == "https" else 80), path=path)
+    return Target(url=url, scheme=scheme, host=host, port=port or (443 if scheme == "https" else 80), path=path)
+
+
+def redirect_target(current: Target, location: str) -> Target:
+    """The vetted target of a redirect from ``current``: every hop is checked from scratch, no downgrade."""
+    next_url = urljoin(current.url, location.strip())
+    target = parse_url(next_url)
+    if current.scheme == "https" and target.scheme != "https":
+        raise MediaRefused(f"refused redirect from https to {target.scheme}: {next_url}")
+    return target
 
 
 # --- connections ----------------------------------------------------------------------------------
@@ -308,7 +328,7 @@ def _tls_context() -> ssl.SSLContext:
     return ctx
 
 
-class _Deadline:
+class Deadline:
     """The fetch's total time budget; shuts the live socket down when it runs out, so no read outlasts it."""
 
     def __init__(self, seconds: float) -> None:
@@ -380,7 +400,7 @@ def sidecar_path(cache_dir: Path, sha256: str) -> Path:
     return cache_dir / sha256[:2] / f"{sha256}.json"
 
 
-def _request_headers(target: _Target, policy: FetchPolicy, extra: Mapping[str, str] | None) -> dict[str, str]:
+def _request_headers(target: Target, policy: FetchPolicy, extra: Mapping[str, str] | None) -> dict[str, str]:
     headers = {k: v for k, v in (extra or {}).items() if k.lower() in _PASS_HEADERS}
     headers.setdefault("User-Agent", policy.user_agent)
     headers.setdefault("Accept", "image/*, video/*, audio/*;q=0.9, */*;q=0.1")
@@ -390,8 +410,8 @@ def _request_headers(target: _Target, policy: FetchPolicy, extra: Mapping[str, s
     return headers
 
 
-def _connect(target: _Target, policy: FetchPolicy, deadline: _Deadline) -> http.client.HTTPConnection:
-    """An open connection to the first checked address that answers."""
+def connect_checked(target: Target, policy: FetchPolicy, deadline: Deadline) -> http.client.HTTPConnection:
+    """An open connection to the first checked address that answers; nothing is sent before the checks."""
     last: Exception | None = None
     for ip in resolve_checked(target.host, target.port, policy):
         timeout = min(policy.connect_timeout_s, deadline.remaining())
@@ -417,7 +437,7 @@ def _read_body(
     conn: http.client.HTTPConnection,
     out: IO[bytes],
     policy: FetchPolicy,
-    deadline: _Deadline,
+    deadline: Deadline,
     kinds: frozenset[Kind] | None,
 ) -> tuple[Kind, str, str, int]:
     """Stream the body into ``out``: sniff first, then enforce the kind's cap. (kind, mime, sha256, size)."""
@@ -485,13 +505,13 @@ def fetch_media(
     ``kinds`` restricts what the body may sniff as (a video page's stream must be video or audio);
     ``extra_headers`` may add User-Agent/Referer/Accept(-Language)/Origin, nothing else (no cookies).
     """
-    deadline = _Deadline(policy.deadline_s)
+    deadline = Deadline(policy.deadline_s)
     partial_dir = cache_dir / ".partial"
     partial_dir.mkdir(parents=True, exist_ok=True)
     target = parse_url(url)
     redirects: list[str] = []
     while True:
-        conn = _connect(target, policy, deadline)
+        conn = connect_checked(target, policy, deadline)
         try:
             deadline.guard(conn)
             _set_timeout(conn, min(policy.read_timeout_s, deadline.remaining()))
@@ -503,9 +523,8 @@ def fetch_media(
                     raise MediaRefused(f"HTTP {resp.status} redirect without Location")
                 if len(redirects) >= policy.max_redirects:
                     raise MediaRefused(f"too many redirects: more than {policy.max_redirects}")
-                next_url = urljoin(target.url, location.strip())
-                redirects.append(next_url)
-                target = parse_url(next_url)  # every hop is vetted from scratch
+                target = redirect_target(target, location)
+                redirects.append(target.url)
                 continue
             if resp.status != 200:
                 raise MediaRefused(f"HTTP {resp.status} {resp.reason}".strip())

@@ -3,6 +3,10 @@
 This is the one function the CLI (``flockwatch score media``), the Kafka worker and the Airflow task
 share. A file that cannot be fetched or decoded gives a result with ``error`` set, never an exception:
 one hostile file must not stop a batch.
+
+Local paths are read only when the scorer is built with ``local_files=True``, which only the CLI does:
+a media reference in a stream message is whatever its author wrote, and ``/etc/passwd`` or ``../x``
+there must not make the worker read the machine's files.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flockwatch.media import decode
 from flockwatch.media.errors import MediaRefused
@@ -78,6 +83,19 @@ def is_url(target: str) -> bool:
     return "://" in target or target.lower().startswith(("data:", "file:"))
 
 
+def _remote_refusal(target: str) -> str | None:
+    """Why ``target`` is not an http(s) URL a scorer without local files may fetch; None when it is."""
+    try:
+        scheme = urlsplit(target.strip()).scheme.lower()
+    except ValueError:
+        scheme = ""
+    if scheme in ("http", "https") and "://" in target:
+        return None
+    if scheme and is_url(target):
+        return f"refused media reference scheme {scheme!r}: only http(s) URLs are fetched"
+    return "refused media reference: not an http(s) URL; local files are only read from the command line"
+
+
 def preflight(media: MediaFile) -> None:
     """Refuse what no signal should see: image bombs and truncated images, videos with no decodable frame.
 
@@ -91,14 +109,23 @@ def preflight(media: MediaFile) -> None:
 
 
 class MediaScorer:
-    """Runs ``signals`` over media; URLs go through ``fetcher`` (the safe fetcher), paths are opened."""
+    """Runs ``signals`` over media; URLs go through ``fetcher`` (the safe fetcher).
 
-    def __init__(self, signals: Sequence[MediaSignal], fetcher: Fetcher | None = None) -> None:
+    Local paths are opened only with ``local_files=True`` (the CLI); otherwise anything but an http(s)
+    URL is refused with its reason, before any file or network access.
+    """
+
+    def __init__(
+        self, signals: Sequence[MediaSignal], fetcher: Fetcher | None = None, *, local_files: bool = False
+    ) -> None:
         self.signals = list(signals)
         self.fetcher = fetcher
+        self.local_files = local_files
 
     def score(self, target: str) -> MediaResult:
         try:
+            if not self.local_files and (reason := _remote_refusal(target)) is not None:
+                raise MediaRefused(reason)
             if is_url(target):
                 if self.fetcher is None:
                     raise MediaRefused("URL given but fetching is disabled")

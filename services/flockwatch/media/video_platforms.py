@@ -6,8 +6,10 @@ video in one file, so nothing needs merging) and download its direct URL through
 :func:`flockwatch.media.fetch.fetch_media`: the same address checks, redirects, caps and sniffing as any
 other media URL. The sanitised info dict is kept as ``<sha>.info.json`` beside the cached file.
 
-Limit: the page requests yt-dlp makes itself are not pinned; the page host is checked first and must be on
-:data:`PLATFORM_HOSTS`, which keeps extraction on public platform hosts.
+yt-dlp's own page requests go through :class:`flockwatch.media.ydl_guard.GuardedYoutubeDL`: every request,
+redirect hop and hand-off to another extractor (the generic one included) is checked and pinned like a
+media fetch. The page URL must also be on :data:`PLATFORM_HOSTS`; where yt-dlp goes from there is bounded
+by the address rules, not by that list.
 """
 
 from __future__ import annotations
@@ -93,11 +95,17 @@ class _YdlLog:
         log.info("yt-dlp: %s", msg)  # the failure itself surfaces as MediaRefused
 
 
-def _default_factory(options: dict[str, Any]) -> YoutubeDLLike:
-    import yt_dlp  # heavy import kept local: only video-platform links need it
+def guarded_factory(policy: FetchPolicy) -> YdlFactory:
+    """Builds a ``YoutubeDL`` whose every request is sent by the guarded handler under ``policy``."""
 
-    ydl: YoutubeDLLike = yt_dlp.YoutubeDL(options)
-    return ydl
+    def factory(options: dict[str, Any]) -> YoutubeDLLike:
+        # Heavy import kept local: only video-platform links need yt-dlp.
+        from flockwatch.media.ydl_guard import GuardedYoutubeDL
+
+        ydl: YoutubeDLLike = GuardedYoutubeDL(options, policy)
+        return ydl
+
+    return factory
 
 
 def is_video_platform_url(url: str) -> bool:
@@ -132,6 +140,9 @@ def ydl_options(policy: FetchPolicy) -> dict[str, Any]:
         "remote_components": [],
         "usenetrc": False,
         "call_home": False,
+        # No proxy from the environment (the guarded handler refuses any), no spoofed X-Forwarded-For.
+        "proxy": "",
+        "geo_bypass": False,
         "logger": _YdlLog(),
     }
 
@@ -199,14 +210,17 @@ def fetch_video(
     cache_dir: Path,
     policy: FetchPolicy = DEFAULT_POLICY,
     *,
-    ydl_factory: YdlFactory = _default_factory,
+    ydl_factory: YdlFactory | None = None,
 ) -> MediaFile:
-    """Extract ``url`` with yt-dlp, download one progressive format through the guards, keep the metadata."""
+    """Extract ``url`` with yt-dlp, download one progressive format through the guards, keep the metadata.
+
+    ``ydl_factory`` defaults to :func:`guarded_factory` (tests pass a fake).
+    """
     if not is_video_platform_url(url):
         raise MediaRefused(f"not a known video platform URL: {url}")
     page = parse_url(url)
     resolve_checked(page.host, page.port, policy)  # the page host passes the same address rules first
-    ydl = ydl_factory(ydl_options(policy))
+    ydl = (ydl_factory or guarded_factory(policy))(ydl_options(policy))
     try:
         try:
             raw = ydl.extract_info(url, download=False)

@@ -82,7 +82,8 @@ def test_scorer_keeps_going_past_broken_signals(jpeg: Path) -> None:
             Fixed("crashes", RuntimeError("bug")),
             Fixed("video_only", f("video_only", 1.0, Tier.learned), kinds=("video",)),
             Fixed("works", f("works", 0.4, Tier.learned)),
-        ]
+        ],
+        local_files=True,
     )
     result = scorer.score(str(jpeg))
     assert result.manipulation_score == 0.4 and result.error is None
@@ -95,7 +96,7 @@ def test_scorer_keeps_going_past_broken_signals(jpeg: Path) -> None:
 def test_scorer_reports_refusals_as_errors(tmp_path: Path) -> None:
     svg = tmp_path / "logo.jpg"
     svg.write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
-    scorer = MediaScorer([Fixed("works", f("works", 0.4, Tier.learned))])
+    scorer = MediaScorer([Fixed("works", f("works", 0.4, Tier.learned))], local_files=True)
     for target, reason in ((str(svg), "markup"), ("http://example.com/a.jpg", "fetching is disabled")):
         result = scorer.score(target)
         assert result.manipulation_score is None and result.error is not None and reason in result.error
@@ -103,7 +104,7 @@ def test_scorer_reports_refusals_as_errors(tmp_path: Path) -> None:
 
 
 def test_every_applicable_signal_refusing_is_an_error(jpeg: Path) -> None:
-    result = MediaScorer([Fixed("a", MediaRefused("undecodable image: truncated"))]).score(str(jpeg))
+    result = MediaScorer([Fixed("a", MediaRefused("undecodable image: truncated"))], local_files=True).score(str(jpeg))
     assert result.manipulation_score is None and result.error == "a: undecodable image: truncated"
 
 
@@ -124,7 +125,7 @@ def test_bombs_and_truncated_images_are_refused_before_any_signal(tmp_path: Path
             calls.append(media.path.name)
             return super().compute(media)
 
-    scorer = MediaScorer([Spy("c2pa", f("c2pa", None, Tier.provenance), tier=Tier.provenance)])
+    scorer = MediaScorer([Spy("c2pa", f("c2pa", None, Tier.provenance), tier=Tier.provenance)], local_files=True)
     for path, reason in ((bomb, "decompression bomb"), (truncated, "undecodable image")):
         result = scorer.score(str(path))
         assert result.manipulation_score is None and result.error is not None and reason in result.error, result
