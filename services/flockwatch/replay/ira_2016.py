@@ -9,7 +9,7 @@ Decisions, and why:
 - **Ids.** The release has no tweet ids, so ``platform_id`` is ``ira-`` + a 64-bit BLAKE2b of
   ``author_id | publish_date | content | updates``. ``updates`` is the account's running count of
   actions when the tweet was captured, so two *distinct* tweets with the same text in the same
-  minute differ in it and get distinct ids, while the 10,863 rows that repeat another row in
+  minute differ in it and get distinct ids, while the 10,868 rows that repeat another row in
   every column (the same tweet captured twice) get the *same* id and collapse to one post in the
   store. A per-file occurrence counter would instead mint ~10.9k phantom tweets and inflate
   exactly the co-posting signal this dataset is used to study. The id depends on the row alone,
