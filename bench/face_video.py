@@ -1,10 +1,10 @@
-"""Face-video detector (Self-Blended Images, Shiohara & Yamasaki CVPR 2022) on the 10 FF++/DFDC smoke clips.
+"""Face-video detector (Self-Blended Images, Shiohara & Yamasaki CVPR 2022) on the FF++/DFDC smoke clips.
 
-A smoke test, not a measured accuracy: 3 real and 7 manipulated clips. For each clip it runs the shipped
-``FaceVideoSignal`` end to end (decode every 1 s up to 30 frames, MTCNN, CNN, top-third mean) and reports the
-score, the faces it rests on and the time. The held-out figure comes from ``models/face_video/metrics.json``
+A smoke test, not a measured accuracy: a few real and manipulated clips. For each clip it runs the shipped
+``FaceVideoSignal`` end to end (decode at the signal's rate up to its frame cap, MTCNN, CNN, top-third mean) and
+reports the score, the faces it rests on and the time. The held-out figure comes from ``models/face_video/metrics.json``
 (``python -m flockwatch.media.train_face``): leave-one-identity-out folds, each (real, fake) pair scored by a
-model that saw neither identity. The shipped model was trained on the 3 originals, so its own scores on them
+model that saw neither identity. The shipped model was trained on the originals, so its own scores on them
 are training scores and no AUROC is computed from them.
 
     python -m bench.face_video [--repeats 3] [--no-write]
@@ -26,7 +26,7 @@ from bench.report import write_section
 from flockwatch.config import Settings
 from flockwatch.media.face_video import MODEL_DIR, FaceVideoSignal
 from flockwatch.media.sniff import open_media
-from flockwatch.media.train_face import clips
+from flockwatch.media.train_face import clips, ffpp_pairs, held_out_scores
 
 
 def video_seconds(path: Path) -> float:
@@ -47,10 +47,7 @@ def run(repeats: int) -> dict[str, Any]:
     signal.compute(open_media(all_clips[0].path))  # loads MTCNN and the CNN once; not in the per-clip times
     load_s = time.perf_counter() - t0
     metrics = json.loads((MODEL_DIR / "metrics.json").read_text())
-    held: dict[str, list[float]] = {}
-    for fold in metrics.get("folds", []):
-        for name in [fold["held_out"], *fold["held_out_fakes"]]:
-            held.setdefault(name, []).append(fold["clip_scores"][name]["score"])
+    held = held_out_scores(metrics)
     rows = []
     for c in all_clips:
         media = open_media(c.path)
@@ -80,30 +77,31 @@ def run(repeats: int) -> dict[str, Any]:
                 "analysed_s": analysed,
             }
         )
-    return {"rows": rows, "load_s": load_s, "metrics": metrics}
-
-
-def ffpp_pairs(metrics: dict[str, Any]) -> tuple[int, int]:
-    """(pairs ranked right, pairs) over held-out (FF++ original, FF++ fake) pairs."""
-    methods = {c["name"]: c["method"] for c in metrics["clips"]}
-    right = total = 0
-    for fold in metrics["folds"]:
-        real = fold["clip_scores"][fold["held_out"]]["score"]
-        for name in fold["held_out_fakes"]:
-            if methods[name] != "DFDC":
-                total += 1
-                right += fold["clip_scores"][name]["score"] > real
-    return right, total
+    return {
+        "rows": rows,
+        "load_s": load_s,
+        "metrics": metrics,
+        "every_s": signal.every_s,
+        "max_frames": signal.max_frames,
+    }
 
 
 def report(res: dict[str, Any], repeats: int) -> str:
     rows, m = res["rows"], res["metrics"]
+    n_real = sum(r["label"] == "real" for r in rows)
+    by_source = {
+        "FF++ originals": n_real,
+        "FF++ manipulations": sum(r["label"] == "fake" and r["method"] != "DFDC" for r in rows),
+        "DFDC fakes": sum(r["method"] == "DFDC" for r in rows),
+    }
+    celeba = m["training_crops"].get("celeba_images", 0)
     lines = [
-        "Smoke test on 10 clips (3 real FF++ originals, 4 FF++ manipulations, 3 DFDC fakes): not a measured accuracy.",
-        "The shipped model was trained (self-supervised, Self-Blended Images) on real faces of the 3 originals and",
-        "20 CelebA stills; no manipulated clip was ever trained on. *Held-out score*: from the leave-one-identity-out",
-        "fold model that saw neither the clip's identity nor its original (mean over folds for clips of identities no",
-        "fold trains on).",
+        f"Smoke test on {len(rows)} clips ({', '.join(f'{n} {k}' for k, n in by_source.items())}): not a measured "
+        "accuracy.",
+        f"The shipped model was trained (self-supervised, Self-Blended Images) on real faces of the {n_real} "
+        f"originals and {celeba} CelebA stills; no manipulated clip was ever trained on. *Held-out score*: from the "
+        "leave-one-identity-out fold model that saw neither the clip's identity nor its original (mean over folds "
+        "for clips of identities no fold trains on).",
         "",
         "| clip | method | label | shipped score | held-out score | face crops | frames with face / sampled "
         "| s / clip (decode) |",
@@ -127,7 +125,8 @@ def report(res: dict[str, Any], repeats: int) -> str:
             "",
             f"Held-out AUROC (video level): **{h['value']:.3f}** over {h['pairs']} (real, fake) pairs from "
             f"{h['reals']} real clips; each pair is scored by the fold model that trained on neither identity "
-            "(`models/face_video/metrics.json`). With 3 reals one pair moves it by ~0.07: a smoke check, not a rate.",
+            f"(`models/face_video/metrics.json`). With {h['reals']} reals one pair moves it by {1 / h['pairs']:.3f}: "
+            "a smoke check, not a rate.",
             f"Within FF++ only (same source, so no dataset shift between real and fake): {ffpp[0]} of {ffpp[1]} "
             f"held-out pairs ranked right. The {h['pairs'] - ffpp[1]} other pairs set an FF++ original against a "
             "DFDC fake: there is no DFDC real clip here, so those may reward dataset shift (camera, lighting, "
@@ -139,14 +138,15 @@ def report(res: dict[str, Any], repeats: int) -> str:
     total_s = sum(r["seconds"] for r in rows)
     decode_s = sum(r["decode_s"] for r in rows)
     total_min = sum(r["analysed_s"] for r in rows) / 60
+    every_s, max_frames = res["every_s"], res["max_frames"]
     lines += [
         "",
-        f"Cost (decode every 1 s up to 30 frames + MTCNN + CNN, torch on one thread, median of {repeats} runs): "
-        f"**{total_s / total_min:.1f} s per minute of analysed video** ({total_s:.1f} s for {total_min:.1f} min "
-        f"over the 10 clips; only the first 30 s of a longer video are analysed). Loading MTCNN and the CNN once: "
-        f"{res['load_s']:.1f} s (not in the times above). Decoding alone takes {decode_s:.1f} s of the {total_s:.1f} s "
-        "(OpenCV grabs every frame to reach the sampled ones). The machine is shared (2 cores, other jobs running), "
-        "so times are noisy.",
+        f"Cost (decode every {every_s:g} s up to {max_frames} frames + MTCNN + CNN, torch on one thread, median of "
+        f"{repeats} runs): **{total_s / total_min:.1f} s per minute of analysed video** ({total_s:.1f} s for "
+        f"{total_min:.1f} min over the {len(rows)} clips; only the first {every_s * max_frames:g} s of a longer "
+        f"video are analysed). Loading MTCNN and the CNN once: {res['load_s']:.1f} s (not in the times above). "
+        f"Decoding alone takes {decode_s:.1f} s of the {total_s:.1f} s (OpenCV grabs every frame to reach the "
+        "sampled ones). The machine is shared with other jobs, so times are noisy.",
     ]
     return "\n".join(lines)
 

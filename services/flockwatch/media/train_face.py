@@ -11,9 +11,12 @@ originals, 4 FF++ manipulations, 3 DFDC fakes. Only the 3 originals are trained 
 ``media/images/cnndetection/*stargan_real*`` for more identities); manipulated clips never are. Leave-one-identity-
 out folds give each original and its manipulation a score from a model that saw neither.
 
-    python -m flockwatch.media.train_face [--out models/face_video] [--seed 0] [--steps 360]
+    python -m flockwatch.media.train_face [--out models/face_video] [--seed 0] [--steps 360] [--card-only]
 
-Deterministic for a seed (one CPU thread, deterministic algorithms, seeded NumPy generator).
+Deterministic for a seed (one CPU thread, deterministic algorithms, seeded NumPy generator); the seed draws the
+training batches and every self-blend (mask shape, colour, frequency and geometry jitter), so it changes the
+weights. The folds (:func:`identity_folds`) draw nothing. The command renders its figures into
+``MODEL_CARD.md`` (:func:`write_card`); ``--card-only`` re-renders them from the committed ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,7 @@ import numpy.typing as npt
 import torch
 
 from flockwatch.config import Settings
+from flockwatch.media import faces
 from flockwatch.media.decode import Frame, open_image, video_frames
 from flockwatch.media.face_video import (
     MODEL_DIR,
@@ -47,6 +51,7 @@ from flockwatch.media.face_video import (
 from flockwatch.media.faces import CROP_SIZE, MARGIN, FaceCropper
 from flockwatch.media.signal import sha256_file
 from flockwatch.metrics import auroc_pos_neg
+from flockwatch.model_card import markdown_table, write_block
 
 RGB = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]
@@ -56,6 +61,8 @@ CELEBA_GLOB = "media/images/cnndetection/*stargan_real*"
 TRAIN_EVERY_S = 0.2  # training frames: 5 a second (neighbours are near-duplicates; SBI makes the variety)
 TRAIN_MAX_FRAMES = 150
 EVAL_EVERY_S, EVAL_MAX_FRAMES = 1.0, 30  # FaceVideoSignal's defaults: evaluation sees what the signal sees
+BATCH, LR = 32, 3e-3  # half real, half self-blended crops per step; AdamW's one-cycle peak learning rate
+CARD = "MODEL_CARD.md"
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,28 @@ def clips(data_dir: Path) -> list[Clip]:
             if (meta.parent / name).exists():
                 label = int(info["label"] == "FAKE")
                 out.append(Clip(Path(name).stem, meta.parent / name, label, Path(name).stem, "DFDC"))
+    return out
+
+
+@dataclass(frozen=True)
+class IdentityFold:
+    """One leave-one-identity-out fold: trains on ``train_groups`` (+ CelebA), reports on ``held_out`` (a real
+    original) against ``fakes``, every clip whose identity group no training clip of this fold shares."""
+
+    held_out: str
+    train_groups: tuple[str, ...]
+    fakes: tuple[str, ...]
+
+
+def identity_folds(all_clips: Sequence[Clip]) -> list[IdentityFold]:
+    """A fold per FF++ original (sorted): the other originals train; the held-out original and each fake whose
+    group is not trained on (its own manipulation, and identities no fold trains on) report."""
+    originals = sorted({c.group for c in all_clips if c.label == 0 and c.method == "original"})
+    out = []
+    for held in originals:
+        train_groups = tuple(g for g in originals if g != held)
+        fakes = tuple(c.name for c in all_clips if c.label == 1 and c.group not in train_groups)
+        out.append(IdentityFold(held, train_groups, fakes))
     return out
 
 
@@ -248,7 +277,7 @@ def _fp16_roundtrip(net: FaceArtefactNet) -> FaceArtefactNet:
     return net.eval()
 
 
-def fit(crops: RGB, points: F32, *, seed: int, steps: int, batch: int = 32, lr: float = 3e-3) -> FaceArtefactNet:
+def fit(crops: RGB, points: F32, *, seed: int, steps: int, batch: int = BATCH, lr: float = LR) -> FaceArtefactNet:
     """Train on (real, self-blended) pairs of the given real crops; one thread, so runs repeat bit for bit."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -357,13 +386,13 @@ def _train(data_dir: Path, out_dir: Path, seed: int, steps: int, folds: bool) ->
     }
     if folds:
         fold_rows, neg, pos = [], [], []
-        for held in sorted(train_faces):
-            model, secs = fit_on([g for g in sorted(train_faces) if g != held])
+        for fold in identity_folds(all_clips):
+            held = fold.held_out
+            model, secs = fit_on(list(fold.train_groups))
             scores = clip_scores(model)
-            trained_groups = set(train_faces) - {held}
             # A pair counts only if the model saw neither clip's identity: the held-out original against its own
             # manipulation and against fakes of identities no fold trains on.
-            fakes = [c.name for c in all_clips if c.label == 1 and c.group not in trained_groups]
+            fakes = list(fold.fakes)
             neg.append(scores[held]["score"])
             pos.append([scores[f]["score"] for f in fakes])
             held_real = train_faces[held]
@@ -393,25 +422,168 @@ def _train(data_dir: Path, out_dir: Path, seed: int, steps: int, folds: bool) ->
         "clip_scores": clip_scores(shipped),
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_card(out_dir)
     return metrics
+
+
+# --- the model card's figures ------------------------------------------------------------------------------
+
+
+def ffpp_pairs(metrics: Mapping[str, Any]) -> tuple[int, int]:
+    """(pairs ranked right, pairs) over held-out (FF++ original, FF++ fake) pairs: no DFDC clip, so no dataset shift."""
+    methods = {c["name"]: c["method"] for c in metrics["clips"]}
+    right = total = 0
+    for fold in metrics["folds"]:
+        real = fold["clip_scores"][fold["held_out"]]["score"]
+        for name in fold["held_out_fakes"]:
+            if methods[name] != "DFDC":
+                total += 1
+                right += fold["clip_scores"][name]["score"] > real
+    return right, total
+
+
+def held_out_scores(metrics: Mapping[str, Any]) -> dict[str, list[float]]:
+    """Each clip's scores from the fold models that trained on neither it nor its identity (one per such fold)."""
+    held: dict[str, list[float]] = {}
+    for fold in metrics.get("folds", []):
+        for name in [fold["held_out"], *fold["held_out_fakes"]]:
+            held.setdefault(name, []).append(fold["clip_scores"][name]["score"])
+    return held
+
+
+def _span(xs: Sequence[float]) -> str:
+    return f"{min(xs):.2f}–{max(xs):.2f}"
+
+
+def render_card_figures(metrics: Mapping[str, Any], model_config: Mapping[str, Any]) -> dict[str, str]:
+    """The card's figure blocks (name -> Markdown) from the committed metrics.json and model.json, plus the code's
+    sampling and face-finding constants (so a changed constant shows up as drift until the card is re-rendered)."""
+    blocks: dict[str, str] = {}
+    n_weights = sum(p.numel() for p in FaceArtefactNet(tuple(model_config["widths"])).parameters())
+    blocks["settings"] = "\n".join(
+        [
+            f"- Faces: MTCNN on frames downscaled to {faces.DETECT_SIDE} px on the long side; faces ≥ "
+            f"{faces.MIN_FACE} px with probability ≥ {faces.THRESHOLD}, at most {faces.MAX_FACES} a frame; crop = "
+            f"box + {model_config['margin']:.0%} of its longer side on each side, "
+            f"{model_config['input_size']} × {model_config['input_size']} px.",
+            f"- Network: conv stages of {', '.join(map(str, model_config['widths']))} channels, {n_weights:,} "
+            f"weights (float16 on disk); {model_config['steps']} AdamW steps of {BATCH // 2} real + {BATCH // 2} "
+            f"self-blended crops, one-cycle LR peak {LR:g}, seed {model_config['seed']}.",
+            f"- Training frames: one every {TRAIN_EVERY_S} s, at most {TRAIN_MAX_FRAMES} a video, largest face. "
+            f"Evaluation (and `FaceVideoSignal`'s default): one frame every {EVAL_EVERY_S:g} s, at most "
+            f"{EVAL_MAX_FRAMES} frames (the first {EVAL_EVERY_S * EVAL_MAX_FRAMES:g} s of a video).",
+            f"- Video score: {model_config['aggregate']}.",
+        ]
+    )
+    tc = metrics["training_crops"]
+    blocks["data"] = "\n".join(
+        [
+            markdown_table(
+                ["clip", "method", "label", "identity group"],
+                [[c["name"], c["method"], "fake" if c["label"] else "real", c["group"]] for c in metrics["clips"]],
+            ),
+            "",
+            "Training crops per original: "
+            + ", ".join(f"{g} {n}" for g, n in tc.items() if g != "celeba_images")
+            + f"; CelebA stills: {tc['celeba_images']}.",
+        ]
+    )
+    if "folds" in metrics:
+        methods = {c["name"]: c["method"] for c in metrics["clips"]}
+        blocks["splits"] = markdown_table(
+            ["fold", "trains on (identity groups)", "reports on: real", "reports on: fakes"],
+            [
+                [
+                    f["held_out"],
+                    ", ".join([*(g for g in tc if g not in ("celeba_images", f["held_out"])), "CelebA"]),
+                    f["held_out"],
+                    ", ".join(f"{n} ({methods[n]})" for n in f["held_out_fakes"]),
+                ]
+                for f in metrics["folds"]
+            ],
+        )
+    held = held_out_scores(metrics)
+    shipped = metrics["final"]["clip_scores"]
+    trained_on = set(metrics["final"]["trained_on"])
+    rows = []
+    for c in metrics["clips"]:
+        h = held.get(c["name"])
+        h_txt = "" if not h else f"{float(np.mean(h)):.3f}" + (f" (mean of {len(h)} folds)" if len(h) > 1 else "")
+        # A fake sharing a trained original's group was not trained on, but its identity (or scene) was.
+        note = (
+            "" if c["group"] not in trained_on else " (trained on)" if c["label"] == 0 else " (its original trained on)"
+        )
+        s_txt = f"{shipped[c['name']]['score']:.3f}{note}"
+        rows.append([c["name"], c["method"], "fake" if c["label"] else "real", h_txt, s_txt])
+    lines = [
+        markdown_table(["clip", "method", "label", "held-out score (fold model)", "shipped model"], rows),
+    ]
+    if "held_out_auroc" in metrics:
+        h_auc = metrics["held_out_auroc"]
+        right, total = ffpp_pairs(metrics)
+        right_all, ties = 0, 0
+        for f in metrics["folds"]:
+            real = f["clip_scores"][f["held_out"]]["score"]
+            right_all += sum(f["clip_scores"][n]["score"] > real for n in f["held_out_fakes"])
+            ties += sum(f["clip_scores"][n]["score"] == real for n in f["held_out_fakes"])
+        ranked = f"{right_all}" + (f" (+{ties} tied)" if ties else "")
+        reals = [c["name"] for c in metrics["clips"] if c["label"] == 0]
+        held_reals = [float(np.mean(held[r])) for r in reals if r in held]
+        shipped_reals = [shipped[r]["score"] for r in reals]
+        lines += [
+            "",
+            f"- Held-out video-level AUROC: **{h_auc['value']:.3f} over {h_auc['pairs']} (real, fake) pairs from "
+            f"{h_auc['reals']} real clips** ({ranked} of {h_auc['pairs']} ranked right; one pair moves it by "
+            f"{1 / h_auc['pairs']:.3f}). {h_auc['pairs'] - total} of the pairs set an FF++ original against a DFDC "
+            f"fake. **Within FF++ only: {right} of {total} pairs** ranked right.",
+            "- Pretext check (crop level, no fake clip involved): AUROC of real vs self-blended crops of the "
+            "held-out identity: "
+            + ", ".join(f"{f['sbi_auroc_held_out_identity']:.3f} ({f['held_out']})" for f in metrics["folds"])
+            + ".",
+            f"- Real originals: held-out scores {_span(held_reals)}, the same originals once trained on "
+            f"{_span(shipped_reals)}.",
+            "- Training time per model (this run, seconds): "
+            + ", ".join(f"fold {f['held_out']} {f['train_seconds']}" for f in metrics["folds"])
+            + f", shipped {metrics['final']['train_seconds']}.",
+        ]
+    blocks["evaluation"] = "\n".join(lines)
+    return blocks
+
+
+def card_figures(model_dir: Path) -> dict[str, str]:
+    """:func:`render_card_figures` from the JSON files in ``model_dir``."""
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    config = json.loads((model_dir / "model.json").read_text())
+    return render_card_figures(metrics, config)
+
+
+def write_card(model_dir: Path) -> dict[str, str]:
+    """Render every figure block into ``model_dir/MODEL_CARD.md``; returns them (the command prints them)."""
+    blocks = card_figures(model_dir)
+    for name, body in blocks.items():
+        write_block(model_dir / CARD, name, body)
+    return blocks
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--data-dir", type=Path, default=Settings().data_dir)
     ap.add_argument("--out", type=Path, default=MODEL_DIR)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--seed", type=int, default=0, help="draws the training batches and self-blends (changes the weights)"
+    )
     ap.add_argument("--steps", type=int, default=360)
     ap.add_argument("--no-folds", action="store_true", help="only the shipped model (no cross-validation)")
+    ap.add_argument(
+        "--card-only", action="store_true", help="only re-render the card's figures from the committed JSON files"
+    )
     args = ap.parse_args(argv)
-    m = train(args.data_dir, args.out, seed=args.seed, steps=args.steps, folds=not args.no_folds)
-    if "held_out_auroc" in m:
-        h = m["held_out_auroc"]
-        print(f"held-out AUROC {h['value']:.3f} over {h['pairs']} (real, fake) pairs ({h['reals']} reals)")
-        for f in m["folds"]:
-            print(f"  fold {f['held_out']}: SBI AUROC on held-out identity {f['sbi_auroc_held_out_identity']:.3f}")
-    for name, s in m["final"]["clip_scores"].items():
-        print(f"  {name:>12}: {s['score']:.3f} ({s['crops']} crops)")
+    if not args.card_only:
+        m = train(args.data_dir, args.out, seed=args.seed, steps=args.steps, folds=not args.no_folds)
+        for name, s in m["final"]["clip_scores"].items():
+            print(f"  {name:>12}: {s['score']:.3f} ({s['crops']} crops)")
+    for name, body in write_card(args.out).items():
+        print(f"\n## {name}\n{body}")
 
 
 if __name__ == "__main__":
