@@ -117,7 +117,16 @@ def match(
 
 
 OutDir = Annotated[Path | None, typer.Option("--out", help="Model folder (default: the committed one under models/).")]
-Seed = Annotated[int, typer.Option("--seed", help="Random seed; the same seed rebuilds the same weights.")]
+ImageSeed = Annotated[
+    int,
+    typer.Option(
+        "--seed", help="Draws only the bootstrap resamples of the AUROC intervals (the fit is deterministic)."
+    ),
+]
+VoiceSeed = Annotated[
+    int, typer.Option("--seed", help="Draws the train/calibration/report speaker split (and so the weights).")
+]
+FaceSeed = Annotated[int, typer.Option("--seed", help="Seeds the self-blending and the CNN's training.")]
 
 
 def _train(module: str, out_dir: Path | None, seed: int, out_flag: str = "--out-dir") -> None:
@@ -131,16 +140,17 @@ def _train(module: str, out_dir: Path | None, seed: int, out_flag: str = "--out-
     importlib.import_module(module).main(argv)
 
 
-def train_synthetic_image(out_dir: OutDir = None, seed: Seed = 0) -> None:
+def train_synthetic_image(out_dir: OutDir = None, seed: ImageSeed = 0) -> None:
     """Rebuild models/synthetic_image on cnndetection and print its leave-one-generator-out AUROC."""
     _train("flockwatch.media.train_image", out_dir, seed)
 
 
-def train_voice_clone(out_dir: OutDir = None, seed: Seed = 0) -> None:
-    """Rebuild models/voice_clone on audio/voice_clone and print its leave-one-clip-out figures."""
+def train_voice_clone(out_dir: OutDir = None, seed: VoiceSeed = 0) -> None:
+    """Rebuild models/voice_clone on audio/voice_clone and print its held-out figures (threshold on calibration
+    speakers, FPR on report speakers, TPR from leave-one-clip-out fold models)."""
     _train("flockwatch.media.train_voice", out_dir, seed, out_flag="--out")
 
 
-def train_face_video(out_dir: OutDir = None, seed: Seed = 0) -> None:
+def train_face_video(out_dir: OutDir = None, seed: FaceSeed = 0) -> None:
     """Rebuild models/face_video (self-blended real faces) and print its held-out clip figures."""
     _train("flockwatch.media.train_face", out_dir, seed, out_flag="--out")
