@@ -283,7 +283,10 @@ def parse_url(url: str) -> Target:
 
 def redirect_target(current: Target, location: str) -> Target:
     """The vetted target of a redirect from ``current``: every hop is checked from scratch, no downgrade."""
-    next_url = urljoin(current.url, location.strip())
+    try:
+        next_url = urljoin(current.url, location.strip())
+    except ValueError as e:  # "a://[" and other unparseable Locations
+        raise MediaRefused(f"refused redirect to {location[:200]!r}: {e}") from e
     target = parse_url(next_url)
     if current.scheme == "https" and target.scheme != "https":
         raise MediaRefused(f"refused redirect from https to {target.scheme}: {next_url}")

@@ -431,3 +431,45 @@ def test_stream_messages_never_make_the_worker_read_local_files(
     cli.signals = []  # the models are not what this is about (and load slowly)
     result = cli.score(str(real))
     assert result.error is None and result.sha256 == hashlib.sha256(JPEG).hexdigest() and opened == [real]
+
+
+_LOCATIONS = st.one_of(
+    st.text(max_size=300),
+    st.builds(
+        lambda scheme, host, rest: f"{scheme}{host}{rest}",
+        st.sampled_from(["http://", "https://", "HTTP://", "//", "ftp://", "file://", "", " http://", "https:"]),
+        st.sampled_from(["vimeo.com", "8.8.8.8", "[2606:4700::1]", "127.0.0.1", "", "user:pw@vimeo.com"]),
+        st.text(max_size=100),
+    ),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_LOCATIONS)
+def test_redirect_from_https_never_lands_on_anything_but_https(location: str) -> None:
+    current = fetch_module.parse_url("https://vimeo.com/watch")
+    try:
+        target = fetch_module.redirect_target(current, location)
+    except MediaRefused:
+        return
+    assert target.scheme == "https" and target.url.lower().startswith("https://")
+
+
+@settings(max_examples=500, deadline=None)
+@given(_LOCATIONS)
+def test_stream_scorer_fetches_http_urls_and_opens_nothing_else(ref: str) -> None:
+    from flockwatch.media.score import MediaScorer
+
+    fetched: list[str] = []
+
+    def fetcher(url: str) -> Any:
+        fetched.append(url)
+        raise MediaRefused("test fetcher: not fetching")
+
+    result = MediaScorer([], fetcher).score(ref)  # as the worker builds it: no local files
+    assert result.error is not None and result.manipulation_score is None
+    scheme = ref.strip().split(":", 1)[0].lower() if ":" in ref else ""
+    if fetched:  # only http(s) URLs reach the fetcher...
+        assert fetched == [ref] and scheme in ("http", "https") and "://" in ref
+    else:  # ...everything else is refused as a reference, never opened as a file
+        assert result.error.startswith("refused media reference"), result.error
