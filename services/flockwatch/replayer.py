@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from kafka.errors import KafkaError
 from flockwatch.config import Settings
 from flockwatch.kafka_bus import MAX_MESSAGE_BYTES, make_producer, when_kafka_ready
 from flockwatch.replay import read_dataset
+from flockwatch.replay.payload import reader_reject
 from flockwatch.schema import DeadLetter, RawRecord
 from flockwatch.topics import Stage, topic_name
 
@@ -58,6 +60,8 @@ class ReplayReport:
     read: int = 0
     produced: int = 0
     oversize_dead_lettered: int = 0
+    # Source records the reader could not parse (bad line, bad row): dead-lettered with the reason.
+    rejected: int = 0
     elapsed_s: float = 0.0
     errors: list[str] = field(default_factory=list)
 
@@ -109,9 +113,14 @@ def replay_records(
         wait = pacer.delay(report.read - 1, record.event_time, time.monotonic() - started)
         if wait > 0:
             time.sleep(wait)
-        value = record.to_bytes()
         key = f"{record.format}:{record.source_uri}:{record.position}".encode()
-        if len(value) > MAX_MESSAGE_BYTES - 4096:
+        value, rejected = _serialise(record)
+        if rejected is not None:  # a line or row its reader could not parse
+            reason, original = rejected
+            letter = DeadLetter.of("replay", f"{record.source_uri} at {record.position}: {reason}", original)
+            send(dlq_topic, key, letter.to_bytes())
+            report.rejected += 1
+        elif len(value) > MAX_MESSAGE_BYTES - 4096:
             letter = DeadLetter.of(
                 "replay",
                 f"record of {len(value)} bytes exceeds the {MAX_MESSAGE_BYTES} byte message limit; "
@@ -130,6 +139,23 @@ def replay_records(
     if on_progress:
         on_progress(report.read)
     return report
+
+
+def _serialise(record: RawRecord) -> tuple[bytes, tuple[str, bytes] | None]:
+    """The record's message, or why it has none (with what to keep as the original).
+
+    A record its reader marked unreadable (a bad line or row) carries its reason and source
+    bytes; a record that cannot be serialised at all is a reader bug, dead-lettered rather than
+    ending the replay.
+    """
+    rejected = reader_reject(record.payload)
+    if rejected is not None:
+        return b"", rejected
+    try:
+        return record.to_bytes(), None
+    # Broad on purpose: whatever pydantic raises for this one record, the replay goes on.
+    except Exception as exc:
+        return b"", (f"record cannot be serialised: {type(exc).__name__}: {exc}", reprlib.repr(record.payload).encode())
 
 
 def _flush_with_resend(producer: KafkaProducer, failed: list[tuple[str, bytes, bytes]], report: ReplayReport) -> None:

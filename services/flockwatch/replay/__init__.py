@@ -26,7 +26,9 @@ from flockwatch.schema import Post, RawRecord
 __all__ = [
     "FORMATS",
     "DatasetFormat",
+    "OutsideDataDirError",
     "UnknownFormatError",
+    "confine_path",
     "detect_format",
     "get_format",
     "normalize_record",
@@ -90,6 +92,26 @@ def resolve_path(fmt: DatasetFormat, path: Path | None, data_dir: Path) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"{fmt.name}: no such file or folder: {path}")
     return path
+
+
+class OutsideDataDirError(PermissionError):
+    """A path that names something outside the data directory (after following symlinks)."""
+
+
+def confine_path(path: str | Path, data_dir: Path) -> Path:
+    """``path`` (relative to ``data_dir``, or absolute) resolved, if it lies inside ``data_dir``.
+
+    For callers whose path comes from someone who may only replay the data directory (an
+    Airflow run's parameters), not from a local user: symlinks and ``..`` are resolved first,
+    so neither leads out.
+    """
+    base = data_dir.resolve()
+    target = (data_dir / path).resolve()  # an absolute ``path`` replaces ``data_dir``
+    if not target.is_relative_to(base):
+        raise OutsideDataDirError(f"{path} is outside the data directory {base}; only files under it can be replayed")
+    if not target.exists():
+        raise FileNotFoundError(f"no such file or folder in the data directory: {path}")
+    return target
 
 
 def read_dataset(name: str, path: Path | None, data_dir: Path) -> Iterator[RawRecord]:

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from flockwatch.replay.base import DatasetFormat, relative_uri, source_ref
-from flockwatch.replay.payload import opt_id, opt_str, req_id, text_field
+from flockwatch.replay.csv_rows import CsvReject, read_rows
+from flockwatch.replay.payload import opt_id, opt_str, reject_unreadable, req_id, text_field, unreadable
 from flockwatch.replay.text_entities import extract_entities
 from flockwatch.replay.timestamps import from_unix, or_none
 from flockwatch.schema import Author, Post, RawRecord
@@ -34,30 +35,40 @@ _REQUIRED = frozenset({"message_id", "user_id", "repost_id", "message", "timesta
 
 
 def read(path: Path, data_dir: Path | None = None, *, platform: str | None = None) -> Iterator[RawRecord]:
-    """One record per CSV row; ``platform`` overrides the default for files without the column."""
+    """One record per CSV row; ``platform`` overrides the default for files without the column.
+
+    A row the CSV parser cannot read (a field over the csv module's limit, more fields than the
+    header, bytes that are not UTF-8) becomes an unreadable record with the reason and its bytes,
+    which the replayer dead-letters; the rows after it are read as usual.
+    """
     uri = relative_uri(path, data_dir)
     context: dict[str, Any] = {"platform": platform} if platform else {}
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = csv.DictReader(handle)
-        missing = _REQUIRED - set(rows.fieldnames or [])
+    with path.open("rb") as handle:
+        header, rows = read_rows(handle, str(path))
+        missing = _REQUIRED - set(header)
         if missing:
             raise ValueError(f"{path}: not a coordination-network-toolkit CSV, missing {sorted(missing)}")
-        line = rows.line_num + 1
         for row in rows:
-            event_time = or_none(from_unix, row.get("timestamp"))
+            payload: dict[str, Any]
+            if isinstance(row, CsvReject):
+                payload = unreadable(row.reason, row.original)
+                event_time = None
+            else:
+                payload = dict(row.fields)
+                event_time = or_none(from_unix, row.fields.get("timestamp"))
             yield RawRecord(
                 format=NAME,
                 source_uri=uri,
-                position=str(line),
+                position=str(row.line),
                 event_time=event_time,
-                payload=row,
+                payload=payload,
                 context=context,
             )
-            line = rows.line_num + 1
 
 
 def normalize(raw: RawRecord) -> Post:
     p = raw.payload
+    reject_unreadable(p)
     platform = opt_str(p, "platform") or opt_str(raw.context, "platform") or DEFAULT_PLATFORM
     text = text_field(p, "message")
     entities = extract_entities(text)

@@ -8,8 +8,10 @@ of surfacing as a ``KeyError``/``TypeError`` from deep inside a normaliser.
 
 from __future__ import annotations
 
+import base64
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 
@@ -147,13 +149,46 @@ def opt_list(data: Mapping[str, Any], key: str) -> list[Any]:
 
 
 # Readers never stop on a record they cannot parse: they pass it on under this key, so the
-# normaliser dead-letters it with the reason and the count of source records stays exact.
+# replayer dead-letters it with the reason and the original bytes (and a normaliser that still
+# meets one, from a live connector, rejects it), and the count of source records stays exact.
 READER_ERROR = "_reader_error"
+ORIGINAL_B64 = "original_b64"
+# What a reject keeps of its source record: enough to see what went wrong, bounded so the
+# dead letter always fits in a message (the replayer's oversize dead letters keep as much).
+KEEP_ORIGINAL_BYTES = 1024 * 1024
+# Deepest JSON nesting a reader accepts. Real events nest under 10 levels; the broker's JSON
+# parser (pydantic's) gives up near 200 and Python's json near 1,000 (RecursionError), so a
+# deeper record could be read here and then fail every consumer.
+MAX_JSON_DEPTH = 64
 
 
-def unreadable(error: str, original: str) -> dict[str, Any]:
-    """The payload a reader emits for a source record it could not parse."""
-    return {READER_ERROR: error, "original": original[:10_000]}
+def unreadable(error: str, original: str | bytes) -> dict[str, Any]:
+    """The payload a reader emits for a source record it could not parse.
+
+    ``original`` is the record as read; bytes are kept exactly (they may not be UTF-8 at all).
+    """
+    raw = original if isinstance(original, bytes) else original.encode("utf-8", "surrogateescape")
+    kept = raw[:KEEP_ORIGINAL_BYTES]
+    if len(raw) > len(kept):
+        error += f" (original of {len(raw)} bytes kept to its first {len(kept)})"
+    return {
+        READER_ERROR: error,
+        "original": kept[:10_000].decode("utf-8", "replace"),
+        ORIGINAL_B64: base64.b64encode(kept).decode("ascii"),
+    }
+
+
+def reader_reject(data: Mapping[str, Any]) -> tuple[str, bytes] | None:
+    """``(reason, original bytes)`` when a reader marked this payload unreadable, else ``None``."""
+    error = data.get(READER_ERROR)
+    if error is None:
+        return None
+    encoded = data.get(ORIGINAL_B64)
+    if isinstance(encoded, str):
+        original = base64.b64decode(encoded)
+    else:
+        original = str(data.get("original", "")).encode("utf-8", "surrogateescape")
+    return str(error), original
 
 
 def reject_unreadable(data: Mapping[str, Any]) -> None:
@@ -161,3 +196,32 @@ def reject_unreadable(data: Mapping[str, Any]) -> None:
     error = data.get(READER_ERROR)
     if error is not None:
         raise ValueError(f"unreadable source record: {error}")
+
+
+def json_depth(value: object) -> int:
+    """How deeply ``value`` nests lists and objects (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[object] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def loads_bounded(text: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``json.loads`` that raises ``ValueError`` (never ``RecursionError``) for input nested too deeply."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"JSON nested too deeply to parse (limit {max_depth} levels)") from None
+    depth = json_depth(value)
+    if depth > max_depth:
+        raise ValueError(f"JSON nested {depth} levels deep (limit {max_depth})")
+    return value
