@@ -5,7 +5,9 @@ The loop is the only place that knows about offsets. It polls a batch, hands pla
 acknowledge it, and only then commits the input offsets. If anything in between fails
 (store outage, broker restart) it seeks back to the batch's first offsets and tries
 again after a backoff: nothing is lost, and because every write downstream is keyed by
-post id, a replayed batch duplicates nothing.
+post id, a replayed batch duplicates nothing. A failure that retrying cannot fix (one poison
+record) is narrowed down by halving the batch, and that record alone is dead-lettered
+(:mod:`flockwatch.pipeline.isolate`).
 """
 
 from __future__ import annotations
@@ -22,21 +24,27 @@ from typing import Any, Protocol, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import (
+    CorruptRecordError,
+    InvalidRecordError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    TopicAlreadyExistsError,
+)
 
 from flockwatch import local_services
 from flockwatch.config import Settings
+from flockwatch.pipeline.isolate import process_isolating
 from flockwatch.pipeline.messages import InMessage, OutMessage, StageOutcome, TransientError, UpstreamBehind
 from flockwatch.readiness import SETTINGS_BOUND, resolve_wait, retry_until_ready
-from flockwatch.topics import TOPICS, Stage, topic_name
+from flockwatch.topics import LARGE_MESSAGE_BYTES, TOPICS, Stage, topic_name
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Raw records may carry huge (hostile) payloads; they must still reach the dead-letter
-# topic intact, so those two topics accept messages up to this size.
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-_LARGE_TOPICS = {Stage.raw, Stage.dead_letter}
+# The largest message any topic takes (raw and dead-letter; see topics.py): clients are sized for it.
+MAX_MESSAGE_BYTES = LARGE_MESSAGE_BYTES
 
 
 class StageRunner(Protocol):
@@ -58,6 +66,18 @@ def kafka_transient(exc: BaseException) -> bool:
     """Errors a broker that is starting (or restarting) gives: cannot bootstrap yet (a timeout), no group
     coordinator yet, no leader yet. kafka-python marks exactly these ``retriable``."""
     return isinstance(exc, KafkaError) and bool(exc.retriable)
+
+
+# The broker refuses these messages for good (too large, malformed): retrying the batch would loop forever.
+_RECORD_ERRORS = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidRecordError, CorruptRecordError)
+
+
+def batch_transient(exc: BaseException) -> bool:
+    """Errors worth retrying the whole batch for: a server away (the store, or any broker error but those
+    that one message causes). Anything else isolates the record that causes it (``pipeline.isolate``)."""
+    if isinstance(exc, TransientError):
+        return True
+    return isinstance(exc, KafkaError) and not isinstance(exc, _RECORD_ERRORS)
 
 
 def when_kafka_ready(settings: Settings, call: Callable[[], T], wait_s: float | None = SETTINGS_BOUND) -> T:
@@ -85,9 +105,12 @@ def _ensure_topics(settings: Settings, timeout_s: float) -> list[str]:
             name = topic_name(settings.topic_prefix, spec.stage)
             if name in existing:
                 continue
-            configs = {"retention.ms": str(spec.retention_ms), "compression.type": spec.compression}
-            if spec.stage in _LARGE_TOPICS:
-                configs["max.message.bytes"] = str(MAX_MESSAGE_BYTES)
+            configs = {
+                "retention.ms": str(spec.retention_ms),
+                "compression.type": spec.compression,
+                # Explicit, so the limit stages check against (topics.fits) is the broker's, whatever its default.
+                "max.message.bytes": str(spec.max_message_bytes),
+            }
             wanted.append(NewTopic(name, settings.topic_partitions, 1, topic_configs=configs))
         created = []
         for topic in wanted:
@@ -184,11 +207,17 @@ def run_stage(
                     break
                 continue
             try:
-                outcome = stage.process(batch)
-                produce_all(producer, settings.topic_prefix, outcome.out)
+                # A failure retrying cannot fix is narrowed down to its record, which is dead-lettered.
+                outcome = process_isolating(
+                    stage.name,
+                    stage.process,
+                    lambda out: produce_all(producer, settings.topic_prefix, out),
+                    batch,
+                    is_transient=batch_transient,
+                    wait=stop.wait,
+                )
             except (TransientError, KafkaError) as exc:
-                # A server is away: replay this batch later. Any other error is a bug and
-                # propagates; the batch's offsets stay uncommitted, so nothing is lost.
+                # A server is away: replay this batch later; its offsets stay uncommitted, so nothing is lost.
                 retries += 1
                 counts["retried_batches"] += 1
                 # Waiting for an earlier stage is routine, not a failure worth a warning.

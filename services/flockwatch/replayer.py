@@ -16,11 +16,11 @@ from flockwatch.config import Settings
 from flockwatch.kafka_bus import MAX_MESSAGE_BYTES, make_producer, when_kafka_ready
 from flockwatch.replay import read_dataset
 from flockwatch.replay.payload import reader_reject
-from flockwatch.schema import DeadLetter, RawRecord
+from flockwatch.schema import DEAD_LETTER_KEEP_BYTES, DeadLetter, RawRecord
 from flockwatch.topics import Stage, topic_name
 
 # Part of an oversized record kept in its dead letter (the whole cannot fit in a message).
-OVERSIZE_KEEP_BYTES = 1024 * 1024
+OVERSIZE_KEEP_BYTES = DEAD_LETTER_KEEP_BYTES
 
 
 @dataclass
@@ -121,11 +121,12 @@ def replay_records(
             send(dlq_topic, key, letter.to_bytes())
             report.rejected += 1
         elif len(value) > MAX_MESSAGE_BYTES - 4096:
+            # DeadLetter.of keeps the record's head with its size and sha256 (the whole cannot fit).
             letter = DeadLetter.of(
                 "replay",
-                f"record of {len(value)} bytes exceeds the {MAX_MESSAGE_BYTES} byte message limit; "
-                f"original truncated to its first {OVERSIZE_KEEP_BYTES} bytes",
-                value[:OVERSIZE_KEEP_BYTES],
+                f"record of {len(value)} bytes exceeds the {MAX_MESSAGE_BYTES} byte message limit",
+                value,
+                max_original=OVERSIZE_KEEP_BYTES,
             )
             send(dlq_topic, key, letter.to_bytes())
             report.oversize_dead_lettered += 1

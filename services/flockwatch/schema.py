@@ -9,6 +9,7 @@ document id, which is what makes every write idempotent.
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
@@ -24,11 +25,33 @@ MAX_TEXT_CHARS = 100_000
 EARLIEST_POST = datetime(2000, 1, 1, tzinfo=UTC)
 # Tolerated clock skew for timestamps in the future.
 FUTURE_SKEW = timedelta(days=1)
+# Longest id (post, author, parent) a record may carry; platforms' own ids are far shorter.
+MAX_ID_CHARS = 512
+# Most urls, hashtags or mentions one post may carry (a 280-character post holds under 150 of any);
+# more is a broken or hostile record that would multiply the work of every later stage.
+MAX_ENTITIES = 1000
+MAX_MEDIA = 100
+# The store refuses document ids over 512 bytes, and one such id fails a whole bulk request.
+MAX_DOCUMENT_ID_BYTES = 512
+_ID_HEAD_BYTES = 200
 
 
 def post_key(platform: str, platform_id: str) -> str:
-    """The post's identity everywhere: Kafka message key and store document id."""
+    """The post's identity everywhere: Kafka message key and (through :func:`document_id`) store document id."""
     return f"{platform}:{platform_id}"
+
+
+def document_id(key: str) -> str:
+    """The store document id of ``key``: the key itself when it fits, else its readable head and its sha256.
+
+    Deterministic, so a long key always maps to the same document and rewrites stay idempotent; a short key is
+    unchanged, so documents written before keep their ids. (A hashed id cannot collide with a short key: no
+    real key ends in ``~sha256:`` and 64 hex digits of a longer string.)"""
+    raw = key.encode("utf-8")
+    if len(raw) <= MAX_DOCUMENT_ID_BYTES:
+        return key
+    head = raw[:_ID_HEAD_BYTES].decode("utf-8", "ignore")
+    return f"{head}~sha256:{hashlib.sha256(raw).hexdigest()}"
 
 
 class Contract(BaseModel):
@@ -65,7 +88,7 @@ class MediaItem(BaseModel):
 class Author(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str
+    id: str  # bounded by Post (see Post._bounded_author), so the reason names ``author.id``
     handle: str | None = None
     display_name: str | None = None
     followers: int | None = Field(default=None, ge=0)
@@ -96,21 +119,21 @@ class SourceRef(BaseModel):
 class Post(Contract):
     kind: Literal["post"] = "post"
     platform: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")
-    platform_id: str = Field(min_length=1, max_length=512)
+    platform_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
     author: Author
     text: str = Field(default="", max_length=MAX_TEXT_CHARS)
     language: str | None = None
     created_at: datetime
-    urls: list[str] = Field(default_factory=list)
-    hashtags: list[str] = Field(default_factory=list)
-    mentions: list[str] = Field(default_factory=list)
-    media: list[MediaItem] = Field(default_factory=list)
+    urls: list[str] = Field(default_factory=list, max_length=MAX_ENTITIES)
+    hashtags: list[str] = Field(default_factory=list, max_length=MAX_ENTITIES)
+    mentions: list[str] = Field(default_factory=list, max_length=MAX_ENTITIES)
+    media: list[MediaItem] = Field(default_factory=list, max_length=MAX_MEDIA)
     # Parent links hold platform ids on the same platform; `None` when absent.
-    reply_to: str | None = None
-    reshare_of: str | None = None
-    quote_of: str | None = None
+    reply_to: str | None = Field(default=None, max_length=MAX_ID_CHARS)
+    reshare_of: str | None = Field(default=None, max_length=MAX_ID_CHARS)
+    quote_of: str | None = Field(default=None, max_length=MAX_ID_CHARS)
     # The first post of the conversation or cascade, when the source says so.
-    root_id: str | None = None
+    root_id: str | None = Field(default=None, max_length=MAX_ID_CHARS)
     engagement: Engagement = Field(default_factory=Engagement)
     source: SourceRef
 
@@ -124,6 +147,13 @@ class Post(Contract):
             raise ValueError(f"created_at {value.isoformat()} is before {EARLIEST_POST.date()}")
         if value > datetime.now(UTC) + FUTURE_SKEW:
             raise ValueError(f"created_at {value.isoformat()} is in the future")
+        return value
+
+    @field_validator("author")
+    @classmethod
+    def _bounded_author(cls, value: Author) -> Author:
+        if not value.id or len(value.id) > MAX_ID_CHARS:
+            raise ValueError(f"author.id must have 1 to {MAX_ID_CHARS} characters, not {len(value.id)}")
         return value
 
     @property
@@ -226,24 +256,53 @@ class Alert(Contract):
     deliveries: list[dict[str, Any]] = Field(default_factory=list)
 
 
+# Dead letters travel on a 16 MiB topic with the original base64-encoded (4/3 its size): a larger original
+# cannot fit, so its first MiB is kept with its size and sha256 (enough to find the whole record again).
+MAX_DEAD_LETTER_ORIGINAL = 12_000_000
+DEAD_LETTER_KEEP_BYTES = 1024 * 1024
+
+
 class DeadLetter(Contract):
-    """A message a stage could not process, with the reason and the original bytes."""
+    """A message a stage could not process, with the reason and the original bytes (or, when they are too large
+    for the envelope, their first ``DEAD_LETTER_KEEP_BYTES`` with ``original_truncated``, size and sha256)."""
 
     kind: Literal["dead_letter"] = "dead_letter"
     stage: str
     reason: str
     original_b64: str
+    original_truncated: bool = False
+    original_size: int | None = Field(default=None, ge=0)
+    original_sha256: str | None = None
+    # How many times the stage tried the record alone before giving up (absent: rejected on first sight).
+    attempts: int | None = Field(default=None, ge=1)
     source_topic: str | None = None
     source_partition: int | None = None
     source_offset: int | None = None
     failed_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     @classmethod
-    def of(cls, stage: str, reason: str, original: bytes, **where: Any) -> DeadLetter:
+    def of(
+        cls,
+        stage: str,
+        reason: str,
+        original: bytes,
+        *,
+        max_original: int = MAX_DEAD_LETTER_ORIGINAL,
+        **where: Any,
+    ) -> DeadLetter:
+        if len(original) <= max_original:
+            return cls(
+                stage=stage, reason=reason[:2000], original_b64=base64.b64encode(original).decode("ascii"), **where
+            )
+        kept = original[:DEAD_LETTER_KEEP_BYTES]
+        note = f" [original of {len(original)} bytes truncated to its first {len(kept)} bytes; see original_sha256]"
         return cls(
             stage=stage,
-            reason=reason[:2000],
-            original_b64=base64.b64encode(original).decode("ascii"),
+            reason=reason[: 2000 - len(note)] + note,
+            original_b64=base64.b64encode(kept).decode("ascii"),
+            original_truncated=True,
+            original_size=len(original),
+            original_sha256=hashlib.sha256(original).hexdigest(),
             **where,
         )
 

@@ -34,7 +34,7 @@ from flockwatch import local_services
 from flockwatch.config import Settings
 from flockwatch.pipeline.messages import TransientError
 from flockwatch.readiness import SETTINGS_BOUND, resolve_wait, retry_until_ready
-from flockwatch.schema import Post
+from flockwatch.schema import Post, document_id
 from flockwatch.text.aggregate import RECENT_POSTS
 from flockwatch.text.rollup import ACCOUNT_SAMPLE, TOP_ENTITIES, NarrativeSummary
 
@@ -405,7 +405,9 @@ class OpenSearchStore:
         body: list[dict[str, Any]] = []
         for u in upserts:
             # retry_on_conflict: a post and its scores may be written by two workers at once.
-            body.append({"update": {"_index": self.index_for(u.kind, u.time), "_id": u.doc_id, "retry_on_conflict": 3}})
+            # Ids go through document_id everywhere in this module: a long key is hashed, never refused.
+            _id = document_id(u.doc_id)
+            body.append({"update": {"_index": self.index_for(u.kind, u.time), "_id": _id, "retry_on_conflict": 3}})
             body.append({"doc": u.doc, "doc_as_upsert": True})
         try:
             response = self.client.bulk(body=body)
@@ -442,7 +444,7 @@ class OpenSearchStore:
         return int(response["count"])
 
     def get(self, kind: IndexKind, doc_id: str) -> dict[str, Any] | None:
-        hits = self.search(kind, {"ids": {"values": [doc_id]}}, size=1)
+        hits = self.search(kind, {"ids": {"values": [document_id(doc_id)]}}, size=1)
         return hits[0] if hits else None
 
     def search(
@@ -487,7 +489,7 @@ class OpenSearchStore:
         body: list[dict[str, Any]] = []
         now = datetime.now(UTC).isoformat()
         for e in entities:
-            body.append({"index": {"_index": self.index_for(IndexKind.watchlists, None), "_id": e["id"]}})
+            body.append({"index": {"_index": self.index_for(IndexKind.watchlists, None), "_id": document_id(e["id"])}})
             body.append(
                 {
                     "query": compile_watch_query(e),
@@ -513,7 +515,7 @@ class OpenSearchStore:
         try:
             self._call(
                 lambda: self.client.delete(
-                    index=self.index_for(IndexKind.watchlists, None), id=entity_id, refresh="wait_for"
+                    index=self.index_for(IndexKind.watchlists, None), id=document_id(entity_id), refresh="wait_for"
                 )
             )
         except NotFoundError:
@@ -564,7 +566,7 @@ class OpenSearchStore:
         body: list[dict[str, Any]] = []
         index = self.index_for(IndexKind.alerts, None)
         for a in alerts:
-            body.append({"update": {"_index": index, "_id": a["alert_id"], "retry_on_conflict": 5}})
+            body.append({"update": {"_index": index, "_id": document_id(a["alert_id"]), "retry_on_conflict": 5}})
             body.append(
                 {
                     "script": {"source": _ALERT_MERGE, "lang": "painless", "params": {"doc": dict(a), "keep": _KEEP}},
@@ -576,7 +578,9 @@ class OpenSearchStore:
 
     def get_alert(self, alert_id: str) -> dict[str, Any] | None:
         try:
-            hit = self._call(lambda: self.client.get(index=self.index_for(IndexKind.alerts, None), id=alert_id))
+            hit = self._call(
+                lambda: self.client.get(index=self.index_for(IndexKind.alerts, None), id=document_id(alert_id))
+            )
         except NotFoundError:
             return None
         return dict(hit["_source"])
@@ -607,7 +611,7 @@ class OpenSearchStore:
         index = self.index_for(IndexKind.alerts, None)
         for _ in range(10):
             try:
-                hit = self._call(lambda: self.client.get(index=index, id=alert_id))
+                hit = self._call(lambda: self.client.get(index=index, id=document_id(alert_id)))
             except NotFoundError:
                 raise KeyError(alert_id) from None
             doc = dict(hit["_source"])
@@ -615,7 +619,7 @@ class OpenSearchStore:
             write = partial(
                 self.client.index,
                 index=index,
-                id=alert_id,
+                id=document_id(alert_id),
                 body=doc,
                 params={
                     "if_seq_no": str(hit["_seq_no"]),
@@ -635,7 +639,7 @@ class OpenSearchStore:
         self._call(
             lambda: self.client.update(
                 index=self.index_for(IndexKind.alerts, None),
-                id=alert_id,
+                id=document_id(alert_id),
                 body={"script": {"source": _APPEND_DELIVERY, "lang": "painless", "params": {"d": dict(delivery)}}},
                 params={"retry_on_conflict": "5"},
             )
@@ -644,8 +648,9 @@ class OpenSearchStore:
     def alert_statuses(self, alert_ids: Sequence[str]) -> dict[str, str]:
         if not alert_ids:
             return {}
-        hits = self.search(IndexKind.alerts, {"ids": {"values": list(alert_ids)}}, size=len(alert_ids))
-        return {h["_id"]: str(h.get("status", "new")) for h in hits}
+        ids = {document_id(a): a for a in alert_ids}
+        hits = self.search(IndexKind.alerts, {"ids": {"values": list(ids)}}, size=len(ids))
+        return {ids.get(h["_id"], h["_id"]): str(h.get("status", "new")) for h in hits}
 
     def recent_alerts(self, since: datetime, size: int = 10_000) -> list[dict[str, Any]]:
         """Alerts whose posts were seen at or after ``since`` (event time), to restore dedupe state."""
@@ -678,9 +683,10 @@ class OpenSearchStore:
         keys = sorted(set(author_keys))
         if not keys:
             return {}
+        by_id = {document_id(k): k for k in keys}
         query = {
             "bool": {
-                "should": [{"ids": {"values": keys}}, {"terms": {"key": keys}}],
+                "should": [{"ids": {"values": list(by_id)}}, {"terms": {"key": keys}}],
                 "filter": [{"exists": {"field": "cluster_ids"}}],
                 "minimum_should_match": 1,
             }
@@ -689,7 +695,7 @@ class OpenSearchStore:
         out: dict[str, list[str]] = {}
         for h in hits:
             ids = h.get("cluster_ids") or []
-            key = h.get("key") or h["_id"]
+            key = h.get("key") or by_id.get(h["_id"], h["_id"])
             if ids:
                 out[str(key)] = [str(c) for c in (ids if isinstance(ids, list) else [ids])]
         return out
@@ -735,13 +741,13 @@ class OpenSearchStore:
         out: dict[str, dict[str, Any]] = {}
         index = self.index_for(kind, None)
         for start in range(0, len(ids), chunk):
-            part = list(ids[start : start + chunk])
+            part = {document_id(i): i for i in ids[start : start + chunk]}
             response = self._call(
-                partial(self.client.mget, index=index, body={"ids": part}, params={"realtime": "true"})
+                partial(self.client.mget, index=index, body={"ids": list(part)}, params={"realtime": "true"})
             )
             for doc in response["docs"]:
                 if doc.get("found"):
-                    out[doc["_id"]] = doc["_source"]
+                    out[part.get(doc["_id"], doc["_id"])] = doc["_source"]
         return out
 
     def cascades_by_member(self, keys: Sequence[str], chunk: int = 500) -> dict[str, str]:
@@ -752,7 +758,8 @@ class OpenSearchStore:
             body = {
                 "query": {"bool": {"should": [{"term": {"members": {"value": k, "_name": k}}} for k in part]}},
                 "size": len(part),
-                "_source": False,
+                # The id is hashed when the root key is long; the document says which cascade it is.
+                "_source": ["cascade_id"],
             }
             response = self._call(
                 partial(
@@ -764,7 +771,7 @@ class OpenSearchStore:
             )
             for hit in response["hits"]["hits"]:
                 for key in hit.get("matched_queries", []):
-                    out[key] = hit["_id"]
+                    out[key] = str(hit.get("_source", {}).get("cascade_id") or hit["_id"])
         return out
 
     def scan(

@@ -20,6 +20,13 @@ class Stage(StrEnum):
     dead_letter = "dead-letter"
 
 
+# The broker's default record-batch limit (``message.max.bytes``: 1 MiB plus 12 bytes of header).
+DEFAULT_MESSAGE_BYTES = 1024 * 1024
+# Raw records may carry huge (hostile) payloads; they must still reach the dead-letter topic
+# intact, so those two topics accept messages up to this size.
+LARGE_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     stage: Stage
@@ -27,19 +34,33 @@ class TopicSpec:
     # "producer" keeps what the producer sent (uncompressed: on loopback CPU is scarcer
     # than bandwidth). Codecs other than gzip would need extra client libraries.
     compression: str = "producer"
+    # Largest record batch the topic accepts (``max.message.bytes``); a stage must not emit a message
+    # near it (see ``fits``).
+    max_message_bytes: int = DEFAULT_MESSAGE_BYTES
 
 
 WEEK_MS = 7 * 24 * 3600 * 1000
 
 TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec(Stage.raw, retention_ms=WEEK_MS),
+    TopicSpec(Stage.raw, retention_ms=WEEK_MS, max_message_bytes=LARGE_MESSAGE_BYTES),
     TopicSpec(Stage.normalized, retention_ms=WEEK_MS),
     TopicSpec(Stage.text_scores, retention_ms=WEEK_MS),
     TopicSpec(Stage.media_scores, retention_ms=WEEK_MS),
     TopicSpec(Stage.alerts, retention_ms=4 * WEEK_MS),
     # Kept longest, compressed: an operator must be able to inspect and replay rejected input.
-    TopicSpec(Stage.dead_letter, retention_ms=4 * WEEK_MS, compression="gzip"),
+    TopicSpec(Stage.dead_letter, retention_ms=4 * WEEK_MS, compression="gzip", max_message_bytes=LARGE_MESSAGE_BYTES),
 )
+# Room for the record batch's own header and the record's framing around key and value.
+_BATCH_OVERHEAD = 1024
+
+
+def message_limit(stage: Stage) -> int:
+    return next(spec.max_message_bytes for spec in TOPICS if spec.stage is stage)
+
+
+def fits(stage: Stage, key: bytes | None, value: bytes) -> bool:
+    """Whether one message fits its topic (the broker refuses a larger one for good: retrying cannot help)."""
+    return len(value) + len(key or b"") + _BATCH_OVERHEAD <= message_limit(stage)
 
 
 def topic_name(prefix: str, stage: Stage) -> str:

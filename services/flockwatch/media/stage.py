@@ -3,7 +3,8 @@
 The Kafka worker (``flockwatch worker media``) and the Airflow task (``index_stream.score_media``) both
 run it through ``workers.MediaScoreStage``; nothing here knows about Kafka. Media that cannot be
 fetched or decoded still gets a ``MediaScore`` (no score, ``error`` set): the refusal is recorded
-with the post, and the stage moves on.
+with the post, and the stage moves on. So does an item whose scoring raises anything else (a decoder
+or detector bug): that item costs itself, never the worker.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from flockwatch.media.score import MediaResult, MediaScorer
-from flockwatch.pipeline.messages import InMessage, OutMessage, StageOutcome, describe_error
+from flockwatch.pipeline.messages import InMessage, OutMessage, StageOutcome, TransientError, describe_error
 from flockwatch.schema import Evidence, MediaScore, Post
 from flockwatch.text.stage import parse_post
 from flockwatch.topics import Stage
@@ -40,6 +41,12 @@ def media_score(post: Post, url: str, result: MediaResult) -> MediaScore:
     )
 
 
+def failed_score(post: Post, url: str, exc: Exception) -> bytes:
+    """A score with no value whose ``error`` says what scoring raised (kept with the post, like a refusal)."""
+    error = f"scoring failed: {describe_error(exc)}"[:2000]
+    return MediaScore(post_key=post.key, post_created_at=post.created_at, media_url=url, error=error).to_bytes()
+
+
 def score_batch(
     messages: Sequence[InMessage], scorer: MediaScorer, max_items: int = MAX_ITEMS_PER_POST
 ) -> StageOutcome:
@@ -54,8 +61,16 @@ def score_batch(
             outcome.counts["media_none"] += 1
             continue
         for item in post.media[:max_items]:
-            result = scorer.score(item.url)
-            score = media_score(post, item.url, result)
+            try:
+                result = scorer.score(item.url)
+                score = media_score(post, item.url, result)
+            except TransientError:
+                raise  # a server away: the loop retries the batch
+            # Broad on purpose: whatever scoring one item raises is recorded on its score, never crashes the worker.
+            except Exception as exc:
+                outcome.out.append(OutMessage(Stage.media_scores, post.key.encode(), failed_score(post, item.url, exc)))
+                outcome.counts["media_failed"] += 1
+                continue
             outcome.out.append(OutMessage(Stage.media_scores, post.key.encode(), score.to_bytes()))
             outcome.counts["media_refused" if result.error else "media_scored"] += 1
         outcome.counts["media_over_cap"] += max(0, len(post.media) - max_items)

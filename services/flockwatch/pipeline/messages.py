@@ -40,11 +40,13 @@ class StageOutcome:
     out: list[OutMessage] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
 
-    def dead_letter(self, stage_name: str, msg: InMessage, reason: str) -> None:
+    def dead_letter(self, stage_name: str, msg: InMessage, reason: str, attempts: int | None = None) -> None:
+        # DeadLetter.of truncates an original too large for the envelope (keeping its size and sha256).
         letter = DeadLetter.of(
             stage_name,
             reason,
             msg.value,
+            attempts=attempts,
             source_topic=msg.topic,
             source_partition=msg.partition,
             source_offset=msg.offset,

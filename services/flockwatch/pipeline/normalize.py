@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from flockwatch.pipeline.messages import InMessage, OutMessage, StageOutcome, describe_error
 from flockwatch.replay import normalize_record
-from flockwatch.schema import SCHEMA_VERSION, RawRecord
-from flockwatch.topics import Stage
+from flockwatch.schema import SCHEMA_VERSION, Post, RawRecord
+from flockwatch.topics import Stage, fits, message_limit
 
 STAGE = "normalize"
 
@@ -43,6 +43,25 @@ def normalize_batch(messages: Sequence[InMessage]) -> StageOutcome:
         if post is None:
             outcome.counts["skipped"] += 1
             continue
-        outcome.out.append(OutMessage(Stage.normalized, post.key.encode(), post.to_bytes()))
+        key, value = post.key.encode(), post.to_bytes()
+        if not fits(Stage.normalized, key, value):
+            # The broker would refuse it for good: a retry could never deliver it.
+            outcome.dead_letter(STAGE, msg, oversize_reason(post, len(value)))
+            continue
+        outcome.out.append(OutMessage(Stage.normalized, key, value))
         outcome.counts["normalized"] += 1
     return outcome
+
+
+def oversize_reason(post: Post, size: int) -> str:
+    """Which fields make a normalised post too large for its topic, biggest first."""
+    parts = {
+        "text": len(post.text.encode("utf-8")),
+        "urls": sum(len(u.encode("utf-8")) for u in post.urls),
+        "hashtags": sum(len(h.encode("utf-8")) for h in post.hashtags),
+        "mentions": sum(len(m.encode("utf-8")) for m in post.mentions),
+        "media": sum(len(m.model_dump_json(exclude_none=True)) for m in post.media),
+    }
+    biggest = ", ".join(f"{name} {n} bytes" for name, n in sorted(parts.items(), key=lambda kv: -kv[1])[:2])
+    limit = message_limit(Stage.normalized)
+    return f"normalized post of {size} bytes exceeds the {limit}-byte message limit of its topic (largest: {biggest})"

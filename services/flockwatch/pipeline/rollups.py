@@ -9,20 +9,22 @@ score reach the store in either order (both through the index stage): a batch wa
 is stored *with* its text score (``PostsNotStored``, a transient error: the at-least-once loop replays the
 batch after a backoff), so the documents it writes count complete posts. A post still missing after
 ``max_wait_s`` (its post was dead-lettered or never came) stops holding the stream: the batch is computed over
-what exists and the post counted as ``rollup_missing_posts``.
+what exists and the post counted as ``rollup_missing_posts``. A document the store rejects (a refusal retrying
+cannot fix) is dead-lettered, its JSON as the original, and counted as ``rollup_rejected``.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from flockwatch.pipeline.messages import InMessage, StageOutcome, UpstreamBehind
-from flockwatch.schema import TextScore
-from flockwatch.store import BulkResult, IndexKind, StoreUnavailable, Upsert
+from flockwatch.pipeline.messages import InMessage, OutMessage, StageOutcome, UpstreamBehind
+from flockwatch.schema import DeadLetter, TextScore
+from flockwatch.store import BulkResult, IndexKind, Upsert
 from flockwatch.text.rollup import AccountPosts, NarrativeSummary, account_document, narrative_document
 from flockwatch.topics import Stage
 
@@ -58,8 +60,9 @@ class TextRollups:
         self.store.refresh(IndexKind.posts)
         return self.store.post_refs(post_keys)
 
-    def compute(self, refs: Sequence[dict[str, Any]]) -> Counter[str]:
-        """Recompute the documents of every narrative and account among the stored posts ``refs``."""
+    def compute(self, refs: Sequence[dict[str, Any]]) -> tuple[Counter[str], list[tuple[Upsert, str]]]:
+        """Recompute the documents of every narrative and account among the stored posts ``refs``; return the
+        counts and the documents the store rejected for good, with its reason."""
         counts: Counter[str] = Counter()
         narratives = sorted({str(r["narrative_id"]) for r in refs if r.get("narrative_id")})
         handles: dict[tuple[str, str], str | None] = {}
@@ -68,7 +71,7 @@ class TextRollups:
             if r.get("platform") and author.get("id"):
                 handles[(str(r["platform"]), str(author["id"]))] = author.get("handle")
         if not narratives and not handles:
-            return counts
+            return counts, []
         upserts = [
             Upsert(IndexKind.narratives, nid, narrative_document(summary))
             for nid, summary in sorted(self.store.narrative_summaries(narratives).items())
@@ -79,12 +82,12 @@ class TextRollups:
             doc = account_document(AccountPosts(key, platform, handle, recent.get(key, [])), self.threshold)
             upserts.append(Upsert(IndexKind.accounts, key, doc))
         result = self.store.bulk_upsert(upserts)
-        if result.rejected:
-            # Derived documents: a rejection is our bug (a mapping), not a bad input message to dead-letter.
-            raise StoreUnavailable(f"store rejected rollup documents, e.g. {result.rejected[0]}")
+        # A rejection is final (retrying the batch would loop forever): the caller dead-letters the document.
+        reasons = dict(result.rejected)
+        rejected = [(u, reasons[u.doc_id]) for u in upserts if u.doc_id in reasons]
         counts["narratives_updated"] += len(narratives)
         counts["accounts_updated"] += len(handles)
-        return counts
+        return counts, rejected
 
 
 def scored(ref: dict[str, Any]) -> bool:
@@ -129,5 +132,15 @@ class RollupsStage:
             self._missing_since.pop(k, None)
         if missing:
             outcome.counts["rollup_missing_posts"] += len(missing)
-        outcome.counts.update(self.rollups.compute(refs))
+        counts, rejected = self.rollups.compute(refs)
+        outcome.counts.update(counts)
+        for upsert, reason in rejected:
+            # Derived from many messages, so the document itself is the dead letter's original.
+            letter = DeadLetter.of(
+                self.name,
+                f"store rejected the {upsert.kind.value} document {upsert.doc_id!r}: {reason}",
+                json.dumps(upsert.doc, sort_keys=True, default=str).encode(),
+            )
+            outcome.out.append(OutMessage(Stage.dead_letter, upsert.doc_id.encode(), letter.to_bytes()))
+            outcome.counts["rollup_rejected"] += 1
         return outcome

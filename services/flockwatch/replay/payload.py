@@ -42,9 +42,14 @@ def opt_str(data: Mapping[str, Any], key: str) -> str | None:
     return value if value.strip() else None
 
 
-def text_field(data: Mapping[str, Any], key: str) -> str:
-    """Post text: absent or ``null`` is the empty string, anything else must be a string."""
-    value = data.get(key)
+def text_field(data: Mapping[str, Any], key: str, *, required: bool = True) -> str:
+    """Post text: a payload without the field is missing it (dead-lettered, as every missing field), unless the
+    format says text may be absent (``required=False``); ``null`` is the empty string (the record says "none")."""
+    if key not in data:
+        if required:
+            raise ValueError(f"missing field {key!r}")
+        return ""
+    value = data[key]
     if value is None:
         return ""
     if not isinstance(value, str):

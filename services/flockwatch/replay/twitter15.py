@@ -283,7 +283,7 @@ def normalize(raw: RawRecord) -> Post:
         reshare_of = node[1]  # a parentless retweet still retweets the tweet whose id it carries
     root_id = root[1] if root is not None else source_id
 
-    text = text_field(ctx, "source_text")
+    text = text_field(ctx, "source_text", required=False)  # only the source tweet's text is known
     entities = extract_entities(text)
     return Post(
         platform=PLATFORM,

@@ -1,0 +1,174 @@
+"""Poison messages on the real broker and store do not stall any stage (issue 15).
+
+100 real posts plus a 513-byte post key (with a 500-character author id: a long account key), a 600-character
+author id, a post with 50,000 hashtags, a 2 MB post and a 13 MB invalid raw record, through every streaming
+stage in its own worker process: all good posts stored, each bad record dead-lettered once with its reason,
+every consumer group's lag back to 0 within 60 s, no worker exits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import time
+from collections.abc import Sequence
+
+import pytest
+from kafka import KafkaConsumer
+
+from flockwatch.config import Settings
+from flockwatch.demo import stage_processes, wait_for_stages
+from flockwatch.kafka_bus import ensure_topics, group_lag, make_producer, run_stage
+from flockwatch.pipeline.isolate import MAX_ATTEMPTS
+from flockwatch.pipeline.messages import InMessage, StageOutcome
+from flockwatch.pipeline.normalize import normalize_batch
+from flockwatch.replay import read_dataset
+from flockwatch.schema import DEAD_LETTER_KEEP_BYTES, MAX_DOCUMENT_ID_BYTES, DeadLetter, RawRecord, document_id
+from flockwatch.store import IndexKind, OpenSearchStore
+from flockwatch.topics import Stage, topic_name
+from flockwatch.workers import STAGES, group_id
+
+pytestmark = pytest.mark.integration
+
+DRAIN_S = 60.0
+
+
+def cnt(message_id: str, user_id: str = "u1", **extra: str) -> bytes:
+    row = {
+        "message_id": message_id,
+        "user_id": user_id,
+        "message": f"post {message_id[:20]}",
+        "timestamp": "1475280000",
+        **extra,
+    }
+    return RawRecord(format="cnt_csv", source_uri="poison.csv", position=message_id[:20], payload=row).to_bytes()
+
+
+def jetstream_with_tags(n: int) -> bytes:
+    tag = {"$type": "app.bsky.richtext.facet#tag"}
+    facets = [{"index": {"byteStart": 0, "byteEnd": 1}, "features": [{**tag, "tag": f"t{i}"}]} for i in range(n)]
+    record = {"$type": "app.bsky.feed.post", "text": "#t", "createdAt": "2023-11-14T22:13:20Z", "facets": facets}
+    event = {
+        "did": "did:plc:poison",
+        "time_us": 1_700_000_000_000_000,
+        "kind": "commit",
+        "commit": {"operation": "create", "collection": "app.bsky.feed.post", "rkey": "3k", "record": record},
+    }
+    return RawRecord(format="bluesky_jetstream", source_uri="js.jsonl", payload=event).to_bytes()
+
+
+def dead_letters(settings: Settings) -> list[DeadLetter]:
+    consumer = KafkaConsumer(
+        topic_name(settings.topic_prefix, Stage.dead_letter),
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5000,
+        max_partition_fetch_bytes=32 * 1024 * 1024,
+    )
+    try:
+        return [DeadLetter.model_validate_json(m.value) for m in consumer]
+    finally:
+        consumer.close()
+
+
+def test_poison_records_cost_only_themselves(settings: Settings) -> None:
+    good = [r.to_bytes() for r in itertools.islice(read_dataset("ira_2016", None, settings.data_dir), 100)]
+    long_key_id = "k" * 505  # "twitter:" + 505 characters: a 513-byte post key
+    long_key = f"twitter:{long_key_id}"
+    long_author = "a" * 500  # valid, but "twitter:" + 500 characters is over the id limit as an account key
+    huge_raw = json.dumps({"kind": "raw", "format": "ira_2016", "payload": {"content": "x" * 13_000_000}}).encode()
+    bad = {
+        "600-character author id": (cnt("poison-author", user_id="a" * 600), "author.id"),
+        "50,000 hashtags": (jetstream_with_tags(50_000), "hashtags"),
+        "2 MB post": (
+            cnt("poison-2mb", urls=" ".join(f"https://e.com/{i}/" + "p" * 2300 for i in range(900))),
+            "exceeds the 1048576-byte message limit",
+        ),
+        "13 MB invalid raw record": (huge_raw, "source_uri"),
+    }
+    assert len(long_key.encode()) == 513 and len(bad["2 MB post"][0]) > 2_000_000
+    assert len(huge_raw) > 13_000_000
+    ensure_topics(settings)
+    producer = make_producer(settings)
+    raw_topic = topic_name(settings.topic_prefix, Stage.raw)
+
+    with stage_processes(settings, STAGES) as running:
+        # A first post through every stage: the workers are up (models loaded, groups joined) before the clock.
+        producer.send(raw_topic, key=b"warm", value=good[0])
+        producer.flush()
+        assert wait_for_stages(settings, timeout_s=600, stages=STAGES, exited=running.exited)
+
+        values = [*good[1:], cnt(long_key_id, user_id=long_author)]
+        for i, (value, _) in enumerate(bad.values()):
+            values.insert(20 * i + 10, value)  # among the good ones, so they share batches
+        started = time.monotonic()
+        for i, value in enumerate(values):
+            producer.send(raw_topic, key=str(i).encode(), value=value)
+        producer.flush()
+        drained = wait_for_stages(settings, timeout_s=DRAIN_S, stages=STAGES, exited=running.exited)
+        drain_s = time.monotonic() - started
+        assert running.exited() == [], "no worker exits"
+        print(f"poison: every stage's lag back to 0 in {drain_s:.1f}s")
+        assert drained, f"lag not back to 0 within {DRAIN_S}s"
+    producer.close()
+
+    store = OpenSearchStore(settings)
+    store.refresh()
+    # the 100 good posts and the one with a long key (a legal id: stored under a bounded document id)
+    assert store.count(IndexKind.posts) == 101
+    stored = store.get(IndexKind.posts, long_key)
+    assert stored is not None and stored["key"] == long_key
+    assert stored["_id"] == document_id(long_key) and len(stored["_id"].encode()) <= MAX_DOCUMENT_ID_BYTES
+    assert stored.get("text_score", {}).get("label")  # scored and merged into the same document
+    account = store.get(IndexKind.accounts, f"twitter:{long_author}")
+    assert account is not None and account["key"] == f"twitter:{long_author}"
+
+    letters = dead_letters(settings)
+    assert sorted(letter.stage for letter in letters) == ["normalize"] * len(bad), [lt.reason for lt in letters]
+    for what, (original, reason) in bad.items():
+        [letter] = [
+            lt
+            for lt in letters
+            if lt.original_sha256 == hashlib.sha256(original).hexdigest() or lt.original() == original
+        ]
+        assert reason in letter.reason, (what, letter.reason)
+    [huge] = [lt for lt in letters if lt.original_truncated]
+    assert huge.original_size == len(huge_raw) and huge.original() == huge_raw[:DEAD_LETTER_KEEP_BYTES]
+    assert "truncated" in huge.reason
+    for name, counts in running.counts.items():
+        assert counts["isolated"] == 0, name  # nothing reached a stage it could fail on
+
+
+class BuggyNormalize:
+    """The normalize stage with a bug that one (valid) record triggers: any batch holding it raises."""
+
+    name = "normalize"
+    inputs: tuple[Stage, ...] = (Stage.raw,)
+
+    def __init__(self, poison: bytes) -> None:
+        self.poison = poison
+
+    def process(self, messages: Sequence[InMessage]) -> StageOutcome:
+        if any(m.value == self.poison for m in messages):
+            raise RuntimeError("stage bug on this record")
+        return normalize_batch(messages)
+
+
+def test_a_stage_bug_on_one_record_costs_that_record_not_the_stage(settings: Settings) -> None:
+    good = [r.to_bytes() for r in itertools.islice(read_dataset("ira_2016", None, settings.data_dir), 40)]
+    ensure_topics(settings)
+    producer = make_producer(settings)
+    for value in good:  # one key: one partition, one batch
+        producer.send(topic_name(settings.topic_prefix, Stage.raw), key=b"same", value=value)
+    producer.flush()
+    producer.close()
+
+    group = group_id(settings, "normalize")
+    report = run_stage(settings, BuggyNormalize(good[17]), group, until_caught_up=True, max_seconds=120)
+    assert report.counts["normalized"] == 39 and report.counts["isolated"] == 1
+    assert report.retries == 0  # isolated inside the batch, not retried as a whole
+    assert group_lag(settings, group, (Stage.raw,)) == 0
+    [letter] = dead_letters(settings)
+    assert letter.original() == good[17] and letter.attempts == MAX_ATTEMPTS and letter.source_offset == 17
+    assert "RuntimeError: stage bug on this record" in letter.reason
