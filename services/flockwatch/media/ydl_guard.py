@@ -52,7 +52,7 @@ class GuardRefused(RequestError):  # type: ignore[misc]
 
 @dataclass
 class PageGuard:
-    """What one extraction may still do, and what the guard refused so far (for the caller's reason)."""
+    """What one extraction may still do (requests, time), and the reasons of the requests it refused."""
 
     policy: FetchPolicy
     deadline: Deadline = field(init=False)
