@@ -3,7 +3,8 @@
 CSV and JSONL stream the edge table; GEXF and GraphML go through ``networkx.DiGraph`` and
 ``networkx.write_gexf`` / ``write_graphml``.  As in the toolkit's GraphML, nodes are user ids with a
 ``username`` attribute and edges carry ``weight`` (integer) and ``edge_type`` (the kind); every evidence
-value is written as a string attribute (NaN as the empty string) so Gephi shows it verbatim.
+value is written as a string attribute (NaN as the empty string) so Gephi shows it verbatim. CSV text
+cells that a spreadsheet would run as a formula are written with a leading ``'`` (``flockwatch.csv_cells``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from flockwatch.csv_cells import safe_cell
 from flockwatch.graph.coordination import EdgeTable
 
 if TYPE_CHECKING:
@@ -53,9 +55,9 @@ def write_edges(edges: EdgeTable, path: Path | str, fmt: Format = "csv") -> None
         columns = ["source", "target", "weight", *edges.evidence.keys()]
         with out.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(columns)
+            writer.writerow([safe_cell(c) for c in columns])
             for row in edges.rows():
-                writer.writerow([_cell(row[c]) for c in columns])
+                writer.writerow([safe_cell(_cell(row[c])) for c in columns])
     elif fmt == "jsonl":
         with out.open("w", encoding="utf-8") as handle:
             for row in edges.rows():
