@@ -344,3 +344,23 @@ def test_a_media_item_whose_scoring_raises_costs_only_itself() -> None:
 def test_base64_of_the_kept_head_decodes() -> None:
     letter = DeadLetter.of("replay", "too big", b"\x00" * (MAX_DEAD_LETTER_ORIGINAL + 1))
     assert base64.b64decode(letter.original_b64) == b"\x00" * DEAD_LETTER_KEEP_BYTES
+
+
+@settings(max_examples=25, deadline=None)
+@given(tags=st.integers(0, 3000), urls=st.integers(0, 1200), url_len=st.integers(10, 3000))
+def test_normalize_puts_every_post_through_or_dead_letters_it_with_what_was_too_big(
+    tags: int, urls: int, url_len: int
+) -> None:
+    links = " ".join(f"https://e.com/{i}/" + "p" * url_len for i in range(urls))
+    values = [jetstream_tags(tags), cnt_record(urls=links)]
+    outcome = normalize_batch([msg(v, i) for i, v in enumerate(values)])
+    assert len(outcome.out) == 2  # never raises, never drops
+    tagged, linked = outcome.out
+    assert (tagged.stage is Stage.normalized) == (tags <= 1000)
+    if tags > 1000:
+        assert "hashtags" in DeadLetter.model_validate_json(tagged.value).reason
+    if linked.stage is Stage.dead_letter:
+        reason = DeadLetter.model_validate_json(linked.value).reason
+        assert ("urls" in reason and urls > 1000) or "message limit" in reason
+    else:
+        assert urls <= 1000 and len(linked.value) < 1024 * 1024
