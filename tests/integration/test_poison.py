@@ -13,6 +13,7 @@ import itertools
 import json
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import pytest
 from kafka import KafkaConsumer
@@ -25,13 +26,14 @@ from flockwatch.pipeline.messages import InMessage, StageOutcome
 from flockwatch.pipeline.normalize import normalize_batch
 from flockwatch.replay import read_dataset
 from flockwatch.schema import DEAD_LETTER_KEEP_BYTES, MAX_DOCUMENT_ID_BYTES, DeadLetter, RawRecord, document_id
-from flockwatch.store import IndexKind, OpenSearchStore
+from flockwatch.store import IndexKind, OpenSearchStore, Upsert, prepare_store
 from flockwatch.topics import Stage, topic_name
 from flockwatch.workers import STAGES, group_id
 
 pytestmark = pytest.mark.integration
 
 DRAIN_S = 60.0
+T0 = datetime(2016, 10, 1, tzinfo=UTC)
 
 
 def cnt(message_id: str, user_id: str = "u1", **extra: str) -> bytes:
@@ -172,3 +174,30 @@ def test_a_stage_bug_on_one_record_costs_that_record_not_the_stage(settings: Set
     [letter] = dead_letters(settings)
     assert letter.original() == good[17] and letter.attempts == MAX_ATTEMPTS and letter.source_offset == 17
     assert "RuntimeError: stage bug on this record" in letter.reason
+
+
+def test_every_kind_of_document_takes_a_long_id_and_reads_back_by_it(settings: Settings) -> None:
+    store = prepare_store(settings, text=True, graph=True)
+    long = "twitter:" + "x" * 600  # 608 bytes: over the store's id limit
+    kinds = [k for k in IndexKind if k not in (IndexKind.posts, IndexKind.alerts, IndexKind.watchlists)]
+    upserts = [Upsert(kind, f"{long}:{kind.value}", {"key": f"{long}:{kind.value}"}) for kind in kinds]
+    cascade = Upsert(IndexKind.cascades, long, {"cascade_id": long, "members": [long + ":member"]})
+    post = Upsert(IndexKind.posts, long, {"key": long, "text": "a long key"}, T0)
+    result = store.bulk_upsert([*upserts, cascade, post])
+    assert (result.written, result.rejected) == (len(upserts) + 2, [])
+    store.refresh()
+    for u in upserts:
+        assert set(store.get_many(u.kind, [u.doc_id, "missing"])) == {u.doc_id}, u.kind
+        assert (store.get(u.kind, u.doc_id) or {}).get("key") == u.doc_id
+    assert (store.get(IndexKind.posts, long) or {}).get("text") == "a long key"
+    assert store.cascades_by_member([long + ":member"]) == {long + ":member": long}
+    # rewriting a long id updates the same document (idempotent), never a second one
+    store.bulk_upsert([Upsert(IndexKind.posts, long, {"text": "again"}, T0)])
+    store.refresh()
+    assert store.count(IndexKind.posts) == 1 and (store.get(IndexKind.posts, long) or {}).get("text") == "again"
+    alert_id = "burst:hashtag:" + "#" * 600
+    alert = {"alert_id": alert_id, "rule": "burst", "created_at": T0.isoformat(), "status": "new"}
+    assert store.upsert_alerts([alert]).rejected == []
+    assert (store.get_alert(alert_id) or {}).get("alert_id") == alert_id
+    store.refresh()
+    assert store.alert_statuses([alert_id]) == {alert_id: "new"}
