@@ -25,13 +25,16 @@ def test_alerts_dag_sweeps_a_window_of_stored_posts(settings: Settings, airflow_
     posts = [p for p in (normalize_record(r) for r in raws) if p is not None]
     store.bulk_upsert([to_upsert(p) for p in posts])
     store.refresh(IndexKind.posts)
-    conf = {"end": "2016-10-06T00:00:00+00:00", "window": "24h", "lookback": "96h"}
+    end = datetime(2016, 10, 6, tzinfo=UTC)
+    window, lookback = timedelta(hours=24), timedelta(hours=96)
+    conf = {"end": end.isoformat(), "window": "24h", "lookback": "96h"}
     # The DAG runs the built-in rules, whatever a developer's shell points at.
     state = dag_test(airflow_home, settings, "alerts.py", "alerts_dag", conf, unset=("FLOCKWATCH_ALERTS_CONFIG",))
     assert state.endswith("success"), state
 
     store.refresh(IndexKind.alerts)
     alerts = {a["entity"]: a for a in store.list_alerts(size=500)}
+    assert alerts, "the sweep raised no alert"
     game = alerts.get("hashtag:#ruinadinnerinonephrase")
     assert game is not None, sorted(alerts)
     assert game["rule"] == "entity-burst" and game["first_seen"].startswith("2016-10-05")
@@ -39,13 +42,24 @@ def test_alerts_dag_sweeps_a_window_of_stored_posts(settings: Settings, airflow_
     assert game["metrics"]["observed_rate_per_h"] > 5 * game["metrics"]["baseline_rate_per_h"]
     keys = game["post_keys"]
     assert keys and store.count(IndexKind.posts, {"ids": {"values": keys}}) == len(keys)
-    # every alert's window touches the swept day; nothing from outside it
+    # Every alert's burst touches the swept day [end - window, end) and lies inside the scanned span
+    # [end - window - lookback, end); the stored posts reach 14:24 on the 6th, so nothing after `end` may show.
+    start, span_start = end - window, end - window - lookback
     for a in alerts.values():
-        assert a["metrics"]["burst_end_ts"] > datetime(2016, 10, 5, tzinfo=UTC).timestamp()
+        m = a["metrics"]
+        assert span_start.timestamp() <= m["burst_start_ts"] < m["burst_end_ts"], a
+        assert start.timestamp() < m["burst_end_ts"] <= end.timestamp(), a
+        assert span_start <= datetime.fromisoformat(a["first_seen"]) < end, a
+        assert datetime.fromisoformat(a["last_seen"]) <= end, a
+        # The evidence posts are stored and were posted inside the scanned span.
+        keys = a["post_keys"]
+        evidence = store.search(IndexKind.posts, {"ids": {"values": keys}}, size=len(keys))
+        assert keys and len(evidence) == len(set(keys)), a
+        for doc in evidence:
+            assert span_start <= datetime.fromisoformat(doc["created_at"]) < end, (a["entity"], doc["key"])
 
     # the same sweep again (the next DAG run over an overlapping window) raises nothing new
-    end = datetime(2016, 10, 6, tzinfo=UTC)
-    again = sweep(store, default_config(), end=end, window=timedelta(hours=24), lookback=timedelta(hours=96))
+    again = sweep(store, default_config(), end=end, window=window, lookback=lookback)
     assert again.alerts_new == 0 and again.posts >= 7_000
     store.refresh(IndexKind.alerts)
     assert len(store.list_alerts(size=500)) == len(alerts)
