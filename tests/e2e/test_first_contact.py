@@ -30,7 +30,7 @@ FLOCKWATCH = str(Path(sys.executable).with_name("flockwatch"))
 
 
 def fresh_env(state_dir: Path, base_port: int) -> dict[str, str]:
-    assert not any(state_dir.iterdir()) if state_dir.exists() else True
+    assert not state_dir.exists(), f"{state_dir} must start empty"  # a fresh machine: nothing formatted yet
     return {
         **os.environ,
         "FLOCKWATCH_STATE_DIR": str(state_dir),
