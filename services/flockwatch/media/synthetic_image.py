@@ -11,7 +11,7 @@ leak check, the leave-one-generator-out figures and the limits. It has never see
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Final
@@ -26,6 +26,7 @@ from flockwatch.media import image_features
 from flockwatch.media.decode import open_image
 from flockwatch.media.errors import MediaRefused
 from flockwatch.media.signal import Finding, MediaFile, Tier
+from flockwatch.model_id import files_model_id
 
 DEFAULT_MODEL_DIR: Final = REPO_ROOT / "models" / "synthetic_image"
 MODEL_JSON: Final = "model.json"
@@ -102,7 +103,8 @@ def load_model(model_dir: Path = DEFAULT_MODEL_DIR) -> SyntheticImageModel:
     """Load (once per directory) from ``model.json`` and a ``weights.pt`` state_dict; no pickle is executed."""
     config = json.loads((model_dir / MODEL_JSON).read_text())
     state = torch.load(model_dir / WEIGHTS, map_location="cpu", weights_only=True)
-    return build_model(config, state)
+    model = build_model(config, state)
+    return replace(model, name=files_model_id(model.name, model_dir, [MODEL_JSON, WEIGHTS]))
 
 
 def explain_rgb(rgb: npt.ArrayLike, model: SyntheticImageModel) -> Explained:

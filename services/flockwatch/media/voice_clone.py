@@ -24,6 +24,7 @@ from flockwatch.media import audio_features as af
 from flockwatch.media.decode import audio_samples
 from flockwatch.media.errors import MediaRefused
 from flockwatch.media.signal import Finding, MediaFile, Tier
+from flockwatch.model_id import files_model_id
 
 F64 = npt.NDArray[np.float64]
 
@@ -42,6 +43,7 @@ class VoiceCloneModel:
     neutral_kbps: int
     threshold: float | None  # ≤5% FPR on the calibration LibriSpeech speakers (seen by neither fit nor report)
     meta: dict[str, Any]
+    model_id: str = "voice_clone"
 
     def window_scores(self, windows: F64) -> F64:
         z = ((windows - self.mean) / self.scale) @ self.w + self.b
@@ -58,7 +60,14 @@ def load_model(model_dir: Path = DEFAULT_MODEL_DIR) -> VoiceCloneModel:
         raise ValueError(f"voice-clone weights have {w.shape[0]} features, code expects {af.WINDOW_FEATURES}")
     thr = meta.get("threshold_fpr_0.05")
     return VoiceCloneModel(
-        mean, scale, w, float(b[0]), int(meta["neutral_mp3_kbps"]), None if thr is None else float(thr), meta
+        mean,
+        scale,
+        w,
+        float(b[0]),
+        int(meta["neutral_mp3_kbps"]),
+        None if thr is None else float(thr),
+        meta,
+        files_model_id("voice_clone", model_dir, ["model.json", "weights.npz"]),
     )
 
 
@@ -139,5 +148,6 @@ class VoiceCloneSignal:
             "raw_score": round(raw, 4),
             "above_threshold": None if model.threshold is None else raw >= model.threshold,
             "audio_seconds": round(x.size / af.RATE, 2),
+            "model": model.model_id,
         }
         return Finding(self.name, score, detail, self.tier, data)
