@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
+import tarfile
 from pathlib import Path
 
 from flockwatch.config import Settings
@@ -140,3 +142,29 @@ def test_unreadable_records_still_fail_normalisation_with_their_reason(tmp_path:
         assert "nested" in str(exc)
     else:
         raise AssertionError("an unreadable record normalised")
+
+
+def test_weibo_files_nested_too_deeply_are_dead_lettered_and_the_rest_read(tmp_path: Path) -> None:
+    real = next(iter(read_dataset("weibo_ced", None, DATA)))
+    source = json.dumps(real.payload).encode()
+    deep_item = b'{"k": ' * 100 + b"1" + b"}" * 100
+    unparseable = b"[" * 100_000 + b"]" * 100_000
+    members = {
+        "CED_Dataset/original-microblog/1_mid1_u1.json": source,
+        "CED_Dataset/original-microblog/2_mid2_u2.json": unparseable,
+        "CED_Dataset/rumor-repost/1_mid1_u1.json": b'[{"mid": "r1", "uid": "x", "text": "hi"}, ' + deep_item + b"]",
+    }
+    archive = tmp_path / "CED_Dataset.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    report, producer = replay_file("weibo_ced", archive)
+    assert (report.read, report.produced, report.rejected, report.errors) == (4, 2, 2, [])
+    too_deep, nested_item = letters(producer)
+    assert "nested too deeply" in too_deep.reason and too_deep.original() == unparseable[: 1024 * 1024]
+    assert (
+        "repost nested 100 levels deep" in nested_item.reason
+        and nested_item.original() == members["CED_Dataset/rumor-repost/1_mid1_u1.json"]
+    )

@@ -34,10 +34,11 @@ import gzip
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from flockwatch.replay.base import DatasetFormat, relative_uri, source_ref
-from flockwatch.replay.payload import opt_count, opt_str, req_str, text_field
+from flockwatch.replay.csv_rows import CsvReject, read_rows
+from flockwatch.replay.payload import opt_count, opt_str, reject_unreadable, req_str, text_field, unreadable
 from flockwatch.replay.text_entities import extract_entities, extract_urls, unescape_html
 from flockwatch.replay.timestamps import from_naive, or_none
 from flockwatch.schema import Author, Post, RawRecord
@@ -85,6 +86,12 @@ def _open_text(path: Path) -> IO[str]:
     return path.open(encoding="utf-8", newline="")
 
 
+def _open_bytes(path: Path) -> IO[bytes]:
+    if path.name.endswith(".gz"):
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    return path.open("rb")
+
+
 def _tweets_file(path: Path) -> Path:
     if path.is_dir():
         candidates = sorted(path.glob("ira_tweets*.csv*"))
@@ -108,26 +115,32 @@ def read(path: Path, data_dir: Path | None = None) -> Iterator[RawRecord]:
     authors = load_authors(tweets.parent / AUTHORS_FILE)
     uri = relative_uri(tweets, data_dir)
     no_author: dict[str, Any] = {}
-    with _open_text(tweets) as handle:
-        rows = csv.DictReader(handle)
-        _ = rows.fieldnames  # reads the header, so line_num is 1 before the first row
-        line = rows.line_num + 1
+    with _open_bytes(tweets) as handle:
+        _, rows = read_rows(handle, str(tweets))
         for row in rows:
-            event_time = or_none(from_naive, row.get("publish_date"))
-            author = authors.get(row.get("author_id") or "")
+            # a row the CSV parser cannot read is passed on with its reason and bytes (the replayer
+            # dead-letters it) instead of ending the replay
+            if isinstance(row, CsvReject):
+                yield RawRecord(
+                    format=NAME, source_uri=uri, position=str(row.line), payload=unreadable(row.reason, row.original)
+                )
+                continue
+            fields = row.fields
+            event_time = or_none(from_naive, fields.get("publish_date"))
+            author = authors.get(fields.get("author_id") or "")
             yield RawRecord(
                 format=NAME,
                 source_uri=uri,
-                position=str(line),
+                position=str(row.line),
                 event_time=event_time,
-                payload=row,
+                payload=fields,
                 context={"author": author} if author else no_author,
             )
-            line = rows.line_num + 1
 
 
 def normalize(raw: RawRecord) -> Post:
     p = raw.payload
+    reject_unreadable(p)
     author_id = req_str(p, "author_id")
     published = req_str(p, "publish_date")
     content = text_field(p, "content")

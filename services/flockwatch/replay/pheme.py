@@ -24,12 +24,13 @@ import csv
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from flockwatch.replay.base import DatasetFormat, relative_uri, source_ref
-from flockwatch.replay.payload import is_decimal, opt_count, opt_str, req_id
+from flockwatch.replay.csv_rows import CsvReject, CsvRow, read_rows
+from flockwatch.replay.payload import is_decimal, opt_count, opt_str, reject_unreadable, req_id, unreadable
 from flockwatch.replay.timestamps import from_unix, or_none
 from flockwatch.schema import Author, Engagement, Post, RawRecord
 
@@ -74,7 +75,7 @@ def _as_float(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def resolve_replies(rows: list[dict[str, str]]) -> list[tuple[str | None, str | None]]:
+def resolve_replies(rows: Sequence[Mapping[str, str | None]]) -> list[tuple[str | None, str | None]]:
     """For each row, (parent tweet id, why unresolved) by matching the float within the thread."""
     by_float: dict[tuple[str, float], list[str]] = defaultdict(list)
     for row in rows:
@@ -111,16 +112,19 @@ def read(path: Path, data_dir: Path | None = None) -> Iterator[RawRecord]:
     labels = load_labels(files[0].parent)
     for file in files:
         uri = relative_uri(file, data_dir)
-        with file.open(encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle)
-            rows: list[dict[str, str]] = []
-            lines: list[int] = []
-            _ = reader.fieldnames
-            line = reader.line_num + 1
-            for row in reader:
-                rows.append(row)
-                lines.append(line)
-                line = reader.line_num + 1
+        with file.open("rb") as handle:
+            _, parsed = read_rows(handle, str(file))
+            entries = list(parsed)
+        # a row the CSV parser cannot read is passed on first, with its reason and bytes
+        # (the replayer dead-letters it) instead of ending the replay
+        for bad in entries:
+            if isinstance(bad, CsvReject):
+                yield RawRecord(
+                    format=NAME, source_uri=uri, position=str(bad.line), payload=unreadable(bad.reason, bad.original)
+                )
+        good = [entry for entry in entries if isinstance(entry, CsvRow)]
+        rows = [entry.fields for entry in good]
+        lines = [entry.line for entry in good]
         for row, line, (parent, why) in zip(rows, lines, resolve_replies(rows), strict=True):
             thread = row.get("thread") or ""
             context: dict[str, Any] = {
@@ -144,6 +148,7 @@ def read(path: Path, data_dir: Path | None = None) -> Iterator[RawRecord]:
 
 def normalize(raw: RawRecord) -> Post:
     p, ctx = raw.payload, raw.context
+    reject_unreadable(p)
     if p.get("created") is None:
         raise ValueError("missing field 'created'")
     reply_to = opt_str(ctx, "in_reply_to")

@@ -40,7 +40,9 @@ from typing import Any
 
 from flockwatch.replay.base import DatasetFormat, relative_uri, source_ref
 from flockwatch.replay.payload import (
+    MAX_JSON_DEPTH,
     is_decimal,
+    json_depth,
     opt_count,
     opt_dict,
     opt_str,
@@ -127,18 +129,18 @@ def read(path: Path, data_dir: Path | None = None) -> Iterator[RawRecord]:
         try:
             index, mid, uid = split_member_name(member)
             data: Any = json.loads(raw_bytes)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except RecursionError:  # nested past Python's parser: the file is one unreadable record
             yield RawRecord(
-                format=NAME,
-                source_uri=uri,
-                position=member,
-                payload=unreadable(str(exc), raw_bytes.decode("utf-8", "replace")),
+                format=NAME, source_uri=uri, position=member, payload=unreadable("JSON nested too deeply", raw_bytes)
             )
             continue
+        except (ValueError, UnicodeDecodeError) as exc:
+            yield RawRecord(format=NAME, source_uri=uri, position=member, payload=unreadable(str(exc), raw_bytes))
+            continue
         if folder == SOURCE_FOLDER:
-            yield _source_record(data, member, uri, index, mid, uid, source_times)
+            yield _source_record(data, raw_bytes, member, uri, index, mid, uid, source_times)
         else:
-            yield from _repost_records(data, member, uri, mid, uid, folder, source_times)
+            yield from _repost_records(data, raw_bytes, member, uri, mid, uid, folder, source_times)
 
 
 def ced_members(archive: Path) -> Iterator[tuple[str, str, bytes]]:
@@ -156,11 +158,25 @@ def ced_members(archive: Path) -> Iterator[tuple[str, str, bytes]]:
                 yield folder, member.name, handle.read()
 
 
+def _original(value: Any, file_bytes: bytes) -> str | bytes:
+    """What an unreadable record keeps: the value as JSON, or the file's bytes when it nests too deeply to dump."""
+    return json.dumps(value) if json_depth(value) <= MAX_JSON_DEPTH else file_bytes
+
+
 def _source_record(
-    data: Any, member: str, uri: str, index: str, mid: str, uid: str, source_times: dict[str, datetime]
+    data: Any,
+    file_bytes: bytes,
+    member: str,
+    uri: str,
+    index: str,
+    mid: str,
+    uid: str,
+    source_times: dict[str, datetime],
 ) -> RawRecord:
     event_time: datetime | None = None
-    if isinstance(data, dict):
+    if isinstance(data, dict) and json_depth(data) > MAX_JSON_DEPTH:
+        payload = unreadable(f"source nested {json_depth(data)} levels deep (limit {MAX_JSON_DEPTH})", file_bytes)
+    elif isinstance(data, dict):
         try:
             event_time = source_time(data.get("time"))
             source_times[mid] = event_time
@@ -168,7 +184,7 @@ def _source_record(
             pass
         payload = data
     else:
-        payload = unreadable(f"expected a JSON object, got {type(data).__name__}", json.dumps(data))
+        payload = unreadable(f"expected a JSON object, got {type(data).__name__}", _original(data, file_bytes))
     return RawRecord(
         format=NAME,
         source_uri=uri,
@@ -180,14 +196,23 @@ def _source_record(
 
 
 def _repost_records(
-    data: Any, member: str, uri: str, mid: str, uid: str, folder: str, source_times: dict[str, datetime]
+    data: Any,
+    file_bytes: bytes,
+    member: str,
+    uri: str,
+    mid: str,
+    uid: str,
+    folder: str,
+    source_times: dict[str, datetime],
 ) -> Iterator[RawRecord]:
     if not isinstance(data, list):
         yield RawRecord(
             format=NAME,
             source_uri=uri,
             position=member,
-            payload=unreadable(f"expected a JSON list of reposts, got {type(data).__name__}", json.dumps(data)),
+            payload=unreadable(
+                f"expected a JSON list of reposts, got {type(data).__name__}", _original(data, file_bytes)
+            ),
         )
         return
     anchor = source_times.get(mid) or _first_full_date(data)
@@ -199,12 +224,14 @@ def _repost_records(
     }
     for i, item in enumerate(data):
         event_time: datetime | None = None
-        if isinstance(item, dict):
+        if isinstance(item, dict) and json_depth(item) > MAX_JSON_DEPTH:
+            payload = unreadable(f"repost nested {json_depth(item)} levels deep (limit {MAX_JSON_DEPTH})", file_bytes)
+        elif isinstance(item, dict):
             payload = item
             with contextlib.suppress(ValueError):
                 event_time = repost_time(item.get("date"), item.get("mid"), anchor)
         else:
-            payload = unreadable(f"expected a JSON object, got {type(item).__name__}", json.dumps(item))
+            payload = unreadable(f"expected a JSON object, got {type(item).__name__}", _original(item, file_bytes))
         yield RawRecord(
             format=NAME,
             source_uri=uri,
