@@ -9,6 +9,11 @@ from typing import Any
 
 from airflow.sdk import Param, dag, task
 
+# What datetime.fromisoformat reads: a date, optionally a time and a UTC offset (bounds for a free-text param).
+ISO_8601 = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
+# A duration flockwatch.alerts.yamlconf.parse_duration reads, with at most 4 digits (under 10,000 of its unit).
+DURATION = r"^[0-9]{1,4}(\.[0-9]{1,3})?(ms|s|m|h|d|w)$"
+
 
 @dag(
     dag_id="alerts",
@@ -17,9 +22,19 @@ from airflow.sdk import Param, dag, task
     max_active_runs=1,
     tags=["flockwatch", "alerts"],
     params={
-        "end": Param(None, type=["null", "string"], description="Window end, ISO 8601; null = now"),
-        "window": Param("6h", type="string", description="Window length (15m, 6h, 2d...)"),
-        "lookback": Param("24h", type="string", description="Extra history for the baseline"),
+        "end": Param(
+            None,
+            type=["null", "string"],
+            maxLength=40,
+            pattern=ISO_8601,
+            description="Window end, ISO 8601; null = now",
+        ),
+        "window": Param(
+            "6h", type="string", maxLength=12, pattern=DURATION, description="Window length (15m, 6h, 2d...)"
+        ),
+        "lookback": Param(
+            "24h", type="string", maxLength=12, pattern=DURATION, description="Extra history for the baseline"
+        ),
     },
 )
 def alerts() -> None:

@@ -13,6 +13,9 @@ from typing import Any
 
 from airflow.sdk import Param, dag, task
 
+# What datetime.fromisoformat reads: a date, optionally a time and a UTC offset (bounds for a free-text param).
+ISO_8601 = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
+
 
 @dag(
     dag_id="graph_windows",
@@ -21,12 +24,26 @@ from airflow.sdk import Param, dag, task
     max_active_runs=1,
     tags=["flockwatch", "graph"],
     params={
-        "end": Param(None, type=["null", "string"], description="Last window's end, ISO 8601; null = interval end"),
-        "window_hours": Param(6.0, type="number", description="Window length in hours"),
-        "windows": Param(1, type="integer", minimum=1, description="Successive windows, oldest first"),
-        "permutations": Param(100, type="integer", minimum=0, description="Null-model shuffles per layer"),
-        "cluster_on": Param("significant", enum=["significant", "all"], description="Edges clusters are built on"),
-        "min_weight": Param(2, type="integer", minimum=1, description="With cluster_on=all: lightest edge kept"),
+        "end": Param(
+            None,
+            type=["null", "string"],
+            maxLength=40,
+            pattern=ISO_8601,
+            description="Last window's end, ISO 8601; null = interval end",
+        ),
+        "window_hours": Param(
+            6.0, type="number", exclusiveMinimum=0, maximum=24 * 366, description="Window length in hours"
+        ),
+        "windows": Param(1, type="integer", minimum=1, maximum=1_000, description="Successive windows, oldest first"),
+        "permutations": Param(
+            100, type="integer", minimum=0, maximum=100_000, description="Null-model shuffles per layer"
+        ),
+        "cluster_on": Param(
+            "significant", type="string", enum=["significant", "all"], description="Edges clusters are built on"
+        ),
+        "min_weight": Param(
+            2, type="integer", minimum=1, maximum=1_000_000, description="With cluster_on=all: lightest edge kept"
+        ),
     },
 )
 def graph_windows() -> None:
