@@ -18,6 +18,7 @@ import gzip
 import io
 import itertools
 import json
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from flockwatch.config import Settings
 from flockwatch.replay import normalize_record, read_dataset
 from flockwatch.replay.cnt_csv import COLUMNS
 from flockwatch.replay.payload import MAX_JSON_DEPTH, json_depth
+from flockwatch.replay.weibo_ced import ced_members
 from flockwatch.replayer import ReplayReport, replay_records
 from flockwatch.schema import DeadLetter, Post, RawRecord
 from tests.unit.test_replayer import FakeProducer
@@ -264,3 +266,123 @@ def test_normalisers_on_large_records(data: st.DataObject) -> None:
         assert str(exc).strip()
     else:
         assert outcome is None or isinstance(outcome, Post)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Archives and folders: Weibo CED, RumourEval 2017, Twitter15
+
+
+def _first_ced_files() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    source: dict[str, Any] | None = None
+    for folder, _, raw in ced_members(DATA / "spread/weibo_ced/CED_Dataset.tar.gz"):
+        if folder == "original-microblog" and source is None:
+            source = json.loads(raw)
+        elif folder != "original-microblog" and source is not None:
+            return source, json.loads(raw)
+    raise AssertionError("no CED source and repost file")
+
+
+CED_SOURCE, CED_REPOSTS = _first_ced_files()
+
+
+def tar_gz(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _deep_text(depth: int) -> str:
+    return '{"k": ' * depth + '"leaf"' + "}" * depth
+
+
+@st.composite
+def ced_item(draw: st.DrawFn, real: dict[str, Any]) -> tuple[str, bool]:
+    """``(JSON text, good)`` of one source or repost made large, deep or wrong."""
+    item = copy.deepcopy(real)
+    kind = draw(st.sampled_from(["real", "long_text", "many_fields", "deep", "not_object"]))
+    if kind == "long_text":
+        item["text"] = text_of(draw(LENGTHS), draw(st.text(max_size=5)))
+    elif kind == "many_fields":
+        item.update({f"f{i}": i for i in range(draw(st.integers(100, 5_000)))})
+    elif kind == "deep":  # parseable, too deep for a message
+        return json.dumps(item)[:-1] + ', "extra": ' + _deep_text(draw(st.integers(MAX_JSON_DEPTH, 900))) + "}", False
+    elif kind == "not_object":
+        return json.dumps(draw(st.sampled_from([5, "text", None, [1, 2]]))), False
+    return json.dumps(item, ensure_ascii=False), True
+
+
+@PROPERTY
+@given(st.data())
+def test_weibo_ced_reader(tmp_path_factory: pytest.TempPathFactory, data: st.DataObject) -> None:
+    members: dict[str, bytes] = {}
+    good = bad = 0
+    for i in range(data.draw(st.integers(1, 3))):
+        name = f"{i}_mid{i}_u{i}.json"
+        if data.draw(st.booleans()):  # past Python's JSON parser: the whole file is one reject
+            members[f"CED_Dataset/original-microblog/{name}"] = _deep_text(20_000).encode()
+            bad += 1
+        else:
+            text, ok = data.draw(ced_item(CED_SOURCE))
+            members[f"CED_Dataset/original-microblog/{name}"] = text.encode()
+            good, bad = good + ok, bad + (not ok)
+        items = data.draw(st.lists(ced_item(data.draw(st.sampled_from(CED_REPOSTS[:20]))), max_size=6))
+        members[f"CED_Dataset/rumor-repost/{name}"] = ("[" + ", ".join(t for t, _ in items) + "]").encode()
+        good += sum(ok for _, ok in items)
+        bad += sum(not ok for _, ok in items)
+    path = tar_gz(tmp_path_factory.mktemp("ced") / "CED_Dataset.tar.gz", members)
+    report, raw, letters = replay("weibo_ced", path)
+    check(report, raw, letters, good, bad)
+
+
+@PROPERTY
+@given(st.data())
+def test_rumoureval2017_reader(tmp_path_factory: pytest.TempPathFactory, data: st.DataObject) -> None:
+    folder = tmp_path_factory.mktemp("rumoureval")
+    real = json.loads((DATA / "spread/rumoureval2017/traindev/posts.json").read_text(encoding="utf-8"))
+    ids = list(real)[:30]
+    texts: list[str] = []
+    good = bad = 0
+    for post_id in data.draw(st.lists(st.sampled_from(ids), min_size=1, max_size=10, unique=True)):
+        text, ok = data.draw(ced_item(real[post_id]))
+        ok = ok or not text.startswith("{")  # a post that is not an object reads as one missing its fields
+        texts.append(f'"{post_id}": {text}')
+        good, bad = good + ok, bad + (not ok)
+    (folder / "posts.json").write_text("{" + ", ".join(texts) + "}", encoding="utf-8")
+    (folder / "structures.json").write_text(json.dumps({ids[0]: {ids[0]: {ids[1]: []}}}), encoding="utf-8")
+    report, raw, letters = replay("rumoureval2017", folder)
+    check(report, raw, letters, good, bad)
+
+
+@st.composite
+def tree_line(draw: st.DrawFn) -> str:
+    """A Twitter15 edge line: real, with ids thousands of characters long, nested brackets, or garbage."""
+    kind = draw(st.sampled_from(["real", "long_ids", "deep", "garbage"]))
+    uid, tid = draw(st.integers(1, 10**18)), draw(st.integers(1, 10**18))
+    delay = draw(st.floats(0, 10_000, allow_nan=False))
+    if kind == "real":
+        return f"['{uid}', '{tid}', '{delay:.1f}']->['{uid + 1}', '{tid + 1}', '{delay + 1:.1f}']"
+    if kind == "long_ids":
+        long = "9" * draw(LENGTHS)
+        return f"['ROOT', 'ROOT', '0.0']->['{long}', '{long}', '0.0']"
+    if kind == "deep":
+        depth = draw(st.integers(10, 20_000))
+        return "[" * depth + "]" * depth + "->" + "[" * depth + "]" * depth
+    return draw(st.text(max_size=300).map(lambda t: t.replace("\n", " ").replace("\r", " ")))
+
+
+@PROPERTY
+@given(st.lists(tree_line(), min_size=1, max_size=12))
+def test_twitter15_reader(tmp_path_factory: pytest.TempPathFactory, lines: list[str]) -> None:
+    folder = tmp_path_factory.mktemp("twitter15")
+    (folder / "source_tweets.txt").write_text("123\thello #x https://t.co/y\n", encoding="utf-8")
+    (folder / "label.txt").write_text("false:123\n", encoding="utf-8")
+    root = "['ROOT', 'ROOT', '0.0']->['1', '123', '0.0']"
+    body = "\n".join([root, *lines]).encode("utf-8", "surrogatepass")
+    path = tar_gz(folder / "twitter15_tree.tar.gz", {"twitter15/tree/123.txt": body})
+    report, raw, letters = replay("twitter15", path)
+    assert report.errors == [] and report.read == report.produced + report.rejected + report.oversize_dead_lettered
+    assert report.produced >= 1  # the root
+    check(report, raw, letters, report.produced, report.rejected + report.oversize_dead_lettered)

@@ -24,12 +24,21 @@ from __future__ import annotations
 
 import contextlib
 import json
+import reprlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from flockwatch.replay.base import DatasetFormat, relative_uri, source_ref
-from flockwatch.replay.payload import opt_str, req_str, text_field
+from flockwatch.replay.payload import (
+    MAX_JSON_DEPTH,
+    json_depth,
+    opt_str,
+    reject_unreadable,
+    req_str,
+    text_field,
+    unreadable,
+)
 from flockwatch.replay.text_entities import extract_entities
 from flockwatch.replay.timestamps import from_unix
 from flockwatch.schema import Author, Post, RawRecord
@@ -100,7 +109,10 @@ def read(path: Path, data_dir: Path | None = None) -> Iterator[RawRecord]:
         }
         payload: dict[str, Any] = {"id": post_id, **record} if isinstance(record, dict) else {"id": post_id}
         event_time = None
-        if isinstance(record, dict):
+        if json_depth(record) > MAX_JSON_DEPTH:  # no message could carry it; dead-lettered by the replayer
+            reason = f"post {post_id} nested {json_depth(record)} levels deep (limit {MAX_JSON_DEPTH})"
+            payload = unreadable(reason, _dump(record))
+        elif isinstance(record, dict):
             with contextlib.suppress(ValueError):
                 event_time = from_unix(record.get("time"))
         yield RawRecord(
@@ -113,8 +125,16 @@ def read(path: Path, data_dir: Path | None = None) -> Iterator[RawRecord]:
         )
 
 
+def _dump(value: Any) -> str:
+    try:
+        return json.dumps(value)
+    except RecursionError:  # deeper than the encoder goes: its outline is what is left to keep
+        return reprlib.repr(value)
+
+
 def normalize(raw: RawRecord) -> Post:
     p, ctx = raw.payload, raw.context
+    reject_unreadable(p)
     post_id = req_str(p, "id")
     if p.get("time") is None:
         raise ValueError("missing field 'time' (the post is in the tree but not in posts.json)")
