@@ -168,3 +168,21 @@ def test_weibo_files_nested_too_deeply_are_dead_lettered_and_the_rest_read(tmp_p
         "repost nested 100 levels deep" in nested_item.reason
         and nested_item.original() == members["CED_Dataset/rumor-repost/1_mid1_u1.json"]
     )
+
+
+def test_a_twitter15_tree_line_that_is_not_utf8_is_dead_lettered_and_the_tree_read(tmp_path: Path) -> None:
+    (tmp_path / "source_tweets.txt").write_text("123\thello\n", encoding="utf-8")
+    bad = b"['1', '124', '1.0']->['2', '12\xff5', '2.0']"
+    tree = b"\n".join(
+        [b"['ROOT', 'ROOT', '0.0']->['1', '123', '0.0']", bad, b"['1', '123', '0.0']->['3', '126', '3.0']"]
+    )
+    archive = tmp_path / "twitter15_tree.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("twitter15/tree/123.txt")
+        info.size = len(tree)
+        tar.addfile(info, io.BytesIO(tree))
+    report, producer = replay_file("twitter15", archive)
+    assert (report.produced, report.rejected, report.errors) == (2, 1, [])
+    assert raw_positions(producer) == ["twitter15/tree/123.txt:1", "twitter15/tree/123.txt:3"]
+    [letter] = letters(producer)
+    assert "line 2 is not valid UTF-8" in letter.reason and letter.original() == bad

@@ -232,7 +232,15 @@ def read(path: Path, data_dir: Path | None = None) -> Iterator[RawRecord]:
             handle = tar.extractfile(member)
             if handle is None:
                 continue
-            lines = handle.read().decode("utf-8", "replace").splitlines()
+            lines: list[str] = []
+            for number, raw_line in enumerate(handle.read().splitlines(), start=1):
+                try:
+                    lines.append(raw_line.decode("utf-8"))
+                except UnicodeDecodeError as exc:  # passed on with its bytes, never replaced; the tree reads on
+                    reason = f"line {number} is not valid UTF-8 ({exc.reason} at byte {exc.start})"
+                    payload = unreadable(reason, raw_line)
+                    yield RawRecord(format=NAME, source_uri=uri, position=f"{member.name}:{number}", payload=payload)
+                    lines.append("")  # skipped by tree_records, so later lines keep their numbers
             yield from tree_records(
                 lines,
                 source_id,
