@@ -196,6 +196,7 @@ MAPPINGS: dict[IndexKind, dict[str, Any]] = {
             "summary": {"type": "text"},
             "post_keys": _KEYWORD,
             "evidence": _STORED_ONLY,
+            "outbox": _KEYWORD,  # sinks that still owe a delivery (flockwatch.alerts.outbox)
         },
     },
     # One document per banked media item (id = bank name + sha256); hashes are stored, not searched.
@@ -645,6 +646,38 @@ class OpenSearchStore:
             )
         )
 
+    _outbox_mapped: bool = False  # set once the alerts index is known to map `outbox`
+
+    def ack_delivery(self, alert_id: str, delivery: Mapping[str, Any], settled: Sequence[str]) -> None:
+        """Record a delivery on the alert and drop the ``settled`` outbox entries, in one update."""
+        self._call(
+            lambda: self.client.update(
+                index=self.index_for(IndexKind.alerts, None),
+                id=alert_id,
+                body={
+                    "script": {
+                        "source": _APPEND_DELIVERY + _SETTLE_OUTBOX,
+                        "lang": "painless",
+                        "params": {"d": dict(delivery), "settled": list(settled)},
+                    }
+                },
+                params={"retry_on_conflict": "5"},
+            )
+        )
+
+    def pending_notifications(self, size: int = 500) -> list[dict[str, Any]]:
+        """Alerts whose outbox is not empty, as of now (searched, then read back in real time)."""
+        if not self._outbox_mapped:  # indices made before the outbox existed lack the field
+            self._call(
+                lambda: self.client.indices.put_mapping(
+                    index=self.alias(IndexKind.alerts), body={"properties": {"outbox": _KEYWORD}}
+                )
+            )
+            self._outbox_mapped = True
+        hits = self.search(IndexKind.alerts, {"exists": {"field": "outbox"}}, size=size)
+        docs = self.get_many(IndexKind.alerts, [h["_id"] for h in hits]) if hits else {}
+        return [d for d in docs.values() if d.get("outbox")]
+
     def alert_statuses(self, alert_ids: Sequence[str]) -> dict[str, str]:
         if not alert_ids:
             return {}
@@ -969,6 +1002,12 @@ for (entry in params.doc.entrySet()) {
   if (!params.keep.contains(entry.getKey()) || !ctx._source.containsKey(entry.getKey())) {
     ctx._source[entry.getKey()] = entry.getValue();
   }
+}
+"""
+_SETTLE_OUTBOX = """
+if (ctx._source.outbox != null) {
+  ctx._source.outbox.removeIf(e -> params.settled.contains(e));
+  if (ctx._source.outbox.isEmpty()) { ctx._source.remove('outbox'); }
 }
 """
 _APPEND_DELIVERY = """

@@ -264,6 +264,16 @@ class FakeStore:
     def record_delivery(self, alert_id: str, delivery: Mapping[str, Any]) -> None:
         self.deliveries.append((alert_id, dict(delivery)))
 
+    def ack_delivery(self, alert_id: str, delivery: Mapping[str, Any], settled: Sequence[str]) -> None:
+        self.record_delivery(alert_id, delivery)
+        doc = self.docs[alert_id]
+        doc["outbox"] = [e for e in doc.get("outbox", []) if e not in settled]
+        if not doc["outbox"]:
+            del doc["outbox"]
+
+    def pending_notifications(self, size: int = 500) -> list[dict[str, Any]]:
+        return [dict(d) for d in self.docs.values() if d.get("outbox")][:size]
+
 
 def msg(i: int, item: Post | TextScore) -> InMessage:
     return InMessage("t.posts.normalized", 0, i, None, item.to_bytes())

@@ -6,7 +6,8 @@ State, all in memory and bounded:
   canonical URLs, media, narratives, author clusters, watched entities);
 - a join cache of recent posts and their scores by post key (scores may arrive before or after the
   post), so a rule sees a post's text score, media scores, watchlist hits and cluster together;
-- the alert book: the latest alert per (rule, entity), for dedupe and suppression.
+- the alert book: the latest alert per (rule, entity), for dedupe and suppression; past ``max_book``
+  entries the least recently active tenth goes (a later match on one of them raises a new alert).
 
 Times: bursts, dedupe and suppression windows run on *event time* (the posts' ``created_at``), so a
 replay of 2016 behaves as the live stream did; ``created_at``/``updated_at`` of an alert are wall-clock
@@ -149,6 +150,7 @@ class AlertEngine:
         clock: Callable[[], datetime] = utcnow,
         max_contexts: int = 200_000,
         monotonic: Callable[[], float] = time.monotonic,
+        max_book: int = 20_000,
     ) -> None:
         self.config = config
         self.rules = config.active_rules()
@@ -159,7 +161,8 @@ class AlertEngine:
         self.contexts: OrderedDict[str, PostContext] = OrderedDict()
         self.max_contexts = max_contexts
         self.book: dict[tuple[str, str], BookEntry] = {}
-        self.by_id: dict[str, BookEntry] = {}
+        self.by_id: dict[str, BookEntry] = {}  # the alerts in the book, by id
+        self.max_book = max_book
         self.bursting_now: dict[str, Burst] = {}
         self.pending: dict[str, Alert] = {}  # changed but not yet confirmed stored
         self.pending_notify: dict[str, Alert] = {}
@@ -184,11 +187,32 @@ class AlertEngine:
             cur = self.book.get(key)
             if cur is not None and cur.last_event >= last:
                 continue
-            entry = BookEntry(alert, first, last)
-            self.book[key] = entry
-            self.by_id[alert.alert_id] = entry
+            self._put(key, BookEntry(alert, first, last))
             n += 1
+        self._prune_book()
         return n
+
+    def _put(self, key: tuple[str, str], entry: BookEntry) -> None:
+        old = self.book.get(key)
+        if old is not None:  # superseded: only the latest alert per (rule, entity) is kept
+            self.by_id.pop(old.alert.alert_id, None)
+        self.book[key] = entry
+        self.by_id[entry.alert.alert_id] = entry
+
+    def _prune_book(self) -> None:
+        """Keep the book bounded on long runs: drop the least recently active entries beyond ``max_book``."""
+        if len(self.book) <= self.max_book:
+            return
+        busy = self.pending.keys() | self.pending_notify.keys()
+        drop = len(self.book) - int(self.max_book * 0.9)
+        for key, entry in sorted(self.book.items(), key=lambda kv: kv[1].last_event):
+            if drop <= 0:
+                break
+            if entry.alert.alert_id in busy:
+                continue
+            del self.book[key]
+            self.by_id.pop(entry.alert.alert_id, None)
+            drop -= 1
 
     def sync_statuses(self, statuses: Mapping[str, str]) -> None:
         """Apply lifecycle changes made elsewhere (CLI) so resolved alerts are not merged into."""
@@ -266,6 +290,7 @@ class AlertEngine:
             self._apply(m, result)
 
     def _finish(self, result: EngineResult) -> EngineResult:
+        self._prune_book()
         result.changed = list(self.pending.values())
         result.notify = list(self.pending_notify.values())
         return result
@@ -613,8 +638,7 @@ class AlertEngine:
         entry = BookEntry(alert, alert.first_seen or m.when, m.when)
         self._link(entry, m)
         alert.severity = rule.severity_for(alert.post_count or 0)
-        self.book[key] = entry
-        self.by_id[alert.alert_id] = entry
+        self._put(key, entry)
         self.pending[alert.alert_id] = alert
         self.pending_notify[alert.alert_id] = alert
         result.counts["alerts_new"] += 1

@@ -35,6 +35,7 @@ malformed file with ``file:line: path: reason`` for every problem.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -272,7 +273,10 @@ class SinkSpec(BaseModel):
     port: int = Field(default=25, ge=1, le=65535)
     sender: str | None = None
     to: list[str] = Field(default_factory=list)
-    starttls: bool = False
+    # STARTTLS is required unless turned off (a local relay); the server's certificate is verified
+    # against the system CAs, or against ca_file (a private CA, a self-signed relay).
+    starttls: bool = True
+    ca_file: str | None = None
     username_env: str | None = None
     password_env: str | None = None
 
@@ -289,9 +293,17 @@ class SinkSpec(BaseModel):
             bad = [a for a in [self.sender, *self.to] if not re.match(r"^[^@\s]+@[^@\s]+$", a)]
             if bad:
                 raise ValueError(f"not an email address: {bad[0]!r}")
+            if (self.username_env or self.password_env) and not self.starttls:
+                raise ValueError("SMTP credentials are only sent over STARTTLS: drop starttls: false")
         if self.name is None:
-            self.name = f"{self.type}:{self.url or self.host}"
+            # A webhook URL (Slack's above all) is itself a secret: the default name is a digest of it.
+            self.name = f"email:{self.host}" if self.type == "email" else f"{self.type}-{url_digest(self.url)}"
         return self
+
+
+def url_digest(url: str | None) -> str:
+    """8 hex digits naming a URL without revealing it (sink names end up in logs and the store)."""
+    return hashlib.sha256((url or "").encode()).hexdigest()[:8]
 
 
 class AlertsConfig(BaseModel):

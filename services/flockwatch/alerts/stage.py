@@ -4,7 +4,10 @@ Per batch: parse (bad messages → dead-letter), percolate the posts against the
 authors' coordinated clusters, run the :class:`~flockwatch.alerts.engine.AlertEngine`, upsert the
 alerts that changed into the store, emit them on the alerts topic, and hand new or escalated ones to
 the sink :class:`~flockwatch.alerts.sinks.Dispatcher` (a background thread: a slow or failing sink
-never holds the batch up; its outcome is recorded on the alert).
+never holds the batch up; its outcome is recorded on the alert). Notifications are delivered at
+least once: a new or escalated alert is upserted with its outbox (:mod:`flockwatch.alerts.outbox`)
+before the batch's offsets are committed, and an entry leaves the outbox only once its sink
+acknowledged; the dispatcher reloads the outbox at start and every ``rescan_s``.
 
 The store is any object with the methods of :class:`AlertStore` (``flockwatch.store.OpenSearchStore``
 in production, a fake in unit tests); its ``StoreUnavailable`` is a ``TransientError``, so the Kafka
@@ -21,6 +24,7 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import Field, TypeAdapter, ValidationError
 
+from flockwatch.alerts import outbox
 from flockwatch.alerts.engine import AlertEngine, EngineResult, Item
 from flockwatch.alerts.rules import AlertsConfig, load_config
 from flockwatch.alerts.sinks import Delivery, Dispatcher, Sink, build_sinks
@@ -52,6 +56,10 @@ class AlertStore(Protocol):
     def alert_statuses(self, alert_ids: Sequence[str]) -> dict[str, str]: ...
 
     def record_delivery(self, alert_id: str, delivery: Mapping[str, Any]) -> None: ...
+
+    def ack_delivery(self, alert_id: str, delivery: Mapping[str, Any], settled: Sequence[str]) -> None: ...
+
+    def pending_notifications(self, size: int = 500) -> list[dict[str, Any]]: ...
 
 
 def input_partitions(topic_prefix: str, partitions: int) -> list[str]:
@@ -117,19 +125,26 @@ class AlertStage:
         return outcome
 
     def _store(self, result: EngineResult, outcome: StageOutcome) -> None:
-        if result.changed:
-            written = self.store.upsert_alerts([alert_doc(a) for a in result.changed])
+        # Who must hear of each new or escalated alert goes into the same upsert as the alert (the
+        # outbox), so a crash after the offsets are committed cannot lose the notification.
+        targets = {a.alert_id: self.dispatcher.targets(a) for a in result.notify} if self.dispatcher else {}
+        changed = {a.alert_id: a for a in [*result.changed, *result.notify]}
+        if changed:
+            written = self.store.upsert_alerts(
+                [outbox.with_outbox(alert_doc(a), a.severity, targets.get(aid, [])) for aid, a in changed.items()]
+            )
             rejected = dict(written.rejected)
             for aid, reason in rejected.items():
                 log.error("store rejected alert %s: %s", aid, reason)
-            self.engine.stored(a.alert_id for a in result.changed)
+            self.engine.stored(changed)
             outcome.counts["alerts_rejected"] += len(rejected)
             for alert in result.changed:
                 if alert.alert_id not in rejected:
                     outcome.out.append(OutMessage(Stage.alerts, alert.alert_id.encode(), alert.to_bytes()))
         for alert in result.notify:
-            if self.dispatcher is not None:
-                self.dispatcher.submit(alert)
+            if self.dispatcher is not None and targets[alert.alert_id]:
+                # the fast path; if the queue is full or this worker dies, the outbox still has it
+                self.dispatcher.submit(alert, targets[alert.alert_id])
         self.engine.notified(a.alert_id for a in result.notify)
 
     def _sync_statuses(self) -> None:
@@ -161,18 +176,25 @@ def alerts_from_docs(docs: Iterable[Mapping[str, Any]]) -> list[Alert]:
     out = []
     for doc in docs:
         try:
-            out.append(Alert.model_validate({k: v for k, v in doc.items() if k != "_id"}))
+            out.append(Alert.model_validate({k: v for k, v in doc.items() if k not in ("_id", outbox.FIELD)}))
         except ValidationError:
             log.warning("skipping a malformed stored alert: %s", doc.get("alert_id"))
     return out
 
 
 def recorder(store: AlertStore) -> Callable[[Alert, list[Delivery]], None]:
+    """Record each delivery on its alert; one the sink acknowledged (or refused for good) leaves the outbox."""
+
     def record(alert: Alert, deliveries: list[Delivery]) -> None:
         for d in deliveries:
-            store.record_delivery(alert.alert_id, d.as_dict())
+            settled = outbox.settled_by(alert.severity, d.sink) if d.ok or d.permanent else []
+            store.ack_delivery(alert.alert_id, d.as_dict(), settled)
 
     return record
+
+
+def outbox_reader(store: AlertStore, size: int = 500) -> Callable[[], list[tuple[Alert, list[str]]]]:
+    return lambda: outbox.waiting(store.pending_notifications(size))
 
 
 def build_alert_stage(
@@ -181,6 +203,7 @@ def build_alert_stage(
     sinks: Sequence[Sink] | None = None,
     restore: Sequence[Mapping[str, Any]] = (),
     input_partitions: Sequence[str] = (),
+    outbox_rescan_s: float = 30.0,
 ) -> AlertStage:
     """The stage with its engine, sinks (from the config unless given) and dedupe state restored.
 
@@ -192,5 +215,9 @@ def build_alert_stage(
     engine.expected_origins = list(input_partitions)
     engine.restore(alerts_from_docs(restore))
     sinks = build_sinks(config.sinks) if sinks is None else sinks
-    dispatcher = Dispatcher(sinks, config.retry, recorder(store)) if sinks else None
+    dispatcher = (
+        Dispatcher(sinks, config.retry, recorder(store), pending=outbox_reader(store), rescan_s=outbox_rescan_s)
+        if sinks
+        else None
+    )
     return AlertStage(store, engine, dispatcher)

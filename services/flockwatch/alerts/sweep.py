@@ -17,11 +17,12 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from flockwatch.alerts import outbox
 from flockwatch.alerts.bursts import Burst, build_series, detect_bursts
 from flockwatch.alerts.engine import AlertEngine, Item, utcnow
 from flockwatch.alerts.rules import AlertsConfig
-from flockwatch.alerts.sinks import Sink, deliver
-from flockwatch.alerts.stage import AlertStore, alert_doc, alerts_from_docs, watch_entities
+from flockwatch.alerts.sinks import Sink, deliver, wants
+from flockwatch.alerts.stage import AlertStore, alert_doc, alerts_from_docs, recorder, watch_entities
 from flockwatch.schema import MediaScore, Post, TextScore, post_key
 
 _POST_FIELDS = set(Post.model_fields)
@@ -127,13 +128,20 @@ def sweep(
     result = engine.apply_bursts(bursts)
     report.alerts_new = result.counts["alerts_new"]
     report.alerts_updated = result.counts["alerts_updated"]
-    if result.changed:
-        store.upsert_alerts([alert_doc(a) for a in result.changed])
-        engine.stored(a.alert_id for a in result.changed)
+    # As in the stream: the outbox is written with the alert, and an entry leaves it once acknowledged;
+    # what a killed sweep leaves there, a running alerts worker delivers.
+    targets = {a.alert_id: [s.name for s in sinks if wants(s, a)] for a in result.notify}
+    changed = {a.alert_id: a for a in [*result.changed, *result.notify]}
+    if changed:
+        store.upsert_alerts(
+            [outbox.with_outbox(alert_doc(a), a.severity, targets.get(aid, [])) for aid, a in changed.items()]
+        )
+        engine.stored(changed)
+    record = recorder(store)
     for alert in result.notify:
         for d in deliver(alert, sinks, config.retry):
             report.deliveries_failed += not d.ok
-            store.record_delivery(alert.alert_id, d.as_dict())
+            record(alert, [d])
     engine.notified(a.alert_id for a in result.notify)
     return report
 

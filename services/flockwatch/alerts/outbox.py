@@ -1,0 +1,58 @@
+"""The notification outbox: which sinks still owe an alert a delivery, kept on the stored alert.
+
+At-least-once delivery: the stage writes an alert that needs notifying together with its ``outbox``
+(one entry per sink, ``"<severity>:<sink name>"``) in the same store upsert, before the batch's input
+offsets are committed. The sink thread removes an entry only after the sink acknowledged it (or
+refused it for good), so a worker killed at any point leaves the entry behind, and the next worker
+(or the next rescan of this one) delivers it. An escalation rewrites the outbox with entries at the
+new severity; acknowledging a delivery at one severity settles the entries at that severity or below.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from flockwatch.alerts.rules import SEVERITIES, severity_rank
+from flockwatch.schema import Alert
+
+log = logging.getLogger(__name__)
+
+FIELD = "outbox"  # on the stored alert document only; never part of the Alert message
+
+
+def entries(severity: str, sinks: Iterable[str]) -> list[str]:
+    return [f"{severity}:{name}" for name in sinks]
+
+
+def settled_by(severity: str, sink: str) -> list[str]:
+    """The entries a delivery of the alert at ``severity`` to ``sink`` settles."""
+    return [f"{s}:{sink}" for s in SEVERITIES if severity_rank(s) <= severity_rank(severity)]
+
+
+def sink_of(entry: str) -> str:
+    return entry.split(":", 1)[1] if ":" in entry else entry
+
+
+def waiting(docs: Iterable[Mapping[str, Any]]) -> list[tuple[Alert, list[str]]]:
+    """Stored alert documents with a non-empty outbox → (alert, names of the sinks it still owes)."""
+    out = []
+    for doc in docs:
+        names = list(dict.fromkeys(sink_of(e) for e in doc.get(FIELD) or ()))
+        if not names:
+            continue
+        try:
+            alert = Alert.model_validate({k: v for k, v in doc.items() if k not in ("_id", FIELD)})
+        except ValidationError:
+            log.warning("alert outbox: skipping a malformed stored alert %s", doc.get("alert_id"))
+            continue
+        out.append((alert, names))
+    return out
+
+
+def with_outbox(doc: dict[str, Any], severity: str, sinks: Sequence[str]) -> dict[str, Any]:
+    """The alert document carrying its outbox (written in the same upsert as the alert itself)."""
+    return {**doc, FIELD: entries(severity, sinks)} if sinks else doc

@@ -1,0 +1,418 @@
+"""Delivery hardening: the outbox (at-least-once), secrets kept out of names, errors and logs, Slack markup
+escaped, email headers sanitised, STARTTLS verified against a self-signed local server, a bounded alert book."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import ipaddress
+import json
+import logging
+import socketserver
+import ssl
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from flockwatch.alerts import outbox
+from flockwatch.alerts.engine import AlertEngine
+from flockwatch.alerts.rules import RetryPolicy, SinkSpec, parse_config
+from flockwatch.alerts.sinks import SinkError, build_sinks, deliver, header_safe, slack_escape
+from flockwatch.alerts.stage import build_alert_stage
+from flockwatch.pipeline.messages import InMessage
+from flockwatch.schema import Alert, Post, TextScore
+from tests.unit.test_alerts_engine import HILLARY, T0, FakeStore, config, machine_score, mkpost
+
+FAST = RetryPolicy(attempts=2, base_delay=timedelta(0), max_delay=timedelta(0), timeout=timedelta(seconds=3))
+SLACK_PATH = "/hooks.slack.com/services/T0000/B0000/XXXXsecretXXXX"
+
+
+def make_alert(entity: str = "watch:hillary", summary: str = "candidate mentioned", severity: str = "high") -> Alert:
+    return Alert(
+        alert_id="al-1",
+        rule="watched",
+        severity=severity,
+        entity=entity,
+        created_at=datetime(2030, 1, 1, tzinfo=UTC),
+        summary=summary,
+        post_keys=["twitter:1"],
+    )
+
+
+# --- the outbox -------------------------------------------------------------------------------------------
+
+
+class Hook:
+    """A sink that records what it sent; ``gate`` blocks send until set (a hung sink)."""
+
+    def __init__(self, name: str = "hook", fail: bool = False) -> None:
+        self.spec = SinkSpec(type="webhook", url="http://127.0.0.1:1/", secret_env="K", name=name)
+        self.sent: list[tuple[str, str]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
+        self.fail = fail
+
+    @property
+    def name(self) -> str:
+        return self.spec.name or "hook"
+
+    def send(self, alert: Alert, timeout_s: float) -> None:
+        self.entered.set()
+        self.gate.wait()
+        if self.fail:
+            raise SinkError("HTTP 503")
+        self.sent.append((alert.alert_id, alert.severity))
+
+
+def watched_batch(i: int = 1) -> list[InMessage]:
+    p = mkpost(i, T0, "Hillary")
+    items: list[Post | TextScore] = [p, machine_score(p, 0.9)]
+    return [InMessage("t.posts.normalized", 0, n, None, x.to_bytes()) for n, x in enumerate(items)]
+
+
+def wait_for(cond: Any, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.01)
+    return bool(cond())
+
+
+def test_outbox_is_written_with_the_alert_and_survives_a_dead_worker() -> None:
+    """The alert is stored with its outbox before the batch returns (offsets are committed after that);
+    a worker that dies before its sink answered leaves the entry, and the next worker delivers it."""
+    store = FakeStore(watch=[HILLARY])
+    hung = Hook()
+    hung.gate.clear()
+    first = build_alert_stage(store, config(), sinks=[hung])
+    first.process(watched_batch())
+    (doc,) = store.docs.values()
+    assert doc["outbox"] == ["high:hook"]  # in the upsert itself, before process() returned
+    assert hung.entered.wait(5)  # the sink thread is stuck in send: this worker now "dies"
+    assert not hung.sent and not store.deliveries
+
+    live = Hook()
+    second = build_alert_stage(store, config(), sinks=[live], restore=list(store.docs.values()))
+    assert second.dispatcher is not None
+    assert wait_for(lambda: live.sent)  # from the outbox at start: the input offsets were committed
+    assert live.sent == [(doc["alert_id"], "high")]
+    assert wait_for(lambda: "outbox" not in store.docs[doc["alert_id"]])
+    assert store.deliveries[-1][1]["ok"] is True
+    # acknowledged: a rescan does not send it again
+    second.dispatcher.rescan_s = 0.05
+    time.sleep(0.3)
+    assert len(live.sent) == 1
+    second.close(5)
+    hung.gate.set()
+
+
+def test_a_failing_sink_keeps_its_entry_until_it_recovers() -> None:
+    store = FakeStore(watch=[HILLARY])
+    ok, flaky = Hook("ok"), Hook("flaky", fail=True)
+    stage = build_alert_stage(store, config(), sinks=[ok, flaky], outbox_rescan_s=0.1)
+    assert stage.dispatcher is not None
+    stage.dispatcher.policy = FAST
+    stage.process(watched_batch())
+    (aid,) = store.docs
+    assert wait_for(lambda: store.docs[aid].get("outbox") == ["high:flaky"])  # ok acknowledged, flaky not
+    failures = [d for a, d in store.deliveries if d["sink"] == "flaky"]
+    assert failures and not failures[0]["ok"] and "permanent" not in failures[0]
+    flaky.fail = False  # the sink comes back: the next rescan delivers
+    assert wait_for(lambda: "outbox" not in store.docs[aid])
+    assert flaky.sent == [(aid, "high")] and ok.sent == [(aid, "high")]
+    stage.close(5)
+
+
+def test_permanent_refusal_settles_and_escalation_rewrites_the_outbox() -> None:
+    assert outbox.settled_by("high", "s") == ["low:s", "medium:s", "high:s"]
+    docs = [
+        {**make_alert().model_dump(mode="json"), "outbox": ["high:a", "medium:b"]},
+        {**make_alert().model_dump(mode="json"), "alert_id": "al-2"},  # nothing owed
+    ]
+    ((alert, names),) = outbox.waiting(docs)
+    assert alert.alert_id == "al-1" and names == ["a", "b"]
+    assert outbox.with_outbox({"alert_id": "x"}, "critical", ["a"]) == {"alert_id": "x", "outbox": ["critical:a"]}
+    assert outbox.with_outbox({"alert_id": "x"}, "critical", []) == {"alert_id": "x"}
+
+
+# --- secrets ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def slack_server() -> Iterator[tuple[str, list[bytes]]]:
+    bodies: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(404 if len(bodies) == 1 else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", bodies
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_slack_url_never_in_names_errors_or_logs(
+    slack_server: tuple[str, list[bytes]], caplog: pytest.LogCaptureFixture
+) -> None:
+    base, bodies = slack_server
+    config = parse_config(
+        f"sinks:\n  - {{type: slack, url: '{base}{SLACK_PATH}'}}\n"
+        f"  - {{type: slack, url: 'http://127.0.0.1:9{SLACK_PATH}'}}\n"  # nothing listens there
+    )
+    sinks = build_sinks(config.sinks)
+    names = [s.name for s in sinks]
+    assert len(set(names)) == 2 and all(n.startswith("slack-") for n in names)
+    caplog.set_level(logging.DEBUG)
+    refused, unreachable = deliver(make_alert(), sinks, FAST)
+    assert not refused.ok and refused.permanent and refused.error == "HTTP 404"
+    assert not unreachable.ok and not unreachable.permanent and "cannot reach" in (unreachable.error or "")
+    assert deliver(make_alert(), sinks[:1], FAST)[0].ok  # the second request is accepted
+    written = json.dumps([refused.as_dict(), unreachable.as_dict(), names]) + caplog.text
+    assert "sink slack-" in caplog.text  # the failures were logged, by name
+    assert "hooks.slack.com" not in written and "XXXXsecretXXXX" not in written
+    assert len(bodies) == 2
+
+
+def test_any_error_text_is_scrubbed_of_the_url() -> None:
+    """Even a bug that puts the URL into an exception message does not leak it."""
+    url = f"https://hooks.slack.com{SLACK_PATH}"
+
+    class Buggy(Hook):
+        def send(self, alert: Alert, timeout_s: float) -> None:
+            raise ValueError(f"bad url {url} (path {SLACK_PATH})")
+
+    sink = Buggy()
+    sink.spec = SinkSpec(type="slack", url=url, name="slack")
+    (d,) = deliver(make_alert(), [sink], FAST)
+    assert not d.ok and "hooks.slack.com" not in (d.error or "") and "<redacted>" in (d.error or "")
+
+
+# --- markup and headers -----------------------------------------------------------------------------------
+
+
+def test_slack_text_is_escaped(slack_server: tuple[str, list[bytes]]) -> None:
+    base, bodies = slack_server
+    hostile = make_alert(
+        entity="hashtag:#<!channel>", summary="see <http://evil.example|your bank> & ping <@U123> <!here>"
+    )
+    (sink,) = build_sinks([SinkSpec(type="slack", url=base + "/hook")])
+    deliver(hostile, [sink], FAST)  # the first answer is a 404; the payload is what matters
+    payload = json.loads(bodies[0])
+    marked_up = payload["text"] + payload["blocks"][1]["text"]["text"]
+    assert "<" not in marked_up and ">" not in marked_up
+    assert "&lt;!channel&gt;" in marked_up and "&lt;@U123&gt;" in marked_up and "&amp; ping" in marked_up
+    assert payload["blocks"][0]["text"]["type"] == "plain_text"  # not parsed for mentions
+    assert slack_escape("a&b<c>") == "a&amp;b&lt;c&gt;"
+
+
+def test_header_values_are_single_lines() -> None:
+    assert header_safe("watch:x\r\nBcc: victim@example.org") == "watch:x Bcc: victim@example.org"
+    assert "\n" not in header_safe("a\nb\tc\x00d")
+
+
+# --- SMTP with STARTTLS -----------------------------------------------------------------------------------
+
+
+def self_signed(tmp: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by itself (made here, never downloaded)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "flockwatch test smtp")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+class TLSHandler(socketserver.StreamRequestHandler):
+    """Just enough SMTP to take a message, with STARTTLS (RFC 3207) when the server has a TLS context."""
+
+    server: TLSSMTPServer
+
+    def reply(self, line: str) -> None:
+        self.wfile.write((line + "\r\n").encode())
+        self.wfile.flush()
+
+    def handle(self) -> None:
+        self.reply("220 localhost test SMTP")
+        while True:
+            try:
+                line = self.rfile.readline().decode().rstrip("\r\n")
+            except (OSError, ssl.SSLError):
+                return
+            if not line:
+                return
+            verb = line.split(" ", 1)[0].upper()
+            if verb == "EHLO":
+                self.reply("250-localhost" if self.server.tls else "250 localhost")
+                if self.server.tls:
+                    self.reply("250 STARTTLS")
+            elif verb == "STARTTLS" and self.server.tls:
+                self.reply("220 go ahead")
+                try:
+                    tls = self.server.tls.wrap_socket(self.connection, server_side=True)
+                except (OSError, ssl.SSLError) as exc:
+                    self.server.handshake_errors.append(str(exc))
+                    return
+                self.server.upgraded += 1
+                self.rfile, self.wfile = tls.makefile("rb"), tls.makefile("wb")
+            elif verb in ("MAIL", "RCPT", "HELO"):
+                self.reply("250 OK")
+            elif verb == "DATA":
+                self.reply("354 end with .")
+                data = []
+                while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
+                    data.append(chunk)
+                self.server.messages.append(email.message_from_bytes(b"".join(data)))
+                self.reply("250 queued")
+            elif verb == "QUIT":
+                self.reply("221 bye")
+                return
+            else:
+                self.reply("502 not implemented")
+
+
+class TLSSMTPServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, tls: ssl.SSLContext | None) -> None:
+        super().__init__(("127.0.0.1", 0), TLSHandler)
+        self.tls = tls
+        self.messages: list[Message] = []
+        self.handshake_errors: list[str] = []
+        self.upgraded = 0
+
+
+def smtp(tls: ssl.SSLContext | None) -> Iterator[TLSSMTPServer]:
+    server = TLSSMTPServer(tls)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> tuple[Path, Path]:
+    return self_signed(tmp_path)
+
+
+@pytest.fixture
+def tls_smtp(tls_files: tuple[Path, Path]) -> Iterator[TLSSMTPServer]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*tls_files)
+    yield from smtp(context)
+
+
+@pytest.fixture
+def plain_smtp() -> Iterator[TLSSMTPServer]:
+    yield from smtp(None)
+
+
+def email_spec(port: int, **kw: Any) -> SinkSpec:
+    return SinkSpec(type="email", host="127.0.0.1", port=port, sender="fw@example.org", to=["ops@example.org"], **kw)
+
+
+def test_starttls_is_on_by_default_and_verifies_the_certificate(
+    tls_smtp: TLSSMTPServer, tls_files: tuple[Path, Path]
+) -> None:
+    port = tls_smtp.server_address[1]
+    assert email_spec(port).starttls
+    (d,) = deliver(make_alert(), build_sinks([email_spec(port)]), FAST)
+    assert not d.ok and "certificate" in (d.error or "").lower()
+    assert not tls_smtp.messages and tls_smtp.upgraded == 0  # nothing went out, in clear or otherwise
+    # with its CA configured, the same server is trusted
+    (d,) = deliver(make_alert(), build_sinks([email_spec(port, ca_file=str(tls_files[0]))]), FAST)
+    assert d.ok, d.error
+    assert tls_smtp.upgraded == 1 and len(tls_smtp.messages) == 1
+
+
+def test_no_plaintext_fallback_when_starttls_is_missing(plain_smtp: TLSSMTPServer) -> None:
+    (d,) = deliver(make_alert(), build_sinks([email_spec(plain_smtp.server_address[1])]), FAST)
+    assert not d.ok and d.permanent and "STARTTLS" in (d.error or "")
+    assert not plain_smtp.messages
+
+
+def test_credentials_need_starttls() -> None:
+    with pytest.raises(ValueError, match="STARTTLS"):
+        email_spec(25, starttls=False, username_env="U", password_env="P")
+
+
+def test_a_newline_in_the_entity_does_not_drop_the_email(plain_smtp: TLSSMTPServer) -> None:
+    alert = make_alert(entity="watch:evil\r\nBcc: victim@example.org")
+    (d,) = deliver(alert, build_sinks([email_spec(plain_smtp.server_address[1], starttls=False)]), FAST)
+    assert d.ok, d.error
+    (message,) = plain_smtp.messages
+    assert message["Subject"] == "[flockwatch][high] watched: watch:evil Bcc: victim@example.org"
+    assert message["Bcc"] is None
+
+
+# --- bounded memory ---------------------------------------------------------------------------------------
+
+ONE_PER_AUTHOR = """\
+rules:
+  - name: per-author
+    scope: post
+    group_by: author
+    when: {not: {signal: has_media}}
+    dedupe_window: 1h
+"""
+
+
+def test_alert_book_stays_bounded_over_many_entities() -> None:
+    engine = AlertEngine(parse_config(ONE_PER_AUTHOR), max_book=1000)
+    n = 30_000
+    posts: Sequence[Post] = [
+        mkpost(i, T0 + timedelta(seconds=i), author=f"a{i}") for i in range(n)
+    ]  # one alert (entity) per author
+    new = 0
+    for start in range(0, n, 500):
+        result = engine.process(posts[start : start + 500])
+        new += result.counts["alerts_new"]
+        engine.stored(a.alert_id for a in result.changed)
+        engine.notified(a.alert_id for a in result.notify)
+        assert len(engine.book) <= 1000 and len(engine.by_id) <= 1000
+    assert new == n
+    # the most recent entities are still deduped: a second post of the last author updates its alert
+    again = engine.process([mkpost(n + 1, T0 + timedelta(seconds=n + 1), text="more", author=f"a{n - 1}")])
+    assert again.counts["alerts_updated"] == 1 and again.counts["alerts_new"] == 0
+    assert {e.alert.alert_id for e in engine.book.values()} == set(engine.by_id)
