@@ -32,7 +32,7 @@ from flockwatch.alerts.sinks import SinkError, build_sinks, deliver, header_safe
 from flockwatch.alerts.stage import build_alert_stage
 from flockwatch.pipeline.messages import InMessage
 from flockwatch.schema import Alert, Post, TextScore
-from tests.unit.test_alerts_engine import HILLARY, T0, FakeStore, config, machine_score, mkpost
+from tests.unit.test_alerts_engine import CONFIG, HILLARY, T0, FakeStore, config, machine_score, mkpost
 
 FAST = RetryPolicy(attempts=2, base_delay=timedelta(0), max_delay=timedelta(0), timeout=timedelta(seconds=3))
 SLACK_PATH = "/hooks.slack.com/services/T0000/B0000/XXXXsecretXXXX"
@@ -400,7 +400,7 @@ rules:
 
 def test_alert_book_stays_bounded_over_many_entities() -> None:
     engine = AlertEngine(parse_config(ONE_PER_AUTHOR), max_book=1000)
-    n = 30_000
+    n = 12_000
     posts: Sequence[Post] = [
         mkpost(i, T0 + timedelta(seconds=i), author=f"a{i}") for i in range(n)
     ]  # one alert (entity) per author
@@ -416,3 +416,58 @@ def test_alert_book_stays_bounded_over_many_entities() -> None:
     again = engine.process([mkpost(n + 1, T0 + timedelta(seconds=n + 1), text="more", author=f"a{n - 1}")])
     assert again.counts["alerts_updated"] == 1 and again.counts["alerts_new"] == 0
     assert {e.alert.alert_id for e in engine.book.values()} == set(engine.by_id)
+
+
+# --- the sweep (alerts DAG) -------------------------------------------------------------------------------
+
+
+class SweepFake(FakeStore):
+    def __init__(self, posts: Sequence[Post]) -> None:
+        super().__init__()
+        self.posts = posts
+
+    def scan_posts(self, start: datetime, end: datetime, page: int = 2000) -> Iterator[dict[str, Any]]:
+        for p in self.posts:
+            if start <= p.created_at < end:
+                yield p.model_dump(mode="json")
+
+    def recent_alerts(self, since: datetime, size: int = 10_000) -> list[dict[str, Any]]:
+        return []
+
+
+def test_sweep_writes_the_outbox_and_settles_what_was_delivered() -> None:
+    from flockwatch.alerts.sweep import sweep
+    from tests.unit.test_alerts_engine import background
+
+    game = [mkpost(10_000 + k, T0 + timedelta(minutes=60, seconds=6 * k), tags=["Game"]) for k in range(150)]
+    store = SweepFake(sorted(background(120) + game, key=lambda p: p.created_at))
+    ok, down = Hook("ok"), Hook("down", fail=True)
+    report = sweep(
+        store,
+        config(CONFIG + "retry: {attempts: 1}\n"),
+        end=T0 + timedelta(hours=2),
+        window=timedelta(hours=2),
+        sinks=[ok, down],
+    )
+    assert report.alerts_new >= 1
+    burst = next(d for d in store.docs.values() if d["entity"] == "hashtag:#game")
+    assert ok.sent == [(burst["alert_id"], burst["severity"])]
+    # the down sink's entry stays for a worker's outbox rescan; the delivered one is settled
+    assert burst["outbox"] == [f"{burst['severity']}:down"]
+    assert report.deliveries_failed == report.alerts_new
+
+
+def test_slack_url_can_come_from_the_environment(slack_server: tuple[str, list[bytes]]) -> None:
+    base, bodies = slack_server
+    (spec,) = parse_config("sinks:\n  - {type: slack, url_env: FW_SLACK_URL}\n").sinks
+    assert spec.url is None and spec.name is not None and spec.name.startswith("slack-")
+    with pytest.raises(ValueError, match="FW_SLACK_URL") as missing:
+        build_sinks([spec], env={})
+    with pytest.raises(ValueError, match="FW_SLACK_URL") as bad:
+        build_sinks([spec], env={"FW_SLACK_URL": "hooks.slack.com/XXXXsecretXXXX"})
+    assert "XXXXsecretXXXX" not in str(bad.value) + str(missing.value)
+    (sink,) = build_sinks([spec], env={"FW_SLACK_URL": base + SLACK_PATH})
+    deliver(make_alert(), [sink], FAST)
+    assert len(bodies) == 1  # it went to the URL from the environment
+    with pytest.raises(ValueError, match="not both"):
+        SinkSpec(type="slack", url=base, url_env="FW_SLACK_URL")

@@ -267,6 +267,7 @@ class SinkSpec(BaseModel):
     rules: list[str] | None = None  # only these rules (default: all)
     # webhook / slack
     url: str | None = None
+    url_env: str | None = None  # instead of url: env var holding it (a Slack webhook URL is a secret)
     secret_env: str | None = None  # webhook: env var holding the HMAC key
     # email
     host: str | None = None
@@ -283,7 +284,9 @@ class SinkSpec(BaseModel):
     @model_validator(mode="after")
     def _fields_for_type(self) -> SinkSpec:
         if self.type in ("webhook", "slack"):
-            if not self.url or not re.match(r"^https?://[^\s/]+", self.url):
+            if (self.url is None) == (self.url_env is None):
+                raise ValueError(f"a {self.type} sink needs url: http(s)://... or url_env: VARIABLE (not both)")
+            if self.url is not None and not valid_url(self.url):
                 raise ValueError(f"a {self.type} sink needs url: http(s)://...")
             if self.type == "webhook" and not self.secret_env:
                 raise ValueError("a webhook sink needs secret_env: the environment variable holding its HMAC key")
@@ -297,8 +300,13 @@ class SinkSpec(BaseModel):
                 raise ValueError("SMTP credentials are only sent over STARTTLS: drop starttls: false")
         if self.name is None:
             # A webhook URL (Slack's above all) is itself a secret: the default name is a digest of it.
-            self.name = f"email:{self.host}" if self.type == "email" else f"{self.type}-{url_digest(self.url)}"
+            where = self.url or f"env:{self.url_env}"
+            self.name = f"email:{self.host}" if self.type == "email" else f"{self.type}-{url_digest(where)}"
         return self
+
+
+def valid_url(url: str) -> bool:
+    return re.match(r"^https?://[^\s/]+", url) is not None
 
 
 def url_digest(url: str | None) -> str:

@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any, Protocol
 
-from flockwatch.alerts.rules import RetryPolicy, SinkSpec, severity_rank
+from flockwatch.alerts.rules import RetryPolicy, SinkSpec, severity_rank, valid_url
 from flockwatch.schema import Alert
 
 log = logging.getLogger(__name__)
@@ -257,6 +257,12 @@ def build_sinks(specs: Sequence[SinkSpec], env: Mapping[str, str] | None = None)
     env = os.environ if env is None else env
     out: list[Sink] = []
     for spec in specs:
+        if spec.url_env:
+            url = env.get(spec.url_env, "")
+            if not valid_url(url):
+                # never echo the value: it is the secret
+                raise ValueError(f"sink {spec.name}: environment variable {spec.url_env} does not hold an http(s) URL")
+            spec = spec.model_copy(update={"url": url})
         if spec.type == "webhook":
             assert spec.secret_env is not None
             secret = env.get(spec.secret_env)
