@@ -653,7 +653,7 @@ class OpenSearchStore:
         self._call(
             lambda: self.client.update(
                 index=self.index_for(IndexKind.alerts, None),
-                id=alert_id,
+                id=document_id(alert_id),
                 body={
                     "script": {
                         "source": _APPEND_DELIVERY + _SETTLE_OUTBOX,
