@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # Kafka topic names are "<prefix>.<stage>" so several deployments (or tests) can share a broker.
     topic_prefix: str = "flockwatch"
     topic_partitions: int = 3
+    # Kafka's max.poll.interval: a consumer that spends longer on one batch is evicted. Stages that state
+    # their cost per record get batches that fit in it (pipeline.batching); tests lower it.
+    kafka_max_poll_interval_s: float = 600.0
     # Store index names are "<prefix>-<kind>".
     index_prefix: str = "flockwatch"
 

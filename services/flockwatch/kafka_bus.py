@@ -35,6 +35,7 @@ from kafka.errors import (
 
 from flockwatch import local_services
 from flockwatch.config import Settings
+from flockwatch.pipeline.batching import records_per_poll
 from flockwatch.pipeline.isolate import process_isolating
 from flockwatch.pipeline.messages import InMessage, OutMessage, StageOutcome, TransientError, UpstreamBehind
 from flockwatch.readiness import SETTINGS_BOUND, resolve_wait, retry_until_ready
@@ -140,6 +141,9 @@ def make_producer(settings: Settings) -> KafkaProducer:
 
 
 def make_consumer(settings: Settings, group: str, stages: Iterable[Stage], max_poll_records: int) -> KafkaConsumer:
+    poll_ms = int(settings.kafka_max_poll_interval_s * 1000)
+    # 30 s, but never longer than the poll interval (tests lower it), nor under the broker's 6 s minimum.
+    session_ms = max(6_000, min(30_000, poll_ms))
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         group_id=group,
@@ -148,8 +152,9 @@ def make_consumer(settings: Settings, group: str, stages: Iterable[Stage], max_p
         max_poll_records=max_poll_records,
         max_partition_fetch_bytes=MAX_MESSAGE_BYTES + 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
-        session_timeout_ms=30_000,
-        max_poll_interval_ms=600_000,
+        session_timeout_ms=session_ms,
+        heartbeat_interval_ms=2_000,
+        max_poll_interval_ms=poll_ms,
     )
     consumer.subscribe([topic_name(settings.topic_prefix, s) for s in stages])
     return consumer
@@ -171,13 +176,16 @@ def run_stage(
     stop: threading.Event | None = None,
     until_caught_up: bool = False,
     max_seconds: float | None = None,
-    max_poll_records: int = 2000,
+    max_poll_records: int | None = None,
     on_batch: Callable[[Counter[str]], None] | None = None,
     wait_s: float | None = SETTINGS_BOUND,
 ) -> LoopReport:
     """Consume ``stage.inputs`` until stopped (worker) or until caught up (batch/DAG mode).
 
-    The clients are made once the broker answers (``wait_s``: how long to wait for it; None for a worker)."""
+    The clients are made once the broker answers (``wait_s``: how long to wait for it; None for a worker).
+    Without ``max_poll_records``, a stage with a ``record_cost_s`` gets batches that fit the poll interval."""
+    if max_poll_records is None:
+        max_poll_records = records_per_poll(getattr(stage, "record_cost_s", None), settings.kafka_max_poll_interval_s)
     started = time.monotonic()
     stop = stop or threading.Event()
     counts: Counter[str] = Counter()
@@ -228,7 +236,8 @@ def run_stage(
                 backoff = min(backoff * 2, 10.0)
                 continue
             backoff = 0.5
-            _commit(consumer, stage.name)
+            if not _commit(consumer, stage.name):
+                counts["commit_failed"] += 1
             counts.update(outcome.counts)
             counts["consumed"] += len(batch)
             batches += 1
@@ -257,12 +266,14 @@ def _seek_to_batch_start(consumer: KafkaConsumer, batch: Sequence[InMessage]) ->
             consumer.seek(tp, offset)
 
 
-def _commit(consumer: KafkaConsumer, name: str) -> None:
+def _commit(consumer: KafkaConsumer, name: str) -> bool:
     try:
         consumer.commit()
     except KafkaError as exc:
         # The batch's effects are durable; it may be redelivered, which idempotent writes absorb.
         log.warning("%s: offset commit failed (%s); the batch may be processed again", name, exc)
+        return False
+    return True
 
 
 def _caught_up(consumer: KafkaConsumer) -> bool:

@@ -17,6 +17,7 @@ from flockwatch.graph_stage import STAGE as GRAPH_STAGE
 from flockwatch.graph_stage import GraphStage
 from flockwatch.graph_warm import build_graph_stage_for
 from flockwatch.media.stage import STAGE as MEDIA_STAGE
+from flockwatch.media.stage import record_cost_s as media_record_cost_s
 from flockwatch.media.stage import score_batch as score_media_batch
 from flockwatch.pipeline.index import STAGE as INDEX_STAGE
 from flockwatch.pipeline.index import plan_index
@@ -95,6 +96,11 @@ class MediaScoreStage:
     scorer: MediaScorer
     name: str = MEDIA_STAGE
     inputs: tuple[Stage, ...] = STAGE_INPUTS[MEDIA_STAGE]
+
+    @property
+    def record_cost_s(self) -> float | None:
+        """Worst-case seconds per post: the loop sizes batches from it so none outlasts the poll interval."""
+        return media_record_cost_s(self.scorer)
 
     def process(self, messages: Sequence[InMessage]) -> StageOutcome:
         return score_media_batch(messages, self.scorer)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from flockwatch.config import REPO_ROOT
-from flockwatch.media.decode import Frame, open_image, video_frames
+from flockwatch.media.decode import Frame, iter_video_frames, open_image, video_frames
 from flockwatch.media.faces import FaceCrop, FaceCropper
 from flockwatch.media.signal import Finding, MediaFile, Tier
 
@@ -170,17 +170,25 @@ class FaceVideoSignal:
             return [Frame(0.0, np.asarray(open_image(media.path)))]
         return video_frames(media.path, every_s=self.every_s, max_frames=self.max_frames)
 
-    def score_frames(self, frames: Sequence[Frame], kind: str = "video") -> Finding | None:
+    def score_frames(self, frames: Iterable[Frame], kind: str = "video") -> Finding | None:
+        """Crops are cut frame by frame as ``frames`` yields them, so only the small crops are kept."""
         model = _cached_model(self.model_dir)
-        crops = model.cropper().crops(frames, model.size)
+        cropper = model.cropper()
+        crops: list[FaceCrop] = []
+        n_frames = 0
+        for frame in frames:
+            n_frames += 1
+            crops.extend(cropper.crops([frame], model.size))
         if not crops:
-            log.info("face_video: not applicable: no face found by MTCNN in %d %s", len(frames), kind)
+            log.info("face_video: not applicable: no face found by MTCNN in %d %s", n_frames, kind)
             return None
         scores = model.score(np.stack([c.rgb for c in crops]))
-        return video_finding(self.name, crops, [float(s) for s in scores], len(frames), kind)
+        return video_finding(self.name, crops, [float(s) for s in scores], n_frames, kind)
 
     def compute(self, media: MediaFile) -> Finding | None:
         if not self.applies_to(media):
             return None
         # Undecodable or oversize input raises MediaRefused with its reason, like every other signal.
+        if media.kind == "video":
+            return self.score_frames(iter_video_frames(media.path, self.every_s, self.max_frames), media.kind)
         return self.score_frames(self.frames(media), media.kind)

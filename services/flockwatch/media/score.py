@@ -7,6 +7,10 @@ one hostile file must not stop a batch.
 Local paths are read only when the scorer is built with ``local_files=True``, which only the CLI does:
 a media reference in a stream message is whatever its author wrote, and ``/etc/passwd`` or ``../x``
 there must not make the worker read the machine's files.
+
+Each item has a deadline (``item_deadline_s``, from the fetch on): decoders refuse past it, and signals
+not yet run are skipped with that reason, so one long or slow file costs bounded time. The Kafka loop
+sizes the media stage's batches from it (``MediaScoreStage.record_cost_s``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ from flockwatch.media.sniff import open_media
 log = logging.getLogger(__name__)
 
 Fetcher = Callable[[str], MediaFile]
+
+# A 4-minute 4K clip scores in well under this on one core (tests/unit/media/test_media_budget.py); the
+# batch size of the media stage follows from it, so raising it shrinks the batches.
+ITEM_DEADLINE_S = 50.0
 
 
 @dataclass(frozen=True)
@@ -116,13 +124,27 @@ class MediaScorer:
     """
 
     def __init__(
-        self, signals: Sequence[MediaSignal], fetcher: Fetcher | None = None, *, local_files: bool = False
+        self,
+        signals: Sequence[MediaSignal],
+        fetcher: Fetcher | None = None,
+        *,
+        local_files: bool = False,
+        item_deadline_s: float | None = ITEM_DEADLINE_S,
     ) -> None:
         self.signals = list(signals)
         self.fetcher = fetcher
         self.local_files = local_files
+        self.item_deadline_s = item_deadline_s
 
     def score(self, target: str) -> MediaResult:
+        with decode.item_deadline(self.item_deadline_s):
+            return self._score(target)
+
+    def score_file(self, media: MediaFile, label: str | None = None) -> MediaResult:
+        with decode.item_deadline(self.item_deadline_s):
+            return self._score_file(media, label)
+
+    def _score(self, target: str) -> MediaResult:
         try:
             if not self.local_files and (reason := _remote_refusal(target)) is not None:
                 raise MediaRefused(reason)
@@ -134,9 +156,9 @@ class MediaScorer:
                 media = open_media(Path(target), source=target)
         except MediaRefused as e:
             return MediaResult(target, None, "refused", error=e.reason)
-        return self.score_file(media, target)
+        return self._score_file(media, target)
 
-    def score_file(self, media: MediaFile, label: str | None = None) -> MediaResult:
+    def _score_file(self, media: MediaFile, label: str | None = None) -> MediaResult:
         try:
             preflight(media)
         except MediaRefused as e:
@@ -150,6 +172,7 @@ class MediaScorer:
             if not signal.applies_to(media):
                 continue
             try:
+                decode.check_deadline("earlier signals ran")
                 finding = signal.compute(media)
             except MediaRefused as e:
                 skipped[signal.name] = e.reason

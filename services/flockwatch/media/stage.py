@@ -22,6 +22,11 @@ STAGE = "media"
 MAX_ITEMS_PER_POST = 4
 
 
+def record_cost_s(scorer: MediaScorer, max_items: int = MAX_ITEMS_PER_POST) -> float | None:
+    """Worst-case seconds one post costs (every item up to its deadline); None when items have no deadline."""
+    return None if scorer.item_deadline_s is None else max_items * scorer.item_deadline_s
+
+
 def media_score(post: Post, url: str, result: MediaResult) -> MediaScore:
     return MediaScore(
         post_key=post.key,

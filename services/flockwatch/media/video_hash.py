@@ -24,6 +24,7 @@ pairs comes that close.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,22 +75,25 @@ class VideoHashes:
         )
 
 
-def frames_hashes(frames: list[decode.Frame], role: str = "query") -> VideoHashes:
+def frames_hashes(frames: Iterable[decode.Frame], role: str = "query") -> VideoHashes:
+    """Hashes of ``frames``, consumed one at a time: a decoder's iterator is never held in memory."""
     hashes: list[str] = []
     index: list[int] = []
     times: list[float] = []
+    sampled = 0
     for f in frames:
+        sampled += 1
         h = hashing.image_hashes(Image.fromarray(f.rgb), role, dihedral=False)
         if h.hashes:
             hashes.extend(h.hashes)
             index.extend([len(times)] * len(h.hashes))
             times.append(round(f.t, 3))
-    return VideoHashes(tuple(hashes), tuple(index), tuple(times), len(frames), role)
+    return VideoHashes(tuple(hashes), tuple(index), tuple(times), sampled, role)
 
 
 def video_hashes(path: Path, role: str = "query", max_frames: int = MAX_FRAMES) -> VideoHashes:
     every = BANK_EVERY_S if role == "bank" else QUERY_EVERY_S
-    return frames_hashes(decode.video_frames(path, every_s=every, max_frames=max_frames), role)
+    return frames_hashes(decode.iter_video_frames(path, every_s=every, max_frames=max_frames), role)
 
 
 def _frame_matrix(a: VideoHashes, b: VideoHashes) -> npt.NDArray[np.uint16]:
