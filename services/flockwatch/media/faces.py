@@ -3,8 +3,8 @@ Convolutional Networks", IEEE SPL 2016) as packaged by facenet-pytorch, whose P/
 wheel (no download). Runs on CPU.
 
 Frames are downscaled before detection (MTCNN's image pyramid costs grow with the pixel count, and faces worth
-scoring are large); boxes come back in full-frame pixels and crops are cut from the full-resolution frame, so the
-detector's downscale never blurs what the artefact model looks at.
+scoring are large); boxes come back in frame pixels and crops are cut from the decoded frame (up to 1080p, see
+``decode.MAX_FRAME_SIDE``), so the detector's downscale never blurs what the artefact model looks at.
 """
 
 from __future__ import annotations

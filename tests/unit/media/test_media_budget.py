@@ -81,14 +81,17 @@ def clip_4k() -> Path:
 # Scores the clip with every shipped signal (bank matching against a bank holding the clip's first keyframes, so
 # the query hashes of all sampled frames are computed and compared), prints the result as JSON.
 SCORE_SCRIPT = """
-import json, sys
+import json, os, sys
 from flockwatch.config import Settings
 from flockwatch.media.bank import Bank
 from flockwatch.media.build import build_signals
 from flockwatch.media.score import MediaScorer
 bank = Bank.from_records([json.loads(sys.argv[2])])
 scorer = MediaScorer(build_signals(Settings(), bank), local_files=True)
-print(json.dumps(scorer.score(sys.argv[1]).to_json()))
+print(json.dumps(scorer.score(sys.argv[1]).to_json()), flush=True)
+# Skip interpreter teardown: destructors at exit (torch, c2pa) add ~80 MB for a moment, which a worker scoring item
+# after item never pays; the figure wanted is what scoring takes.
+os._exit(0)
 """
 
 
