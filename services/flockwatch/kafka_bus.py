@@ -35,7 +35,7 @@ from kafka.errors import (
 
 from flockwatch import local_services
 from flockwatch.config import Settings
-from flockwatch.pipeline.batching import records_per_poll
+from flockwatch.pipeline.batching import poll_plan
 from flockwatch.pipeline.isolate import process_isolating
 from flockwatch.pipeline.messages import InMessage, OutMessage, StageOutcome, TransientError, UpstreamBehind
 from flockwatch.readiness import SETTINGS_BOUND, resolve_wait, retry_until_ready
@@ -140,8 +140,14 @@ def make_producer(settings: Settings) -> KafkaProducer:
     )
 
 
-def make_consumer(settings: Settings, group: str, stages: Iterable[Stage], max_poll_records: int) -> KafkaConsumer:
-    poll_ms = int(settings.kafka_max_poll_interval_s * 1000)
+def make_consumer(
+    settings: Settings,
+    group: str,
+    stages: Iterable[Stage],
+    max_poll_records: int,
+    max_poll_interval_s: float | None = None,
+) -> KafkaConsumer:
+    poll_ms = int((max_poll_interval_s or settings.kafka_max_poll_interval_s) * 1000)
     # 30 s, but never longer than the poll interval (tests lower it), nor under the broker's 6 s minimum.
     session_ms = max(6_000, min(30_000, poll_ms))
     consumer = KafkaConsumer(
@@ -183,16 +189,20 @@ def run_stage(
     """Consume ``stage.inputs`` until stopped (worker) or until caught up (batch/DAG mode).
 
     The clients are made once the broker answers (``wait_s``: how long to wait for it; None for a worker).
-    Without ``max_poll_records``, a stage with a ``record_cost_s`` gets batches that fit the poll interval."""
+    Without ``max_poll_records``, a stage with a ``record_cost_s`` gets batches that fit the poll interval
+    (``pipeline.batching.poll_plan``)."""
+    poll_interval_s = settings.kafka_max_poll_interval_s
     if max_poll_records is None:
-        max_poll_records = records_per_poll(getattr(stage, "record_cost_s", None), settings.kafka_max_poll_interval_s)
+        # A costly stage gets small batches (and, below a floor, a longer interval) so no batch outlasts it.
+        cost = getattr(stage, "record_cost_s", None)
+        max_poll_records, poll_interval_s = poll_plan(cost, settings.kafka_max_poll_interval_s)
     started = time.monotonic()
     stop = stop or threading.Event()
     counts: Counter[str] = Counter()
     batches = retries = 0
     backoff = 0.5
     consumer = when_kafka_ready(
-        settings, lambda: make_consumer(settings, group, stage.inputs, max_poll_records), wait_s
+        settings, lambda: make_consumer(settings, group, stage.inputs, max_poll_records, poll_interval_s), wait_s
     )
     producer = when_kafka_ready(settings, lambda: make_producer(settings), wait_s)
     try:

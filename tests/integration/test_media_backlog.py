@@ -16,7 +16,7 @@ import pytest
 from flockwatch.config import Settings
 from flockwatch.kafka_bus import ensure_topics, group_lag, make_producer, produce_all, run_stage
 from flockwatch.media.score import MediaResult, MediaScorer
-from flockwatch.pipeline.batching import records_per_poll
+from flockwatch.pipeline.batching import poll_plan
 from flockwatch.pipeline.messages import OutMessage
 from flockwatch.schema import Author, MediaItem, Post, SourceRef
 from flockwatch.topics import Stage
@@ -68,9 +68,10 @@ def test_media_backlog_drains_to_lag_zero_without_failed_commits(settings: Setti
         producer.close()
     scorer = SlowScorer()
     stage = MediaScoreStage(scorer)
-    per_poll = records_per_poll(stage.record_cost_s, POLL_INTERVAL_S)
-    # The mechanism under test: without it, one batch (all 2,000 posts) would take longer than the interval.
-    assert POSTS * SCORE_S > POLL_INTERVAL_S
+    per_poll, interval_s = poll_plan(stage.record_cost_s, POLL_INTERVAL_S)
+    # The mechanism under test: without it, one batch (all 2,000 posts) would take longer than the interval;
+    # with it, batches shrink and the interval stays the lowered one.
+    assert POSTS * SCORE_S > POLL_INTERVAL_S == interval_s
     assert per_poll * SCORE_S < POLL_INTERVAL_S / 2
     group = group_id(settings, stage.name)
     report = run_stage(settings, stage, group, until_caught_up=True, max_seconds=120)
