@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +165,19 @@ def test_decoders_refuse_past_the_item_deadline(clip_small: Path) -> None:
     with decode.item_deadline(None):
         assert decode.video_frames(clip_small, max_frames=1)
     assert decode.video_frames(clip_small, max_frames=1)  # the deadline ends with its block
+
+
+def test_audio_decoding_refuses_past_the_item_deadline(tmp_path: Path) -> None:
+    path = tmp_path / "tone.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16_000)
+        w.writeframes((np.sin(np.arange(16_000) / 8) * 8000).astype("<i2").tobytes())
+    assert decode.audio_samples(path).size == 16_000
+    with decode.item_deadline(0.0), pytest.raises(MediaRefused, match="passed while decoding audio"):
+        time.sleep(0.001)
+        decode.audio_samples(path)
 
 
 class Sleeper:
