@@ -8,7 +8,9 @@ without passing flags around.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -61,13 +63,29 @@ class Settings(BaseSettings):
     # the default refuses every loopback, private, link-local and metadata address.
     media_allow_networks: str = ""
 
+    # Kafka client security (flockwatch.security builds every client's arguments from these). PLAINTEXT is the
+    # local default; production runs SASL_SSL with one SCRAM principal per stage: each worker process gets its own
+    # FLOCKWATCH_KAFKA_SASL_USERNAME/PASSWORD, and broker ACLs limit that principal to its stage's topics.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    # PEM CA bundle that signed the broker's certificate; empty means the system store.
+    kafka_ssl_cafile: Path | None = None
+    # Store client security: https with a CA file, and either an API key or user/password (never both).
+    opensearch_scheme: Literal["http", "https"] = "http"
+    opensearch_ca_file: Path | None = None
+    opensearch_username: str = ""
+    opensearch_password: SecretStr = SecretStr("")
+    opensearch_api_key: SecretStr = SecretStr("")
+
     @property
     def kafka_bootstrap(self) -> str:
         return f"{self.host}:{self.kafka_port}"
 
     @property
     def opensearch_url(self) -> str:
-        return f"http://{self.host}:{self.opensearch_port}"
+        return f"{self.opensearch_scheme}://{self.host}:{self.opensearch_port}"
 
     @property
     def media_cache(self) -> Path:

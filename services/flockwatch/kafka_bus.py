@@ -39,6 +39,7 @@ from flockwatch.pipeline.batching import poll_plan
 from flockwatch.pipeline.isolate import process_isolating
 from flockwatch.pipeline.messages import InMessage, OutMessage, StageOutcome, TransientError, UpstreamBehind
 from flockwatch.readiness import SETTINGS_BOUND, resolve_wait, retry_until_ready
+from flockwatch.security import kafka_client_args
 from flockwatch.topics import LARGE_MESSAGE_BYTES, TOPICS, Stage, topic_name
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0, wait_s: float | N
 
 
 def _ensure_topics(settings: Settings, timeout_s: float) -> list[str]:
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    admin = KafkaAdminClient(**kafka_client_args(settings), request_timeout_ms=int(timeout_s * 1000))
     try:
         existing = set(admin.list_topics())
         wanted = []
@@ -127,7 +128,7 @@ def _ensure_topics(settings: Settings, timeout_s: float) -> list[str]:
 
 def make_producer(settings: Settings) -> KafkaProducer:
     return KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_client_args(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=20,
@@ -151,7 +152,7 @@ def make_consumer(
     # 30 s, but never longer than the poll interval (tests lower it), nor under the broker's 6 s minimum.
     session_ms = max(6_000, min(30_000, poll_ms))
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_client_args(settings),
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -304,8 +305,8 @@ def group_lag(settings: Settings, group: str, stages: Iterable[Stage]) -> int:
 
 def _group_lag(settings: Settings, group: str, stages: Iterable[Stage]) -> int:
     topics = [topic_name(settings.topic_prefix, s) for s in stages]
-    probe = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    probe = KafkaConsumer(**kafka_client_args(settings), enable_auto_commit=False)
+    admin = KafkaAdminClient(**kafka_client_args(settings))
     try:
         partitions = [TopicPartition(t, p) for t in topics for p in sorted(probe.partitions_for_topic(t) or ())]
         end = probe.end_offsets(partitions)
@@ -327,7 +328,7 @@ def read_topic(settings: Settings, stage: Stage, limit: int, timeout_s: float = 
         settings,
         lambda: KafkaConsumer(
             topic_name(settings.topic_prefix, stage),
-            bootstrap_servers=settings.kafka_bootstrap,
+            **kafka_client_args(settings),
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             consumer_timeout_ms=int(timeout_s * 1000),

@@ -34,6 +34,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from flockwatch import security
 from flockwatch.config import Settings
 
 SERVICES: tuple[str, ...] = ("kafka", "opensearch")
@@ -194,7 +195,8 @@ def render_opensearch_yml(settings: Settings) -> str:
         "discovery.type: single-node",
         # The disk may be fairly full: never flip indices to read-only or refuse shards because of it.
         "cluster.routing.allocation.disk.threshold_enabled: false",
-        "action.destructive_requires_name: false",
+        # Wildcard and _all deletes refused: drop_all deletes by explicit names.
+        "action.destructive_requires_name: true",
     ]
     return "\n".join(lines) + "\n"
 
@@ -322,7 +324,7 @@ def kafka_healthy(settings: Settings, timeout_s: float = 5.0) -> bool:
     timeout_ms = int(timeout_s * 1000)
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=settings.kafka_bootstrap,
+            **security.kafka_client_args(settings),
             client_id="flockwatch-health",
             request_timeout_ms=timeout_ms,
             bootstrap_timeout_ms=timeout_ms,
@@ -345,7 +347,10 @@ def opensearch_health(settings: Settings, timeout_s: float = 3.0) -> dict[str, A
     if not port_open(settings.host, settings.opensearch_port):
         return None
     try:
-        with urllib.request.urlopen(f"{settings.opensearch_url}/_cluster/health", timeout=timeout_s) as resp:
+        request = urllib.request.Request(
+            f"{settings.opensearch_url}/_cluster/health", headers=security.http_auth_header(settings)
+        )
+        with urllib.request.urlopen(request, timeout=timeout_s, context=security.ssl_context(settings)) as resp:
             body: dict[str, Any] = json.loads(resp.read())
             return body
     except (OSError, ValueError, urllib.error.URLError):

@@ -14,6 +14,7 @@ from kafka import KafkaAdminClient
 
 from flockwatch.config import Settings
 from flockwatch.kafka_bus import ensure_topics
+from flockwatch.security import kafka_client_args
 from flockwatch.store import prepare_store
 
 
@@ -28,7 +29,7 @@ def scratch_namespace(kind: str) -> Iterator[Settings]:
         yield settings
     finally:
         store.drop_all()
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        admin = KafkaAdminClient(**kafka_client_args(settings))
         try:
             admin.delete_topics([t for t in admin.list_topics() if t.startswith(f"{tag}.")])
         finally:

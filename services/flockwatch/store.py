@@ -35,6 +35,7 @@ from flockwatch.config import Settings
 from flockwatch.pipeline.messages import TransientError
 from flockwatch.readiness import SETTINGS_BOUND, resolve_wait, retry_until_ready
 from flockwatch.schema import Post, document_id
+from flockwatch.security import opensearch_client_args
 from flockwatch.text.aggregate import RECENT_POSTS
 from flockwatch.text.rollup import ACCOUNT_SAMPLE, TOP_ENTITIES, NarrativeSummary
 
@@ -340,7 +341,8 @@ class OpenSearchStore:
     def __init__(self, settings: Settings, timeout_s: float = 30.0) -> None:
         self.prefix = settings.index_prefix
         self.client = OpenSearch(
-            hosts=[settings.opensearch_url],
+            # hosts, TLS verification against the configured CA, and the API key or user/password.
+            **opensearch_client_args(settings),
             timeout=timeout_s,
             # Retries are the caller's job (whole batches, with backoff); a hidden retry
             # inside the client would only stretch an outage's first failure.
@@ -392,7 +394,10 @@ class OpenSearchStore:
 
     def drop_all(self) -> None:
         """Delete every index and template of this prefix (tests and `demo --fresh`)."""
-        self.client.indices.delete(index=f"{self.prefix}-*", ignore_unavailable=True)
+        # By explicit names: the store refuses wildcard deletes (action.destructive_requires_name).
+        names = sorted(self.client.indices.get(index=f"{self.prefix}-*", expand_wildcards="all"))
+        for start in range(0, len(names), 50):  # a bounded URL per request
+            self.client.indices.delete(index=",".join(names[start : start + 50]), ignore_unavailable=True)
         for kind in IndexKind:
             if self.client.indices.exists_index_template(name=self.alias(kind)):
                 self.client.indices.delete_index_template(name=self.alias(kind))

@@ -1,0 +1,83 @@
+"""Client security arguments built from Settings, in one place so every client gets the same ones.
+
+Kafka producers, consumers, admin clients, the health checks and scratch namespaces all call
+:func:`kafka_client_args`; the store client and the store health check call :func:`opensearch_client_args` and
+:func:`http_auth_header`/:func:`ssl_context`. Secrets stay in ``SecretStr`` until handed to the client.
+"""
+
+from __future__ import annotations
+
+import base64
+import ssl
+from typing import Any
+
+from flockwatch.config import Settings
+
+
+class SecuritySettingsError(ValueError):
+    """Settings that cannot make a secure client (missing credentials, two kinds of credentials)."""
+
+
+def kafka_client_args(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for any kafka-python client (KafkaProducer, KafkaConsumer, KafkaAdminClient)."""
+    protocol = settings.kafka_security_protocol
+    args: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap, "security_protocol": protocol}
+    if protocol.startswith("SASL_"):
+        password = settings.kafka_sasl_password.get_secret_value()
+        if not settings.kafka_sasl_username or not password:
+            raise SecuritySettingsError(
+                f"{protocol} needs FLOCKWATCH_KAFKA_SASL_USERNAME and FLOCKWATCH_KAFKA_SASL_PASSWORD"
+            )
+        args |= {
+            "sasl_mechanism": settings.kafka_sasl_mechanism,
+            "sasl_plain_username": settings.kafka_sasl_username,
+            "sasl_plain_password": password,
+        }
+    if protocol.endswith("SSL"):
+        # Hostname checked against the certificate; the CA is the configured one, else the system store.
+        args["ssl_check_hostname"] = True
+        if settings.kafka_ssl_cafile is not None:
+            args["ssl_cafile"] = str(settings.kafka_ssl_cafile)
+    return args
+
+
+def _basic_auth(settings: Settings) -> tuple[str, str] | None:
+    password = settings.opensearch_password.get_secret_value()
+    if not settings.opensearch_username:
+        return None
+    return settings.opensearch_username, password
+
+
+def http_auth_header(settings: Settings) -> dict[str, str]:
+    """The store's Authorization header (API key or Basic), or nothing when none is configured."""
+    api_key = settings.opensearch_api_key.get_secret_value()
+    basic = _basic_auth(settings)
+    if api_key and basic:
+        raise SecuritySettingsError("set either FLOCKWATCH_OPENSEARCH_API_KEY or a user/password, not both")
+    if api_key:
+        return {"Authorization": f"ApiKey {api_key}"}
+    if basic:
+        token = base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode("ascii")
+        return {"Authorization": f"Basic {token}"}
+    return {}
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """A verifying TLS context for the store (its CA file, else the system store); None for plain http."""
+    if settings.opensearch_scheme != "https":
+        return None
+    cafile = str(settings.opensearch_ca_file) if settings.opensearch_ca_file is not None else None
+    return ssl.create_default_context(cafile=cafile)
+
+
+def opensearch_client_args(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for ``opensearchpy.OpenSearch``: hosts, TLS verification with the CA, credentials."""
+    args: dict[str, Any] = {"hosts": [settings.opensearch_url]}
+    headers = http_auth_header(settings)  # validates the credential choice
+    if headers:
+        args["headers"] = headers
+    if settings.opensearch_scheme == "https":
+        args |= {"use_ssl": True, "verify_certs": True, "ssl_show_warn": True}
+        if settings.opensearch_ca_file is not None:
+            args["ca_certs"] = str(settings.opensearch_ca_file)
+    return args

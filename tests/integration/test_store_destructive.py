@@ -1,0 +1,21 @@
+"""Wildcard and _all deletes are refused by the store; drop_all still empties a namespace by explicit names."""
+
+from __future__ import annotations
+
+import pytest
+from opensearchpy.exceptions import RequestError
+
+from flockwatch.config import Settings
+from flockwatch.store import OpenSearchStore
+
+
+def test_wildcard_deletes_refused_and_drop_all_works(settings: Settings) -> None:
+    store = OpenSearchStore(settings)
+    # The local runner's opensearch.yml sets it; a node started before that change gets the same value here.
+    store.client.cluster.put_settings(body={"persistent": {"action.destructive_requires_name": True}})
+    assert store.client.indices.get(index=f"{settings.index_prefix}-*")  # the namespace has indices
+    for pattern in ("*", "_all", f"{settings.index_prefix}-*"):
+        with pytest.raises(RequestError, match="Wildcard expressions or all indices are not allowed"):
+            store.client.indices.delete(index=pattern)
+    store.drop_all()
+    assert store.client.indices.get(index=f"{settings.index_prefix}-*") == {}
