@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     kafka_sasl_password: SecretStr = SecretStr("")
     # PEM CA bundle that signed the broker's certificate; empty means the system store.
     kafka_ssl_cafile: Path | None = None
+    # The local broker under SASL_SSL (flockwatch up): a PEM file with its private key (PKCS#8) and certificate
+    # chain, and extra SCRAM users created at storage format ("name=password,..."; the stage principals). The
+    # configured SASL user is the broker's super user; everyone else gets only what ACLs allow.
+    kafka_ssl_keystore: Path | None = None
+    kafka_scram_users: SecretStr = SecretStr("")
     # Store client security: https with a CA file, and either an API key or user/password (never both).
     opensearch_scheme: Literal["http", "https"] = "http"
     opensearch_ca_file: Path | None = None

@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -183,7 +184,58 @@ def render_server_properties(settings: Settings, data_dir: Path) -> str:
         data_dir=str(data_dir),
         partitions=settings.topic_partitions,
         internal_partitions=KAFKA_INTERNAL_PARTITIONS,
+    ) + _sasl_ssl_properties(settings)
+
+
+def _sasl_ssl_properties(settings: Settings) -> str:
+    """Overrides (later keys win) for a SASL_SSL client listener with SCRAM users and ACLs; empty otherwise.
+
+    The controller listener stays plaintext on loopback: only this node's broker connects to it (as ANONYMOUS,
+    hence a super user); the client listener only accepts SCRAM-authenticated TLS connections.
+    """
+    if settings.kafka_security_protocol != "SASL_SSL":
+        return ""
+    if settings.kafka_ssl_keystore is None or settings.kafka_ssl_cafile is None:
+        raise ServiceError("a SASL_SSL broker needs FLOCKWATCH_KAFKA_SSL_KEYSTORE and FLOCKWATCH_KAFKA_SSL_CAFILE")
+    args = security.kafka_client_args(settings)  # checks the super user's credentials are set
+    mech = settings.kafka_sasl_mechanism
+    jaas = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{args["sasl_plain_username"]}" password="{args["sasl_plain_password"]}";'
     )
+    lines = [
+        "",
+        "# SASL_SSL (flockwatch.config kafka_security_protocol); rendered from the settings.",
+        f"listeners=SASL_SSL://{settings.host}:{settings.kafka_port},"
+        f"CONTROLLER://{settings.host}:{settings.kafka_controller_port}",
+        f"advertised.listeners=SASL_SSL://{settings.host}:{settings.kafka_port}",
+        "inter.broker.listener.name=SASL_SSL",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL",
+        f"sasl.enabled.mechanisms={mech}",
+        f"sasl.mechanism.inter.broker.protocol={mech}",
+        f"listener.name.sasl_ssl.{mech.lower()}.sasl.jaas.config={jaas}",
+        "ssl.keystore.type=PEM",
+        f"ssl.keystore.location={settings.kafka_ssl_keystore}",
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={settings.kafka_ssl_cafile}",
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        f"super.users=User:{args['sasl_plain_username']};User:ANONYMOUS",
+        "allow.everyone.if.no.acl.found=false",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def scram_format_args(settings: Settings) -> list[str]:
+    """``--add-scram`` arguments for the storage format: the super user and every configured stage principal."""
+    if not settings.kafka_security_protocol.startswith("SASL_"):
+        return []
+    users = [(settings.kafka_sasl_username, settings.kafka_sasl_password.get_secret_value())]
+    for item in settings.kafka_scram_users.get_secret_value().split(","):
+        if item.strip():
+            name, _, password = item.strip().partition("=")
+            users.append((name, password))
+    mech = settings.kafka_sasl_mechanism
+    return [arg for name, pw in users for arg in ("--add-scram", f"{mech}=[name={name},password={pw}]")]
 
 
 def render_opensearch_yml(settings: Settings) -> str:
@@ -475,6 +527,7 @@ def _prepare_kafka(settings: Settings, paths: Paths) -> None:
     paths.data_dir.mkdir(parents=True, exist_ok=True)
     props = paths.root / "server.properties"
     _write_if_changed(props, render_server_properties(settings, paths.data_dir))
+    props.chmod(0o600)  # may hold the super user's SCRAM password
     _write_if_changed(paths.root / "log4j2.properties", _LOG4J2_CONSOLE + _KAFKA_QUIET_LOGGERS)
     if (paths.data_dir / "meta.properties").exists():
         return  # formatted before: keep topics and offsets
@@ -490,6 +543,7 @@ def _prepare_kafka(settings: Settings, paths: Paths) -> None:
         "format",
         "--standalone",
         "--ignore-formatted",
+        *scram_format_args(settings),
         "-t",
         cluster_id,
         "-c",
@@ -497,7 +551,8 @@ def _prepare_kafka(settings: Settings, paths: Paths) -> None:
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     with paths.log_file.open("a", encoding="utf-8") as log:
-        log.write(f"\n=== flockwatch: {' '.join(cmd)}\n{proc.stdout}{proc.stderr}")
+        shown = [re.sub(r"password=[^\]]*", "password=***", arg) for arg in cmd]  # SCRAM passwords stay out
+        log.write(f"\n=== flockwatch: {' '.join(shown)}\n{proc.stdout}{proc.stderr}")
     if proc.returncode != 0:
         output = proc.stdout + proc.stderr
         raise ServiceError(f"Kafka storage format failed (exit {proc.returncode}):\n{output}")

@@ -81,3 +81,21 @@ def opensearch_client_args(settings: Settings) -> dict[str, Any]:
         if settings.opensearch_ca_file is not None:
             args["ca_certs"] = str(settings.opensearch_ca_file)
     return args
+
+
+def stage_acls(principal: str, *, reads: list[str], writes: list[str], group: str | None) -> list[Any]:
+    """ACLs for one stage principal: read its input topics (with its group), write only its output topics.
+
+    Applied by the super user with ``KafkaAdminClient.create_acls``; anything else the principal tries is refused
+    by the broker's StandardAuthorizer (``allow.everyone.if.no.acl.found=false``).
+    """
+    from kafka.admin import ACL, ACLOperation, ACLPermissionType, ResourcePattern, ResourceType
+
+    def allow(op: Any, kind: Any, name: str) -> Any:
+        return ACL(f"User:{principal}", "*", op, ACLPermissionType.ALLOW, ResourcePattern(kind, name))
+
+    acls = [allow(op, ResourceType.TOPIC, t) for t in reads for op in (ACLOperation.READ, ACLOperation.DESCRIBE)]
+    acls += [allow(op, ResourceType.TOPIC, t) for t in writes for op in (ACLOperation.WRITE, ACLOperation.DESCRIBE)]
+    if group is not None:
+        acls.append(allow(ACLOperation.READ, ResourceType.GROUP, group))
+    return acls
