@@ -102,11 +102,15 @@ def test_sasl_ssl_broker_with_acls(tmp_path: Path) -> None:
 
         # No credentials (plaintext to the TLS listener): never gets a broker, so nothing is produced.
         with pytest.raises(KafkaError):
-            _send_once(KafkaProducer(bootstrap_servers=admin_settings.kafka_bootstrap, max_block_ms=5_000))
+            _send_once(
+                KafkaProducer(
+                    bootstrap_servers=admin_settings.kafka_bootstrap, max_block_ms=5_000, bootstrap_timeout_ms=3_000
+                )
+            )
         # TLS but a wrong password: the SASL handshake fails.
         wrong = stage.model_copy(update={"kafka_sasl_password": SecretStr("nope")})
         with pytest.raises(KafkaError):
-            _send_once(KafkaProducer(**kafka_client_args(wrong), max_block_ms=5_000))
+            _send_once(KafkaProducer(**kafka_client_args(wrong), max_block_ms=5_000, bootstrap_timeout_ms=3_000))
 
         producer = KafkaProducer(**kafka_client_args(stage), acks="all", max_block_ms=15_000)
         try:
