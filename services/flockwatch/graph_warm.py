@@ -30,6 +30,7 @@ from flockwatch.graph_stage import (
     parse_message,
 )
 from flockwatch.pipeline.messages import InMessage
+from flockwatch.security import kafka_client_args
 from flockwatch.topics import Stage, topic_name
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,8 @@ def recent_messages(
     bad message) of their latest event time; see the module docstring.  A declared source (``sources``) not
     read yet holds ``W`` at ``-inf``, as it held the stage's (so up to ``max_messages`` are read back)."""
     topic = topic_name(settings.topic_prefix, stage)
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
+    admin = KafkaAdminClient(**kafka_client_args(settings))
+    consumer = KafkaConsumer(**kafka_client_args(settings), enable_auto_commit=False,
                              auto_offset_reset="earliest", max_poll_records=chunk)  # fmt: skip
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
