@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from kafka.errors import CoordinatorNotAvailableError, KafkaTimeoutError, TopicAuthorizationFailedError
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
@@ -27,7 +29,7 @@ class FakeClock:
         return self.now
 
 
-def always(exc: BaseException) -> object:
+def always(exc: BaseException) -> Callable[[], object]:
     def call() -> object:
         raise exc
 
