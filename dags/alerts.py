@@ -65,7 +65,24 @@ def alerts() -> None:
         )
         return report.as_dict()
 
+    @task
+    def lag_age() -> dict[str, Any]:
+        """Every stage group's oldest unread record against retention.ms; warn/critical → an operational alert."""
+        from flockwatch.alerts.rules import load_config
+        from flockwatch.alerts.sinks import build_sinks
+        from flockwatch.config import get_settings
+        from flockwatch.kafka_bus import when_kafka_ready
+        from flockwatch.kafka_lag_age import check_lag_age, raise_lag_alerts
+        from flockwatch.store import prepare_store
+
+        settings = get_settings()
+        report = when_kafka_ready(settings, lambda: check_lag_age(settings))
+        config = load_config()
+        counts = raise_lag_alerts(prepare_store(settings), report, build_sinks(config.sinks), config.retry)
+        return {"state": report.state.value, **counts}
+
     sweep_window()
+    lag_age()
 
 
 alerts_dag = alerts()

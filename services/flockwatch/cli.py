@@ -86,6 +86,64 @@ def status() -> None:
         raise typer.Exit(1)
 
 
+@app.command("lag")
+def lag_cmd(
+    stage: Annotated[list[str] | None, typer.Option(help="Only these stages' groups (repeatable).")] = None,
+    warn_fraction: Annotated[
+        float, typer.Option(min=0.01, max=0.99, help="Warn once the oldest unread record used this share of retention.")
+    ] = 0.5,
+    alert: Annotated[
+        bool, typer.Option(help="Also store a consumer_lag_age alert per warn/critical group and send it to the sinks.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Age of each consumer group's oldest unread record against its topic's retention.ms.
+
+    Exit 0 when every active group is ok, 1 on warn or critical (for cron and monitoring)."""
+    from flockwatch.kafka_bus import when_kafka_ready
+    from flockwatch.kafka_lag_age import check_lag_age, raise_lag_alerts, state_exit_code
+    from flockwatch.workers import STAGE_INPUTS
+
+    unknown = sorted(set(stage or ()) - set(STAGE_INPUTS))
+    if unknown:
+        raise typer.BadParameter(f"unknown stage(s) {', '.join(unknown)}; known: {', '.join(STAGE_INPUTS)}")
+    wanted = {k: v for k, v in STAGE_INPUTS.items() if not stage or k in stage}
+    settings = get_settings()
+    report = when_kafka_ready(settings, lambda: check_lag_age(settings, wanted, warn_fraction=warn_fraction))
+    out = report.as_dict()
+    if alert:
+        from flockwatch.alerts.rules import load_config
+        from flockwatch.alerts.sinks import build_sinks
+        from flockwatch.store import prepare_store
+
+        config = load_config()
+        out["alerts"] = raise_lag_alerts(prepare_store(settings), report, build_sinks(config.sinks), config.retry)
+    if as_json:
+        _echo_json(out)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"consumer-lag age: {report.state.value}")
+        for col in ("group", "topic[partition]", "lag", "oldest unread age", "retention", "state"):
+            table.add_column(col)
+        for g in report.groups:
+            lagging = [p for p in g.partitions if p.lag > 0 or p.state.value != "ok"]
+            if not lagging:
+                table.add_row(g.group if g.active else f"{g.group} (no commits)", "all", "0", "-", "-", g.state.value)
+            for p in lagging:
+                retention = "infinite" if p.retention_ms < 0 else f"{p.retention_ms / 3_600_000:.1f} h"
+                state = p.state.value + (f" ({p.lost} lost)" if p.lost else "")
+                name = g.group if g.active else f"{g.group} (no commits)"
+                table.add_row(
+                    name, f"{p.topic}[{p.partition}]", str(p.lag), f"{p.age_ms / 3_600_000:.2f} h", retention, state
+                )
+        Console().print(table)
+        if alert:
+            typer.echo(json.dumps(out["alerts"]))
+    raise typer.Exit(state_exit_code(report.state))
+
+
 @app.command("replay")
 def replay_cmd(
     dataset: Annotated[

@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     # Node-to-node port; a single node only binds it (explicit so it never drifts into 9301+).
     opensearch_transport_port: int = 9300
     opensearch_heap: str = "1g"
+    # Disk watermarks of the local store, as absolute FREE space (never percentages: a 2 TB disk 90 % full still has
+    # 200 GB). Below flood_stage the store makes its indices read-only (writes refused, the index stage retries)
+    # rather than failing mid-write on a full disk; it lifts the block itself once free space is back above high.
+    opensearch_disk_watermark_low: str = "2gb"
+    opensearch_disk_watermark_high: str = "1gb"
+    opensearch_disk_watermark_flood_stage: str = "512mb"
     # JDK used to run the services; empty means `java` on PATH (Kafka 4 and OpenSearch 2.19 run on 17).
     java_home: str = ""
     start_timeout_s: float = 180.0
@@ -53,6 +59,8 @@ class Settings(BaseSettings):
 
     # Media scoring. Fetched media land in a content-addressed cache (sha256) under the state dir.
     media_cache_dir: Path | None = None
+    # Bound on the media cache (bodies + sidecars); past it, least recently used entries are evicted.
+    media_cache_max_bytes: int = 2 * 1024**3
     # A local bank directory (`flockwatch bank add`) the media stage matches against, besides the store's bank.
     media_bank_dir: Path | None = None
     # PEM file of C2PA trust anchors; without one, valid signatures read as "untrusted".

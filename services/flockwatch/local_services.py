@@ -245,8 +245,14 @@ def render_opensearch_yml(settings: Settings) -> str:
         f"network.host: {settings.host}",
         f"transport.port: {settings.opensearch_transport_port}",
         "discovery.type: single-node",
-        # The disk may be fairly full: never flip indices to read-only or refuse shards because of it.
-        "cluster.routing.allocation.disk.threshold_enabled: false",
+        # Disk watermarks on, as absolute free space (settings.opensearch_disk_watermark_*): a machine with a few GB
+        # free is unaffected, a disk about to fill makes the store refuse writes (read-only indices) instead.
+        "cluster.routing.allocation.disk.threshold_enabled: true",
+        # Otherwise a single-node cluster ignores low/high in allocation decisions (OpenSearch's default).
+        "cluster.routing.allocation.disk.watermark.enable_for_single_data_node: true",
+        f"cluster.routing.allocation.disk.watermark.low: {settings.opensearch_disk_watermark_low}",
+        f"cluster.routing.allocation.disk.watermark.high: {settings.opensearch_disk_watermark_high}",
+        f"cluster.routing.allocation.disk.watermark.flood_stage: {settings.opensearch_disk_watermark_flood_stage}",
         # Wildcard and _all deletes refused: drop_all deletes by explicit names.
         "action.destructive_requires_name: true",
     ]

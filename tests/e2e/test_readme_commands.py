@@ -74,6 +74,10 @@ COVERAGE: dict[str, tuple[str, ...]] = {
     "demo": ("test_demo_summary_and_try_next", "tests/e2e/test_demo.py::test_demo_replays_and_indexes_every_post"),
     "search": ("test_demo_summary_and_try_next", "test_search_and_top_field"),
     "dead-letters": ("test_dead_letters",),
+    "lag": (
+        "tests/integration/test_lag_age_kafka.py::test_lag_command_json_and_exit_code",
+        "tests/integration/test_lag_age_kafka.py::test_old_unread_records_warn_and_a_caught_up_group_is_ok",
+    ),
     "narratives": ("tests/unit/test_text_detector.py::test_cli_narratives_stable_across_runs",),
     "match": ("tests/e2e/test_media_cli.py::test_bank_add_then_match",),
     "worker normalize": ("test_replay_and_workers",),

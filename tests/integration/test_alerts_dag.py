@@ -14,7 +14,9 @@ from flockwatch.config import Settings
 from flockwatch.pipeline.index import to_upsert
 from flockwatch.replay import normalize_record, read_dataset
 from flockwatch.store import IndexKind, OpenSearchStore
+from flockwatch.topics import Stage
 from tests.dag_runner import dag_test
+from tests.integration.test_lag_age_kafka import _commit, _now_ms, _produce, _set_retention
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +30,19 @@ def test_alerts_dag_sweeps_a_window_of_stored_posts(settings: Settings, airflow_
     end = datetime(2016, 10, 6, tzinfo=UTC)
     window, lookback = timedelta(hours=24), timedelta(hours=96)
     conf = {"end": end.isoformat(), "window": "24h", "lookback": "96h"}
+    # The DAG's lag_age task: a normalize group whose oldest unread record used 3/4 of the raw topic's retention.
+    _set_retention(settings, Stage.raw, 400_000)
+    _produce(settings, Stage.raw, 2, _now_ms() - 300_000)
+    _commit(settings, "normalize", Stage.raw, 0)
     # The DAG runs the built-in rules, whatever a developer's shell points at.
     state = dag_test(airflow_home, settings, "alerts.py", "alerts_dag", conf, unset=("FLOCKWATCH_ALERTS_CONFIG",))
     assert state.endswith("success"), state
 
     store.refresh(IndexKind.alerts)
     alerts = {a["entity"]: a for a in store.list_alerts(size=500)}
+    lag = alerts.pop(f"consumer_group:{settings.topic_prefix}.normalize", None)
+    assert lag is not None and lag["rule"] == "consumer_lag_age" and lag["severity"] == "high", lag
+    assert lag["metrics"]["lag"] == 2 and lag["metrics"]["retention_ms"] == 400_000
     assert alerts, "the sweep raised no alert"
     game = alerts.get("hashtag:#ruinadinnerinonephrase")
     assert game is not None, sorted(alerts)
@@ -62,4 +71,4 @@ def test_alerts_dag_sweeps_a_window_of_stored_posts(settings: Settings, airflow_
     again = sweep(store, default_config(), end=end, window=window, lookback=lookback)
     assert again.alerts_new == 0 and again.posts >= 7_000
     store.refresh(IndexKind.alerts)
-    assert len(store.list_alerts(size=500)) == len(alerts)
+    assert len(store.list_alerts(size=500)) == len(alerts) + 1  # the bursts' and the lag alert

@@ -127,3 +127,15 @@ def test_opensearch_restart_keeps_index(settings: Settings) -> None:
     assert client.get(index=index, id="doc-1")["_source"] == {"text": "kept across restarts"}
     assert client.count(index=index)["count"] == 1
     client.indices.delete(index=index)
+
+
+def test_store_runs_with_absolute_disk_watermarks(settings: Settings) -> None:
+    """The running store took the watermarks `flockwatch up` wrote: writes stop before the disk is full."""
+    flat = _search(settings).cluster.get_settings(params={"include_defaults": "true", "flat_settings": "true"})
+    merged = {**flat["defaults"], **flat["persistent"], **flat["transient"]}
+    prefix = "cluster.routing.allocation.disk."
+    assert merged[prefix + "threshold_enabled"] == "true"
+    assert merged[prefix + "watermark.enable_for_single_data_node"] == "true"
+    assert merged[prefix + "watermark.low"] == settings.opensearch_disk_watermark_low
+    assert merged[prefix + "watermark.high"] == settings.opensearch_disk_watermark_high
+    assert merged[prefix + "watermark.flood_stage"] == settings.opensearch_disk_watermark_flood_stage

@@ -83,13 +83,31 @@ def test_server_properties_combined_kraft_node(settings: Settings, tmp_path: Pat
     assert props["num.partitions"] == str(settings.topic_partitions)
 
 
-def test_opensearch_yml_single_node_no_disk_watermarks(settings: Settings) -> None:
+def test_opensearch_yml_single_node_absolute_disk_watermarks(settings: Settings) -> None:
     conf = yaml.safe_load(ls.render_opensearch_yml(settings))
     assert conf["discovery.type"] == "single-node"
-    assert conf["cluster.routing.allocation.disk.threshold_enabled"] is False
+    assert conf["cluster.routing.allocation.disk.threshold_enabled"] is True
+    assert conf["cluster.routing.allocation.disk.watermark.enable_for_single_data_node"] is True
+    prefix = "cluster.routing.allocation.disk.watermark."
+    assert conf[prefix + "low"] == settings.opensearch_disk_watermark_low
+    assert conf[prefix + "high"] == settings.opensearch_disk_watermark_high
+    assert conf[prefix + "flood_stage"] == settings.opensearch_disk_watermark_flood_stage
     assert conf["network.host"] == settings.host
     assert conf["transport.port"] == settings.opensearch_transport_port
     assert "http.port" not in conf  # the runner sets it from -baseHttpPort; the file cannot override it
+
+
+def test_opensearch_disk_watermarks_follow_settings(settings: Settings) -> None:
+    custom = settings.model_copy(
+        update={
+            "opensearch_disk_watermark_low": "10gb",
+            "opensearch_disk_watermark_high": "5gb",
+            "opensearch_disk_watermark_flood_stage": "3gb",
+        }
+    )
+    conf = yaml.safe_load(ls.render_opensearch_yml(custom))
+    prefix = "cluster.routing.allocation.disk.watermark."
+    assert [conf[prefix + k] for k in ("low", "high", "flood_stage")] == ["10gb", "5gb", "3gb"]
 
 
 def test_opensearch_command_binds_exact_port(settings: Settings) -> None:
@@ -245,5 +263,10 @@ def test_compose_mirrors_settings() -> None:
     assert f":{defaults.kafka_controller_port}" in kenv["KAFKA_LISTENERS"]
     assert oenv["OPENSEARCH_JAVA_OPTS"] == f"-Xms{defaults.opensearch_heap} -Xmx{defaults.opensearch_heap}"
     assert oenv["transport.port"] == defaults.opensearch_transport_port
+    assert oenv["cluster.routing.allocation.disk.threshold_enabled"] == "true"
+    assert oenv["cluster.routing.allocation.disk.watermark.enable_for_single_data_node"] == "true"
+    for level in ("low", "high", "flood_stage"):
+        want = getattr(defaults, f"opensearch_disk_watermark_{level}")
+        assert oenv[f"cluster.routing.allocation.disk.watermark.{level}"] == want, level
     for name, spec in svc.items():
         assert all(str(p).startswith(f"{defaults.host}:") for p in spec.get("ports", [])), name

@@ -28,7 +28,7 @@ def fetcher_for(settings: Settings) -> Fetcher:
     allowed = frozenset(
         ipaddress.ip_network(n.strip(), strict=False) for n in settings.media_allow_networks.split(",") if n.strip()
     )
-    policy = FetchPolicy(allow_addresses=allowed)
+    policy = FetchPolicy(allow_addresses=allowed, cache_max_bytes=settings.media_cache_max_bytes)
     cache = settings.media_cache
 
     def fetch(url: str) -> MediaFile:

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import SplitResult, urljoin, urlsplit
 
-from flockwatch.config import Settings
+from flockwatch.media.cache import evict, touch
 from flockwatch.media.errors import MediaRefused
 from flockwatch.media.signal import Kind, MediaFile
 from flockwatch.media.sniff import HEAD_BYTES, sniff_bytes
@@ -76,6 +76,11 @@ class FetchPolicy:
     user_agent: str = "flockwatch-media-fetcher/0.1"
     # Networks let through despite the refusal rules (tests allow 127.0.0.1/32); metadata stays refused.
     allow_addresses: frozenset[IPNetwork] = field(default_factory=frozenset)
+    # Bound on the cache directory (bodies + sidecars); None: unbounded. Past it, least recently used entries
+    # are evicted after each write (media.cache; Settings.media_cache_max_bytes).
+    cache_max_bytes: int | None = None
+    # Entries used this recently are never evicted (another worker sharing the cache may be scoring them).
+    cache_grace_s: float = 600.0
 
     def max_bytes(self, kind: Kind) -> int:
         return {"image": self.image_max_bytes, "video": self.video_max_bytes, "audio": self.audio_max_bytes}[kind]
@@ -86,10 +91,6 @@ class FetchPolicy:
 
 
 DEFAULT_POLICY = FetchPolicy()
-
-
-def default_cache_dir(settings: Settings) -> Path:
-    return settings.state_dir / "media" / "cache"
 
 
 # --- addresses ------------------------------------------------------------------------------------
@@ -562,6 +563,7 @@ def fetch_media(
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():
         tmp_path.unlink(missing_ok=True)  # same bytes already cached
+        touch(final)  # a hit: most recently used again
     else:
         os.replace(tmp_path, final)
     meta = {
@@ -576,6 +578,8 @@ def fetch_media(
         "fetched_at": datetime.now(UTC).isoformat(),
     }
     write_json_atomic(sidecar_path(cache_dir, sha), meta)
+    if policy.cache_max_bytes is not None:
+        evict(cache_dir, policy.cache_max_bytes, keep=sha, grace_s=policy.cache_grace_s)
     return MediaFile(path=final, kind=kind, mime=mime, sha256=sha, size=size, source=url)
 
 
