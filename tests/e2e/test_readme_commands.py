@@ -309,12 +309,17 @@ def test_top_forms_help() -> None:
 # --- shell lines: make, Airflow ----------------------------------------------------------------------------
 
 
+def _make_dry_run(target: str) -> list[str]:
+    """The recipe lines ``make -n target`` prints, as a top-level make would (CI runs this test under ``make``)."""
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKELEVEL", "MAKEFLAGS", "MFLAGS"}}
+    cmd = ["make", "--no-print-directory", "-n", target]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout.splitlines()
+
+
 def test_make_targets() -> None:
     """`make demo` runs `flockwatch demo`; `make test` runs lint, then unit, integration and e2e tests (dry runs)."""
-    demo = subprocess.run(["make", "-n", "demo"], cwd=REPO, capture_output=True, text=True, check=True).stdout
-    assert demo.splitlines()[-1] == ".venv/bin/flockwatch demo"
-    test = subprocess.run(["make", "-n", "test"], cwd=REPO, capture_output=True, text=True, check=True).stdout
-    lines = test.splitlines()
+    assert _make_dry_run("demo")[-1] == ".venv/bin/flockwatch demo"
+    lines = _make_dry_run("test")
     order = [
         ".venv/bin/ruff check services dags tests bench",
         ".venv/bin/ruff format --check services dags tests bench",

@@ -30,8 +30,9 @@ pytestmark = pytest.mark.integration
 N = 5_000
 
 
-class Killed(Exception):
-    """Not transient: run_stage lets it through with the batch's offsets uncommitted, like a dead process."""
+class Killed(BaseException):
+    """A process death: not an ``Exception``, so record isolation does not catch it and run_stage lets it through
+    with the batch's offsets uncommitted."""
 
 
 class DiesMidBatch:
