@@ -319,10 +319,12 @@ def _make_dry_run(target: str) -> list[str]:
 def test_make_targets() -> None:
     """`make demo` runs `flockwatch demo`; `make test` runs lint, then unit, integration and e2e tests (dry runs)."""
     assert _make_dry_run("demo")[-1] == ".venv/bin/flockwatch demo"
+    # The audit's verdicts are tested in tests/unit/test_dependency_audit.py.
+    assert _make_dry_run("audit")[-1] == ".venv/bin/python infra/dependency_audit.py"
     lines = _make_dry_run("test")
     order = [
-        ".venv/bin/ruff check services dags tests bench",
-        ".venv/bin/ruff format --check services dags tests bench",
+        ".venv/bin/ruff check services dags tests bench infra",
+        ".venv/bin/ruff format --check services dags tests bench infra",
         ".venv/bin/mypy",
         ".venv/bin/flockwatch up",
         ".venv/bin/pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e",
