@@ -113,18 +113,25 @@ def stage_processes(settings: Settings, stages: Sequence[str] = STAGES) -> Itera
         yield running
     finally:
         stop.set()
-        for p in running.procs.values():
-            if p.exitcode is not None:
-                continue
-            try:
-                name, c = results.get(timeout=60)
-            except queue.Empty:
-                break
-            running.counts[name] = Counter(c)
+        _collect_counts(running, results, deadline_s=120)
         for p in running.procs.values():
             p.join(timeout=30)
             if p.is_alive():
                 p.terminate()
+
+
+def _collect_counts(running: RunningStages, results: Any, deadline_s: float) -> None:
+    """Each stage's counts from the queue. A stage that reported may already have exited, so its exit says
+    nothing; only a stage that exited without reporting (it crashed) is given up on, once the queue is empty."""
+    deadline = time.monotonic() + deadline_s
+    while (pending := set(running.procs) - set(running.counts)) and time.monotonic() < deadline:
+        try:
+            name, c = results.get(timeout=1.0)
+        except queue.Empty:
+            if all(running.procs[n].exitcode is not None for n in pending):
+                break
+            continue
+        running.counts[name] = Counter(c)
 
 
 def run_demo(

@@ -81,7 +81,7 @@ def clip_4k() -> Path:
 # Scores the clip with every shipped signal (bank matching against a bank holding the clip's first keyframes, so
 # the query hashes of all sampled frames are computed and compared), prints the result as JSON.
 SCORE_SCRIPT = """
-import json, os, resource, sys
+import json, os, re, sys
 from flockwatch.config import Settings
 from flockwatch.media.bank import Bank
 from flockwatch.media.build import build_signals
@@ -89,9 +89,11 @@ from flockwatch.media.score import MediaScorer
 bank = Bank.from_records([json.loads(sys.argv[2])])
 scorer = MediaScorer(build_signals(Settings(), bank), local_files=True)
 out = scorer.score(sys.argv[1]).to_json()
-# Its own peak RSS (kB on Linux): RUSAGE_CHILDREN in the test would report the largest child the whole pytest
-# process ever waited for, which may be another test's.
-peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM is the peak RSS of this process's own address space. Not getrusage: Linux folds the RSS of the address
+# space an exec replaces into ru_maxrss, and a child spawned from pytest starts as (a vfork of) pytest, which
+# holds earlier tests' models.
+status = open("/proc/self/status").read()
+peak_kb = int(re.search(r"VmHWM:\\s+(\\d+)", status).group(1))
 print(json.dumps({"score": out, "peak_kb": peak_kb}), flush=True)
 # Skip interpreter teardown: destructors at exit (torch, c2pa) add ~80 MB for a moment, which a worker scoring item
 # after item never pays; the figure wanted is what scoring takes.
