@@ -9,10 +9,7 @@ from typing import Any
 
 from airflow.sdk import Param, dag, task
 
-# What datetime.fromisoformat reads: a date, optionally a time and a UTC offset (bounds for a free-text param).
-ISO_8601 = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
-# A duration flockwatch.alerts.yamlconf.parse_duration reads, with at most 4 digits (under 10,000 of its unit).
-DURATION = r"^[0-9]{1,4}(\.[0-9]{1,3})?(ms|s|m|h|d|w)$"
+from flockwatch.dag_param_patterns import DURATION, ISO_8601
 
 
 @dag(

@@ -13,8 +13,7 @@ from typing import Any
 
 from airflow.sdk import Param, dag, task
 
-# What datetime.fromisoformat reads: a date, optionally a time and a UTC offset (bounds for a free-text param).
-ISO_8601 = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
+from flockwatch.dag_param_patterns import ISO_8601
 
 
 @dag(
