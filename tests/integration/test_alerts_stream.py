@@ -6,7 +6,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -23,6 +22,7 @@ from flockwatch.schema import RawRecord
 from flockwatch.store import IndexKind, OpenSearchStore
 from flockwatch.topics import Stage, topic_name
 from flockwatch.workers import NormalizeStage, group_id, run_until_caught_up
+from tests.local_http import recording_endpoint
 
 pytestmark = pytest.mark.integration
 
@@ -54,24 +54,8 @@ def workers(settings: Settings, alerts: AlertStage) -> Iterator[None]:
 
 @pytest.fixture
 def webhook() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
-    received: list[tuple[dict[str, str], bytes]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append((dict(self.headers.items()), self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with recording_endpoint([204]) as (url, rec):
+        yield url, rec.requests
 
 
 def hillary_records(n: int, data_dir: Any) -> list[RawRecord]:

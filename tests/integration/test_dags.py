@@ -12,12 +12,9 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +31,12 @@ from flockwatch.text.rollup import AccountPosts, account_document, narrative_doc
 from flockwatch.topics import Stage
 from tests.dag_runner import dag_test
 from tests.expected import expected_normalize_counts, expected_posts
+from tests.local_http import serve_directory
 
 pytestmark = pytest.mark.integration
 
 N = 2_000
 MEDIA = Settings().data_dir / "media" / "images"
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture
@@ -52,11 +45,8 @@ def media_server(tmp_path: Path) -> Iterator[str]:
     root.mkdir()
     shutil.copy(MEDIA / "c2pa_examples" / "ChatGPT_Image.png", root / "ai.png")
     shutil.copy(MEDIA / "cnndetection" / "236_gaugan_real.jpg", root / "photo.jpg")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serve_directory(root) as url:
+        yield url
 
 
 def media_posts(base: str) -> dict[str, Post]:

@@ -7,11 +7,8 @@ internal addresses, markup posing as an image and a known-fake re-upload each ge
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +22,11 @@ from flockwatch.schema import Author, MediaItem, Post, SourceRef
 from flockwatch.store import IndexKind, OpenSearchStore
 from flockwatch.topics import Stage
 from flockwatch.workers import run_until_caught_up
+from tests.local_http import serve_directory
 
 pytestmark = pytest.mark.integration
 
 MEDIA = Settings().data_dir / "media" / "images"
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture
@@ -44,11 +37,8 @@ def media_server(tmp_path: Path) -> Iterator[str]:
     shutil.copy(MEDIA / "pdq_variants" / "bridge-5-flipx.jpg", root / "reupload.jpg")
     shutil.copy(MEDIA / "cnndetection" / "236_gaugan_real.jpg", root / "photo.jpg")
     (root / "logo.jpg").write_text('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serve_directory(root) as url:
+        yield url
 
 
 def post(n: int, url: str) -> Post:

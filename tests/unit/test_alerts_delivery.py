@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from flockwatch.alerts.sinks import SinkError, build_sinks, deliver, header_safe
 from flockwatch.alerts.stage import build_alert_stage
 from flockwatch.pipeline.messages import InMessage
 from flockwatch.schema import Alert, Post, TextScore
+from tests.local_http import PostRecorder, recording_endpoint
 from tests.unit.test_alerts_engine import CONFIG, HILLARY, T0, FakeStore, config, machine_score, mkpost
 
 FAST = RetryPolicy(attempts=2, base_delay=timedelta(0), max_delay=timedelta(0), timeout=timedelta(seconds=3))
@@ -152,32 +152,15 @@ def test_permanent_refusal_settles_and_escalation_rewrites_the_outbox() -> None:
 
 
 @pytest.fixture
-def slack_server() -> Iterator[tuple[str, list[bytes]]]:
-    bodies: list[bytes] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-            self.send_response(404 if len(bodies) == 1 else 200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", bodies
-    finally:
-        server.shutdown()
-        server.server_close()
+def slack_server() -> Iterator[tuple[str, PostRecorder]]:
+    with recording_endpoint([404, 200], path="") as (base, rec):  # the first post fails
+        yield base, rec
 
 
 def test_slack_url_never_in_names_errors_or_logs(
-    slack_server: tuple[str, list[bytes]], caplog: pytest.LogCaptureFixture
+    slack_server: tuple[str, PostRecorder], caplog: pytest.LogCaptureFixture
 ) -> None:
-    base, bodies = slack_server
+    base, rec = slack_server
     config = parse_config(
         f"sinks:\n  - {{type: slack, url: '{base}{SLACK_PATH}'}}\n"
         f"  - {{type: slack, url: 'http://127.0.0.1:9{SLACK_PATH}'}}\n"  # nothing listens there
@@ -193,7 +176,7 @@ def test_slack_url_never_in_names_errors_or_logs(
     written = json.dumps([refused.as_dict(), unreachable.as_dict(), names]) + caplog.text
     assert "sink slack-" in caplog.text  # the failures were logged, by name
     assert "hooks.slack.com" not in written and "XXXXsecretXXXX" not in written
-    assert len(bodies) == 2
+    assert len(rec.bodies) == 2
 
 
 def test_any_error_text_is_scrubbed_of_the_url() -> None:
@@ -213,14 +196,14 @@ def test_any_error_text_is_scrubbed_of_the_url() -> None:
 # --- markup and headers -----------------------------------------------------------------------------------
 
 
-def test_slack_text_is_escaped(slack_server: tuple[str, list[bytes]]) -> None:
-    base, bodies = slack_server
+def test_slack_text_is_escaped(slack_server: tuple[str, PostRecorder]) -> None:
+    base, rec = slack_server
     hostile = make_alert(
         entity="hashtag:#<!channel>", summary="see <http://evil.example|your bank> & ping <@U123> <!here>"
     )
     (sink,) = build_sinks([SinkSpec(type="slack", url=base + "/hook")])
     deliver(hostile, [sink], FAST)  # the first answer is a 404; the payload is what matters
-    payload = json.loads(bodies[0])
+    payload = json.loads(rec.bodies[0])
     marked_up = payload["text"] + payload["blocks"][1]["text"]["text"]
     assert "<" not in marked_up and ">" not in marked_up
     assert "&lt;!channel&gt;" in marked_up and "&lt;@U123&gt;" in marked_up and "&amp; ping" in marked_up
@@ -457,8 +440,8 @@ def test_sweep_writes_the_outbox_and_settles_what_was_delivered() -> None:
     assert report.deliveries_failed == report.alerts_new
 
 
-def test_slack_url_can_come_from_the_environment(slack_server: tuple[str, list[bytes]]) -> None:
-    base, bodies = slack_server
+def test_slack_url_can_come_from_the_environment(slack_server: tuple[str, PostRecorder]) -> None:
+    base, rec = slack_server
     (spec,) = parse_config("sinks:\n  - {type: slack, url_env: FW_SLACK_URL}\n").sinks
     assert spec.url is None and spec.name is not None and spec.name.startswith("slack-")
     with pytest.raises(ValueError, match="FW_SLACK_URL") as missing:
@@ -468,6 +451,6 @@ def test_slack_url_can_come_from_the_environment(slack_server: tuple[str, list[b
     assert "XXXXsecretXXXX" not in str(bad.value) + str(missing.value)
     (sink,) = build_sinks([spec], env={"FW_SLACK_URL": base + SLACK_PATH})
     deliver(make_alert(), [sink], FAST)
-    assert len(bodies) == 1  # it went to the URL from the environment
+    assert len(rec.bodies) == 1  # it went to the URL from the environment
     with pytest.raises(ValueError, match="not both"):
         SinkSpec(type="slack", url=base, url_env="FW_SLACK_URL")

@@ -10,8 +10,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
@@ -28,6 +26,7 @@ from flockwatch.alerts.sinks import (
     verify_signature,
 )
 from flockwatch.schema import Alert, Evidence
+from tests.local_http import PostRecorder, recording_endpoint
 
 KEY = "s3cret-key"
 
@@ -46,39 +45,10 @@ def make_alert(severity: str = "high", rule: str = "watched") -> Alert:
     )
 
 
-class Recorder:
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = statuses  # answers in order; the last one repeats
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        self.delay_s = 0.0
-
-
 @pytest.fixture
-def http_server() -> Iterator[tuple[str, Recorder]]:
-    rec = Recorder([200])
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            rec.requests.append(({k: v for k, v in self.headers.items()}, body))
-            time.sleep(rec.delay_s)
-            status = rec.statuses[min(len(rec.requests) - 1, len(rec.statuses) - 1)]
-            self.send_response(status)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook", rec
-    finally:
-        server.shutdown()
-        server.server_close()
+def http_server() -> Iterator[tuple[str, PostRecorder]]:
+    with recording_endpoint([200]) as endpoint:
+        yield endpoint
 
 
 class SMTPHandler(socketserver.StreamRequestHandler):
@@ -147,7 +117,7 @@ def smtp_server() -> Iterator[SMTPServer]:
 FAST = RetryPolicy(attempts=3, base_delay=timedelta(0), max_delay=timedelta(0), timeout=timedelta(seconds=2))
 
 
-def test_signed_webhook_is_verifiable(http_server: tuple[str, Recorder]) -> None:
+def test_signed_webhook_is_verifiable(http_server: tuple[str, PostRecorder]) -> None:
     url, rec = http_server
     (sink,) = build_sinks([SinkSpec(type="webhook", url=url, secret_env="HOOK_KEY")], env={"HOOK_KEY": KEY})
     (d,) = deliver(make_alert(), [sink], FAST)
@@ -163,7 +133,7 @@ def test_signed_webhook_is_verifiable(http_server: tuple[str, Recorder]) -> None
     assert headers["Content-Type"] == "application/json"
 
 
-def test_webhook_retries_transient_failures_then_succeeds(http_server: tuple[str, Recorder]) -> None:
+def test_webhook_retries_transient_failures_then_succeeds(http_server: tuple[str, PostRecorder]) -> None:
     url, rec = http_server
     rec.statuses = [503, 502, 200]
     (sink,) = build_sinks([SinkSpec(type="webhook", url=url, secret_env="K")], env={"K": KEY})
@@ -175,7 +145,7 @@ def test_webhook_retries_transient_failures_then_succeeds(http_server: tuple[str
     assert backoff_delays(policy) == [0.5, 0.8, 0.8]
 
 
-def test_permanent_failures_are_not_retried(http_server: tuple[str, Recorder]) -> None:
+def test_permanent_failures_are_not_retried(http_server: tuple[str, PostRecorder]) -> None:
     url, rec = http_server
     rec.statuses = [404]
     (sink,) = build_sinks([SinkSpec(type="slack", url=url)])
@@ -183,7 +153,7 @@ def test_permanent_failures_are_not_retried(http_server: tuple[str, Recorder]) -
     assert not d.ok and d.attempts == 1 and "HTTP 404" in (d.error or "")
 
 
-def test_slack_payload(http_server: tuple[str, Recorder]) -> None:
+def test_slack_payload(http_server: tuple[str, PostRecorder]) -> None:
     url, rec = http_server
     (sink,) = build_sinks([SinkSpec(type="slack", url=url)])
     assert deliver(make_alert(), [sink], FAST)[0].ok
@@ -228,7 +198,7 @@ def test_refused_recipient_is_a_permanent_failure(smtp_server: SMTPServer) -> No
     assert not d.ok and d.attempts == 1 and "refused" in (d.error or "")
 
 
-def test_sink_filters_by_severity_and_rule(http_server: tuple[str, Recorder]) -> None:
+def test_sink_filters_by_severity_and_rule(http_server: tuple[str, PostRecorder]) -> None:
     url, _ = http_server
     specs = [
         SinkSpec(type="slack", url=url, name="high-only", min_severity="high"),
@@ -244,7 +214,7 @@ def test_missing_secret_is_a_clear_error() -> None:
         build_sinks([SinkSpec(type="webhook", url="http://127.0.0.1:1/", secret_env="HOOK_KEY")], env={})
 
 
-def test_dispatcher_never_blocks_and_records_failures(http_server: tuple[str, Recorder]) -> None:
+def test_dispatcher_never_blocks_and_records_failures(http_server: tuple[str, PostRecorder]) -> None:
     url, rec = http_server
     rec.delay_s = 0.3  # a slow sink
     good = build_sinks([SinkSpec(type="slack", url=url, name="slow")])
