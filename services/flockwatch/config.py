@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     # Kafka's max.poll.interval: a consumer that spends longer on one batch is evicted. Stages that state
     # their cost per record get batches that fit in it (pipeline.batching); tests lower it.
     kafka_max_poll_interval_s: float = 600.0
+    # How long the broker waits for a silent consumer (killed, frozen) before handing its partitions to another:
+    # the time a restarted or second worker waits to take over. Heartbeats come from a background thread, so a
+    # long batch does not count against it (the poll interval above bounds that). The broker's minimum is 6 s.
+    kafka_session_timeout_s: float = 8.0
+    # Store requests: the first waits store_timeout_s for an answer, so a frozen store is noticed in seconds;
+    # each timeout in a row doubles the next request's wait up to store_max_timeout_s (a slow store still gets
+    # the time it needs); an answer resets it (flockwatch.store_timeouts).
+    store_timeout_s: float = 5.0
+    store_max_timeout_s: float = 60.0
     # Store index names are "<prefix>-<kind>".
     index_prefix: str = "flockwatch"
 

@@ -149,8 +149,9 @@ def make_consumer(
     max_poll_interval_s: float | None = None,
 ) -> KafkaConsumer:
     poll_ms = int((max_poll_interval_s or settings.kafka_max_poll_interval_s) * 1000)
-    # 30 s, but never longer than the poll interval (tests lower it), nor under the broker's 6 s minimum.
-    session_ms = max(6_000, min(30_000, poll_ms))
+    # A dead worker's partitions move after the session timeout (kafka_session_timeout_s): never longer than the
+    # poll interval (tests lower it), nor under the broker's 6 s minimum.
+    session_ms = max(6_000, min(int(settings.kafka_session_timeout_s * 1000), poll_ms))
     consumer = KafkaConsumer(
         **kafka_client_args(settings),
         group_id=group,

@@ -36,6 +36,7 @@ from flockwatch.pipeline.messages import TransientError
 from flockwatch.readiness import SETTINGS_BOUND, resolve_wait, retry_until_ready
 from flockwatch.schema import Post, document_id
 from flockwatch.security import opensearch_client_args
+from flockwatch.store_timeouts import BackoffTimeout, BackoffTimeoutTransport
 from flockwatch.text.aggregate import RECENT_POSTS
 from flockwatch.text.rollup import ACCOUNT_SAMPLE, TOP_ENTITIES, NarrativeSummary
 
@@ -338,12 +339,16 @@ _TRANSIENT_STATUS = {429, 502, 503, 504}
 
 
 class OpenSearchStore:
-    def __init__(self, settings: Settings, timeout_s: float = 30.0) -> None:
+    def __init__(self, settings: Settings, timeout_s: float | None = None) -> None:
+        """``timeout_s`` fixes the first request timeout (tests); by default it comes from the settings."""
         self.prefix = settings.index_prefix
+        first = timeout_s if timeout_s is not None else settings.store_timeout_s
+        self.timeouts = BackoffTimeout(first, max(first, settings.store_max_timeout_s))
         self.client = OpenSearch(
             # hosts, TLS verification against the configured CA, and the API key or user/password.
             **opensearch_client_args(settings),
-            timeout=timeout_s,
+            transport_class=BackoffTimeoutTransport,
+            backoff=self.timeouts,
             # Retries are the caller's job (whole batches, with backoff); a hidden retry
             # inside the client would only stretch an outage's first failure.
             max_retries=0,

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from opensearchpy.exceptions import ConnectionTimeout
 
 from flockwatch import local_services
 from flockwatch.config import Settings
@@ -137,10 +138,20 @@ def test_killed_worker_loses_nothing(settings: Settings) -> None:
             if first.poll() is None:
                 first.kill()
         store.refresh()
-        assert 0 < store.count(IndexKind.posts) < expected, "the kill must land mid-stream"
-        runner.join(timeout=120)
+        at_kill = store.count(IndexKind.posts)
+        assert 0 < at_kill < expected, "the kill must land mid-stream"
+        started = time.monotonic()  # at once: the dead worker still holds its partitions until its session ends
         second = subprocess.Popen(worker, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
+            # Only an index worker writes posts, so the first new one is the second worker's: it has taken the
+            # dead worker's partitions, which the broker frees after kafka_session_timeout_s.
+            while posts_now(store) == at_kill:
+                assert time.monotonic() - started < 60, "the restarted worker never took over"
+                time.sleep(0.1)
+            takeover_s = time.monotonic() - started
+            print(f"restarted index worker indexing {takeover_s:.1f} s after its start (process start included)")
+            assert takeover_s < 8 + settings.kafka_session_timeout_s, takeover_s
+            runner.join(timeout=120)
             deadline = time.monotonic() + 120
             while group_lag(settings, group_id(settings, "index"), STAGE_INPUTS["index"]) > 0:
                 assert time.monotonic() < deadline, "the restarted worker did not catch up"
@@ -148,4 +159,30 @@ def test_killed_worker_loses_nothing(settings: Settings) -> None:
         finally:
             second.send_signal(signal.SIGTERM)
             second.wait(timeout=60)
+    assert_exact(settings)
+
+
+def test_frozen_store_is_noticed_in_seconds_and_loses_nothing(settings: Settings) -> None:
+    """SIGSTOP the store's JVM mid-replay (it still accepts connections, answers nothing), SIGCONT it later."""
+    pid = local_services.read_pid(settings, "opensearch")
+    assert pid is not None
+    probe = OpenSearchStore(settings)
+    noticed: list[float] = []
+
+    def freeze() -> None:
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(ConnectionTimeout):  # a read: a write would land once the store resumes
+                probe.count(IndexKind.posts)
+            noticed.append(time.monotonic() - started)
+            time.sleep(6)  # the index worker times out and retries while the store is frozen
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    report, workers = replay_with_interruption(settings, freeze)
+    print(f"frozen store noticed after {noticed[0]:.1f} s (first request timeout {settings.store_timeout_s} s)")
+    assert noticed[0] < settings.store_timeout_s + 2
+    assert report.produced == N
+    assert workers["index"].retries >= 1, "the index worker never saw the freeze"
     assert_exact(settings)

@@ -1,0 +1,69 @@
+"""Store request timeouts that notice a frozen store in seconds and still give a slow one the time it needs.
+
+A store that accepts connections but never answers (a stopped JVM, a full GC, a hung disk) costs each request its
+whole timeout. One long timeout (opensearch-py's default is 10 s, ours was 30 s) makes every stage sit that long
+before it backs off; one short timeout makes a slow-but-working store fail forever. So: a short first timeout,
+doubled by each timeout in a row up to a ceiling, reset by any answer. The caller's batch retry (with its own
+backoff) does the retrying; this only decides how long each try may wait.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from opensearchpy import Transport
+from opensearchpy.exceptions import ConnectionTimeout
+
+
+class BackoffTimeout:
+    """The wait for the next request: ``first_s``, doubled per consecutive timeout, at most ``max_s``."""
+
+    def __init__(self, first_s: float, max_s: float) -> None:
+        if not 0 < first_s <= max_s:
+            raise ValueError(f"need 0 < first_s <= max_s, got {first_s} and {max_s}")
+        self.first_s, self.max_s = first_s, max_s
+        self._current = first_s
+        self._lock = threading.Lock()
+
+    @property
+    def current_s(self) -> float:
+        return self._current
+
+    def timed_out(self) -> None:
+        with self._lock:
+            self._current = min(self._current * 2, self.max_s)
+
+    def answered(self) -> None:
+        with self._lock:
+            self._current = self.first_s
+
+
+class BackoffTimeoutTransport(Transport):
+    """opensearch-py transport whose requests without an explicit timeout wait ``BackoffTimeout.current_s``."""
+
+    def __init__(self, hosts: Any, *, backoff: BackoffTimeout, **kwargs: Any) -> None:
+        super().__init__(hosts, **kwargs)
+        self.backoff = backoff
+
+    def perform_request(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        timeout: float | None = None,
+        ignore: Collection[int] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        explicit = timeout is not None or "request_timeout" in (params or {})
+        wait = timeout if explicit else self.backoff.current_s
+        try:
+            result = super().perform_request(method, url, params, body, wait, ignore, headers)
+        except ConnectionTimeout:
+            if not explicit:
+                self.backoff.timed_out()
+            raise
+        self.backoff.answered()
+        return result

@@ -1,0 +1,132 @@
+"""A frozen store (accepts connections, answers nothing) is noticed after the first timeout, each timeout in a row
+waits twice as long up to the ceiling, and an answer resets it (flockwatch.store_timeouts)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+import pytest
+from opensearchpy.exceptions import ConnectionTimeout
+
+from flockwatch.config import Settings
+from flockwatch.store import IndexKind, OpenSearchStore, StoreUnavailable, Upsert
+from flockwatch.store_timeouts import BackoffTimeout
+from tests.local_http import serving
+
+
+def test_backoff_doubles_to_the_ceiling_and_an_answer_resets_it() -> None:
+    backoff = BackoffTimeout(0.5, 3.0)
+    waits = []
+    for _ in range(5):
+        waits.append(backoff.current_s)
+        backoff.timed_out()
+    assert waits == [0.5, 1.0, 2.0, 3.0, 3.0]
+    backoff.answered()
+    assert backoff.current_s == 0.5
+    with pytest.raises(ValueError):
+        BackoffTimeout(2.0, 1.0)
+
+
+class FreezableStore:
+    """An HTTP endpoint that answers _bulk and _count like the store, or, while frozen, holds every request."""
+
+    def __init__(self) -> None:
+        self.thawed = threading.Event()
+        self.thawed.set()
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        store = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _reply(self, doc: dict[str, Any]) -> None:
+                store.thawed.wait(30)
+                data = json.dumps(doc).encode()
+                # The client may have given up while we were frozen.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if "_bulk" in self.path:
+                    ids = [json.loads(line)["update"]["_id"] for line in body.splitlines()[::2]]
+                    items = [{"update": {"_id": i, "status": 200, "result": "updated"}} for i in ids]
+                    self._reply({"took": 1, "errors": False, "items": items})
+                else:
+                    self._reply({"count": 0})
+
+            do_GET = do_POST
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+@pytest.fixture
+def freezable() -> Iterator[tuple[FreezableStore, int]]:
+    fake = FreezableStore()
+    with serving(fake.handler()) as server:
+        yield fake, server.server_address[1]
+    fake.thawed.set()
+
+
+def timed(call: Any) -> float:
+    started = time.monotonic()
+    with pytest.raises((StoreUnavailable, ConnectionTimeout)):
+        call()
+    return time.monotonic() - started
+
+
+def test_frozen_store_is_noticed_after_the_first_timeout_then_waits_longer(
+    freezable: tuple[FreezableStore, int],
+) -> None:
+    fake, port = freezable
+    store = OpenSearchStore(Settings(opensearch_port=port, store_timeout_s=0.5, store_max_timeout_s=2.0))
+    batch = [Upsert(IndexKind.accounts, "twitter:1", {"handle": "a"})]
+    assert store.bulk_upsert(batch).written == 1
+    fake.thawed.clear()
+    waits = [timed(lambda: store.bulk_upsert(batch)) for _ in range(4)]
+    print("frozen store: waits " + ", ".join(f"{w:.2f} s" for w in waits))
+    for got, want in zip(waits, [0.5, 1.0, 2.0, 2.0], strict=True):
+        assert want <= got < want + 0.5, waits
+    fake.thawed.set()
+    assert store.bulk_upsert(batch).written == 1
+    assert store.timeouts.current_s == 0.5  # the answer reset the wait
+
+
+def test_default_first_timeout_is_seconds_not_half_a_minute(freezable: tuple[FreezableStore, int]) -> None:
+    fake, port = freezable
+    settings = Settings(opensearch_port=port)
+    fake.thawed.clear()
+    noticed = timed(lambda: OpenSearchStore(settings).count(IndexKind.posts))
+    print(f"frozen store noticed after {noticed:.1f} s with the default settings")
+    assert settings.store_timeout_s <= noticed < settings.store_timeout_s + 1 and noticed < 10
+
+
+def test_an_explicit_request_timeout_is_kept(freezable: tuple[FreezableStore, int]) -> None:
+    fake, port = freezable
+    store = OpenSearchStore(Settings(opensearch_port=port, store_timeout_s=5.0))
+    fake.thawed.clear()
+    started = time.monotonic()
+    assert not store.client.ping(request_timeout=0.3)
+    assert time.monotonic() - started < 2 and store.timeouts.current_s == 5.0  # neither longer nor counted
+
+
+def test_a_listener_that_never_accepts_is_a_timeout_too() -> None:
+    """The kernel completes the handshake for a listening socket nobody accepts from: the bare frozen case."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        store = OpenSearchStore(Settings(opensearch_port=sock.getsockname()[1], store_timeout_s=0.5))
+        assert 0.5 <= timed(lambda: store.count(IndexKind.posts)) < 1.5
