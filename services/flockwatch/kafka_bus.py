@@ -301,23 +301,33 @@ def group_lag(settings: Settings, group: str, stages: Iterable[Stage]) -> int:
 
     A fresh broker answers metadata before its group coordinator is up: that wait is bounded by the settings."""
     wanted = tuple(stages)
-    return when_kafka_ready(settings, lambda: _group_lag(settings, group, wanted))
+    end, committed = when_kafka_ready(settings, lambda: _group_offsets(settings, group, wanted))
+    return sum(max(0, end[tp] - committed[tp]) for tp in end)
 
 
-def _group_lag(settings: Settings, group: str, stages: Iterable[Stage]) -> int:
+def group_committed(settings: Settings, group: str, stages: Iterable[Stage]) -> int:
+    """Sum of the offsets ``group`` has committed on ``stages``: it grows only while a live member works."""
+    wanted = tuple(stages)
+    _, committed = when_kafka_ready(settings, lambda: _group_offsets(settings, group, wanted))
+    return sum(committed.values())
+
+
+def _group_offsets(
+    settings: Settings, group: str, stages: Iterable[Stage]
+) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+    """(end offset, committed offset or 0) of every partition of ``stages``."""
     topics = [topic_name(settings.topic_prefix, s) for s in stages]
     probe = KafkaConsumer(**kafka_client_args(settings), enable_auto_commit=False)
     admin = KafkaAdminClient(**kafka_client_args(settings))
     try:
         partitions = [TopicPartition(t, p) for t in topics for p in sorted(probe.partitions_for_topic(t) or ())]
-        end = probe.end_offsets(partitions)
-        committed = admin.list_group_offsets({group: partitions}).get(group, {})
-        lag = 0
+        end: dict[TopicPartition, int] = probe.end_offsets(partitions)
+        listed = admin.list_group_offsets({group: partitions}).get(group, {})
+        committed = {}
         for tp in partitions:
-            meta = committed.get(tp)
-            done = meta.offset if meta is not None and meta.offset >= 0 else 0
-            lag += max(0, end[tp] - done)
-        return lag
+            meta = listed.get(tp)
+            committed[tp] = meta.offset if meta is not None and meta.offset >= 0 else 0
+        return end, committed
     finally:
         probe.close()
         admin.close()

@@ -17,7 +17,7 @@ from opensearchpy.exceptions import ConnectionTimeout
 
 from flockwatch import local_services
 from flockwatch.config import Settings
-from flockwatch.kafka_bus import LoopReport, group_lag, run_stage
+from flockwatch.kafka_bus import LoopReport, group_committed, group_lag, run_stage
 from flockwatch.replayer import ReplayReport, replay
 from flockwatch.store import IndexKind, OpenSearchStore, StoreUnavailable
 from flockwatch.workers import STAGE_INPUTS, build_stage, group_id, run_until_caught_up
@@ -138,18 +138,19 @@ def test_killed_worker_loses_nothing(settings: Settings) -> None:
             if first.poll() is None:
                 first.kill()
         store.refresh()
-        at_kill = store.count(IndexKind.posts)
-        assert 0 < at_kill < expected, "the kill must land mid-stream"
+        assert 0 < store.count(IndexKind.posts) < expected, "the kill must land mid-stream"
+        group = group_id(settings, "index")
+        at_kill = group_committed(settings, group, STAGE_INPUTS["index"])
         started = time.monotonic()  # at once: the dead worker still holds its partitions until its session ends
         second = subprocess.Popen(worker, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            # Only an index worker writes posts, so the first new one is the second worker's: it has taken the
-            # dead worker's partitions, which the broker frees after kafka_session_timeout_s.
-            while posts_now(store) == at_kill:
+            # Only a live member commits: the first new commit is the second worker's, once the broker has freed
+            # the dead worker's partitions (after kafka_session_timeout_s) and handed them over.
+            while group_committed(settings, group, STAGE_INPUTS["index"]) == at_kill:
                 assert time.monotonic() - started < 60, "the restarted worker never took over"
                 time.sleep(0.1)
             takeover_s = time.monotonic() - started
-            print(f"restarted index worker indexing {takeover_s:.1f} s after its start (process start included)")
+            print(f"restarted index worker committing {takeover_s:.1f} s after its start (process start included)")
             assert takeover_s < 8 + settings.kafka_session_timeout_s, takeover_s
             runner.join(timeout=120)
             deadline = time.monotonic() + 120
