@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -22,6 +23,7 @@ from flockwatch.security import kafka_client_args
 from flockwatch.store import OpenSearchStore
 from flockwatch.topics import Stage, topic_name
 from flockwatch.workers import group_id
+from tests.local_http import recording_endpoint
 
 pytestmark = pytest.mark.integration
 
@@ -176,3 +178,28 @@ def test_lag_command_json_and_exit_code(settings: Settings) -> None:
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["state"] == "ok"
+
+
+def test_lag_command_alert_flag_stores_and_sends_one_alert(settings: Settings, tmp_path: Path) -> None:
+    _set_retention(settings, Stage.raw, 120_000)
+    _produce(settings, Stage.raw, 2, _now_ms() - 75_000)
+    _commit(settings, "normalize", Stage.raw, 0)
+    with recording_endpoint([200]) as (url, rec):
+        config = tmp_path / "alerts.yaml"
+        config.write_text(f'sinks:\n  - {{type: slack, name: ops, url: "{url}"}}\n', encoding="utf-8")
+        env = {
+            **os.environ,
+            "FLOCKWATCH_TOPIC_PREFIX": settings.topic_prefix,
+            "FLOCKWATCH_INDEX_PREFIX": settings.index_prefix,
+            "FLOCKWATCH_ALERTS_CONFIG": str(config),
+        }
+        cmd = [sys.executable, "-m", "flockwatch.cli", "lag", "--json", "--alert", "--stage", "normalize"]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1, done.stderr
+        assert json.loads(done.stdout)["alerts"] == {"alerts_new": 1, "alerts_updated": 0, "deliveries_failed": 0}
+        (body,) = rec.bodies
+        assert group_id(settings, "normalize") in json.loads(body)["text"]
+    store = OpenSearchStore(settings)
+    store.refresh()
+    stored = store.list_alerts(rule=RULE)
+    assert [a["entity"] for a in stored] == [f"consumer_group:{group_id(settings, 'normalize')}"]
