@@ -1,7 +1,8 @@
-"""Local HTTP servers for tests: a handler served on 127.0.0.1 from a thread, a static directory, a POST recorder."""
+"""Local servers for tests: any socketserver run from a thread, HTTP handlers, a static directory, a POST recorder."""
 
 from __future__ import annotations
 
+import socketserver
 import threading
 import time
 from collections.abc import Iterator
@@ -9,19 +10,27 @@ from contextlib import contextmanager
 from functools import partial
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+S = TypeVar("S", bound=socketserver.BaseServer)
 
 
 @contextmanager
-def serving(handler: Any, host: str = "127.0.0.1") -> Iterator[ThreadingHTTPServer]:
-    """``handler`` (a request handler class or factory) on an ephemeral port of ``host`` until the block ends."""
-    server = ThreadingHTTPServer((host, 0), handler)
+def running(server: S) -> Iterator[S]:
+    """Serve ``server`` (any socketserver: HTTP, SMTP...) from a thread until the block ends, then close it."""
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         yield server
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def serving(handler: Any, host: str = "127.0.0.1") -> Iterator[ThreadingHTTPServer]:
+    """``handler`` (a request handler class or factory) on an ephemeral port of ``host`` until the block ends."""
+    with running(ThreadingHTTPServer((host, 0), handler)) as server:
+        yield server
 
 
 def url_of(server: ThreadingHTTPServer, path: str = "") -> str:

@@ -31,7 +31,7 @@ from flockwatch.alerts.sinks import SinkError, build_sinks, deliver, header_safe
 from flockwatch.alerts.stage import build_alert_stage
 from flockwatch.pipeline.messages import InMessage
 from flockwatch.schema import Alert, Post, TextScore
-from tests.local_http import PostRecorder, recording_endpoint
+from tests.local_http import PostRecorder, recording_endpoint, running
 from tests.unit.test_alerts_engine import CONFIG, HILLARY, T0, FakeStore, config, machine_score, mkpost
 
 FAST = RetryPolicy(attempts=2, base_delay=timedelta(0), max_delay=timedelta(0), timeout=timedelta(seconds=3))
@@ -305,13 +305,8 @@ class TLSSMTPServer(socketserver.ThreadingTCPServer):
 
 
 def smtp(tls: ssl.SSLContext | None) -> Iterator[TLSSMTPServer]:
-    server = TLSSMTPServer(tls)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
+    with running(TLSSMTPServer(tls)) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
