@@ -113,11 +113,14 @@ PROMISES: tuple[Promise, ...] = (
     ),
     Promise(
         "Recovery in seconds",
-        "A killed worker's partitions go to a restarted one after the consumer session (8 s), not half a minute; "
+        "A killed worker's partitions go to a restarted one after the consumer session (8 s), not half a minute, "
+        "and at once to one restarted under its static instance id (a duplicate id stops the fenced worker); "
         "a frozen store (accepting connections, answering nothing) is noticed after the first 5 s request "
-        "timeout, later tries wait longer (doubling to 60 s), and the replay still ends exact.",
+        "timeout (a bulk body gets 1 s more per MiB), later tries wait longer (doubling to 60 s), and the replay "
+        "still ends exact.",
         (
             "tests/integration/test_outages.py::test_killed_worker_loses_nothing",
+            "tests/integration/test_worker_takeover.py",
             "tests/integration/test_outages.py::test_frozen_store_is_noticed_in_seconds_and_loses_nothing",
             "tests/unit/test_store_timeouts.py",
         ),

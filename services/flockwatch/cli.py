@@ -269,7 +269,15 @@ def _run_worker(name: str) -> None:
         logging.getLogger(f"flockwatch.worker.{name}").info("batch: %s", dict(counts))  # type: ignore[call-overload]
 
     stage = build_stage(name, settings, wait_s=None)
-    report = run_stage(settings, stage, group_id(settings, name), stop=stop, on_batch=log_batch, wait_s=None)
+    report = run_stage(
+        settings,
+        stage,
+        group_id(settings, name),
+        stop=stop,
+        on_batch=log_batch,
+        wait_s=None,
+        instance_id=settings.kafka_group_instance_id or None,
+    )
     _echo_json({"stage": name, **dict(report.counts), "elapsed_s": round(report.elapsed_s, 1)})
 
 

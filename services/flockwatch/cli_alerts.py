@@ -242,7 +242,12 @@ def worker_alerts() -> None:
     log = logging.getLogger("flockwatch.worker.alerts")
     try:
         report = run_stage(
-            settings, stage, group_id(settings, "alerts"), stop=stop, on_batch=lambda c: log.info("batch: %s", dict(c))
+            settings,
+            stage,
+            group_id(settings, "alerts"),
+            stop=stop,
+            on_batch=lambda c: log.info("batch: %s", dict(c)),
+            instance_id=settings.kafka_group_instance_id or None,
         )
     finally:
         stage.close()

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     # the time a restarted or second worker waits to take over. Heartbeats come from a background thread, so a
     # long batch does not count against it (the poll interval above bounds that). The broker's minimum is 6 s.
     kafka_session_timeout_s: float = 8.0
+    # A `flockwatch worker` with an instance id is a static group member: restarted under the same id, it gets its
+    # partitions back at once instead of after the session timeout. Unique per worker of a stage (a systemd unit
+    # or pod name); two live workers with one id fence each other out. Empty: a dynamic member.
+    kafka_group_instance_id: str = ""
     # Store requests: the first waits store_timeout_s for an answer, so a frozen store is noticed in seconds;
     # each timeout in a row doubles the next request's wait up to store_max_timeout_s (a slow store still gets
     # the time it needs); an answer resets it (flockwatch.store_timeouts).

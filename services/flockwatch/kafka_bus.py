@@ -26,6 +26,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import (
     CorruptRecordError,
+    FencedInstanceIdError,
     InvalidRecordError,
     KafkaError,
     MessageSizeTooLargeError,
@@ -147,7 +148,14 @@ def make_consumer(
     stages: Iterable[Stage],
     max_poll_records: int,
     max_poll_interval_s: float | None = None,
+    instance_id: str | None = None,
 ) -> KafkaConsumer:
+    """A consumer of ``stages`` in ``group``; with ``instance_id``, a static member of it.
+
+    A static member that restarts under the same id gets its partitions back at once, without waiting for the
+    session timeout nor moving any other member's partitions. It never leaves the group, not even on a clean
+    close: a worker stopped for good frees its partitions only after the session timeout. Two live consumers
+    with one id fence each other out, so the id must be unique per worker of a stage."""
     poll_ms = int((max_poll_interval_s or settings.kafka_max_poll_interval_s) * 1000)
     # A dead worker's partitions move after the session timeout (kafka_session_timeout_s): never longer than the
     # poll interval (tests lower it), nor under the broker's 6 s minimum.
@@ -163,6 +171,7 @@ def make_consumer(
         session_timeout_ms=session_ms,
         heartbeat_interval_ms=2_000,
         max_poll_interval_ms=poll_ms,
+        group_instance_id=instance_id,
     )
     consumer.subscribe([topic_name(settings.topic_prefix, s) for s in stages])
     return consumer
@@ -187,10 +196,13 @@ def run_stage(
     max_poll_records: int | None = None,
     on_batch: Callable[[Counter[str]], None] | None = None,
     wait_s: float | None = SETTINGS_BOUND,
+    instance_id: str | None = None,
 ) -> LoopReport:
     """Consume ``stage.inputs`` until stopped (worker) or until caught up (batch/DAG mode).
 
     The clients are made once the broker answers (``wait_s``: how long to wait for it; None for a worker).
+    ``instance_id`` makes the consumer a static group member (see ``make_consumer``): long-running workers only,
+    since a catch-up run in the same group under the same id would fence the worker out.
     Without ``max_poll_records``, a stage with a ``record_cost_s`` gets batches that fit the poll interval
     (``pipeline.batching.poll_plan``)."""
     poll_interval_s = settings.kafka_max_poll_interval_s
@@ -204,7 +216,9 @@ def run_stage(
     batches = retries = 0
     backoff = 0.5
     consumer = when_kafka_ready(
-        settings, lambda: make_consumer(settings, group, stage.inputs, max_poll_records, poll_interval_s), wait_s
+        settings,
+        lambda: make_consumer(settings, group, stage.inputs, max_poll_records, poll_interval_s, instance_id),
+        wait_s,
     )
     producer = when_kafka_ready(settings, lambda: make_producer(settings), wait_s)
     try:
@@ -213,6 +227,8 @@ def run_stage(
                 break
             try:
                 polled = consumer.poll(timeout_ms=500, max_records=max_poll_records)
+            except FencedInstanceIdError as exc:
+                raise _fenced(stage.name, group, instance_id) from exc
             except KafkaError as exc:
                 log.warning("%s: poll failed (%s); retrying", stage.name, exc)
                 stop.wait(1.0)
@@ -248,7 +264,11 @@ def run_stage(
                 backoff = min(backoff * 2, 10.0)
                 continue
             backoff = 0.5
-            if not _commit(consumer, stage.name):
+            try:
+                committed = _commit(consumer, stage.name)
+            except FencedInstanceIdError as exc:
+                raise _fenced(stage.name, group, instance_id) from exc
+            if not committed:
                 counts["commit_failed"] += 1
             counts.update(outcome.counts)
             counts["consumed"] += len(batch)
@@ -278,9 +298,20 @@ def _seek_to_batch_start(consumer: KafkaConsumer, batch: Sequence[InMessage]) ->
             consumer.seek(tp, offset)
 
 
+def _fenced(name: str, group: str, instance_id: str | None) -> RuntimeError:
+    # kafka-python only stops heartbeating when fenced; the fenced consumer would go on processing batches whose
+    # commits fail, so the worker stops instead, saying why.
+    return RuntimeError(
+        f"{name}: another live worker of group {group} took instance id {instance_id!r}; "
+        "give each worker its own FLOCKWATCH_KAFKA_GROUP_INSTANCE_ID"
+    )
+
+
 def _commit(consumer: KafkaConsumer, name: str) -> bool:
     try:
         consumer.commit()
+    except FencedInstanceIdError:
+        raise  # not a lost commit: this consumer is no longer a member (see _fenced)
     except KafkaError as exc:
         # The batch's effects are durable; it may be redelivered, which idempotent writes absorb.
         log.warning("%s: offset commit failed (%s); the batch may be processed again", name, exc)

@@ -17,7 +17,7 @@ from opensearchpy.exceptions import ConnectionTimeout
 
 from flockwatch.config import Settings
 from flockwatch.store import IndexKind, OpenSearchStore, StoreUnavailable, Upsert
-from flockwatch.store_timeouts import BackoffTimeout
+from flockwatch.store_timeouts import BackoffTimeout, body_allowance_s
 from tests.local_http import serving
 
 
@@ -130,3 +130,16 @@ def test_a_listener_that_never_accepts_is_a_timeout_too() -> None:
         sock.listen(8)
         store = OpenSearchStore(Settings(opensearch_port=sock.getsockname()[1], store_timeout_s=0.5))
         assert 0.5 <= timed(lambda: store.count(IndexKind.posts)) < 1.5
+
+
+def test_a_big_bulk_gets_time_for_its_size_and_a_read_does_not(freezable: tuple[FreezableStore, int]) -> None:
+    fake, port = freezable
+    store = OpenSearchStore(Settings(opensearch_port=port, store_timeout_s=0.5, store_max_timeout_s=0.5))
+    big = [Upsert(IndexKind.posts, f"twitter:{i}", {"text": "x" * 200_000}) for i in range(10)]  # ~2 MB
+    allowance = body_allowance_s("x" * 2_000_000)
+    fake.thawed.clear()
+    read = timed(lambda: store.count(IndexKind.posts))
+    write = timed(lambda: store.bulk_upsert(big))
+    print(f"frozen store: a read gave up after {read:.2f} s, a 2 MB bulk after {write:.2f} s")
+    assert 0.5 <= read < 1.0, read
+    assert 0.5 + allowance <= write < 1.0 + allowance + 0.5, (write, allowance)
