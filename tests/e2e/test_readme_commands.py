@@ -51,6 +51,7 @@ from flockwatch.replay import get_format, normalize_record, read_dataset
 from flockwatch.schema import Post
 from flockwatch.scratch import scratch_namespace
 from flockwatch.store import IndexKind, OpenSearchStore
+from tests.namespace_env import namespace_env
 
 pytestmark = pytest.mark.e2e
 
@@ -357,14 +358,6 @@ def flockwatch(*args: str, env: dict[str, str] | None = None, timeout: float = 3
     done = subprocess.run([FLOCKWATCH, *args], env=env, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == code, (args, done.stdout[-2000:], done.stderr[-3000:])
     return done.stdout
-
-
-def namespace_env(settings: Settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "FLOCKWATCH_TOPIC_PREFIX": settings.topic_prefix,
-        "FLOCKWATCH_INDEX_PREFIX": settings.index_prefix,
-    }
 
 
 @pytest.fixture(scope="module")

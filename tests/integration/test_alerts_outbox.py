@@ -9,7 +9,6 @@ is SIGKILLed there, restarted, and the webhook must then receive the alert.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from flockwatch.schema import Author, Post, SourceRef
 from flockwatch.store import IndexKind, OpenSearchStore
 from flockwatch.topics import Stage, topic_name
 from flockwatch.workers import group_id
+from tests.namespace_env import namespace_env
 
 pytestmark = pytest.mark.integration
 
@@ -117,14 +117,7 @@ sinks:
 retry: {{attempts: 1, timeout: 90s}}
 """
     )
-    env = {
-        **os.environ,
-        "FLOCKWATCH_TOPIC_PREFIX": settings.topic_prefix,
-        "FLOCKWATCH_INDEX_PREFIX": settings.index_prefix,
-        "FLOCKWATCH_ALERTS_CONFIG": str(config),
-        "HOOK_KEY": KEY,
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = namespace_env(settings, {"FLOCKWATCH_ALERTS_CONFIG": str(config), "HOOK_KEY": KEY, "PYTHONUNBUFFERED": "1"})
     logs = [tmp_path / "worker1.log", tmp_path / "worker2.log"]
 
     def start(log: Path) -> subprocess.Popen[bytes]:

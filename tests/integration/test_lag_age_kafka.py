@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from flockwatch.store import OpenSearchStore
 from flockwatch.topics import Stage, topic_name
 from flockwatch.workers import group_id
 from tests.local_http import recording_endpoint
+from tests.namespace_env import namespace_env
 
 pytestmark = pytest.mark.integration
 
@@ -157,11 +157,7 @@ def test_lag_command_json_and_exit_code(settings: Settings) -> None:
     _set_retention(settings, Stage.raw, 120_000)
     _produce(settings, Stage.raw, 2, _now_ms() - 75_000)
     _commit(settings, "normalize", Stage.raw, 0)
-    env = {
-        **os.environ,
-        "FLOCKWATCH_TOPIC_PREFIX": settings.topic_prefix,
-        "FLOCKWATCH_INDEX_PREFIX": settings.index_prefix,
-    }
+    env = namespace_env(settings)
     cmd = [sys.executable, "-m", "flockwatch.cli", "lag", "--json", "--stage", "normalize", "--stage", "text"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stderr
@@ -187,12 +183,7 @@ def test_lag_command_alert_flag_stores_and_sends_one_alert(settings: Settings, t
     with recording_endpoint([200]) as (url, rec):
         config = tmp_path / "alerts.yaml"
         config.write_text(f'sinks:\n  - {{type: slack, name: ops, url: "{url}"}}\n', encoding="utf-8")
-        env = {
-            **os.environ,
-            "FLOCKWATCH_TOPIC_PREFIX": settings.topic_prefix,
-            "FLOCKWATCH_INDEX_PREFIX": settings.index_prefix,
-            "FLOCKWATCH_ALERTS_CONFIG": str(config),
-        }
+        env = namespace_env(settings, {"FLOCKWATCH_ALERTS_CONFIG": str(config)})
         cmd = [sys.executable, "-m", "flockwatch.cli", "lag", "--json", "--alert", "--stage", "normalize"]
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 1, done.stderr

@@ -22,11 +22,13 @@ from flockwatch.replayer import ReplayReport, replay
 from flockwatch.store import IndexKind, OpenSearchStore, StoreUnavailable
 from flockwatch.workers import STAGE_INPUTS, build_stage, group_id, run_until_caught_up
 from tests.expected import expected_posts
+from tests.namespace_env import namespace_env
 
 pytestmark = pytest.mark.integration
 
 N = 10_000
 RATE = 1_500.0  # records/s: slow enough that the outage lands mid-replay
+INDEX_WORKER = [str(Path(sys.executable).with_name("flockwatch")), "worker", "index"]
 
 
 @contextmanager
@@ -115,12 +117,7 @@ def posts_now(store: OpenSearchStore) -> int:
 
 def test_killed_worker_loses_nothing(settings: Settings) -> None:
     """SIGKILL the index worker mid-stream; a new one resumes from the last committed offsets."""
-    env = {
-        **os.environ,
-        "FLOCKWATCH_TOPIC_PREFIX": settings.topic_prefix,
-        "FLOCKWATCH_INDEX_PREFIX": settings.index_prefix,
-    }
-    worker = [str(Path(sys.executable).with_name("flockwatch")), "worker", "index"]
+    env, worker = namespace_env(settings), INDEX_WORKER
     store = OpenSearchStore(settings)
     expected = len(expected_posts("ira_2016", N))
     first = subprocess.Popen(worker, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

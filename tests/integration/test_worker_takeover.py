@@ -6,13 +6,10 @@ could not pass: only static membership (``FLOCKWATCH_KAFKA_GROUP_INSTANCE_ID``) 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -22,7 +19,8 @@ from flockwatch.replayer import replay
 from flockwatch.store import IndexKind, OpenSearchStore
 from flockwatch.workers import STAGE_INPUTS, NormalizeStage, group_id
 from tests.expected import expected_posts
-from tests.integration.test_outages import RATE, N, assert_exact, posts_now, streaming_workers
+from tests.integration.test_outages import INDEX_WORKER, RATE, N, assert_exact, posts_now, streaming_workers
+from tests.namespace_env import namespace_env
 
 pytestmark = pytest.mark.integration
 
@@ -32,14 +30,8 @@ TAKEOVER_BOUND_S = 12.0
 
 
 def test_restarted_static_member_takes_over_before_the_session_ends(settings: Settings) -> None:
-    env = {
-        **os.environ,
-        "FLOCKWATCH_TOPIC_PREFIX": settings.topic_prefix,
-        "FLOCKWATCH_INDEX_PREFIX": settings.index_prefix,
-        "FLOCKWATCH_KAFKA_SESSION_TIMEOUT_S": str(SESSION_S),
-        "FLOCKWATCH_KAFKA_GROUP_INSTANCE_ID": "index-0",
-    }
-    worker = [str(Path(sys.executable).with_name("flockwatch")), "worker", "index"]
+    extra = {"FLOCKWATCH_KAFKA_SESSION_TIMEOUT_S": str(SESSION_S), "FLOCKWATCH_KAFKA_GROUP_INSTANCE_ID": "index-0"}
+    env, worker = namespace_env(settings, extra), INDEX_WORKER
     store = OpenSearchStore(settings)
     group = group_id(settings, "index")
     expected = len(expected_posts("ira_2016", N))
