@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 infra/target/.fetched: infra/pom.xml infra/kafka/pom.xml infra/opensearch/pom.xml
-	$(BIN)/python -c 'from flockwatch.config import get_settings; from flockwatch.local_services import fetch_jars; fetch_jars(get_settings())'
+	$(BIN)/python -c 'from flockwatch.config import get_settings; from flockwatch.adapters.local_services import fetch_jars; fetch_jars(get_settings())'
 	touch $@
 
 setup: $(STAMP) infra/target/.fetched

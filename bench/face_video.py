@@ -3,7 +3,7 @@
 A smoke test, not a measured accuracy: a few real and manipulated clips. For each clip it runs the shipped
 ``FaceVideoSignal`` end to end (decode at the signal's rate up to its frame cap, MTCNN, CNN, top-third mean) and
 reports the score, the faces it rests on and the time. The held-out figure comes from ``models/face_video/metrics.json``
-(``python -m flockwatch.media.train_face``): leave-one-identity-out folds, each (real, fake) pair scored by a
+(``python -m flockwatch.training.face``): leave-one-identity-out folds, each (real, fake) pair scored by a
 model that saw neither identity. The shipped model was trained on the originals, so its own scores on them
 are training scores and no AUROC is computed from them.
 
@@ -26,7 +26,7 @@ from bench.report import write_section
 from flockwatch.config import Settings
 from flockwatch.media.face_video import MODEL_DIR, FaceVideoSignal
 from flockwatch.media.sniff import open_media
-from flockwatch.media.train_face import clips, ffpp_pairs, held_out_scores
+from flockwatch.training.face import clips, ffpp_pairs, held_out_scores
 
 
 def video_seconds(path: Path) -> float:

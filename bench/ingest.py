@@ -17,13 +17,13 @@ import sys
 import time
 
 from bench.report import write_section
-from flockwatch import local_services
+from flockwatch.adapters import local_services
+from flockwatch.adapters.replayer import replay
+from flockwatch.adapters.scratch import scratch_namespace
+from flockwatch.cli.demo import stage_processes, wait_for_stages
 from flockwatch.config import Settings
-from flockwatch.demo import stage_processes, wait_for_stages
 from flockwatch.replay import normalize_record, read_dataset
-from flockwatch.replayer import replay
-from flockwatch.scratch import scratch_namespace
-from flockwatch.store import IndexKind, OpenSearchStore
+from flockwatch.store.opensearch import IndexKind, OpenSearchStore
 
 # Replay to indexed without scoring: the foundation's path.
 INGEST_STAGES = ("normalize", "index")

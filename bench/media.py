@@ -17,9 +17,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from bench.report import write_section
+from flockwatch.adapters.media_scorer import build_signals
 from flockwatch.config import Settings
 from flockwatch.media.bank import Bank
-from flockwatch.media.build import build_signals
 from flockwatch.media.decode import audio_samples, video_frames
 from flockwatch.media.score import MediaScorer
 from flockwatch.media.signal import Finding, MediaFile, MediaSignal

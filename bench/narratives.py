@@ -3,7 +3,7 @@
     .venv/bin/python bench/narratives.py [--rows 60000] [--bank 10000] [--queries 2000]
 
 Data: the first ``--rows`` English posts of the IRA 2016 file (``campaigns/ira_2016``), reduced to distinct
-copy forms (:func:`flockwatch.text.normalize.copy_form`) of at least ``min_paraphrase_words`` words, as the
+copy forms (:func:`flockwatch.text.canonical.copy_form`) of at least ``min_paraphrase_words`` words, as the
 paraphrase tier sees them. Vectors are the worker's (``onnx-int8`` MiniLM on normalised text).
 
 * **edited copies**: pairs of distinct copy forms with Jaccard ≥ 0.5 on word 2-shingles (what MinHash
@@ -47,9 +47,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.report import write_section  # noqa: E402
 from flockwatch.config import get_settings  # noqa: E402
+from flockwatch.text.canonical import copy_form, normalize_text  # noqa: E402
 from flockwatch.text.embed import shared_embedder  # noqa: E402
 from flockwatch.text.narratives import MINHASH_SCHEME, NarrativeConfig, _shingles  # noqa: E402
-from flockwatch.text.normalize import copy_form, normalize_text  # noqa: E402
 
 THRESHOLDS = (0.75, 0.80, 0.83, 0.86, 0.88, 0.90, 0.93)
 # At most 1 new post in 200 may join a lexically unrelated narrative (against a bank of --bank posts).

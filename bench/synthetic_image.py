@@ -1,7 +1,7 @@
 """Synthetic-image detector: held-out-generator AUROC, its robustness, and throughput.
 
 ``python -m bench.synthetic_image`` runs the nested leave-one-generator-out evaluation of
-:mod:`flockwatch.media.train_image` on the CNNDetection images (Wang et al. 2020), then scores each fold's
+:mod:`flockwatch.training.image` on the CNNDetection images (Wang et al. 2020), then scores each fold's
 held-out images again after JPEG re-compression at quality 50 and after a 0.5× bicubic resize, with the same
 fold model (trained on clean images only), and times the committed model end to end (decode, features, score).
 The AUROCs go to ``models/synthetic_image/robustness.json`` and the model card's ``robustness`` block; the
@@ -25,7 +25,7 @@ from bench.report import write_section
 from flockwatch.config import Settings
 from flockwatch.media.decode import open_image
 from flockwatch.media.synthetic_image import DEFAULT_MODEL_DIR, explain_rgb, load_model
-from flockwatch.media.train_image import (
+from flockwatch.training.image import (
     DATA_SUBDIR,
     ROBUSTNESS_JSON,
     featurize,
@@ -111,7 +111,7 @@ def main() -> None:
         f"{len(timed)} images of {', '.join(sorted(sizes))}, median of 3): **{ips:.1f} images/s**.",
         "",
         "Target: AUROC ≥ 0.85 on generators not trained on. The 95% bootstrap intervals of the clean column "
-        "(test-sample noise) are printed by `python -m flockwatch.media.train_image` and shown in "
+        "(test-sample noise) are printed by `python -m flockwatch.training.image` and shown in "
         "`models/synthetic_image/MODEL_CARD.md`.",
     ]
     body = "\n".join(lines)

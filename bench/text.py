@@ -40,8 +40,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.report import write_section  # noqa: E402
 from flockwatch.config import Settings  # noqa: E402
+from flockwatch.text.canonical import normalize_text  # noqa: E402
 from flockwatch.text.embed import Embedder, model_dir  # noqa: E402
-from flockwatch.text.normalize import normalize_text  # noqa: E402
 
 IRA = "campaigns/ira_2016/ira_tweets_2016-10_2016-11.csv.gz"
 STREAM_BATCH = 256  # posts per embed call in the `onnx-int8 stream` row
@@ -74,9 +74,9 @@ def timed(fn: Callable[[], object]) -> float:
 def end_to_end(n: int) -> str:
     """Kafka → text score → store on N replayed IRA posts; needs `flockwatch up`."""
 
-    from flockwatch.replayer import replay
-    from flockwatch.scratch import scratch_namespace
-    from flockwatch.store import IndexKind, OpenSearchStore
+    from flockwatch.adapters.replayer import replay
+    from flockwatch.adapters.scratch import scratch_namespace
+    from flockwatch.store.opensearch import IndexKind, OpenSearchStore
     from flockwatch.text.detector import shared_detector
     from flockwatch.workers import run_until_caught_up
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.voice_clone
 
-Same splits as the committed model (its seed, :func:`flockwatch.media.train_voice.speaker_split`) and the same
+Same splits as the committed model (its seed, :func:`flockwatch.training.voice.speaker_split`) and the same
 held-out recipe as its card: leave one Trump clip out, fit on the other Trump clips and the *train*
 LibriSpeech speakers, take that fold model's threshold on the *calibration* speakers, score the held-out clip
 and the *report* speakers. Whole clips, featurised as the production signal does. Robustness: the Trump
@@ -33,7 +33,7 @@ from scipy.signal import resample_poly  # type: ignore[import-untyped, unused-ig
 from bench.report import write_section
 from flockwatch.config import Settings
 from flockwatch.media import audio_features as af
-from flockwatch.media import train_voice as tv
+from flockwatch.training import voice as tv
 from flockwatch.media.sniff import open_media
 from flockwatch.media.voice_clone import VoiceCloneSignal
 

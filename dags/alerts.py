@@ -1,5 +1,5 @@
 """Windowed alert sweeps: Kleinberg's batch Viterbi over stored posts, then the same rules and dedupe as the
-streaming `flockwatch worker alerts`. Logic lives in flockwatch.alerts.sweep.
+streaming `flockwatch worker alerts`. Logic lives in flockwatch.stages.alert_sweep.
 """
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ def alerts() -> None:
     def sweep_window(**context: Any) -> dict[str, Any]:
         from datetime import UTC, datetime
 
+        from flockwatch.adapters.alert_sinks import build_sinks
         from flockwatch.alerts.rules import load_config
-        from flockwatch.alerts.sinks import build_sinks
-        from flockwatch.alerts.sweep import sweep
         from flockwatch.alerts.yamlconf import parse_duration
         from flockwatch.config import get_settings
-        from flockwatch.store import prepare_store
+        from flockwatch.stages.alert_sweep import sweep
+        from flockwatch.store.opensearch import prepare_store
 
         p = context["params"]
         end = datetime.fromisoformat(p["end"]) if p["end"] else None
@@ -65,12 +65,12 @@ def alerts() -> None:
     @task
     def lag_age() -> dict[str, Any]:
         """Every stage group's oldest unread record against retention.ms; warn/critical → an operational alert."""
+        from flockwatch.adapters.alert_sinks import build_sinks
+        from flockwatch.adapters.kafka_bus import when_kafka_ready
+        from flockwatch.adapters.kafka_lag_age import check_lag_age, raise_lag_alerts
         from flockwatch.alerts.rules import load_config
-        from flockwatch.alerts.sinks import build_sinks
         from flockwatch.config import get_settings
-        from flockwatch.kafka_bus import when_kafka_ready
-        from flockwatch.kafka_lag_age import check_lag_age, raise_lag_alerts
-        from flockwatch.store import prepare_store
+        from flockwatch.store.opensearch import prepare_store
 
         settings = get_settings()
         report = when_kafka_ready(settings, lambda: check_lag_age(settings))

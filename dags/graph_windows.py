@@ -3,7 +3,7 @@
 Each run recomputes ``windows`` successive windows of ``window_hours`` ending at ``end`` (default: the
 run's data interval end) from the posts in the store, oldest first, so each window's clusters inherit
 the ids of the one before. It repairs what the streaming `flockwatch worker graph` cannot know (co-actions
-across a restart, events later than its lateness, significance, clusters). Logic: flockwatch.graph_jobs.
+across a restart, events later than its lateness, significance, clusters). Logic: flockwatch.stages.graph_windows.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ def graph_windows() -> None:
     @task
     def recompute_windows(**context: Any) -> list[dict[str, Any]]:
         from flockwatch.config import get_settings
-        from flockwatch.graph_jobs import run_windows
-        from flockwatch.store import prepare_store
+        from flockwatch.stages.graph_windows import run_windows
+        from flockwatch.store.opensearch import prepare_store
 
         store = prepare_store(get_settings(), graph=True)
         # one task, windows in order: each reads the clusters the previous one wrote

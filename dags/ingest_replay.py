@@ -1,4 +1,4 @@
-"""Replay a recorded dataset into Kafka (the batch ingest path). Logic lives in flockwatch.replayer.
+"""Replay a recorded dataset into Kafka (the batch ingest path). Logic lives in flockwatch.adapters.replayer.
 
 Whoever may trigger this DAG chooses its parameters, so each has a schema with bounds (Airflow
 refuses a run whose conf breaks one) and ``path`` may only name something inside the data
@@ -44,16 +44,16 @@ MAX_RATE = 100_000.0  # records per second; far above what one producer sustains
 def ingest_replay() -> None:
     @task
     def create_topics() -> list[str]:
+        from flockwatch.adapters.kafka_bus import ensure_topics
         from flockwatch.config import get_settings
-        from flockwatch.kafka_bus import ensure_topics
 
         return ensure_topics(get_settings())
 
     @task
     def replay_dataset(**context: Any) -> dict[str, Any]:
+        from flockwatch.adapters.replayer import replay
         from flockwatch.config import get_settings
         from flockwatch.replay import confine_path
-        from flockwatch.replayer import replay
 
         settings = get_settings()
         p = context["params"]

@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     kafka_group_instance_id: str = ""
     # Store requests: the first waits store_timeout_s for an answer, so a frozen store is noticed in seconds;
     # each timeout in a row doubles the next request's wait up to store_max_timeout_s (a slow store still gets
-    # the time it needs); an answer resets it (flockwatch.store_timeouts).
+    # the time it needs); an answer resets it (flockwatch.store.timeouts).
     store_timeout_s: float = 5.0
     store_max_timeout_s: float = 60.0
     # Store index names are "<prefix>-<kind>".
@@ -84,9 +84,10 @@ class Settings(BaseSettings):
     # the default refuses every loopback, private, link-local and metadata address.
     media_allow_networks: str = ""
 
-    # Kafka client security (flockwatch.security builds every client's arguments from these). PLAINTEXT is the
-    # local default; production runs SASL_SSL with one SCRAM principal per stage: each worker process gets its own
-    # FLOCKWATCH_KAFKA_SASL_USERNAME/PASSWORD, and broker ACLs limit that principal to its stage's topics.
+    # Kafka client security (flockwatch.adapters.client_security builds every client's arguments from these).
+    # PLAINTEXT is the local default; production runs SASL_SSL with one SCRAM principal per stage: each worker
+    # process gets its own FLOCKWATCH_KAFKA_SASL_USERNAME/PASSWORD, and broker ACLs limit that principal to its
+    # stage's topics.
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
     kafka_sasl_username: str = ""

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
-class Stage(StrEnum):
+class Topic(StrEnum):
+    """A topic of the pipeline (its name after the deployment's prefix: see :func:`topic_name`)."""
+
     raw = "posts.raw"
     normalized = "posts.normalized"
     text_scores = "scores.text"
@@ -29,7 +31,7 @@ LARGE_MESSAGE_BYTES = 16 * 1024 * 1024
 
 @dataclass(frozen=True)
 class TopicSpec:
-    stage: Stage
+    topic: Topic
     retention_ms: int
     # "producer" keeps what the producer sent (uncompressed: on loopback CPU is scarcer
     # than bandwidth). Codecs other than gzip would need extra client libraries.
@@ -42,26 +44,26 @@ class TopicSpec:
 WEEK_MS = 7 * 24 * 3600 * 1000
 
 TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec(Stage.raw, retention_ms=WEEK_MS, max_message_bytes=LARGE_MESSAGE_BYTES),
-    TopicSpec(Stage.normalized, retention_ms=WEEK_MS),
-    TopicSpec(Stage.text_scores, retention_ms=WEEK_MS),
-    TopicSpec(Stage.media_scores, retention_ms=WEEK_MS),
-    TopicSpec(Stage.alerts, retention_ms=4 * WEEK_MS),
+    TopicSpec(Topic.raw, retention_ms=WEEK_MS, max_message_bytes=LARGE_MESSAGE_BYTES),
+    TopicSpec(Topic.normalized, retention_ms=WEEK_MS),
+    TopicSpec(Topic.text_scores, retention_ms=WEEK_MS),
+    TopicSpec(Topic.media_scores, retention_ms=WEEK_MS),
+    TopicSpec(Topic.alerts, retention_ms=4 * WEEK_MS),
     # Kept longest, compressed: an operator must be able to inspect and replay rejected input.
-    TopicSpec(Stage.dead_letter, retention_ms=4 * WEEK_MS, compression="gzip", max_message_bytes=LARGE_MESSAGE_BYTES),
+    TopicSpec(Topic.dead_letter, retention_ms=4 * WEEK_MS, compression="gzip", max_message_bytes=LARGE_MESSAGE_BYTES),
 )
 # Room for the record batch's own header and the record's framing around key and value.
 _BATCH_OVERHEAD = 1024
 
 
-def message_limit(stage: Stage) -> int:
-    return next(spec.max_message_bytes for spec in TOPICS if spec.stage is stage)
+def message_limit(topic: Topic) -> int:
+    return next(spec.max_message_bytes for spec in TOPICS if spec.topic is topic)
 
 
-def fits(stage: Stage, key: bytes | None, value: bytes) -> bool:
+def fits(topic: Topic, key: bytes | None, value: bytes) -> bool:
     """Whether one message fits its topic (the broker refuses a larger one for good: retrying cannot help)."""
-    return len(value) + len(key or b"") + _BATCH_OVERHEAD <= message_limit(stage)
+    return len(value) + len(key or b"") + _BATCH_OVERHEAD <= message_limit(topic)
 
 
-def topic_name(prefix: str, stage: Stage) -> str:
-    return f"{prefix}.{stage.value}"
+def topic_name(prefix: str, topic: Topic) -> str:
+    return f"{prefix}.{topic.value}"

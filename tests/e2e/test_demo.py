@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from flockwatch.config import Settings
-from flockwatch.store import IndexKind, OpenSearchStore
-from flockwatch.text.normalize import copy_form, decode_text, normalize_text
+from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+from flockwatch.text.canonical import copy_form, decode_text, normalize_text
 from tests.expected import expected_normalize_counts, expected_normalized_records, expected_posts
 
 pytestmark = pytest.mark.e2e

@@ -20,8 +20,8 @@ import pytest
 from kafka import KafkaProducer
 
 from flockwatch.config import Settings
-from flockwatch.store import IndexKind, OpenSearchStore
-from flockwatch.topics import Stage, topic_name
+from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+from flockwatch.topics import Topic, topic_name
 from tests.expected import expected_normalize_counts, expected_posts
 
 pytestmark = pytest.mark.e2e
@@ -96,7 +96,7 @@ def test_worker_started_before_the_store_waits_then_indexes(fresh: dict[str, str
         producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
         for post in posts:
             producer.send(
-                topic_name(settings.topic_prefix, Stage.normalized), key=post.key.encode(), value=post.to_bytes()
+                topic_name(settings.topic_prefix, Topic.normalized), key=post.key.encode(), value=post.to_bytes()
             )
         producer.flush()
         producer.close()

@@ -43,14 +43,14 @@ from typer import _click as click
 from typer.core import TyperGroup, TyperOption
 from typer.testing import CliRunner
 
-from flockwatch import local_services
-from flockwatch.cli import app
-from flockwatch.cli_text import FIELD_COMMAND, TopGroup
+from flockwatch.adapters import local_services
+from flockwatch.adapters.scratch import scratch_namespace
+from flockwatch.cli.app import app
+from flockwatch.cli.text import FIELD_COMMAND, TopGroup
 from flockwatch.config import Settings
 from flockwatch.replay import get_format, normalize_record, read_dataset
 from flockwatch.schema import Post
-from flockwatch.scratch import scratch_namespace
-from flockwatch.store import IndexKind, OpenSearchStore
+from flockwatch.store.opensearch import IndexKind, OpenSearchStore
 from tests.namespace_env import namespace_env
 
 pytestmark = pytest.mark.e2e
@@ -522,9 +522,9 @@ SPEED_ROWS = 20
 
 @pytest.fixture(scope="module")
 def pipeline(services: None) -> Iterator[PipelineRun]:
-    from flockwatch.demo import wait_for_stages
-    from flockwatch.kafka_bus import make_producer
-    from flockwatch.topics import Stage, topic_name
+    from flockwatch.adapters.kafka_bus import make_producer
+    from flockwatch.cli.demo import wait_for_stages
+    from flockwatch.topics import Topic, topic_name
 
     ira = Settings().data_dir / str(get_format("ira_2016").default_path)
     with scratch_namespace("e2e") as settings:
@@ -538,7 +538,7 @@ def pipeline(services: None) -> Iterator[PipelineRun]:
         ]
         bad = b'{"kind": "raw", "format": "ira_2016", "payload": "not an object"}'
         producer = make_producer(settings)
-        producer.send(topic_name(settings.topic_prefix, Stage.raw), key=b"bad", value=bad)
+        producer.send(topic_name(settings.topic_prefix, Topic.raw), key=b"bad", value=bad)
         producer.flush()
         producer.close()
         procs = {

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from flockwatch import local_services
+from flockwatch.adapters import local_services
+from flockwatch.adapters.scratch import scratch_namespace
 from flockwatch.config import Settings
-from flockwatch.scratch import scratch_namespace
 from tests.dag_runner import migrate
 
 pytestmark = pytest.mark.integration

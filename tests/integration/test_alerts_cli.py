@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from flockwatch.alerts.stage import alert_doc
-from flockwatch.cli import app
+from flockwatch.cli.app import app
 from flockwatch.config import Settings
 from flockwatch.schema import Alert
-from flockwatch.store import IndexKind, OpenSearchStore
+from flockwatch.stages.alerts import alert_doc
+from flockwatch.store.opensearch import IndexKind, OpenSearchStore
 
 pytestmark = pytest.mark.integration
 

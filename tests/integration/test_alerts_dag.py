@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from flockwatch.alerts.rules import default_config
-from flockwatch.alerts.sweep import sweep
 from flockwatch.config import Settings
-from flockwatch.pipeline.index import to_upsert
 from flockwatch.replay import normalize_record, read_dataset
-from flockwatch.store import IndexKind, OpenSearchStore
-from flockwatch.topics import Stage
+from flockwatch.stages.alert_sweep import sweep
+from flockwatch.stages.index import to_upsert
+from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+from flockwatch.topics import Topic
 from tests.dag_runner import dag_test
 from tests.integration.test_lag_age_kafka import _commit, _now_ms, _produce, _set_retention
 
@@ -31,9 +31,9 @@ def test_alerts_dag_sweeps_a_window_of_stored_posts(settings: Settings, airflow_
     window, lookback = timedelta(hours=24), timedelta(hours=96)
     conf = {"end": end.isoformat(), "window": "24h", "lookback": "96h"}
     # The DAG's lag_age task: a normalize group whose oldest unread record used 3/4 of the raw topic's retention.
-    _set_retention(settings, Stage.raw, 400_000)
-    _produce(settings, Stage.raw, 2, _now_ms() - 300_000)
-    _commit(settings, "normalize", Stage.raw, 0)
+    _set_retention(settings, Topic.raw, 400_000)
+    _produce(settings, Topic.raw, 2, _now_ms() - 300_000)
+    _commit(settings, "normalize", Topic.raw, 0)
     # The DAG runs the built-in rules, whatever a developer's shell points at.
     state = dag_test(airflow_home, settings, "alerts.py", "alerts_dag", conf, unset=("FLOCKWATCH_ALERTS_CONFIG",))
     assert state.endswith("success"), state

@@ -23,14 +23,14 @@ from typing import Any
 
 import pytest
 
+from flockwatch.adapters.kafka_bus import group_lag, make_producer
+from flockwatch.alerts.delivery import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from flockwatch.alerts.engine import alert_id
-from flockwatch.alerts.sinks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
-from flockwatch.alerts.stage import INPUTS as ALERT_INPUTS
 from flockwatch.config import Settings
-from flockwatch.kafka_bus import group_lag, make_producer
 from flockwatch.schema import Author, Post, SourceRef
-from flockwatch.store import IndexKind, OpenSearchStore
-from flockwatch.topics import Stage, topic_name
+from flockwatch.stages.alerts import INPUTS as ALERT_INPUTS
+from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+from flockwatch.topics import Topic, topic_name
 from flockwatch.workers import group_id
 from tests.namespace_env import namespace_env
 
@@ -134,7 +134,7 @@ retry: {{attempts: 1, timeout: 90s}}
     )
     producer = make_producer(settings)
     try:
-        producer.send(topic_name(settings.topic_prefix, Stage.normalized), value=post.to_bytes()).get(30)
+        producer.send(topic_name(settings.topic_prefix, Topic.normalized), value=post.to_bytes()).get(30)
     finally:
         producer.close()
     group = group_id(settings, "alerts")

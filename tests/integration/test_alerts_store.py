@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from flockwatch.alerts.lifecycle import TransitionError, transition
-from flockwatch.alerts.stage import alert_doc
 from flockwatch.alerts.watchlist import WatchEntity, match_all, parse_watchlist
 from flockwatch.config import Settings
-from flockwatch.pipeline.index import to_upsert
 from flockwatch.replay import normalize_record, read_dataset
 from flockwatch.schema import Alert, AlertStatus, Evidence, Post
-from flockwatch.store import IndexKind, OpenSearchStore, compile_watch_query
+from flockwatch.stages.alerts import alert_doc
+from flockwatch.stages.index import to_upsert
+from flockwatch.store.opensearch import IndexKind, OpenSearchStore, compile_watch_query
 
 pytestmark = pytest.mark.integration
 

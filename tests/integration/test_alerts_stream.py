@@ -10,17 +10,18 @@ from typing import Any
 
 import pytest
 
+from flockwatch.adapters.alert_sinks import build_sinks
+from flockwatch.adapters.kafka_bus import make_producer, run_stage
+from flockwatch.adapters.replayer import replay
+from flockwatch.alerts.delivery import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from flockwatch.alerts.rules import AlertsConfig, default_config, parse_config
-from flockwatch.alerts.sinks import SIGNATURE_HEADER, TIMESTAMP_HEADER, build_sinks, verify_signature
-from flockwatch.alerts.stage import AlertStage, build_alert_stage, input_partitions
 from flockwatch.alerts.watchlist import WatchEntity, matches
 from flockwatch.config import Settings
-from flockwatch.kafka_bus import make_producer, run_stage
 from flockwatch.replay import normalize_record, read_dataset
-from flockwatch.replayer import replay
 from flockwatch.schema import RawRecord
-from flockwatch.store import IndexKind, OpenSearchStore
-from flockwatch.topics import Stage, topic_name
+from flockwatch.stages.alerts import AlertStage, build_alert_stage, input_partitions
+from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+from flockwatch.topics import Topic, topic_name
 from flockwatch.workers import NormalizeStage, group_id, run_until_caught_up
 from tests.local_http import recording_endpoint
 
@@ -105,7 +106,7 @@ retry: {{attempts: 3, base_delay: 0.2s, max_delay: 0.5s, timeout: 1s}}
         with workers(settings, stage):
             time.sleep(3)  # let both consumers join their groups
             for raw in records:
-                future = producer.send(topic_name(settings.topic_prefix, Stage.raw), value=raw.to_bytes())
+                future = producer.send(topic_name(settings.topic_prefix, Topic.raw), value=raw.to_bytes())
                 future.get(timeout=10)
                 produced[f"author:twitter:{raw.payload['author_id']}"] = time.time()
                 time.sleep(0.2)

@@ -20,15 +20,15 @@ from typing import Any
 
 import pytest
 
+from flockwatch.adapters.kafka_bus import make_producer, produce_all
 from flockwatch.config import Settings
-from flockwatch.kafka_bus import make_producer, produce_all
-from flockwatch.pipeline.messages import OutMessage
+from flockwatch.messages import OutMessage
 from flockwatch.schema import Author, MediaItem, Post, SourceRef
-from flockwatch.store import IndexKind, OpenSearchStore
+from flockwatch.store.opensearch import IndexKind, OpenSearchStore
 from flockwatch.text.aggregate import MIN_POSTS, RECENT_POSTS
 from flockwatch.text.detector import stored_threshold
 from flockwatch.text.rollup import AccountPosts, account_document, narrative_document, summarize_posts
-from flockwatch.topics import Stage
+from flockwatch.topics import Topic
 from tests.dag_runner import dag_test
 from tests.expected import expected_normalize_counts, expected_posts
 from tests.local_http import serve_directory
@@ -110,7 +110,7 @@ def test_ingest_then_index_dags(
     produce_all(
         producer,
         settings.topic_prefix,
-        [OutMessage(Stage.normalized, p.key.encode(), p.to_bytes()) for p in with_media.values()],
+        [OutMessage(Topic.normalized, p.key.encode(), p.to_bytes()) for p in with_media.values()],
     )
     producer.close()
     # The DAG's interpreter reads its settings from the environment (dag_test passes ours on).

@@ -9,13 +9,13 @@ import pytest
 from kafka import KafkaConsumer
 from typer.testing import CliRunner
 
-from flockwatch.cli import app
+from flockwatch.adapters.kafka_bus import make_producer
+from flockwatch.cli.app import app
 from flockwatch.config import Settings
-from flockwatch.kafka_bus import make_producer
 from flockwatch.replay import read_dataset
 from flockwatch.schema import DeadLetter
-from flockwatch.store import IndexKind, OpenSearchStore
-from flockwatch.topics import Stage, topic_name
+from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+from flockwatch.topics import Topic, topic_name
 from flockwatch.workers import run_until_caught_up
 
 pytestmark = pytest.mark.integration
@@ -42,7 +42,7 @@ def test_bad_records_are_dead_lettered_and_the_stage_keeps_going(settings: Setti
     template = json.loads(good[0])
     bad = bad_messages(template)
     producer = make_producer(settings)
-    raw_topic = topic_name(settings.topic_prefix, Stage.raw)
+    raw_topic = topic_name(settings.topic_prefix, Topic.raw)
     for i, value in enumerate([*good[:10], *bad.values(), *good[10:]]):
         producer.send(raw_topic, key=str(i).encode(), value=value)
     producer.flush()
@@ -58,7 +58,7 @@ def test_bad_records_are_dead_lettered_and_the_stage_keeps_going(settings: Setti
     assert store.count(IndexKind.posts) == 20
 
     consumer = KafkaConsumer(
-        topic_name(settings.topic_prefix, Stage.dead_letter),
+        topic_name(settings.topic_prefix, Topic.dead_letter),
         bootstrap_servers=settings.kafka_bootstrap,
         auto_offset_reset="earliest",
         consumer_timeout_ms=5000,
@@ -72,7 +72,7 @@ def test_bad_records_are_dead_lettered_and_the_stage_keeps_going(settings: Setti
         letter = by_original[original]  # the exact original bytes are kept
         assert letter.stage == "normalize", what
         assert letter.reason, what
-        assert letter.source_topic == topic_name(settings.topic_prefix, Stage.raw)
+        assert letter.source_topic == topic_name(settings.topic_prefix, Topic.raw)
     assert "UTF-8" in by_original[bad["invalid UTF-8"]].reason
     assert "created_at" in by_original[bad["absurd timestamp"]].reason
     assert "text" in by_original[bad["10 MB text"]].reason

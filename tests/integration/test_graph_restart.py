@@ -14,14 +14,14 @@ from collections.abc import Sequence
 
 import pytest
 
+from flockwatch.adapters.kafka_bus import ensure_topics, run_stage
+from flockwatch.adapters.replayer import replay
 from flockwatch.config import Settings
-from flockwatch.graph_jobs import WindowOptions, build_table, window_coactions
-from flockwatch.graph_stage import STREAM_KINDS, GraphPost, GraphStage
-from flockwatch.kafka_bus import ensure_topics, run_stage
-from flockwatch.pipeline.messages import InMessage, StageOutcome
-from flockwatch.replayer import replay
+from flockwatch.messages import InMessage, StageOutcome
 from flockwatch.schema import Post
-from flockwatch.store import OpenSearchStore
+from flockwatch.stages.graph import STREAM_KINDS, GraphPost, GraphStage
+from flockwatch.stages.graph_windows import WindowOptions, build_table, window_coactions
+from flockwatch.store.opensearch import OpenSearchStore
 from flockwatch.workers import build_stage, group_id, run_until_caught_up
 from tests.expected import expected_posts
 

@@ -16,14 +16,14 @@ import networkx as nx  # type: ignore[import-untyped, unused-ignore]
 import pytest
 from typer.testing import CliRunner
 
-from flockwatch.cli import app
+from flockwatch.adapters.replayer import replay
+from flockwatch.cli.app import app
 from flockwatch.config import Settings
-from flockwatch.graph_jobs import WindowOptions, build_table, run_windows, window_coactions
-from flockwatch.graph_stage import STREAM_KINDS, GraphPost
-from flockwatch.pipeline.index import to_upsert
-from flockwatch.replayer import replay
 from flockwatch.schema import MediaScore, Post, TextScore
-from flockwatch.store import IndexKind, OpenSearchStore, Upsert
+from flockwatch.stages.graph import STREAM_KINDS, GraphPost
+from flockwatch.stages.graph_windows import WindowOptions, build_table, run_windows, window_coactions
+from flockwatch.stages.index import to_upsert
+from flockwatch.store.opensearch import IndexKind, OpenSearchStore, Upsert
 from flockwatch.workers import run_until_caught_up
 from tests.dag_runner import dag_test
 from tests.expected import expected_posts

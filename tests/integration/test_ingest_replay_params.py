@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer
 
+from flockwatch.adapters.replayer import replay
 from flockwatch.config import REPO_ROOT, Settings
 from flockwatch.replay.cnt_csv import COLUMNS
-from flockwatch.replayer import replay
 from flockwatch.schema import DeadLetter, RawRecord
-from flockwatch.topics import Stage, topic_name
+from flockwatch.topics import Topic, topic_name
 from tests.dag_runner import RUNNER, airflow_env, dag_test
 
 pytestmark = pytest.mark.integration
@@ -46,7 +46,7 @@ LONG_ROW = ["2001", "u1", "alice", "", "", "x" * (csv.field_size_limit() + 10), 
 EXTRA_ROW = ["2002", "u2", "bob", "", "", "hello", "1478563200", "", "surplus"]
 
 
-def messages(settings: Settings, stage: Stage) -> list[bytes]:
+def messages(settings: Settings, stage: Topic) -> list[bytes]:
     consumer = KafkaConsumer(
         topic_name(settings.topic_prefix, stage),
         bootstrap_servers=settings.kafka_bootstrap,
@@ -89,14 +89,14 @@ def test_three_bad_lines_are_dead_lettered_and_every_good_line_produced(
     report = replay(settings.model_copy(update={"data_dir": data}), "bluesky_jetstream", data / "events.jsonl")
     assert (report.produced, report.rejected, report.errors) == (len(good_events), 1, [])
 
-    raw = [RawRecord.model_validate_json(v) for v in messages(settings, Stage.raw)]
+    raw = [RawRecord.model_validate_json(v) for v in messages(settings, Topic.raw)]
     assert sorted(r.payload["message_id"] for r in raw if r.format == "cnt_csv") == [r[0] for r in GOOD_ROWS]
     assert sorted(int(r.position or 0) for r in raw if r.format == "bluesky_jetstream") == [
         i for i in range(1, len(good_events) + 2) if i != 71
     ]
     letters = {
         letter.original(): letter
-        for letter in map(DeadLetter.model_validate_json, messages(settings, Stage.dead_letter))
+        for letter in map(DeadLetter.model_validate_json, messages(settings, Topic.dead_letter))
     }
     assert set(letters) == {NESTED, csv_bytes([LONG_ROW]), csv_bytes([EXTRA_ROW])}
     assert all(letter.stage == "replay" for letter in letters.values())
@@ -138,5 +138,5 @@ def test_a_path_outside_the_data_directory_fails_before_anything_is_produced(
     # A bound broken in the run's conf is refused by Airflow before any task runs.
     refused = run_dag(airflow_home, settings, {"dataset": "cnt_csv", "path": str(outside), "limit": 0})
     assert "ParamValidationError" in refused and "DAGRUN_STATE=" not in refused, refused[-3000:]
-    assert messages(settings, Stage.raw) == []
-    assert messages(settings, Stage.dead_letter) == []
+    assert messages(settings, Topic.raw) == []
+    assert messages(settings, Topic.dead_letter) == []

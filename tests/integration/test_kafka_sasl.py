@@ -20,9 +20,9 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAuthorizationFailedError
 from pydantic import SecretStr
 
-from flockwatch import local_services
+from flockwatch.adapters import local_services
+from flockwatch.adapters.client_security import kafka_client_args, stage_acls
 from flockwatch.config import Settings
-from flockwatch.security import kafka_client_args, stage_acls
 
 BASE_PORT = 19560
 

@@ -13,14 +13,14 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.structs import OffsetAndMetadata
 
+from flockwatch.adapters.client_security import kafka_client_args
+from flockwatch.adapters.kafka_lag_age import RULE, check_lag_age, raise_lag_alerts
 from flockwatch.alerts.rules import RetryPolicy, SinkSpec
 from flockwatch.config import Settings
-from flockwatch.kafka_lag_age import RULE, check_lag_age, raise_lag_alerts
 from flockwatch.lag_age import LagState
 from flockwatch.schema import Alert
-from flockwatch.security import kafka_client_args
-from flockwatch.store import OpenSearchStore
-from flockwatch.topics import Stage, topic_name
+from flockwatch.store.opensearch import OpenSearchStore
+from flockwatch.topics import Topic, topic_name
 from flockwatch.workers import group_id
 from tests.local_http import recording_endpoint
 from tests.namespace_env import namespace_env
@@ -28,10 +28,10 @@ from tests.namespace_env import namespace_env
 pytestmark = pytest.mark.integration
 
 # normalize reads raw, text reads normalized: two groups on two topics of the scratch namespace.
-STAGES: dict[str, tuple[Stage, ...]] = {"normalize": (Stage.raw,), "text": (Stage.normalized,)}
+STAGES: dict[str, tuple[Topic, ...]] = {"normalize": (Topic.raw,), "text": (Topic.normalized,)}
 
 
-def _set_retention(settings: Settings, stage: Stage, retention_ms: int) -> None:
+def _set_retention(settings: Settings, stage: Topic, retention_ms: int) -> None:
     admin = KafkaAdminClient(**kafka_client_args(settings))
     try:
         name = topic_name(settings.topic_prefix, stage)
@@ -42,7 +42,7 @@ def _set_retention(settings: Settings, stage: Stage, retention_ms: int) -> None:
         admin.close()
 
 
-def _produce(settings: Settings, stage: Stage, n: int, timestamp_ms: int) -> None:
+def _produce(settings: Settings, stage: Topic, n: int, timestamp_ms: int) -> None:
     producer = KafkaProducer(**kafka_client_args(settings), acks="all")
     try:
         for i in range(n):
@@ -54,7 +54,7 @@ def _produce(settings: Settings, stage: Stage, n: int, timestamp_ms: int) -> Non
         producer.close()
 
 
-def _commit(settings: Settings, stage_name: str, stage: Stage, offset: int) -> None:
+def _commit(settings: Settings, stage_name: str, stage: Topic, offset: int) -> None:
     consumer = KafkaConsumer(
         **kafka_client_args(settings), group_id=group_id(settings, stage_name), enable_auto_commit=False
     )
@@ -72,11 +72,11 @@ def _now_ms() -> int:
 
 def test_old_unread_records_warn_and_a_caught_up_group_is_ok(settings: Settings) -> None:
     retention = 120_000
-    _set_retention(settings, Stage.raw, retention)
-    _produce(settings, Stage.raw, 5, _now_ms() - 80_000)  # 2/3 of retention: past the 0.5 warn line, not deleted
-    _commit(settings, "normalize", Stage.raw, 0)
-    _produce(settings, Stage.normalized, 3, _now_ms())
-    _commit(settings, "text", Stage.normalized, 3)  # read everything
+    _set_retention(settings, Topic.raw, retention)
+    _produce(settings, Topic.raw, 5, _now_ms() - 80_000)  # 2/3 of retention: past the 0.5 warn line, not deleted
+    _commit(settings, "normalize", Topic.raw, 0)
+    _produce(settings, Topic.normalized, 3, _now_ms())
+    _commit(settings, "text", Topic.normalized, 3)  # read everything
 
     report = check_lag_age(settings, STAGES)
     groups = {g.stage: g for g in report.groups}
@@ -94,15 +94,15 @@ def test_old_unread_records_warn_and_a_caught_up_group_is_ok(settings: Settings)
     assert check_lag_age(settings, STAGES, warn_fraction=0.95).state is LagState.OK
 
     # Reading on (committing the end) clears it.
-    _commit(settings, "normalize", Stage.raw, 5)
+    _commit(settings, "normalize", Topic.raw, 5)
     assert check_lag_age(settings, STAGES).state is LagState.OK
 
 
 def test_records_past_retention_are_critical(settings: Settings) -> None:
-    _set_retention(settings, Stage.raw, 60_000)
-    _produce(settings, Stage.raw, 4, _now_ms() - 600_000)
-    _commit(settings, "normalize", Stage.raw, 0)
-    report = check_lag_age(settings, {"normalize": (Stage.raw,)})
+    _set_retention(settings, Topic.raw, 60_000)
+    _produce(settings, Topic.raw, 4, _now_ms() - 600_000)
+    _commit(settings, "normalize", Topic.raw, 0)
+    report = check_lag_age(settings, {"normalize": (Topic.raw,)})
     (group,) = report.groups
     (p0,) = [p for p in group.partitions if p.partition == 0]
     # Either still there (age past retention) or already deleted unread (committed offset below the log start).
@@ -112,9 +112,9 @@ def test_records_past_retention_are_critical(settings: Settings) -> None:
 
 
 def test_group_that_never_committed_does_not_set_the_state(settings: Settings) -> None:
-    _set_retention(settings, Stage.raw, 120_000)
-    _produce(settings, Stage.raw, 2, _now_ms() - 100_000)
-    report = check_lag_age(settings, {"normalize": (Stage.raw,)})
+    _set_retention(settings, Topic.raw, 120_000)
+    _produce(settings, Topic.raw, 2, _now_ms() - 100_000)
+    report = check_lag_age(settings, {"normalize": (Topic.raw,)})
     (group,) = report.groups
     assert not group.active and group.state is LagState.WARN  # shown as it is...
     assert report.state is LagState.OK  # ...but a stage nobody runs is no alarm
@@ -134,9 +134,9 @@ class Recorder:
 
 
 def test_warn_raises_one_alert_through_the_sinks(settings: Settings) -> None:
-    _set_retention(settings, Stage.raw, 120_000)
-    _produce(settings, Stage.raw, 3, _now_ms() - 90_000)
-    _commit(settings, "normalize", Stage.raw, 0)
+    _set_retention(settings, Topic.raw, 120_000)
+    _produce(settings, Topic.raw, 3, _now_ms() - 90_000)
+    _commit(settings, "normalize", Topic.raw, 0)
     store = OpenSearchStore(settings)
     sink = Recorder()
     report = check_lag_age(settings, STAGES)
@@ -154,11 +154,11 @@ def test_warn_raises_one_alert_through_the_sinks(settings: Settings) -> None:
 
 
 def test_lag_command_json_and_exit_code(settings: Settings) -> None:
-    _set_retention(settings, Stage.raw, 120_000)
-    _produce(settings, Stage.raw, 2, _now_ms() - 75_000)
-    _commit(settings, "normalize", Stage.raw, 0)
+    _set_retention(settings, Topic.raw, 120_000)
+    _produce(settings, Topic.raw, 2, _now_ms() - 75_000)
+    _commit(settings, "normalize", Topic.raw, 0)
     env = namespace_env(settings)
-    cmd = [sys.executable, "-m", "flockwatch.cli", "lag", "--json", "--stage", "normalize", "--stage", "text"]
+    cmd = [sys.executable, "-m", "flockwatch.cli.app", "lag", "--json", "--stage", "normalize", "--stage", "text"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stderr
     out = json.loads(done.stdout)
@@ -170,21 +170,21 @@ def test_lag_command_json_and_exit_code(settings: Settings) -> None:
     assert 75_000 <= p0["age_ms"] < 110_000
     assert groups["text"]["active"] is False and groups["text"]["state"] == "ok"
 
-    _commit(settings, "normalize", Stage.raw, 2)
+    _commit(settings, "normalize", Topic.raw, 2)
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["state"] == "ok"
 
 
 def test_lag_command_alert_flag_stores_and_sends_one_alert(settings: Settings, tmp_path: Path) -> None:
-    _set_retention(settings, Stage.raw, 120_000)
-    _produce(settings, Stage.raw, 2, _now_ms() - 75_000)
-    _commit(settings, "normalize", Stage.raw, 0)
+    _set_retention(settings, Topic.raw, 120_000)
+    _produce(settings, Topic.raw, 2, _now_ms() - 75_000)
+    _commit(settings, "normalize", Topic.raw, 0)
     with recording_endpoint([200]) as (url, rec):
         config = tmp_path / "alerts.yaml"
         config.write_text(f'sinks:\n  - {{type: slack, name: ops, url: "{url}"}}\n', encoding="utf-8")
         env = namespace_env(settings, {"FLOCKWATCH_ALERTS_CONFIG": str(config)})
-        cmd = [sys.executable, "-m", "flockwatch.cli", "lag", "--json", "--alert", "--stage", "normalize"]
+        cmd = [sys.executable, "-m", "flockwatch.cli.app", "lag", "--json", "--alert", "--stage", "normalize"]
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 1, done.stderr
         assert json.loads(done.stdout)["alerts"] == {"alerts_new": 1, "alerts_updated": 0, "deliveries_failed": 0}

@@ -16,7 +16,7 @@ from kafka.admin import NewTopic
 from kafka.structs import TopicPartition
 from opensearchpy import OpenSearch
 
-from flockwatch import local_services as ls
+from flockwatch.adapters import local_services as ls
 from flockwatch.config import Settings, get_settings
 
 pytestmark = pytest.mark.integration

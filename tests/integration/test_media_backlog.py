@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from flockwatch.adapters.kafka_bus import ensure_topics, group_lag, make_producer, produce_all, run_stage
 from flockwatch.config import Settings
-from flockwatch.kafka_bus import ensure_topics, group_lag, make_producer, produce_all, run_stage
 from flockwatch.media.score import MediaResult, MediaScorer
-from flockwatch.pipeline.batching import poll_plan
-from flockwatch.pipeline.messages import OutMessage
+from flockwatch.messages import OutMessage
 from flockwatch.schema import Author, MediaItem, Post, SourceRef
-from flockwatch.topics import Stage
+from flockwatch.stages.batching import poll_plan
+from flockwatch.topics import Topic
 from flockwatch.workers import MediaScoreStage, group_id
 
 pytestmark = pytest.mark.integration
@@ -62,7 +62,7 @@ def test_media_backlog_drains_to_lag_zero_without_failed_commits(settings: Setti
         produce_all(
             producer,
             settings.topic_prefix,
-            [OutMessage(Stage.normalized, p.key.encode(), p.to_bytes()) for p in map(post, range(POSTS))],
+            [OutMessage(Topic.normalized, p.key.encode(), p.to_bytes()) for p in map(post, range(POSTS))],
         )
     finally:
         producer.close()

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
+from flockwatch.adapters.kafka_bus import make_producer, produce_all, read_topic
 from flockwatch.config import Settings
-from flockwatch.kafka_bus import make_producer, produce_all, read_topic
-from flockwatch.pipeline.messages import OutMessage
+from flockwatch.messages import OutMessage
 from flockwatch.schema import Author, MediaItem, MediaScore, Post, SourceRef
-from flockwatch.topics import Stage
+from flockwatch.topics import Topic
 from flockwatch.workers import run_until_caught_up
 from tests.unit.media.test_fetch_hardening import JPEG, PLATFORM_IP, TARGET_IP, Site, _platform_routes, _serve
 
@@ -95,14 +95,14 @@ def test_media_worker_refuses_local_files_and_guarded_redirects(
     ]
     producer = make_producer(settings)
     produce_all(
-        producer, settings.topic_prefix, [OutMessage(Stage.normalized, p.key.encode(), p.to_bytes()) for p in posts]
+        producer, settings.topic_prefix, [OutMessage(Topic.normalized, p.key.encode(), p.to_bytes()) for p in posts]
     )
     producer.close()
 
     counts = run_until_caught_up("media", settings, max_seconds=120)
     assert counts["media_refused"] == len(refs) and counts.get("media_scored", 0) == 0, counts
     assert counts.get("dead_lettered", 0) == 0, counts
-    scores = [MediaScore.model_validate_json(v) for v in read_topic(settings, Stage.media_scores, len(refs) + 1)]
+    scores = [MediaScore.model_validate_json(v) for v in read_topic(settings, Topic.media_scores, len(refs) + 1)]
     assert sorted(s.media_url for s in scores) == sorted(refs)
     for s in scores:
         assert s.manipulation_score is None and s.error and refs[s.media_url] in s.error, (s.media_url, s.error)

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
+from flockwatch.adapters.kafka_bus import make_producer, produce_all
 from flockwatch.config import Settings
-from flockwatch.kafka_bus import make_producer, produce_all
 from flockwatch.media.bank import Bank, bank_records
-from flockwatch.pipeline.messages import OutMessage
+from flockwatch.messages import OutMessage
 from flockwatch.schema import Author, MediaItem, Post, SourceRef
-from flockwatch.store import IndexKind, OpenSearchStore
-from flockwatch.topics import Stage
+from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+from flockwatch.topics import Topic
 from flockwatch.workers import run_until_caught_up
 from tests.local_http import serve_directory
 
@@ -77,7 +77,7 @@ def test_media_scores_land_in_post_documents(settings: Settings, media_server: s
         produce_all(
             producer,
             settings.topic_prefix,
-            [OutMessage(Stage.normalized, p.key.encode(), p.to_bytes()) for p in posts.values()],
+            [OutMessage(Topic.normalized, p.key.encode(), p.to_bytes()) for p in posts.values()],
         )
         producer.close()
 

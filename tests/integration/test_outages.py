@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from opensearchpy.exceptions import ConnectionTimeout
 
-from flockwatch import local_services
+from flockwatch.adapters import local_services
+from flockwatch.adapters.kafka_bus import LoopReport, group_committed, group_lag, run_stage
+from flockwatch.adapters.replayer import ReplayReport, replay
 from flockwatch.config import Settings
-from flockwatch.kafka_bus import LoopReport, group_committed, group_lag, run_stage
-from flockwatch.replayer import ReplayReport, replay
-from flockwatch.store import IndexKind, OpenSearchStore, StoreUnavailable
+from flockwatch.store.opensearch import IndexKind, OpenSearchStore, StoreUnavailable
 from flockwatch.workers import STAGE_INPUTS, build_stage, group_id, run_until_caught_up
 from tests.expected import expected_posts
 from tests.namespace_env import namespace_env

@@ -18,16 +18,16 @@ from datetime import UTC, datetime
 import pytest
 from kafka import KafkaConsumer
 
+from flockwatch.adapters.kafka_bus import ensure_topics, group_lag, make_producer, run_stage
+from flockwatch.cli.demo import stage_processes, wait_for_stages
 from flockwatch.config import Settings
-from flockwatch.demo import stage_processes, wait_for_stages
-from flockwatch.kafka_bus import ensure_topics, group_lag, make_producer, run_stage
-from flockwatch.pipeline.isolate import MAX_ATTEMPTS
-from flockwatch.pipeline.messages import InMessage, StageOutcome
-from flockwatch.pipeline.normalize import normalize_batch
+from flockwatch.messages import InMessage, StageOutcome
 from flockwatch.replay import read_dataset
 from flockwatch.schema import DEAD_LETTER_KEEP_BYTES, MAX_DOCUMENT_ID_BYTES, DeadLetter, RawRecord, document_id
-from flockwatch.store import IndexKind, OpenSearchStore, Upsert, prepare_store
-from flockwatch.topics import Stage, topic_name
+from flockwatch.stages.isolate import MAX_ATTEMPTS
+from flockwatch.stages.normalize import normalize_batch
+from flockwatch.store.opensearch import IndexKind, OpenSearchStore, Upsert, prepare_store
+from flockwatch.topics import Topic, topic_name
 from flockwatch.workers import STAGES, group_id
 
 pytestmark = pytest.mark.integration
@@ -62,7 +62,7 @@ def jetstream_with_tags(n: int) -> bytes:
 
 def dead_letters(settings: Settings) -> list[DeadLetter]:
     consumer = KafkaConsumer(
-        topic_name(settings.topic_prefix, Stage.dead_letter),
+        topic_name(settings.topic_prefix, Topic.dead_letter),
         bootstrap_servers=settings.kafka_bootstrap,
         auto_offset_reset="earliest",
         consumer_timeout_ms=5000,
@@ -93,7 +93,7 @@ def test_poison_records_cost_only_themselves(settings: Settings) -> None:
     assert len(huge_raw) > 13_000_000
     ensure_topics(settings)
     producer = make_producer(settings)
-    raw_topic = topic_name(settings.topic_prefix, Stage.raw)
+    raw_topic = topic_name(settings.topic_prefix, Topic.raw)
 
     with stage_processes(settings, STAGES) as running:
         # A first post through every stage: the workers are up (models loaded, groups joined) before the clock.
@@ -146,7 +146,7 @@ class BuggyNormalize:
     """The normalize stage with a bug that one (valid) record triggers: any batch holding it raises."""
 
     name = "normalize"
-    inputs: tuple[Stage, ...] = (Stage.raw,)
+    inputs: tuple[Topic, ...] = (Topic.raw,)
 
     def __init__(self, poison: bytes) -> None:
         self.poison = poison
@@ -162,7 +162,7 @@ def test_a_stage_bug_on_one_record_costs_that_record_not_the_stage(settings: Set
     ensure_topics(settings)
     producer = make_producer(settings)
     for value in good:  # one key: one partition, one batch
-        producer.send(topic_name(settings.topic_prefix, Stage.raw), key=b"same", value=value)
+        producer.send(topic_name(settings.topic_prefix, Topic.raw), key=b"same", value=value)
     producer.flush()
     producer.close()
 
@@ -170,7 +170,7 @@ def test_a_stage_bug_on_one_record_costs_that_record_not_the_stage(settings: Set
     report = run_stage(settings, BuggyNormalize(good[17]), group, until_caught_up=True, max_seconds=120)
     assert report.counts["normalized"] == 39 and report.counts["isolated"] == 1
     assert report.retries == 0  # isolated inside the batch, not retried as a whole
-    assert group_lag(settings, group, (Stage.raw,)) == 0
+    assert group_lag(settings, group, (Topic.raw,)) == 0
     [letter] = dead_letters(settings)
     assert letter.original() == good[17] and letter.attempts == MAX_ATTEMPTS and letter.source_offset == 17
     assert "RuntimeError: stage bug on this record" in letter.reason

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from flockwatch.adapters.replayer import replay
 from flockwatch.config import Settings
-from flockwatch.replayer import replay
-from flockwatch.store import IndexKind, OpenSearchStore
+from flockwatch.store.opensearch import IndexKind, OpenSearchStore
 from flockwatch.workers import run_until_caught_up
 from tests.expected import expected_posts
 

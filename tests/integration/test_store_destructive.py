@@ -6,7 +6,7 @@ import pytest
 from opensearchpy.exceptions import RequestError
 
 from flockwatch.config import Settings
-from flockwatch.store import OpenSearchStore
+from flockwatch.store.opensearch import OpenSearchStore
 
 
 def test_wildcard_deletes_refused_and_drop_all_works(settings: Settings) -> None:

@@ -13,18 +13,18 @@ from typing import Any
 
 import pytest
 
+from flockwatch.adapters.kafka_bus import run_stage
+from flockwatch.adapters.replayer import replay
 from flockwatch.config import Settings
-from flockwatch.kafka_bus import run_stage
-from flockwatch.pipeline.messages import InMessage, StageOutcome
-from flockwatch.replayer import replay
+from flockwatch.messages import InMessage, StageOutcome
 from flockwatch.schema import TextScore
-from flockwatch.store import IndexKind, OpenSearchStore
+from flockwatch.stages.text import score_batch
+from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+from flockwatch.text.canonical import copy_form, normalize_text
 from flockwatch.text.detector import shared_detector, stored_threshold
 from flockwatch.text.narratives import NarrativeIndex
-from flockwatch.text.normalize import copy_form, normalize_text
 from flockwatch.text.rollup import AccountPosts, account_document, narrative_document, summarize_posts
-from flockwatch.text.stage import score_batch
-from flockwatch.topics import Stage
+from flockwatch.topics import Topic
 from flockwatch.workers import TextScoreStage, build_stage, group_id, narrative_state_dir, run_until_caught_up
 from tests.expected import expected_posts
 
@@ -41,12 +41,12 @@ class Recording:
     batches: list[list[InMessage]] = field(default_factory=list)
     scores: list[TextScore] = field(default_factory=list)
     name: str = "text"
-    inputs: tuple[Stage, ...] = (Stage.normalized,)
+    inputs: tuple[Topic, ...] = (Topic.normalized,)
 
     def process(self, messages: Sequence[InMessage]) -> StageOutcome:
         outcome = self.inner.process(messages)
         self.batches.append(list(messages))
-        self.scores += [TextScore.model_validate_json(o.value) for o in outcome.out if o.stage == Stage.text_scores]
+        self.scores += [TextScore.model_validate_json(o.value) for o in outcome.out if o.topic == Topic.text_scores]
         return outcome
 
 
@@ -188,7 +188,7 @@ def test_narratives_on_the_stream(settings: Settings, tmp_path: Path) -> None:
     # What analysts list: the largest narratives and the accounts, from the same documents.
     from typer.testing import CliRunner
 
-    from flockwatch.cli import app
+    from flockwatch.cli.app import app
 
     env = {"FLOCKWATCH_INDEX_PREFIX": settings.index_prefix}
     listed = CliRunner().invoke(app, ["top", "narratives", "-n", "3", "--json"], env=env)

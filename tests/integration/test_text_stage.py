@@ -6,9 +6,9 @@ from collections import Counter
 
 import pytest
 
+from flockwatch.adapters.replayer import replay
 from flockwatch.config import Settings
-from flockwatch.replayer import replay
-from flockwatch.store import IndexKind, OpenSearchStore
+from flockwatch.store.opensearch import IndexKind, OpenSearchStore
 from flockwatch.workers import STAGES, run_until_caught_up
 from tests.expected import expected_normalize_counts, expected_posts
 

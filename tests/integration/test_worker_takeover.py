@@ -13,10 +13,10 @@ import time
 
 import pytest
 
+from flockwatch.adapters.kafka_bus import group_committed, group_lag, run_stage
+from flockwatch.adapters.replayer import replay
 from flockwatch.config import Settings
-from flockwatch.kafka_bus import group_committed, group_lag, run_stage
-from flockwatch.replayer import replay
-from flockwatch.store import IndexKind, OpenSearchStore
+from flockwatch.store.opensearch import IndexKind, OpenSearchStore
 from flockwatch.workers import STAGE_INPUTS, NormalizeStage, group_id
 from tests.expected import expected_posts
 from tests.integration.test_outages import INDEX_WORKER, RATE, N, assert_exact, posts_now, streaming_workers

@@ -24,13 +24,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from flockwatch.adapters.alert_sinks import build_sinks
 from flockwatch.alerts import outbox
+from flockwatch.alerts.delivery import SinkError, deliver, header_safe, slack_escape
 from flockwatch.alerts.engine import AlertEngine
 from flockwatch.alerts.rules import RetryPolicy, SinkSpec, parse_config
-from flockwatch.alerts.sinks import SinkError, build_sinks, deliver, header_safe, slack_escape
-from flockwatch.alerts.stage import build_alert_stage
-from flockwatch.pipeline.messages import InMessage
+from flockwatch.messages import InMessage
 from flockwatch.schema import Alert, Post, TextScore
+from flockwatch.stages.alerts import build_alert_stage
 from tests.local_http import PostRecorder, recording_endpoint, running
 from tests.unit.test_alerts_engine import CONFIG, HILLARY, T0, FakeStore, config, machine_score, mkpost
 
@@ -414,7 +415,7 @@ class SweepFake(FakeStore):
 
 
 def test_sweep_writes_the_outbox_and_settles_what_was_delivered() -> None:
-    from flockwatch.alerts.sweep import sweep
+    from flockwatch.stages.alert_sweep import sweep
     from tests.unit.test_alerts_engine import background
 
     game = [mkpost(10_000 + k, T0 + timedelta(minutes=60, seconds=6 * k), tags=["Game"]) for k in range(150)]

@@ -11,12 +11,12 @@ import pytest
 
 from flockwatch.alerts.engine import AlertEngine, post_entities
 from flockwatch.alerts.rules import AlertsConfig, parse_config
-from flockwatch.alerts.stage import AlertStage, build_alert_stage
 from flockwatch.alerts.watchlist import WatchEntity
-from flockwatch.pipeline.messages import InMessage
+from flockwatch.messages import InMessage
 from flockwatch.schema import Alert, Author, DeadLetter, MediaItem, MediaScore, Post, SourceRef, TextScore
-from flockwatch.store import BulkResult, StoreUnavailable
-from flockwatch.topics import Stage
+from flockwatch.stages.alerts import AlertStage, build_alert_stage
+from flockwatch.store.opensearch import BulkResult, StoreUnavailable
+from flockwatch.topics import Topic
 
 T0 = datetime(2016, 10, 9, 20, 0, tzinfo=UTC)
 CLOCK = datetime(2030, 1, 1, tzinfo=UTC)
@@ -287,15 +287,15 @@ def test_stage_dead_letters_bad_input_and_emits_alerts() -> None:
     batch = [msg(0, p), msg(1, machine_score(p, 0.9)), InMessage("t", 0, 2, None, b"{not json")]
     out = stage.process(batch)
     assert out.counts["dead_lettered"] == 1
-    letter = DeadLetter.model_validate_json(next(m.value for m in out.out if m.stage == Stage.dead_letter))
+    letter = DeadLetter.model_validate_json(next(m.value for m in out.out if m.topic == Topic.dead_letter))
     assert letter.stage == "alerts" and letter.original() == b"{not json"
-    alerts = [Alert.model_validate_json(m.value) for m in out.out if m.stage == Stage.alerts]
+    alerts = [Alert.model_validate_json(m.value) for m in out.out if m.topic == Topic.alerts]
     assert [a.rule for a in alerts] == ["watched-machine"]
     assert list(store.docs) == [alerts[0].alert_id]
     assert out.counts["watch_matches"] == 1
     # the same batch again (a redelivery) changes nothing
     again = stage.process(batch)
-    assert not [m for m in again.out if m.stage == Stage.alerts]
+    assert not [m for m in again.out if m.topic == Topic.alerts]
 
 
 def test_stage_keeps_alerts_pending_through_a_store_outage() -> None:
@@ -312,7 +312,7 @@ def test_stage_keeps_alerts_pending_through_a_store_outage() -> None:
     assert not store.docs
     store.writes_down = False
     out = stage.process(batch)  # the redelivered batch is a duplicate; the pending alert is written now
-    assert len([m for m in out.out if m.stage == Stage.alerts]) == 1
+    assert len([m for m in out.out if m.topic == Topic.alerts]) == 1
     assert len(store.docs) == 1
 
 

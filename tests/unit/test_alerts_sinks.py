@@ -13,18 +13,18 @@ from email.message import Message
 
 import pytest
 
-from flockwatch.alerts.rules import RetryPolicy, SinkSpec, parse_config, url_digest
-from flockwatch.alerts.sinks import (
+from flockwatch.adapters.alert_sinks import build_sinks
+from flockwatch.alerts.delivery import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     Delivery,
     Dispatcher,
     backoff_delays,
-    build_sinks,
     deliver,
     sign,
     verify_signature,
 )
+from flockwatch.alerts.rules import RetryPolicy, SinkSpec, parse_config, url_digest
 from flockwatch.schema import Alert, Evidence
 from tests.local_http import PostRecorder, recording_endpoint
 

@@ -6,9 +6,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flockwatch.media.score import MediaScorer
-from flockwatch.media.stage import MAX_ITEMS_PER_POST
-from flockwatch.pipeline.batching import DEFAULT_RECORDS, HEADROOM, MIN_RECORDS, poll_plan, records_per_poll
-from flockwatch.workers import MediaScoreStage, NormalizeStage
+from flockwatch.stages.batching import DEFAULT_RECORDS, HEADROOM, MIN_RECORDS, poll_plan, records_per_poll
+from flockwatch.stages.media import MAX_ITEMS_PER_POST, MediaScoreStage
+from flockwatch.stages.normalize import NormalizeStage
 
 
 @given(

@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, cast
 
-from flockwatch.demo import RunningStages, _collect_counts
+from flockwatch.cli.demo import RunningStages, _collect_counts
 
 
 @dataclass

@@ -192,7 +192,7 @@ def test_posts_jsonl_cascades(tmp_path: Path) -> None:
 def test_cascades_cli(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from flockwatch.cli_graph import graph_app
+    from flockwatch.cli.graph import graph_app
 
     folder = tmp_path / "tw"
     (folder / "tree").mkdir(parents=True)

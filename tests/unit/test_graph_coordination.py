@@ -293,7 +293,7 @@ def test_matches_the_brute_force_reference(
 def test_coordination_cli(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from flockwatch.cli_graph import graph_app
+    from flockwatch.cli.graph import graph_app
 
     path = tmp_path / "in.csv"
     with path.open("w", newline="", encoding="utf-8") as h:

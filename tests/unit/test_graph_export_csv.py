@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from flockwatch.cli import app
+from flockwatch.cli.app import app
 from flockwatch.csv_cells import FORMULA_STARTS, safe_cell
 from flockwatch.graph.coordination import Options, coordination_network
 from flockwatch.graph.export import write_edges

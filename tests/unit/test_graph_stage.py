@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from flockwatch.graph.streaming import CoAction, StreamingCoordination
-from flockwatch.graph_jobs import WindowOptions, build_table, window_coactions
-from flockwatch.graph_stage import (
+from flockwatch.messages import InMessage
+from flockwatch.schema import Author, Post, SourceRef
+from flockwatch.stages.graph import (
     STREAM_KINDS,
     AccountEntry,
     CascadeEntry,
@@ -24,10 +25,9 @@ from flockwatch.graph_stage import (
     edge_evidence,
     post_objects,
 )
-from flockwatch.pipeline.messages import InMessage
-from flockwatch.schema import Author, Post, SourceRef
-from flockwatch.store import BulkResult, IndexKind, StoreUnavailable, Upsert
-from flockwatch.topics import Stage
+from flockwatch.stages.graph_windows import WindowOptions, build_table, window_coactions
+from flockwatch.store.opensearch import BulkResult, IndexKind, StoreUnavailable, Upsert
+from flockwatch.topics import Topic
 
 T0 = datetime(2016, 10, 1, 12, 0, tzinfo=UTC)
 
@@ -296,7 +296,7 @@ def _message(p: Post, offset: int) -> InMessage:
 def test_stage_survives_store_outages_and_bad_input() -> None:
     store = FakeStore()
     stage = GraphStage(GraphState(store), GraphSettings())
-    assert stage.inputs == (Stage.normalized,)
+    assert stage.inputs == (Topic.normalized,)
     batch = [
         _message(post("1", "a", 0, "same words"), 0),
         _message(post("2", "b", 5, "same words"), 1),

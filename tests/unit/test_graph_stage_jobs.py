@@ -10,7 +10,8 @@ from pathlib import Path
 import networkx as nx  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
-from flockwatch.graph_jobs import (
+from flockwatch.schema import Post
+from flockwatch.stages.graph_windows import (
     WindowOptions,
     edges_from_docs,
     export_graph,
@@ -21,9 +22,8 @@ from flockwatch.graph_jobs import (
     run_windows,
     windows,
 )
-from flockwatch.pipeline.index import post_document
-from flockwatch.schema import Post
-from flockwatch.store import IndexKind
+from flockwatch.stages.index import post_document
+from flockwatch.store.opensearch import IndexKind
 from tests.unit.test_graph_stage import T0, FakeStore, post
 
 HOUR = 3600.0
@@ -136,8 +136,8 @@ def test_export_formats_and_period(tmp_path: Path) -> None:
 
 
 def test_cluster_summaries_count_machine_text_and_manipulated_media() -> None:
-    from flockwatch.pipeline.index import to_upsert
     from flockwatch.schema import MediaScore, TextScore
+    from flockwatch.stages.index import to_upsert
 
     posts = _campaign()
     store = _store(posts)

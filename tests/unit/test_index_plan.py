@@ -1,9 +1,9 @@
 from datetime import UTC, datetime
 
-from flockwatch.pipeline.index import plan_index
-from flockwatch.pipeline.messages import InMessage
+from flockwatch.messages import InMessage
 from flockwatch.schema import Author, MediaScore, Post, SourceRef, TextScore
-from flockwatch.store import IndexKind
+from flockwatch.stages.index import plan_index
+from flockwatch.store.opensearch import IndexKind
 
 WHEN = datetime(2016, 10, 3, 4, 5, tzinfo=UTC)
 

@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from flockwatch.pipeline.messages import InMessage
+from flockwatch.messages import InMessage
 from flockwatch.schema import Author, DeadLetter, Post, SourceRef
-from flockwatch.store import BulkResult, StoreUnavailable, Upsert
-from flockwatch.topics import Stage
-from flockwatch.workers import IndexStage
+from flockwatch.stages.index import IndexStage
+from flockwatch.store.opensearch import BulkResult, StoreUnavailable, Upsert
+from flockwatch.topics import Topic
 
 
 class FakeStore:
@@ -50,7 +50,7 @@ def test_writes_are_idempotent_and_rejections_dead_lettered() -> None:
     second = stage.process(batch)
     assert len(store.docs) == 3
     assert first.counts["indexed"] == second.counts["indexed"] == 3
-    [letter] = [DeadLetter.model_validate_json(o.value) for o in first.out if o.stage is Stage.dead_letter]
+    [letter] = [DeadLetter.model_validate_json(o.value) for o in first.out if o.topic is Topic.dead_letter]
     assert "mapper_parsing_exception" in letter.reason
     assert letter.original() == batch[2].value
 

@@ -1,4 +1,4 @@
-"""Fast tests of flockwatch.local_services: no JVM, no Maven, no servers."""
+"""Fast tests of flockwatch.adapters.local_services: no JVM, no Maven, no servers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flockwatch import local_services as ls
+from flockwatch.adapters import local_services as ls
 from flockwatch.config import REPO_ROOT, Settings
 
 

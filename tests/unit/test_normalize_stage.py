@@ -7,11 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flockwatch.config import Settings
-from flockwatch.pipeline.messages import InMessage
-from flockwatch.pipeline.normalize import normalize_batch
+from flockwatch.messages import InMessage
 from flockwatch.replay import read_dataset
 from flockwatch.schema import DeadLetter, Post, RawRecord
-from flockwatch.topics import Stage
+from flockwatch.stages.normalize import normalize_batch
+from flockwatch.topics import Topic
 
 
 def msg(value: bytes, offset: int = 0) -> InMessage:
@@ -24,7 +24,7 @@ def ira_records(n: int) -> list[RawRecord]:
 
 def dead_letters(values: list[bytes]) -> list[DeadLetter]:
     outcome = normalize_batch([msg(v, i) for i, v in enumerate(values)])
-    return [DeadLetter.model_validate_json(o.value) for o in outcome.out if o.stage is Stage.dead_letter]
+    return [DeadLetter.model_validate_json(o.value) for o in outcome.out if o.topic is Topic.dead_letter]
 
 
 def test_real_records_normalise_to_posts_keyed_by_post_key() -> None:
@@ -34,7 +34,7 @@ def test_real_records_normalise_to_posts_keyed_by_post_key() -> None:
     assert outcome.counts["dead_lettered"] == 0
     for out in outcome.out:
         post = Post.model_validate_json(out.value)
-        assert out.stage is Stage.normalized
+        assert out.topic is Topic.normalized
         assert out.key == post.key.encode()
 
 

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from flockwatch.replayer import Pacer
+from flockwatch.adapters.replayer import Pacer
 
 T0 = datetime(2016, 10, 1, tzinfo=UTC)
 

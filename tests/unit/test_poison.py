@@ -15,14 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
+from flockwatch.adapters.kafka_bus import batch_transient
 from flockwatch.config import Settings
-from flockwatch.kafka_bus import batch_transient
 from flockwatch.media.score import MediaResult
-from flockwatch.media.stage import score_batch as score_media_batch
-from flockwatch.pipeline.isolate import MAX_ATTEMPTS, process_isolating
-from flockwatch.pipeline.messages import InMessage, OutMessage, StageOutcome
-from flockwatch.pipeline.normalize import normalize_batch
-from flockwatch.pipeline.rollups import RollupsStage, TextRollups
+from flockwatch.messages import InMessage, OutMessage, StageOutcome
 from flockwatch.replay import read_dataset
 from flockwatch.schema import (
     DEAD_LETTER_KEEP_BYTES,
@@ -38,9 +34,13 @@ from flockwatch.schema import (
     TextScore,
     document_id,
 )
-from flockwatch.store import BulkResult, StoreUnavailable, Upsert
+from flockwatch.stages.isolate import MAX_ATTEMPTS, process_isolating
+from flockwatch.stages.media import score_batch as score_media_batch
+from flockwatch.stages.normalize import normalize_batch
+from flockwatch.stages.rollups import RollupsStage, TextRollups
+from flockwatch.store.opensearch import BulkResult, StoreUnavailable, Upsert
 from flockwatch.text.rollup import NarrativeSummary
-from flockwatch.topics import LARGE_MESSAGE_BYTES, Stage
+from flockwatch.topics import LARGE_MESSAGE_BYTES, Topic
 
 T0 = datetime(2016, 10, 1, tzinfo=UTC)
 
@@ -94,7 +94,7 @@ class PoisonStage:
         if any(m.value in self.poison for m in batch):
             raise self.exc("cannot handle this record")
         out = StageOutcome()
-        out.out = [OutMessage(Stage.normalized, m.key, m.value.upper()) for m in batch]
+        out.out = [OutMessage(Topic.normalized, m.key, m.value.upper()) for m in batch]
         out.counts["done"] += len(batch)
         return out
 
@@ -113,9 +113,9 @@ def test_a_poison_record_is_bisected_out_and_dead_lettered_with_its_attempts() -
     batch = [msg(f"m{i}".encode(), i) for i in range(64)]
     stage = PoisonStage({b"m37"})
     outcome, delivered = run_isolating(stage, batch)
-    good = sorted(o.value for o in delivered if o.stage is Stage.normalized)
+    good = sorted(o.value for o in delivered if o.topic is Topic.normalized)
     assert good == sorted(f"M{i}".encode() for i in range(64) if i != 37)
-    [letter] = [DeadLetter.model_validate_json(o.value) for o in delivered if o.stage is Stage.dead_letter]
+    [letter] = [DeadLetter.model_validate_json(o.value) for o in delivered if o.topic is Topic.dead_letter]
     assert letter.original() == b"m37" and letter.source_offset == 37
     assert letter.attempts == MAX_ATTEMPTS
     assert "RuntimeError: cannot handle this record" in letter.reason and f"{MAX_ATTEMPTS} times" in letter.reason
@@ -128,7 +128,7 @@ def test_several_poison_records_each_cost_only_themselves() -> None:
     batch = [msg(f"m{i}".encode(), i) for i in range(20)]
     outcome, delivered = run_isolating(PoisonStage({b"m0", b"m7", b"m8", b"m19"}), batch)
     letters = sorted(
-        DeadLetter.model_validate_json(o.value).source_offset or 0 for o in delivered if o.stage is Stage.dead_letter
+        DeadLetter.model_validate_json(o.value).source_offset or 0 for o in delivered if o.topic is Topic.dead_letter
     )
     assert letters == [0, 7, 8, 19]
     assert outcome.counts["done"] == 16
@@ -167,13 +167,13 @@ def test_an_output_the_broker_refuses_for_good_is_isolated_not_retried_forever()
     delivered: list[OutMessage] = []
 
     def deliver(out: Sequence[OutMessage]) -> None:
-        if any(len(o.value) > 100 for o in out if o.stage is not Stage.dead_letter):
+        if any(len(o.value) > 100 for o in out if o.topic is not Topic.dead_letter):
             raise MessageSizeTooLargeError("the message is larger than the topic takes")
         delivered.extend(out)
 
     batch = [msg(b"x" * (200 if i == 3 else 10), i) for i in range(8)]
     outcome = process_isolating("s", PoisonStage(set()).process, deliver, batch, is_transient=batch_transient)
-    [letter] = [DeadLetter.model_validate_json(o.value) for o in delivered if o.stage is Stage.dead_letter]
+    [letter] = [DeadLetter.model_validate_json(o.value) for o in delivered if o.topic is Topic.dead_letter]
     assert letter.source_offset == 3 and "MessageSizeTooLargeError" in letter.reason
     assert outcome.counts["done"] == 7
 
@@ -230,7 +230,7 @@ def jetstream_tags(n: int) -> bytes:
 
 
 def letters_of(outcome: StageOutcome) -> list[DeadLetter]:
-    return [DeadLetter.model_validate_json(o.value) for o in outcome.out if o.stage is Stage.dead_letter]
+    return [DeadLetter.model_validate_json(o.value) for o in outcome.out if o.topic is Topic.dead_letter]
 
 
 def test_bad_posts_are_dead_lettered_by_normalize_with_a_reason_naming_what() -> None:
@@ -255,7 +255,7 @@ def test_a_long_key_is_not_bad_input_it_is_normalised() -> None:
     outcome = normalize_batch([msg(cnt_record(message_id="k" * 505), 0)])
     [out] = outcome.out
     post = Post.model_validate_json(out.value)
-    assert len(post.key.encode()) == 513 and out.stage is Stage.normalized
+    assert len(post.key.encode()) == 513 and out.topic is Topic.normalized
 
 
 def test_a_raw_record_without_its_text_field_is_dead_lettered_naming_the_field() -> None:
@@ -356,10 +356,10 @@ def test_normalize_puts_every_post_through_or_dead_letters_it_with_what_was_too_
     outcome = normalize_batch([msg(v, i) for i, v in enumerate(values)])
     assert len(outcome.out) == 2  # never raises, never drops
     tagged, linked = outcome.out
-    assert (tagged.stage is Stage.normalized) == (tags <= 1000)
+    assert (tagged.topic is Topic.normalized) == (tags <= 1000)
     if tags > 1000:
         assert "hashtags" in DeadLetter.model_validate_json(tagged.value).reason
-    if linked.stage is Stage.dead_letter:
+    if linked.topic is Topic.dead_letter:
         reason = DeadLetter.model_validate_json(linked.value).reason
         assert ("urls" in reason and urls > 1000) or "message limit" in reason
     else:

@@ -9,11 +9,11 @@ from kafka.errors import CoordinatorNotAvailableError, KafkaTimeoutError, TopicA
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import RequestError, TransportError
 
-from flockwatch.cli import service_error_line
+from flockwatch.adapters.kafka_bus import kafka_transient
+from flockwatch.cli.app import service_error_line
 from flockwatch.config import Settings
-from flockwatch.kafka_bus import kafka_transient
 from flockwatch.readiness import Backoff, ServiceNotReady, retry_until_ready
-from flockwatch.store import StoreUnavailable, store_transient
+from flockwatch.store.opensearch import StoreUnavailable, store_transient
 
 
 class FakeClock:

@@ -15,11 +15,11 @@ import json
 import tarfile
 from pathlib import Path
 
+from flockwatch.adapters.replayer import ReplayReport, replay_records
 from flockwatch.config import Settings
 from flockwatch.replay import normalize_record, read_dataset
 from flockwatch.replay.cnt_csv import COLUMNS
 from flockwatch.replay.csv_rows import CsvReject, CsvRow, read_rows
-from flockwatch.replayer import ReplayReport, replay_records
 from flockwatch.schema import DeadLetter, RawRecord
 from tests.unit.test_replayer import FakeProducer
 

@@ -26,12 +26,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from flockwatch.adapters.replayer import ReplayReport, replay_records
 from flockwatch.config import Settings
 from flockwatch.replay import normalize_record, read_dataset
 from flockwatch.replay.cnt_csv import COLUMNS
 from flockwatch.replay.payload import MAX_JSON_DEPTH, json_depth
 from flockwatch.replay.weibo_ced import ced_members
-from flockwatch.replayer import ReplayReport, replay_records
 from flockwatch.schema import DeadLetter, Post, RawRecord
 from tests.unit.test_replayer import FakeProducer
 

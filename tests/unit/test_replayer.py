@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from flockwatch.adapters.kafka_bus import MAX_MESSAGE_BYTES
+from flockwatch.adapters.replayer import ReplayReport, replay_records
 from flockwatch.config import Settings
-from flockwatch.kafka_bus import MAX_MESSAGE_BYTES
-from flockwatch.replayer import ReplayReport, replay_records
 from flockwatch.schema import DeadLetter, RawRecord
 
 

@@ -26,10 +26,15 @@ from opensearchpy.exceptions import AuthenticationException
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from pydantic import SecretStr
 
-from flockwatch import local_services
+from flockwatch.adapters import local_services
+from flockwatch.adapters.client_security import (
+    SecuritySettingsError,
+    http_auth_header,
+    kafka_client_args,
+    opensearch_client_args,
+)
 from flockwatch.config import Settings
-from flockwatch.security import SecuritySettingsError, http_auth_header, kafka_client_args, opensearch_client_args
-from flockwatch.store import OpenSearchStore
+from flockwatch.store.opensearch import OpenSearchStore
 
 USER, PASSWORD = "indexer", "s3cret-pass"
 

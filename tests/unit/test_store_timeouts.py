@@ -1,5 +1,5 @@
 """A frozen store (accepts connections, answers nothing) is noticed after the first timeout, each timeout in a row
-waits twice as long up to the ceiling, and an answer resets it (flockwatch.store_timeouts)."""
+waits twice as long up to the ceiling, and an answer resets it (flockwatch.store.timeouts)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pytest
 from opensearchpy.exceptions import ConnectionTimeout
 
 from flockwatch.config import Settings
-from flockwatch.store import IndexKind, OpenSearchStore, StoreUnavailable, Upsert
-from flockwatch.store_timeouts import BackoffTimeout, body_allowance_s
+from flockwatch.store.opensearch import IndexKind, OpenSearchStore, StoreUnavailable, Upsert
+from flockwatch.store.timeouts import BackoffTimeout, body_allowance_s
 from tests.local_http import serving
 
 

@@ -19,7 +19,7 @@ from flockwatch.model_card import read_block
 from flockwatch.text.data import Corpus
 from flockwatch.text.detector import TextDetector
 from flockwatch.text.features import style_matrix
-from flockwatch.text.train import (
+from flockwatch.training.text import (
     CV_FOLDS,
     SETTINGS,
     TRAINING_DATA,

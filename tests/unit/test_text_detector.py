@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from flockwatch.cli import app
+from flockwatch.cli.app import app
 from flockwatch.config import Settings
 from flockwatch.metrics import auroc
 from flockwatch.text.data import read_tweepfake
 from flockwatch.text.detector import TextDetector, shared_detector
-from flockwatch.text.train import fit_combiner, threshold_at_fpr
+from flockwatch.training.text import fit_combiner, threshold_at_fpr
 
 DATA = Settings().data_dir
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from flockwatch.text.canonical import copy_form, normalize_text
 from flockwatch.text.narratives import NarrativeIndex, assign_all, narrative_id_for
-from flockwatch.text.normalize import copy_form, normalize_text
 
 POSTS = [
     "BREAKING: Hillary's emails show she lied about Benghazi #tcot https://t.co/aaa",

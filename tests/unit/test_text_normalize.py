@@ -7,7 +7,7 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flockwatch.text.normalize import (
+from flockwatch.text.canonical import (
     MAX_CHARS,
     assess,
     copy_form,

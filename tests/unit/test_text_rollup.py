@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from flockwatch.pipeline.index import plan_index
-from flockwatch.pipeline.messages import InMessage
-from flockwatch.pipeline.rollups import PostsNotStored, RollupsStage, TextRollups
+from flockwatch.messages import InMessage
 from flockwatch.schema import Author, Post, SourceRef, TextScore
-from flockwatch.store import BulkResult, IndexKind, Upsert
+from flockwatch.stages.index import IndexStage, plan_index
+from flockwatch.stages.rollups import PostsNotStored, RollupsStage, TextRollups
+from flockwatch.store.opensearch import BulkResult, IndexKind, Upsert
 from flockwatch.text.rollup import (
     AccountPosts,
     NarrativeSummary,
@@ -22,7 +22,6 @@ from flockwatch.text.rollup import (
     narrative_document,
     summarize_posts,
 )
-from flockwatch.workers import IndexStage
 
 T0 = datetime(2016, 10, 1, tzinfo=UTC)
 

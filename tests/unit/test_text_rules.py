@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flockwatch.text.normalize import normalize_text
+from flockwatch.text.canonical import normalize_text
 from flockwatch.text.rules import LLM_ARTEFACTS, REFUSAL, RULES, SELF_DISCLOSURE, TextInput, TextSignal, run_signals
 
 

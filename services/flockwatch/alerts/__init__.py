@@ -7,9 +7,9 @@
 - :mod:`~flockwatch.alerts.watchlist`: watched entities (names, aliases, handles, languages).
 - :mod:`~flockwatch.alerts.engine`: the evaluation core shared by the streaming stage and the DAG sweep.
 - :mod:`~flockwatch.alerts.lifecycle`: new → acknowledged → resolved.
-- :mod:`~flockwatch.alerts.sinks`: signed webhook, Slack-compatible webhook and SMTP email, with retries.
+- :mod:`~flockwatch.adapters.alert_sinks`: signed webhook, Slack-compatible webhook and SMTP email, with retries.
 - :mod:`~flockwatch.alerts.outbox`: which sinks still owe a stored alert a delivery (at-least-once).
 
 Nothing here talks to Kafka, OpenSearch or Airflow: the stage and the sweep receive the store as an
-object with a few methods (see :mod:`~flockwatch.alerts.stage`), which ``flockwatch.store`` provides.
+object with a few methods (see :mod:`~flockwatch.stages.alerts`), which ``flockwatch.store.opensearch`` provides.
 """

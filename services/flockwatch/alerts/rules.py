@@ -24,7 +24,7 @@ An alerts config file::
                 - {signal: machine_text, gte: 0.8}
                 - {signal: known_fake_media}
         severity: high
-    sinks: [...]             # see flockwatch.alerts.sinks
+    sinks: [...]             # see flockwatch.adapters.alert_sinks
 
 Conditions are ``{all: [...]}``, ``{any: [...]}``, ``{not: {...}}`` or a leaf ``{signal: NAME}`` with at
 most one comparison: ``gte``/``gt``/``lte``/``lt`` for numbers, ``eq``/``in`` for strings, ``eq`` for

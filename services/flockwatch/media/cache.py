@@ -1,6 +1,7 @@
 """Size bound on the content-addressed media cache: least recently used entries are evicted.
 
-An entry is a body ``<dir>/<sha[:2]>/<sha>`` and its sidecar ``<sha>.json`` (see :mod:`flockwatch.media.fetch`);
+An entry is a body ``<dir>/<sha[:2]>/<sha>`` and its sidecar ``<sha>.json``
+(see :mod:`flockwatch.adapters.media_fetch`);
 its size is both together, its recency the body's mtime, which the fetcher sets on every write and
 refreshes on every hit (``touch``). mtime rather than atime: atime is not updated under ``noatime`` and
 only daily under ``relatime``.

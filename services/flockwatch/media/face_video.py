@@ -4,7 +4,7 @@ video score.
 The CNN is trained only on real faces, self-supervised with Self-Blended Images (Shiohara & Yamasaki, "Detecting
 Deepfakes with Self-Blended Images", CVPR 2022): a face blended into a colour/scale-jittered copy of itself inside
 a face-shaped mask carries the blending boundary and statistical mismatch of a face swap without any
-generator's fingerprint (``flockwatch.media.train_face``; its limits are in ``models/face_video/MODEL_CARD.md``).
+generator's fingerprint (``flockwatch.training.face``; its limits are in ``models/face_video/MODEL_CARD.md``).
 It looks for blending; it does not check lip-sync against the audio, and it is a weak prior (``Tier.learned``).
 
 Video score: the mean of the top third of the crop scores, so a manipulation in part of a video still shows while a

@@ -4,7 +4,7 @@ Forensic features of 64-pixel tiles (:mod:`flockwatch.media.image_features`: spe
 up-sampling peaks after Zhang et al. 2019, SRM residuals after Fridrich & Kodovsky 2012, block DCT after
 Frank et al. 2020) feed a torch logistic layer; the image's logit is the mean of its tiles' logits. Trained on
 the CNNDetection ranking images (Wang et al. 2020, "CNN-generated images are surprisingly easy to spot... for
-now") by :mod:`flockwatch.media.train_image`; ``models/synthetic_image/MODEL_CARD.md`` gives the data, the
+now") by :mod:`flockwatch.training.image`; ``models/synthetic_image/MODEL_CARD.md`` gives the data, the
 leak check, the leave-one-generator-out figures and the limits. It has never seen a diffusion model.
 """
 

@@ -1,7 +1,7 @@
 """Cloned-voice detector: a learned, weak prior that a recording's voice is synthetic.
 
 LFCC window statistics (Sahidullah et al., "A Comparison of Features for Synthetic Speech Detection",
-Interspeech 2015) scored by a logistic regression trained in :mod:`flockwatch.media.train_voice` on one
+Interspeech 2015) scored by a logistic regression trained in :mod:`flockwatch.training.voice` on one
 speaker's real and Resemble.ai-cloned clips (see ``models/voice_clone/MODEL_CARD.md``). It applies to audio
 files and to videos (their first audio stream); a video with no audio stream gives ``None``.
 

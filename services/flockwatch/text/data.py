@@ -6,7 +6,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flockwatch.text.normalize import decode_text, normalize_text
+from flockwatch.text.canonical import decode_text, normalize_text
 
 TWEEPFAKE = Path("text/tweepfake")
 AUTHORMIMIC = Path("text/authormimic")

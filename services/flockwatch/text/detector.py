@@ -30,8 +30,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from flockwatch.schema import Evidence
+from flockwatch.text.canonical import MIN_WORDS, assess, decode_text, normalize_text
 from flockwatch.text.features import STYLE_FEATURES, style_matrix
-from flockwatch.text.normalize import MIN_WORDS, assess, decode_text, normalize_text
 from flockwatch.text.rules import RULES, TextInput, run_signals
 
 MODEL_FORMAT = 1

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from flockwatch.text.normalize import text_key
+from flockwatch.text.canonical import text_key
 
 # Never reach for the hub: the weights come from the installed package.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from flockwatch.text.normalize import MENTION_TOKEN, URL_TOKEN, words
+from flockwatch.text.canonical import MENTION_TOKEN, URL_TOKEN, words
 
 
 def _bag(words: str) -> frozenset[str]:

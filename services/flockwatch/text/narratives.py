@@ -48,7 +48,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from flockwatch.text.normalize import copy_form, text_key
+from flockwatch.text.canonical import copy_form, text_key
 
 How = Literal["exact", "near_copy", "paraphrase", "new", "empty"]
 STATE_VERSION = 1

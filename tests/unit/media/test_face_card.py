@@ -12,8 +12,8 @@ import pytest
 
 from flockwatch.config import Settings
 from flockwatch.media.face_video import MODEL_DIR
-from flockwatch.media.train_face import CARD, card_figures, clips, ffpp_pairs, identity_folds, render_card_figures
 from flockwatch.model_card import read_block
+from flockwatch.training.face import CARD, card_figures, clips, ffpp_pairs, identity_folds, render_card_figures
 
 METRICS = json.loads((MODEL_DIR / "metrics.json").read_text())
 CONFIG = json.loads((MODEL_DIR / "model.json").read_text())

@@ -13,7 +13,7 @@ from flockwatch.media.face_video import MODEL_DIR, FaceVideoSignal, load_model, 
 from flockwatch.media.faces import CROP_SIZE, FaceCrop, FaceCropper, crop_face
 from flockwatch.media.signal import Tier
 from flockwatch.media.sniff import open_media
-from flockwatch.media.train_face import clips, face_mask, self_blend
+from flockwatch.training.face import clips, face_mask, self_blend
 
 SAMPLES = Settings().data_dir / "media" / "video" / "ffpp_dfdc_samples"
 ORIGINAL = SAMPLES / "ffpp/original_sequences/youtube/c23/videos/004.mp4"

@@ -25,8 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from flockwatch.media.errors import MediaRefused
-from flockwatch.media.fetch import (
+from flockwatch.adapters.media_fetch import (
     DEFAULT_POLICY,
     REFUSED_NETWORKS,
     FetchPolicy,
@@ -38,13 +37,14 @@ from flockwatch.media.fetch import (
     sidecar_path,
     try_fetch,
 )
-from flockwatch.media.video_platforms import (
+from flockwatch.adapters.video_platforms import (
     choose_format,
     fetch_video,
     info_path,
     is_video_platform_url,
     ydl_options,
 )
+from flockwatch.media.errors import MediaRefused
 
 Route = Callable[["_Handler"], None]
 
@@ -794,7 +794,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serve
 def _trust(monkeypatch: pytest.MonkeyPatch, ca: bytes) -> None:
     import ssl
 
-    import flockwatch.media.fetch as fetch_module
+    import flockwatch.adapters.media_fetch as fetch_module
 
     def context() -> ssl.SSLContext:
         return ssl.create_default_context(cadata=ca.decode())

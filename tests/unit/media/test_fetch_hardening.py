@@ -30,15 +30,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-import flockwatch.media.fetch as fetch_module
+import flockwatch.adapters.media_fetch as fetch_module
+from flockwatch.adapters.media_fetch import FetchPolicy, check_address, fetch_media
+from flockwatch.adapters.media_scorer import build_scorer
+from flockwatch.adapters.video_platforms import fetch_video, ydl_options
 from flockwatch.config import Settings
-from flockwatch.media.build import build_scorer
 from flockwatch.media.errors import MediaRefused
-from flockwatch.media.fetch import FetchPolicy, check_address, fetch_media
-from flockwatch.media.stage import score_batch
-from flockwatch.media.video_platforms import fetch_video, ydl_options
-from flockwatch.pipeline.messages import InMessage
+from flockwatch.messages import InMessage
 from flockwatch.schema import Author, MediaItem, MediaScore, Post, SourceRef
+from flockwatch.stages.media import score_batch
 from tests.unit.media.test_fetch import _tls_files
 
 PLATFORM_IP, TARGET_IP = "127.0.0.2", "127.0.0.1"
@@ -290,7 +290,7 @@ def test_guarded_handler_refuses_proxies_and_other_schemes() -> None:
     from yt_dlp.networking.common import Request
     from yt_dlp.networking.exceptions import RequestError
 
-    from flockwatch.media.video_platforms import guarded_factory
+    from flockwatch.adapters.video_platforms import guarded_factory
 
     with guarded_factory(POLICY)(ydl_options(POLICY)) as ydl:  # type: ignore[attr-defined]
         assert list(ydl._request_director.handlers) == ["Guarded"]  # yt-dlp's own handlers are not built

@@ -84,7 +84,7 @@ SCORE_SCRIPT = """
 import json, os, re, sys
 from flockwatch.config import Settings
 from flockwatch.media.bank import Bank
-from flockwatch.media.build import build_signals
+from flockwatch.adapters.media_scorer import build_signals
 from flockwatch.media.score import MediaScorer
 bank = Bank.from_records([json.loads(sys.argv[2])])
 scorer = MediaScorer(build_signals(Settings(), bank), local_files=True)

@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from flockwatch.adapters.media_fetch import FetchPolicy, cache_path, fetch_media, sidecar_path
 from flockwatch.media.cache import entries, evict, touch
-from flockwatch.media.fetch import FetchPolicy, cache_path, fetch_media, sidecar_path
 
 HOUR = 3600.0
 

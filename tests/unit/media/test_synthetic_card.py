@@ -12,7 +12,9 @@ from PIL import Image
 
 from flockwatch.config import Settings
 from flockwatch.media.synthetic_image import DEFAULT_MODEL_DIR
-from flockwatch.media.train_image import (
+from flockwatch.metrics import auroc
+from flockwatch.model_card import read_block
+from flockwatch.training.image import (
     CARD,
     Config,
     bootstrap_intervals,
@@ -23,8 +25,6 @@ from flockwatch.media.train_image import (
     list_examples,
     train,
 )
-from flockwatch.metrics import auroc
-from flockwatch.model_card import read_block
 
 DATA = Settings().data_dir / "media" / "images" / "cnndetection"
 METRICS = json.loads((DEFAULT_MODEL_DIR / "metrics.json").read_text())

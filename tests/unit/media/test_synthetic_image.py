@@ -19,7 +19,7 @@ from flockwatch.media import image_features as F
 from flockwatch.media.signal import MediaFile, MediaSignal, Tier
 from flockwatch.media.sniff import open_media
 from flockwatch.media.synthetic_image import DEFAULT_MODEL_DIR, SyntheticImageSignal, load_model, score_rgb
-from flockwatch.media.train_image import Config, list_examples, train
+from flockwatch.training.image import Config, list_examples, train
 
 DATA = Settings().data_dir / "media" / "images" / "cnndetection"
 N_FEATURES = sum(len(v) for v in F.feature_names().values())

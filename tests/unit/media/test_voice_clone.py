@@ -12,7 +12,7 @@ import pytest
 
 from flockwatch.config import Settings
 from flockwatch.media import audio_features as af
-from flockwatch.media import train_voice as tv
+from flockwatch.training import voice as tv
 from flockwatch.media.sniff import open_media
 from flockwatch.media.voice_clone import DEFAULT_MODEL_DIR, VoiceCloneSignal, load_model
 

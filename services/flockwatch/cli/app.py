@@ -1,0 +1,405 @@
+"""The `flockwatch` command line: a thin layer that parses flags and calls core functions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flockwatch.cli.alerts import alerts_app, watchlist_app, worker_alerts
+from flockwatch.cli.graph import graph_app, train_app
+from flockwatch.cli.media import (
+    bank_app,
+    match,
+    score_media,
+    train_face_video,
+    train_synthetic_image,
+    train_voice_clone,
+)
+from flockwatch.cli.text import narratives, score_app, top_app, train_text_detector
+from flockwatch.config import Settings, get_settings
+
+app = typer.Typer(
+    help="Flockwatch: ingest posts, score them, graph their spread, store, search and alert.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+worker_app = typer.Typer(help="Long-running Kafka workers (one consumer group each).", no_args_is_help=True)
+app.add_typer(worker_app, name="worker")
+app.add_typer(graph_app, name="graph")
+app.add_typer(train_app, name="train")
+app.add_typer(score_app, name="score")
+app.command("narratives")(narratives)
+app.add_typer(top_app, name="top")  # `top FIELD`, `top narratives`, `top accounts`
+train_app.command("text-detector")(train_text_detector)
+score_app.command("media")(score_media)
+train_app.command("synthetic-image")(train_synthetic_image)
+train_app.command("voice-clone")(train_voice_clone)
+train_app.command("face-video")(train_face_video)
+app.add_typer(bank_app, name="bank")
+app.command("match")(match)
+app.add_typer(watchlist_app, name="watchlist")
+app.add_typer(alerts_app, name="alerts")
+worker_app.command("alerts")(worker_alerts)
+
+Services = Annotated[
+    list[str] | None,
+    typer.Argument(help="Which services: kafka, opensearch (default: both)."),
+]
+
+
+def _echo_json(obj: object) -> None:
+    typer.echo(json.dumps(obj, indent=2, default=str))
+
+
+@app.command()
+def up(services: Services = None) -> None:
+    """Start single-node Kafka (KRaft) and OpenSearch on loopback; wait until healthy."""
+    from flockwatch.adapters import local_services
+
+    _echo_json(local_services.up(get_settings(), services or list(local_services.SERVICES)))
+
+
+@app.command()
+def down(
+    services: Services = None,
+    purge: Annotated[bool, typer.Option(help="Also delete their data and logs.")] = False,
+) -> None:
+    """Stop the local services cleanly."""
+    from flockwatch.adapters import local_services
+
+    _echo_json(local_services.down(get_settings(), services or list(local_services.SERVICES), purge=purge))
+
+
+@app.command()
+def status() -> None:
+    """Show whether each local service is running and healthy."""
+    from flockwatch.adapters import local_services
+
+    report = local_services.status(get_settings())
+    _echo_json(report)
+    if not all(s.get("healthy") for s in report.values()):
+        raise typer.Exit(1)
+
+
+@app.command("lag")
+def lag_cmd(
+    stage: Annotated[list[str] | None, typer.Option(help="Only these stages' groups (repeatable).")] = None,
+    warn_fraction: Annotated[
+        float, typer.Option(min=0.01, max=0.99, help="Warn once the oldest unread record used this share of retention.")
+    ] = 0.5,
+    alert: Annotated[
+        bool, typer.Option(help="Also store a consumer_lag_age alert per warn/critical group and send it to the sinks.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Age of each consumer group's oldest unread record against its topic's retention.ms.
+
+    Exit 0 when every active group is ok, 1 on warn or critical (for cron and monitoring)."""
+    from flockwatch.adapters.kafka_bus import when_kafka_ready
+    from flockwatch.adapters.kafka_lag_age import check_lag_age, raise_lag_alerts, state_exit_code
+    from flockwatch.workers import STAGE_INPUTS
+
+    unknown = sorted(set(stage or ()) - set(STAGE_INPUTS))
+    if unknown:
+        raise typer.BadParameter(f"unknown stage(s) {', '.join(unknown)}; known: {', '.join(STAGE_INPUTS)}")
+    wanted = {k: v for k, v in STAGE_INPUTS.items() if not stage or k in stage}
+    settings = get_settings()
+    report = when_kafka_ready(settings, lambda: check_lag_age(settings, wanted, warn_fraction=warn_fraction))
+    out = report.as_dict()
+    if alert:
+        from flockwatch.adapters.alert_sinks import build_sinks
+        from flockwatch.alerts.rules import load_config
+        from flockwatch.store.opensearch import prepare_store
+
+        config = load_config()
+        out["alerts"] = raise_lag_alerts(prepare_store(settings), report, build_sinks(config.sinks), config.retry)
+    if as_json:
+        _echo_json(out)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"consumer-lag age: {report.state.value}")
+        for col in ("group", "topic[partition]", "lag", "oldest unread age", "retention", "state"):
+            table.add_column(col)
+        for g in report.groups:
+            lagging = [p for p in g.partitions if p.lag > 0 or p.state.value != "ok"]
+            if not lagging:
+                table.add_row(g.group if g.active else f"{g.group} (no commits)", "all", "0", "-", "-", g.state.value)
+            for p in lagging:
+                retention = "infinite" if p.retention_ms < 0 else f"{p.retention_ms / 3_600_000:.1f} h"
+                state = p.state.value + (f" ({p.lost} lost)" if p.lost else "")
+                name = g.group if g.active else f"{g.group} (no commits)"
+                table.add_row(
+                    name, f"{p.topic}[{p.partition}]", str(p.lag), f"{p.age_ms / 3_600_000:.2f} h", retention, state
+                )
+        Console().print(table)
+        if alert:
+            typer.echo(json.dumps(out["alerts"]))
+    raise typer.Exit(state_exit_code(report.state))
+
+
+@app.command("replay")
+def replay_cmd(
+    dataset: Annotated[
+        str,
+        typer.Argument(
+            help="Dataset format: ira_2016, twitter15, weibo_ced, pheme, rumoureval2017, bluesky_jetstream, "
+            "cnt_csv, or auto (recognise --path)."
+        ),
+    ],
+    path: Annotated[Path | None, typer.Option(help="File or folder (default: the dataset under the data dir).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Stop after this many records.")] = None,
+    rate: Annotated[float | None, typer.Option(help="At most this many records per second.")] = None,
+    speed: Annotated[float | None, typer.Option(help="Real-time factor over the records' timestamps.")] = None,
+) -> None:
+    """Replay a recorded dataset into the raw-posts topic (the default data source)."""
+    from flockwatch.adapters.kafka_bus import ensure_topics
+    from flockwatch.adapters.replayer import replay
+    from flockwatch.replay import UnknownFormatError, detect_format
+
+    settings = get_settings()
+    try:
+        if dataset == "auto":
+            if path is None:
+                raise UnknownFormatError("`auto` needs --path to look at")
+            dataset = detect_format(path).name
+        ensure_topics(settings)
+        with _progress(f"replaying {dataset}", limit) as advance:
+            report = replay(settings, dataset, path, limit=limit, rate=rate, speed=speed, on_progress=advance)
+    except (UnknownFormatError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    _echo_json({**report.__dict__, "rate_per_s": round(report.rate, 1)})
+    if report.errors:
+        typer.echo(f"error: {report.errors[0]}", err=True)
+        raise typer.Exit(1)
+
+
+@worker_app.command("normalize")
+def worker_normalize() -> None:
+    """Raw records → normalised posts (bad records → dead-letter topic)."""
+    _run_worker("normalize")
+
+
+@worker_app.command("text")
+def worker_text() -> None:
+    """Normalised posts → text scores: machine-likeness with evidence (model loaded once)."""
+    _run_worker("text")
+
+
+@worker_app.command("media")
+def worker_media() -> None:
+    """Normalised posts → media scores: safe fetch, provenance, bank matches, detectors (models loaded once)."""
+    _run_worker("media")
+
+
+@worker_app.command("index")
+def worker_index() -> None:
+    """Posts and scores → the store, committing offsets only after the store acknowledged."""
+    _run_worker("index")
+
+
+@worker_app.command("rollups")
+def worker_rollups() -> None:
+    """Text scores → narrative and account documents, recomputed from the stored posts once indexed."""
+    _run_worker("rollups")
+
+
+@worker_app.command("graph")
+def worker_graph() -> None:
+    """Normalised posts → coordination edges, cascades and accounts in the store (run a single one)."""
+    _run_worker("graph")
+
+
+@graph_app.command("export")
+def graph_export(
+    fmt: Annotated[str, typer.Option("--format", help="gexf, graphml, csv or jsonl.")],
+    output: Annotated[Path, typer.Option("--output", help="Where to write the graph.")],
+    start: Annotated[str | None, typer.Option("--start", help="ISO 8601; co-actions from then on.")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="ISO 8601; co-actions before then.")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="Only these layers, comma-separated.")] = None,
+) -> None:
+    """The stored coordination graph (edges with evidence) of a period; needs the store, not Kafka."""
+    from datetime import UTC, datetime
+
+    from flockwatch.stages.graph_windows import export_graph
+    from flockwatch.store.opensearch import OpenSearchStore
+
+    def when(value: str | None, name: str) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise typer.BadParameter(f"not ISO 8601: {value!r}", param_hint=name) from exc
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+    kinds = [k.strip() for k in (kind or "").split(",") if k.strip()]
+    try:
+        store = OpenSearchStore(get_settings())
+        report = export_graph(store, output, fmt, when(start, "--start"), when(end, "--end"), kinds)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--format") from exc
+    _echo_json(report)
+
+
+def _run_worker(name: str) -> None:
+    import logging
+    import signal
+    import threading
+
+    from flockwatch.adapters.kafka_bus import ensure_topics, run_stage
+    from flockwatch.workers import build_stage, group_id
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    # A worker started before its services waits for them (logging why) instead of exiting.
+    ensure_topics(settings, wait_s=None)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def log_batch(counts: object) -> None:
+        logging.getLogger(f"flockwatch.worker.{name}").info("batch: %s", dict(counts))  # type: ignore[call-overload]
+
+    stage = build_stage(name, settings, wait_s=None)
+    report = run_stage(
+        settings,
+        stage,
+        group_id(settings, name),
+        stop=stop,
+        on_batch=log_batch,
+        wait_s=None,
+        instance_id=settings.kafka_group_instance_id or None,
+    )
+    _echo_json({"stage": name, **dict(report.counts), "elapsed_s": round(report.elapsed_s, 1)})
+
+
+@app.command()
+def demo(
+    dataset: Annotated[str, typer.Option(help="Dataset format to replay.")] = "ira_2016",
+    limit: Annotated[int | None, typer.Option(help="Records to replay (0 = all).")] = 30_000,
+    rate: Annotated[float | None, typer.Option(help="At most this many records per second.")] = None,
+    fresh: Annotated[bool, typer.Option(help="Delete this deployment's indices first.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON only.")] = False,
+) -> None:
+    """Start what is not running, replay a real dataset through every stage, print a summary."""
+    from flockwatch.cli.demo import run_demo
+
+    settings = get_settings()
+    with _progress(f"replaying {dataset}", limit or None, quiet=as_json) as advance:
+        summary = run_demo(settings, dataset, limit=limit or None, rate=rate, fresh=fresh, on_progress=advance)
+    if as_json:
+        stages = {name: dict(counts) for name, counts in summary.stage_counts.items()}
+        _echo_json(
+            summary.as_dict() | {"top": summary.top, "example_queries": summary.example_queries, "stages": stages}
+        )
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Flockwatch demo: {dataset}", show_header=False)
+    for k, v in summary.as_dict().items():
+        table.add_row(k.replace("_", " "), str(v))
+    for name, values in summary.top.items():
+        table.add_row(f"top {name}", ", ".join(f"{value} ({count:,})" for value, count in values))
+    console = Console()
+    console.print(table)
+    console.print("Try next:")
+    for q in summary.example_queries:
+        console.print(f"  {q}", markup=False, soft_wrap=True)  # commands stay copy-pasteable
+
+
+@app.command()
+def search(
+    query: Annotated[
+        str, typer.Argument(help="Lucene query string, e.g. 'hashtags:maga AND author.category:RightTroll'.")
+    ],
+    size: Annotated[int, typer.Option(help="How many posts.")] = 10,
+) -> None:
+    """Search stored posts, newest first; one JSON document per line."""
+    from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+
+    for doc in OpenSearchStore(get_settings()).query_string(IndexKind.posts, query, size=size):
+        typer.echo(json.dumps(doc, ensure_ascii=False, default=str))
+
+
+@app.command("dead-letters")
+def dead_letters(
+    limit: Annotated[int, typer.Option(help="How many, oldest first.")] = 20,
+    with_original: Annotated[bool, typer.Option(help="Include the original bytes (base64).")] = False,
+) -> None:
+    """What the pipeline rejected: stage, reason and where it came from; one JSON object per line."""
+    from flockwatch.adapters.kafka_bus import read_topic
+    from flockwatch.schema import DeadLetter
+    from flockwatch.topics import Topic
+
+    for value in read_topic(get_settings(), Topic.dead_letter, limit):
+        letter = DeadLetter.model_validate_json(value)
+        exclude = None if with_original else {"original_b64"}
+        doc = letter.model_dump(mode="json", exclude=exclude)
+        doc["original_bytes"] = len(letter.original())
+        typer.echo(json.dumps(doc, ensure_ascii=False))
+
+
+@contextmanager
+def _progress(label: str, total: int | None, quiet: bool = False) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr; yields a callback taking the records done so far."""
+    if quiet:
+        yield lambda _done: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    ) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda done: progress.update(task, completed=done)
+
+
+def main() -> None:  # pragma: no cover - console entry point (pyproject [project.scripts])
+    try:
+        app()
+    except Exception as exc:
+        line = service_error_line(exc, get_settings())
+        if line is None:
+            raise
+        # A service that is down or still starting is an operator's matter, not a bug: one line, no traceback.
+        typer.echo(f"flockwatch: {line}", err=True)
+        raise SystemExit(1) from None
+
+
+def service_error_line(exc: BaseException, settings: Settings) -> str | None:
+    """One line for an error that means "a service is not answering", or None for any other error."""
+    from flockwatch.adapters import local_services
+    from flockwatch.adapters.kafka_bus import kafka_transient
+    from flockwatch.messages import TransientError
+    from flockwatch.readiness import ServiceNotReady, describe
+    from flockwatch.store.opensearch import store_transient
+
+    if isinstance(exc, ServiceNotReady):
+        return str(exc)
+    module = type(exc).__module__
+    if module.startswith("kafka") and kafka_transient(exc):
+        service, name = f"Kafka at {settings.kafka_bootstrap}", "kafka"
+    elif (module.startswith("opensearchpy") or isinstance(exc, TransientError)) and store_transient(exc):
+        service, name = f"OpenSearch at {settings.opensearch_url}", "opensearch"
+    else:
+        return None
+    return str(ServiceNotReady(service, describe(exc), local_services.hint(settings, name)))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

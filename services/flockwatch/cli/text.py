@@ -1,0 +1,297 @@
+"""`flockwatch score text`, `flockwatch narratives`, `flockwatch train text-detector`: files in, files out."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer import _click as click
+from typer.core import TyperGroup
+
+if TYPE_CHECKING:
+    from flockwatch.text.records import Record
+
+score_app = typer.Typer(help="Score content from files, no services needed.", no_args_is_help=True)
+
+BATCH = 512
+
+
+def _batches(records: Iterator[Record], size: int = BATCH) -> Iterator[list[Record]]:
+    while chunk := list(islice(records, size)):
+        yield chunk
+
+
+def _records(input: Path, text_column: str, id_column: str) -> Iterator[Record]:
+    from flockwatch.text.records import read_records
+
+    if not input.exists():
+        raise typer.BadParameter(f"{input} does not exist", param_hint="--input")
+    try:
+        it = read_records(input, text_column, id_column)
+        first = list(islice(it, 1))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--text-column") from exc
+    yield from first
+    yield from it
+
+
+InputOpt = Annotated[Path, typer.Option("--input", help="JSONL with `id` and `text`, or CSV/TSV (see --text-column).")]
+OutputOpt = Annotated[Path, typer.Option("--output", help="JSONL, one line per input record.")]
+TextCol = Annotated[str, typer.Option("--text-column", help="Field or CSV column holding the text.")]
+IdCol = Annotated[str, typer.Option("--id-column", help="Field or CSV column holding the id.")]
+
+
+@score_app.command("text")
+def score_text(
+    input: InputOpt,
+    output: OutputOpt,
+    text_column: TextCol = "text",
+    id_column: IdCol = "id",
+    fpr: Annotated[float, typer.Option("--fpr", help="Label at the threshold for this false-positive rate.")] = 0.01,
+    model: Annotated[Path | None, typer.Option("--model", help="Model folder (default models/text_detector).")] = None,
+) -> None:
+    """Machine-likeness of each text: {"id", "machine_score", "label", "evidence"} per line."""
+    from flockwatch.schema import Evidence
+    from flockwatch.text.detector import TextDetector
+
+    detector = TextDetector.load(model)
+    try:
+        detector.threshold(fpr)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--fpr") from exc
+    started = time.perf_counter()
+    counts: dict[str, int] = {}
+    with output.open("w", encoding="utf-8") as out:
+        for chunk in _batches(_records(input, text_column, id_column)):
+            ok = [r for r in chunk if r.error is None]
+            langs = [(r.extra or {}).get("language") for r in ok]
+            results = iter(detector.score([r.text for r in ok], languages=langs, fpr=fpr))
+            for rec in chunk:
+                if rec.error is not None:
+                    ev = Evidence(signal="input_error", score=0.0, on="input", detail=rec.error)
+                    line: dict[str, Any] = {"id": rec.id, "machine_score": None, "label": "unscored",
+                                            "evidence": [ev.model_dump()]}  # fmt: skip
+                else:
+                    line = {"id": rec.id, **next(results).as_dict()}
+                line["model"] = detector.name
+                counts[line["label"]] = counts.get(line["label"], 0) + 1
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+    n = sum(counts.values())
+    typer.echo(f"{n} texts -> {output} in {time.perf_counter() - started:.1f}s: {counts}", err=True)
+
+
+def narratives(
+    input: InputOpt,
+    output: OutputOpt,
+    text_column: TextCol = "text",
+    id_column: IdCol = "id",
+    state: Annotated[
+        Path | None,
+        typer.Option("--state", help="Folder to load and save the narrative index: ids stay stable across runs."),
+    ] = None,
+    paraphrase: Annotated[
+        bool, typer.Option("--paraphrase/--copies-only", help="Also join paraphrases (MiniLM embeddings).")
+    ] = True,
+    summary: Annotated[Path | None, typer.Option("--summary", help="Also write one JSON line per narrative.")] = None,
+) -> None:
+    """Each id's narrative id: copypasta (MinHash LSH) and paraphrases (embedding nearest neighbours)."""
+    from flockwatch.text.canonical import decode_text, normalize_text
+    from flockwatch.text.narratives import NarrativeIndex
+
+    index = NarrativeIndex.load(state) if state is not None else NarrativeIndex()
+    embedder = None
+    if paraphrase:
+        from flockwatch.text.embed import shared_embedder
+
+        embedder = shared_embedder()
+    started = time.perf_counter()
+    n = 0
+    with output.open("w", encoding="utf-8") as out:
+        for chunk in _batches(_records(input, text_column, id_column)):
+            norms = [normalize_text(decode_text(r.text)) for r in chunk]
+            vecs = embedder.embed(norms) if embedder is not None else None
+            for i, (rec, norm) in enumerate(zip(chunk, norms, strict=True)):
+                extra = rec.extra or {}
+                got = index.assign(
+                    norm,
+                    None if vecs is None else vecs[i],
+                    raw=rec.text,
+                    platform=str(extra["platform"]) if "platform" in extra else None,
+                    account=str(extra.get("account") or extra.get("author") or "") or None,
+                )
+                line = {"id": rec.id, "narrative_id": got.narrative_id, "how": got.how, "similarity": got.similarity}
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                n += 1
+    if state is not None:
+        index.save(state)
+    if summary is not None:
+        with summary.open("w", encoding="utf-8") as f:
+            for stats in sorted(index.stats.values(), key=lambda s: -s.post_count):
+                f.write(json.dumps(stats.as_document(), ensure_ascii=False) + "\n")
+    typer.echo(f"{n} posts -> {len(index)} narratives -> {output} in {time.perf_counter() - started:.1f}s", err=True)
+
+
+def train_text_detector(
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Model folder (default models/text_detector).")] = None,
+    evaluate: Annotated[
+        bool,
+        typer.Option("--evaluate/--no-evaluate", help="Also run account-disjoint CV and leave-one-out (slower)."),
+    ] = True,
+    backend: Annotated[
+        str, typer.Option("--backend", help="Embedding backend: onnx-int8, onnx or torch.")
+    ] = "onnx-int8",
+) -> None:
+    """Rebuild models/text_detector from ../shared/data/text (TweepFake, AuthorMimic); print dev figures."""
+    import logging
+
+    from flockwatch.config import get_settings
+    from flockwatch.text.detector import default_model_dir
+    from flockwatch.text.embed import BACKENDS
+    from flockwatch.training.text import train_text_detector as train
+
+    if backend not in BACKENDS:
+        raise typer.BadParameter(f"one of {', '.join(BACKENDS)}", param_hint="--backend")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    figures = train(
+        get_settings().data_dir,
+        out_dir or default_model_dir(),
+        backend=backend,
+        evaluate=evaluate,
+        on_progress=lambda msg: typer.echo(msg, err=True),
+    )
+    typer.echo(json.dumps(figures, indent=2))
+
+
+# --- analysts: what the stream wrote (narrative and account documents) -------------------------------
+
+FIELD_COMMAND = "FIELD"  # the name `top --help` lists; any other unknown name is a field too
+
+
+class TopGroup(TyperGroup):
+    """`top narratives`, `top accounts`, and `top FIELD` for any other name (`top hashtags`, `top urls`...).
+
+    A group with a positional argument would swallow the subcommand names, so an unknown subcommand
+    resolves to the FIELD command instead, which reads the field from the name it was called by.
+    """
+
+    def __init__(self, **attrs: Any) -> None:
+        if attrs.get("subcommand_metavar") is None:  # Typer passes None explicitly
+            attrs["subcommand_metavar"] = "FIELD|narratives|accounts [OPTIONS]"
+        super().__init__(**attrs)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            return args[0], self.commands[FIELD_COMMAND], args[1:]
+        return super().resolve_command(ctx, args)
+
+
+top_app = typer.Typer(
+    cls=TopGroup,
+    help="Most frequent values of a post field, the largest narratives, the most machine-like accounts: "
+    "from the store.",
+    no_args_is_help=True,
+)
+SizeOpt = Annotated[int, typer.Option("--size", "-n", min=1, max=10_000, help="How many to list.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document per line instead of a table.")]
+
+
+def _share(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.0%}"
+
+
+def _print(docs: list[dict[str, Any]], as_json: bool, header: str, row: Any) -> None:
+    if as_json:
+        for doc in docs:
+            typer.echo(json.dumps({k: v for k, v in doc.items() if k != "_id"}, ensure_ascii=False))
+        return
+    typer.echo(header)
+    for doc in docs:
+        typer.echo(row(doc))
+
+
+@top_app.command(FIELD_COMMAND)
+def top_field(
+    ctx: typer.Context,
+    size: Annotated[int, typer.Option("--size", "-n", min=1, max=10_000, help="How many values.")] = 10,
+) -> None:
+    """Most frequent values of a keyword field across stored posts: `top hashtags`, `top urls`, `top mentions`,
+    `top author.handle`, `top author.category`... One `count<TAB>value` line each, largest first."""
+    from flockwatch.config import get_settings
+    from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+
+    field = str(ctx.info_name)
+    if field == FIELD_COMMAND:
+        raise typer.BadParameter("replace FIELD with a field name, e.g. `flockwatch top hashtags`")
+    store = OpenSearchStore(get_settings())
+    if store.count(IndexKind.posts) == 0:  # no posts index yet: the aggregation would have nothing to answer
+        typer.echo(f"no posts stored under {store.alias(IndexKind.posts)} yet", err=True)
+        return
+    for value, count in store.terms(IndexKind.posts, field, size=size):
+        typer.echo(f"{count}\t{value}")
+
+
+@top_app.command("narratives")
+def top_narratives(
+    size: SizeOpt = 20,
+    sort: Annotated[
+        str, typer.Option("--sort", help="post_count, account_count or machine_share (largest first).")
+    ] = "post_count",
+    min_posts: Annotated[int, typer.Option("--min-posts", min=1, help="Only narratives with this many posts.")] = 2,
+    as_json: JsonOpt = False,
+) -> None:
+    """Narratives by size (or spread, or machine-like share), with first/last seen and their text."""
+    from flockwatch.config import get_settings
+    from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+
+    if sort not in ("post_count", "account_count", "machine_share"):
+        raise typer.BadParameter("one of post_count, account_count, machine_share", param_hint="--sort")
+    store = OpenSearchStore(get_settings())
+    docs = store.top_documents(IndexKind.narratives, sort, size, {"range": {"post_count": {"gte": min_posts}}})
+    _print(
+        docs,
+        as_json,
+        f"{'narrative':<20} {'posts':>6} {'accts':>6} {'machine':>7}  {'first seen':<16} {'last seen':<16} text",
+        lambda d: (
+            f"{d['narrative_id']:<20} {d.get('post_count', 0):>6} {d.get('account_count', 0):>6} "
+            f"{_share(d.get('machine_share')):>7}  {str(d.get('first_seen') or '-')[:16]:<16} "
+            f"{str(d.get('last_seen') or '-')[:16]:<16} {' '.join(str(d.get('representative_text', '')).split())[:80]}"
+        ),
+    )
+
+
+@top_app.command("accounts")
+def top_accounts(
+    size: SizeOpt = 20,
+    min_scored: Annotated[
+        int, typer.Option("--min-scored", min=0, help="Only accounts whose score rests on this many scored posts.")
+    ] = 20,
+    label: Annotated[str | None, typer.Option("--label", help="Only this label: machine, human, insufficient.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Accounts by machine-likeness (mean over their recent scored posts), with the posts it rests on."""
+    from flockwatch.config import get_settings
+    from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+
+    filters: list[dict[str, Any]] = [{"range": {"machine_n_scored": {"gte": min_scored}}}]
+    if label:
+        filters.append({"term": {"machine_label": label}})
+    store = OpenSearchStore(get_settings())
+    docs = store.top_documents(IndexKind.accounts, "machine_score", size, {"bool": {"filter": filters}})
+    _print(
+        docs,
+        as_json,
+        f"{'account':<36} {'score':>6} {'share':>6} {'scored':>6} {'recent':>6}  {'label':<12} last post",
+        lambda d: (
+            f"{d.get('key') or d['_id']!s:<36} "
+            f"{'-' if d.get('machine_score') is None else format(d['machine_score'], '.3f'):>6} "
+            f"{_share(d.get('machine_share')):>6} {d.get('machine_n_scored', 0):>6} {d.get('machine_n_posts', 0):>6}  "
+            f"{d.get('machine_label') or '-'!s:<12} {str(d.get('machine_last_seen') or '-')[:16]}"
+        ),
+    )

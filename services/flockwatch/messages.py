@@ -1,0 +1,133 @@
+"""Plain-data messages that stages consume and emit, free of any Kafka client type, and :func:`parse`, the one
+place a message's bytes become a contract model (with its schema version checked)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Annotated, Any, TypeVar, overload
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from flockwatch.schema import SCHEMA_VERSION, Contract, DeadLetter
+from flockwatch.topics import Topic
+
+C = TypeVar("C", bound=Contract)
+
+
+class TransientError(RuntimeError):
+    """A stage could not finish a batch for a reason that passes (a server away): retry it later."""
+
+
+class UpstreamBehind(TransientError):
+    """What a batch needs is not there yet because an earlier stage has not caught up: an expected wait."""
+
+
+@dataclass(frozen=True)
+class InMessage:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+@dataclass(frozen=True)
+class OutMessage:
+    topic: Topic
+    key: bytes | None
+    value: bytes
+
+
+@dataclass
+class StageOutcome:
+    out: list[OutMessage] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def dead_letter(self, stage_name: str, msg: InMessage, reason: str, attempts: int | None = None) -> None:
+        # DeadLetter.of truncates an original too large for the envelope (keeping its size and sha256).
+        letter = DeadLetter.of(
+            stage_name,
+            reason,
+            msg.value,
+            attempts=attempts,
+            source_topic=msg.topic,
+            source_partition=msg.partition,
+            source_offset=msg.offset,
+        )
+        self.out.append(OutMessage(Topic.dead_letter, msg.key, letter.to_bytes()))
+        self.counts["dead_lettered"] += 1
+
+
+def describe_error(exc: Exception) -> str:
+    """One line an operator can act on: which field, what was wrong."""
+    if isinstance(exc, ValidationError):
+        parts = []
+        for err in exc.errors()[:5]:
+            where = ".".join(str(p) for p in err["loc"]) or "record"
+            parts.append(f"{where}: {err['msg']}")
+        more = f" (+{exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
+        return "; ".join(parts) + more
+    return f"{type(exc).__name__}: {exc}"
+
+
+@cache
+def _adapter(kinds: tuple[type[Contract], ...]) -> TypeAdapter[Any]:
+    if len(kinds) == 1:
+        return TypeAdapter(kinds[0])
+    # Several contracts on one topic: the ``kind`` field says which (one pass, no trial parses).
+    union: Any = kinds[0]
+    for kind in kinds[1:]:
+        union = union | kind
+    return TypeAdapter(Annotated[union, Field(discriminator="kind")])
+
+
+@overload
+def parse(value: bytes, kind: type[C], /) -> C: ...
+@overload
+def parse(value: bytes, kind: type[Contract], /, *more: type[Contract]) -> Any: ...
+def parse(value: bytes, kind: type[Contract], /, *more: type[Contract]) -> Any:
+    """The contract model in one message's bytes: one of ``kind, *more`` (told apart by the ``kind`` field).
+
+    Raises ``ValueError`` naming what is wrong: not UTF-8, not a JSON object, a schema version this build does
+    not read, or (a pydantic ``ValidationError``) the fields that fail the contract. Stages catch it and
+    dead-letter the message with :func:`describe_error`.
+
+    >>> from flockwatch.schema import TextScore
+    >>> parse(b'{"schema_version": 9, "kind": "text_score"}', TextScore)
+    Traceback (most recent call last):
+    ...
+    ValueError: unsupported schema_version 9 (this build reads 1)
+    """
+    try:
+        item = _adapter((kind, *more)).validate_json(value)
+    except ValidationError:
+        problem = _diagnose(value)
+        if problem:
+            raise ValueError(problem) from None
+        raise
+    if item.schema_version != SCHEMA_VERSION:
+        raise ValueError(_version_problem(item.schema_version))
+    return item
+
+
+def _version_problem(version: object) -> str:
+    return f"unsupported schema_version {version!r} (this build reads {SCHEMA_VERSION})"
+
+
+def _diagnose(value: bytes) -> str | None:
+    """Why bytes that failed validation are not a contract at all (encoding, JSON, version), if that is why."""
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"invalid UTF-8 at byte {exc.start}"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+    if not isinstance(data, dict):
+        return f"expected a JSON object, got {type(data).__name__}"
+    version = data.get("schema_version", SCHEMA_VERSION)
+    return None if version == SCHEMA_VERSION else _version_problem(version)

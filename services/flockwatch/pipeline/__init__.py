@@ -1,1 +1,0 @@
-"""Pure stage logic: functions from Kafka-agnostic messages to outputs and store writes."""

@@ -1,0 +1,215 @@
+"""The streaming alerts stage: normalised posts and text/media scores in, alerts out.
+
+Per batch: parse (bad messages → dead-letter), percolate the posts against the watchlists, look up
+authors' coordinated clusters, run the :class:`~flockwatch.alerts.engine.AlertEngine`, upsert the
+alerts that changed into the store, emit them on the alerts topic, and hand new or escalated ones to
+the sink :class:`~flockwatch.adapters.alert_sinks.Dispatcher` (a background thread: a slow or failing sink
+never holds the batch up; its outcome is recorded on the alert). Notifications are delivered at
+least once: a new or escalated alert is upserted with its outbox (:mod:`flockwatch.alerts.outbox`)
+before the batch's offsets are committed, and an entry leaves the outbox only once its sink
+acknowledged; the dispatcher reloads the outbox at start and every ``rescan_s``.
+
+The store is any object with the methods of :class:`AlertStore` (``flockwatch.store.opensearch.OpenSearchStore``
+in production, a fake in unit tests); its ``StoreUnavailable`` is a ``TransientError``, so the Kafka
+loop retries the batch, and the engine keeps unsaved alerts pending until a write succeeds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from flockwatch.adapters.alert_sinks import build_sinks
+from flockwatch.alerts import outbox
+from flockwatch.alerts.delivery import Delivery, Dispatcher, Sink
+from flockwatch.alerts.engine import AlertEngine, EngineResult, Item
+from flockwatch.alerts.rules import AlertsConfig, load_config
+from flockwatch.alerts.watchlist import WatchEntity
+from flockwatch.messages import InMessage, OutMessage, StageOutcome, describe_error, parse
+from flockwatch.schema import Alert, MediaScore, Post, TextScore, post_key
+from flockwatch.topics import Topic, topic_name
+
+log = logging.getLogger(__name__)
+
+STAGE = "alerts"
+INPUTS: tuple[Topic, ...] = (Topic.normalized, Topic.text_scores, Topic.media_scores)
+
+
+class WriteResult(Protocol):
+    @property
+    def rejected(self) -> list[tuple[str, str]]: ...
+
+
+class AlertStore(Protocol):
+    def percolate(self, posts: Sequence[Post]) -> dict[str, list[dict[str, Any]]]: ...
+
+    def account_clusters(self, author_keys: Sequence[str]) -> dict[str, list[str]]: ...
+
+    def upsert_alerts(self, alerts: Sequence[Mapping[str, Any]]) -> WriteResult: ...
+
+    def alert_statuses(self, alert_ids: Sequence[str]) -> dict[str, str]: ...
+
+    def record_delivery(self, alert_id: str, delivery: Mapping[str, Any]) -> None: ...
+
+    def ack_delivery(self, alert_id: str, delivery: Mapping[str, Any], settled: Sequence[str]) -> None: ...
+
+    def pending_notifications(self, size: int = 500) -> list[dict[str, Any]]: ...
+
+
+def input_partitions(topic_prefix: str, partitions: int) -> list[str]:
+    return [f"{topic_name(topic_prefix, s)}:{p}" for s in INPUTS for p in range(partitions)]
+
+
+def alert_doc(alert: Alert) -> dict[str, Any]:
+    return alert.model_dump(mode="json", exclude_none=True, exclude={"schema_version", "kind"})
+
+
+def watch_entities(raw: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, list[WatchEntity]]:
+    out: dict[str, list[WatchEntity]] = {}
+    for key, docs in raw.items():
+        for doc in docs:
+            try:
+                out.setdefault(key, []).append(WatchEntity.model_validate(doc))
+            except ValidationError:
+                log.warning("skipping a malformed watch entity in the store: %s", doc)
+    return out
+
+
+@dataclass
+class AlertStage:
+    store: AlertStore
+    engine: AlertEngine
+    dispatcher: Dispatcher | None = None
+    name: str = STAGE
+    inputs: tuple[Topic, ...] = INPUTS
+    use_clusters: bool = True
+    status_sync_s: float = 5.0
+    _last_sync: float = field(default=0.0, init=False)
+
+    def process(self, messages: Sequence[InMessage]) -> StageOutcome:
+        outcome = StageOutcome()
+        items: list[Item] = []
+        origins: list[str] = []
+        for msg in messages:
+            try:
+                items.append(parse(msg.value, Post, TextScore, MediaScore))
+            except Exception as exc:  # a bad message costs itself, never the batch
+                outcome.dead_letter(self.name, msg, describe_error(exc))
+                continue
+            origins.append(f"{msg.topic}:{msg.partition}")
+        posts = [i for i in items if isinstance(i, Post)]
+        # Reads first: if the store is away, nothing has changed yet and the retry starts clean.
+        watch = watch_entities(self.store.percolate(posts)) if posts else {}
+        clusters: dict[str, list[str]] = {}
+        if self.use_clusters and posts:
+            clusters = self.store.account_clusters([post_key(p.platform, p.author.id) for p in posts])
+        self._sync_statuses()
+        result = self.engine.process(items, watch, clusters, origins)
+        self._store(result, outcome)
+        outcome.counts.update(result.counts)
+        outcome.counts["watch_matches"] += sum(len(v) for v in watch.values())
+        outcome.counts["bursts"] += len(result.bursts)
+        return outcome
+
+    def _store(self, result: EngineResult, outcome: StageOutcome) -> None:
+        # Who must hear of each new or escalated alert goes into the same upsert as the alert (the
+        # outbox), so a crash after the offsets are committed cannot lose the notification.
+        targets = {a.alert_id: self.dispatcher.targets(a) for a in result.notify} if self.dispatcher else {}
+        changed = {a.alert_id: a for a in [*result.changed, *result.notify]}
+        if changed:
+            written = self.store.upsert_alerts(
+                [outbox.with_outbox(alert_doc(a), a.severity, targets.get(aid, [])) for aid, a in changed.items()]
+            )
+            rejected = dict(written.rejected)
+            for aid, reason in rejected.items():
+                log.error("store rejected alert %s: %s", aid, reason)
+            self.engine.stored(changed)
+            outcome.counts["alerts_rejected"] += len(rejected)
+            for alert in result.changed:
+                if alert.alert_id not in rejected:
+                    outcome.out.append(OutMessage(Topic.alerts, alert.alert_id.encode(), alert.to_bytes()))
+        for alert in result.notify:
+            if self.dispatcher is not None and targets[alert.alert_id]:
+                # the fast path; if the queue is full or this worker dies, the outbox still has it
+                self.dispatcher.submit(alert, targets[alert.alert_id])
+        self.engine.notified(a.alert_id for a in result.notify)
+
+    def _sync_statuses(self) -> None:
+        now = time.monotonic()
+        if now - self._last_sync < self.status_sync_s:
+            return
+        self._last_sync = now
+        ids = self.engine.open_alert_ids()
+        if ids:
+            self.engine.sync_statuses(self.store.alert_statuses(ids[-5000:]))
+
+    def flush(self) -> StageOutcome:
+        """Release the counts held for event-time ordering and store the alerts that result."""
+        outcome = StageOutcome()
+        self._store(self.engine.flush(), outcome)
+        return outcome
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """On shutdown: flush (store errors are logged, not raised), then let sink deliveries finish."""
+        try:
+            self.flush()
+        except Exception:
+            log.exception("alerts: could not store the alerts of the final flush")
+        if self.dispatcher is not None:
+            self.dispatcher.close(timeout_s)
+
+
+def alerts_from_docs(docs: Iterable[Mapping[str, Any]]) -> list[Alert]:
+    out = []
+    for doc in docs:
+        try:
+            out.append(Alert.model_validate({k: v for k, v in doc.items() if k not in ("_id", outbox.FIELD)}))
+        except ValidationError:
+            log.warning("skipping a malformed stored alert: %s", doc.get("alert_id"))
+    return out
+
+
+def recorder(store: AlertStore) -> Callable[[Alert, list[Delivery]], None]:
+    """Record each delivery on its alert; one the sink acknowledged (or refused for good) leaves the outbox."""
+
+    def record(alert: Alert, deliveries: list[Delivery]) -> None:
+        for d in deliveries:
+            settled = outbox.settled_by(alert.severity, d.sink) if d.ok or d.permanent else []
+            store.ack_delivery(alert.alert_id, d.as_dict(), settled)
+
+    return record
+
+
+def outbox_reader(store: AlertStore, size: int = 500) -> Callable[[], list[tuple[Alert, list[str]]]]:
+    return lambda: outbox.waiting(store.pending_notifications(size))
+
+
+def build_alert_stage(
+    store: AlertStore,
+    config: AlertsConfig | None = None,
+    sinks: Sequence[Sink] | None = None,
+    restore: Sequence[Mapping[str, Any]] = (),
+    input_partitions: Sequence[str] = (),
+    outbox_rescan_s: float = 30.0,
+) -> AlertStage:
+    """The stage with its engine, sinks (from the config unless given) and dedupe state restored.
+
+    ``input_partitions``: ``topic:partition`` of every input partition, so the event-time watermark
+    waits for partitions that have not delivered yet (up to the detector's ``partition_idle``).
+    """
+    config = config or load_config()
+    engine = AlertEngine(config)
+    engine.expected_origins = list(input_partitions)
+    engine.restore(alerts_from_docs(restore))
+    sinks = build_sinks(config.sinks) if sinks is None else sinks
+    dispatcher = (
+        Dispatcher(sinks, config.retry, recorder(store), pending=outbox_reader(store), rescan_s=outbox_rescan_s)
+        if sinks
+        else None
+    )
+    return AlertStage(store, engine, dispatcher)

@@ -1,0 +1,96 @@
+"""Posts and scores from Kafka → store upserts keyed by post key (idempotent by construction)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from flockwatch.messages import InMessage, StageOutcome, describe_error, parse
+from flockwatch.schema import MediaScore, Post, TextScore
+from flockwatch.store.opensearch import BulkResult, IndexKind, Upsert
+from flockwatch.topics import Topic
+
+STAGE = "index"
+INPUTS: tuple[Topic, ...] = (Topic.normalized, Topic.text_scores, Topic.media_scores)
+
+_Indexable = Post | TextScore | MediaScore
+
+
+@dataclass
+class IndexPlan:
+    upserts: list[Upsert] = field(default_factory=list)
+    # Which input message each upsert came from, to dead-letter what the store rejects.
+    origins: list[InMessage] = field(default_factory=list)
+    outcome: StageOutcome = field(default_factory=StageOutcome)
+
+
+def post_document(post: Post) -> dict[str, Any]:
+    doc = post.model_dump(mode="json", exclude_none=True, exclude={"schema_version", "kind"})
+    doc["key"] = post.key
+    parent = post.parent_key()
+    if parent:
+        doc["parent_key"] = parent
+    return doc
+
+
+def to_upsert(item: _Indexable) -> Upsert:
+    if isinstance(item, Post):
+        return Upsert(IndexKind.posts, item.key, post_document(item), item.created_at)
+    if isinstance(item, TextScore):
+        score = item.model_dump(mode="json", exclude_none=True, include={"machine_score", "label", "evidence", "model"})
+        doc: dict[str, Any] = {"text_score": score}
+        if item.narrative_id:
+            doc["narrative_id"] = item.narrative_id
+            if item.narrative_how:
+                doc["narrative_how"] = item.narrative_how
+        return Upsert(IndexKind.posts, item.post_key, doc, item.post_created_at)
+    # One post can carry several media: key each score by its URL so partial updates merge, not replace.
+    url_key = hashlib.sha1(item.media_url.encode()).hexdigest()[:16]
+    media = item.model_dump(mode="json", exclude_none=True, exclude={"schema_version", "kind", "post_key"})
+    doc = {"media_by_url": {url_key: media}}
+    if item.manipulation_score is not None:
+        # Posts rarely carry more than one media item; the field holds the latest scored one's risk.
+        doc["media_risk"] = item.manipulation_score
+    return Upsert(IndexKind.posts, item.post_key, doc, item.post_created_at)
+
+
+def plan_index(messages: Sequence[InMessage]) -> IndexPlan:
+    plan = IndexPlan()
+    for msg in messages:
+        try:
+            item: _Indexable = parse(msg.value, Post, TextScore, MediaScore)
+        except Exception as exc:  # a bad message costs itself, never the batch
+            plan.outcome.dead_letter(STAGE, msg, describe_error(exc))
+            continue
+        plan.upserts.append(to_upsert(item))
+        plan.origins.append(msg)
+    return plan
+
+
+class BulkWriter(Protocol):
+    def bulk_upsert(self, upserts: Sequence[Upsert]) -> BulkResult: ...
+
+
+@dataclass
+class IndexStage:
+    """Moves posts and scores into the store; raises StoreUnavailable so the loop retries.
+
+    Posts and scores only: the narrative and account documents are the ``rollups`` stage's, off this path."""
+
+    store: BulkWriter
+    name: str = STAGE
+    inputs: tuple[Topic, ...] = INPUTS
+
+    def process(self, messages: Sequence[InMessage]) -> StageOutcome:
+        plan = plan_index(messages)
+        result = self.store.bulk_upsert(plan.upserts)
+        outcome = plan.outcome
+        outcome.counts["indexed"] += result.written
+        rejected = dict(result.rejected)
+        if rejected:
+            for upsert, origin in zip(plan.upserts, plan.origins, strict=True):
+                if upsert.doc_id in rejected:
+                    outcome.dead_letter(self.name, origin, f"store rejected the document: {rejected[upsert.doc_id]}")
+        return outcome

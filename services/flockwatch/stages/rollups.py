@@ -1,0 +1,146 @@
+"""The ``rollups`` stage: text scores → the narrative and account documents of their posts.
+
+A thin adapter: the store reads (which posts, which narratives and accounts, their aggregates) and the
+pure document builders of :mod:`flockwatch.text.rollup`. Every document is recomputed from the stored post
+documents (keyed by post key), so a redelivered batch or a whole replay leaves every count unchanged.
+
+Its own consumer group on the text-scores topic, off the index stage's critical path. A post and its text
+score reach the store in either order (both through the index stage): a batch waits until each of its posts
+is stored *with* its text score (``PostsNotStored``, a transient error: the at-least-once loop replays the
+batch after a backoff), so the documents it writes count complete posts. A post still missing after
+``max_wait_s`` (its post was dead-lettered or never came) stops holding the stream: the batch is computed over
+what exists and the post counted as ``rollup_missing_posts``. A document the store rejects (a refusal retrying
+cannot fix) is dead-lettered, its JSON as the original, and counted as ``rollup_rejected``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from flockwatch.messages import InMessage, OutMessage, StageOutcome, UpstreamBehind, parse
+from flockwatch.schema import DeadLetter, TextScore
+from flockwatch.store.opensearch import BulkResult, IndexKind, Upsert
+from flockwatch.text.rollup import AccountPosts, NarrativeSummary, account_document, narrative_document
+from flockwatch.topics import Topic
+
+STAGE = "rollups"
+INPUTS: tuple[Topic, ...] = (Topic.text_scores,)
+# How long a batch waits for the index stage to store a scored post; the loop's backoff (0.5 s doubling to 10 s)
+# retries it about six times within this.
+MAX_WAIT_S = 30.0
+
+
+class RollupStore(Protocol):
+    def refresh(self, kind: IndexKind | None = None) -> None: ...
+    def post_refs(self, keys: Sequence[str]) -> list[dict[str, Any]]: ...
+    def narrative_summaries(self, narrative_ids: Sequence[str]) -> dict[str, NarrativeSummary]: ...
+    def recent_account_posts(self, accounts: Sequence[tuple[str, str]]) -> dict[str, list[dict[str, Any]]]: ...
+    def bulk_upsert(self, upserts: Sequence[Upsert]) -> BulkResult: ...
+
+
+class PostsNotStored(UpstreamBehind):
+    """Some scored posts are not yet stored with their text score: the index stage has not caught up."""
+
+
+@dataclass
+class TextRollups:
+    store: RollupStore
+    threshold: float  # the detector's post-level threshold (what a post's "machine" label used)
+
+    def read(self, post_keys: Sequence[str]) -> list[dict[str, Any]]:
+        """The stored posts among ``post_keys`` (post fields written: they have a ``key``), as of now."""
+        if not post_keys:
+            return []
+        # What the index stage acknowledged must be visible to the searches.
+        self.store.refresh(IndexKind.posts)
+        return self.store.post_refs(post_keys)
+
+    def compute(self, refs: Sequence[dict[str, Any]]) -> tuple[Counter[str], list[tuple[Upsert, str]]]:
+        """Recompute the documents of every narrative and account among the stored posts ``refs``; return the
+        counts and the documents the store rejected for good, with its reason."""
+        counts: Counter[str] = Counter()
+        narratives = sorted({str(r["narrative_id"]) for r in refs if r.get("narrative_id")})
+        handles: dict[tuple[str, str], str | None] = {}
+        for r in refs:
+            author = r.get("author") or {}
+            if r.get("platform") and author.get("id"):
+                handles[(str(r["platform"]), str(author["id"]))] = author.get("handle")
+        if not narratives and not handles:
+            return counts, []
+        upserts = [
+            Upsert(IndexKind.narratives, nid, narrative_document(summary))
+            for nid, summary in sorted(self.store.narrative_summaries(narratives).items())
+        ]
+        recent = self.store.recent_account_posts(sorted(handles))
+        for (platform, author_id), handle in sorted(handles.items()):
+            key = f"{platform}:{author_id}"
+            doc = account_document(AccountPosts(key, platform, handle, recent.get(key, [])), self.threshold)
+            upserts.append(Upsert(IndexKind.accounts, key, doc))
+        result = self.store.bulk_upsert(upserts)
+        # A rejection is final (retrying the batch would loop forever): the caller dead-letters the document.
+        reasons = dict(result.rejected)
+        rejected = [(u, reasons[u.doc_id]) for u in upserts if u.doc_id in reasons]
+        counts["narratives_updated"] += len(narratives)
+        counts["accounts_updated"] += len(handles)
+        return counts, rejected
+
+
+def scored(ref: dict[str, Any]) -> bool:
+    return bool((ref.get("text_score") or {}).get("label"))
+
+
+@dataclass
+class RollupsStage:
+    """Text scores → narrative and account documents recomputed over their stored posts (see the module doc).
+
+    The wait is per post key and in memory: a restart waits for a still-missing post once more, no longer."""
+
+    rollups: TextRollups
+    max_wait_s: float = MAX_WAIT_S
+    clock: Callable[[], float] = time.monotonic
+    name: str = STAGE
+    inputs: tuple[Topic, ...] = INPUTS
+    _missing_since: dict[str, float] = field(default_factory=dict, repr=False)
+
+    def process(self, messages: Sequence[InMessage]) -> StageOutcome:
+        outcome = StageOutcome()
+        keys: dict[str, None] = {}
+        for msg in messages:
+            try:
+                keys[parse(msg.value, TextScore).post_key] = None
+            except ValueError:
+                # The index stage dead-letters it; once is enough.
+                outcome.counts["rollup_skipped"] += 1
+        refs = self.rollups.read(list(keys))
+        complete = {str(r["key"]) for r in refs if r.get("key") and scored(r)}
+        missing = [k for k in keys if k not in complete]
+        now = self.clock()
+        # Forget keys whose batch went to another consumer (rebalance) rather than keep them forever.
+        horizon = now - 4 * self.max_wait_s
+        self._missing_since = {k: t for k, t in self._missing_since.items() if t > horizon}
+        waiting = [k for k in missing if now - self._missing_since.setdefault(k, now) < self.max_wait_s]
+        if waiting:
+            raise PostsNotStored(
+                f"{len(waiting)} of {len(keys)} scored posts not yet stored with their text score, e.g. {waiting[0]}"
+            )
+        for k in keys:
+            self._missing_since.pop(k, None)
+        if missing:
+            outcome.counts["rollup_missing_posts"] += len(missing)
+        counts, rejected = self.rollups.compute(refs)
+        outcome.counts.update(counts)
+        for upsert, reason in rejected:
+            # Derived from many messages, so the document itself is the dead letter's original.
+            letter = DeadLetter.of(
+                self.name,
+                f"store rejected the {upsert.kind.value} document {upsert.doc_id!r}: {reason}",
+                json.dumps(upsert.doc, sort_keys=True, default=str).encode(),
+            )
+            outcome.out.append(OutMessage(Topic.dead_letter, upsert.doc_id.encode(), letter.to_bytes()))
+            outcome.counts["rollup_rejected"] += 1
+        return outcome

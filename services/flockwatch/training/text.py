@@ -1,0 +1,650 @@
+"""Train and evaluate the machine-text detector (``flockwatch train text-detector``).
+
+Deterministic given the data and package versions: fixed seeds, fixed fold assignment by hash.
+
+Training data: TweepFake train + AuthorMimic prompts 1 and 2 (up to MIMIC_PER_GROUP tweets per generator and
+prompt, and half of the AuthorMimic human tweets, chosen by hash; the other half is held out to measure false
+positives).
+
+Which split does what (each one either chooses something or reports, never both; see MODEL_CARD.md):
+
+* fit: the training rows outside the calibration split; the n-gram model and the MLP ensemble.
+* calibration: CALIB_SHARE of the training rows, by hash; chooses the combiner and the 1%/5% thresholds.
+* dev: TweepFake validation. The model's settings were chosen on it (what was tried and dropped), so its
+  figures are reported as dev figures, never as headline figures. It shares every account with training.
+* report: data that chose nothing, each scored by a model fitted (and thresholded on its own calibration
+  split) without it: a hash share of TweepFake train texts (seen accounts, unseen posts), the TweepFake
+  train rows of account-disjoint folds (unseen accounts), the held-out AuthorMimic humans and
+  leave-one-generator/prompt-out AuthorMimic tweets.
+
+``metrics.json`` holds every figure, ``model.json`` only settings (the model id hashes it and the weights);
+the figures in MODEL_CARD.md are rendered from ``metrics.json`` by :func:`render_card_figures`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from flockwatch.metrics import auroc
+from flockwatch.model_card import markdown_table, write_block
+from flockwatch.text.canonical import MIN_WORDS, assess
+from flockwatch.text.data import Corpus, read_authormimic, read_tweepfake
+from flockwatch.text.detector import Combiner, Mlp, MlpEnsemble, NgramModel, TextDetector
+from flockwatch.text.embed import Backend, Embedder, load_cache, save_cache
+from flockwatch.text.features import style_matrix
+
+log = logging.getLogger(__name__)
+
+SEED = 20240601
+NGRAM_ANALYZER = "char"
+NGRAM_RANGE = (1, 5)
+NGRAM_FEATURES = 2**18
+NGRAM_ALPHA = 1e-5
+MLP_HIDDEN = 256
+MLP_ALPHA = 0.1
+MLP_MEMBERS = 5
+CALIB_SHARE = 0.15
+FPRS = (0.01, 0.05)
+MIN_ACCOUNT_POSTS = 20
+MIMIC_PER_GROUP = 150
+CV_FOLDS = 5
+REPORT_BUCKETS = 10  # 1 in REPORT_BUCKETS TweepFake train texts is the seen-account report split
+
+
+def bucket(key: str, n: int) -> int:
+    """Deterministic fold of a string key (not Python's salted hash)."""
+    return int(hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest(), 16) % n
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+
+def tpr_at_fpr(y: NDArray[Any], s: NDArray[Any], fpr: float) -> float:
+    """Highest TPR whose FPR does not exceed ``fpr`` on this set (the ROC point, no interpolation)."""
+    from sklearn.metrics import roc_curve  # type: ignore[import-untyped, unused-ignore]
+
+    f, t, _ = roc_curve(y, s)
+    return float(t[f <= fpr].max()) if np.any(f <= fpr) else 0.0
+
+
+def threshold_at_fpr(human_scores: NDArray[Any], fpr: float) -> float:
+    """Smallest threshold with at most ``fpr`` of these human scores at or above it."""
+    s = np.sort(np.asarray(human_scores, dtype=np.float64))[::-1]
+    k = int(np.floor(fpr * len(s)))  # k scores may sit at or above the threshold
+    if k >= len(s):
+        return float(s[-1])
+    return float(np.nextafter(s[k], np.inf))
+
+
+def rates(y: NDArray[Any], s: NDArray[Any], threshold: float) -> dict[str, float]:
+    y = np.asarray(y)
+    flagged = np.asarray(s) >= threshold
+    out = {}
+    if np.any(y == 1):
+        out["tpr"] = round(float(flagged[y == 1].mean()), 4)
+    if np.any(y == 0):
+        out["fpr"] = round(float(flagged[y == 0].mean()), 4)
+    return out
+
+
+def report_figures(y: NDArray[Any], p: NDArray[Any], thresholds: dict[float, float]) -> dict[str, Any]:
+    """AUROC, TPR at each FPR on the ROC, and TPR/FPR at thresholds chosen elsewhere (keyed by their target)."""
+    y = np.asarray(y)
+    out: dict[str, Any] = {"n": len(y), "machine": int(y.sum()), "auroc": round(auroc(y, p), 4)}
+    for fpr in FPRS:
+        out[f"tpr_at_{fpr:g}_fpr_roc"] = round(tpr_at_fpr(y, p, fpr), 4)
+        if fpr in thresholds:
+            out[f"at_stored_threshold_{fpr:g}"] = rates(y, p, thresholds[fpr])
+    return out
+
+
+# --- splits -------------------------------------------------------------------------------------
+
+
+def calibration_rows(corpus: Corpus, share: float = CALIB_SHARE) -> list[int]:
+    """The rows of a training corpus that choose the combiner and thresholds (the rest fit the models)."""
+    return [i for i in range(len(corpus)) if bucket(f"calib:{corpus.raw[i]}:{i}", 1000) < share * 1000]
+
+
+def seen_report_rows(corpus: Corpus) -> list[int]:
+    """TweepFake train rows held out for the seen-account report: by normalised text, so a repeated text
+    cannot sit on both sides."""
+    return [
+        i for i in corpus.where(source="tweepfake-train") if bucket(f"report:{corpus.texts[i]}", REPORT_BUCKETS) == 0
+    ]
+
+
+def account_folds(accounts: Sequence[str], folds: int = CV_FOLDS) -> NDArray[np.int64]:
+    """Fold of each row, by account: every row of an account lands in the same fold."""
+    fold_of = {a: bucket(f"acct:{a}", folds) for a in sorted(set(accounts))}
+    return np.array([fold_of[a] for a in accounts], dtype=np.int64)
+
+
+def split_summary(train: Corpus, dev: Corpus, held: Corpus) -> dict[str, Any]:
+    """Sizes and overlaps of the splits, computed from the split functions (the card quotes these)."""
+    calib = set(calibration_rows(train))
+    report = set(seen_report_rows(train))
+    report_texts = {train.texts[i] for i in report}
+    rest = [i for i in range(len(train)) if i not in report]
+    tf_train = set(train.where(source="tweepfake-train"))
+    train_accounts = {train.accounts[i] for i in tf_train}
+    return {
+        "training_rows": len(train),
+        "calibration_rows": len(calib),
+        "fit_rows": len(train) - len(calib),
+        "dev_rows": len(dev),
+        "dev_accounts": len(set(dev.accounts)),
+        "dev_accounts_also_in_training": len(set(dev.accounts) & train_accounts),
+        "dev_texts_also_in_training": len(set(dev.texts) & set(train.texts)),
+        "tweepfake_train_accounts": len(train_accounts),
+        "seen_report_rows": len(report),
+        "seen_report_texts_also_in_its_training": len(report_texts & {train.texts[i] for i in rest}),
+        "held_out_humans": len(held),
+        "held_out_human_texts_also_in_training": len(set(held.texts) & set(train.texts)),
+        "cv_folds": CV_FOLDS,
+    }
+
+
+# --- fitting ------------------------------------------------------------------------------------
+
+
+def empty_ngram_model() -> NgramModel:
+    lo, hi = NGRAM_RANGE
+    return NgramModel(NGRAM_ANALYZER, (lo, hi), NGRAM_FEATURES, np.zeros(NGRAM_FEATURES, np.float32), 0.0)
+
+
+def fit_ngram(x: Any, y: NDArray[Any], seed: int = SEED) -> NgramModel:
+    """Logistic regression (SGD) on vectorised n-grams (rows of :meth:`NgramModel.vectorize`)."""
+    from sklearn.linear_model import SGDClassifier  # type: ignore[import-untyped, unused-ignore]
+
+    model = empty_ngram_model()
+    clf = SGDClassifier(loss="log_loss", alpha=NGRAM_ALPHA, max_iter=30, tol=1e-4, random_state=seed)
+    clf.fit(x, y)
+    model.weights = clf.coef_.ravel().astype(np.float32)
+    model.bias = float(clf.intercept_[0])
+    return model
+
+
+def fit_mlp(x: NDArray[np.float32], y: NDArray[Any], seed: int = SEED) -> MlpEnsemble:
+    """MLP_MEMBERS one-hidden-layer MLPs on standardised inputs, seeds ``seed``, ``seed + 1``, ..."""
+    from sklearn.neural_network import MLPClassifier  # type: ignore[import-untyped, unused-ignore]
+
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0) + 1e-6
+    z = (x - mean) / scale
+    members = []
+    for k in range(MLP_MEMBERS):
+        clf = MLPClassifier((MLP_HIDDEN,), alpha=MLP_ALPHA, early_stopping=True, random_state=seed + k, max_iter=200)
+        clf.fit(z, y)
+        layers = [
+            (w.astype(np.float32), b.astype(np.float32)) for w, b in zip(clf.coefs_, clf.intercepts_, strict=True)
+        ]
+        members.append(Mlp(mean.astype(np.float32), scale.astype(np.float32), layers))
+    return MlpEnsemble(members)
+
+
+def fit_combiner(mlp_logit: NDArray[Any], ngram_logit: NDArray[Any], y: NDArray[Any]) -> Combiner:
+    """Logistic regression on the two logits (barely regularised): stacking weights and calibration."""
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped, unused-ignore]
+
+    clf = LogisticRegression(C=1e4, max_iter=1000).fit(np.column_stack([mlp_logit, ngram_logit]), y)
+    return Combiner(float(clf.coef_[0, 0]), float(clf.coef_[0, 1]), float(clf.intercept_[0]))
+
+
+@dataclass
+class Features:
+    """Everything a fit needs, row-aligned with a corpus (embeddings computed once)."""
+
+    corpus: Corpus
+    emb: NDArray[np.float32]
+    style: NDArray[np.float32]
+    ngram_x: Any  # CSR rows of the hashed n-grams
+    y: NDArray[np.int64]
+
+    def rows(self, idx: Sequence[int]) -> Features:
+        ii = np.asarray(idx, dtype=np.int64)
+        return Features(
+            self.corpus.subset([int(i) for i in ii]), self.emb[ii], self.style[ii], self.ngram_x[ii], self.y[ii]
+        )
+
+
+def fit_detector(f: Features, backend: str, seed: int = SEED, calib_share: float = CALIB_SHARE) -> TextDetector:
+    """Fit n-gram model and MLPs on most rows; the combiner and thresholds on the held-back calibration rows."""
+    n = len(f.y)
+    calib = calibration_rows(f.corpus, calib_share)
+    fit = f.rows(sorted(set(range(n)) - set(calib)))
+    ngram = fit_ngram(fit.ngram_x, fit.y, seed)
+    mlp = fit_mlp(np.hstack([fit.emb, fit.style]).astype(np.float32), fit.y, seed)
+    cr = f.rows(calib)
+    detector = TextDetector(ngram, mlp, Combiner(1.0, 1.0, 0.0), {}, backend)
+    x, ngram_logit = detector.features(cr.corpus.texts, cr.emb, cr.ngram_x)
+    detector.combiner = fit_combiner(mlp.logits(x), ngram_logit, cr.y)
+    probs = detector.combiner(mlp.logits(x), ngram_logit)
+    detector.thresholds = {f"fpr_{fpr:g}": threshold_at_fpr(probs[cr.y == 0], fpr) for fpr in FPRS}
+    return detector
+
+
+# --- data and embeddings ------------------------------------------------------------------------
+
+
+def load_corpora(data_dir: Path) -> tuple[Corpus, Corpus, Corpus]:
+    """(train, TweepFake validation, held-out AuthorMimic humans), scoreable texts only."""
+    train = read_tweepfake(data_dir, "train")
+    mimic = read_authormimic(data_dir, "p1")
+    read_authormimic(data_dir, "p2", into=mimic, humans=False)
+    # At most MIMIC_PER_GROUP tweets per (generator, prompt): AuthorMimic would otherwise outnumber
+    # TweepFake's bots and pull the model towards its AI-themed topics.
+    seen: dict[tuple[str, str], int] = defaultdict(int)
+    sampled = []
+    for i in sorted(range(len(mimic)), key=lambda i: bucket(f"mimic:{mimic.raw[i]}:{i}", 2**31)):
+        group = (mimic.generators[i], mimic.sources[i])
+        if mimic.labels[i] == 0 or seen[group] < MIMIC_PER_GROUP:
+            seen[group] += 1
+            sampled.append(i)
+    mimic = mimic.subset(sorted(sampled))
+    held_humans = [i for i in mimic.where(generator="human") if bucket(mimic.accounts[i], 2) == 1]
+    held = mimic.subset(held_humans)
+    keep = sorted(set(range(len(mimic))) - set(held_humans))
+    train = _concat(train, mimic.subset(keep))
+    valid = read_tweepfake(data_dir, "validation")
+    return _scoreable(train), _scoreable(valid), _scoreable(held)
+
+
+def _concat(a: Corpus, b: Corpus) -> Corpus:
+    out = Corpus()
+    for name in ("raw", "texts", "labels", "accounts", "sources", "generators"):
+        setattr(out, name, getattr(a, name) + getattr(b, name))
+    return out
+
+
+def _scoreable(c: Corpus) -> Corpus:
+    return c.subset([i for i, t in enumerate(c.texts) if assess(t, min_words=MIN_WORDS).scoreable])
+
+
+def featurize(corpus: Corpus, embedder: Embedder) -> Features:
+    emb = embedder.embed(corpus.texts)
+    x = empty_ngram_model().vectorize(corpus.texts)
+    return Features(corpus, emb, style_matrix(corpus.texts), x, np.asarray(corpus.labels, dtype=np.int64))
+
+
+# --- evaluation ---------------------------------------------------------------------------------
+
+
+def evaluate_split(detector: TextDetector, f: Features) -> dict[str, Any]:
+    p = detector.probabilities(f.corpus.texts, f.emb, f.ngram_x)
+    out = report_figures(f.y, p, {fpr: detector.threshold(fpr) for fpr in FPRS})
+    gens = sorted(set(f.corpus.generators) - {"human"})
+    humans = np.array([g == "human" for g in f.corpus.generators])
+    out["auroc_by_generator"] = {
+        g: round(
+            auroc(f.y[humans | (np.array(f.corpus.generators) == g)], p[humans | (np.array(f.corpus.generators) == g)]),
+            4,
+        )
+        for g in gens
+    }
+    return out
+
+
+def seen_accounts_report(train: Features, backend: str) -> dict[str, Any]:
+    """Refit without the seen-account report rows (same procedure, its own calibration split); score them."""
+    report = seen_report_rows(train.corpus)
+    held = set(report)
+    detector = fit_detector(train.rows([i for i in range(len(train.y)) if i not in held]), backend)
+    test = train.rows(report)
+    p = detector.probabilities(test.corpus.texts, test.emb, test.ngram_x)
+    return report_figures(test.y, p, {fpr: detector.threshold(fpr) for fpr in FPRS})
+
+
+def account_disjoint_cv(f: Features, backend: str, folds: int = CV_FOLDS) -> dict[str, Any]:
+    """TweepFake rows only, folds by account; each fold model is fitted and thresholded on the other accounts.
+
+    Reported on the held-out accounts' TweepFake *train* rows: their validation rows chose settings (dev).
+    """
+    assign = account_folds(f.corpus.accounts, folds)
+    p = np.zeros(len(f.y))
+    flagged = {fpr: np.zeros(len(f.y), dtype=bool) for fpr in FPRS}
+    for k in range(folds):
+        detector = fit_detector(f.rows(list(np.where(assign != k)[0])), backend)
+        test = f.rows(list(np.where(assign == k)[0]))
+        p[assign == k] = detector.probabilities(test.corpus.texts, test.emb, test.ngram_x)
+        for fpr in FPRS:
+            flagged[fpr][assign == k] = p[assign == k] >= detector.threshold(fpr)
+        log.info("account CV fold %d/%d done", k + 1, folds)
+    rows = np.array(f.corpus.where(source="tweepfake-train"), dtype=np.int64)
+    y, s = f.y[rows], p[rows]
+    per_post = report_figures(y, s, {})
+    for fpr in FPRS:
+        hit = flagged[fpr][rows]
+        per_post[f"at_fold_threshold_{fpr:g}"] = {
+            "tpr": round(float(hit[y == 1].mean()), 4),
+            "fpr": round(float(hit[y == 0].mean()), 4),
+        }
+    by_acct: dict[str, list[int]] = defaultdict(list)
+    for i in rows:
+        by_acct[f.corpus.accounts[i]].append(int(i))
+    accts = sorted(a for a, r in by_acct.items() if len(r) >= MIN_ACCOUNT_POSTS)
+    acct_y = np.array([f.y[by_acct[a][0]] for a in accts])
+    acct_s = np.array([p[by_acct[a]].mean() for a in accts])
+    return {
+        "folds": folds,
+        "accounts": len(set(f.corpus.accounts)),
+        "per_post": per_post,
+        "per_account": {
+            "n_accounts": len(accts),
+            "machine_accounts": int(acct_y.sum()),
+            "auroc": round(auroc(acct_y, acct_s), 4),
+            "min_posts": MIN_ACCOUNT_POSTS,
+        },
+    }
+
+
+def leave_one_out(base: Features, mimic: Features, held_humans: Features, backend: str) -> dict[str, Any]:
+    """AuthorMimic: drop one generator (or one prompt variant) from training; TPR on it at the stored thresholds."""
+    gens = sorted(set(mimic.corpus.generators) - {"human"})
+    out: dict[str, Any] = {"by_generator": {}, "by_prompt": {}}
+    groups: list[tuple[str, str, set[int]]] = [
+        ("by_generator", g, {i for i, gen in enumerate(mimic.corpus.generators) if gen == g}) for g in gens
+    ]
+    for prompt in ("p1", "p2"):
+        src = f"authormimic-{prompt}"
+        rows = {i for i, s in enumerate(mimic.corpus.sources) if s == src and mimic.corpus.labels[i] == 1}
+        groups.append(("by_prompt", prompt, rows))
+    for kind, name, held in groups:
+        out_rows = sorted(held)
+        in_rows = [i for i in range(len(mimic.y)) if i not in held]
+        train = _concat_features(base, mimic.rows(in_rows))
+        detector = fit_detector(train, backend)
+        test = mimic.rows(out_rows)
+        p = detector.probabilities(test.corpus.texts, test.emb, test.ngram_x)
+        ph = detector.probabilities(held_humans.corpus.texts, held_humans.emb, held_humans.ngram_x)
+        out[kind][name] = {
+            "n": len(out_rows),
+            "tpr_at_stored_0.05": round(float((p >= detector.threshold(0.05)).mean()), 4),
+            "tpr_at_stored_0.01": round(float((p >= detector.threshold(0.01)).mean()), 4),
+            "held_out_human_fpr_at_stored_0.05": round(float((ph >= detector.threshold(0.05)).mean()), 4),
+        }
+        log.info("leave-one-out %s %s: %s", kind, name, out[kind][name])
+    return out
+
+
+def _concat_features(a: Features, b: Features) -> Features:
+    from scipy import sparse  # type: ignore[import-untyped, unused-ignore]
+
+    return Features(
+        _concat(a.corpus, b.corpus),
+        np.vstack([a.emb, b.emb]),
+        np.vstack([a.style, b.style]),
+        sparse.vstack([a.ngram_x, b.ngram_x]).tocsr(),
+        np.concatenate([a.y, b.y]),
+    )
+
+
+def train_text_detector(
+    data_dir: Path,
+    out_dir: Path,
+    backend: Backend = "onnx-int8",
+    cache_dir: Path | None = None,
+    evaluate: bool = True,
+    on_progress: Callable[[str], None] = lambda _msg: None,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    embedder = Embedder(backend, cache_dir=cache_dir, cache_size=10**6)
+    emb_cache = (cache_dir or Path.home() / ".cache" / "flockwatch") / f"train-embeddings-{backend}.npz"
+    load_cache(embedder, emb_cache)
+    train_c, valid_c, held_c = load_corpora(data_dir)
+    on_progress(f"embedding {len(train_c) + len(valid_c) + len(held_c)} texts ({backend})")
+    train, valid, held = featurize(train_c, embedder), featurize(valid_c, embedder), featurize(held_c, embedder)
+    save_cache(embedder, emb_cache)
+    on_progress("fitting the detector")
+    detector = fit_detector(train, backend)
+    calib = train.rows(calibration_rows(train.corpus))
+    p_held = detector.probabilities(held_c.texts, held.emb, held.ngram_x)
+    metrics: dict[str, Any] = {
+        "settings": SETTINGS,
+        "splits": split_summary(train_c, valid_c, held_c),
+        "training_rows": {"total": len(train.y), "machine": int(train.y.sum())},
+        "calibration": {
+            "n": len(calib.y),
+            "humans": int((calib.y == 0).sum()),
+            "combiner": {
+                "w_mlp": round(detector.combiner.w_mlp, 4),
+                "w_ngram": round(detector.combiner.w_ngram, 4),
+                "bias": round(detector.combiner.bias, 4),
+            },
+            "thresholds": {k: round(v, 4) for k, v in detector.thresholds.items()},
+        },
+        "dev_tweepfake_validation": evaluate_split(detector, valid),
+        "report_authormimic_held_out_humans": {
+            "n": len(held.y),
+            **{f"fpr_at_stored_{fpr:g}": rates(held.y, p_held, detector.threshold(fpr))["fpr"] for fpr in FPRS},
+        },
+    }
+    if evaluate:
+        on_progress("seen-account report split (refit without it)")
+        metrics["report_tweepfake_seen_accounts"] = seen_accounts_report(train, backend)
+        on_progress("account-disjoint cross-validation on TweepFake")
+        tweepfake = _concat_features(train.rows(train.corpus.where_prefix("tweepfake")), valid)
+        metrics["report_tweepfake_account_disjoint_cv"] = account_disjoint_cv(tweepfake, backend)
+        on_progress("AuthorMimic leave-one-generator/prompt-out")
+        mimic_rows = train.corpus.where_prefix("authormimic")
+        base_rows = train.corpus.where_prefix("tweepfake")
+        metrics["report_authormimic_leave_one_out"] = leave_one_out(
+            train.rows(base_rows), train.rows(mimic_rows), held, backend
+        )
+    metrics["model_id"] = detector.save(out_dir, {"settings": SETTINGS, "training_data": TRAINING_DATA})
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    write_card(out_dir / "MODEL_CARD.md", metrics)
+    # The run time is printed, never stored: stored files depend on the data and code only.
+    return {**metrics, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def write_card(card: Path, metrics: dict[str, Any]) -> None:
+    for name, body in render_card_figures(metrics).items():
+        write_block(card, name, body)
+
+
+# --- the card's figures -------------------------------------------------------------------------
+
+
+def _f(x: float, digits: int = 3) -> str:
+    return f"{x:.{digits}f}"
+
+
+def _not_measured(name: str) -> str:
+    return f"_{name}: not measured (the last run had `--no-evaluate`)._"
+
+
+def render_card_figures(metrics: dict[str, Any]) -> dict[str, str]:
+    """Block name -> Markdown, from ``metrics.json`` alone (a unit test re-renders and compares with the card)."""
+    st, sp, cal = metrics["settings"], metrics["splits"], metrics["calibration"]
+    blocks: dict[str, str] = {}
+    blocks["model"] = "\n".join(
+        [
+            f"- Model id: `text_detector@{metrics['model_id'][:10]}` (hash of `model.json` and the weights' values).",
+            f"- Seed {st['seed']}; character {st['ngram_range'][0]}–{st['ngram_range'][1]}-grams hashed into "
+            f"{st['ngram_features']} features, SGD logistic regression α = {st['ngram_alpha']:g}; "
+            f"{st['mlp_members']} MLPs of {st['mlp_hidden']} ReLU units, L2 α = {st['mlp_alpha']:g}.",
+            f"- Calibration split: {st['calib_share']:.0%} of the training rows; thresholds at "
+            + " and ".join(f"{x:.0%}" for x in st["fprs"])
+            + f" FPR; texts need ≥ {st['min_words']} words; at most {st['mimic_per_group']} AuthorMimic tweets "
+            "per generator and prompt.",
+            f"- Combiner (fitted on the calibration split, {cal['n']} rows, {cal['humans']} human): "
+            f"w_mlp = {_f(cal['combiner']['w_mlp'])}, w_ngram = {_f(cal['combiner']['w_ngram'])}, "
+            f"bias = {_f(cal['combiner']['bias'])}; thresholds (calibrated probability): "
+            + ", ".join(f"`{k}` = {v:.4f}" for k, v in sorted(cal["thresholds"].items()))
+            + ".",
+        ]
+    )
+    blocks["splits"] = markdown_table(
+        ["split", "rows", "chooses", "reported as"],
+        [
+            ["fit (training minus calibration)", sp["fit_rows"], "n-gram and MLP weights", "-"],
+            ["calibration (hash share of training)", sp["calibration_rows"], "combiner, thresholds", "-"],
+            [
+                f"dev: TweepFake validation ({sp['dev_accounts']} accounts, {sp['dev_accounts_also_in_training']} "
+                f"of them also in training; {sp['dev_texts_also_in_training']} of its texts also in training)",
+                sp["dev_rows"],
+                "settings (what was tried)",
+                "dev figures, not headline",
+            ],
+            [
+                "report: seen accounts (hash share of TweepFake train texts; "
+                f"{sp['seen_report_texts_also_in_its_training']} of its texts also in its training)",
+                sp["seen_report_rows"],
+                "nothing",
+                "headline",
+            ],
+            [
+                f"report: unseen accounts ({sp['cv_folds']} folds by account over "
+                f"{sp['tweepfake_train_accounts']} TweepFake accounts; their train rows)",
+                "see below",
+                "nothing",
+                "headline",
+            ],
+            [
+                "report: held-out AuthorMimic humans "
+                f"({sp['held_out_human_texts_also_in_training']} of their texts also in training)",
+                sp["held_out_humans"],
+                "nothing",
+                "false-positive rate",
+            ],
+        ],
+    )
+    head_rows: list[list[object]] = []
+    seen = metrics.get("report_tweepfake_seen_accounts")
+    if seen is not None:
+        head_rows.append(
+            [
+                f"TweepFake, seen accounts, unseen posts ({seen['n']} posts, {seen['machine']} machine)",
+                f"**{_f(seen['auroc'])}**",
+                f"**{_f(seen['tpr_at_0.01_fpr_roc'])}**",
+                "{tpr:.3f} / {fpr:.3f}".format(**seen["at_stored_threshold_0.01"]),
+                "{tpr:.3f} / {fpr:.3f}".format(**seen["at_stored_threshold_0.05"]),
+            ]
+        )
+    cv = metrics.get("report_tweepfake_account_disjoint_cv")
+    if cv is not None:
+        pp = cv["per_post"]
+        head_rows.append(
+            [
+                f"TweepFake, unseen accounts ({pp['n']} posts, {pp['machine']} machine)",
+                f"**{_f(pp['auroc'])}**",
+                f"**{_f(pp['tpr_at_0.01_fpr_roc'])}**",
+                "{tpr:.3f} / {fpr:.3f}".format(**pp["at_fold_threshold_0.01"]),
+                "{tpr:.3f} / {fpr:.3f}".format(**pp["at_fold_threshold_0.05"]),
+            ]
+        )
+        pa = cv["per_account"]
+        head_rows.append(
+            [
+                f"TweepFake, unseen accounts, per account (mean score; {pa['n_accounts']} accounts with "
+                f"≥ {pa['min_posts']} posts, {pa['machine_accounts']} bots)",
+                f"**{_f(pa['auroc'])}**",
+                "",
+                "",
+                "",
+            ]
+        )
+    held = metrics["report_authormimic_held_out_humans"]
+    head_rows.append(
+        [
+            f"AuthorMimic held-out humans, shipped model ({held['n']} posts, no machine)",
+            "",
+            "",
+            f"- / {_f(held['fpr_at_stored_0.01'])}",
+            f"- / {_f(held['fpr_at_stored_0.05'])}",
+        ]
+    )
+    blocks["headline"] = markdown_table(
+        [
+            "report split",
+            "AUROC",
+            "TPR at 1% FPR (ROC)",
+            "TPR / FPR at the 1% threshold",
+            "TPR / FPR at the 5% threshold",
+        ],
+        head_rows,
+    ) + ("" if seen is not None and cv is not None else "\n\n" + _not_measured("seen/unseen-account reports"))
+    dev = metrics["dev_tweepfake_validation"]
+    blocks["dev"] = (
+        markdown_table(
+            ["TweepFake validation (dev: chose settings; shares its accounts with training)", "value"],
+            [
+                ["posts scored (machine)", f"{dev['n']} ({dev['machine']})"],
+                ["AUROC", _f(dev["auroc"])],
+                ["TPR at 1% FPR (ROC)", _f(dev["tpr_at_0.01_fpr_roc"])],
+                ["TPR / FPR at the 1% threshold", "{tpr:.3f} / {fpr:.3f}".format(**dev["at_stored_threshold_0.01"])],
+                ["TPR at 5% FPR (ROC)", _f(dev["tpr_at_0.05_fpr_roc"])],
+                ["TPR / FPR at the 5% threshold", "{tpr:.3f} / {fpr:.3f}".format(**dev["at_stored_threshold_0.05"])],
+            ],
+        )
+        + "\n\nAUROC per generator (vs all dev humans): "
+        + ", ".join(f"{g} {_f(v)}" for g, v in sorted(dev["auroc_by_generator"].items()))
+        + "."
+    )
+    loo = metrics.get("report_authormimic_leave_one_out")
+    if loo is None:
+        blocks["leave-one-out"] = _not_measured("AuthorMimic leave-one-out")
+    else:
+        gen_rows = [
+            [g, r["n"], _f(r["tpr_at_stored_0.05"]), _f(r["tpr_at_stored_0.01"])]
+            for g, r in sorted(loo["by_generator"].items())
+        ]
+        prompt_rows = [
+            [
+                p,
+                r["n"],
+                _f(r["tpr_at_stored_0.05"]),
+                _f(r["tpr_at_stored_0.01"]),
+                _f(r["held_out_human_fpr_at_stored_0.05"]),
+            ]
+            for p, r in sorted(loo["by_prompt"].items())
+        ]
+        blocks["leave-one-out"] = (
+            markdown_table(["left out generator", "tweets", "TPR at 5% threshold", "TPR at 1% threshold"], gen_rows)
+            + "\n\n"
+            + markdown_table(
+                [
+                    "left out prompt",
+                    "tweets",
+                    "TPR at 5% threshold",
+                    "TPR at 1% threshold",
+                    "FPR on held-out AuthorMimic humans at 5% threshold",
+                ],
+                prompt_rows,
+            )
+        )
+    return blocks
+
+
+SETTINGS: dict[str, Any] = {
+    "seed": SEED,
+    "ngram_range": list(NGRAM_RANGE),
+    "ngram_features": NGRAM_FEATURES,
+    "ngram_alpha": NGRAM_ALPHA,
+    "mlp_hidden": MLP_HIDDEN,
+    "mlp_alpha": MLP_ALPHA,
+    "mlp_members": MLP_MEMBERS,
+    "calib_share": CALIB_SHARE,
+    "fprs": list(FPRS),
+    "min_words": MIN_WORDS,
+    "mimic_per_group": MIMIC_PER_GROUP,
+}
+
+
+TRAINING_DATA = {
+    "tweepfake": "text/tweepfake/train.csv (all rows with >= MIN_WORDS words); validation.csv is the dev split",
+    "authormimic": "text/authormimic Prompt-01 and Prompt-02: up to 150 tweets per generator and prompt (chosen by "
+    "hash); human rows whose ID hashes to bucket 0 of 2 (the other half is held out for false-positive rates)",
+}
