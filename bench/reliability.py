@@ -48,8 +48,8 @@ PROMISES: tuple[Promise, ...] = (
         "is bisected down to the record, which is dead-lettered once with its reason; every stage's lag returns "
         "to 0 and no worker exits.",
         (
-            "tests/integration/test_poison.py",
-            "tests/unit/test_poison.py",
+            "tests/integration/stages/test_poison.py",
+            "tests/unit/stages/test_poison.py",
         ),
     ),
     Promise(
@@ -57,9 +57,9 @@ PROMISES: tuple[Promise, ...] = (
         "Replays go on past bad lines (deep nesting, oversize CSV fields, extra columns, invalid UTF-8), each one a "
         "dead letter; a raw record without its text field is dead-lettered naming the field.",
         (
-            "tests/unit/test_replay_bad_lines.py",
-            "tests/unit/test_poison.py::test_a_raw_record_without_its_text_field_is_dead_lettered_naming_the_field",
-            "tests/integration/test_dead_letters.py",
+            "tests/unit/replay/test_bad_lines.py",
+            "tests/unit/stages/test_poison.py::test_a_raw_record_without_its_text_field_is_dead_lettered_naming_the_field",
+            "tests/integration/stages/test_dead_letters.py",
         ),
     ),
     Promise(
@@ -69,7 +69,7 @@ PROMISES: tuple[Promise, ...] = (
         "stays under its byte bound (LRU).",
         (
             "tests/unit/media/test_media_budget.py",
-            "tests/integration/test_media_backlog.py",
+            "tests/integration/stages/test_media_backlog.py",
             "tests/unit/media/test_media_cache.py",
         ),
     ),
@@ -78,8 +78,8 @@ PROMISES: tuple[Promise, ...] = (
         "yt-dlp's redirects and hand-offs are checked on every hop (loopback, link-local 169.254.169.254, NAT64 "
         "forms, https→http refused); stream messages never make a worker read local files.",
         (
-            "tests/unit/media/test_fetch_hardening.py",
-            "tests/integration/test_media_fetch_guard.py",
+            "tests/unit/adapters/test_media_fetch_hardening.py",
+            "tests/integration/adapters/test_media_fetch_guard.py",
         ),
     ),
     Promise(
@@ -87,9 +87,9 @@ PROMISES: tuple[Promise, ...] = (
         "Kafka under SASL/SCRAM over TLS with per-stage ACLs refuses unauthenticated and wrong-password clients; "
         "store clients verify the CA and send credentials; wildcard deletes are refused.",
         (
-            "tests/integration/test_kafka_sasl.py",
-            "tests/unit/test_security_settings.py",
-            "tests/integration/test_store_destructive.py",
+            "tests/integration/adapters/test_kafka_sasl.py",
+            "tests/unit/adapters/test_client_security.py",
+            "tests/integration/store/test_store_destructive.py",
         ),
     ),
     Promise(
@@ -98,8 +98,8 @@ PROMISES: tuple[Promise, ...] = (
         "Slack URL in any log or index; STARTTLS verifies certificates; Slack text is escaped; alert books stay "
         "bounded.",
         (
-            "tests/integration/test_alerts_outbox.py",
-            "tests/unit/test_alerts_delivery.py",
+            "tests/integration/stages/test_alerts_outbox.py",
+            "tests/unit/alerts/test_delivery.py",
         ),
     ),
     Promise(
@@ -107,8 +107,8 @@ PROMISES: tuple[Promise, ...] = (
         "A store outage and a broker restart mid-replay, and a killed worker, end with exact counts; a graph worker "
         "stopped and killed mid-stream finds every co-action of an uninterrupted run.",
         (
-            "tests/integration/test_outages.py",
-            "tests/integration/test_graph_restart.py",
+            "tests/integration/adapters/test_outages.py",
+            "tests/integration/stages/test_graph_restart.py",
         ),
     ),
     Promise(
@@ -119,10 +119,10 @@ PROMISES: tuple[Promise, ...] = (
         "timeout (a bulk body gets 1 s more per MiB), later tries wait longer (doubling to 60 s), and the replay "
         "still ends exact.",
         (
-            "tests/integration/test_outages.py::test_killed_worker_loses_nothing",
-            "tests/integration/test_worker_takeover.py",
-            "tests/integration/test_outages.py::test_frozen_store_is_noticed_in_seconds_and_loses_nothing",
-            "tests/unit/test_store_timeouts.py",
+            "tests/integration/adapters/test_outages.py::test_killed_worker_loses_nothing",
+            "tests/integration/adapters/test_worker_takeover.py",
+            "tests/integration/adapters/test_outages.py::test_frozen_store_is_noticed_in_seconds_and_loses_nothing",
+            "tests/unit/store/test_timeouts.py",
         ),
     ),
     Promise(
@@ -131,8 +131,8 @@ PROMISES: tuple[Promise, ...] = (
         "the store runs with absolute disk watermarks on.",
         (
             "tests/unit/test_lag_age.py",
-            "tests/integration/test_lag_age_kafka.py",
-            "tests/integration/test_local_services.py::test_store_runs_with_absolute_disk_watermarks",
+            "tests/integration/adapters/test_kafka_lag_age.py",
+            "tests/integration/adapters/test_local_services.py::test_store_runs_with_absolute_disk_watermarks",
         ),
     ),
     Promise(
@@ -140,10 +140,10 @@ PROMISES: tuple[Promise, ...] = (
         "Every DAG parameter has a schema with bounds; a replay path outside the data directory fails before "
         "producing; CSV exports cannot start a formula.",
         (
-            "tests/unit/test_dag_params.py",
-            "tests/unit/test_replay_dag_params.py",
-            "tests/integration/test_ingest_replay_params.py",
-            "tests/unit/test_graph_export_csv.py",
+            "tests/unit/dags/test_dag_params.py",
+            "tests/unit/replay/test_dag_params.py",
+            "tests/integration/dags/test_ingest_replay_params.py",
+            "tests/unit/graph/test_export_csv.py",
         ),
     ),
     Promise(
@@ -151,15 +151,15 @@ PROMISES: tuple[Promise, ...] = (
         "Every dataset reader and normaliser under hypothesis with realistic sizes (long texts, deep nesting, many "
         "fields) and real records with one field changed.",
         (
-            "tests/unit/test_replay_properties.py",
-            "tests/unit/test_replay_fuzz.py",
+            "tests/unit/replay/test_properties.py",
+            "tests/unit/replay/test_fuzz.py",
         ),
     ),
     Promise(
         "Dependencies audited",
         "`make audit` fails on an advisory not accepted with a reason, and says NOT AUDITED where the advisory "
         "service cannot be reached.",
-        ("tests/unit/test_dependency_audit.py",),
+        ("tests/unit/infra/test_dependency_audit.py",),
     ),
 )
 

@@ -33,9 +33,9 @@ from scipy.signal import resample_poly  # type: ignore[import-untyped, unused-ig
 from bench.report import write_section
 from flockwatch.config import Settings
 from flockwatch.media import audio_features as af
-from flockwatch.training import voice as tv
 from flockwatch.media.sniff import open_media
 from flockwatch.media.voice_clone import VoiceCloneSignal
+from flockwatch.training import voice as tv
 
 F32 = npt.NDArray[np.float32]
 COMMAND = ".venv/bin/python -m bench.voice_clone"

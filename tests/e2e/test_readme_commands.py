@@ -69,57 +69,60 @@ COVERAGE: dict[str, tuple[str, ...]] = {
     "status": ("test_up_and_status",),
     "down": (
         "test_down_and_purge_in_a_scratch_state_dir",
-        "tests/unit/test_local_services.py::test_stop_terminates_our_process",
+        "tests/unit/adapters/test_local_services.py::test_stop_terminates_our_process",
     ),
     "replay": ("test_replay_and_workers",),
     "demo": ("test_demo_summary_and_try_next", "tests/e2e/test_demo.py::test_demo_replays_and_indexes_every_post"),
     "search": ("test_demo_summary_and_try_next", "test_search_and_top_field"),
     "dead-letters": ("test_dead_letters",),
     "lag": (
-        "tests/integration/test_lag_age_kafka.py::test_lag_command_json_and_exit_code",
-        "tests/integration/test_lag_age_kafka.py::test_old_unread_records_warn_and_a_caught_up_group_is_ok",
+        "tests/integration/adapters/test_kafka_lag_age.py::test_lag_command_json_and_exit_code",
+        "tests/integration/adapters/test_kafka_lag_age.py::test_old_unread_records_warn_and_a_caught_up_group_is_ok",
     ),
-    "narratives": ("tests/unit/test_text_detector.py::test_cli_narratives_stable_across_runs",),
+    "narratives": ("tests/unit/text/test_detector.py::test_cli_narratives_stable_across_runs",),
     "match": ("tests/e2e/test_media_cli.py::test_bank_add_then_match",),
     "worker normalize": ("test_replay_and_workers",),
     "worker text": ("test_replay_and_workers",),
     "worker media": ("test_replay_and_workers",),
-    "worker index": ("test_replay_and_workers", "tests/integration/test_outages.py::test_killed_worker_loses_nothing"),
+    "worker index": (
+        "test_replay_and_workers",
+        "tests/integration/adapters/test_outages.py::test_killed_worker_loses_nothing",
+    ),
     "worker rollups": ("test_replay_and_workers", "test_top_narratives_and_accounts"),
     "worker graph": ("test_replay_and_workers",),
     "worker alerts": ("test_replay_and_workers",),
-    "graph coordination": ("tests/unit/test_graph_coordination.py::test_coordination_cli",),
-    "graph cascades": ("tests/unit/test_graph_cascades.py::test_cascades_cli",),
-    "graph export": ("tests/integration/test_graph_stage.py::test_graph_windows_dag_and_export",),
+    "graph coordination": ("tests/unit/graph/test_coordination.py::test_coordination_cli",),
+    "graph cascades": ("tests/unit/graph/test_cascades.py::test_cascades_cli",),
+    "graph export": ("tests/integration/stages/test_graph.py::test_graph_windows_dag_and_export",),
     # Training (minutes to hours): `--help` here, and parts of what each command runs, on subsets: cascade-risk
     # retrains fully (seconds); synthetic-image and voice-clone train on a subset; text-detector only its
     # combiner fit and face-video only its self-blend augmentation: their full runs are not tested.
-    "train cascade-risk": ("tests/unit/test_cascade_risk_card.py::test_retraining_rebuilds_the_committed_model",),
+    "train cascade-risk": ("tests/unit/graph/test_cascade_risk_card.py::test_retraining_rebuilds_the_committed_model",),
     "train text-detector": (
-        "tests/unit/test_text_detector.py::test_combiner_is_calibrated_and_weighs_informative_logits",
+        "tests/unit/text/test_detector.py::test_combiner_is_calibrated_and_weighs_informative_logits",
     ),
     "train synthetic-image": ("tests/unit/media/test_synthetic_image.py::test_small_training_run_is_reproducible",),
     "train voice-clone": ("tests/unit/media/test_voice_clone.py::test_training_on_a_subset_is_reproducible",),
     "train face-video": (
         "tests/unit/media/test_face_video.py::test_self_blend_is_deterministic_and_keeps_the_mask_soft",
     ),
-    "score text": ("tests/unit/test_text_detector.py::test_cli_score_text_jsonl_and_csv",),
+    "score text": ("tests/unit/text/test_detector.py::test_cli_score_text_jsonl_and_csv",),
     "score media": ("tests/e2e/test_media_cli.py::test_score_media_lines",),
     "top FIELD": ("test_demo_summary_and_try_next", "test_search_and_top_field"),
     "top narratives": (
         "test_top_narratives_and_accounts",
-        "tests/integration/test_text_narratives.py::test_narratives_on_the_stream",
+        "tests/integration/stages/test_text_narratives.py::test_narratives_on_the_stream",
     ),
     "top accounts": ("test_top_narratives_and_accounts",),
     "bank add": ("test_bank_push", "tests/e2e/test_media_cli.py::test_bank_add_then_match"),
     "bank push": ("test_bank_push",),
-    "watchlist add": ("tests/integration/test_alerts_cli.py::test_watchlist_commands",),
-    "watchlist list": ("tests/integration/test_alerts_cli.py::test_watchlist_commands",),
-    "watchlist remove": ("tests/integration/test_alerts_cli.py::test_watchlist_commands",),
-    "alerts list": ("tests/integration/test_alerts_cli.py::test_alert_commands",),
-    "alerts ack": ("tests/integration/test_alerts_cli.py::test_alert_commands",),
-    "alerts resolve": ("tests/integration/test_alerts_cli.py::test_alert_commands",),
-    "alerts check-config": ("tests/integration/test_alerts_cli.py::test_check_config",),
+    "watchlist add": ("tests/integration/cli/test_alerts_cli.py::test_watchlist_commands",),
+    "watchlist list": ("tests/integration/cli/test_alerts_cli.py::test_watchlist_commands",),
+    "watchlist remove": ("tests/integration/cli/test_alerts_cli.py::test_watchlist_commands",),
+    "alerts list": ("tests/integration/cli/test_alerts_cli.py::test_alert_commands",),
+    "alerts ack": ("tests/integration/cli/test_alerts_cli.py::test_alert_commands",),
+    "alerts resolve": ("tests/integration/cli/test_alerts_cli.py::test_alert_commands",),
+    "alerts check-config": ("tests/integration/cli/test_alerts_cli.py::test_check_config",),
     "alerts sweep": ("test_alerts_sweep",),
 }
 
@@ -320,7 +323,7 @@ def _make_dry_run(target: str) -> list[str]:
 def test_make_targets() -> None:
     """`make demo` runs `flockwatch demo`; `make test` runs lint, then unit, integration and e2e tests (dry runs)."""
     assert _make_dry_run("demo")[-1] == ".venv/bin/flockwatch demo"
-    # The audit's verdicts are tested in tests/unit/test_dependency_audit.py.
+    # The audit's verdicts are tested in tests/unit/infra/test_dependency_audit.py.
     assert _make_dry_run("audit")[-1] == ".venv/bin/python infra/dependency_audit.py"
     lines = _make_dry_run("test")
     order = [

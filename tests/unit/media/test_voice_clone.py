@@ -12,9 +12,9 @@ import pytest
 
 from flockwatch.config import Settings
 from flockwatch.media import audio_features as af
-from flockwatch.training import voice as tv
 from flockwatch.media.sniff import open_media
 from flockwatch.media.voice_clone import DEFAULT_MODEL_DIR, VoiceCloneSignal, load_model
+from flockwatch.training import voice as tv
 
 F32 = npt.NDArray[np.float32]
 RATE = af.RATE

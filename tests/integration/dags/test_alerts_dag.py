@@ -16,7 +16,7 @@ from flockwatch.stages.index import to_upsert
 from flockwatch.store.opensearch import IndexKind, OpenSearchStore
 from flockwatch.topics import Topic
 from tests.dag_runner import dag_test
-from tests.integration.test_lag_age_kafka import _commit, _now_ms, _produce, _set_retention
+from tests.integration.adapters.test_kafka_lag_age import _commit, _now_ms, _produce, _set_retention
 
 pytestmark = pytest.mark.integration
 

@@ -37,7 +37,7 @@ from flockwatch.training.text import (
     threshold_at_fpr,
 )
 
-MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "text_detector"
+MODEL_DIR = Path(__file__).resolve().parents[3] / "models" / "text_detector"
 CARD = MODEL_DIR / "MODEL_CARD.md"
 
 

@@ -21,7 +21,7 @@ from flockwatch.replay import normalize_record, read_dataset
 from flockwatch.replay.cnt_csv import COLUMNS
 from flockwatch.replay.csv_rows import CsvReject, CsvRow, read_rows
 from flockwatch.schema import DeadLetter, RawRecord
-from tests.unit.test_replayer import FakeProducer
+from tests.unit.adapters.test_replayer import FakeProducer
 
 DATA = Settings().data_dir
 JETSTREAM = DATA / "connectors/bluesky_jetstream/expected_v1.jsonl"

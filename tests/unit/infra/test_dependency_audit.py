@@ -10,7 +10,7 @@ from typing import Any
 
 from infra.dependency_audit import NOT_AUDITED, judge
 
-SCRIPT = Path(__file__).resolve().parents[2] / "infra" / "dependency_audit.py"
+SCRIPT = Path(__file__).resolve().parents[3] / "infra" / "dependency_audit.py"
 
 VULN = {"id": "PYSEC-2099-1", "aliases": ["CVE-2099-0001"], "fix_versions": ["2.32.0"], "description": "x"}
 

@@ -52,7 +52,7 @@ def test_combiner_is_calibrated_and_weighs_informative_logits() -> None:
 
 
 def test_model_files_are_small_and_thresholds_ordered(detector: TextDetector) -> None:
-    folder = Path(__file__).resolve().parents[2] / "models" / "text_detector"
+    folder = Path(__file__).resolve().parents[3] / "models" / "text_detector"
     assert sum(p.stat().st_size for p in folder.iterdir()) < 5 * 2**20
     assert (folder / "MODEL_CARD.md").exists()
     assert 0.0 < detector.threshold(0.05) <= detector.threshold(0.01) < 1.0

@@ -19,7 +19,7 @@ from flockwatch.config import Settings
 from flockwatch.store.opensearch import IndexKind, OpenSearchStore
 from flockwatch.workers import STAGE_INPUTS, NormalizeStage, group_id
 from tests.expected import expected_posts
-from tests.integration.test_outages import INDEX_WORKER, RATE, N, assert_exact, posts_now, streaming_workers
+from tests.integration.adapters.test_outages import INDEX_WORKER, RATE, N, assert_exact, posts_now, streaming_workers
 from tests.namespace_env import namespace_env
 
 pytestmark = pytest.mark.integration

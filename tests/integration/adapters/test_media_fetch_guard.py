@@ -22,7 +22,7 @@ from flockwatch.messages import OutMessage
 from flockwatch.schema import Author, MediaItem, MediaScore, Post, SourceRef
 from flockwatch.topics import Topic
 from flockwatch.workers import run_until_caught_up
-from tests.unit.media.test_fetch_hardening import JPEG, PLATFORM_IP, TARGET_IP, Site, _platform_routes, _serve
+from tests.unit.adapters.test_media_fetch_hardening import JPEG, PLATFORM_IP, TARGET_IP, Site, _platform_routes, _serve
 
 pytestmark = pytest.mark.integration
 

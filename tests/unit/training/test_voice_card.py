@@ -11,13 +11,12 @@ import pytest
 
 from flockwatch.config import Settings
 from flockwatch.media import audio_features as af
-from flockwatch.training import voice as tv
 from flockwatch.media.sniff import open_media
 from flockwatch.media.voice_clone import DEFAULT_MODEL_DIR, VoiceCloneSignal, clip_windows, load_model
 from flockwatch.metrics import auroc_pos_neg
 from flockwatch.model_card import read_block
-
-from .test_voice_clone import speechlike, wav
+from flockwatch.training import voice as tv
+from tests.unit.media.test_voice_clone import speechlike, wav
 
 CARD = DEFAULT_MODEL_DIR / "MODEL_CARD.md"
 DATA = Settings().data_dir

@@ -33,7 +33,7 @@ from flockwatch.messages import InMessage
 from flockwatch.schema import Alert, Post, TextScore
 from flockwatch.stages.alerts import build_alert_stage
 from tests.local_http import PostRecorder, recording_endpoint, running
-from tests.unit.test_alerts_engine import CONFIG, HILLARY, T0, FakeStore, config, machine_score, mkpost
+from tests.unit.alerts.test_engine import CONFIG, HILLARY, T0, FakeStore, config, machine_score, mkpost
 
 FAST = RetryPolicy(attempts=2, base_delay=timedelta(0), max_delay=timedelta(0), timeout=timedelta(seconds=3))
 SLACK_PATH = "/hooks.slack.com/services/T0000/B0000/XXXXsecretXXXX"
@@ -416,7 +416,7 @@ class SweepFake(FakeStore):
 
 def test_sweep_writes_the_outbox_and_settles_what_was_delivered() -> None:
     from flockwatch.stages.alert_sweep import sweep
-    from tests.unit.test_alerts_engine import background
+    from tests.unit.alerts.test_engine import background
 
     game = [mkpost(10_000 + k, T0 + timedelta(minutes=60, seconds=6 * k), tags=["Game"]) for k in range(150)]
     store = SweepFake(sorted(background(120) + game, key=lambda p: p.created_at))

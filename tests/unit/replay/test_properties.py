@@ -33,7 +33,7 @@ from flockwatch.replay.cnt_csv import COLUMNS
 from flockwatch.replay.payload import MAX_JSON_DEPTH, json_depth
 from flockwatch.replay.weibo_ced import ced_members
 from flockwatch.schema import DeadLetter, Post, RawRecord
-from tests.unit.test_replayer import FakeProducer
+from tests.unit.adapters.test_replayer import FakeProducer
 
 DATA = Settings().data_dir
 SETTINGS = Settings(topic_prefix="p")

@@ -24,7 +24,7 @@ from flockwatch.stages.graph_windows import (
 )
 from flockwatch.stages.index import post_document
 from flockwatch.store.opensearch import IndexKind
-from tests.unit.test_graph_stage import T0, FakeStore, post
+from tests.unit.stages.test_graph import T0, FakeStore, post
 
 HOUR = 3600.0
 OPTIONS = WindowOptions(permutations=20, cluster_on="all", min_weight=1)

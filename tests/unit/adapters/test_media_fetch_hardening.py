@@ -39,7 +39,7 @@ from flockwatch.media.errors import MediaRefused
 from flockwatch.messages import InMessage
 from flockwatch.schema import Author, MediaItem, MediaScore, Post, SourceRef
 from flockwatch.stages.media import score_batch
-from tests.unit.media.test_fetch import _tls_files
+from tests.unit.adapters.test_media_fetch import _tls_files
 
 PLATFORM_IP, TARGET_IP = "127.0.0.2", "127.0.0.1"
 POLICY = FetchPolicy(
