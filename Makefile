@@ -28,6 +28,7 @@ lint: setup
 	$(BIN)/ruff check services dags tests bench infra
 	$(BIN)/ruff format --check services dags tests bench infra
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # pip-audit over constraints.txt; says NOT AUDITED (exit 0) where the advisory service is unreachable.
 audit: setup

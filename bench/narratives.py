@@ -47,7 +47,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.report import write_section  # noqa: E402
 from flockwatch.config import get_settings  # noqa: E402
-from flockwatch.text.canonical import copy_form, normalize_text  # noqa: E402
+from flockwatch.text.canonical import canonical_text, copy_form  # noqa: E402
 from flockwatch.text.embed import shared_embedder  # noqa: E402
 from flockwatch.text.narratives import MINHASH_SCHEME, NarrativeConfig, _shingles  # noqa: E402
 
@@ -82,7 +82,7 @@ def read_forms(rows: int, min_words: int) -> tuple[list[str], list[str], list[st
                 break
             if row.get("language") != "English":
                 continue
-            norm = normalize_text(row.get("content") or "")
+            norm = canonical_text(row.get("content") or "")
             form = copy_form(norm)
             if len(form.split()) >= min_words:
                 forms.setdefault(form, (norm, row.get("author_id") or ""))

@@ -40,7 +40,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.report import write_section  # noqa: E402
 from flockwatch.config import Settings  # noqa: E402
-from flockwatch.text.canonical import normalize_text  # noqa: E402
+from flockwatch.text.canonical import canonical_text  # noqa: E402
 from flockwatch.text.embed import Embedder, model_dir  # noqa: E402
 
 IRA = "campaigns/ira_2016/ira_tweets_2016-10_2016-11.csv.gz"
@@ -115,7 +115,7 @@ def main() -> None:
     threads = max(1, min(os.cpu_count() or 1, 4))
     torch.set_num_threads(threads)
     raw = ira_texts(args.n)
-    norm = [normalize_text(t) for t in raw]
+    norm = [canonical_text(t) for t in raw]
     unique = list(dict.fromkeys(norm))
     st = SentenceTransformer(str(model_dir()), device="cpu")
     embedders = {"onnx": Embedder("onnx", cache_size=0), "onnx-int8": Embedder("onnx-int8", cache_size=0)}

@@ -32,6 +32,9 @@ class InMessage:
     offset: int
     key: bytes | None
     value: bytes
+    # The ``posts.raw`` partition the record entered the pipeline at (stamped by the Kafka adapter): per raw
+    # partition, posts keep the order the replayer sent them in, which the graph stage's watermark relies on.
+    raw_partition: int | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class OutMessage:
     topic: Topic
     key: bytes | None
     value: bytes
+    raw_partition: int | None = None  # carried over from the input it was derived from
 
 
 @dataclass

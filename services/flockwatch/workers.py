@@ -57,9 +57,15 @@ def build_stage(name: str, settings: Settings, wait_s: float | None = SETTINGS_B
 
         return RollupsStage(TextRollups(prepare_store(settings, text=True, wait_s=wait_s), stored_threshold()))
     if name == alerts.STAGE:
+        from flockwatch.adapters.alert_sinks import build_sinks
+        from flockwatch.alerts.rules import load_config
+
         store = prepare_store(settings, wait_s=wait_s)
+        config = load_config()
         return build_alert_stage(
             store,
+            config,
+            build_sinks(config.sinks),
             restore=store.recent_alerts(datetime.now(UTC) - timedelta(days=7)),
             input_partitions=input_partitions(settings.topic_prefix, settings.topic_partitions),
         )

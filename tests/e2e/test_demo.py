@@ -14,7 +14,7 @@ import pytest
 
 from flockwatch.config import Settings
 from flockwatch.store.opensearch import IndexKind, OpenSearchStore
-from flockwatch.text.canonical import copy_form, decode_text, normalize_text
+from flockwatch.text.canonical import canonical_text, copy_form, decode_text
 from tests.expected import expected_normalize_counts, expected_normalized_records, expected_posts
 
 pytestmark = pytest.mark.e2e
@@ -62,7 +62,7 @@ def test_demo_replays_and_indexes_every_post() -> None:
         assert sum(v for k, v in text.items() if k.startswith("narrative_")) == normalized
         records = expected_normalized_records("ira_2016", n)
         assert text.get("narrative_empty", 0) == sum(
-            not copy_form(normalize_text(decode_text(p.text))) for p in records
+            not copy_form(canonical_text(decode_text(p.text))) for p in records
         )
         # media: every post seen; IRA posts carry no media, and each is counted as such.
         assert stages["media"]["consumed"] == normalized

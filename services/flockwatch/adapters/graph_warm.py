@@ -21,6 +21,7 @@ from collections.abc import Callable, Collection
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from flockwatch.adapters.client_security import kafka_client_args
+from flockwatch.adapters.kafka_bus import in_message
 from flockwatch.config import Settings
 from flockwatch.messages import InMessage
 from flockwatch.stages.graph import (
@@ -36,7 +37,9 @@ from flockwatch.topics import Topic, topic_name
 log = logging.getLogger(__name__)
 
 
-def _read(consumer: KafkaConsumer, tp: TopicPartition, lo: int, hi: int, timeout_s: float = 30.0) -> list[InMessage]:
+def _read(
+    consumer: KafkaConsumer, tp: TopicPartition, lo: int, hi: int, raw_topic: str, timeout_s: float = 30.0
+) -> list[InMessage]:
     """Messages of ``tp`` with ``lo <= offset < hi`` (fewer if retention removed some)."""
     consumer.assign([tp])
     consumer.seek(tp, lo)
@@ -45,7 +48,7 @@ def _read(consumer: KafkaConsumer, tp: TopicPartition, lo: int, hi: int, timeout
     while consumer.position(tp) < hi and time.monotonic() < deadline:
         for r in consumer.poll(timeout_ms=500).get(tp, []):
             if lo <= r.offset < hi:
-                out.append(InMessage(r.topic, r.partition, r.offset, r.key, r.value))
+                out.append(in_message(r, raw_topic))
     return out
 
 
@@ -64,6 +67,7 @@ def recent_messages(
     bad message) of their latest event time; see the module docstring.  A declared source (``sources``) not
     read yet holds ``W`` at ``-inf``, as it held the stage's (so up to ``max_messages`` are read back)."""
     topic = topic_name(settings.topic_prefix, stage)
+    raw_topic = topic_name(settings.topic_prefix, Topic.raw)
     admin = KafkaAdminClient(**kafka_client_args(settings))
     consumer = KafkaConsumer(**kafka_client_args(settings), enable_auto_commit=False,
                              auto_offset_reset="earliest", max_poll_records=chunk)  # fmt: skip
@@ -96,7 +100,7 @@ def recent_messages(
             for tp in todo:
                 hi, lows[tp] = lows[tp], max(begins.get(tp, 0), lows[tp] - chunk)
                 older = []
-                for m in _read(consumer, tp, lows[tp], hi):
+                for m in _read(consumer, tp, lows[tp], hi, raw_topic):
                     found = source_of(m)
                     if found is not None:
                         marks[found[0]] = max(marks.get(found[0], -math.inf), found[1])

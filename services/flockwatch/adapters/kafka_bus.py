@@ -24,6 +24,7 @@ from typing import Any, Protocol, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import (
     CorruptRecordError,
     FencedInstanceIdError,
@@ -177,9 +178,31 @@ def make_consumer(
     return consumer
 
 
+# Where a record entered the pipeline: set on every message derived from a ``posts.raw`` record.
+RAW_PARTITION_HEADER = "flockwatch-raw-partition"
+
+
+def in_message(record: ConsumerRecord, raw_topic: str) -> InMessage:
+    """A consumed record as a stage sees it, with the ``posts.raw`` partition it came from: its own partition on
+    the raw topic, else the header its producer stamped (None for records written without one)."""
+    raw_partition: int | None = record.partition if record.topic == raw_topic else None
+    for name, value in record.headers or ():
+        if name == RAW_PARTITION_HEADER and raw_partition is None:
+            raw_partition = int(value)
+    return InMessage(record.topic, record.partition, record.offset, record.key, record.value, raw_partition)
+
+
+def _headers(message: OutMessage) -> list[tuple[str, bytes]] | None:
+    if message.raw_partition is None:
+        return None
+    return [(RAW_PARTITION_HEADER, str(message.raw_partition).encode())]
+
+
 def produce_all(producer: KafkaProducer, prefix: str, messages: Sequence[OutMessage]) -> None:
     """Send and wait for every acknowledgement; raise KafkaError if any message failed."""
-    futures = [producer.send(topic_name(prefix, m.topic), key=m.key, value=m.value) for m in messages]
+    futures = [
+        producer.send(topic_name(prefix, m.topic), key=m.key, value=m.value, headers=_headers(m)) for m in messages
+    ]
     producer.flush()
     for future in futures:
         future.get(timeout=0)  # raises the delivery error, if any
@@ -211,6 +234,7 @@ def run_stage(
         cost = getattr(stage, "record_cost_s", None)
         max_poll_records, poll_interval_s = poll_plan(cost, settings.kafka_max_poll_interval_s)
     started = time.monotonic()
+    raw_topic = topic_name(settings.topic_prefix, Topic.raw)
     stop = stop or threading.Event()
     counts: Counter[str] = Counter()
     batches = retries = 0
@@ -233,11 +257,7 @@ def run_stage(
                 log.warning("%s: poll failed (%s); retrying", stage.name, exc)
                 stop.wait(1.0)
                 continue
-            batch = [
-                InMessage(r.topic, r.partition, r.offset, r.key, r.value)
-                for records in polled.values()
-                for r in records
-            ]
+            batch = [in_message(r, raw_topic) for records in polled.values() for r in records]
             if not batch:
                 if until_caught_up and _caught_up(consumer):
                     break

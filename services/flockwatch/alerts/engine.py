@@ -75,7 +75,9 @@ def alert_id(rule: str, entity: str, first: str) -> str:
 
 
 @dataclass
-class MediaSignal:
+class MediaSighting:
+    """A media item seen in the stream, with what its score said (not a detector: see ``media.signal``)."""
+
     url: str
     entity: str
     manipulation: float | None = None
@@ -93,7 +95,7 @@ class PostContext:
     machine_score: float | None = None
     text_model: str | None = None
     narrative_id: str | None = None
-    media: dict[str, MediaSignal] = field(default_factory=dict)
+    media: dict[str, MediaSighting] = field(default_factory=dict)
     watch: list[WatchEntity] = field(default_factory=list)
     clusters: list[str] = field(default_factory=list)
     counted_narrative: bool = False
@@ -365,7 +367,7 @@ class AlertEngine:
                 detail = "; ".join(s.detail for s in item.signals[:3]) or (
                     f"matches {len(item.matches)} known item(s)" if known else ""
                 )
-                ctx.media[item.media_url] = MediaSignal(
+                ctx.media[item.media_url] = MediaSighting(
                     item.media_url, media_entity(sha, item.media_url), item.manipulation_score, known, detail
                 )
                 counts["media_scores"] += 1

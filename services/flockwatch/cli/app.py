@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from flockwatch.cli.alerts import alerts_app, watchlist_app, worker_alerts
+from flockwatch.cli.alerts import alerts_app, watchlist_app
 from flockwatch.cli.graph import graph_app, train_app
 from flockwatch.cli.media import (
     bank_app,
@@ -44,7 +44,6 @@ app.add_typer(bank_app, name="bank")
 app.command("match")(match)
 app.add_typer(watchlist_app, name="watchlist")
 app.add_typer(alerts_app, name="alerts")
-worker_app.command("alerts")(worker_alerts)
 
 Services = Annotated[
     list[str] | None,
@@ -181,42 +180,6 @@ def replay_cmd(
         raise typer.Exit(1)
 
 
-@worker_app.command("normalize")
-def worker_normalize() -> None:
-    """Raw records → normalised posts (bad records → dead-letter topic)."""
-    _run_worker("normalize")
-
-
-@worker_app.command("text")
-def worker_text() -> None:
-    """Normalised posts → text scores: machine-likeness with evidence (model loaded once)."""
-    _run_worker("text")
-
-
-@worker_app.command("media")
-def worker_media() -> None:
-    """Normalised posts → media scores: safe fetch, provenance, bank matches, detectors (models loaded once)."""
-    _run_worker("media")
-
-
-@worker_app.command("index")
-def worker_index() -> None:
-    """Posts and scores → the store, committing offsets only after the store acknowledged."""
-    _run_worker("index")
-
-
-@worker_app.command("rollups")
-def worker_rollups() -> None:
-    """Text scores → narrative and account documents, recomputed from the stored posts once indexed."""
-    _run_worker("rollups")
-
-
-@worker_app.command("graph")
-def worker_graph() -> None:
-    """Normalised posts → coordination edges, cascades and accounts in the store (run a single one)."""
-    _run_worker("graph")
-
-
 @graph_app.command("export")
 def graph_export(
     fmt: Annotated[str, typer.Option("--format", help="gexf, graphml, csv or jsonl.")],
@@ -249,12 +212,37 @@ def graph_export(
     _echo_json(report)
 
 
+# ``flockwatch worker <stage>``: one long-running consumer group per stage.
+WORKERS = {
+    "normalize": "Raw records → normalised posts (bad records → dead-letter topic).",
+    "text": "Normalised posts → text scores: machine-likeness with evidence (model loaded once).",
+    "media": "Normalised posts → media scores: safe fetch, provenance, bank matches, detectors (models loaded once).",
+    "index": "Posts and scores → the store, committing offsets only after the store acknowledged.",
+    "rollups": "Text scores → narrative and account documents, recomputed from the stored posts once indexed.",
+    "alerts": "Posts and scores → alerts (store + alerts topic + sinks), per the rules in $FLOCKWATCH_ALERTS_CONFIG.",
+    "graph": "Normalised posts → coordination edges, cascades and accounts in the store (run a single one).",
+}
+
+
+def _worker_command(name: str, summary: str) -> Callable[[], None]:
+    def command() -> None:
+        _run_worker(name)
+
+    command.__doc__ = summary
+    return command
+
+
+for _name, _summary in WORKERS.items():
+    worker_app.command(_name)(_worker_command(_name, _summary))
+
+
 def _run_worker(name: str) -> None:
     import logging
     import signal
     import threading
 
     from flockwatch.adapters.kafka_bus import ensure_topics, run_stage
+    from flockwatch.alerts.yamlconf import ConfigError
     from flockwatch.workers import build_stage, group_id
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -268,16 +256,25 @@ def _run_worker(name: str) -> None:
     def log_batch(counts: object) -> None:
         logging.getLogger(f"flockwatch.worker.{name}").info("batch: %s", dict(counts))  # type: ignore[call-overload]
 
-    stage = build_stage(name, settings, wait_s=None)
-    report = run_stage(
-        settings,
-        stage,
-        group_id(settings, name),
-        stop=stop,
-        on_batch=log_batch,
-        wait_s=None,
-        instance_id=settings.kafka_group_instance_id or None,
-    )
+    try:
+        stage = build_stage(name, settings, wait_s=None)
+    except (ConfigError, ValueError) as exc:  # bad alert rules or settings: waiting would not mend them
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        report = run_stage(
+            settings,
+            stage,
+            group_id(settings, name),
+            stop=stop,
+            on_batch=log_batch,
+            wait_s=None,
+            instance_id=settings.kafka_group_instance_id or None,
+        )
+    finally:
+        close = getattr(stage, "close", None)
+        if close is not None:
+            close()  # the alerts stage releases what its watermark still held
     _echo_json({"stage": name, **dict(report.counts), "elapsed_s": round(report.elapsed_s, 1)})
 
 

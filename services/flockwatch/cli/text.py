@@ -100,7 +100,7 @@ def narratives(
     summary: Annotated[Path | None, typer.Option("--summary", help="Also write one JSON line per narrative.")] = None,
 ) -> None:
     """Each id's narrative id: copypasta (MinHash LSH) and paraphrases (embedding nearest neighbours)."""
-    from flockwatch.text.canonical import decode_text, normalize_text
+    from flockwatch.text.canonical import canonical_text, decode_text
     from flockwatch.text.narratives import NarrativeIndex
 
     index = NarrativeIndex.load(state) if state is not None else NarrativeIndex()
@@ -113,7 +113,7 @@ def narratives(
     n = 0
     with output.open("w", encoding="utf-8") as out:
         for chunk in _batches(_records(input, text_column, id_column)):
-            norms = [normalize_text(decode_text(r.text)) for r in chunk]
+            norms = [canonical_text(decode_text(r.text)) for r in chunk]
             vecs = embedder.embed(norms) if embedder is not None else None
             for i, (rec, norm) in enumerate(zip(chunk, norms, strict=True)):
                 extra = rec.extra or {}

@@ -205,4 +205,4 @@ class BankMatchSignal:
             score = 0.5
             verdict = f"matches a banked item labelled {best.label!r}"
         detail = f"{verdict}: {best.item} (distance {best.distance:.3f}; {best.how})"
-        return Finding(self.name, score, detail, self.tier, {"matches": [m.to_dict() for m in matches]})
+        return Finding.scored(self.name, score, detail, self.tier, {"matches": [m.to_dict() for m in matches]})

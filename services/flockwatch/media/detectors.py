@@ -94,7 +94,7 @@ class TorchScriptDetector:
         except MediaRefused:
             return None
         score = self.score_rgb(rgb)
-        return Finding(
+        return Finding.scored(
             self.name,
             score,
             f"{self.name} (TorchScript {self.path.name}): {score:.2f}",
@@ -148,7 +148,8 @@ class HttpDetector:
             raise MediaRefused(f"{self.name}: reply is not JSON with a numeric 'score': {e}") from e
         if not 0.0 <= score <= 1.0:  # also rejects NaN
             raise MediaRefused(f"{self.name}: score {score} outside 0..1")
-        return Finding(self.name, score, detail or f"{self.name}: {score:.2f}", self.tier, {"endpoint": self.url})
+        detail = detail or f"{self.name}: {score:.2f}"
+        return Finding.scored(self.name, score, detail, self.tier, {"endpoint": self.url})
 
 
 def load_detectors(spec: Sequence[dict[str, Any]]) -> list[TorchScriptDetector | HttpDetector]:

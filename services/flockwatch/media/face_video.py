@@ -148,7 +148,7 @@ def video_finding(
             for c, s in zip(crops, scores, strict=True)
         ],
     }
-    return Finding(name, score, detail, Tier.learned, data)
+    return Finding.scored(name, score, detail, Tier.learned, data)
 
 
 class FaceVideoSignal:

@@ -485,4 +485,4 @@ class GeneratorMetadataSignal:
         }[str(top["kind"])]
         more = f" (+{len(hits) - 1} more)" if len(hits) > 1 else ""
         detail = f"Metadata: {top['field']} {claim}: {top['value']!r}{more}; a forgeable claim, not proof"
-        return Finding(self.name, float(top["score"]), detail, self.tier, md)
+        return Finding.scored(self.name, float(top["score"]), detail, self.tier, md)

@@ -384,43 +384,46 @@ def score_summary(s: dict[str, Any]) -> Finding | None:
     char = s["characterisation"]
     # Facts without an opinion are observations (score None): reported, never fused.
     if char == "unsigned":
-        return Finding("c2pa", None, "C2PA: no Content Credentials (absence is not evidence)", Tier.provenance, s)
+        return Finding.observation("c2pa", "C2PA: no Content Credentials (absence is not evidence)", Tier.provenance, s)
     if char in ("signed", "unreadable"):
         detail = (
             f"C2PA: {s.get('error') or 'manifest unreadable'}"
             if char == "unreadable"
             else (f"C2PA: manifest by {_who(s)} claims no AI generation, edits or capture")
         )
-        return Finding("c2pa", None, detail, Tier.provenance, s)
+        return Finding.observation("c2pa", detail, Tier.provenance, s)
     if char == "remote_manifest":
         detail = f"C2PA: manifest stored remotely at {s.get('remote_url')}; not fetched (offline), not validated"
-        return Finding("c2pa", None, detail, Tier.provenance, s)
+        return Finding.observation("c2pa", detail, Tier.provenance, s)
     v = s["validation"]
     who, trust = _who(s), _trust_words(v)
     if char == "invalid":
         codes = ", ".join(dict.fromkeys(str(f["code"]) for f in v["failures"] if f["kind"] == "integrity"))
         also = "; it declares generated content" if s["ai_generated"] else ""
         detail = f"C2PA: manifest by {who} fails validation ({codes}): changed after signing{also}"
-        return Finding("c2pa", SCORES["invalid"], detail, Tier.provenance, s)
+        return Finding.scored("c2pa", SCORES["invalid"], detail, Tier.provenance, s)
     if char == "ai_generated":
         ai = [t for t in map(source_type_name, s["digital_source_types"]) if is_ai_source_type(t)]
         composite = s["ai_composite"]
         via = "" if _declared_here(s) else " through an ingredient"
         agents = f" ({', '.join(s['ai_agents'])})" if s["ai_agents"] else ""
         detail = f"C2PA: {who} declares {', '.join(ai)}{agents}{via}; {trust}"
-        return Finding("c2pa", SCORES["ai_composite" if composite else "ai_generated"], detail, Tier.provenance, s)
+        score = SCORES["ai_composite" if composite else "ai_generated"]
+        return Finding.scored("c2pa", score, detail, Tier.provenance, s)
     if char == "edited":
         heavy = [e for e in s["edits"] if e not in LIGHT_EDITS]
         names = ", ".join(e.removeprefix("c2pa.") for e in s["edits"])
         detail = f"C2PA: {who} records edits ({names}); {trust}"
         # A recorded crop or colour change is not manipulation: observed, not scored.
-        return Finding("c2pa", SCORES["edited_heavy"] if heavy else None, detail, Tier.provenance, s)
+        if not heavy:
+            return Finding.observation("c2pa", detail, Tier.provenance, s)
+        return Finding.scored("c2pa", SCORES["edited_heavy"], detail, Tier.provenance, s)
     # captured, no edits: evidence of authenticity only when the signer is trusted.
     if v["trusted"]:
         detail = f"C2PA: {who} records a capture with no edits; {trust}"
-        return Finding("c2pa", SCORES["captured_trusted"], detail, Tier.provenance, s)
+        return Finding.scored("c2pa", SCORES["captured_trusted"], detail, Tier.provenance, s)
     detail = f"C2PA: {who} claims a capture with no edits; {trust}: a claim, not evidence"
-    return Finding("c2pa", None, detail, Tier.provenance, s)
+    return Finding.observation("c2pa", detail, Tier.provenance, s)
 
 
 def _declared_here(s: dict[str, Any]) -> bool:

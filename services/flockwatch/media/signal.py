@@ -53,6 +53,16 @@ class Finding:
     # Structured extras for the output (the provenance summary, match list, per-frame scores...).
     data: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def scored(cls, signal: str, score: float, detail: str, tier: Tier, data: dict[str, Any] | None = None) -> Finding:
+        """A signal's opinion: ``score`` in 0..1, with the ``detail`` an analyst reads."""
+        return cls(signal, score, detail, tier, data or {})
+
+    @classmethod
+    def observation(cls, signal: str, detail: str, tier: Tier, data: dict[str, Any] | None = None) -> Finding:
+        """Something worth reporting that is not evidence either way (fusion ignores it)."""
+        return cls(signal, None, detail, tier, data or {})
+
 
 @runtime_checkable
 class MediaSignal(Protocol):

@@ -151,7 +151,7 @@ class SyntheticImageSignal:
             return None
         model = load_model(self.model_dir)
         e = explain_rgb(rgb, model)
-        return Finding(
+        return Finding.scored(
             signal=self.name,
             score=e.score,
             detail=describe(e, model.name),

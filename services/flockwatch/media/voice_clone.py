@@ -150,4 +150,4 @@ class VoiceCloneSignal:
             "audio_seconds": round(x.size / af.RATE, 2),
             "model": model.model_id,
         }
-        return Finding(self.name, score, detail, self.tier, data)
+        return Finding.scored(self.name, score, detail, self.tier, data)

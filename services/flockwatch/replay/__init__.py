@@ -1,6 +1,7 @@
 """The replay importer: recorded datasets → ``RawRecord``s → ``Post``s, by format name.
 
-Each format module (``ira_2016``, ``twitter15``, ...) provides a reader and a normaliser (see
+Each format module (``ira_2016``, ``twitter15``, ...) provides its ``NAME``, ``PLATFORM``, ``DEFAULT_PATH``,
+``DESCRIPTION``, a reader, a normaliser and a sniffer (see
 :mod:`flockwatch.replay.base`). This package is the registry and the public API:
 :func:`read_dataset` for the replayer, :func:`normalize_record` for the normalize stage (it
 dispatches on ``RawRecord.format``), :func:`detect_format` for files of unknown kind.
@@ -42,14 +43,8 @@ class UnknownFormatError(ValueError):
 
 FORMATS: dict[str, DatasetFormat] = {
     fmt.name: fmt
-    for fmt in (
-        ira_2016.FORMAT,
-        twitter15.FORMAT,
-        weibo_ced.FORMAT,
-        pheme.FORMAT,
-        rumoureval2017.FORMAT,
-        bluesky_jetstream.FORMAT,
-        cnt_csv.FORMAT,
+    for fmt in map(
+        DatasetFormat.of, (ira_2016, twitter15, weibo_ced, pheme, rumoureval2017, bluesky_jetstream, cnt_csv)
     )
 }
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Protocol
 
 from flockwatch.config import get_settings
@@ -42,6 +43,20 @@ class DatasetFormat:
     reader: Reader
     normalizer: Normalizer
     sniffer: Sniffer
+
+    @classmethod
+    def of(cls, module: ModuleType) -> DatasetFormat:
+        """The format a format module defines: its ``NAME``, ``PLATFORM``, ``DEFAULT_PATH`` and ``DESCRIPTION``,
+        and its ``read``, ``normalize`` and ``sniff`` functions."""
+        return cls(
+            name=module.NAME,
+            platform=module.PLATFORM,
+            default_path=module.DEFAULT_PATH,
+            description=module.DESCRIPTION,
+            reader=module.read,
+            normalizer=module.normalize,
+            sniffer=module.sniff,
+        )
 
     def read(self, path: Path, data_dir: Path | None = None) -> Iterator[RawRecord]:
         """Stream ``RawRecord``s from ``path``; URIs are made relative to ``data_dir``."""

@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from flockwatch.replay.base import DatasetFormat, relative_uri, source_ref
+from flockwatch.replay.base import relative_uri, source_ref
 from flockwatch.replay.payload import (
     loads_bounded,
     opt_dict,
@@ -54,6 +54,7 @@ from flockwatch.replay.timestamps import from_iso, from_unix
 from flockwatch.schema import EARLIEST_POST, FUTURE_SKEW, Author, MediaItem, MediaKind, Post, RawRecord
 
 NAME = "bluesky_jetstream"
+DESCRIPTION = "Bluesky Jetstream v1 events: posts and reposts (likes, follows... are skipped)"
 PLATFORM = "bluesky"
 DEFAULT_PATH = "connectors/bluesky_jetstream/expected_v1.jsonl"
 POST = "app.bsky.feed.post"
@@ -313,14 +314,3 @@ def sniff(path: Path) -> bool:
                 first = json.loads(line)
                 return isinstance(first, dict) and "did" in first and "kind" in first and "time_us" in first
     return False
-
-
-FORMAT = DatasetFormat(
-    name=NAME,
-    platform=PLATFORM,
-    default_path=DEFAULT_PATH,
-    description="Bluesky Jetstream v1 events: posts and reposts (likes, follows... are skipped)",
-    reader=read,
-    normalizer=normalize,
-    sniffer=sniff,
-)

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from flockwatch.replay.base import DatasetFormat, relative_uri, source_ref
+from flockwatch.replay.base import relative_uri, source_ref
 from flockwatch.replay.csv_rows import CsvReject, read_rows
 from flockwatch.replay.payload import opt_id, opt_str, reject_unreadable, req_id, text_field, unreadable
 from flockwatch.replay.text_entities import extract_entities
@@ -29,7 +29,10 @@ from flockwatch.replay.timestamps import from_unix, or_none
 from flockwatch.schema import Author, Post, RawRecord
 
 NAME = "cnt_csv"
+DESCRIPTION = "Coordination Network Toolkit CSV (message_id, user_id, ..., timestamp, urls)"
 DEFAULT_PLATFORM = "twitter"
+PLATFORM = DEFAULT_PLATFORM
+DEFAULT_PATH = None  # users bring their own CSV
 COLUMNS = ("message_id", "user_id", "username", "repost_id", "reply_id", "message", "timestamp", "urls")
 _REQUIRED = frozenset({"message_id", "user_id", "repost_id", "message", "timestamp"})
 
@@ -96,14 +99,3 @@ def sniff(path: Path) -> bool:
     with path.open(encoding="utf-8", newline="") as handle:
         header = set(next(csv.reader(handle), []))
     return header >= _REQUIRED
-
-
-FORMAT = DatasetFormat(
-    name=NAME,
-    platform=DEFAULT_PLATFORM,
-    default_path=None,
-    description="Coordination Network Toolkit CSV (message_id, user_id, ..., timestamp, urls)",
-    reader=read,
-    normalizer=normalize,
-    sniffer=sniff,
-)

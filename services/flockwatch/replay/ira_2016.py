@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, cast
 
-from flockwatch.replay.base import DatasetFormat, relative_uri, source_ref
+from flockwatch.replay.base import relative_uri, source_ref
 from flockwatch.replay.csv_rows import CsvReject, read_rows
 from flockwatch.replay.payload import opt_count, opt_str, reject_unreadable, req_str, text_field, unreadable
 from flockwatch.replay.text_entities import extract_entities, extract_urls, unescape_html
@@ -44,6 +44,7 @@ from flockwatch.replay.timestamps import from_naive, or_none
 from flockwatch.schema import Author, Post, RawRecord
 
 NAME = "ira_2016"
+DESCRIPTION = "IRA troll tweets, Oct-Nov 2016 (FiveThirtyEight, by author)"
 PLATFORM = "twitter"
 DEFAULT_PATH = "campaigns/ira_2016/ira_tweets_2016-10_2016-11.csv.gz"
 AUTHORS_FILE = "authors.csv"
@@ -193,14 +194,3 @@ def sniff(path: Path) -> bool:
     with _open_text(path) as handle:
         header = set(next(csv.reader(handle), []))
     return header >= _HEADER
-
-
-FORMAT = DatasetFormat(
-    name=NAME,
-    platform=PLATFORM,
-    default_path=DEFAULT_PATH,
-    description="IRA troll tweets, Oct-Nov 2016 (FiveThirtyEight, by author)",
-    reader=read,
-    normalizer=normalize,
-    sniffer=sniff,
-)

@@ -28,13 +28,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from flockwatch.replay.base import DatasetFormat, relative_uri, source_ref
+from flockwatch.replay.base import relative_uri, source_ref
 from flockwatch.replay.csv_rows import CsvReject, CsvRow, read_rows
 from flockwatch.replay.payload import is_decimal, opt_count, opt_str, reject_unreadable, req_id, unreadable
 from flockwatch.replay.timestamps import from_unix, or_none
 from flockwatch.schema import Author, Engagement, Post, RawRecord
 
 NAME = "pheme"
+DESCRIPTION = "PHEME rumour reply threads (tweet-level features, no text) with veracity labels"
 PLATFORM = "twitter"
 DEFAULT_PATH = "spread/pheme"
 _HEADER = frozenset({"thread", "tweet_id", "in_reply_tweet", "created", "user_id"})
@@ -186,14 +187,3 @@ def sniff(path: Path) -> bool:
         files = sorted(folder.glob("*.csv"))
         return bool(files) and _csv_header(files[0]) >= _HEADER
     return path.suffix == ".csv" and _csv_header(path) >= _HEADER
-
-
-FORMAT = DatasetFormat(
-    name=NAME,
-    platform=PLATFORM,
-    default_path=DEFAULT_PATH,
-    description="PHEME rumour reply threads (tweet-level features, no text) with veracity labels",
-    reader=read,
-    normalizer=normalize,
-    sniffer=sniff,
-)

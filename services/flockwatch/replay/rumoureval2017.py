@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from flockwatch.replay.base import DatasetFormat, relative_uri, source_ref
+from flockwatch.replay.base import relative_uri, source_ref
 from flockwatch.replay.payload import (
     MAX_JSON_DEPTH,
     json_depth,
@@ -44,6 +44,7 @@ from flockwatch.replay.timestamps import from_unix
 from flockwatch.schema import Author, Post, RawRecord
 
 NAME = "rumoureval2017"
+DESCRIPTION = "RumourEval 2017 (SemEval task 8) threads with text, stance and veracity"
 PLATFORM = "twitter"
 DEFAULT_PATH = "spread/rumoureval2017/traindev"
 UNKNOWN_AUTHOR_PREFIX = "unknown:"
@@ -161,14 +162,3 @@ def sniff(path: Path) -> bool:
         return path.name == "posts.json" and (path.parent / "structures.json").is_file()
     folder = _folder(path)
     return (folder / "posts.json").is_file() and (folder / "structures.json").is_file()
-
-
-FORMAT = DatasetFormat(
-    name=NAME,
-    platform=PLATFORM,
-    default_path=DEFAULT_PATH,
-    description="RumourEval 2017 (SemEval task 8) threads with text, stance and veracity",
-    reader=read,
-    normalizer=normalize,
-    sniffer=sniff,
-)

@@ -44,13 +44,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flockwatch.replay.base import DatasetFormat, relative_uri, source_ref
+from flockwatch.replay.base import relative_uri, source_ref
 from flockwatch.replay.payload import reject_unreadable, req_str, text_field, unreadable
 from flockwatch.replay.text_entities import extract_entities
 from flockwatch.replay.timestamps import plus_minutes, snowflake_time
 from flockwatch.schema import Author, Post, RawRecord
 
 NAME = "twitter15"
+DESCRIPTION = "Twitter15 propagation trees (Ma et al. 2017) with source text and labels"
 PLATFORM = "twitter"
 DEFAULT_PATH = "spread/twitter15"
 # Used only when a source id predates snowflake ids and so carries no time.
@@ -313,14 +314,3 @@ def sniff(path: Path) -> bool:
     if path.is_dir():
         return any(path.glob("twitter1*_tree.tar.gz"))
     return re.fullmatch(r"twitter1\d_tree\.tar\.gz", path.name) is not None
-
-
-FORMAT = DatasetFormat(
-    name=NAME,
-    platform=PLATFORM,
-    default_path=DEFAULT_PATH,
-    description="Twitter15 propagation trees (Ma et al. 2017) with source text and labels",
-    reader=read,
-    normalizer=normalize,
-    sniffer=sniff,
-)

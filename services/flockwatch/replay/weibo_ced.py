@@ -38,7 +38,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from flockwatch.replay.base import DatasetFormat, relative_uri, source_ref
+from flockwatch.replay.base import relative_uri, source_ref
 from flockwatch.replay.payload import (
     MAX_JSON_DEPTH,
     is_decimal,
@@ -65,6 +65,7 @@ from flockwatch.replay.timestamps import (
 from flockwatch.schema import Author, Engagement, Post, RawRecord
 
 NAME = "weibo_ced"
+DESCRIPTION = "CED Weibo rumour cascades (Song et al. 2018): sources and 1.27M reposts"
 PLATFORM = "weibo"
 DEFAULT_PATH = "spread/weibo_ced/CED_Dataset.tar.gz"
 SOURCE_FOLDER = "original-microblog"
@@ -315,14 +316,3 @@ def sniff(path: Path) -> bool:
     with tarfile.open(path, "r|gz") as tar:
         first = tar.next()
     return first is not None and first.name.startswith("CED_Dataset")
-
-
-FORMAT = DatasetFormat(
-    name=NAME,
-    platform=PLATFORM,
-    default_path=DEFAULT_PATH,
-    description="CED Weibo rumour cascades (Song et al. 2018): sources and 1.27M reposts",
-    reader=read,
-    normalizer=normalize,
-    sniffer=sniff,
-)

@@ -24,7 +24,6 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from flockwatch.adapters.alert_sinks import build_sinks
 from flockwatch.alerts import outbox
 from flockwatch.alerts.delivery import Delivery, Dispatcher, Sink
 from flockwatch.alerts.engine import AlertEngine, EngineResult, Item
@@ -192,12 +191,13 @@ def outbox_reader(store: AlertStore, size: int = 500) -> Callable[[], list[tuple
 def build_alert_stage(
     store: AlertStore,
     config: AlertsConfig | None = None,
-    sinks: Sequence[Sink] | None = None,
+    sinks: Sequence[Sink] = (),
     restore: Sequence[Mapping[str, Any]] = (),
     input_partitions: Sequence[str] = (),
     outbox_rescan_s: float = 30.0,
 ) -> AlertStage:
-    """The stage with its engine, sinks (from the config unless given) and dedupe state restored.
+    """The stage with its engine, sinks (built from the config's ``sinks`` by the caller:
+    :func:`flockwatch.adapters.alert_sinks.build_sinks`) and dedupe state restored.
 
     ``input_partitions``: ``topic:partition`` of every input partition, so the event-time watermark
     waits for partitions that have not delivered yet (up to the detector's ``partition_idle``).
@@ -206,7 +206,6 @@ def build_alert_stage(
     engine = AlertEngine(config)
     engine.expected_origins = list(input_partitions)
     engine.restore(alerts_from_docs(restore))
-    sinks = build_sinks(config.sinks) if sinks is None else sinks
     dispatcher = (
         Dispatcher(sinks, config.retry, recorder(store), pending=outbox_reader(store), rescan_s=outbox_rescan_s)
         if sinks

@@ -72,7 +72,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from kafka.partitioner.default import murmur2
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flockwatch.config import REPO_ROOT
@@ -811,13 +810,6 @@ def load_risk_model(path: Path | None = None) -> RiskModel | None:
 # The streaming stage
 
 
-def origin_partition(post: Post, partitions: int) -> int:
-    """The ``posts.raw`` partition the replayer sent the post's record to: its key
-    (``format:uri:position``) through Kafka's default partitioner (murmur2)."""
-    key = f"{post.source.format}:{post.source.uri}:{post.source.position}".encode()
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
-
-
 def input_partitions(topic_prefix: str, partitions: int) -> tuple[str, ...]:
     """The watermark sources of the stage: ``topic:partition/origin`` for each partition of the input topic
     and each ``posts.raw`` partition its posts come from.
@@ -832,11 +824,13 @@ def input_partitions(topic_prefix: str, partitions: int) -> tuple[str, ...]:
 
 
 def parse_message(msg: InMessage, origins: int) -> tuple[GraphPost, str]:
-    """The post and its watermark source (``topic:partition``, ``/origin`` when ``origins``)."""
+    """The post and its watermark source (``topic:partition``, and ``/<raw partition>`` when ``origins`` and
+    the message carries its origin: a message without one, written before the stamp existed, counts for its
+    input partition alone)."""
     post = parse(msg.value, Post)
     source = f"{msg.topic}:{msg.partition}"
-    if origins:
-        source += f"/{origin_partition(post, origins)}"
+    if origins and msg.raw_partition is not None:
+        source += f"/{msg.raw_partition}"
     return GraphPost.from_post(post), source
 
 

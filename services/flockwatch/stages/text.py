@@ -16,7 +16,7 @@ import numpy as np
 
 from flockwatch.messages import InMessage, OutMessage, StageOutcome, describe_error, parse
 from flockwatch.schema import Post, TextScore
-from flockwatch.text.canonical import assess, decode_text, normalize_text
+from flockwatch.text.canonical import assess, canonical_text, decode_text
 from flockwatch.text.detector import TextDetector, TextResult
 from flockwatch.text.narratives import Assignment, NarrativeIndex
 from flockwatch.topics import Topic
@@ -30,7 +30,7 @@ def assign_narratives(
 ) -> list[Assignment]:
     """Assign posts in order; only English texts long enough for the paraphrase tier are embedded
     (MiniLM is English: other scripts embed close to each other), the rest join by copies only."""
-    norms = [normalize_text(decode_text(p.text)) for p in posts]
+    norms = [canonical_text(decode_text(p.text)) for p in posts]
     min_words = index.config.min_paraphrase_words
     rows = [i for i, (n, p) in enumerate(zip(norms, posts, strict=True)) if assess(n, p.language, min_words).scoreable]
     # The detector embedded the scoreable ones already: the embedder's cache answers most of these.

@@ -1,6 +1,6 @@
-"""Text normalisation: one canonical form per post text, used as model input, cache key and copy key.
+"""The canonical form of a post text, used as model input, cache key and copy key.
 
-``normalize_text`` never raises on any ``str`` or ``bytes``: invalid UTF-8 is replaced, lone
+``canonical_text`` never raises on any ``str`` or ``bytes``: invalid UTF-8 is replaced, lone
 surrogates are dropped, control and invisible formatting characters (zero-width, bidi overrides)
 removed, Unicode NFKC-folded, URLs and @mentions replaced by placeholders, whitespace collapsed,
 and the result capped at :data:`MAX_CHARS`.  ``assess`` says whether the detector should score a
@@ -53,7 +53,7 @@ def decode_text(raw: str | bytes) -> str:
     return raw.encode("utf-8", errors="ignore").decode("utf-8")
 
 
-def normalize_text(raw: str | bytes) -> str:
+def canonical_text(raw: str | bytes) -> str:
     """The canonical form of a text: idempotent, never longer than :data:`MAX_CHARS`."""
     text = decode_text(raw)
     if len(text) > 4 * MAX_CHARS:
@@ -68,7 +68,7 @@ def normalize_text(raw: str | bytes) -> str:
         text = text[:MAX_CHARS].rstrip()
     # NFKC is not closed under truncation/substitution in rare cases; one more pass makes this idempotent.
     again = _WS.sub(" ", unicodedata.normalize("NFKC", text)).strip()
-    return again if again == text else normalize_text(again)
+    return again if again == text else canonical_text(again)
 
 
 def text_key(normalized: str) -> str:

@@ -6,7 +6,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flockwatch.text.canonical import decode_text, normalize_text
+from flockwatch.text.canonical import canonical_text, decode_text
 
 TWEEPFAKE = Path("text/tweepfake")
 AUTHORMIMIC = Path("text/authormimic")
@@ -27,7 +27,7 @@ class Corpus:
     def add(self, raw: str, label: int, account: str, source: str, generator: str) -> None:
         text = decode_text(raw)
         self.raw.append(text)
-        self.texts.append(normalize_text(text))
+        self.texts.append(canonical_text(text))
         self.labels.append(label)
         self.accounts.append(account)
         self.sources.append(source)

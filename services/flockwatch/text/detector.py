@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from flockwatch.schema import Evidence
-from flockwatch.text.canonical import MIN_WORDS, assess, decode_text, normalize_text
+from flockwatch.text.canonical import MIN_WORDS, assess, canonical_text, decode_text
 from flockwatch.text.features import STYLE_FEATURES, style_matrix
 from flockwatch.text.rules import RULES, TextInput, run_signals
 
@@ -335,7 +335,7 @@ class TextDetector:
         """Score raw texts (str or bytes): rules, scoreability, calibrated model, label at the ``fpr`` threshold."""
         threshold = self.threshold(fpr)
         raws = [decode_text(t) for t in texts]
-        norms = [normalize_text(t) for t in raws]
+        norms = [canonical_text(t) for t in raws]
         langs = list(languages) if languages is not None else [None] * len(raws)
         checks = [assess(n, lang, self.min_words) for n, lang in zip(norms, langs, strict=True)]
         todo = [i for i, c in enumerate(checks) if c.scoreable]

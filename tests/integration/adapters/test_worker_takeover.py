@@ -16,8 +16,9 @@ import pytest
 from flockwatch.adapters.kafka_bus import group_committed, group_lag, run_stage
 from flockwatch.adapters.replayer import replay
 from flockwatch.config import Settings
+from flockwatch.stages.normalize import NormalizeStage
 from flockwatch.store.opensearch import IndexKind, OpenSearchStore
-from flockwatch.workers import STAGE_INPUTS, NormalizeStage, group_id
+from flockwatch.workers import STAGE_INPUTS, group_id
 from tests.expected import expected_posts
 from tests.integration.adapters.test_outages import INDEX_WORKER, RATE, N, assert_exact, posts_now, streaming_workers
 from tests.namespace_env import namespace_env

@@ -20,9 +20,10 @@ from flockwatch.config import Settings
 from flockwatch.replay import normalize_record, read_dataset
 from flockwatch.schema import RawRecord
 from flockwatch.stages.alerts import AlertStage, build_alert_stage, input_partitions
+from flockwatch.stages.normalize import NormalizeStage
 from flockwatch.store.opensearch import IndexKind, OpenSearchStore
 from flockwatch.topics import Topic, topic_name
-from flockwatch.workers import NormalizeStage, group_id, run_until_caught_up
+from flockwatch.workers import group_id, run_until_caught_up
 from tests.local_http import recording_endpoint
 
 pytestmark = pytest.mark.integration

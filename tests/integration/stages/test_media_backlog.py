@@ -19,8 +19,9 @@ from flockwatch.media.score import MediaResult, MediaScorer
 from flockwatch.messages import OutMessage
 from flockwatch.schema import Author, MediaItem, Post, SourceRef
 from flockwatch.stages.batching import poll_plan
+from flockwatch.stages.media import MediaScoreStage
 from flockwatch.topics import Topic
-from flockwatch.workers import MediaScoreStage, group_id
+from flockwatch.workers import group_id
 
 pytestmark = pytest.mark.integration
 

@@ -18,14 +18,14 @@ from flockwatch.adapters.replayer import replay
 from flockwatch.config import Settings
 from flockwatch.messages import InMessage, StageOutcome
 from flockwatch.schema import TextScore
-from flockwatch.stages.text import score_batch
+from flockwatch.stages.text import TextScoreStage, score_batch
 from flockwatch.store.opensearch import IndexKind, OpenSearchStore
-from flockwatch.text.canonical import copy_form, normalize_text
+from flockwatch.text.canonical import canonical_text, copy_form
 from flockwatch.text.detector import shared_detector, stored_threshold
 from flockwatch.text.narratives import NarrativeIndex
 from flockwatch.text.rollup import AccountPosts, account_document, narrative_document, summarize_posts
 from flockwatch.topics import Topic
-from flockwatch.workers import TextScoreStage, build_stage, group_id, narrative_state_dir, run_until_caught_up
+from flockwatch.workers import build_stage, group_id, narrative_state_dir, run_until_caught_up
 from tests.expected import expected_posts
 
 pytestmark = pytest.mark.integration
@@ -104,7 +104,7 @@ def test_narratives_on_the_stream(settings: Settings, tmp_path: Path) -> None:
     assert len(scores) == n_posts
     by_key = {s.post_key: (s.narrative_id, s.narrative_how) for s in scores}
     # Every post with words has a narrative (texts of emoji or links only have none).
-    texts = {k: copy_form(normalize_text(p.text)) for k, p in expected_posts("ira_2016", N).items()}
+    texts = {k: copy_form(canonical_text(p.text)) for k, p in expected_posts("ira_2016", N).items()}
     assert {k for k, (nid, _) in by_key.items() if nid} == {k for k, form in texts.items() if form}
     hows = [how for _, how in by_key.values()]
     assert hows.count("exact") + hows.count("near_copy") >= 5, hows  # IRA reposts the same texts

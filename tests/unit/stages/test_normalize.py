@@ -71,3 +71,10 @@ def test_a_bad_record_does_not_stop_the_batch() -> None:
 def test_arbitrary_bytes_never_crash_and_are_accounted_for(value: bytes) -> None:
     outcome = normalize_batch([msg(value)])
     assert outcome.counts["normalized"] + outcome.counts["skipped"] + outcome.counts["dead_lettered"] == 1
+
+
+def test_a_normalised_post_carries_the_raw_partition_it_entered_at() -> None:
+    [record] = ira_records(1)
+    stamped = InMessage("t.posts.raw", 2, 0, b"k", record.to_bytes(), raw_partition=2)
+    [out] = normalize_batch([stamped]).out
+    assert out.topic is Topic.normalized and out.raw_partition == 2

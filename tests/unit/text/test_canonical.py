@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from flockwatch.text.canonical import (
     MAX_CHARS,
     assess,
+    canonical_text,
     copy_form,
     decode_text,
-    normalize_text,
     text_key,
 )
 
@@ -20,9 +20,9 @@ from flockwatch.text.canonical import (
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(st.text(), st.binary()))
 def test_normalize_total_idempotent_bounded(raw: str | bytes) -> None:
-    out = normalize_text(raw)
+    out = canonical_text(raw)
     assert len(out) <= MAX_CHARS
-    assert normalize_text(out) == out
+    assert canonical_text(out) == out
     assert out == out.strip()
     assert "  " not in out
     assert not any(unicodedata.category(c) in ("Cc", "Cs") for c in out)
@@ -34,55 +34,55 @@ def test_normalize_total_idempotent_bounded(raw: str | bytes) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
 def test_copy_form_ignores_case_and_punctuation(text: str) -> None:
-    assert copy_form(normalize_text(text.upper())) == copy_form(normalize_text(text.upper() + " !!!"))
+    assert copy_form(canonical_text(text.upper())) == copy_form(canonical_text(text.upper() + " !!!"))
 
 
 def test_placeholders_and_invisible_characters() -> None:
-    assert normalize_text("Hi  @bob\tsee https://t.co/abc\u200b !") == "Hi @user see URL !"
-    assert normalize_text("a\u202eb\u2066c\ufeff") == "abc"
-    assert normalize_text("ﬁne") == "fine"  # NFKC
+    assert canonical_text("Hi  @bob\tsee https://t.co/abc\u200b !") == "Hi @user see URL !"
+    assert canonical_text("a\u202eb\u2066c\ufeff") == "abc"
+    assert canonical_text("ﬁne") == "fine"  # NFKC
 
 
 def test_invalid_utf8_is_replaced_not_fatal() -> None:
     assert decode_text(b"ok \xff\xfe ok") == "ok \ufffd\ufffd ok"
     assert decode_text("lone \ud800 surrogate") == "lone  surrogate"
-    assert normalize_text(b"\xc3\x28 broken") == "\ufffd( broken"
+    assert canonical_text(b"\xc3\x28 broken") == "\ufffd( broken"
 
 
 def test_empty_and_whitespace() -> None:
     for raw in ("", "   \n\t  ", b"", "\u200b\u200b"):
-        assert normalize_text(raw) == ""
-        assert assess(normalize_text(raw)).reason == "empty text"
+        assert canonical_text(raw) == ""
+        assert assess(canonical_text(raw)).reason == "empty text"
 
 
 def test_one_megabyte_is_cut() -> None:
     raw = "word " * 200_000
-    out = normalize_text(raw)
+    out = canonical_text(raw)
     assert len(out) <= MAX_CHARS
     assert assess(out).scoreable
 
 
 def test_emoji_only_has_no_letters() -> None:
-    a = assess(normalize_text("🔥🔥🔥 💯 👍🏽"))
+    a = assess(canonical_text("🔥🔥🔥 💯 👍🏽"))
     assert not a.scoreable and "no letters" in a.reason
 
 
 def test_rtl_and_mixed_script() -> None:
-    arabic = assess(normalize_text("مرحبا كيف حالك اليوم يا صديقي"))
+    arabic = assess(canonical_text("مرحبا كيف حالك اليوم يا صديقي"))
     assert not arabic.scoreable and "arabic" in arabic.reason
-    hebrew = assess(normalize_text("שלום לכולם מה שלומכם היום"))
+    hebrew = assess(canonical_text("שלום לכולם מה שלומכם היום"))
     assert not hebrew.scoreable and "hebrew" in hebrew.reason
-    mixed = assess(normalize_text("Breaking news: Путин сказал что всё будет хорошо сегодня"))
+    mixed = assess(canonical_text("Breaking news: Путин сказал что всё будет хорошо сегодня"))
     assert not mixed.scoreable and "cyrillic" in mixed.reason
     # Mostly English with a foreign word is still English.
-    assert assess(normalize_text("We had a great time in the city of Київ last week")).scoreable
+    assert assess(canonical_text("We had a great time in the city of Київ last week")).scoreable
 
 
 def test_too_short_and_language_tags() -> None:
-    assert "too short" in assess(normalize_text("so true")).reason
-    assert assess(normalize_text("I can not believe this happened today"), language="en").scoreable
-    assert assess(normalize_text("I can not believe this happened today"), language="English").scoreable
-    tagged = assess(normalize_text("I can not believe this happened today"), language="ru")
+    assert "too short" in assess(canonical_text("so true")).reason
+    assert assess(canonical_text("I can not believe this happened today"), language="en").scoreable
+    assert assess(canonical_text("I can not believe this happened today"), language="English").scoreable
+    tagged = assess(canonical_text("I can not believe this happened today"), language="ru")
     assert not tagged.scoreable and "'ru'" in tagged.reason
-    german = assess(normalize_text("Das ist nicht gut und ich bin sehr müde heute"))
+    german = assess(canonical_text("Das ist nicht gut und ich bin sehr müde heute"))
     assert not german.scoreable and "(de)" in german.reason

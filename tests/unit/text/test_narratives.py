@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flockwatch.text.canonical import copy_form, normalize_text
+from flockwatch.text.canonical import canonical_text, copy_form
 from flockwatch.text.narratives import NarrativeIndex, assign_all, narrative_id_for
 
 POSTS = [
@@ -21,7 +21,7 @@ POSTS = [
 
 
 def texts() -> list[str]:
-    return [normalize_text(p) for p in POSTS]
+    return [canonical_text(p) for p in POSTS]
 
 
 def test_copies_join_and_distinct_text_does_not() -> None:
@@ -57,9 +57,9 @@ def test_ids_survive_a_restart(tmp_path: Path) -> None:
 
 
 def test_paraphrase_by_embedding_neighbours(tmp_path: Path) -> None:
-    a = normalize_text("The election was stolen by massive voter fraud in three swing states")
-    b = normalize_text("Massive voter fraud in three swing states stole this election from the people")
-    c = normalize_text("Lovely weather for a picnic by the lake with the whole family today")
+    a = canonical_text("The election was stolen by massive voter fraud in three swing states")
+    b = canonical_text("Massive voter fraud in three swing states stole this election from the people")
+    c = canonical_text("Lovely weather for a picnic by the lake with the whole family today")
     base = np.zeros(384, dtype=np.float32)
     base[0] = 1.0
     near = base.copy()
@@ -74,7 +74,7 @@ def test_paraphrase_by_embedding_neighbours(tmp_path: Path) -> None:
     assert got[2].how == "new"
     index.save(tmp_path)
     again = NarrativeIndex.load(tmp_path)
-    d = normalize_text("Three swing states had massive voter fraud and the election was stolen from us")
+    d = canonical_text("Three swing states had massive voter fraud and the election was stolen from us")
     assert again.assign(d, near).narrative_id == got[0].narrative_id
 
 
@@ -101,11 +101,11 @@ def _vec(i: int) -> np.ndarray:
 
 
 LONG = [
-    normalize_text("The election was stolen by massive voter fraud in three swing states"),
-    normalize_text("Massive voter fraud in three swing states stole this election from the people"),
-    normalize_text("Lovely weather for a picnic by the lake with the whole family today"),
-    normalize_text("BREAKING: Hillary's emails show she lied about Benghazi #tcot"),
-    normalize_text("BREAKING: Hillary's emails show she LIED about Benghazi #tcot #maga"),
+    canonical_text("The election was stolen by massive voter fraud in three swing states"),
+    canonical_text("Massive voter fraud in three swing states stole this election from the people"),
+    canonical_text("Lovely weather for a picnic by the lake with the whole family today"),
+    canonical_text("BREAKING: Hillary's emails show she lied about Benghazi #tcot"),
+    canonical_text("BREAKING: Hillary's emails show she LIED about Benghazi #tcot #maga"),
 ]
 VECS = [_vec(0), _vec(0) * 0.95 + _vec(1) * 0.31, _vec(2), _vec(3), _vec(3)]
 

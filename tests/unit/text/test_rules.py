@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from flockwatch.text.canonical import normalize_text
+from flockwatch.text.canonical import canonical_text
 from flockwatch.text.rules import LLM_ARTEFACTS, REFUSAL, RULES, SELF_DISCLOSURE, TextInput, TextSignal, run_signals
 
 
 def doc(text: str) -> TextInput:
-    return TextInput(text, normalize_text(text))
+    return TextInput(text, canonical_text(text))
 
 
 @pytest.mark.parametrize(
