@@ -156,13 +156,67 @@ class Burst:
 
 
 def state_costs(r: F64, d: F64, p: F64 | float) -> F64:
-    """σ(i, r, d) without the binomial coefficient: −r ln p − (d − r) ln(1 − p)."""
+    """σ(i, r, d) without the binomial coefficient: −r ln p − (d − r) ln(1 − p).
+
+    Parameters
+    ----------
+    r : numpy.ndarray
+        The entity's posts per bin.
+    d : numpy.ndarray
+        All posts per bin (broadcast against ``r``).
+    p : numpy.ndarray or float
+        The state's share of entity posts (``p0`` or ``s · p0``), clipped to ``[1e-12, 0.999]``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The cost of each bin (Kleinberg [1]_).
+
+    References
+    ----------
+    .. [1] J. Kleinberg, "Bursty and hierarchical structure in streams", KDD 2002; Data Mining and Knowledge
+       Discovery 7(4), 2003.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> state_costs(np.array([0.0, 2.0]), np.array([2.0, 2.0]), 0.1).round(3).tolist()  # −2 ln 0.9, −2 ln 0.1
+    [0.211, 4.605]
+    """
     p_arr = np.clip(np.asarray(p, dtype=np.float64), 1e-12, _MAX_P)
     return np.asarray(-r * np.log(p_arr) - (d - r) * np.log1p(-p_arr), dtype=np.float64)
 
 
 def burst_gain(r: F64, d: F64, p0: F64 | float, s: float) -> F64:
-    """σ(0) − σ(1) per bin: how much cheaper the burst state explains the bin (negative when quiet)."""
+    """σ(0) − σ(1) per bin: how much cheaper the burst state explains the bin (negative when quiet).
+
+    Parameters
+    ----------
+    r : numpy.ndarray
+        The entity's posts per bin.
+    d : numpy.ndarray
+        All posts per bin (broadcast against ``r``).
+    p0 : numpy.ndarray or float
+        The baseline share (clipped so that ``s · p0 <= 0.999``).
+    s : float
+        The burst state's share is ``s · p0``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The gain of each bin; a burst's weight is the sum over its bins (Kleinberg [1]_).
+
+    References
+    ----------
+    .. [1] J. Kleinberg, "Bursty and hierarchical structure in streams", KDD 2002; Data Mining and Knowledge
+       Discovery 7(4), 2003.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> burst_gain(np.array([0.0, 2.0]), np.array([2.0, 2.0]), 0.1, 3.0).round(3).tolist()  # 2 ln(0.7/0.9), 2 ln 3
+    [-0.503, 2.197]
+    """
     p0_arr = np.clip(np.asarray(p0, dtype=np.float64), 1e-12, _MAX_P / s)
     return state_costs(r, d, p0_arr) - state_costs(r, d, p0_arr * s)
 
@@ -200,6 +254,40 @@ def kleinberg_viterbi(
 
     ``p0`` defaults to Kleinberg's ``R / D`` per entity. Returns a boolean array (True = burst state).
     The automaton starts in ``q0``; ties keep the cheaper transition (staying).
+
+    Parameters
+    ----------
+    r : numpy.ndarray
+        Entity posts per bin, entities × bins (a 1-d array is one entity).
+    d : numpy.ndarray
+        All posts per bin.
+    s : float
+        The burst state's share is ``s · p0``.
+    gamma : float
+        Entering the burst state costs ``τ = γ ln n`` (``n`` bins).
+    p0 : numpy.ndarray, optional
+        The baseline share per entity; default ``R / D``.
+    tau : float, optional
+        ``τ`` itself, instead of ``γ ln n``.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        Entities × bins, True in the burst state.
+
+    References
+    ----------
+    .. [1] J. Kleinberg, "Bursty and hierarchical structure in streams", KDD 2002; Data Mining and Knowledge
+       Discovery 7(4), 2003.
+
+    Examples
+    --------
+    Every bin holds 10 posts, so ``p0 = 10/60`` and ``p1 = 0.5``. In ``q1`` a bin with 5 entity posts gains
+    ``5 ln 1.8 ≈ 2.9`` and an empty one loses ``10 ln(5/3) ≈ 5.1``; entering costs ``ln 6 ≈ 1.8``.
+
+    >>> import numpy as np
+    >>> kleinberg_viterbi(np.array([[0, 0, 5, 5, 0, 0]]), np.full(6, 10)).astype(int).tolist()
+    [[0, 0, 1, 1, 0, 0]]
     """
     r2 = np.atleast_2d(np.asarray(r, dtype=np.float64))
     d1 = np.asarray(d, dtype=np.float64)
@@ -238,7 +326,24 @@ def kleinberg_viterbi(
 
 
 def runs(states: NDArray[np.bool_]) -> list[tuple[int, int]]:
-    """Maximal runs of True in a 1-d boolean array, as (start, end_exclusive)."""
+    """Maximal runs of True in a 1-d boolean array, as (start, end_exclusive).
+
+    Parameters
+    ----------
+    states : numpy.ndarray of bool
+        One entity's states, e.g. a row of :func:`kleinberg_viterbi`.
+
+    Returns
+    -------
+    list of tuple of int
+        ``(start, end_exclusive)`` per run, in order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> runs(np.array([0, 1, 1, 0, 1], dtype=bool))
+    [(1, 3), (4, 5)]
+    """
     out: list[tuple[int, int]] = []
     start = None
     for i, v in enumerate(states.tolist()):
@@ -253,8 +358,31 @@ def runs(states: NDArray[np.bool_]) -> list[tuple[int, int]]:
 
 
 def split_at_gaps(spans: list[tuple[int, int]], counts: F64, max_gap: int) -> list[tuple[int, int]]:
-    """Cut each run where the entity has more than ``max_gap`` empty bins in a row (as the streaming
-    tracker ends a burst after ``max_gap`` without a post); runs are trimmed to their first and last post."""
+    """Cut each run where the entity has more than ``max_gap`` empty bins in a row.
+
+    As the streaming tracker ends a burst after ``max_gap`` without a post; runs are trimmed to their first
+    and last post (a run without posts is dropped).
+
+    Parameters
+    ----------
+    spans : list of tuple of int
+        ``(start, end_exclusive)`` runs, as :func:`runs` gives them.
+    counts : numpy.ndarray
+        The entity's posts per bin.
+    max_gap : int
+        The most empty bins in a row a run may hold.
+
+    Returns
+    -------
+    list of tuple of int
+        The cut and trimmed ``(start, end_exclusive)`` runs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> split_at_gaps([(0, 8)], np.array([1, 0, 0, 0, 1, 1, 0, 0]), max_gap=2)  # 3 empty bins after bin 0
+    [(0, 1), (4, 6)]
+    """
     out: list[tuple[int, int]] = []
     for a, b in spans:
         active = [t for t in range(a, b) if counts[t] > 0]
@@ -275,6 +403,24 @@ def robust_zscores(counts: F64, window: int) -> F64:
 
     Scale = max(1.4826 · MAD, √max(median, 1)): the Poisson floor keeps sparse series sane.
     The first bins, with less history, use what there is; bin 0 gets z = 0.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        Posts per bin, entities × bins (a 1-d array is one entity).
+    window : int
+        The number of trailing bins in the baseline.
+
+    Returns
+    -------
+    numpy.ndarray
+        z per entity and bin (always 2-d).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> robust_zscores(np.array([4, 4, 4, 4, 10]), window=4).tolist()  # median 4, MAD 0: scale √4, z = 6 / 2
+    [[0.0, 0.0, 0.0, 0.0, 3.0]]
     """
     c = np.atleast_2d(np.asarray(counts, dtype=np.float64))
     n_ent, n = c.shape
@@ -309,7 +455,35 @@ def build_series(
     bin: timedelta,
     keep_post_keys: int = 25,
 ) -> Series:
-    """Bin ``(created_at, post_key, entities)`` triples into a :class:`Series` over ``[start, end)``."""
+    """Bin ``(created_at, post_key, entities)`` triples into a :class:`Series` over ``[start, end)``.
+
+    Parameters
+    ----------
+    posts : iterable of (datetime, str, sequence of str)
+        ``(created_at, post_key, entities)``; posts outside ``[start, end)`` are skipped, and an entity
+        repeated in one post counts once.
+    start, end : datetime
+        The span covered.
+    bin : timedelta
+        The bin width; the series has ``ceil((end - start) / bin)`` bins (at least 1).
+    keep_post_keys : int
+        When non-zero, each entity's ``(bin, post_key)`` pairs are kept in ``post_keys``.
+
+    Returns
+    -------
+    Series
+        Total posts per bin and each entity's posts per bin.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime, timedelta
+    >>> t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    >>> posts = [(t0 + timedelta(minutes=1), "p1", ["hashtag:x"]), (t0 + timedelta(minutes=2), "p2", []),
+    ...          (t0 + timedelta(minutes=20), "p3", ["hashtag:x", "url:y"])]
+    >>> s = build_series(posts, t0, t0 + timedelta(minutes=30), timedelta(minutes=15))
+    >>> s.totals.tolist(), s.counts["hashtag:x"].tolist(), s.post_keys["url:y"]
+    ([2.0, 1.0], [1.0, 1.0], [(1, 'p3')])
+    """
     bin_s = bin.total_seconds()
     n = max(1, math.ceil((end - start).total_seconds() / bin_s))
     totals = np.zeros(n)
@@ -343,6 +517,43 @@ def detect_bursts(
 
     ``baseline`` optionally gives p0 per entity (for example from a longer lookback); otherwise
     Kleinberg's ``R / D`` over the series, floored at ``config.min_share``.
+
+    Parameters
+    ----------
+    series : Series
+        Posts per bin, as :func:`build_series` gives them.
+    config : BurstConfig
+        ``s``, ``gamma``, ``min_share``, ``max_gap``, ``z_window_bins``, ``entity_types`` and the reporting
+        thresholds.
+    baseline : mapping of str to float, optional
+        p0 per entity.
+    min_posts : int, optional
+        Overrides ``config.min_posts``.
+    min_weight : float, optional
+        Overrides ``config.min_weight``.
+
+    Returns
+    -------
+    list of Burst
+        Heaviest first (Kleinberg weight [1]_).
+
+    References
+    ----------
+    .. [1] J. Kleinberg, "Bursty and hierarchical structure in streams", KDD 2002; Data Mining and Knowledge
+       Discovery 7(4), 2003.
+
+    Examples
+    --------
+    10 posts per bin, 5 of them about ``hashtag:x`` in bins 2 and 3 (as in :func:`kleinberg_viterbi`); the
+    weight is ``2 · 5 ln 1.8``.
+
+    >>> from datetime import UTC, datetime, timedelta
+    >>> import numpy as np
+    >>> series = Series(datetime(2024, 1, 1, tzinfo=UTC), timedelta(minutes=15), totals=np.full(6, 10.0),
+    ...                 counts={"hashtag:x": np.array([0, 0, 5, 5, 0, 0.0])})
+    >>> [b] = detect_bursts(series, BurstConfig(), min_weight=0)
+    >>> f"{b.start:%H:%M}", f"{b.end:%H:%M}", b.posts, round(b.weight, 3)
+    ('00:30', '01:00', 10, 5.878)
     """
     names = [e for e in series.counts if entity_type(e) in config.entity_types]
     if not names:

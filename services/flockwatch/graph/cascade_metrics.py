@@ -43,14 +43,71 @@ VELOCITY_NS = (10, 50, 100)
 
 
 def size(tree: Tree) -> int:
+    """Number of nodes in the cascade, the root included.
+
+    Parameters
+    ----------
+    tree : Tree
+        The cascade.
+
+    Returns
+    -------
+    int
+        ``n``.
+
+    Examples
+    --------
+    >>> from flockwatch.graph.cascades import tree_from_parents
+    >>> t = tree_from_parents("c", [-1, 0, 0, 1], [0, 60, 120, 300], [None, "b", "c", "b"])  # 0->1->3, 0->2
+    >>> size(t)
+    4
+    """
     return len(tree.parent)
 
 
 def depth(tree: Tree) -> int:
+    """Largest number of edges from the root to a node.
+
+    Parameters
+    ----------
+    tree : Tree
+        The cascade.
+
+    Returns
+    -------
+    int
+        The depth; 0 for a lone root.
+
+    Examples
+    --------
+    >>> from flockwatch.graph.cascades import tree_from_parents
+    >>> t = tree_from_parents("c", [-1, 0, 0, 1], [0, 60, 120, 300], [None, "b", "c", "b"])  # 0->1->3, 0->2
+    >>> depth(t)
+    2
+    """
     return max(tree.depths(), default=0)
 
 
 def max_breadth(tree: Tree) -> int:
+    """Largest number of nodes at one depth (the root's level counts 1).
+
+    Parameters
+    ----------
+    tree : Tree
+        The cascade.
+
+    Returns
+    -------
+    int
+        The size of the widest level.
+
+    Examples
+    --------
+    >>> from flockwatch.graph.cascades import tree_from_parents
+    >>> t = tree_from_parents("c", [-1, 0, 0, 1], [0, 60, 120, 300], [None, "b", "c", "b"])  # 0->1->3, 0->2
+    >>> max_breadth(t)  # nodes 1 and 2
+    2
+    """
     levels: dict[int, int] = {}
     for d in tree.depths():
         levels[d] = levels.get(d, 0) + 1
@@ -58,7 +115,25 @@ def max_breadth(tree: Tree) -> int:
 
 
 def subtree_sizes(tree: Tree) -> list[int]:
-    """Nodes in the subtree of each node (itself included), by one pass from the leaves up."""
+    """Nodes in the subtree of each node (itself included), by one pass from the leaves up.
+
+    Parameters
+    ----------
+    tree : Tree
+        The cascade.
+
+    Returns
+    -------
+    list of int
+        One size per node, in the order of ``tree.parent``; the root's is ``n``.
+
+    Examples
+    --------
+    >>> from flockwatch.graph.cascades import tree_from_parents
+    >>> t = tree_from_parents("c", [-1, 0, 0, 1], [0, 60, 120, 300], [None, "b", "c", "b"])  # 0->1->3, 0->2
+    >>> subtree_sizes(t)
+    [4, 2, 1, 1]
+    """
     sizes = [1] * len(tree.parent)
     for i in range(len(tree.parent) - 1, 0, -1):
         sizes[tree.parent[i]] += sizes[i]
@@ -66,7 +141,32 @@ def subtree_sizes(tree: Tree) -> list[int]:
 
 
 def structural_virality(tree: Tree) -> float:
-    """Goel et al. (2016) mean pairwise distance, by the O(n) edge formula of the module docstring."""
+    """Structural virality: the mean distance between two distinct nodes (Goel et al. [1]_).
+
+    Computed in O(n) from subtree sizes, by the edge formula of the module docstring.
+
+    Parameters
+    ----------
+    tree : Tree
+        The cascade.
+
+    Returns
+    -------
+    float
+        ``nu``; 0.0 for a lone root, ``2(n-1)/n`` for a star, ``(n+1)/3`` for a chain.
+
+    References
+    ----------
+    .. [1] S. Goel, A. Anderson, J. Hofman and D. J. Watts, "The structural virality of online diffusion",
+       Management Science 62(1), 2016.
+
+    Examples
+    --------
+    >>> from flockwatch.graph.cascades import tree_from_parents
+    >>> t = tree_from_parents("c", [-1, 0, 0, 1], [0, 60, 120, 300], [None, "b", "c", "b"])  # 0->1->3, 0->2
+    >>> round(structural_virality(t), 3)  # distances 1, 1, 2, 2, 1, 3 over the 6 pairs
+    1.667
+    """
     n = len(tree.parent)
     if n < 2:
         return 0.0
@@ -76,29 +176,126 @@ def structural_virality(tree: Tree) -> float:
 
 
 def time_to_n(tree: Tree, n: int) -> float | None:
-    """Seconds until the cascade holds ``n`` nodes (the root is node 1)."""
+    """Seconds until the cascade holds ``n`` nodes (the root is node 1).
+
+    Parameters
+    ----------
+    tree : Tree
+        The cascade.
+    n : int
+        The number of nodes to reach.
+
+    Returns
+    -------
+    float or None
+        The time of the ``n``-th node in time order; None when the cascade has fewer nodes (or ``n < 1``).
+
+    Examples
+    --------
+    >>> from flockwatch.graph.cascades import tree_from_parents
+    >>> t = tree_from_parents("c", [-1, 0, 0, 1], [0, 60, 120, 300], [None, "b", "c", "b"])  # 0->1->3, 0->2
+    >>> time_to_n(t, 3)
+    120.0
+    >>> print(time_to_n(t, 5))
+    None
+    """
     if n < 1 or n > len(tree.time):
         return None
     return sorted(tree.time)[n - 1]
 
 
 def branching_factor(tree: Tree) -> float:
+    """Mean number of children of a spreading node: ``(n - 1) / (number of nodes with children)``.
+
+    Parameters
+    ----------
+    tree : Tree
+        The cascade.
+
+    Returns
+    -------
+    float
+        The branching factor; 0.0 for a lone root.
+
+    Examples
+    --------
+    >>> from flockwatch.graph.cascades import tree_from_parents
+    >>> t = tree_from_parents("c", [-1, 0, 0, 1], [0, 60, 120, 300], [None, "b", "c", "b"])  # 0->1->3, 0->2
+    >>> branching_factor(t)  # 3 reshares from 2 spreaders (nodes 0 and 1)
+    1.5
+    """
     n = len(tree.parent)
     spreaders = len(set(tree.parent[1:]))
     return (n - 1) / spreaders if spreaders else 0.0
 
 
 def root_share(tree: Tree) -> float:
+    """Share of the ``n - 1`` reshares made directly from the root.
+
+    Parameters
+    ----------
+    tree : Tree
+        The cascade.
+
+    Returns
+    -------
+    float
+        In [0, 1]: 1 for a star; 0.0 for a lone root.
+
+    Examples
+    --------
+    >>> from flockwatch.graph.cascades import tree_from_parents
+    >>> t = tree_from_parents("c", [-1, 0, 0, 1], [0, 60, 120, 300], [None, "b", "c", "b"])  # 0->1->3, 0->2
+    >>> round(root_share(t), 3)  # 2 of 3
+    0.667
+    """
     n = len(tree.parent)
     return sum(1 for p in tree.parent[1:] if p == 0) / (n - 1) if n > 1 else 0.0
 
 
 def lifetime(tree: Tree) -> float:
+    """Seconds from the root to the last node.
+
+    Parameters
+    ----------
+    tree : Tree
+        The cascade.
+
+    Returns
+    -------
+    float
+        The lifetime; 0.0 for a lone root.
+
+    Examples
+    --------
+    >>> from flockwatch.graph.cascades import tree_from_parents
+    >>> t = tree_from_parents("c", [-1, 0, 0, 1], [0, 60, 120, 300], [None, "b", "c", "b"])  # 0->1->3, 0->2
+    >>> lifetime(t)
+    300.0
+    """
     return max(tree.time, default=0.0) - (tree.time[0] if tree.time else 0.0)
 
 
 def gini(values: Sequence[float]) -> float:
-    """Gini coefficient of non-negative values (0 for an empty or all-zero list)."""
+    """Gini coefficient of non-negative values (0 for an empty or all-zero list).
+
+    Parameters
+    ----------
+    values : sequence of float
+        Non-negative amounts, e.g. reshares per user.
+
+    Returns
+    -------
+    float
+        0 when all values are equal, ``(m - 1) / m`` when one of the ``m`` values holds everything.
+
+    Examples
+    --------
+    >>> gini([1, 1, 1])
+    0.0
+    >>> gini([0, 0, 0, 4])
+    0.75
+    """
     xs = sorted(values)
     m = len(xs)
     total = sum(xs)
@@ -109,6 +306,27 @@ def gini(values: Sequence[float]) -> float:
 
 
 def spreader_gini(tree: Tree) -> float:
+    """Gini coefficient of the number of reshares per user, among the users who reshared.
+
+    The root and the nodes without a user are left out.
+
+    Parameters
+    ----------
+    tree : Tree
+        The cascade.
+
+    Returns
+    -------
+    float
+        :func:`gini` of the per-user counts; 0.0 when every user reshared once.
+
+    Examples
+    --------
+    >>> from flockwatch.graph.cascades import tree_from_parents
+    >>> t = tree_from_parents("c", [-1, 0, 0, 1], [0, 60, 120, 300], [None, "b", "c", "b"])  # 0->1->3, 0->2
+    >>> round(spreader_gini(t), 3)  # users b, c, b: gini([2, 1]) = 2 * 1 / (2 * 2**2 * 1.5)
+    0.167
+    """
     counts: dict[str, int] = {}
     for u in tree.user[1:]:
         if u is not None:
@@ -117,6 +335,29 @@ def spreader_gini(tree: Tree) -> float:
 
 
 def coordinated_share(tree: Tree, coordinated_users: Collection[str] | None) -> float | None:
+    """Share of the distinct resharing users that belong to a coordinated cluster.
+
+    Parameters
+    ----------
+    tree : Tree
+        The cascade.
+    coordinated_users : collection of str or None
+        The users of coordinated clusters; None when cluster membership is unknown.
+
+    Returns
+    -------
+    float or None
+        The share; None when ``coordinated_users`` is None, 0.0 when no reshare has a user.
+
+    Examples
+    --------
+    >>> from flockwatch.graph.cascades import tree_from_parents
+    >>> t = tree_from_parents("c", [-1, 0, 0, 1], [0, 60, 120, 300], [None, "b", "c", "b"])  # 0->1->3, 0->2
+    >>> coordinated_share(t, {"b"})  # users b and c
+    0.5
+    >>> print(coordinated_share(t, None))
+    None
+    """
     if coordinated_users is None:
         return None
     users = {u for u in tree.user[1:] if u is not None}
@@ -134,6 +375,26 @@ def _quantile(sorted_xs: Sequence[float], q: float) -> float:
 
 
 def delay_stats(tree: Tree) -> dict[str, float | None]:
+    """Delay statistics of the reshares, in seconds from the root.
+
+    Parameters
+    ----------
+    tree : Tree
+        The cascade.
+
+    Returns
+    -------
+    dict of str to float or None
+        ``delay_median``, ``delay_p10``, ``delay_p90`` (linear interpolation, numpy's default),
+        ``share_first_hour`` and ``interarrival_cv`` (None with fewer than two gaps); all None for a lone root.
+
+    Examples
+    --------
+    >>> from flockwatch.graph.cascades import tree_from_parents
+    >>> t = tree_from_parents("c", [-1, 0, 0, 1], [0, 60, 120, 300], [None, "b", "c", "b"])  # 0->1->3, 0->2
+    >>> {k: round(v, 3) for k, v in delay_stats(t).items()}  # delays 60, 120, 300; gaps 60, 60, 180
+    {'delay_median': 120.0, 'delay_p10': 72.0, 'delay_p90': 264.0, 'share_first_hour': 1.0, 'interarrival_cv': 0.693}
+    """
     delays = sorted(tree.time[1:])
     if not delays:
         return {"delay_median": None, "delay_p10": None, "delay_p90": None, "share_first_hour": None,
@@ -156,7 +417,36 @@ def delay_stats(tree: Tree) -> dict[str, float | None]:
 def cascade_metrics(
     tree: Tree, coordinated_users: Collection[str] | None = None, velocity_ns: Sequence[int] = VELOCITY_NS
 ) -> dict[str, Any]:
-    """All metrics of the module docstring for one tree, in one pass where possible."""
+    """All metrics of the module docstring for one tree, in one pass where possible.
+
+    Parameters
+    ----------
+    tree : Tree
+        The cascade.
+    coordinated_users : collection of str, optional
+        For ``coordinated_share`` (None leaves it None).
+    velocity_ns : sequence of int
+        The ``N`` of each ``time_to_N`` key.
+
+    Returns
+    -------
+    dict of str to Any
+        ``size``, ``depth``, ``max_breadth``, ``structural_virality``, ``branching_factor``, ``root_share``,
+        ``lifetime``, ``spreader_gini``, ``coordinated_share``, ``time_to_N`` and the :func:`delay_stats` keys.
+
+    References
+    ----------
+    .. [1] S. Goel, A. Anderson, J. Hofman and D. J. Watts, "The structural virality of online diffusion",
+       Management Science 62(1), 2016.
+
+    Examples
+    --------
+    >>> from flockwatch.graph.cascades import tree_from_parents
+    >>> t = tree_from_parents("c", [-1, 0, 0, 1], [0, 60, 120, 300], [None, "b", "c", "b"])  # 0->1->3, 0->2
+    >>> m = cascade_metrics(t, {"b"}, velocity_ns=(3, 5))
+    >>> m["size"], m["depth"], round(m["structural_virality"], 3), m["coordinated_share"], m["time_to_5"]
+    (4, 2, 1.667, 0.5, None)
+    """
     n = len(tree.parent)
     depths = tree.depths()
     levels: dict[int, int] = {}
@@ -182,9 +472,35 @@ def cascade_metrics(
 
 
 def tree_from_networkx(graph: nx.DiGraph[Any], cascade_id: str = "", root: Any = None) -> Tree:
-    """A :class:`Tree` from a DiGraph with edges parent -> child and an optional ``time`` node attribute
-    (seconds) and ``user``; bad structure is repaired as :func:`~flockwatch.graph.cascades.build_tree` says
-    (a node with several parents keeps the earliest-added edge)."""
+    """A :class:`Tree` from a DiGraph with edges parent -> child.
+
+    Optional node attributes ``time`` (seconds, default 0) and ``user``; bad structure is repaired as
+    :func:`~flockwatch.graph.cascades.build_tree` says (a node with several parents keeps the earliest-added
+    edge).
+
+    Parameters
+    ----------
+    graph : networkx.DiGraph
+        The cascade, edges parent -> child.
+    cascade_id : str
+        The tree's ``cascade_id``.
+    root : hashable, optional
+        The root node; by default the earliest node without a parent.
+
+    Returns
+    -------
+    Tree
+        Node ids are ``str(node)``; times are relative to the root (``root_time`` keeps the root's).
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> g = nx.DiGraph([("a", "b"), ("a", "c"), ("b", "d")])
+    >>> nx.set_node_attributes(g, {"a": 1000.0, "b": 1060.0, "c": 1120.0, "d": 1300.0}, "time")
+    >>> t = tree_from_networkx(g)
+    >>> t.ids, t.parent, t.time
+    (['a', 'b', 'c', 'd'], [-1, 0, 0, 1], [0.0, 60.0, 120.0, 300.0])
+    """
     events: list[Event] = []
     for node, data in graph.nodes(data=True):
         preds = list(graph.predecessors(node))
@@ -196,6 +512,26 @@ def tree_from_networkx(graph: nx.DiGraph[Any], cascade_id: str = "", root: Any =
 
 
 def tree_to_networkx(tree: Tree) -> nx.DiGraph[Any]:
+    """A DiGraph of the tree: edges parent -> child, node attributes ``time`` and ``user``.
+
+    Parameters
+    ----------
+    tree : Tree
+        The cascade.
+
+    Returns
+    -------
+    networkx.DiGraph
+        Nodes named by ``tree.ids``.
+
+    Examples
+    --------
+    >>> from flockwatch.graph.cascades import tree_from_parents
+    >>> t = tree_from_parents("c", [-1, 0, 0, 1], [0, 60, 120, 300], [None, "b", "c", "b"])  # 0->1->3, 0->2
+    >>> g = tree_to_networkx(t)
+    >>> sorted(g.edges()), g.nodes["3"]
+    ([('0', '1'), ('0', '2'), ('1', '3')], {'time': 300.0, 'user': 'b'})
+    """
     graph: nx.DiGraph[Any] = nx.DiGraph()
     for i, node in enumerate(tree.ids):
         graph.add_node(node, time=tree.time[i], user=tree.user[i])
@@ -209,7 +545,29 @@ def metrics_from_networkx(
     root: Any = None,
     coordinated_users: Collection[str] | None = None,
 ) -> dict[str, Any]:
-    """:func:`cascade_metrics` of a networkx tree (edges parent -> child, node attributes time/user)."""
+    """:func:`cascade_metrics` of a networkx tree (edges parent -> child, node attributes time/user).
+
+    Parameters
+    ----------
+    graph : networkx.DiGraph
+        The cascade, as :func:`tree_from_networkx` reads it.
+    root : hashable, optional
+        The root node; by default the earliest node without a parent.
+    coordinated_users : collection of str, optional
+        For ``coordinated_share``.
+
+    Returns
+    -------
+    dict of str to Any
+        As :func:`cascade_metrics`.
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> m = metrics_from_networkx(nx.DiGraph([("a", "b"), ("a", "c"), ("b", "d")]))
+    >>> m["size"], m["depth"], m["max_breadth"]
+    (4, 2, 2)
+    """
     return cascade_metrics(tree_from_networkx(graph, root=root), coordinated_users)
 
 
