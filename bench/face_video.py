@@ -3,7 +3,7 @@
 A smoke test, not a measured accuracy: a few real and manipulated clips. For each clip it runs the shipped
 ``FaceVideoSignal`` end to end (decode at the signal's rate up to its frame cap, MTCNN, CNN, top-third mean) and
 reports the score, the faces it rests on and the time. The held-out figure comes from ``models/face_video/metrics.json``
-(``python -m flockwatch.training.face``): leave-one-identity-out folds, each (real, fake) pair scored by a
+(``flockwatch train face-video``): leave-one-identity-out folds, each (real, fake) pair scored by a
 model that saw neither identity. The shipped model was trained on the originals, so its own scores on them
 are training scores and no AUROC is computed from them.
 

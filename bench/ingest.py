@@ -23,7 +23,8 @@ from flockwatch.adapters.scratch import scratch_namespace
 from flockwatch.cli.demo import stage_processes, wait_for_stages
 from flockwatch.config import Settings
 from flockwatch.replay import normalize_record, read_dataset
-from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+from flockwatch.store import open_store
+from flockwatch.store.documents import IndexKind
 
 # Replay to indexed without scoring: the foundation's path.
 INGEST_STAGES = ("normalize", "index")
@@ -55,9 +56,9 @@ def one_run(posts: int, expected: int) -> tuple[float, float, int]:
             if not wait_for_stages(settings, timeout_s=1200, poll_s=0.2, stages=INGEST_STAGES):
                 raise TimeoutError("pipeline did not catch up")
             total_s = time.monotonic() - started
-        store = OpenSearchStore(settings)
-        store.refresh()
-        indexed = store.count(IndexKind.posts)
+        store = open_store(settings)
+        store.engine.refresh()
+        indexed = store.engine.count(IndexKind.posts)
         if indexed != expected:
             raise AssertionError(f"indexed {indexed} != {expected} distinct posts")
         return total_s, produced_s, indexed

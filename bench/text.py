@@ -76,12 +76,13 @@ def end_to_end(n: int) -> str:
 
     from flockwatch.adapters.replayer import replay
     from flockwatch.adapters.scratch import scratch_namespace
-    from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+    from flockwatch.store import open_store
+    from flockwatch.store.documents import IndexKind
     from flockwatch.text.detector import shared_detector
     from flockwatch.workers import run_until_caught_up
 
     with scratch_namespace("bench") as settings:
-        store = OpenSearchStore(settings)
+        store = open_store(settings)
         shared_detector().score(["warm the model up before timing anything"])
         replay(settings, "ira_2016", limit=n)
         normalized = run_until_caught_up("normalize", settings, max_seconds=1800)["normalized"]
@@ -90,8 +91,8 @@ def end_to_end(n: int) -> str:
         text_s = time.perf_counter() - started
         indexed = run_until_caught_up("index", settings, max_seconds=1800)
         total_s = time.perf_counter() - started
-        store.refresh()
-        with_scores = store.count(IndexKind.posts, {"exists": {"field": "text_score.label"}})
+        store.engine.refresh()
+        with_scores = store.engine.count(IndexKind.posts, {"exists": {"field": "text_score.label"}})
     return (
         f"End to end on {n} replayed IRA 2016 posts ({normalized} normalised): text stage (Kafka → detector with "
         f"evidence → `scores.text`) {normalized / text_s:,.0f} posts/s ({text_s:.1f} s, {scored.get('text_scored', 0)} "

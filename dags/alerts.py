@@ -44,7 +44,7 @@ def alerts() -> None:
         from flockwatch.alerts.yamlconf import parse_duration
         from flockwatch.config import get_settings
         from flockwatch.stages.alert_sweep import sweep
-        from flockwatch.store.opensearch import prepare_store
+        from flockwatch.store import prepare_store
 
         p = context["params"]
         end = datetime.fromisoformat(p["end"]) if p["end"] else None
@@ -70,7 +70,7 @@ def alerts() -> None:
         from flockwatch.adapters.kafka_lag_age import check_lag_age, raise_lag_alerts
         from flockwatch.alerts.rules import load_config
         from flockwatch.config import get_settings
-        from flockwatch.store.opensearch import prepare_store
+        from flockwatch.store import prepare_store
 
         settings = get_settings()
         report = when_kafka_ready(settings, lambda: check_lag_age(settings))

@@ -50,7 +50,7 @@ def graph_windows() -> None:
     def recompute_windows(**context: Any) -> list[dict[str, Any]]:
         from flockwatch.config import get_settings
         from flockwatch.stages.graph_windows import run_windows
-        from flockwatch.store.opensearch import prepare_store
+        from flockwatch.store import prepare_store
 
         store = prepare_store(get_settings(), graph=True)
         # one task, windows in order: each reads the clusters the previous one wrote

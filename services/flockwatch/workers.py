@@ -19,7 +19,7 @@ from flockwatch.stages.media import MediaScoreStage
 from flockwatch.stages.normalize import NormalizeStage
 from flockwatch.stages.rollups import RollupsStage, TextRollups
 from flockwatch.stages.text import TextScoreStage
-from flockwatch.store.opensearch import prepare_store
+from flockwatch.store import prepare_store
 from flockwatch.topics import Topic
 
 # In pipeline order: a stage's inputs are produced by the stages before it.
@@ -66,7 +66,7 @@ def build_stage(name: str, settings: Settings, wait_s: float | None = SETTINGS_B
             store,
             config,
             build_sinks(config.sinks),
-            restore=store.recent_alerts(datetime.now(UTC) - timedelta(days=7)),
+            restore=store.alerts.recent(datetime.now(UTC) - timedelta(days=7)),
             input_partitions=input_partitions(settings.topic_prefix, settings.topic_partitions),
         )
     if name == graph.STAGE:

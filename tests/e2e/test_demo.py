@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from flockwatch.config import Settings
-from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+from flockwatch.store import open_store
+from flockwatch.store.documents import IndexKind
 from flockwatch.text.canonical import canonical_text, copy_form, decode_text
 from tests.expected import expected_normalize_counts, expected_normalized_records, expected_posts
 
@@ -74,11 +75,11 @@ def test_demo_replays_and_indexes_every_post() -> None:
         # rollups: one account document per author, one narrative document per narrative id in the posts.
         assert stages["rollups"]["consumed"] == normalized
         assert summary["stored_accounts"] == len(authors)
-        store = OpenSearchStore(Settings(topic_prefix=tag, index_prefix=tag))
-        narrative_ids = store.terms(IndexKind.posts, "narrative_id", size=n)
+        store = open_store(Settings(topic_prefix=tag, index_prefix=tag))
+        narrative_ids = store.posts.top_values("narrative_id", size=n)
         assert summary["stored_narratives"] == len(narrative_ids) > 0
         busiest, count = authors.most_common(1)[0]
-        account = store.get(IndexKind.accounts, busiest)
+        account = store.engine.get(IndexKind.accounts, busiest)
         assert account is not None and account["post_count"] == count
         # graph: every post placed. Its dedupe memory is bounded by event time, so a row captured twice far
         # apart is placed twice (idempotent writes): between the distinct posts and every normalised one.
@@ -103,4 +104,4 @@ def test_demo_replays_and_indexes_every_post() -> None:
         ).stdout.splitlines()
         assert len(hits) == 3 and all(json.loads(h)["source"]["format"] == "ira_2016" for h in hits)
     finally:
-        OpenSearchStore(Settings(topic_prefix=tag, index_prefix=tag)).drop_all()
+        open_store(Settings(topic_prefix=tag, index_prefix=tag)).engine.drop_all()

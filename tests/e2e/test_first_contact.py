@@ -20,7 +20,9 @@ import pytest
 from kafka import KafkaProducer
 
 from flockwatch.config import Settings
-from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+from flockwatch.store import open_store
+from flockwatch.store.documents import IndexKind
+from flockwatch.store.engines.opensearch import OpenSearchEngine
 from flockwatch.topics import Topic, topic_name
 from tests.expected import expected_normalize_counts, expected_posts
 
@@ -105,18 +107,21 @@ def test_worker_started_before_the_store_waits_then_indexes(fresh: dict[str, str
         assert "waiting for OpenSearch" in log_path.read_text()
 
         subprocess.run([FLOCKWATCH, "up", "opensearch"], env=fresh, check=True, capture_output=True, timeout=300)
-        store = OpenSearchStore(settings)
+        store = open_store(settings)
+        engine = OpenSearchEngine(settings)
         deadline = time.monotonic() + 120
         count = 0
         while time.monotonic() < deadline:
-            if store.client.indices.exists_alias(name=store.alias(IndexKind.posts)):
-                store.refresh(IndexKind.posts)
-                count = store.count(IndexKind.posts)
+            if engine.client.indices.exists_alias(name=engine.alias(IndexKind.posts)):
+                store.engine.refresh(IndexKind.posts)
+                count = store.engine.count(IndexKind.posts)
                 if count == len(posts):
                     break
             time.sleep(1)
         assert count == len(posts), log_path.read_text()[-3000:]
-        assert {d["_id"] for d in store.search(IndexKind.posts, {"match_all": {}}, size=100)} == {p.key for p in posts}
+        assert {d["_id"] for d in store.engine.search(IndexKind.posts, {"match_all": {}}, size=100)} == {
+            p.key for p in posts
+        }
     finally:
         worker.send_signal(signal.SIGTERM)
         try:

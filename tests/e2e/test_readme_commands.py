@@ -50,7 +50,8 @@ from flockwatch.cli.text import FIELD_COMMAND, TopGroup
 from flockwatch.config import Settings
 from flockwatch.replay import get_format, normalize_record, read_dataset
 from flockwatch.schema import Post
-from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+from flockwatch.store import open_store
+from flockwatch.store.documents import IndexKind
 from tests.namespace_env import namespace_env
 
 pytestmark = pytest.mark.e2e
@@ -561,7 +562,7 @@ def pipeline(services: None) -> Iterator[PipelineRun]:
                 assert proc.returncode == 0, (name, stderr[-3000:])
                 outputs[name] = json.loads(stdout[stdout.rindex("\n{") if "\n{" in stdout else 0 :])  # last JSON
         assert caught_up, "workers did not catch up within 5 minutes"
-        OpenSearchStore(settings).refresh()
+        open_store(settings).engine.refresh()
         yield PipelineRun(settings, env, replays, outputs, posts_of(("ira_2016", None, N)), bad)
 
 
@@ -588,10 +589,10 @@ def test_replay_and_workers(pipeline: PipelineRun) -> None:
     # that every author got exactly one account document is checked in the store below.
     assert w["graph"]["posts"] == posts and w["graph"]["accounts_written"] >= len(authors)
     assert (w["alerts"]["posts"], w["alerts"]["duplicate_posts"]) == (posts, messages - posts)
-    store = OpenSearchStore(pipeline.settings)
-    assert store.count(IndexKind.posts) == posts  # replayed twice, stored once
-    assert store.count(IndexKind.posts, {"exists": {"field": "text_score.label"}}) == posts
-    assert store.count(IndexKind.accounts) == len(authors)
+    store = open_store(pipeline.settings)
+    assert store.engine.count(IndexKind.posts) == posts  # replayed twice, stored once
+    assert store.engine.count(IndexKind.posts, {"exists": {"field": "text_score.label"}}) == posts
+    assert store.engine.count(IndexKind.accounts) == len(authors)
 
 
 def test_search_and_top_field(pipeline: PipelineRun) -> None:
@@ -612,11 +613,11 @@ def test_search_and_top_field(pipeline: PipelineRun) -> None:
 
 
 def test_top_narratives_and_accounts(pipeline: PipelineRun) -> None:
-    env, store = pipeline.env, OpenSearchStore(pipeline.settings)
+    env, store = pipeline.env, open_store(pipeline.settings)
     narratives = [
         json.loads(line) for line in flockwatch("top", "narratives", "--json", "-n", "50", env=env).splitlines()
     ]
-    stored = store.count(IndexKind.narratives, {"range": {"post_count": {"gte": 2}}})
+    stored = store.engine.count(IndexKind.narratives, {"range": {"post_count": {"gte": 2}}})
     assert len(narratives) == min(50, stored) > 0
     counts = [d["post_count"] for d in narratives]
     assert counts == sorted(counts, reverse=True) and min(counts) >= 2 and sum(counts) <= len(pipeline.posts)
@@ -629,7 +630,7 @@ def test_top_narratives_and_accounts(pipeline: PipelineRun) -> None:
     accounts = [
         json.loads(line) for line in flockwatch("top", "accounts", "--min-scored", "0", "--json", env=env).splitlines()
     ]
-    assert len(accounts) == min(20, store.count(IndexKind.accounts)) > 0
+    assert len(accounts) == min(20, store.engine.count(IndexKind.accounts)) > 0
     assert {a["key"] for a in accounts} <= authors
     assert all(a["machine_n_scored"] <= per_author[a["key"]] for a in accounts)
     scores = [a["machine_score"] for a in accounts if a.get("machine_score") is not None]
@@ -637,7 +638,7 @@ def test_top_narratives_and_accounts(pipeline: PipelineRun) -> None:
     _, most = per_author.most_common(1)[0]  # the busiest account's posts
     listed = flockwatch("top", "accounts", "--min-scored", str(most), env=env).splitlines()
     assert listed[0].split()[:6] == ["account", "score", "share", "scored", "recent", "label"]
-    busy = store.search(IndexKind.accounts, {"range": {"machine_n_scored": {"gte": most}}}, size=100)
+    busy = store.engine.search(IndexKind.accounts, {"range": {"machine_n_scored": {"gte": most}}}, size=100)
     assert sorted(line.split()[0] for line in listed[1:]) == sorted(d["key"] for d in busy)
     assert {d["key"] for d in busy} <= {a for a, n in per_author.items() if n >= most} and busy
 
@@ -671,6 +672,6 @@ def test_bank_push(pipeline: PipelineRun, tmp_path: Path) -> None:
     assert json.loads(flockwatch("bank", "add", "--bank-dir", str(bank), str(image)).splitlines()[-1])["added"] == 1
     pushed = json.loads(flockwatch("bank", "push", "--bank-dir", str(bank), "--name", "e2e", env=pipeline.env))
     assert pushed == {"pushed": 1, "rejected": 0}
-    store = OpenSearchStore(pipeline.settings)
-    store.refresh(IndexKind.media_bank)
-    assert store.count(IndexKind.media_bank) == 1
+    store = open_store(pipeline.settings)
+    store.engine.refresh(IndexKind.media_bank)
+    assert store.engine.count(IndexKind.media_bank) == 1

@@ -13,7 +13,8 @@ from flockwatch.adapters.kafka_bus import kafka_transient
 from flockwatch.cli.app import service_error_line
 from flockwatch.config import Settings
 from flockwatch.readiness import Backoff, ServiceNotReady, retry_until_ready
-from flockwatch.store.opensearch import StoreUnavailable, store_transient
+from flockwatch.store.documents import StoreUnavailable
+from flockwatch.store.engines.opensearch import store_transient
 
 
 class FakeClock:

@@ -31,7 +31,7 @@ from flockwatch.adapters.client_security import kafka_client_args
 from flockwatch.config import Settings
 from flockwatch.lag_age import LagState, PartitionLag, lag_verdict
 from flockwatch.schema import Alert
-from flockwatch.stages.alerts import AlertStore
+from flockwatch.stages.alerts import AlertStore, AlertWrites
 from flockwatch.topics import Topic, topic_name
 
 if TYPE_CHECKING:
@@ -41,8 +41,13 @@ if TYPE_CHECKING:
 RULE = "consumer_lag_age"
 
 
+class LagAlerts(AlertWrites, Protocol):
+    def get(self, alert_id: str) -> dict[str, Any] | None: ...
+
+
 class LagAlertStore(AlertStore, Protocol):
-    def get_alert(self, alert_id: str) -> dict[str, Any] | None: ...
+    @property
+    def alerts(self) -> LagAlerts: ...
 
 
 @dataclass(frozen=True)
@@ -275,9 +280,9 @@ def raise_lag_alerts(
     if not alerts:
         return counts
     # A real-time read by id (a search would miss an alert written a moment ago, before the refresh).
-    fresh = [a for a in alerts if store.get_alert(a.alert_id) is None]
+    fresh = [a for a in alerts if store.alerts.get(a.alert_id) is None]
     targets = {a.alert_id: [s.name for s in sinks if wants(s, a)] for a in fresh}
-    store.upsert_alerts([outbox.with_outbox(alert_doc(a), a.severity, targets.get(a.alert_id, [])) for a in alerts])
+    store.alerts.upsert([outbox.with_outbox(alert_doc(a), a.severity, targets.get(a.alert_id, [])) for a in alerts])
     counts["alerts_new"], counts["alerts_updated"] = len(fresh), len(alerts) - len(fresh)
     record = recorder(store)
     for alert in fresh:

@@ -42,9 +42,9 @@ def fetcher_for(settings: Settings) -> Fetcher:
 def load_store_bank(settings: Settings) -> Bank | None:
     """The store's banks as one in-memory bank (``flockwatch bank push`` puts them there)."""
     from flockwatch.media.bank import Bank
-    from flockwatch.store.opensearch import OpenSearchStore
+    from flockwatch.store import open_store
 
-    records = OpenSearchStore(settings).bank_items()
+    records = open_store(settings).banks.items()
     return Bank.from_records(records) if records else None
 
 

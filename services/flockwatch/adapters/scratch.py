@@ -15,7 +15,7 @@ from kafka import KafkaAdminClient
 from flockwatch.adapters.client_security import kafka_client_args
 from flockwatch.adapters.kafka_bus import ensure_topics
 from flockwatch.config import Settings
-from flockwatch.store.opensearch import prepare_store
+from flockwatch.store import prepare_store
 
 
 @contextmanager
@@ -28,7 +28,7 @@ def scratch_namespace(kind: str) -> Iterator[Settings]:
     try:
         yield settings
     finally:
-        store.drop_all()
+        store.engine.drop_all()
         admin = KafkaAdminClient(**kafka_client_args(settings))
         try:
             admin.delete_topics([t for t in admin.list_topics() if t.startswith(f"{tag}.")])

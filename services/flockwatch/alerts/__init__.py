@@ -11,5 +11,5 @@
 - :mod:`~flockwatch.alerts.outbox`: which sinks still owe a stored alert a delivery (at-least-once).
 
 Nothing here talks to Kafka, OpenSearch or Airflow: the stage and the sweep receive the store as an
-object with a few methods (see :mod:`~flockwatch.stages.alerts`), which ``flockwatch.store.opensearch`` provides.
+object with a few repositories (see :mod:`~flockwatch.stages.alerts`), which :class:`flockwatch.store.Store` provides.
 """

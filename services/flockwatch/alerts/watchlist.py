@@ -10,7 +10,7 @@ A watchlist file is YAML::
         handles: ["@HillaryClinton"] # matched against mentions and the author's handle
         languages: [en]              # optional: only posts in these languages
 
-The store compiles each entity into a percolator query (``OpenSearchStore.put_watch_entities``);
+The store compiles each entity into a percolator query (``flockwatch.store.watchlists.compile_watch_query``);
 :func:`matches` is the same logic in Python, used by tests and by sweeps without a store.
 """
 

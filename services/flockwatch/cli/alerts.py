@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 if TYPE_CHECKING:
-    from flockwatch.store.opensearch import OpenSearchStore
+    from flockwatch.store import Store
 
 watchlist_app = typer.Typer(
     help="Watched entities (candidates...): names, aliases, handles, languages.",
@@ -33,9 +33,9 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _store() -> OpenSearchStore:
+def _store() -> Store:
     from flockwatch.config import get_settings
-    from flockwatch.store.opensearch import prepare_store
+    from flockwatch.store import prepare_store
 
     # A store that is down or still starting is waited for (bounded), then reported in one line by the CLI.
     return prepare_store(get_settings())
@@ -88,20 +88,20 @@ def watchlist_add(
             ]
         except ValidationError as exc:
             _fail(describe_error(exc))
-    added = _store().put_watch_entities([e.model_dump() for e in entities])
+    added = _store().watchlists.put([e.model_dump() for e in entities])
     _echo({"added": added, "ids": [e.id for e in entities]})
 
 
 @watchlist_app.command("list")
 def watchlist_list() -> None:
     """Every watched entity, as JSON."""
-    _echo(_store().list_watch_entities())
+    _echo(_store().watchlists.entities())
 
 
 @watchlist_app.command("remove")
 def watchlist_remove(entity_id: Annotated[str, typer.Argument(help="Entity id.")]) -> None:
     """Stop watching an entity."""
-    if not _store().delete_watch_entity(entity_id):
+    if not _store().watchlists.delete(entity_id):
         _fail(f"no watched entity {entity_id!r}", 1)
     _echo({"removed": entity_id})
 
@@ -131,7 +131,7 @@ def alerts_list(
             _fail(str(exc))
     if severity is not None and severity not in SEVERITIES:
         _fail(f"unknown severity {severity!r}; known: {', '.join(SEVERITIES)}")
-    docs = _store().list_alerts(status=status, severity=severity, rule=rule, entity=entity, size=size)
+    docs = _store().alerts.find(status=status, severity=severity, rule=rule, entity=entity, size=size)
     _echo(docs if full else [{k: d.get(k) for k in _BRIEF if k in d} for d in docs])
 
 
@@ -145,7 +145,7 @@ def _change_status(alert_id: str, target: str, by: str | None, note: str | None)
         return transition(doc, goal, now, by, note)
 
     try:
-        doc = _store().update_alert(alert_id, change)
+        doc = _store().alerts.update(alert_id, change)
     except KeyError:
         _fail(f"no alert {alert_id!r}", 1)
     except TransitionError as exc:

@@ -11,16 +11,10 @@ from typing import Annotated
 import typer
 
 from flockwatch.cli.alerts import alerts_app, watchlist_app
-from flockwatch.cli.graph import graph_app, train_app
-from flockwatch.cli.media import (
-    bank_app,
-    match,
-    score_media,
-    train_face_video,
-    train_synthetic_image,
-    train_voice_clone,
-)
-from flockwatch.cli.text import narratives, score_app, top_app, train_text_detector
+from flockwatch.cli.graph import graph_app
+from flockwatch.cli.media import bank_app, match, score_media
+from flockwatch.cli.text import narratives, score_app, top_app
+from flockwatch.cli.train import train_app
 from flockwatch.config import Settings, get_settings
 
 app = typer.Typer(
@@ -35,11 +29,7 @@ app.add_typer(train_app, name="train")
 app.add_typer(score_app, name="score")
 app.command("narratives")(narratives)
 app.add_typer(top_app, name="top")  # `top FIELD`, `top narratives`, `top accounts`
-train_app.command("text-detector")(train_text_detector)
 score_app.command("media")(score_media)
-train_app.command("synthetic-image")(train_synthetic_image)
-train_app.command("voice-clone")(train_voice_clone)
-train_app.command("face-video")(train_face_video)
 app.add_typer(bank_app, name="bank")
 app.command("match")(match)
 app.add_typer(watchlist_app, name="watchlist")
@@ -113,7 +103,7 @@ def lag_cmd(
     if alert:
         from flockwatch.adapters.alert_sinks import build_sinks
         from flockwatch.alerts.rules import load_config
-        from flockwatch.store.opensearch import prepare_store
+        from flockwatch.store import prepare_store
 
         config = load_config()
         out["alerts"] = raise_lag_alerts(prepare_store(settings), report, build_sinks(config.sinks), config.retry)
@@ -192,7 +182,7 @@ def graph_export(
     from datetime import UTC, datetime
 
     from flockwatch.stages.graph_windows import export_graph
-    from flockwatch.store.opensearch import OpenSearchStore
+    from flockwatch.store import open_store
 
     def when(value: str | None, name: str) -> datetime | None:
         if value is None:
@@ -205,7 +195,7 @@ def graph_export(
 
     kinds = [k.strip() for k in (kind or "").split(",") if k.strip()]
     try:
-        store = OpenSearchStore(get_settings())
+        store = open_store(get_settings())
         report = export_graph(store, output, fmt, when(start, "--start"), when(end, "--end"), kinds)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--format") from exc
@@ -321,9 +311,9 @@ def search(
     size: Annotated[int, typer.Option(help="How many posts.")] = 10,
 ) -> None:
     """Search stored posts, newest first; one JSON document per line."""
-    from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+    from flockwatch.store import open_store
 
-    for doc in OpenSearchStore(get_settings()).query_string(IndexKind.posts, query, size=size):
+    for doc in open_store(get_settings()).posts.query_string(query, size=size):
         typer.echo(json.dumps(doc, ensure_ascii=False, default=str))
 
 
@@ -384,7 +374,7 @@ def service_error_line(exc: BaseException, settings: Settings) -> str | None:
     from flockwatch.adapters.kafka_bus import kafka_transient
     from flockwatch.messages import TransientError
     from flockwatch.readiness import ServiceNotReady, describe
-    from flockwatch.store.opensearch import store_transient
+    from flockwatch.store.engines.opensearch import store_transient
 
     if isinstance(exc, ServiceNotReady):
         return str(exc)

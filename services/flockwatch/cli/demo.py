@@ -18,7 +18,8 @@ from flockwatch.adapters import local_services
 from flockwatch.adapters.kafka_bus import ensure_topics, group_lag, run_stage
 from flockwatch.adapters.replayer import ReplayReport, replay
 from flockwatch.config import Settings
-from flockwatch.store.opensearch import IndexKind, OpenSearchStore, prepare_store, when_store_ready
+from flockwatch.store import Store, open_store, prepare_store, when_store_ready
+from flockwatch.store.documents import IndexKind
 from flockwatch.workers import STAGE_INPUTS, STAGES, build_stage, group_id
 
 
@@ -148,28 +149,28 @@ def run_demo(
     local_services.up(settings, list(local_services.SERVICES))
     ensure_topics(settings)
     if fresh:
-        when_store_ready(settings, OpenSearchStore(settings).drop_all)
+        when_store_ready(settings, open_store(settings).engine.drop_all)
     store = prepare_store(settings)
     with stage_processes(settings) as running:
         report = replay(settings, dataset, path, limit=limit, rate=rate, speed=speed, on_progress=on_progress)
         if not wait_for_stages(settings, timeout_s=600, exited=running.exited):
             raise TimeoutError("stages did not catch up within 10 minutes; see `flockwatch status`")
-    store.refresh(IndexKind.posts)
+    store.engine.refresh(IndexKind.posts)
     return DemoSummary(
         dataset=dataset,
         replay=report,
         stage_counts=running.counts,
-        indexed_in_store=store.count(IndexKind.posts, {"term": {"source.format": dataset}}),
+        indexed_in_store=store.engine.count(IndexKind.posts, {"term": {"source.format": dataset}}),
         elapsed_s=time.monotonic() - started,
         example_queries=example_queries(settings, store),
-        top={f: store.terms(IndexKind.posts, f, size=5) for f in TOP_FIELDS},
+        top={f: store.posts.top_values(f, size=5) for f in TOP_FIELDS},
         stored=stored_counts(store),
     )
 
 
-def stored_counts(store: OpenSearchStore) -> dict[str, int]:
-    store.refresh()
-    counts = {"text_scored_posts": store.count(IndexKind.posts, {"exists": {"field": "text_score.label"}})}
+def stored_counts(store: Store) -> dict[str, int]:
+    store.engine.refresh()
+    counts = {"text_scored_posts": store.engine.count(IndexKind.posts, {"exists": {"field": "text_score.label"}})}
     for kind in (
         IndexKind.narratives,
         IndexKind.cascades,
@@ -177,17 +178,17 @@ def stored_counts(store: OpenSearchStore) -> dict[str, int]:
         IndexKind.coordination_edges,
         IndexKind.alerts,
     ):
-        counts[kind.value] = store.count(kind)
+        counts[kind.value] = store.engine.count(kind)
     return counts
 
 
 TOP_FIELDS = ("hashtags", "author.category", "author.handle")
 
 
-def example_queries(settings: Settings, store: OpenSearchStore) -> list[str]:
-    top_tags = [tag for tag, _ in store.terms(IndexKind.posts, "hashtags", size=3)]
+def example_queries(settings: Settings, store: Store) -> list[str]:
+    top_tags = [tag for tag, _ in store.posts.top_values("hashtags", size=3)]
     tag = top_tags[0] if top_tags else "news"
-    alias = store.alias(IndexKind.posts)
+    alias = store.engine.alias(IndexKind.posts)
     return [
         f'flockwatch search "hashtags:{tag}"',
         'flockwatch search "author.category:HashtagGamer AND text:debate" --size 5',

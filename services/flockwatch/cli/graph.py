@@ -21,8 +21,6 @@ graph_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-train_app = typer.Typer(help="Train the small models Flockwatch ships.", no_args_is_help=True)
-
 KIND_HELP = (
     "co_tweet, co_retweet, co_reply, co_similar_tweet, co_link, co_post (coordination-network-toolkit names), "
     "co_hashtag, co_media"
@@ -240,20 +238,3 @@ def cascades(
             n += 1
             events += len(cascade.events)
     typer.echo(f"{n} cascades, {events} events -> {output} in {time.perf_counter() - started:.1f}s", err=True)
-
-
-@train_app.command("cascade-risk")
-def train_cascade_risk(
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Model folder (default: models/cascade_risk).")] = None,
-) -> None:
-    """Train the cascade risk score on Twitter15 (false vs true rumours): write model.json (figures in its meta),
-    render the figures into the card's blocks (README.md in the same folder) and print them."""
-    import json
-
-    from flockwatch.config import REPO_ROOT, get_settings
-    from flockwatch.graph.cascade_risk import train_twitter15, write_card
-
-    folder = out_dir or REPO_ROOT / "models" / "cascade_risk"
-    figures = train_twitter15(get_settings().data_dir, folder)
-    write_card(figures, folder / "README.md")
-    typer.echo(json.dumps(figures, indent=2))

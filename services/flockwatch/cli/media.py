@@ -84,11 +84,11 @@ def bank_push(
     """Copy a local bank into the store, where the media worker matches against it."""
     from flockwatch.config import get_settings
     from flockwatch.media.bank import Bank, bank_records
-    from flockwatch.store.opensearch import prepare_store
+    from flockwatch.store import prepare_store
 
     store = prepare_store(get_settings())
     records = bank_records(Bank(bank_dir))
-    result = store.put_bank_items(name or bank_dir.resolve().name, records)
+    result = store.banks.put(name or bank_dir.resolve().name, records)
     typer.echo(json.dumps({"pushed": result.written, "rejected": len(result.rejected)}))
 
 
@@ -114,43 +114,3 @@ def match(
                 line = {"path": str(path), "matches": [], "error": e.reason}
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
     typer.echo(json.dumps({"queries": len(paths), "matched": matched, "output": str(output)}))
-
-
-OutDir = Annotated[Path | None, typer.Option("--out", help="Model folder (default: the committed one under models/).")]
-ImageSeed = Annotated[
-    int,
-    typer.Option(
-        "--seed", help="Draws only the bootstrap resamples of the AUROC intervals (the fit is deterministic)."
-    ),
-]
-VoiceSeed = Annotated[
-    int, typer.Option("--seed", help="Draws the train/calibration/report speaker split (and so the weights).")
-]
-FaceSeed = Annotated[int, typer.Option("--seed", help="Seeds the self-blending and the CNN's training.")]
-
-
-def _train(module: str, out_dir: Path | None, seed: int, out_flag: str = "--out-dir") -> None:
-    import importlib
-
-    from flockwatch.config import get_settings
-
-    argv = ["--data-dir", str(get_settings().data_dir), "--seed", str(seed)]
-    if out_dir is not None:
-        argv += [out_flag, str(out_dir)]
-    importlib.import_module(module).main(argv)
-
-
-def train_synthetic_image(out_dir: OutDir = None, seed: ImageSeed = 0) -> None:
-    """Rebuild models/synthetic_image on cnndetection and print its leave-one-generator-out AUROC."""
-    _train("flockwatch.training.image", out_dir, seed)
-
-
-def train_voice_clone(out_dir: OutDir = None, seed: VoiceSeed = 0) -> None:
-    """Rebuild models/voice_clone on audio/voice_clone and print its held-out figures (threshold on calibration
-    speakers, FPR on report speakers, TPR from leave-one-clip-out fold models)."""
-    _train("flockwatch.training.voice", out_dir, seed, out_flag="--out")
-
-
-def train_face_video(out_dir: OutDir = None, seed: FaceSeed = 0) -> None:
-    """Rebuild models/face_video (self-blended real faces) and print its held-out clip figures."""
-    _train("flockwatch.training.face", out_dir, seed, out_flag="--out")

@@ -1,4 +1,4 @@
-"""`flockwatch score text`, `flockwatch narratives`, `flockwatch train text-detector`: files in, files out."""
+"""`flockwatch score text`, `flockwatch narratives`: files in, files out; `flockwatch top ...` from the store."""
 
 from __future__ import annotations
 
@@ -136,37 +136,6 @@ def narratives(
     typer.echo(f"{n} posts -> {len(index)} narratives -> {output} in {time.perf_counter() - started:.1f}s", err=True)
 
 
-def train_text_detector(
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Model folder (default models/text_detector).")] = None,
-    evaluate: Annotated[
-        bool,
-        typer.Option("--evaluate/--no-evaluate", help="Also run account-disjoint CV and leave-one-out (slower)."),
-    ] = True,
-    backend: Annotated[
-        str, typer.Option("--backend", help="Embedding backend: onnx-int8, onnx or torch.")
-    ] = "onnx-int8",
-) -> None:
-    """Rebuild models/text_detector from ../shared/data/text (TweepFake, AuthorMimic); print dev figures."""
-    import logging
-
-    from flockwatch.config import get_settings
-    from flockwatch.text.detector import default_model_dir
-    from flockwatch.text.embed import BACKENDS
-    from flockwatch.training.text import train_text_detector as train
-
-    if backend not in BACKENDS:
-        raise typer.BadParameter(f"one of {', '.join(BACKENDS)}", param_hint="--backend")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    figures = train(
-        get_settings().data_dir,
-        out_dir or default_model_dir(),
-        backend=backend,
-        evaluate=evaluate,
-        on_progress=lambda msg: typer.echo(msg, err=True),
-    )
-    typer.echo(json.dumps(figures, indent=2))
-
-
 # --- analysts: what the stream wrote (narrative and account documents) -------------------------------
 
 FIELD_COMMAND = "FIELD"  # the name `top --help` lists; any other unknown name is a field too
@@ -224,16 +193,17 @@ def top_field(
     """Most frequent values of a keyword field across stored posts: `top hashtags`, `top urls`, `top mentions`,
     `top author.handle`, `top author.category`... One `count<TAB>value` line each, largest first."""
     from flockwatch.config import get_settings
-    from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+    from flockwatch.store import open_store
+    from flockwatch.store.documents import IndexKind
 
     field = str(ctx.info_name)
     if field == FIELD_COMMAND:
         raise typer.BadParameter("replace FIELD with a field name, e.g. `flockwatch top hashtags`")
-    store = OpenSearchStore(get_settings())
-    if store.count(IndexKind.posts) == 0:  # no posts index yet: the aggregation would have nothing to answer
-        typer.echo(f"no posts stored under {store.alias(IndexKind.posts)} yet", err=True)
+    store = open_store(get_settings())
+    if store.engine.count(IndexKind.posts) == 0:  # no posts index yet: the aggregation would have nothing to answer
+        typer.echo(f"no posts stored under {store.engine.alias(IndexKind.posts)} yet", err=True)
         return
-    for value, count in store.terms(IndexKind.posts, field, size=size):
+    for value, count in store.posts.top_values(field, size=size):
         typer.echo(f"{count}\t{value}")
 
 
@@ -248,12 +218,13 @@ def top_narratives(
 ) -> None:
     """Narratives by size (or spread, or machine-like share), with first/last seen and their text."""
     from flockwatch.config import get_settings
-    from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+    from flockwatch.store import open_store
+    from flockwatch.store.documents import IndexKind
 
     if sort not in ("post_count", "account_count", "machine_share"):
         raise typer.BadParameter("one of post_count, account_count, machine_share", param_hint="--sort")
-    store = OpenSearchStore(get_settings())
-    docs = store.top_documents(IndexKind.narratives, sort, size, {"range": {"post_count": {"gte": min_posts}}})
+    store = open_store(get_settings())
+    docs = store.rollups.top(IndexKind.narratives, sort, size, {"range": {"post_count": {"gte": min_posts}}})
     _print(
         docs,
         as_json,
@@ -277,13 +248,14 @@ def top_accounts(
 ) -> None:
     """Accounts by machine-likeness (mean over their recent scored posts), with the posts it rests on."""
     from flockwatch.config import get_settings
-    from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+    from flockwatch.store import open_store
+    from flockwatch.store.documents import IndexKind
 
     filters: list[dict[str, Any]] = [{"range": {"machine_n_scored": {"gte": min_scored}}}]
     if label:
         filters.append({"term": {"machine_label": label}})
-    store = OpenSearchStore(get_settings())
-    docs = store.top_documents(IndexKind.accounts, "machine_score", size, {"bool": {"filter": filters}})
+    store = open_store(get_settings())
+    docs = store.rollups.top(IndexKind.accounts, "machine_score", size, {"bool": {"filter": filters}})
     _print(
         docs,
         as_json,

@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Protocol
+from typing import Any, Protocol
 
 from flockwatch.config import get_settings
+from flockwatch.replay.text_entities import EntityStyle, extract_entities
 from flockwatch.schema import Post, RawRecord, SourceRef
 
 
@@ -90,3 +91,25 @@ def relative_uri(path: Path, data_dir: Path | None) -> str:
 def source_ref(raw: RawRecord) -> SourceRef:
     """Where the post came from, carried over from its raw record."""
     return SourceRef(format=raw.format, uri=raw.source_uri, position=raw.position)
+
+
+def text_post(
+    raw: RawRecord,
+    platform: str,
+    text: str,
+    style: EntityStyle = "twitter",
+    urls: list[str] | None = None,
+    **fields: Any,
+) -> Post:
+    """The post a raw record holds, for formats whose links live in the text: its urls (unless a column gives
+    them), hashtags and mentions are the ones ``text`` carries, its source the record."""
+    entities = extract_entities(text, style)
+    return Post(
+        platform=platform,
+        text=text,
+        urls=entities.urls if urls is None else urls,
+        hashtags=entities.hashtags,
+        mentions=entities.mentions,
+        source=source_ref(raw),
+        **fields,
+    )

@@ -21,10 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from flockwatch.replay.base import relative_uri, source_ref
+from flockwatch.replay.base import relative_uri, text_post
 from flockwatch.replay.csv_rows import CsvReject, read_rows
 from flockwatch.replay.payload import opt_id, opt_str, reject_unreadable, req_id, text_field, unreadable
-from flockwatch.replay.text_entities import extract_entities
 from flockwatch.replay.timestamps import from_unix, or_none
 from flockwatch.schema import Author, Post, RawRecord
 
@@ -74,22 +73,19 @@ def normalize(raw: RawRecord) -> Post:
     reject_unreadable(p)
     platform = opt_str(p, "platform") or opt_str(raw.context, "platform") or DEFAULT_PLATFORM
     text = text_field(p, "message")
-    entities = extract_entities(text)
-    urls = list(dict.fromkeys((opt_str(p, "urls") or "").split())) if "urls" in p else entities.urls
+    urls = list(dict.fromkeys((opt_str(p, "urls") or "").split())) if "urls" in p else None
     if p.get("timestamp") is None:
         raise ValueError("missing field 'timestamp'")
-    return Post(
-        platform=platform.strip().lower(),
+    return text_post(
+        raw,
+        platform.strip().lower(),
+        text,
         platform_id=req_id(p, "message_id"),
         author=Author(id=req_id(p, "user_id"), handle=opt_str(p, "username")),
-        text=text,
         created_at=from_unix(p.get("timestamp")),
         urls=urls,
-        hashtags=entities.hashtags,
-        mentions=entities.mentions,
         reshare_of=opt_id(p, "repost_id"),
         reply_to=opt_id(p, "reply_id"),
-        source=source_ref(raw),
     )
 
 

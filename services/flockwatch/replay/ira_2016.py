@@ -36,10 +36,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, cast
 
-from flockwatch.replay.base import relative_uri, source_ref
+from flockwatch.replay.base import relative_uri, text_post
 from flockwatch.replay.csv_rows import CsvReject, read_rows
 from flockwatch.replay.payload import opt_count, opt_str, reject_unreadable, req_str, text_field, unreadable
-from flockwatch.replay.text_entities import extract_entities, extract_urls, unescape_html
+from flockwatch.replay.text_entities import extract_urls, unescape_html
 from flockwatch.replay.timestamps import from_naive, or_none
 from flockwatch.schema import Author, Post, RawRecord
 
@@ -148,7 +148,6 @@ def normalize(raw: RawRecord) -> Post:
     updates = opt_str(p, "updates") or ""
     post_type = (opt_str(p, "post_type") or "").strip().upper()
     text = unescape_html(content)
-    entities = extract_entities(text)
 
     reshare_of = quote_of = None
     if post_type in _RETWEET:
@@ -164,8 +163,10 @@ def normalize(raw: RawRecord) -> Post:
     handle = known.get("author")
     category = opt_str(p, "account_category") or known.get("account_category")
     language = opt_str(p, "language")
-    return Post(
-        platform=PLATFORM,
+    return text_post(
+        raw,
+        PLATFORM,
+        text,
         platform_id=tweet_id(author_id, published, content, updates),
         author=Author(
             id=author_id,
@@ -174,15 +175,10 @@ def normalize(raw: RawRecord) -> Post:
             following=opt_count(p, "following"),
             category=category if isinstance(category, str) else None,
         ),
-        text=text,
         language=LANGUAGES.get(language, language) if language else None,
         created_at=from_naive(published, what="publish_date"),
-        urls=entities.urls,
-        hashtags=entities.hashtags,
-        mentions=entities.mentions,
         reshare_of=reshare_of,
         quote_of=quote_of,
-        source=source_ref(raw),
     )
 
 

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from flockwatch.replay.base import relative_uri, source_ref
+from flockwatch.replay.base import relative_uri, text_post
 from flockwatch.replay.payload import (
     MAX_JSON_DEPTH,
     json_depth,
@@ -39,7 +39,6 @@ from flockwatch.replay.payload import (
     text_field,
     unreadable,
 )
-from flockwatch.replay.text_entities import extract_entities
 from flockwatch.replay.timestamps import from_unix
 from flockwatch.schema import Author, Post, RawRecord
 
@@ -140,20 +139,16 @@ def normalize(raw: RawRecord) -> Post:
     if p.get("time") is None:
         raise ValueError("missing field 'time' (the post is in the tree but not in posts.json)")
     text = text_field(p, "text")
-    entities = extract_entities(text)
     thread = opt_str(ctx, "thread")
-    return Post(
-        platform=PLATFORM,
+    return text_post(
+        raw,
+        PLATFORM,
+        text,
         platform_id=post_id,
         author=Author(id=UNKNOWN_AUTHOR_PREFIX + post_id),
-        text=text,
         created_at=from_unix(p.get("time"), what="time"),
-        urls=entities.urls,
-        hashtags=entities.hashtags,
-        mentions=entities.mentions,
         reply_to=opt_str(ctx, "parent"),
         root_id=thread,
-        source=source_ref(raw),
     )
 
 

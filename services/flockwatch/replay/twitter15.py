@@ -44,9 +44,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flockwatch.replay.base import relative_uri, source_ref
+from flockwatch.replay.base import relative_uri, text_post
 from flockwatch.replay.payload import reject_unreadable, req_str, text_field, unreadable
-from flockwatch.replay.text_entities import extract_entities
 from flockwatch.replay.timestamps import plus_minutes, snowflake_time
 from flockwatch.schema import Author, Post, RawRecord
 
@@ -293,20 +292,16 @@ def normalize(raw: RawRecord) -> Post:
     root_id = root[1] if root is not None else source_id
 
     text = text_field(ctx, "source_text", required=False)  # only the source tweet's text is known
-    entities = extract_entities(text)
-    return Post(
-        platform=PLATFORM,
+    return text_post(
+        raw,
+        PLATFORM,
+        text,
         platform_id=own_id,
         author=Author(id=node[0]),
-        text=text,
         created_at=plus_minutes(anchor_time(source_id), node[2], what="delay_min"),
-        urls=entities.urls,
-        hashtags=entities.hashtags,
-        mentions=entities.mentions,
         reshare_of=reshare_of,
         reply_to=reply_to,
         root_id=root_id,
-        source=source_ref(raw),
     )
 
 

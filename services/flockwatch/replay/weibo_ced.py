@@ -38,7 +38,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from flockwatch.replay.base import relative_uri, source_ref
+from flockwatch.replay.base import relative_uri, text_post
 from flockwatch.replay.payload import (
     MAX_JSON_DEPTH,
     is_decimal,
@@ -52,7 +52,6 @@ from flockwatch.replay.payload import (
     text_field,
     unreadable,
 )
-from flockwatch.replay.text_entities import extract_entities
 from flockwatch.replay.timestamps import (
     CHINA_TZ,
     from_iso,
@@ -256,29 +255,26 @@ def _normalize_source(raw: RawRecord) -> Post:
     # The 87 sources with string times have ``"user": "empty"`` instead of a profile.
     user = {} if p.get("user") == EMPTY_USER else opt_dict(p, "user") or {}
     text = text_field(p, "text")
-    entities = extract_entities(text, "weibo")
     if p.get("time") is None:
         raise ValueError("missing field 'time'")
-    return Post(
-        platform=PLATFORM,
+    return text_post(
+        raw,
+        PLATFORM,
+        text,
+        "weibo",
         platform_id=mid,
         author=Author(
             id=req_str(ctx, "uid"),
             followers=opt_count(user, "followers"),
             following=opt_count(user, "friends"),
         ),
-        text=text,
         created_at=source_time(p.get("time")),
-        urls=entities.urls,
-        hashtags=entities.hashtags,
-        mentions=entities.mentions,
         root_id=mid,
         engagement=Engagement(
             likes=opt_count(p, "likes"),
             reshares=opt_count(p, "reposts"),
             replies=opt_count(p, "comments"),
         ),
-        source=source_ref(raw),
     )
 
 
@@ -288,21 +284,18 @@ def _normalize_repost(raw: RawRecord) -> Post:
     anchor_text = opt_str(ctx, "anchor_time")
     anchor = from_iso(anchor_text, what="anchor_time") if anchor_text else None
     text = text_field(p, "text")
-    entities = extract_entities(text, "weibo")
     if p.get("date") is None:
         raise ValueError("missing field 'date'")
-    return Post(
-        platform=PLATFORM,
+    return text_post(
+        raw,
+        PLATFORM,
+        text,
+        "weibo",
         platform_id=req_str(p, "mid"),
         author=Author(id=req_id(p, "uid")),
-        text=text,
         created_at=repost_time(p.get("date"), p.get("mid"), anchor),
-        urls=entities.urls,
-        hashtags=entities.hashtags,
-        mentions=entities.mentions,
         reshare_of=opt_str(p, "parent") or root,
         root_id=root,
-        source=source_ref(raw),
     )
 
 

@@ -23,15 +23,27 @@ from flockwatch.alerts.delivery import Sink, deliver, wants
 from flockwatch.alerts.engine import AlertEngine, Item, utcnow
 from flockwatch.alerts.rules import AlertsConfig
 from flockwatch.schema import MediaScore, Post, TextScore, post_key
-from flockwatch.stages.alerts import AlertStore, alert_doc, alerts_from_docs, recorder, watch_entities
+from flockwatch.stages.alerts import AlertStore, AlertWrites, alert_doc, alerts_from_docs, recorder, watch_entities
 
 _POST_FIELDS = set(Post.model_fields)
 
 
-class SweepStore(AlertStore, Protocol):
-    def scan_posts(self, start: datetime, end: datetime, page: int = 2000) -> Iterator[dict[str, Any]]: ...
+class SweepAlerts(AlertWrites, Protocol):
+    def recent(self, since: datetime, size: int = 10_000) -> list[dict[str, Any]]: ...
 
-    def recent_alerts(self, since: datetime, size: int = 10_000) -> list[dict[str, Any]]: ...
+
+class PostScan(Protocol):
+    def scan(self, start: datetime, end: datetime, page: int = 2000) -> Iterator[dict[str, Any]]: ...
+
+
+class SweepStore(AlertStore, Protocol):
+    """What a sweep needs of the store: the stream's (:class:`AlertStore`), recent alerts and stored posts."""
+
+    @property
+    def alerts(self) -> SweepAlerts: ...
+
+    @property
+    def posts(self) -> PostScan: ...
 
 
 @dataclass
@@ -97,15 +109,15 @@ def sweep(
     span_start = start - lookback
     report = SweepReport(start.isoformat(), end.isoformat())
     engine = AlertEngine(config, clock=clock)
-    engine.restore(alerts_from_docs(store.recent_alerts(span_start)))
+    engine.restore(alerts_from_docs(store.alerts.recent(span_start)))
 
     rows: list[tuple[datetime, str, list[str]]] = []
     batch: list[Item] = []
 
     def flush() -> None:
         posts = [i for i in batch if isinstance(i, Post)]
-        watch = watch_entities(store.percolate(posts)) if posts else {}
-        clusters = store.account_clusters([post_key(p.platform, p.author.id) for p in posts]) if posts else {}
+        watch = watch_entities(store.watchlists.percolate(posts)) if posts else {}
+        clusters = store.graph.account_clusters([post_key(p.platform, p.author.id) for p in posts]) if posts else {}
         for ctx in engine.remember(batch, watch, clusters):
             if ctx.post is not None and ctx.key not in seen:
                 seen.add(ctx.key)
@@ -113,7 +125,7 @@ def sweep(
         batch.clear()
 
     seen: set[str] = set()
-    for doc in store.scan_posts(span_start, end):
+    for doc in store.posts.scan(span_start, end):
         try:
             batch.extend(items_from_doc(doc))
         except ValidationError:
@@ -133,7 +145,7 @@ def sweep(
     targets = {a.alert_id: [s.name for s in sinks if wants(s, a)] for a in result.notify}
     changed = {a.alert_id: a for a in [*result.changed, *result.notify]}
     if changed:
-        store.upsert_alerts(
+        store.alerts.upsert(
             [outbox.with_outbox(alert_doc(a), a.severity, targets.get(aid, [])) for aid, a in changed.items()]
         )
         engine.stored(changed)

@@ -9,9 +9,9 @@ least once: a new or escalated alert is upserted with its outbox (:mod:`flockwat
 before the batch's offsets are committed, and an entry leaves the outbox only once its sink
 acknowledged; the dispatcher reloads the outbox at start and every ``rescan_s``.
 
-The store is any object with the methods of :class:`AlertStore` (``flockwatch.store.opensearch.OpenSearchStore``
-in production, a fake in unit tests); its ``StoreUnavailable`` is a ``TransientError``, so the Kafka
-loop retries the batch, and the engine keeps unsaved alerts pending until a write succeeds.
+The store is any object with the repositories of :class:`AlertStore` (:class:`flockwatch.store.Store` in
+production, ``tests.fakes.store.InMemoryStore`` in unit tests); its ``StoreUnavailable`` is a ``TransientError``,
+so the Kafka loop retries the batch, and the engine keeps unsaved alerts pending until a write succeeds.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from flockwatch.alerts.rules import AlertsConfig, load_config
 from flockwatch.alerts.watchlist import WatchEntity
 from flockwatch.messages import InMessage, OutMessage, StageOutcome, describe_error, parse
 from flockwatch.schema import Alert, MediaScore, Post, TextScore, post_key
+from flockwatch.store.documents import BulkResult
 from flockwatch.topics import Topic, topic_name
 
 log = logging.getLogger(__name__)
@@ -39,25 +40,38 @@ STAGE = "alerts"
 INPUTS: tuple[Topic, ...] = (Topic.normalized, Topic.text_scores, Topic.media_scores)
 
 
-class WriteResult(Protocol):
-    @property
-    def rejected(self) -> list[tuple[str, str]]: ...
+class AlertWrites(Protocol):
+    """The alerts repository (``Store.alerts``), as far as the stage uses it."""
 
+    def upsert(self, alerts: Sequence[Mapping[str, Any]]) -> BulkResult: ...
 
-class AlertStore(Protocol):
-    def percolate(self, posts: Sequence[Post]) -> dict[str, list[dict[str, Any]]]: ...
-
-    def account_clusters(self, author_keys: Sequence[str]) -> dict[str, list[str]]: ...
-
-    def upsert_alerts(self, alerts: Sequence[Mapping[str, Any]]) -> WriteResult: ...
-
-    def alert_statuses(self, alert_ids: Sequence[str]) -> dict[str, str]: ...
-
-    def record_delivery(self, alert_id: str, delivery: Mapping[str, Any]) -> None: ...
+    def statuses(self, alert_ids: Sequence[str]) -> dict[str, str]: ...
 
     def ack_delivery(self, alert_id: str, delivery: Mapping[str, Any], settled: Sequence[str]) -> None: ...
 
-    def pending_notifications(self, size: int = 500) -> list[dict[str, Any]]: ...
+    def pending(self, size: int = 500) -> list[dict[str, Any]]: ...
+
+
+class Percolator(Protocol):
+    def percolate(self, posts: Sequence[Post]) -> dict[str, list[dict[str, Any]]]: ...
+
+
+class ClusterLookup(Protocol):
+    def account_clusters(self, author_keys: Sequence[str]) -> dict[str, list[str]]: ...
+
+
+class AlertStore(Protocol):
+    """What the stage needs of the store (:class:`flockwatch.store.Store`): alerts, watchlist percolation and
+    the authors' clusters."""
+
+    @property
+    def alerts(self) -> AlertWrites: ...
+
+    @property
+    def watchlists(self) -> Percolator: ...
+
+    @property
+    def graph(self) -> ClusterLookup: ...
 
 
 def input_partitions(topic_prefix: str, partitions: int) -> list[str]:
@@ -103,10 +117,10 @@ class AlertStage:
             origins.append(f"{msg.topic}:{msg.partition}")
         posts = [i for i in items if isinstance(i, Post)]
         # Reads first: if the store is away, nothing has changed yet and the retry starts clean.
-        watch = watch_entities(self.store.percolate(posts)) if posts else {}
+        watch = watch_entities(self.store.watchlists.percolate(posts)) if posts else {}
         clusters: dict[str, list[str]] = {}
         if self.use_clusters and posts:
-            clusters = self.store.account_clusters([post_key(p.platform, p.author.id) for p in posts])
+            clusters = self.store.graph.account_clusters([post_key(p.platform, p.author.id) for p in posts])
         self._sync_statuses()
         result = self.engine.process(items, watch, clusters, origins)
         self._store(result, outcome)
@@ -121,7 +135,7 @@ class AlertStage:
         targets = {a.alert_id: self.dispatcher.targets(a) for a in result.notify} if self.dispatcher else {}
         changed = {a.alert_id: a for a in [*result.changed, *result.notify]}
         if changed:
-            written = self.store.upsert_alerts(
+            written = self.store.alerts.upsert(
                 [outbox.with_outbox(alert_doc(a), a.severity, targets.get(aid, [])) for aid, a in changed.items()]
             )
             rejected = dict(written.rejected)
@@ -145,7 +159,7 @@ class AlertStage:
         self._last_sync = now
         ids = self.engine.open_alert_ids()
         if ids:
-            self.engine.sync_statuses(self.store.alert_statuses(ids[-5000:]))
+            self.engine.sync_statuses(self.store.alerts.statuses(ids[-5000:]))
 
     def flush(self) -> StageOutcome:
         """Release the counts held for event-time ordering and store the alerts that result."""
@@ -179,13 +193,13 @@ def recorder(store: AlertStore) -> Callable[[Alert, list[Delivery]], None]:
     def record(alert: Alert, deliveries: list[Delivery]) -> None:
         for d in deliveries:
             settled = outbox.settled_by(alert.severity, d.sink) if d.ok or d.permanent else []
-            store.ack_delivery(alert.alert_id, d.as_dict(), settled)
+            store.alerts.ack_delivery(alert.alert_id, d.as_dict(), settled)
 
     return record
 
 
 def outbox_reader(store: AlertStore, size: int = 500) -> Callable[[], list[tuple[Alert, list[str]]]]:
-    return lambda: outbox.waiting(store.pending_notifications(size))
+    return lambda: outbox.waiting(store.alerts.pending(size))
 
 
 def build_alert_stage(

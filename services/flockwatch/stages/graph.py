@@ -84,7 +84,7 @@ from flockwatch.graph.text import hashtags, normalize_message
 from flockwatch.graph.urls import canonicalize_url
 from flockwatch.messages import InMessage, StageOutcome, describe_error, parse
 from flockwatch.schema import Post, post_key
-from flockwatch.store.opensearch import BulkResult, IndexKind, Upsert
+from flockwatch.store.documents import BulkResult, IndexKind, Upsert
 from flockwatch.topics import Topic, topic_name
 
 log = logging.getLogger(__name__)
@@ -465,14 +465,27 @@ T = TypeVar("T")
 V = TypeVar("V")
 
 
-class GraphStore(Protocol):
-    """What the state needs of the store (``OpenSearchStore``; a dict fake in unit tests)."""
+class GraphDocuments(Protocol):
+    """The engine's reads by id and bulk upsert (``Store.engine``)."""
 
     def get_many(self, kind: IndexKind, ids: Sequence[str]) -> dict[str, dict[str, Any]]: ...
 
+    def bulk_upsert(self, upserts: Sequence[Upsert]) -> BulkResult: ...
+
+
+class CascadeLookup(Protocol):
     def cascades_by_member(self, keys: Sequence[str]) -> dict[str, str]: ...
 
-    def bulk_upsert(self, upserts: Sequence[Upsert]) -> BulkResult: ...
+
+class GraphStore(Protocol):
+    """What the state needs of the store (:class:`flockwatch.store.Store`; ``tests.fakes.store.InMemoryStore``
+    in unit tests): documents by id and bulk upserts from the engine, cascades by member from the graph."""
+
+    @property
+    def engine(self) -> GraphDocuments: ...
+
+    @property
+    def graph(self) -> CascadeLookup: ...
 
 
 class _Cache(Generic[T]):
@@ -552,7 +565,7 @@ class GraphState:
 
     def _load_accounts(self, keys: Iterable[str]) -> None:
         missing = sorted({k for k in keys if self.accounts.get(k) is None})
-        found = self.store.get_many(IndexKind.accounts, missing) if missing else {}
+        found = self.store.engine.get_many(IndexKind.accounts, missing) if missing else {}
         for key in missing:
             doc = found.get(key)
             entry = AccountEntry.from_doc(doc | {"_id": key}) if doc else AccountEntry(key, key.split(":", 1)[0])
@@ -563,7 +576,7 @@ class GraphState:
     def _load_cascades(self, ids: Iterable[str]) -> None:
         missing = sorted({c for c in ids if self.cascades.get(c) is None})
         while missing:
-            found = self.store.get_many(IndexKind.cascades, missing)
+            found = self.store.engine.get_many(IndexKind.cascades, missing)
             redirects = []
             for cid in missing:
                 doc = found.get(cid)
@@ -575,7 +588,7 @@ class GraphState:
 
     def _load_edges(self, ids: Mapping[str, tuple[str, str, str]]) -> None:
         missing = sorted(i for i in ids if self.edges.get(i) is None)
-        found = self.store.get_many(IndexKind.coordination_edges, missing) if missing else {}
+        found = self.store.engine.get_many(IndexKind.coordination_edges, missing) if missing else {}
         for eid in missing:
             doc = found.get(eid)
             self.edges.put(eid, EdgeEntry.from_doc(doc) if doc else EdgeEntry(*ids[eid]))
@@ -627,7 +640,7 @@ class GraphState:
             }
         )
         if unresolved:
-            owners = self.store.cascades_by_member(unresolved)
+            owners = self.store.graph.cascades_by_member(unresolved)
             self._load_cascades(owners.values())
             for member, cid in owners.items():
                 self._member.put(member, cid)
@@ -783,7 +796,7 @@ class GraphState:
             if edge is not None and edge.coactions:
                 upserts.append(Upsert(IndexKind.coordination_edges, eid, edge.document()))
         for start in range(0, len(upserts), 500):
-            result = self.store.bulk_upsert(upserts[start : start + 500])
+            result = self.store.engine.bulk_upsert(upserts[start : start + 500])
             report.rejected.extend(result.rejected)
         for u in upserts:
             if u.kind == IndexKind.cascades:

@@ -55,6 +55,8 @@ from flockwatch.graph.toolkit_csv import Table, TableBuilder
 from flockwatch.graph.urls import canonicalize_url
 from flockwatch.stages.graph import (
     STREAM_KINDS,
+    CascadeLookup,
+    GraphDocuments,
     GraphPost,
     GraphSettings,
     GraphState,
@@ -62,7 +64,7 @@ from flockwatch.stages.graph import (
     edge_evidence,
     load_risk_model,
 )
-from flockwatch.store.opensearch import BulkResult, IndexKind, Upsert
+from flockwatch.store.documents import BulkResult, IndexKind, Upsert
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +76,30 @@ EXPORT_COLUMNS = (
 )  # fmt: skip
 
 
-class JobStore(GraphStore, Protocol):
-    """The store methods the windowed job uses (``OpenSearchStore``)."""
+class JobDocuments(GraphDocuments, Protocol):
+    def refresh(self, kind: IndexKind | None = None) -> None: ...
 
-    def scan_posts(self, start: datetime, end: datetime, page: int = 2000) -> Iterable[dict[str, Any]]: ...
 
+class JobGraph(CascadeLookup, Protocol):
     def previous_clusters(self, before: datetime) -> tuple[datetime | None, dict[str, dict[str, Any]]]: ...
 
-    def refresh(self, kind: IndexKind | None = None) -> None: ...
+
+class PostScan(Protocol):
+    def scan(self, start: datetime, end: datetime, page: int = 2000) -> Iterable[dict[str, Any]]: ...
+
+
+class JobStore(GraphStore, Protocol):
+    """What the windowed job needs of the store (:class:`flockwatch.store.Store`): the stream's (``GraphStore``),
+    a refresh, the previous window's clusters and the stored posts."""
+
+    @property
+    def engine(self) -> JobDocuments: ...
+
+    @property
+    def graph(self) -> JobGraph: ...
+
+    @property
+    def posts(self) -> PostScan: ...
 
 
 @dataclass(frozen=True)
@@ -244,7 +262,7 @@ def recompute_window(
     started = time.perf_counter()
     report = WindowReport(start.isoformat(), end.isoformat())
     posts: dict[str, GraphPost] = {}
-    for doc in store.scan_posts(start, end):
+    for doc in store.posts.scan(start, end):
         try:
             gp = GraphPost.from_doc(doc)
         except ValueError as exc:
@@ -293,7 +311,7 @@ def recompute_window(
     # clusters, with ids carried over from the previous window's snapshots
     merged = merge_layers(layers, 1 if options.cluster_on == "significant" else options.min_weight)
     found_clusters = find_clusters(merged, significant_only=options.cluster_on == "significant", seed=options.seed)
-    _, previous = store.previous_clusters(end)
+    _, previous = store.graph.previous_clusters(end)
     ids = stable_ids(found_clusters, {cid: d.get("accounts") or [] for cid, d in previous.items()},
                      options.min_jaccard)  # fmt: skip
     label_edges(merged, ids)
@@ -304,10 +322,10 @@ def recompute_window(
     # cascades of the window: refresh their coordinated share now that clusters are known
     state.touch_cascades({c for c in (state.cascade_of(p.key) for p in ordered) if c})
     flushed = state.flush()
-    result = store.bulk_upsert(cluster_docs) if cluster_docs else BulkResult()
+    result = store.engine.bulk_upsert(cluster_docs) if cluster_docs else BulkResult()
     # searchable now: the next window looks up these clusters (and cascade members) by search
-    store.refresh(IndexKind.clusters)
-    store.refresh(IndexKind.cascades)
+    store.engine.refresh(IndexKind.clusters)
+    store.engine.refresh(IndexKind.cascades)
     report.cascades_written, report.accounts_written, report.edges_written = (
         flushed.cascades, flushed.accounts, flushed.edges)  # fmt: skip
     report.rejected = len(flushed.rejected) + len(result.rejected)
@@ -404,12 +422,24 @@ def run_windows(store: JobStore, params: Mapping[str, Any], default_end: datetim
 # Export
 
 
-class ExportStore(Protocol):
-    def scan_edges(
+class EdgeReads(Protocol):
+    def edges(
         self, start: datetime | None = None, end: datetime | None = None, kinds: Sequence[str] = ()
     ) -> Iterable[dict[str, Any]]: ...
 
+
+class AccountReads(Protocol):
     def get_many(self, kind: IndexKind, ids: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+
+
+class ExportStore(Protocol):
+    """What an export needs of the store: the coordination edges, and the accounts by id from the engine."""
+
+    @property
+    def engine(self) -> AccountReads: ...
+
+    @property
+    def graph(self) -> EdgeReads: ...
 
 
 def edges_from_docs(
@@ -510,9 +540,9 @@ def export_graph(
     """Write the stored coordination graph of ``[start, end)`` to ``output`` (csv, jsonl, gexf, graphml)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    rows = edges_from_docs(store.scan_edges(start, end, kinds), start, end)
+    rows = edges_from_docs(store.graph.edges(start, end, kinds), start, end)
     users = sorted({u for r in rows for u in (r["source"], r["target"])})
-    accounts = store.get_many(IndexKind.accounts, users) if users else {}
+    accounts = store.engine.get_many(IndexKind.accounts, users) if users else {}
     merge = fmt in ("gexf", "graphml") and len({r["layer"] for r in rows}) > 1
     table = rows_to_table(rows, accounts, merge)
     write_edges(table, output, fmt)

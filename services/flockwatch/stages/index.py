@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from flockwatch.messages import InMessage, StageOutcome, describe_error, parse
 from flockwatch.schema import MediaScore, Post, TextScore
-from flockwatch.store.opensearch import BulkResult, IndexKind, Upsert
+from flockwatch.store.documents import BulkResult, IndexKind, Upsert
 from flockwatch.topics import Topic
 
 STAGE = "index"
@@ -73,19 +73,26 @@ class BulkWriter(Protocol):
     def bulk_upsert(self, upserts: Sequence[Upsert]) -> BulkResult: ...
 
 
+class IndexStore(Protocol):
+    """What the stage needs of the store (:class:`flockwatch.store.Store`): its engine's bulk upsert."""
+
+    @property
+    def engine(self) -> BulkWriter: ...
+
+
 @dataclass
 class IndexStage:
     """Moves posts and scores into the store; raises StoreUnavailable so the loop retries.
 
     Posts and scores only: the narrative and account documents are the ``rollups`` stage's, off this path."""
 
-    store: BulkWriter
+    store: IndexStore
     name: str = STAGE
     inputs: tuple[Topic, ...] = INPUTS
 
     def process(self, messages: Sequence[InMessage]) -> StageOutcome:
         plan = plan_index(messages)
-        result = self.store.bulk_upsert(plan.upserts)
+        result = self.store.engine.bulk_upsert(plan.upserts)
         outcome = plan.outcome
         outcome.counts["indexed"] += result.written
         rejected = dict(result.rejected)

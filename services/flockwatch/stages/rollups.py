@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from flockwatch.messages import InMessage, OutMessage, StageOutcome, UpstreamBehind, parse
 from flockwatch.schema import DeadLetter, TextScore
-from flockwatch.store.opensearch import BulkResult, IndexKind, Upsert
+from flockwatch.store.documents import BulkResult, IndexKind, Upsert
 from flockwatch.text.rollup import AccountPosts, NarrativeSummary, account_document, narrative_document
 from flockwatch.topics import Topic
 
@@ -35,12 +35,30 @@ INPUTS: tuple[Topic, ...] = (Topic.text_scores,)
 MAX_WAIT_S = 30.0
 
 
-class RollupStore(Protocol):
+class RollupWrites(Protocol):
     def refresh(self, kind: IndexKind | None = None) -> None: ...
-    def post_refs(self, keys: Sequence[str]) -> list[dict[str, Any]]: ...
-    def narrative_summaries(self, narrative_ids: Sequence[str]) -> dict[str, NarrativeSummary]: ...
-    def recent_account_posts(self, accounts: Sequence[tuple[str, str]]) -> dict[str, list[dict[str, Any]]]: ...
     def bulk_upsert(self, upserts: Sequence[Upsert]) -> BulkResult: ...
+
+
+class PostReads(Protocol):
+    def refs(self, keys: Sequence[str]) -> list[dict[str, Any]]: ...
+    def recent_by_account(self, accounts: Sequence[tuple[str, str]]) -> dict[str, list[dict[str, Any]]]: ...
+
+
+class NarrativeReads(Protocol):
+    def narrative_summaries(self, narrative_ids: Sequence[str]) -> dict[str, NarrativeSummary]: ...
+
+
+class RollupStore(Protocol):
+    """What the rollups need of the store (:class:`flockwatch.store.Store`): the engine's refresh and bulk
+    upsert, the posts' refs and recent posts by account, and the narratives' summaries."""
+
+    @property
+    def engine(self) -> RollupWrites: ...
+    @property
+    def posts(self) -> PostReads: ...
+    @property
+    def rollups(self) -> NarrativeReads: ...
 
 
 class PostsNotStored(UpstreamBehind):
@@ -57,8 +75,8 @@ class TextRollups:
         if not post_keys:
             return []
         # What the index stage acknowledged must be visible to the searches.
-        self.store.refresh(IndexKind.posts)
-        return self.store.post_refs(post_keys)
+        self.store.engine.refresh(IndexKind.posts)
+        return self.store.posts.refs(post_keys)
 
     def compute(self, refs: Sequence[dict[str, Any]]) -> tuple[Counter[str], list[tuple[Upsert, str]]]:
         """Recompute the documents of every narrative and account among the stored posts ``refs``; return the
@@ -74,14 +92,14 @@ class TextRollups:
             return counts, []
         upserts = [
             Upsert(IndexKind.narratives, nid, narrative_document(summary))
-            for nid, summary in sorted(self.store.narrative_summaries(narratives).items())
+            for nid, summary in sorted(self.store.rollups.narrative_summaries(narratives).items())
         ]
-        recent = self.store.recent_account_posts(sorted(handles))
+        recent = self.store.posts.recent_by_account(sorted(handles))
         for (platform, author_id), handle in sorted(handles.items()):
             key = f"{platform}:{author_id}"
             doc = account_document(AccountPosts(key, platform, handle, recent.get(key, [])), self.threshold)
             upserts.append(Upsert(IndexKind.accounts, key, doc))
-        result = self.store.bulk_upsert(upserts)
+        result = self.store.engine.bulk_upsert(upserts)
         # A rejection is final (retrying the batch would loop forever): the caller dead-letters the document.
         reasons = dict(result.rejected)
         rejected = [(u, reasons[u.doc_id]) for u in upserts if u.doc_id in reasons]

@@ -4,8 +4,8 @@ Why recompute instead of adding deltas: the pipeline delivers at least once, so 
 a count kept as "old + this batch" would grow on every replay. Post documents are keyed by post key, so
 the set of posts behind a narrative or an account is exactly what the store holds, however often a post
 was written; a document derived from that set is the same after one delivery or ten. The store computes
-the same summaries with aggregations (``OpenSearchStore.narrative_summaries``); :func:`summarize_posts` is
-the reference, in Python, that tests hold it to.
+the same summaries with aggregations (``flockwatch.store.rollups.RollupsRepository.narrative_summaries``);
+:func:`summarize_posts` is the reference, in Python, that tests hold it to.
 """
 
 from __future__ import annotations

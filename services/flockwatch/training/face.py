@@ -11,7 +11,7 @@ originals, 4 FF++ manipulations, 3 DFDC fakes. Only the 3 originals are trained 
 ``media/images/cnndetection/*stargan_real*`` for more identities); manipulated clips never are. Leave-one-identity-
 out folds give each original and its manipulation a score from a model that saw neither.
 
-    python -m flockwatch.training.face [--out models/face_video] [--seed 0] [--steps 360] [--card-only]
+    flockwatch train face-video [--out models/face_video] [--seed 0] [--steps 360] [--no-folds] [--card-only]
 
 Deterministic for a seed (one CPU thread, deterministic algorithms, seeded NumPy generator); the seed draws the
 training batches and every self-blend (mask shape, colour, frequency and geometry jitter), so it changes the
@@ -21,7 +21,6 @@ weights. The folds (:func:`identity_folds`) draw nothing. The command renders it
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -35,7 +34,6 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from flockwatch.config import Settings
 from flockwatch.media import faces
 from flockwatch.media.decode import Frame, open_image, video_frames
 from flockwatch.media.face_video import (
@@ -61,6 +59,7 @@ CELEBA_GLOB = "media/images/cnndetection/*stargan_real*"
 TRAIN_EVERY_S = 0.2  # training frames: 5 a second (neighbours are near-duplicates; SBI makes the variety)
 TRAIN_MAX_FRAMES = 150
 EVAL_EVERY_S, EVAL_MAX_FRAMES = 1.0, 30  # FaceVideoSignal's defaults: evaluation sees what the signal sees
+STEPS = 360  # training steps of each CNN (fold models and the shipped one)
 BATCH, LR = 32, 3e-3  # half real, half self-blended crops per step; AdamW's one-cycle peak learning rate
 CARD = "MODEL_CARD.md"
 
@@ -321,7 +320,7 @@ def _config(steps: int, seed: int) -> dict[str, Any]:
 
 
 def train(
-    data_dir: Path, out_dir: Path = MODEL_DIR, seed: int = 0, steps: int = 360, folds: bool = True
+    data_dir: Path, out_dir: Path = MODEL_DIR, seed: int = 0, steps: int = STEPS, folds: bool = True
 ) -> dict[str, Any]:
     """Leave-one-identity-out folds over the FF++ originals, then the shipped model on all real faces.
 
@@ -565,26 +564,26 @@ def write_card(model_dir: Path) -> dict[str, str]:
     return blocks
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    ap.add_argument("--data-dir", type=Path, default=Settings().data_dir)
-    ap.add_argument("--out", type=Path, default=MODEL_DIR)
-    ap.add_argument(
-        "--seed", type=int, default=0, help="draws the training batches and self-blends (changes the weights)"
-    )
-    ap.add_argument("--steps", type=int, default=360)
-    ap.add_argument("--no-folds", action="store_true", help="only the shipped model (no cross-validation)")
-    ap.add_argument(
-        "--card-only", action="store_true", help="only re-render the card's figures from the committed JSON files"
-    )
-    args = ap.parse_args(argv)
-    if not args.card_only:
-        m = train(args.data_dir, args.out, seed=args.seed, steps=args.steps, folds=not args.no_folds)
-        for name, s in m["final"]["clip_scores"].items():
-            print(f"  {name:>12}: {s['score']:.3f} ({s['crops']} crops)")
-    for name, body in write_card(args.out).items():
-        print(f"\n## {name}\n{body}")
+def train_face_video(
+    *,
+    data_dir: Path,
+    out_dir: Path = MODEL_DIR,
+    seed: int = 0,
+    steps: int = STEPS,
+    folds: bool = True,
+    card_only: bool = False,
+) -> str:
+    """What ``flockwatch train face-video`` runs: :func:`train` (unless ``card_only``), then the card's figure
+    blocks rendered from the JSON files in ``out_dir``. Returns the report the command prints: the shipped model's
+    clip scores, then the blocks.
 
-
-if __name__ == "__main__":
-    main()
+    ``seed`` draws the training batches and self-blends (it changes the weights); ``folds=False`` trains only the
+    shipped model (no cross-validation).
+    """
+    lines = []
+    if not card_only:
+        m = train(data_dir, out_dir, seed=seed, steps=steps, folds=folds)
+        scores = m["final"]["clip_scores"]
+        lines += [f"  {name:>12}: {s['score']:.3f} ({s['crops']} crops)" for name, s in scores.items()]
+    lines += [f"\n## {name}\n{body}" for name, body in write_card(out_dir).items()]
+    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Train and evaluate the synthetic-image detector (``python -m flockwatch.training.image``).
+"""Train and evaluate the synthetic-image detector (``flockwatch train synthetic-image``).
 
 Evaluation is leave-one-generator-out (LOGO), as in Wang et al. 2020 ("CNN-generated images are surprisingly
 easy to spot... for now"): train on five generators' fakes and their real source images, report AUROC on the
@@ -18,7 +18,6 @@ could anything but the pixels give the label away?) and renders the figures it p
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
@@ -573,29 +572,18 @@ def write_card(model_dir: Path) -> dict[str, str]:
     return blocks
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    from flockwatch.config import Settings
+def train_synthetic_image(
+    *, data_dir: Path, out_dir: Path = DEFAULT_MODEL_DIR, seed: int = 0, card_only: bool = False
+) -> str:
+    """What ``flockwatch train synthetic-image`` runs: :func:`train` (unless ``card_only``), then the card's figure
+    blocks rendered from the JSON files in ``out_dir``. Returns the report the command prints.
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--data-dir", type=Path, default=Settings().data_dir, help="shared data folder")
-    ap.add_argument("--out-dir", type=Path, default=DEFAULT_MODEL_DIR)
-    ap.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="draws the bootstrap resamples of the held-out AUROC intervals; nothing else is random, so the "
-        "weights and AUROCs do not depend on it",
-    )
-    ap.add_argument(
-        "--card-only", action="store_true", help="only re-render the card's figures from the committed JSON files"
-    )
-    args = ap.parse_args(argv)
-    if not args.card_only:
-        m = train(args.data_dir, args.out_dir, args.seed)
-        print(f"features {m['seconds']['features']} s, total {m['seconds']['total']} s; wrote {args.out_dir}")
-    for name, body in write_card(args.out_dir).items():
-        print(f"\n## {name}\n{body}")
-
-
-if __name__ == "__main__":
-    main()
+    ``seed`` draws the bootstrap resamples of the held-out AUROC intervals; nothing else is random, so the weights
+    and AUROCs do not depend on it.
+    """
+    lines = []
+    if not card_only:
+        m = train(data_dir, out_dir, seed)
+        lines.append(f"features {m['seconds']['features']} s, total {m['seconds']['total']} s; wrote {out_dir}")
+    lines += [f"\n## {name}\n{body}" for name, body in write_card(out_dir).items()]
+    return "\n".join(lines)

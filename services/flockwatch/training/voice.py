@@ -1,4 +1,4 @@
-"""Train and evaluate the cloned-voice detector (``python -m flockwatch.training.voice``).
+"""Train and evaluate the cloned-voice detector (``flockwatch train voice-clone``).
 
 An LFCC front end (Sahidullah et al., Interspeech 2015; :mod:`flockwatch.media.audio_features`) and a
 logistic regression on 3 s windows, the classic ASVspoof countermeasure baseline shape (Todisco et al.,
@@ -25,7 +25,6 @@ Deterministic for a given seed: full-batch L-BFGS from zeros, single-threaded to
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import time
@@ -38,7 +37,6 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from flockwatch.config import Settings
 from flockwatch.media import audio_features as af
 from flockwatch.media import voice_clone as vc
 from flockwatch.media.decode import audio_samples
@@ -632,21 +630,18 @@ def render_card_blocks(metrics: Mapping[str, Any]) -> dict[str, str]:
     return {"splits": splits, "evaluation": evaluation, "clips": clips, "settings": settings_block}
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--data-dir", type=Path, default=Settings().data_dir)
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    ap.add_argument("--seed", type=int, default=0, help="draws the LibriSpeech speaker split")
-    ap.add_argument("--no-evaluate", action="store_true", help="skip the leave-one-clip-out folds")
-    ap.add_argument("--card-only", action="store_true", help="only re-render the card's blocks from metrics.json")
-    args = ap.parse_args(argv)
-    if args.card_only:
-        write_card(args.out, json.loads((args.out / "metrics.json").read_text()))
-        return
-    metrics = train(args.data_dir, args.out, args.seed, evaluate=not args.no_evaluate)
+def train_voice_clone(
+    *, data_dir: Path, out_dir: Path = DEFAULT_OUT, seed: int = 0, evaluate: bool = True, card_only: bool = False
+) -> str:
+    """What ``flockwatch train voice-clone`` runs: :func:`train`, or with ``card_only`` only the card's figure
+    blocks re-rendered from ``out_dir/metrics.json``. Returns the report the command prints (the metrics as JSON,
+    without the per-clip detail; nothing with ``card_only``).
+
+    ``seed`` draws the LibriSpeech speaker split; ``evaluate=False`` skips the leave-one-clip-out folds.
+    """
+    if card_only:
+        write_card(out_dir, json.loads((out_dir / "metrics.json").read_text()))
+        return ""
+    metrics = train(data_dir, out_dir, seed, evaluate=evaluate)
     skip = ("held_out_folds", "shipped_scores", "trump_sources", "settings")
-    print(json.dumps({k: v for k, v in metrics.items() if k not in skip}, indent=2, sort_keys=True))
-
-
-if __name__ == "__main__":
-    main()
+    return json.dumps({k: v for k, v in metrics.items() if k not in skip}, indent=2, sort_keys=True)

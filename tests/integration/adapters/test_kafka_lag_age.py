@@ -19,7 +19,7 @@ from flockwatch.alerts.rules import RetryPolicy, SinkSpec
 from flockwatch.config import Settings
 from flockwatch.lag_age import LagState
 from flockwatch.schema import Alert
-from flockwatch.store.opensearch import OpenSearchStore
+from flockwatch.store import open_store
 from flockwatch.topics import Topic, topic_name
 from flockwatch.workers import group_id
 from tests.local_http import recording_endpoint
@@ -137,7 +137,7 @@ def test_warn_raises_one_alert_through_the_sinks(settings: Settings) -> None:
     _set_retention(settings, Topic.raw, 120_000)
     _produce(settings, Topic.raw, 3, _now_ms() - 90_000)
     _commit(settings, "normalize", Topic.raw, 0)
-    store = OpenSearchStore(settings)
+    store = open_store(settings)
     sink = Recorder()
     report = check_lag_age(settings, STAGES)
     first = raise_lag_alerts(store, report, [sink], RetryPolicy(attempts=1))
@@ -145,7 +145,7 @@ def test_warn_raises_one_alert_through_the_sinks(settings: Settings) -> None:
     (alert,) = sink.sent
     assert alert.rule == RULE and alert.severity == "high"
     assert alert.entity == f"consumer_group:{group_id(settings, 'normalize')}"
-    stored = store.get_alert(alert.alert_id)
+    stored = store.alerts.get(alert.alert_id)
     assert stored is not None and stored["metrics"]["lag"] == 3 and not stored.get("outbox")
     # The next check the same day updates the stored alert and notifies nobody again.
     again = raise_lag_alerts(store, check_lag_age(settings, STAGES), [sink], RetryPolicy(attempts=1))
@@ -190,7 +190,7 @@ def test_lag_command_alert_flag_stores_and_sends_one_alert(settings: Settings, t
         assert json.loads(done.stdout)["alerts"] == {"alerts_new": 1, "alerts_updated": 0, "deliveries_failed": 0}
         (body,) = rec.bodies
         assert group_id(settings, "normalize") in json.loads(body)["text"]
-    store = OpenSearchStore(settings)
-    store.refresh()
-    stored = store.list_alerts(rule=RULE)
+    store = open_store(settings)
+    store.engine.refresh()
+    stored = store.alerts.find(rule=RULE)
     assert [a["entity"] for a in stored] == [f"consumer_group:{group_id(settings, 'normalize')}"]

@@ -19,7 +19,8 @@ from flockwatch.adapters import local_services
 from flockwatch.adapters.kafka_bus import LoopReport, group_committed, group_lag, run_stage
 from flockwatch.adapters.replayer import ReplayReport, replay
 from flockwatch.config import Settings
-from flockwatch.store.opensearch import IndexKind, OpenSearchStore, StoreUnavailable
+from flockwatch.store import Store, open_store
+from flockwatch.store.documents import IndexKind, StoreUnavailable
 from flockwatch.workers import STAGE_INPUTS, build_stage, group_id, run_until_caught_up
 from tests.expected import expected_posts
 from tests.namespace_env import namespace_env
@@ -73,11 +74,11 @@ def replay_with_interruption(
 
 def assert_exact(settings: Settings) -> None:
     expected = expected_posts("ira_2016", N)
-    store = OpenSearchStore(settings)
-    store.refresh()
-    assert store.count(IndexKind.posts) == len(expected)
+    store = open_store(settings)
+    store.engine.refresh()
+    assert store.engine.count(IndexKind.posts) == len(expected)
     # Every expected post is there (not just the right number of documents).
-    assert store.count(IndexKind.posts, {"ids": {"values": list(expected)}}) == len(expected)
+    assert store.engine.count(IndexKind.posts, {"ids": {"values": list(expected)}}) == len(expected)
 
 
 def test_store_outage_mid_replay(settings: Settings) -> None:
@@ -108,9 +109,9 @@ def test_broker_restart_mid_replay(settings: Settings) -> None:
     assert_exact(settings)
 
 
-def posts_now(store: OpenSearchStore) -> int:
+def posts_now(store: Store) -> int:
     try:
-        return store.count(IndexKind.posts)
+        return store.engine.count(IndexKind.posts)
     except StoreUnavailable:  # the month's index is being created
         return 0
 
@@ -118,7 +119,7 @@ def posts_now(store: OpenSearchStore) -> int:
 def test_killed_worker_loses_nothing(settings: Settings) -> None:
     """SIGKILL the index worker mid-stream; a new one resumes from the last committed offsets."""
     env, worker = namespace_env(settings), INDEX_WORKER
-    store = OpenSearchStore(settings)
+    store = open_store(settings)
     expected = len(expected_posts("ira_2016", N))
     first = subprocess.Popen(worker, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runner = threading.Thread(target=replay, args=(settings, "ira_2016"), kwargs={"limit": N, "rate": RATE})
@@ -134,8 +135,8 @@ def test_killed_worker_loses_nothing(settings: Settings) -> None:
         finally:
             if first.poll() is None:
                 first.kill()
-        store.refresh()
-        assert 0 < store.count(IndexKind.posts) < expected, "the kill must land mid-stream"
+        store.engine.refresh()
+        assert 0 < store.engine.count(IndexKind.posts) < expected, "the kill must land mid-stream"
         group = group_id(settings, "index")
         at_kill = group_committed(settings, group, STAGE_INPUTS["index"])
         started = time.monotonic()  # at once: the dead worker still holds its partitions until its session ends
@@ -164,7 +165,7 @@ def test_frozen_store_is_noticed_in_seconds_and_loses_nothing(settings: Settings
     """SIGSTOP the store's JVM mid-replay (it still accepts connections, answers nothing), SIGCONT it later."""
     pid = local_services.read_pid(settings, "opensearch")
     assert pid is not None
-    probe = OpenSearchStore(settings)
+    probe = open_store(settings)
     noticed: list[float] = []
 
     def freeze() -> None:
@@ -172,7 +173,7 @@ def test_frozen_store_is_noticed_in_seconds_and_loses_nothing(settings: Settings
         try:
             started = time.monotonic()
             with pytest.raises(ConnectionTimeout):  # a read: a write would land once the store resumes
-                probe.count(IndexKind.posts)
+                probe.engine.count(IndexKind.posts)
             noticed.append(time.monotonic() - started)
             time.sleep(6)  # the index worker times out and retries while the store is frozen
         finally:

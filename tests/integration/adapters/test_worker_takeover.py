@@ -17,7 +17,8 @@ from flockwatch.adapters.kafka_bus import group_committed, group_lag, run_stage
 from flockwatch.adapters.replayer import replay
 from flockwatch.config import Settings
 from flockwatch.stages.normalize import NormalizeStage
-from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+from flockwatch.store import open_store
+from flockwatch.store.documents import IndexKind
 from flockwatch.workers import STAGE_INPUTS, group_id
 from tests.expected import expected_posts
 from tests.integration.adapters.test_outages import INDEX_WORKER, RATE, N, assert_exact, posts_now, streaming_workers
@@ -33,7 +34,7 @@ TAKEOVER_BOUND_S = 12.0
 def test_restarted_static_member_takes_over_before_the_session_ends(settings: Settings) -> None:
     extra = {"FLOCKWATCH_KAFKA_SESSION_TIMEOUT_S": str(SESSION_S), "FLOCKWATCH_KAFKA_GROUP_INSTANCE_ID": "index-0"}
     env, worker = namespace_env(settings, extra), INDEX_WORKER
-    store = OpenSearchStore(settings)
+    store = open_store(settings)
     group = group_id(settings, "index")
     expected = len(expected_posts("ira_2016", N))
     first = subprocess.Popen(worker, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -51,7 +52,7 @@ def test_restarted_static_member_takes_over_before_the_session_ends(settings: Se
         finally:
             if first.poll() is None:
                 first.kill()
-        store.refresh()
+        store.engine.refresh()
         assert 0 < posts_now(store) < expected, "the kill must land mid-stream"
         at_kill = group_committed(settings, group, STAGE_INPUTS["index"])
         started = time.monotonic()  # at once: the broker still counts the dead process as the member
@@ -78,7 +79,7 @@ def test_restarted_static_member_takes_over_before_the_session_ends(settings: Se
             second.wait(timeout=60)
     # Nothing lost (every post stored) and nothing doubled (exactly as many documents as distinct posts).
     assert_exact(settings)
-    assert store.count(IndexKind.posts) == expected
+    assert store.engine.count(IndexKind.posts) == expected
 
 
 def test_a_second_live_worker_with_the_same_instance_id_stops_the_first(settings: Settings) -> None:

@@ -13,7 +13,8 @@ from flockwatch.cli.app import app
 from flockwatch.config import Settings
 from flockwatch.schema import Alert
 from flockwatch.stages.alerts import alert_doc
-from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+from flockwatch.store import open_store
+from flockwatch.store.documents import IndexKind
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +71,7 @@ def test_watchlist_commands(cli: CliRunner, tmp_path: Path) -> None:
 
 
 def test_alert_commands(cli: CliRunner, settings: Settings) -> None:
-    store = OpenSearchStore(settings)
+    store = open_store(settings)
     for i, severity in enumerate(("medium", "high")):
         alert = Alert(
             alert_id=f"al-{i}",
@@ -81,8 +82,8 @@ def test_alert_commands(cli: CliRunner, settings: Settings) -> None:
             summary=f"burst {i}",
             post_keys=[f"twitter:{i}"],
         )
-        store.upsert_alerts([alert_doc(alert)])
-    store.refresh(IndexKind.alerts)
+        store.alerts.upsert([alert_doc(alert)])
+    store.engine.refresh(IndexKind.alerts)
     listed = json.loads(run(cli, "alerts", "list"))
     assert [a["alert_id"] for a in listed] == ["al-1", "al-0"] and listed[0]["status"] == "new"
     assert [a["alert_id"] for a in json.loads(run(cli, "alerts", "list", "--severity", "medium"))] == ["al-0"]
@@ -93,7 +94,7 @@ def test_alert_commands(cli: CliRunner, settings: Settings) -> None:
     assert "cannot go from resolved to acknowledged" in run(cli, "alerts", "ack", "al-0", code=1)
     assert "no alert 'al-9'" in run(cli, "alerts", "ack", "al-9", code=1)
     assert "unknown status 'open'" in run(cli, "alerts", "list", "--status", "open", code=2)
-    store.refresh(IndexKind.alerts)
+    store.engine.refresh(IndexKind.alerts)
     full = json.loads(run(cli, "alerts", "list", "--status", "resolved", "--full"))
     assert [h["status"] for h in full[-1]["history"]] == ["acknowledged", "resolved"]
 

@@ -24,7 +24,8 @@ from flockwatch.adapters.kafka_bus import make_producer, produce_all
 from flockwatch.config import Settings
 from flockwatch.messages import OutMessage
 from flockwatch.schema import Author, MediaItem, Post, SourceRef
-from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+from flockwatch.store import Store, open_store
+from flockwatch.store.documents import IndexKind
 from flockwatch.text.aggregate import MIN_POSTS, RECENT_POSTS
 from flockwatch.text.detector import stored_threshold
 from flockwatch.text.rollup import AccountPosts, account_document, narrative_document, summarize_posts
@@ -81,10 +82,10 @@ def task_results(airflow_home: Path, dag_id: str) -> dict[str, dict[str, int]]:
     return out
 
 
-def stored(store: OpenSearchStore, kind: IndexKind, sort: str) -> dict[str, dict[str, Any]]:
+def stored(store: Store, kind: IndexKind, sort: str) -> dict[str, dict[str, Any]]:
     return {
         d["_id"]: {k: v for k, v in d.items() if k != "_id"}
-        for d in store.scan(kind, {"match_all": {}}, [{sort: "asc"}])
+        for d in store.engine.scan(kind, {"match_all": {}}, [{sort: "asc"}])
     }
 
 
@@ -137,8 +138,8 @@ def test_ingest_then_index_dags(
     rollups = results["rollups"]
     assert rollups["consumed"] == n_normalized and "rollup_missing_posts" not in rollups, rollups
 
-    store = OpenSearchStore(settings)
-    store.refresh()
+    store = open_store(settings)
+    store.engine.refresh()
     posts = stored(store, IndexKind.posts, "key")
     assert set(posts) == set(expected) | {p.key for p in with_media.values()}
 

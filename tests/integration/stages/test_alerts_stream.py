@@ -21,7 +21,8 @@ from flockwatch.replay import normalize_record, read_dataset
 from flockwatch.schema import RawRecord
 from flockwatch.stages.alerts import AlertStage, build_alert_stage, input_partitions
 from flockwatch.stages.normalize import NormalizeStage
-from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+from flockwatch.store import Store, open_store
+from flockwatch.store.documents import IndexKind
 from flockwatch.topics import Topic, topic_name
 from flockwatch.workers import group_id, run_until_caught_up
 from tests.local_http import recording_endpoint
@@ -95,8 +96,8 @@ sinks:
 retry: {{attempts: 3, base_delay: 0.2s, max_delay: 0.5s, timeout: 1s}}
 """
     )
-    store = OpenSearchStore(settings)
-    store.put_watch_entities([HILLARY.model_dump()])
+    store = open_store(settings)
+    store.watchlists.put([HILLARY.model_dump()])
     stage = build_alert_stage(store, config, sinks=build_sinks(config.sinks, env={"HOOK_KEY": KEY}))
     records = hillary_records(40, settings.data_dir)
     assert len(records) == 40
@@ -128,8 +129,8 @@ retry: {{attempts: 3, base_delay: 0.2s, max_delay: 0.5s, timeout: 1s}}
     assert len(received) == 40
     for headers, body in received:
         assert verify_signature(KEY.encode(), body, headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER])
-    store.refresh(IndexKind.alerts)
-    docs = store.list_alerts(rule="watched-author", size=100)
+    store.engine.refresh(IndexKind.alerts)
+    docs = store.alerts.find(rule="watched-author", size=100)
     assert len(docs) == 40
     for doc in docs:
         outcome = {d["sink"]: d for d in doc["deliveries"]}
@@ -137,10 +138,10 @@ retry: {{attempts: 3, base_delay: 0.2s, max_delay: 0.5s, timeout: 1s}}
         assert doc["entity"].startswith("author:twitter:") and doc["evidence"][0]["signal"] == "watchlist"
 
 
-def _poll(store: OpenSearchStore, seen: dict[str, float]) -> None:
-    store.refresh(IndexKind.alerts)
+def _poll(store: Store, seen: dict[str, float]) -> None:
+    store.engine.refresh(IndexKind.alerts)
     now = time.time()
-    for doc in store.list_alerts(size=200):
+    for doc in store.alerts.find(size=200):
         seen.setdefault(doc["entity"], now)
     time.sleep(0.05)
 
@@ -148,7 +149,7 @@ def _poll(store: OpenSearchStore, seen: dict[str, float]) -> None:
 def test_real_replay_raises_the_ira_hashtag_game_burst(settings: Settings) -> None:
     """12,000 real IRA posts (1-6 Oct 2016) through the streaming stage with the default rules:
     the #RuinADinnerInOnePhrase hashtag game of 5 Oct bursts, and its alert links stored posts."""
-    store = OpenSearchStore(settings)
+    store = open_store(settings)
     stage = build_alert_stage(
         store, default_config(), sinks=[], input_partitions=input_partitions(settings.topic_prefix, 3)
     )
@@ -162,8 +163,8 @@ def test_real_replay_raises_the_ira_hashtag_game_burst(settings: Settings) -> No
     # A full-speed backlog is out of event-time order even within a partition (the normalize stage's batches
     # interleave raw partitions); late posts count in the open bin. The burst must still be found.
     assert counts.counts["late_posts"] < 0.25 * counts.counts["posts"], counts.counts
-    store.refresh()
-    alerts = {a["entity"]: a for a in store.list_alerts(rule="entity-burst", size=500)}
+    store.engine.refresh()
+    alerts = {a["entity"]: a for a in store.alerts.find(rule="entity-burst", size=500)}
     game = alerts.get("hashtag:#ruinadinnerinonephrase")
     assert game is not None, sorted(alerts)
     assert game["first_seen"].startswith("2016-10-05")
@@ -171,9 +172,9 @@ def test_real_replay_raises_the_ira_hashtag_game_burst(settings: Settings) -> No
     assert game["metrics"]["observed_rate_per_h"] > 10 * game["metrics"]["baseline_rate_per_h"]
     assert "Kleinberg weight" in game["evidence"][0]["detail"]
     keys = game["post_keys"]
-    assert len(keys) >= 10 and store.count(IndexKind.posts, {"ids": {"values": keys}}) == len(keys)
+    assert len(keys) >= 10 and store.engine.count(IndexKind.posts, {"ids": {"values": keys}}) == len(keys)
     tagged = {"bool": {"filter": [{"ids": {"values": keys}}, {"term": {"hashtags": "ruinadinnerinonephrase"}}]}}
-    assert store.count(IndexKind.posts, tagged) == len(keys)
+    assert store.engine.count(IndexKind.posts, tagged) == len(keys)
     # the alerts topic got them too; a second run of the same consumer group has nothing left to do
     again = run_stage(settings, stage, group_id(settings, "alerts"), until_caught_up=True, max_seconds=60)
     assert again.counts["consumed"] == 0

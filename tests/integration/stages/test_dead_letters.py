@@ -14,7 +14,8 @@ from flockwatch.cli.app import app
 from flockwatch.config import Settings
 from flockwatch.replay import read_dataset
 from flockwatch.schema import DeadLetter
-from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+from flockwatch.store import open_store
+from flockwatch.store.documents import IndexKind
 from flockwatch.topics import Topic, topic_name
 from flockwatch.workers import run_until_caught_up
 
@@ -53,9 +54,9 @@ def test_bad_records_are_dead_lettered_and_the_stage_keeps_going(settings: Setti
     assert normalized["normalized"] == 20
     assert normalized["dead_lettered"] == len(bad)
 
-    store = OpenSearchStore(settings)
-    store.refresh()
-    assert store.count(IndexKind.posts) == 20
+    store = open_store(settings)
+    store.engine.refresh()
+    assert store.engine.count(IndexKind.posts) == 20
 
     consumer = KafkaConsumer(
         topic_name(settings.topic_prefix, Topic.dead_letter),

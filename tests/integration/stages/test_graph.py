@@ -23,7 +23,8 @@ from flockwatch.schema import MediaScore, Post, TextScore
 from flockwatch.stages.graph import STREAM_KINDS, GraphPost
 from flockwatch.stages.graph_windows import WindowOptions, build_table, run_windows, window_coactions
 from flockwatch.stages.index import to_upsert
-from flockwatch.store.opensearch import IndexKind, OpenSearchStore, Upsert
+from flockwatch.store import Store, open_store
+from flockwatch.store.documents import IndexKind, Upsert
 from flockwatch.workers import run_until_caught_up
 from tests.dag_runner import dag_test
 from tests.expected import expected_posts
@@ -39,9 +40,13 @@ def posts() -> dict[str, Post]:
     return expected_posts("ira_2016", N)
 
 
-def counts(store: OpenSearchStore) -> dict[str, int]:
-    store.refresh()
-    return {k.value: store.count(k) for k in GRAPH_KINDS}
+def without_id(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k != "_id"}
+
+
+def counts(store: Store) -> dict[str, int]:
+    store.engine.refresh()
+    return {k.value: store.engine.count(k) for k in GRAPH_KINDS}
 
 
 def expected_edges(posts: dict[str, Post]) -> set[tuple[str, str, str]]:
@@ -62,26 +67,26 @@ def test_stream_writes_graph_documents_once(settings: Settings, posts: dict[str,
     # (a post captured twice counts once per batch it is in)
     assert first["posts"] >= len(posts) and first.get("dead_lettered", 0) == 0 and first["late"] == 0
 
-    store = OpenSearchStore(settings)
+    store = open_store(settings)
     got = counts(store)
     edges = expected_edges(posts)
     assert len(edges) >= 50
-    stored = {(d["kind"], d["source"], d["target"]) for d in store.scan_edges()}
+    stored = {(d["kind"], d["source"], d["target"]) for d in store.graph.edges()}
     assert stored == edges
     authors = {f"twitter:{p.author.id}" for p in posts.values()}
     assert got["accounts"] == len(authors)
     assert got["cascades"] == len({p.parent_key() for p in posts.values() if p.parent_key()})
 
     # evidence on the heaviest edge: its co-actions, times and Δt
-    top = store.search(IndexKind.coordination_edges, {"match_all": {}}, size=1, sort=[{"weight": "desc"}])[0]
+    top = store.engine.search(IndexKind.coordination_edges, {"match_all": {}}, size=1, sort=[{"weight": "desc"}])[0]
     assert top["weight"] >= 3 and top["n_coactions"] >= top["weight"] and len(top["coactions"]) >= top["weight"]
     assert top["min_dt_s"] <= 60 and top["examples"].count(">") == 3 and top["first_seen"].startswith("2016-10")
-    source = store.get(IndexKind.accounts, top["source"])
+    source = store.engine.get(IndexKind.accounts, top["source"])
     assert source is not None and top["target"] in source["partners"] and "co_retweet" in source["coordination_kinds"]
     assert sum(
-        int(d["post_count"]) for d in store.scan(IndexKind.accounts, {"match_all": {}}, [{"key": "asc"}])
+        int(d["post_count"]) for d in store.engine.scan(IndexKind.accounts, {"match_all": {}}, [{"key": "asc"}])
     ) == len(posts)
-    big = store.search(IndexKind.cascades, {"match_all": {}}, size=1, sort=[{"size": "desc"}])[0]
+    big = store.engine.search(IndexKind.cascades, {"match_all": {}}, size=1, sort=[{"size": "desc"}])[0]
     assert big["size"] >= 5 and 0 <= big["risk_score"] <= 1 and big["coordinated_share"] > 0
 
     # the same posts again (a new replay, new offsets, a fresh stage): nothing changes
@@ -91,8 +96,8 @@ def test_stream_writes_graph_documents_once(settings: Settings, posts: dict[str,
     assert second["posts"] >= len(posts)
     assert (second["changes"], second["cascades_written"], second["edges_written"]) == (0, 0, 0)
     assert counts(store) == got
-    assert store.get(IndexKind.coordination_edges, top["_id"]) == top
-    assert store.get(IndexKind.cascades, big["_id"]) == big
+    assert store.engine.get(IndexKind.coordination_edges, top["_id"]) == without_id(top)
+    assert store.engine.get(IndexKind.cascades, big["_id"]) == without_id(big)
 
 
 def test_graph_windows_dag_and_export(
@@ -111,7 +116,7 @@ def test_graph_windows_dag_and_export(
             for n, value in enumerate((0.1, 0.9 if p.key.endswith("00") else 0.2)):
                 scores.append(to_upsert(MediaScore(post_key=p.key, post_created_at=p.created_at,
                                                    media_url=f"https://m/{n}", manipulation_score=value)))  # fmt: skip
-    assert OpenSearchStore(settings).bulk_upsert(scores).written == len(scores)
+    assert open_store(settings).engine.bulk_upsert(scores).written == len(scores)
     machine = {p.key for i, p in enumerate(sorted(posts.values(), key=lambda p: p.key)) if i % 3 == 0}
     # three successive days: the DAG alone (no stream) builds edges, significance, clusters and cascades
     conf: dict[str, Any] = {"end": "2016-10-04T00:00:00", "window_hours": 24, "windows": 3, "permutations": 50,
@@ -119,10 +124,12 @@ def test_graph_windows_dag_and_export(
     state = dag_test(airflow_home, settings, "graph_windows.py", "graph_windows_dag", conf)
     assert state.endswith("success"), state
 
-    store = OpenSearchStore(settings)
+    store = open_store(settings)
     got = counts(store)
     assert got["coordination_edges"] > 50 and got["cascades"] > 500
-    snapshots = list(store.scan(IndexKind.clusters, {"match_all": {}}, [{"window_end": "asc"}, {"cluster_id": "asc"}]))
+    snapshots = list(
+        store.engine.scan(IndexKind.clusters, {"match_all": {}}, [{"window_end": "asc"}, {"cluster_id": "asc"}])
+    )
     ends = sorted({s["window_end"] for s in snapshots})
     assert len(ends) == 3
     # stable ids: clusters of a window that carry the id of one in the window before
@@ -131,7 +138,7 @@ def test_graph_windows_dag_and_export(
     assert inherited
     carried = next(s for s in snapshots if s["cluster_id"] in inherited and s["previous_window_end"])
     assert carried["first_window_start"] < carried["window_start"] and carried["kinds"] == ["co_retweet"]
-    member = store.get(IndexKind.accounts, carried["accounts"][0])
+    member = store.engine.get(IndexKind.accounts, carried["accounts"][0])
     # machine text / manipulated media shares: recounted here from the posts of the members in the window
     for snap in snapshots:
         lo, hi = (datetime.fromisoformat(snap[k]) for k in ("window_start", "window_end"))
@@ -143,7 +150,7 @@ def test_graph_windows_dag_and_export(
         assert snap["manipulated_media_posts"] == sum(p.key.endswith("00") for p in mine)
     assert any(s["manipulated_media_posts"] for s in snapshots) and any(s["machine_text_posts"] for s in snapshots)
     assert member is not None and carried["cluster_id"] in member["cluster_ids"]
-    tested = store.search(IndexKind.coordination_edges, {"exists": {"field": "p_value"}}, size=1)
+    tested = store.engine.search(IndexKind.coordination_edges, {"exists": {"field": "p_value"}}, size=1)
     assert tested and 0 < tested[0]["q_value"] <= 1
 
     # rerunning the same windows changes nothing

@@ -21,7 +21,7 @@ from flockwatch.messages import InMessage, StageOutcome
 from flockwatch.schema import Post
 from flockwatch.stages.graph import STREAM_KINDS, GraphPost, GraphStage
 from flockwatch.stages.graph_windows import WindowOptions, build_table, window_coactions
-from flockwatch.store.opensearch import OpenSearchStore
+from flockwatch.store import Store, open_store
 from flockwatch.workers import build_stage, group_id, run_until_caught_up
 from tests.expected import expected_posts
 
@@ -56,9 +56,9 @@ def expected_coactions(posts: dict[str, Post]) -> set[tuple[str, str, str, str]]
     }
 
 
-def stored_coactions(store: OpenSearchStore) -> set[tuple[str, str, str, str]]:
-    store.refresh()
-    return {(d["kind"], str(r[0]), str(r[1]), str(r[2])) for d in store.scan_edges() for r in d["coactions"]}
+def stored_coactions(store: Store) -> set[tuple[str, str, str, str]]:
+    store.engine.refresh()
+    return {(d["kind"], str(r[0]), str(r[1]), str(r[2])) for d in store.graph.edges() for r in d["coactions"]}
 
 
 def test_restarts_mid_stream_find_the_uninterrupted_coactions(settings: Settings) -> None:
@@ -93,4 +93,4 @@ def test_restarts_mid_stream_find_the_uninterrupted_coactions(settings: Settings
     assert runs >= 6 and totals["consumed"] >= N and totals["late"] == 0
     expected = expected_coactions(posts)
     assert len(expected) > 100
-    assert stored_coactions(OpenSearchStore(settings)) == expected
+    assert stored_coactions(open_store(settings)) == expected

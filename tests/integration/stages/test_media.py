@@ -19,7 +19,8 @@ from flockwatch.config import Settings
 from flockwatch.media.bank import Bank, bank_records
 from flockwatch.messages import OutMessage
 from flockwatch.schema import Author, MediaItem, Post, SourceRef
-from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+from flockwatch.store import open_store
+from flockwatch.store.documents import IndexKind
 from flockwatch.topics import Topic
 from flockwatch.workers import run_until_caught_up
 from tests.local_http import serve_directory
@@ -56,8 +57,8 @@ def post(n: int, url: str) -> Post:
 def test_media_scores_land_in_post_documents(settings: Settings, media_server: str, tmp_path: Path) -> None:
     bank = Bank(tmp_path / "bank")
     bank.add([MEDIA / "pdq_variants" / "bridge-1-original.jpg"], label="known_fake", note="debunked 2026-10")
-    store = OpenSearchStore(settings)
-    store.put_bank_items("fact-checks", bank_records(bank))
+    store = open_store(settings)
+    store.banks.put("fact-checks", bank_records(bank))
     settings = settings.model_copy(
         update={"media_allow_networks": "127.0.0.1/32", "media_cache_dir": tmp_path / "cache"}
     )
@@ -89,8 +90,8 @@ def test_media_scores_land_in_post_documents(settings: Settings, media_server: s
     indexed = run_until_caught_up("index", settings)
     assert indexed["indexed"] == 7 + 7
 
-    store.refresh()
-    docs = {name: store.get(IndexKind.posts, p.key) for name, p in posts.items()}
+    store.engine.refresh()
+    docs = {name: store.posts.get(p.key) for name, p in posts.items()}
 
     def media(name: str) -> dict[str, Any]:
         doc = docs[name]
@@ -124,9 +125,9 @@ def test_media_scores_land_in_post_documents(settings: Settings, media_server: s
     again = run_until_caught_up("media", settings)
     assert (again["media_scored"], again["media_refused"]) == (3, 4)
     run_until_caught_up("index", settings)
-    store.refresh()
-    assert store.count(IndexKind.posts) == 7
+    store.engine.refresh()
+    assert store.engine.count(IndexKind.posts) == 7
     for name, p in posts.items():
-        doc = store.get(IndexKind.posts, p.key)
+        doc = store.posts.get(p.key)
         assert doc is not None and len(doc["media_by_url"]) == 1, name
     assert sorted(p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()) == cached

@@ -26,7 +26,8 @@ from flockwatch.replay import read_dataset
 from flockwatch.schema import DEAD_LETTER_KEEP_BYTES, MAX_DOCUMENT_ID_BYTES, DeadLetter, RawRecord, document_id
 from flockwatch.stages.isolate import MAX_ATTEMPTS
 from flockwatch.stages.normalize import normalize_batch
-from flockwatch.store.opensearch import IndexKind, OpenSearchStore, Upsert, prepare_store
+from flockwatch.store import open_store, prepare_store
+from flockwatch.store.documents import IndexKind, Upsert
 from flockwatch.topics import Topic, topic_name
 from flockwatch.workers import STAGES, group_id
 
@@ -115,15 +116,15 @@ def test_poison_records_cost_only_themselves(settings: Settings) -> None:
         assert drained, f"lag not back to 0 within {DRAIN_S}s"
     producer.close()
 
-    store = OpenSearchStore(settings)
-    store.refresh()
+    store = open_store(settings)
+    store.engine.refresh()
     # the 100 good posts and the one with a long key (a legal id: stored under a bounded document id)
-    assert store.count(IndexKind.posts) == 101
-    stored = store.get(IndexKind.posts, long_key)
+    assert store.engine.count(IndexKind.posts) == 101
+    stored = store.posts.get(long_key)
     assert stored is not None and stored["key"] == long_key
     assert stored["_id"] == document_id(long_key) and len(stored["_id"].encode()) <= MAX_DOCUMENT_ID_BYTES
     assert stored.get("text_score", {}).get("label")  # scored and merged into the same document
-    account = store.get(IndexKind.accounts, f"twitter:{long_author}")
+    account = store.engine.get(IndexKind.accounts, f"twitter:{long_author}")
     assert account is not None and account["key"] == f"twitter:{long_author}"
 
     letters = dead_letters(settings)
@@ -183,21 +184,21 @@ def test_every_kind_of_document_takes_a_long_id_and_reads_back_by_it(settings: S
     upserts = [Upsert(kind, f"{long}:{kind.value}", {"key": f"{long}:{kind.value}"}) for kind in kinds]
     cascade = Upsert(IndexKind.cascades, long, {"cascade_id": long, "members": [long + ":member"]})
     post = Upsert(IndexKind.posts, long, {"key": long, "text": "a long key"}, T0)
-    result = store.bulk_upsert([*upserts, cascade, post])
+    result = store.engine.bulk_upsert([*upserts, cascade, post])
     assert (result.written, result.rejected) == (len(upserts) + 2, [])
-    store.refresh()
+    store.engine.refresh()
     for u in upserts:
-        assert set(store.get_many(u.kind, [u.doc_id, "missing"])) == {u.doc_id}, u.kind
-        assert (store.get(u.kind, u.doc_id) or {}).get("key") == u.doc_id
-    assert (store.get(IndexKind.posts, long) or {}).get("text") == "a long key"
-    assert store.cascades_by_member([long + ":member"]) == {long + ":member": long}
+        assert set(store.engine.get_many(u.kind, [u.doc_id, "missing"])) == {u.doc_id}, u.kind
+        assert (store.engine.get(u.kind, u.doc_id) or {}).get("key") == u.doc_id
+    assert (store.posts.get(long) or {}).get("text") == "a long key"
+    assert store.graph.cascades_by_member([long + ":member"]) == {long + ":member": long}
     # rewriting a long id updates the same document (idempotent), never a second one
-    store.bulk_upsert([Upsert(IndexKind.posts, long, {"text": "again"}, T0)])
-    store.refresh()
-    assert store.count(IndexKind.posts) == 1 and (store.get(IndexKind.posts, long) or {}).get("text") == "again"
+    store.engine.bulk_upsert([Upsert(IndexKind.posts, long, {"text": "again"}, T0)])
+    store.engine.refresh()
+    assert store.engine.count(IndexKind.posts) == 1 and (store.posts.get(long) or {}).get("text") == "again"
     alert_id = "burst:hashtag:" + "#" * 600
     alert = {"alert_id": alert_id, "rule": "burst", "created_at": T0.isoformat(), "status": "new"}
-    assert store.upsert_alerts([alert]).rejected == []
-    assert (store.get_alert(alert_id) or {}).get("alert_id") == alert_id
-    store.refresh()
-    assert store.alert_statuses([alert_id]) == {alert_id: "new"}
+    assert store.alerts.upsert([alert]).rejected == []
+    assert (store.alerts.get(alert_id) or {}).get("alert_id") == alert_id
+    store.engine.refresh()
+    assert store.alerts.statuses([alert_id]) == {alert_id: "new"}

@@ -6,7 +6,8 @@ import pytest
 
 from flockwatch.adapters.replayer import replay
 from flockwatch.config import Settings
-from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+from flockwatch.store import open_store
+from flockwatch.store.documents import IndexKind
 from flockwatch.workers import run_until_caught_up
 from tests.expected import expected_posts
 
@@ -29,13 +30,13 @@ def test_replay_lands_every_post_exactly_once(settings: Settings) -> None:
     assert normalized.get("dead_lettered", 0) == 0
     assert indexed["indexed"] == N
 
-    store = OpenSearchStore(settings)
-    store.refresh()
-    assert store.count(IndexKind.posts) == len(expected)
+    store = open_store(settings)
+    store.engine.refresh()
+    assert store.engine.count(IndexKind.posts) == len(expected)
 
     # Field values survive the trip: compare a spread of posts with their in-process normalisation.
     for key in list(expected)[:: len(expected) // 7]:
-        doc = store.get(IndexKind.posts, key)
+        doc = store.posts.get(key)
         post = expected[key]
         assert doc is not None, key
         assert doc["text"] == post.text
@@ -45,7 +46,7 @@ def test_replay_lands_every_post_exactly_once(settings: Settings) -> None:
         assert doc["source"]["format"] == "ira_2016"
 
     # A known real record: the file's first row.
-    first = store.query_string(IndexKind.posts, 'author.id:"TrayneshaCole" AND text:"great comeback"', size=1)
+    first = store.posts.query_string('author.id:"TrayneshaCole" AND text:"great comeback"', size=1)
     assert first and "#racism" in first[0]["text"]
 
     # Replaying the same data again changes nothing in the store.
@@ -53,5 +54,5 @@ def test_replay_lands_every_post_exactly_once(settings: Settings) -> None:
     assert again.produced == N
     _, indexed_again = run_pipeline(settings)
     assert indexed_again["indexed"] == N
-    store.refresh()
-    assert store.count(IndexKind.posts) == len(expected)
+    store.engine.refresh()
+    assert store.engine.count(IndexKind.posts) == len(expected)

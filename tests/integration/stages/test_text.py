@@ -8,7 +8,8 @@ import pytest
 
 from flockwatch.adapters.replayer import replay
 from flockwatch.config import Settings
-from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+from flockwatch.store import open_store
+from flockwatch.store.documents import IndexKind
 from flockwatch.workers import STAGES, run_until_caught_up
 from tests.expected import expected_normalize_counts, expected_posts
 
@@ -32,13 +33,13 @@ def test_text_scores_land_in_post_documents(settings: Settings) -> None:
     assert scored.get("text_machine", 0) + scored.get("text_human", 0) + scored.get("text_unscored", 0) == n_posts
     assert indexed["indexed"] == 2 * n_posts  # the post and its score, merged into one document
 
-    store = OpenSearchStore(settings)
-    store.refresh()
+    store = open_store(settings)
+    store.engine.refresh()
     # Records repeated in the dataset share a post key and collapse into one document: compare with the
     # in-process normalisation of the same prefix, key for key.
     expected = expected_posts("ira_2016", N)
-    assert store.count(IndexKind.posts) == len(expected)
-    docs = list(store.scan(IndexKind.posts, {"match_all": {}}, [{"key": "asc"}]))
+    assert store.engine.count(IndexKind.posts) == len(expected)
+    docs = list(store.engine.scan(IndexKind.posts, {"match_all": {}}, [{"key": "asc"}]))
     assert {d["key"] for d in docs} == set(expected)
     labels: Counter[str] = Counter()
     for doc in docs:
@@ -64,4 +65,4 @@ def test_text_scores_land_in_post_documents(settings: Settings) -> None:
         assert n <= scored.get(f"text_{label}", 0), (label, n, scored)
     # Searchable by label: the keyword field answers with exactly the documents that carry it.
     for label, n in labels.items():
-        assert store.count(IndexKind.posts, {"term": {"text_score.label": label}}) == n, label
+        assert store.engine.count(IndexKind.posts, {"term": {"text_score.label": label}}) == n, label

@@ -19,7 +19,8 @@ from flockwatch.config import Settings
 from flockwatch.messages import InMessage, StageOutcome
 from flockwatch.schema import TextScore
 from flockwatch.stages.text import TextScoreStage, score_batch
-from flockwatch.store.opensearch import IndexKind, OpenSearchStore
+from flockwatch.store import Store, open_store
+from flockwatch.store.documents import IndexKind
 from flockwatch.text.canonical import canonical_text, copy_form
 from flockwatch.text.detector import shared_detector, stored_threshold
 from flockwatch.text.narratives import NarrativeIndex
@@ -75,11 +76,11 @@ def run_text(settings: Settings, stage: Recording, stop_after: int | None = None
     )
 
 
-def stored(store: OpenSearchStore, kind: IndexKind, sort: str) -> dict[str, dict[str, Any]]:
-    store.refresh()
+def stored(store: Store, kind: IndexKind, sort: str) -> dict[str, dict[str, Any]]:
+    store.engine.refresh()
     return {
         d["_id"]: {k: v for k, v in d.items() if k != "_id"}
-        for d in store.scan(kind, {"match_all": {}}, [{sort: "asc"}])
+        for d in store.engine.scan(kind, {"match_all": {}}, [{sort: "asc"}])
     }
 
 
@@ -128,7 +129,7 @@ def test_narratives_on_the_stream(settings: Settings, tmp_path: Path) -> None:
     rolled = run_until_caught_up("rollups", settings)
     assert rolled["narratives_updated"] > 0 and rolled["accounts_updated"] > 0
     assert rolled["consumed"] == n_posts and "rollup_missing_posts" not in rolled and not rolled["retries"]
-    store = OpenSearchStore(settings)
+    store = open_store(settings)
     posts = stored(store, IndexKind.posts, "key")
     assert {k: (d.get("narrative_id"), d.get("narrative_how")) for k, d in posts.items()} == by_key
 

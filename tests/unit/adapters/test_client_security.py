@@ -34,7 +34,7 @@ from flockwatch.adapters.client_security import (
     opensearch_client_args,
 )
 from flockwatch.config import Settings
-from flockwatch.store.opensearch import OpenSearchStore
+from flockwatch.store.engines.opensearch import OpenSearchEngine
 
 USER, PASSWORD = "indexer", "s3cret-pass"
 
@@ -137,8 +137,8 @@ def _store_settings(port: int, ca: Path, password: str = PASSWORD) -> Settings:
 
 def test_store_client_verifies_the_ca_and_sends_credentials(tls_store: tuple[int, Path, Path]) -> None:
     port, ca, _ = tls_store
-    store = OpenSearchStore(_store_settings(port, ca), timeout_s=5)
-    assert store.client.cluster.health()["cluster_name"] == "tls-test"
+    engine = OpenSearchEngine(_store_settings(port, ca), timeout_s=5)
+    assert engine.client.cluster.health()["cluster_name"] == "tls-test"
     assert _Handler.seen[-1] is not None and _Handler.seen[-1].startswith("Basic ")
     # The health check goes through the same settings.
     health = local_services.opensearch_health(_store_settings(port, ca))
@@ -147,18 +147,18 @@ def test_store_client_verifies_the_ca_and_sends_credentials(tls_store: tuple[int
 
 def test_store_client_refuses_a_server_signed_by_another_ca(tls_store: tuple[int, Path, Path]) -> None:
     port, _, other_ca = tls_store
-    store = OpenSearchStore(_store_settings(port, other_ca), timeout_s=5)
+    engine = OpenSearchEngine(_store_settings(port, other_ca), timeout_s=5)
     with pytest.raises(OSConnectionError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
-        store.client.cluster.health()
+        engine.client.cluster.health()
     assert local_services.opensearch_health(_store_settings(port, other_ca)) is None
     assert _Handler.seen == []  # no request (and so no credential) went to the unverified server
 
 
 def test_store_client_with_a_wrong_password_is_refused(tls_store: tuple[int, Path, Path]) -> None:
     port, ca, _ = tls_store
-    store = OpenSearchStore(_store_settings(port, ca, password="wrong"), timeout_s=5)
+    engine = OpenSearchEngine(_store_settings(port, ca, password="wrong"), timeout_s=5)
     with pytest.raises(AuthenticationException):
-        store.client.cluster.health()
+        engine.client.cluster.health()
 
 
 def test_api_key_header_and_no_mixing() -> None:

@@ -32,8 +32,9 @@ from flockwatch.alerts.rules import RetryPolicy, SinkSpec, parse_config
 from flockwatch.messages import InMessage
 from flockwatch.schema import Alert, Post, TextScore
 from flockwatch.stages.alerts import build_alert_stage
+from tests.fakes.store import InMemoryStore
 from tests.local_http import PostRecorder, recording_endpoint, running
-from tests.unit.alerts.test_engine import CONFIG, HILLARY, T0, FakeStore, config, machine_score, mkpost
+from tests.unit.alerts.test_engine import CONFIG, HILLARY, T0, config, fake_store, machine_score, mkpost
 
 FAST = RetryPolicy(attempts=2, base_delay=timedelta(0), max_delay=timedelta(0), timeout=timedelta(seconds=3))
 SLACK_PATH = "/hooks.slack.com/services/T0000/B0000/XXXXsecretXXXX"
@@ -95,23 +96,23 @@ def wait_for(cond: Any, timeout_s: float = 10.0) -> bool:
 def test_outbox_is_written_with_the_alert_and_survives_a_dead_worker() -> None:
     """The alert is stored with its outbox before the batch returns (offsets are committed after that);
     a worker that dies before its sink answered leaves the entry, and the next worker delivers it."""
-    store = FakeStore(watch=[HILLARY])
+    store = fake_store(HILLARY)
     hung = Hook()
     hung.gate.clear()
     first = build_alert_stage(store, config(), sinks=[hung])
     first.process(watched_batch())
-    (doc,) = store.docs.values()
+    (doc,) = store.alerts.docs.values()
     assert doc["outbox"] == ["high:hook"]  # in the upsert itself, before process() returned
     assert hung.entered.wait(5)  # the sink thread is stuck in send: this worker now "dies"
-    assert not hung.sent and not store.deliveries
+    assert not hung.sent and not store.alerts.deliveries
 
     live = Hook()
-    second = build_alert_stage(store, config(), sinks=[live], restore=list(store.docs.values()))
+    second = build_alert_stage(store, config(), sinks=[live], restore=list(store.alerts.docs.values()))
     assert second.dispatcher is not None
     assert wait_for(lambda: live.sent)  # from the outbox at start: the input offsets were committed
     assert live.sent == [(doc["alert_id"], "high")]
-    assert wait_for(lambda: "outbox" not in store.docs[doc["alert_id"]])
-    assert store.deliveries[-1][1]["ok"] is True
+    assert wait_for(lambda: "outbox" not in store.alerts.docs[doc["alert_id"]])
+    assert store.alerts.deliveries[-1][1]["ok"] is True
     # acknowledged: a rescan does not send it again
     second.dispatcher.rescan_s = 0.05
     time.sleep(0.3)
@@ -121,18 +122,18 @@ def test_outbox_is_written_with_the_alert_and_survives_a_dead_worker() -> None:
 
 
 def test_a_failing_sink_keeps_its_entry_until_it_recovers() -> None:
-    store = FakeStore(watch=[HILLARY])
+    store = fake_store(HILLARY)
     ok, flaky = Hook("ok"), Hook("flaky", fail=True)
     stage = build_alert_stage(store, config(), sinks=[ok, flaky], outbox_rescan_s=0.1)
     assert stage.dispatcher is not None
     stage.dispatcher.policy = FAST
     stage.process(watched_batch())
-    (aid,) = store.docs
-    assert wait_for(lambda: store.docs[aid].get("outbox") == ["high:flaky"])  # ok acknowledged, flaky not
-    failures = [d for a, d in store.deliveries if d["sink"] == "flaky"]
+    (aid,) = store.alerts.docs
+    assert wait_for(lambda: store.alerts.docs[aid].get("outbox") == ["high:flaky"])  # ok acknowledged, flaky not
+    failures = [d for a, d in store.alerts.deliveries if d["sink"] == "flaky"]
     assert failures and not failures[0]["ok"] and "permanent" not in failures[0]
     flaky.fail = False  # the sink comes back: the next rescan delivers
-    assert wait_for(lambda: "outbox" not in store.docs[aid])
+    assert wait_for(lambda: "outbox" not in store.alerts.docs[aid])
     assert flaky.sent == [(aid, "high")] and ok.sent == [(aid, "high")]
     stage.close(5)
 
@@ -400,26 +401,15 @@ def test_alert_book_stays_bounded_over_many_entities() -> None:
 # --- the sweep (alerts DAG) -------------------------------------------------------------------------------
 
 
-class SweepFake(FakeStore):
-    def __init__(self, posts: Sequence[Post]) -> None:
-        super().__init__()
-        self.posts = posts
-
-    def scan_posts(self, start: datetime, end: datetime, page: int = 2000) -> Iterator[dict[str, Any]]:
-        for p in self.posts:
-            if start <= p.created_at < end:
-                yield p.model_dump(mode="json")
-
-    def recent_alerts(self, since: datetime, size: int = 10_000) -> list[dict[str, Any]]:
-        return []
-
-
 def test_sweep_writes_the_outbox_and_settles_what_was_delivered() -> None:
     from flockwatch.stages.alert_sweep import sweep
+    from flockwatch.stages.index import post_document
     from tests.unit.alerts.test_engine import background
 
     game = [mkpost(10_000 + k, T0 + timedelta(minutes=60, seconds=6 * k), tags=["Game"]) for k in range(150)]
-    store = SweepFake(sorted(background(120) + game, key=lambda p: p.created_at))
+    store = InMemoryStore()
+    for p in background(120) + game:
+        store.posts.docs[p.key] = post_document(p)
     ok, down = Hook("ok"), Hook("down", fail=True)
     report = sweep(
         store,
@@ -429,7 +419,7 @@ def test_sweep_writes_the_outbox_and_settles_what_was_delivered() -> None:
         sinks=[ok, down],
     )
     assert report.alerts_new >= 1
-    burst = next(d for d in store.docs.values() if d["entity"] == "hashtag:#game")
+    burst = next(d for d in store.alerts.docs.values() if d["entity"] == "hashtag:#game")
     assert ok.sent == [(burst["alert_id"], burst["severity"])]
     # the down sink's entry stays for a worker's outbox rescan; the delivered one is settled
     assert burst["outbox"] == [f"{burst['severity']}:down"]

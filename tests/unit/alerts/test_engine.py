@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,8 +14,9 @@ from flockwatch.alerts.watchlist import WatchEntity
 from flockwatch.messages import InMessage
 from flockwatch.schema import Alert, Author, DeadLetter, MediaItem, MediaScore, Post, SourceRef, TextScore
 from flockwatch.stages.alerts import AlertStage, build_alert_stage
-from flockwatch.store.opensearch import BulkResult, StoreUnavailable
+from flockwatch.store.documents import StoreUnavailable
 from flockwatch.topics import Topic
+from tests.fakes.store import InMemoryStore
 
 T0 = datetime(2016, 10, 9, 20, 0, tzinfo=UTC)
 CLOCK = datetime(2030, 1, 1, tzinfo=UTC)
@@ -232,47 +232,11 @@ def test_restore_makes_dedupe_survive_a_restart() -> None:
 # --- the stage --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class FakeStore:
-    watch: list[WatchEntity] = field(default_factory=list)
-    down: bool = False
-    writes_down: bool = False
-    docs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    deliveries: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-
-    def percolate(self, posts: Sequence[Post]) -> dict[str, list[dict[str, Any]]]:
-        from flockwatch.alerts.watchlist import match_all
-
-        if self.down:
-            raise StoreUnavailable("down")
-        return {k: [e.model_dump() for e in v] for k, v in match_all(self.watch, list(posts)).items()}
-
-    def account_clusters(self, author_keys: Sequence[str]) -> dict[str, list[str]]:
-        return {}
-
-    def upsert_alerts(self, alerts: Sequence[Mapping[str, Any]]) -> BulkResult:
-        if self.down or self.writes_down:
-            raise StoreUnavailable("down")
-        for a in alerts:
-            cur = self.docs.setdefault(str(a["alert_id"]), dict(a))
-            cur.update({k: v for k, v in a.items() if k not in ("status", "history", "deliveries", "created_at")})
-        return BulkResult(written=len(alerts))
-
-    def alert_statuses(self, alert_ids: Sequence[str]) -> dict[str, str]:
-        return {i: str(self.docs[i].get("status", "new")) for i in alert_ids if i in self.docs}
-
-    def record_delivery(self, alert_id: str, delivery: Mapping[str, Any]) -> None:
-        self.deliveries.append((alert_id, dict(delivery)))
-
-    def ack_delivery(self, alert_id: str, delivery: Mapping[str, Any], settled: Sequence[str]) -> None:
-        self.record_delivery(alert_id, delivery)
-        doc = self.docs[alert_id]
-        doc["outbox"] = [e for e in doc.get("outbox", []) if e not in settled]
-        if not doc["outbox"]:
-            del doc["outbox"]
-
-    def pending_notifications(self, size: int = 500) -> list[dict[str, Any]]:
-        return [dict(d) for d in self.docs.values() if d.get("outbox")][:size]
+def fake_store(*watch: WatchEntity) -> InMemoryStore:
+    """The shared in-memory store, watching ``watch``."""
+    store = InMemoryStore()
+    store.watchlists.put([e.model_dump() for e in watch])
+    return store
 
 
 def msg(i: int, item: Post | TextScore) -> InMessage:
@@ -280,7 +244,7 @@ def msg(i: int, item: Post | TextScore) -> InMessage:
 
 
 def test_stage_dead_letters_bad_input_and_emits_alerts() -> None:
-    store = FakeStore(watch=[HILLARY])
+    store = fake_store(HILLARY)
     stage = build_alert_stage(store, config(), sinks=[])
     assert isinstance(stage, AlertStage) and stage.dispatcher is None
     p = mkpost(1, T0, "Hillary")
@@ -291,7 +255,7 @@ def test_stage_dead_letters_bad_input_and_emits_alerts() -> None:
     assert letter.stage == "alerts" and letter.original() == b"{not json"
     alerts = [Alert.model_validate_json(m.value) for m in out.out if m.topic == Topic.alerts]
     assert [a.rule for a in alerts] == ["watched-machine"]
-    assert list(store.docs) == [alerts[0].alert_id]
+    assert list(store.alerts.docs) == [alerts[0].alert_id]
     assert out.counts["watch_matches"] == 1
     # the same batch again (a redelivery) changes nothing
     again = stage.process(batch)
@@ -299,21 +263,21 @@ def test_stage_dead_letters_bad_input_and_emits_alerts() -> None:
 
 
 def test_stage_keeps_alerts_pending_through_a_store_outage() -> None:
-    store = FakeStore(watch=[HILLARY])
+    store = fake_store(HILLARY)
     stage = build_alert_stage(store, config(), sinks=[])
     p = mkpost(1, T0, "Hillary")
     batch = [msg(0, p), msg(1, machine_score(p, 0.9))]
-    store.down = True
+    store.engine.down = True
     with pytest.raises(StoreUnavailable):
         stage.process(batch)  # the Kafka loop retries the batch
-    store.down, store.writes_down = False, True
+    store.engine.down, store.engine.writes_down = False, True
     with pytest.raises(StoreUnavailable):
         stage.process(batch)  # the engine saw the batch, but its alert could not be written
-    assert not store.docs
-    store.writes_down = False
+    assert not store.alerts.docs
+    store.engine.writes_down = False
     out = stage.process(batch)  # the redelivered batch is a duplicate; the pending alert is written now
     assert len([m for m in out.out if m.topic == Topic.alerts]) == 1
-    assert len(store.docs) == 1
+    assert len(store.alerts.docs) == 1
 
 
 def open_bin(engine: AlertEngine) -> int | None:

@@ -26,63 +26,11 @@ from flockwatch.stages.graph import (
     post_objects,
 )
 from flockwatch.stages.graph_windows import WindowOptions, build_table, window_coactions
-from flockwatch.store.opensearch import BulkResult, IndexKind, StoreUnavailable, Upsert
+from flockwatch.store.documents import IndexKind, StoreUnavailable
 from flockwatch.topics import Topic
+from tests.fakes.store import InMemoryStore
 
 T0 = datetime(2016, 10, 1, 12, 0, tzinfo=UTC)
-
-
-class FakeStore:
-    """Documents per kind, merged like the store's ``doc_as_upsert`` (top-level fields replaced)."""
-
-    def __init__(self) -> None:
-        self.docs: dict[IndexKind, dict[str, dict[str, Any]]] = {k: {} for k in IndexKind}
-        self.writes = 0
-        self.fail_writes = 0  # the next N bulk calls raise StoreUnavailable
-
-    def get_many(self, kind: IndexKind, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        return {i: dict(self.docs[kind][i]) for i in ids if i in self.docs[kind]}
-
-    def cascades_by_member(self, keys: Sequence[str]) -> dict[str, str]:
-        wanted = set(keys)
-        return {m: cid for cid, d in self.docs[IndexKind.cascades].items() for m in d.get("members", []) if m in wanted}
-
-    def bulk_upsert(self, upserts: Sequence[Upsert]) -> BulkResult:
-        if self.fail_writes:
-            self.fail_writes -= 1
-            raise StoreUnavailable("store away (test)")
-        for u in upserts:
-            self.docs[u.kind].setdefault(u.doc_id, {}).update(u.doc)
-        self.writes += len(upserts)
-        return BulkResult(written=len(upserts))
-
-    # what the windowed job reads
-    def scan_posts(self, start: datetime, end: datetime, page: int = 2000) -> Iterable[dict[str, Any]]:
-        posts = self.docs[IndexKind.posts].values()
-        return sorted(
-            (p for p in posts if start <= datetime.fromisoformat(p["created_at"]) < end),
-            key=lambda p: (p["created_at"], p["key"]),
-        )
-
-    def previous_clusters(self, before: datetime) -> tuple[datetime | None, dict[str, dict[str, Any]]]:
-        ends = sorted(
-            {d["window_end"] for d in self.docs[IndexKind.clusters].values() if d["window_end"] < before.isoformat()}
-        )
-        if not ends:
-            return None, {}
-        return datetime.fromisoformat(ends[-1]), {
-            d["cluster_id"]: d for d in self.docs[IndexKind.clusters].values() if d["window_end"] == ends[-1]
-        }
-
-    def refresh(self, kind: IndexKind | None = None) -> None:
-        pass
-
-    def scan_edges(
-        self, start: datetime | None = None, end: datetime | None = None, kinds: Sequence[str] = ()
-    ) -> Iterable[dict[str, Any]]:
-        return [
-            d for _, d in sorted(self.docs[IndexKind.coordination_edges].items()) if not kinds or d["kind"] in kinds
-        ]
 
 
 def post(
@@ -237,13 +185,13 @@ def _sample() -> list[GraphPost]:
 
 
 def test_replays_and_restarts_change_nothing() -> None:
-    store = FakeStore()
+    store = InMemoryStore()
     state = GraphState(store)
     assert _ingest(state, _sample()) > 0
-    cascade = store.docs[IndexKind.cascades]["twitter:1"]
+    cascade = store.engine.docs[IndexKind.cascades]["twitter:1"]
     assert cascade["size"] == 4 and cascade["depth"] == 2 and not cascade["placeholder_root"]
     assert cascade["first_seen"] == T0.isoformat()
-    edges = store.docs[IndexKind.coordination_edges]
+    edges = store.engine.docs[IndexKind.coordination_edges]
     assert set(edges) == {
         "co_retweet|twitter:b|twitter:c",
         "co_retweet|twitter:c|twitter:b",
@@ -251,41 +199,41 @@ def test_replays_and_restarts_change_nothing() -> None:
         "co_tweet|twitter:c|twitter:b",
     }
     assert edges["co_tweet|twitter:b|twitter:c"]["source_first_share"] == 1.0
-    accounts = store.docs[IndexKind.accounts]
+    accounts = store.engine.docs[IndexKind.accounts]
     assert accounts["twitter:b"]["post_count"] == 2
     assert accounts["twitter:b"]["partners"] == ["twitter:c"]
     assert accounts["twitter:b"]["coordination_kinds"] == ["co_retweet", "co_tweet"]
-    snapshot = {k: {i: dict(d) for i, d in v.items()} for k, v in store.docs.items()}
-    writes = store.writes
+    snapshot = {k: {i: dict(d) for i, d in v.items()} for k, v in store.engine.docs.items()}
+    writes = store.engine.writes
     # the same posts again, in the same process, then after a "restart" (a new state), in another order
     assert _ingest(state, _sample()) == 0
     assert _ingest(GraphState(store), list(reversed(_sample()))) == 0
-    assert store.writes == writes
-    assert store.docs == snapshot
+    assert store.engine.writes == writes
+    assert store.engine.docs == snapshot
 
 
 def test_child_before_parent_merges_cascades() -> None:
-    store = FakeStore()
+    store = InMemoryStore()
     state = GraphState(store)
     # 3 replies to 2 before 2 (a reply to 1) arrives: 3 opens a cascade at 2, merged into 1 later
     _ingest(state, [gp("1", "a", 0, "root"), gp("3", "c", 20, "hi", reply="2")])
-    assert store.docs[IndexKind.cascades]["twitter:2"]["size"] == 2
+    assert store.engine.docs[IndexKind.cascades]["twitter:2"]["size"] == 2
     _ingest(GraphState(store), [gp("2", "b", 10, "yo", reply="1")])
-    merged = store.docs[IndexKind.cascades]["twitter:2"]
+    merged = store.engine.docs[IndexKind.cascades]["twitter:2"]
     assert merged["merged_into"] == "twitter:1" and merged["size"] == 0
-    root = store.docs[IndexKind.cascades]["twitter:1"]
+    root = store.engine.docs[IndexKind.cascades]["twitter:1"]
     assert root["size"] == 3 and root["depth"] == 2
     # a later reply to 3 follows the redirect, even after a restart
     _ingest(GraphState(store), [gp("4", "d", 30, "me too", reply="3")])
-    assert store.docs[IndexKind.cascades]["twitter:1"]["size"] == 4
+    assert store.engine.docs[IndexKind.cascades]["twitter:1"]["size"] == 4
 
 
 def test_root_id_and_late_root() -> None:
-    store = FakeStore()
+    store = InMemoryStore()
     _ingest(GraphState(store), [gp("2", "b", 10, "RT", reshare="1", root="1")])
-    assert store.docs[IndexKind.cascades]["twitter:1"]["placeholder_root"] is True
+    assert store.engine.docs[IndexKind.cascades]["twitter:1"]["placeholder_root"] is True
     _ingest(GraphState(store), [gp("1", "a", 0, "the source")])  # no parent, but a cascade waits for it
-    doc = store.docs[IndexKind.cascades]["twitter:1"]
+    doc = store.engine.docs[IndexKind.cascades]["twitter:1"]
     assert doc["placeholder_root"] is False and doc["first_seen"] == T0.isoformat()
 
 
@@ -294,7 +242,7 @@ def _message(p: Post, offset: int) -> InMessage:
 
 
 def test_stage_survives_store_outages_and_bad_input() -> None:
-    store = FakeStore()
+    store = InMemoryStore()
     stage = GraphStage(GraphState(store), GraphSettings())
     assert stage.inputs == (Topic.normalized,)
     batch = [
@@ -302,14 +250,14 @@ def test_stage_survives_store_outages_and_bad_input() -> None:
         _message(post("2", "b", 5, "same words"), 1),
         InMessage("t.posts.normalized", 0, 2, None, b"{not json"),
     ]
-    store.fail_writes = 1
+    store.engine.fail_writes = 1
     with pytest.raises(StoreUnavailable):
         stage.process(batch)
     # the loop retries the same batch: the co-action found before the outage is not lost
     outcome = stage.process(batch)
     assert outcome.counts["dead_lettered"] == 1
     assert outcome.counts["posts"] == 2
-    assert set(store.docs[IndexKind.coordination_edges]) == {
+    assert set(store.engine.docs[IndexKind.coordination_edges]) == {
         "co_tweet|twitter:a|twitter:b",
         "co_tweet|twitter:b|twitter:a",
     }
@@ -318,27 +266,27 @@ def test_stage_survives_store_outages_and_bad_input() -> None:
 
 
 def test_cache_is_bounded_and_reads_back() -> None:
-    store = FakeStore()
+    store = InMemoryStore()
     state = GraphState(store, GraphSettings(cache_entries=2))
     _ingest(state, [gp(str(i), f"u{i}", i, f"text {i}") for i in range(10)])
     assert len(state.accounts.items) <= 2
     _ingest(state, [gp("100", "u1", 500, "more")])
-    assert store.docs[IndexKind.accounts]["twitter:u1"]["post_count"] == 2
+    assert store.engine.docs[IndexKind.accounts]["twitter:u1"]["post_count"] == 2
 
 
 def test_latest_window_sets_the_cluster_id_whatever_the_order() -> None:
-    store = FakeStore()
+    store = InMemoryStore()
     state = GraphState(store)
     state.set_clusters({"twitter:a": "c-new"}, T0 + timedelta(days=2))
     state.flush()
     state.set_clusters({"twitter:a": "c-old"}, T0 + timedelta(days=1))  # an older window recomputed later
     state.flush()
-    doc = store.docs[IndexKind.accounts]["twitter:a"]
+    doc = store.engine.docs[IndexKind.accounts]["twitter:a"]
     assert doc["cluster_id"] == "c-new" and doc["cluster_ids"] == ["c-new", "c-old"]
-    writes = store.writes
+    writes = store.engine.writes
     state.set_clusters({"twitter:a": "c-old"}, T0 + timedelta(days=1))
     state.flush()
-    assert store.writes == writes
+    assert store.engine.writes == writes
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -372,17 +320,17 @@ def _uneven_batches(seed: int) -> tuple[list[Post], list[list[InMessage]]]:
     return posts, batches
 
 
-def _stored_coactions(store: FakeStore) -> set[tuple[str, str, str, str]]:
+def _stored_coactions(store: InMemoryStore) -> set[tuple[str, str, str, str]]:
     return {
         (d["kind"], str(r[0]), str(r[1]), str(r[2]))
-        for d in store.docs[IndexKind.coordination_edges].values()
+        for d in store.engine.docs[IndexKind.coordination_edges].values()
         for r in d["coactions"]
     }
 
 
 def test_uneven_partitions_lose_no_coaction_without_lateness() -> None:
     posts, batches = _uneven_batches(3)
-    store = FakeStore()
+    store = InMemoryStore()
     stage = GraphStage(GraphState(store), GraphSettings(lateness_s=0.0), sources=SOURCES)
     late = sum(stage.process(b).counts["late"] for b in batches)
     table = build_table(sorted((GraphPost.from_post(p) for p in posts), key=lambda p: (p.time, p.key)))
@@ -395,7 +343,7 @@ def test_uneven_partitions_lose_no_coaction_without_lateness() -> None:
     assert len(expected) > 100 and late == 0
     assert _stored_coactions(store) == expected
     # one watermark over everything (no sources, one partition name): the lagging partitions' posts are late
-    merged = GraphStage(GraphState(FakeStore()), GraphSettings(lateness_s=0.0))
+    merged = GraphStage(GraphState(InMemoryStore()), GraphSettings(lateness_s=0.0))
     flat = [[InMessage(m.topic, 0, m.offset, m.key, m.value) for m in b] for b in batches]
     assert sum(merged.process(b).counts["late"] for b in flat) > 0
 
@@ -403,12 +351,12 @@ def test_uneven_partitions_lose_no_coaction_without_lateness() -> None:
 def test_warm_restart_finds_what_an_uninterrupted_run_finds() -> None:
     _, batches = _uneven_batches(5)
     settings = GraphSettings(lateness_s=0.0)
-    whole = FakeStore()
+    whole = InMemoryStore()
     stage = GraphStage(GraphState(whole), settings, sources=SOURCES)
     for b in batches:
         stage.process(b)
     for cut in (3, len(batches) // 2):
-        warm, cold = FakeStore(), FakeStore()
+        warm, cold = InMemoryStore(), InMemoryStore()
         first = GraphStage(GraphState(warm), settings, sources=SOURCES)
         for b in batches[:cut]:
             first.process(b)
@@ -422,12 +370,12 @@ def test_warm_restart_finds_what_an_uninterrupted_run_finds() -> None:
             GraphStage(GraphState(cold), settings, sources=SOURCES).process(b)
         assert _stored_coactions(warm) == _stored_coactions(whole), cut
         assert _stored_coactions(cold) < _stored_coactions(whole)  # the test can tell a cold restart apart
-        assert warm.docs[IndexKind.coordination_edges] == whole.docs[IndexKind.coordination_edges]
+        assert warm.engine.docs[IndexKind.coordination_edges] == whole.engine.docs[IndexKind.coordination_edges]
 
 
 def test_silent_partition_stops_holding_the_watermark() -> None:
     now = [0.0]
-    stage = GraphStage(GraphState(FakeStore()), GraphSettings(partition_idle_s=30.0), sources=SOURCES,
+    stage = GraphStage(GraphState(InMemoryStore()), GraphSettings(partition_idle_s=30.0), sources=SOURCES,
                        clock=lambda: now[0])  # fmt: skip
     for i in range(5):
         now[0] += 5.0

@@ -23,17 +23,18 @@ from flockwatch.stages.graph_windows import (
     windows,
 )
 from flockwatch.stages.index import post_document
-from flockwatch.store.opensearch import IndexKind
-from tests.unit.stages.test_graph import T0, FakeStore, post
+from flockwatch.store.documents import IndexKind
+from tests.fakes.store import InMemoryStore
+from tests.unit.stages.test_graph import T0, post
 
 HOUR = 3600.0
 OPTIONS = WindowOptions(permutations=20, cluster_on="all", min_weight=1)
 
 
-def _store(posts: list[Post]) -> FakeStore:
-    store = FakeStore()
+def _store(posts: list[Post]) -> InMemoryStore:
+    store = InMemoryStore()
     for p in posts:
-        store.docs[IndexKind.posts][p.key] = post_document(p)
+        store.engine.docs[IndexKind.posts][p.key] = post_document(p)
     return store
 
 
@@ -64,7 +65,7 @@ def test_clusters_keep_their_id_across_windows_and_reruns_change_nothing() -> No
     assert [r.posts for r in reports] == [10, 13]
     assert [r.clusters for r in reports] == [1, 1]
     assert [r.clusters_inherited for r in reports] == [0, 1]
-    snapshots = store.docs[IndexKind.clusters]
+    snapshots = store.engine.docs[IndexKind.clusters]
     assert len(snapshots) == 2
     first, second = sorted(snapshots.values(), key=lambda d: d["window_end"])
     assert first["cluster_id"] == second["cluster_id"]
@@ -72,19 +73,19 @@ def test_clusters_keep_their_id_across_windows_and_reruns_change_nothing() -> No
     assert second["first_window_start"] == first["window_start"]
     assert second["kinds"] == ["co_retweet"]
     assert second["top_content"][0]["kind"] == "co_retweet"
-    account = store.docs[IndexKind.accounts]["twitter:d"]
+    account = store.engine.docs[IndexKind.accounts]["twitter:d"]
     assert account["cluster_id"] == first["cluster_id"] and account["cluster_ids"] == [first["cluster_id"]]
-    edge = store.docs[IndexKind.coordination_edges]["co_retweet|twitter:a|twitter:b"]
+    edge = store.engine.docs[IndexKind.coordination_edges]["co_retweet|twitter:a|twitter:b"]
     assert edge["weight"] == 6 and edge["significance_window"]["end"] == reports[1].end
     assert "p_value" in edge and "q_value" in edge
-    cascade = store.docs[IndexKind.cascades]["twitter:src10"]
+    cascade = store.engine.docs[IndexKind.cascades]["twitter:src10"]
     assert cascade["coordinated_share"] == 1.0
-    before = json.dumps(store.docs, sort_keys=True, default=str)
+    before = json.dumps(store.engine.docs, sort_keys=True, default=str)
     # the same windows again, the older one last: nothing changes
     recompute_window(store, T0 + timedelta(hours=1), T0 + timedelta(hours=2), OPTIONS)
     again = recompute_window(store, T0, T0 + timedelta(hours=1), OPTIONS)
     assert (again.accounts_written, again.edges_written) == (0, 0)
-    assert json.dumps(store.docs, sort_keys=True, default=str) == before
+    assert json.dumps(store.engine.docs, sort_keys=True, default=str) == before
 
 
 def test_run_windows_reads_dag_params() -> None:
@@ -100,7 +101,7 @@ def test_run_windows_reads_dag_params() -> None:
 def test_merge_layers_sums_weights() -> None:
     store = _store(_campaign())
     recompute_window(store, T0, T0 + timedelta(hours=2), OPTIONS)
-    rows = edges_from_docs(store.scan_edges())
+    rows = edges_from_docs(store.graph.edges())
     table = rows_to_table(rows, {}, merge=False)
     merged = merge_layers([table, table], min_weight=1)
     assert int(merged.weight.sum()) == 2 * int(table.weight.sum())
@@ -147,12 +148,12 @@ def test_cluster_summaries_count_machine_text_and_manipulated_media() -> None:
         score = TextScore(post_key=key, post_created_at=by_key[key].created_at, label=label,
                           machine_score=None if label == "unscored" else 0.9, model="m")  # fmt: skip
         u = to_upsert(score)
-        store.docs[IndexKind.posts][key].update(u.doc)
+        store.engine.docs[IndexKind.posts][key].update(u.doc)
 
     def media(key: str, score: float | None, matches: list[dict[str, str]]) -> None:
         u = to_upsert(MediaScore(post_key=key, post_created_at=by_key[key].created_at, media_url=f"https://m/{key}",
                                  manipulation_score=score, matches=matches))  # fmt: skip
-        store.docs[IndexKind.posts][key].update(u.doc)
+        store.engine.docs[IndexKind.posts][key].update(u.doc)
 
     for key, label in (("h0s0a", "machine"), ("h0s1a", "machine"), ("h0s2a", "human"), ("h0s0b", "unscored")):
         text(f"twitter:{key}", label)
@@ -162,15 +163,14 @@ def test_cluster_summaries_count_machine_text_and_manipulated_media() -> None:
     media("twitter:h0s2c", None, [{"bank": "known_fakes", "id": "f1"}])
     media("twitter:h0s2b", None, [])  # looked at, nothing to say: not scored
     recompute_window(store, T0, T0 + timedelta(hours=1), OPTIONS)
-    [doc] = store.docs[IndexKind.clusters].values()
+    [doc] = store.engine.docs[IndexKind.clusters].values()
     assert sorted(doc["accounts"]) == ["twitter:a", "twitter:b", "twitter:c"]
     assert (doc["machine_text_posts"], doc["text_scored_posts"], doc["machine_text_share"]) == (2, 3, 2 / 3)
     assert (doc["manipulated_media_posts"], doc["media_scored_posts"]) == (2, 3)
     assert doc["manipulated_media_share"] == 2 / 3
     # the next hour nothing is scored: no evidence, not 0 %
     recompute_window(store, T0 + timedelta(hours=1), T0 + timedelta(hours=2), OPTIONS)
-    later = [
-        d for d in store.docs[IndexKind.clusters].values() if d is not doc and d["window_start"] != doc["window_start"]
-    ]
+    clusters = store.engine.docs[IndexKind.clusters].values()
+    later = [d for d in clusters if d is not doc and d["window_start"] != doc["window_start"]]
     assert later and later[0]["machine_text_share"] is None and later[0]["manipulated_media_share"] is None
     assert later[0]["text_scored_posts"] == 0 and later[0]["media_scored_posts"] == 0

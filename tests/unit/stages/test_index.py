@@ -1,6 +1,5 @@
 """IndexStage over a fake store: rejected documents are dead-lettered, outages propagate for a retry."""
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -8,27 +7,15 @@ import pytest
 from flockwatch.messages import InMessage
 from flockwatch.schema import Author, DeadLetter, Post, SourceRef
 from flockwatch.stages.index import IndexStage
-from flockwatch.store.opensearch import BulkResult, StoreUnavailable, Upsert
+from flockwatch.store.documents import IndexKind, StoreUnavailable
 from flockwatch.topics import Topic
+from tests.fakes.store import InMemoryStore
 
 
-class FakeStore:
-    def __init__(self, reject: set[str] | None = None, down: bool = False) -> None:
-        self.reject = reject or set()
-        self.down = down
-        self.docs: dict[str, dict[str, object]] = {}
-
-    def bulk_upsert(self, upserts: Sequence[Upsert]) -> BulkResult:
-        if self.down:
-            raise StoreUnavailable("store unreachable")
-        result = BulkResult()
-        for u in upserts:
-            if u.doc_id in self.reject:
-                result.rejected.append((u.doc_id, "mapper_parsing_exception: bad"))
-            else:
-                self.docs.setdefault(u.doc_id, {}).update(u.doc)
-                result.written += 1
-        return result
+def fake_store(reject: set[str] | None = None, down: bool = False) -> InMemoryStore:
+    store = InMemoryStore()
+    store.engine.reject, store.engine.down = reject or set(), down
+    return store
 
 
 def post_msg(i: int) -> InMessage:
@@ -43,12 +30,12 @@ def post_msg(i: int) -> InMessage:
 
 
 def test_writes_are_idempotent_and_rejections_dead_lettered() -> None:
-    store = FakeStore(reject={"twitter:2"})
+    store = fake_store(reject={"twitter:2"})
     stage = IndexStage(store)
     batch = [post_msg(i) for i in range(4)]
     first = stage.process(batch)
     second = stage.process(batch)
-    assert len(store.docs) == 3
+    assert len(store.engine.docs[IndexKind.posts]) == 3
     assert first.counts["indexed"] == second.counts["indexed"] == 3
     [letter] = [DeadLetter.model_validate_json(o.value) for o in first.out if o.topic is Topic.dead_letter]
     assert "mapper_parsing_exception" in letter.reason
@@ -56,6 +43,6 @@ def test_writes_are_idempotent_and_rejections_dead_lettered() -> None:
 
 
 def test_store_outage_raises_so_the_batch_is_retried() -> None:
-    stage = IndexStage(FakeStore(down=True))
+    stage = IndexStage(fake_store(down=True))
     with pytest.raises(StoreUnavailable):
         stage.process([post_msg(1)])

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 from flockwatch.messages import InMessage
 from flockwatch.schema import Author, MediaScore, Post, SourceRef, TextScore
 from flockwatch.stages.index import plan_index
-from flockwatch.store.opensearch import IndexKind
+from flockwatch.store.documents import IndexKind
 
 WHEN = datetime(2016, 10, 3, 4, 5, tzinfo=UTC)
 

@@ -38,9 +38,9 @@ from flockwatch.stages.isolate import MAX_ATTEMPTS, process_isolating
 from flockwatch.stages.media import score_batch as score_media_batch
 from flockwatch.stages.normalize import normalize_batch
 from flockwatch.stages.rollups import RollupsStage, TextRollups
-from flockwatch.store.opensearch import BulkResult, StoreUnavailable, Upsert
-from flockwatch.text.rollup import NarrativeSummary
+from flockwatch.store.documents import IndexKind, StoreUnavailable
 from flockwatch.topics import LARGE_MESSAGE_BYTES, Topic
+from tests.fakes.store import InMemoryStore
 
 T0 = datetime(2016, 10, 1, tzinfo=UTC)
 
@@ -279,36 +279,15 @@ def test_list_bounds_admit_realistic_posts() -> None:
 # --- rollups and media: one bad document or item costs itself ---------------------------------------------------
 
 
-class RejectingStore:
-    def __init__(self, refs: list[dict[str, Any]]) -> None:
-        self.refs = refs
-        self.written: list[Upsert] = []
-
-    def refresh(self, kind: Any = None) -> None: ...
-
-    def post_refs(self, keys: Sequence[str]) -> list[dict[str, Any]]:
-        return [r for r in self.refs if r["key"] in keys]
-
-    def narrative_summaries(self, narrative_ids: Sequence[str]) -> dict[str, NarrativeSummary]:
-        return {}
-
-    def recent_account_posts(self, accounts: Sequence[tuple[str, str]]) -> dict[str, list[dict[str, Any]]]:
-        return {}
-
-    def bulk_upsert(self, upserts: Sequence[Upsert]) -> BulkResult:
-        self.written.extend(upserts)
-        bad = [u for u in upserts if "bad" in u.doc_id]
-        return BulkResult(
-            written=len(upserts) - len(bad), rejected=[(u.doc_id, "mapper_parsing_exception: x") for u in bad]
-        )
-
-
 def test_a_rollup_document_the_store_rejects_is_dead_lettered_not_retried() -> None:
     refs = [
         {"key": f"tw:{i}", "platform": "tw", "author": {"id": a}, "text_score": {"label": "human"}}
         for i, a in enumerate(["good", "bad"])
     ]
-    stage = RollupsStage(TextRollups(RejectingStore(refs), threshold=0.9))
+    store = InMemoryStore()
+    store.engine.docs[IndexKind.posts] = {str(r["key"]): r for r in refs}
+    store.engine.reject = {"tw:bad"}  # the account document of the author "bad"
+    stage = RollupsStage(TextRollups(store, threshold=0.9))
     scores = [TextScore(post_key=r["key"], post_created_at=T0, label="human", model="m").to_bytes() for r in refs]
     outcome = stage.process([InMessage("t.scores.text", 0, i, None, v) for i, v in enumerate(scores)])
     [letter] = letters_of(outcome)

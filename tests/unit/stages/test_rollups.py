@@ -13,15 +13,15 @@ from flockwatch.messages import InMessage
 from flockwatch.schema import Author, Post, SourceRef, TextScore
 from flockwatch.stages.index import IndexStage, plan_index
 from flockwatch.stages.rollups import PostsNotStored, RollupsStage, TextRollups
-from flockwatch.store.opensearch import BulkResult, IndexKind, Upsert
+from flockwatch.store.documents import IndexKind
 from flockwatch.text.rollup import (
     AccountPosts,
-    NarrativeSummary,
     account_document,
     account_key,
     narrative_document,
     summarize_posts,
 )
+from tests.fakes.store import InMemoryStore
 
 T0 = datetime(2016, 10, 1, tzinfo=UTC)
 
@@ -82,36 +82,6 @@ def test_account_document_rests_on_its_scored_posts() -> None:
     assert account_key({"author": {"id": "x"}}) is None
 
 
-class FakeStore:
-    """Upserts merge by document id, as OpenSearch's doc_as_upsert does; reads recompute like the store."""
-
-    def __init__(self) -> None:
-        self.docs: dict[IndexKind, dict[str, dict[str, Any]]] = {k: {} for k in IndexKind}
-        self.refreshes = 0
-
-    def bulk_upsert(self, upserts: Sequence[Upsert]) -> BulkResult:
-        for u in upserts:
-            self.docs[u.kind].setdefault(u.doc_id, {}).update(copy.deepcopy(u.doc))
-        return BulkResult(written=len(upserts))
-
-    def refresh(self, kind: IndexKind | None = None) -> None:
-        self.refreshes += 1
-
-    def post_refs(self, keys: Sequence[str]) -> list[dict[str, Any]]:
-        return [self.docs[IndexKind.posts][k] for k in dict.fromkeys(keys) if k in self.docs[IndexKind.posts]]
-
-    def narrative_summaries(self, narrative_ids: Sequence[str]) -> dict[str, NarrativeSummary]:
-        every = summarize_posts(self.docs[IndexKind.posts].values())
-        return {n: every[n] for n in narrative_ids if n in every}
-
-    def recent_account_posts(self, accounts: Sequence[tuple[str, str]]) -> dict[str, list[dict[str, Any]]]:
-        out: dict[str, list[dict[str, Any]]] = {}
-        for platform, author in accounts:
-            mine = [d for d in self.docs[IndexKind.posts].values() if account_key(d) == f"{platform}:{author}"]
-            out[f"{platform}:{author}"] = sorted(mine, key=lambda d: (d["created_at"], d["key"]), reverse=True)[:200]
-        return out
-
-
 def messages(n: int) -> list[InMessage]:
     out = []
     for i in range(n):
@@ -142,19 +112,19 @@ def scores_of(msgs: Sequence[InMessage]) -> list[InMessage]:
 
 
 def test_rollups_stage_replay_leaves_documents_unchanged() -> None:
-    store = FakeStore()
+    store = InMemoryStore()
     index, rollups = IndexStage(store), RollupsStage(TextRollups(store, threshold=0.9))
     msgs = messages(10)
     # Scores before their posts: the index stage writes posts and scores only, and the rollups wait for the posts.
     index.process(scores_of(msgs))
-    assert not store.docs[IndexKind.narratives] and not store.docs[IndexKind.accounts]
+    assert not store.engine.docs[IndexKind.narratives] and not store.engine.docs[IndexKind.accounts]
     with pytest.raises(PostsNotStored):
         rollups.process(scores_of(msgs))
     index.process([m for m in msgs if "posts" in m.topic])
     done = rollups.process(scores_of(msgs))
     assert done.counts["narratives_updated"] == 2 and done.counts["accounts_updated"] == 3
     assert done.counts["rollup_missing_posts"] == 0 and not done.out
-    snapshot = copy.deepcopy(store.docs)
+    snapshot = copy.deepcopy(store.engine.docs)
     assert {k: d["post_count"] for k, d in snapshot[IndexKind.narratives].items()} == {"n-0": 5, "n-1": 5}
     assert snapshot[IndexKind.narratives]["n-0"]["account_count"] == 3
     assert snapshot[IndexKind.accounts]["twitter:u0"]["machine_n_scored"] == 4
@@ -164,12 +134,12 @@ def test_rollups_stage_replay_leaves_documents_unchanged() -> None:
     rollups.process(scores_of(msgs))
     index.process(msgs[:7])
     rollups.process(scores_of(msgs[:7]))
-    assert store.docs == snapshot
+    assert store.engine.docs == snapshot
     assert len(plan_index(msgs).upserts) == 20
 
 
 def test_rollups_wait_for_the_score_then_give_up_on_a_missing_post() -> None:
-    store, now = FakeStore(), [0.0]
+    store, now = InMemoryStore(), [0.0]
     rollups = RollupsStage(TextRollups(store, threshold=0.9), max_wait_s=30.0, clock=lambda: now[0])
     msgs = messages(4)
     posts = [m for m in msgs if "posts" in m.topic]
@@ -190,5 +160,5 @@ def test_rollups_wait_for_the_score_then_give_up_on_a_missing_post() -> None:
     done = rollups.process([*scores_of(msgs), InMessage("t.text_scores", 0, 99, None, b"not json")])
     assert done.counts["rollup_missing_posts"] == 1 and done.counts["rollup_skipped"] == 1
     assert done.counts["narratives_updated"] == 2 and done.counts["accounts_updated"] == 3
-    assert store.docs[IndexKind.narratives]["n-1"]["post_count"] == 1  # post 1 only: post 3 is not stored
+    assert store.engine.docs[IndexKind.narratives]["n-1"]["post_count"] == 1  # post 1 only: post 3 is not stored
     assert not rollups._missing_since  # nothing left waiting

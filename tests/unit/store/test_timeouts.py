@@ -16,7 +16,8 @@ import pytest
 from opensearchpy.exceptions import ConnectionTimeout
 
 from flockwatch.config import Settings
-from flockwatch.store.opensearch import IndexKind, OpenSearchStore, StoreUnavailable, Upsert
+from flockwatch.store.documents import IndexKind, StoreUnavailable, Upsert
+from flockwatch.store.engines.opensearch import OpenSearchEngine
 from flockwatch.store.timeouts import BackoffTimeout, body_allowance_s
 from tests.local_http import serving
 
@@ -92,35 +93,35 @@ def test_frozen_store_is_noticed_after_the_first_timeout_then_waits_longer(
     freezable: tuple[FreezableStore, int],
 ) -> None:
     fake, port = freezable
-    store = OpenSearchStore(Settings(opensearch_port=port, store_timeout_s=0.5, store_max_timeout_s=2.0))
+    engine = OpenSearchEngine(Settings(opensearch_port=port, store_timeout_s=0.5, store_max_timeout_s=2.0))
     batch = [Upsert(IndexKind.accounts, "twitter:1", {"handle": "a"})]
-    assert store.bulk_upsert(batch).written == 1
+    assert engine.bulk_upsert(batch).written == 1
     fake.thawed.clear()
-    waits = [timed(lambda: store.bulk_upsert(batch)) for _ in range(4)]
+    waits = [timed(lambda: engine.bulk_upsert(batch)) for _ in range(4)]
     print("frozen store: waits " + ", ".join(f"{w:.2f} s" for w in waits))
     for got, want in zip(waits, [0.5, 1.0, 2.0, 2.0], strict=True):
         assert want <= got < want + 0.5, waits
     fake.thawed.set()
-    assert store.bulk_upsert(batch).written == 1
-    assert store.timeouts.current_s == 0.5  # the answer reset the wait
+    assert engine.bulk_upsert(batch).written == 1
+    assert engine.timeouts.current_s == 0.5  # the answer reset the wait
 
 
 def test_default_first_timeout_is_seconds_not_half_a_minute(freezable: tuple[FreezableStore, int]) -> None:
     fake, port = freezable
     settings = Settings(opensearch_port=port)
     fake.thawed.clear()
-    noticed = timed(lambda: OpenSearchStore(settings).count(IndexKind.posts))
+    noticed = timed(lambda: OpenSearchEngine(settings).count(IndexKind.posts))
     print(f"frozen store noticed after {noticed:.1f} s with the default settings")
     assert settings.store_timeout_s <= noticed < settings.store_timeout_s + 1 and noticed < 10
 
 
 def test_an_explicit_request_timeout_is_kept(freezable: tuple[FreezableStore, int]) -> None:
     fake, port = freezable
-    store = OpenSearchStore(Settings(opensearch_port=port, store_timeout_s=5.0))
+    engine = OpenSearchEngine(Settings(opensearch_port=port, store_timeout_s=5.0))
     fake.thawed.clear()
     started = time.monotonic()
-    assert not store.client.ping(request_timeout=0.3)
-    assert time.monotonic() - started < 2 and store.timeouts.current_s == 5.0  # neither longer nor counted
+    assert not engine.client.ping(request_timeout=0.3)
+    assert time.monotonic() - started < 2 and engine.timeouts.current_s == 5.0  # neither longer nor counted
 
 
 def test_a_listener_that_never_accepts_is_a_timeout_too() -> None:
@@ -128,18 +129,18 @@ def test_a_listener_that_never_accepts_is_a_timeout_too() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen(8)
-        store = OpenSearchStore(Settings(opensearch_port=sock.getsockname()[1], store_timeout_s=0.5))
-        assert 0.5 <= timed(lambda: store.count(IndexKind.posts)) < 1.5
+        engine = OpenSearchEngine(Settings(opensearch_port=sock.getsockname()[1], store_timeout_s=0.5))
+        assert 0.5 <= timed(lambda: engine.count(IndexKind.posts)) < 1.5
 
 
 def test_a_big_bulk_gets_time_for_its_size_and_a_read_does_not(freezable: tuple[FreezableStore, int]) -> None:
     fake, port = freezable
-    store = OpenSearchStore(Settings(opensearch_port=port, store_timeout_s=0.5, store_max_timeout_s=0.5))
+    engine = OpenSearchEngine(Settings(opensearch_port=port, store_timeout_s=0.5, store_max_timeout_s=0.5))
     big = [Upsert(IndexKind.posts, f"twitter:{i}", {"text": "x" * 200_000}) for i in range(10)]  # ~2 MB
     allowance = body_allowance_s("x" * 2_000_000)
     fake.thawed.clear()
-    read = timed(lambda: store.count(IndexKind.posts))
-    write = timed(lambda: store.bulk_upsert(big))
+    read = timed(lambda: engine.count(IndexKind.posts))
+    write = timed(lambda: engine.bulk_upsert(big))
     print(f"frozen store: a read gave up after {read:.2f} s, a 2 MB bulk after {write:.2f} s")
     assert 0.5 <= read < 1.0, read
     assert 0.5 + allowance <= write < 1.0 + allowance + 0.5, (write, allowance)

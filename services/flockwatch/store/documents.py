@@ -1,0 +1,104 @@
+"""The store's plain types, the same for every engine: what stages and repositories exchange with it.
+
+No engine library is imported here (nor by anything this imports), so a stage that needs these types never
+loads a store client.
+
+Document ids: a document is stored under ``flockwatch.schema.document_id(doc_id)`` (a long key is hashed,
+never refused). Methods take and return the ids callers chose; a search result's ``_id`` (or
+:attr:`Hit.id`) is the stored id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from flockwatch.messages import TransientError
+
+
+class IndexKind(StrEnum):
+    posts = "posts"
+    accounts = "accounts"
+    cascades = "cascades"
+    narratives = "narratives"
+    clusters = "clusters"
+    alerts = "alerts"
+    watchlists = "watchlists"
+    coordination_edges = "coordination_edges"  # graph stage (issue 5)
+    media_bank = "media_bank"  # hash banks of known fakes / fact-checked media (issue 4)
+
+
+# Kinds stored in monthly indices (by the document's time); every other kind has one fixed index.
+TIME_BASED = {IndexKind.posts}
+
+
+class StoreUnavailable(TransientError):
+    """The store did not acknowledge a write; the caller must retry the whole batch later."""
+
+
+class VersionConflict(Exception):
+    """A conditional write lost to a concurrent one (the document changed since it was read)."""
+
+
+# Opaque: what a read returned, for a conditional write (``Engine.put(..., if_version=...)``).
+Version = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Upsert:
+    """Merge ``doc`` into the document ``doc_id`` of ``kind``, creating it if missing."""
+
+    kind: IndexKind
+    doc_id: str
+    doc: dict[str, Any]
+    # Picks the monthly index for time-based kinds; ignored otherwise.
+    time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Script:
+    """An update script run on a stored document (``ctx._source``) with ``params``; Painless, which
+    OpenSearch and Elasticsearch both run."""
+
+    source: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScriptUpsert:
+    """Run ``script`` on the document ``doc_id``, or create it as ``upsert`` if missing."""
+
+    doc_id: str
+    script: Script
+    upsert: Mapping[str, Any]
+
+
+@dataclass
+class BulkResult:
+    written: int = 0
+    # (doc_id, reason) for documents the store rejected for good (mapping errors...).
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: the stored id, the (possibly filtered) source, the names of the named queries it
+    matched, and the engine's per-hit fields (``_percolator_document_slot`` for a percolation)."""
+
+    id: str
+    source: dict[str, Any]
+    matched: tuple[str, ...] = ()
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Search:
+    """One search of a multi-search (:meth:`flockwatch.store.engine.Engine.search_many`)."""
+
+    query: Mapping[str, Any]
+    size: int = 10
+    sort: Sequence[Any] = ()
+    fields: Sequence[str] | None = None

@@ -1,0 +1,326 @@
+"""``InMemoryStore``: the store of unit tests, with the attributes of :class:`flockwatch.store.Store` (``engine``
+and one repository per domain) over dicts.
+
+Documents live in ``store.engine.docs[kind][doc_id]``; upserts merge top-level fields as the store's
+``doc_as_upsert`` does, and alerts keep their lifecycle fields as the store's merge script does. What needs a
+query language (query strings, aggregations beyond top values) is not here: the integration tests cover it.
+
+Faults, for the tests of retries and dead letters: ``engine.down`` (every call raises ``StoreUnavailable``),
+``engine.writes_down`` (every write raises), ``engine.fail_writes`` (the next N bulk writes raise) and
+``engine.reject`` (document ids the store refuses for good, reported in ``BulkResult.rejected``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flockwatch.alerts.watchlist import WatchEntity, match_all
+from flockwatch.schema import Post
+from flockwatch.store.documents import BulkResult, IndexKind, StoreUnavailable, Upsert
+from flockwatch.text.aggregate import RECENT_POSTS
+from flockwatch.text.rollup import NarrativeSummary, account_key, summarize_posts
+
+_KEEP = ("status", "history", "deliveries", "created_at")  # what the store's alert merge never overwrites
+
+
+def _when(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value))
+
+
+def _field(doc: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = doc
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
+class InMemoryEngine:
+    """The engine's generic operations that stages use, over ``docs``."""
+
+    def __init__(self) -> None:
+        self.docs: dict[IndexKind, dict[str, dict[str, Any]]] = {k: {} for k in IndexKind}
+        self.writes = 0  # documents written by bulk upserts
+        self.refreshes = 0
+        self.down = False
+        self.writes_down = False
+        self.fail_writes = 0
+        self.reject: set[str] = set()
+
+    def check_read(self) -> None:
+        if self.down:
+            raise StoreUnavailable("store unreachable (test)")
+
+    def check_write(self) -> None:
+        if self.down or self.writes_down:
+            raise StoreUnavailable("store unreachable (test)")
+        if self.fail_writes:
+            self.fail_writes -= 1
+            raise StoreUnavailable("store away (test)")
+
+    def bulk_upsert(self, upserts: Sequence[Upsert]) -> BulkResult:
+        self.check_write()
+        result = BulkResult()
+        for u in upserts:
+            if u.doc_id in self.reject:
+                result.rejected.append((u.doc_id, "mapper_parsing_exception: rejected (test)"))
+                continue
+            self.docs[u.kind].setdefault(u.doc_id, {}).update(copy.deepcopy(u.doc))
+            result.written += 1
+        self.writes += len(upserts)
+        return result
+
+    def refresh(self, kind: IndexKind | None = None) -> None:
+        self.refreshes += 1
+
+    def get(self, kind: IndexKind, doc_id: str, when: datetime | None = None) -> dict[str, Any] | None:
+        self.check_read()
+        doc = self.docs[kind].get(doc_id)
+        return copy.deepcopy(doc) if doc is not None else None
+
+    def get_many(self, kind: IndexKind, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        self.check_read()
+        return {i: dict(self.docs[kind][i]) for i in ids if i in self.docs[kind]}
+
+    def count(self, kind: IndexKind) -> int:
+        self.check_read()
+        return len(self.docs[kind])
+
+
+class InMemoryPosts:
+    def __init__(self, engine: InMemoryEngine) -> None:
+        self.engine = engine
+
+    @property
+    def docs(self) -> dict[str, dict[str, Any]]:
+        return self.engine.docs[IndexKind.posts]
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        self.engine.check_read()
+        doc = self.docs.get(key)
+        return copy.deepcopy(doc) | {"_id": key} if doc is not None else None
+
+    def scan(self, start: datetime, end: datetime, page: int = 2000) -> Iterator[dict[str, Any]]:
+        self.engine.check_read()
+        found = (d for d in self.docs.values() if start <= _when(d["created_at"]) < end)
+        yield from sorted(found, key=lambda d: (_when(d["created_at"]), d["key"]))
+
+    def refs(self, keys: Sequence[str]) -> list[dict[str, Any]]:
+        self.engine.check_read()
+        return [self.docs[k] for k in dict.fromkeys(keys) if k in self.docs]
+
+    def recent_by_account(
+        self, accounts: Sequence[tuple[str, str]], size: int = RECENT_POSTS
+    ) -> dict[str, list[dict[str, Any]]]:
+        self.engine.check_read()
+        out: dict[str, list[dict[str, Any]]] = {}
+        for platform, author in accounts:
+            mine = [d for d in self.docs.values() if account_key(d) == f"{platform}:{author}"]
+            newest = sorted(mine, key=lambda d: (str(d.get("created_at", "")), str(d.get("key"))), reverse=True)
+            out[f"{platform}:{author}"] = newest[:size]
+        return out
+
+    def top_values(self, field_name: str, size: int = 10) -> list[tuple[str, int]]:
+        self.engine.check_read()
+        counts: Counter[str] = Counter()
+        for doc in self.docs.values():
+            value = _field(doc, field_name)
+            counts.update(str(v) for v in (value if isinstance(value, list) else [value]) if v is not None)
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:size]
+
+
+class InMemoryAlerts:
+    def __init__(self, engine: InMemoryEngine) -> None:
+        self.engine = engine
+        self.deliveries: list[tuple[str, dict[str, Any]]] = []  # every delivery recorded, in order
+
+    @property
+    def docs(self) -> dict[str, dict[str, Any]]:
+        return self.engine.docs[IndexKind.alerts]
+
+    def upsert(self, alerts: Sequence[Mapping[str, Any]]) -> BulkResult:
+        self.engine.check_write()
+        for a in alerts:
+            current = self.docs.setdefault(str(a["alert_id"]), copy.deepcopy(dict(a)))
+            current.update({k: copy.deepcopy(v) for k, v in a.items() if k not in _KEEP})
+        return BulkResult(written=len(alerts))
+
+    def get(self, alert_id: str) -> dict[str, Any] | None:
+        return self.engine.get(IndexKind.alerts, alert_id)
+
+    def find(
+        self,
+        status: str | None = None,
+        severity: str | None = None,
+        rule: str | None = None,
+        entity: str | None = None,
+        size: int = 50,
+    ) -> list[dict[str, Any]]:
+        self.engine.check_read()
+        wanted = {"status": status, "severity": severity, "rule": rule, "entity": entity}
+        found = [d for d in self.docs.values() if all(not v or d.get(k) == v for k, v in wanted.items())]
+        return sorted(found, key=lambda d: str(d.get("created_at")), reverse=True)[:size]
+
+    def update(self, alert_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        self.engine.check_write()
+        if alert_id not in self.docs:
+            raise KeyError(alert_id)
+        doc = copy.deepcopy(self.docs[alert_id])
+        doc.update(change(doc))
+        self.docs[alert_id] = doc
+        return copy.deepcopy(doc)
+
+    def record_delivery(self, alert_id: str, delivery: Mapping[str, Any]) -> None:
+        self.engine.check_write()
+        self.deliveries.append((alert_id, dict(delivery)))
+        if alert_id in self.docs:
+            self.docs[alert_id].setdefault("deliveries", []).append(dict(delivery))
+            del self.docs[alert_id]["deliveries"][:-50]
+
+    def ack_delivery(self, alert_id: str, delivery: Mapping[str, Any], settled: Sequence[str]) -> None:
+        if alert_id not in self.docs:
+            raise KeyError(alert_id)
+        self.record_delivery(alert_id, delivery)
+        doc = self.docs[alert_id]
+        doc["outbox"] = [e for e in doc.get("outbox", []) if e not in settled]
+        if not doc["outbox"]:
+            del doc["outbox"]
+
+    def pending(self, size: int = 500) -> list[dict[str, Any]]:
+        self.engine.check_read()
+        return [copy.deepcopy(d) for d in self.docs.values() if d.get("outbox")][:size]
+
+    def statuses(self, alert_ids: Sequence[str]) -> dict[str, str]:
+        self.engine.check_read()
+        return {i: str(self.docs[i].get("status", "new")) for i in alert_ids if i in self.docs}
+
+    def recent(self, since: datetime, size: int = 10_000) -> list[dict[str, Any]]:
+        self.engine.check_read()
+        found = [d for d in self.docs.values() if _when(d["created_at"]) >= since]
+        return sorted(found, key=lambda d: _when(d["created_at"]), reverse=True)[:size]
+
+
+class InMemoryWatchlists:
+    """Watched entities by id; percolation is :func:`flockwatch.alerts.watchlist.match_all`, the logic the
+    store's percolator queries mirror."""
+
+    def __init__(self, engine: InMemoryEngine) -> None:
+        self.engine = engine
+
+    @property
+    def docs(self) -> dict[str, dict[str, Any]]:
+        return self.engine.docs[IndexKind.watchlists]
+
+    def put(self, entities: Sequence[Mapping[str, Any]]) -> int:
+        self.engine.check_write()
+        for e in entities:
+            self.docs[str(e["id"])] = {"entity_id": e["id"], "kind": e.get("kind", "entity"), "entity": dict(e)}
+        return len(entities)
+
+    def entities(self, size: int = 10_000) -> list[dict[str, Any]]:
+        self.engine.check_read()
+        return [dict(self.docs[i]["entity"]) for i in sorted(self.docs)][:size]
+
+    def delete(self, entity_id: str) -> bool:
+        self.engine.check_write()
+        return self.docs.pop(entity_id, None) is not None
+
+    def percolate(self, posts: Sequence[Post]) -> dict[str, list[dict[str, Any]]]:
+        self.engine.check_read()
+        watched = [WatchEntity.model_validate(d["entity"]) for d in self.docs.values()]
+        return {k: [e.model_dump() for e in v] for k, v in match_all(watched, list(posts)).items()}
+
+
+class InMemoryBanks:
+    def __init__(self, engine: InMemoryEngine) -> None:
+        self.engine = engine
+
+    def put(self, bank: str, records: Sequence[Mapping[str, Any]]) -> BulkResult:
+        upserts = [Upsert(IndexKind.media_bank, f"{bank}:{r['sha256']}", {**r, "bank": bank}) for r in records]
+        return self.engine.bulk_upsert(upserts)
+
+    def items(self, bank: str | None = None, size: int = 10_000) -> list[dict[str, Any]]:
+        self.engine.check_read()
+        docs = self.engine.docs[IndexKind.media_bank]
+        return [d | {"_id": i} for i, d in docs.items() if bank is None or d.get("bank") == bank][:size]
+
+
+class InMemoryGraph:
+    def __init__(self, engine: InMemoryEngine) -> None:
+        self.engine = engine
+
+    def account_clusters(self, author_keys: Sequence[str]) -> dict[str, list[str]]:
+        self.engine.check_read()
+        accounts = self.engine.docs[IndexKind.accounts]
+        out: dict[str, list[str]] = {}
+        for key in sorted(set(author_keys)):
+            ids = (accounts.get(key) or {}).get("cluster_ids") or []
+            if ids:
+                out[key] = [str(c) for c in (ids if isinstance(ids, list) else [ids])]
+        return out
+
+    def cascades_by_member(self, keys: Sequence[str]) -> dict[str, str]:
+        self.engine.check_read()
+        wanted = set(keys)
+        cascades = self.engine.docs[IndexKind.cascades]
+        return {m: cid for cid, d in cascades.items() for m in d.get("members", []) if m in wanted}
+
+    def edges(
+        self, start: datetime | None = None, end: datetime | None = None, kinds: Sequence[str] = ()
+    ) -> Iterator[dict[str, Any]]:
+        self.engine.check_read()
+        for doc_id, d in sorted(self.engine.docs[IndexKind.coordination_edges].items()):
+            if kinds and d.get("kind") not in kinds:
+                continue
+            if start is not None and "last_seen" in d and _when(d["last_seen"]) < start:
+                continue
+            if end is not None and "first_seen" in d and _when(d["first_seen"]) >= end:
+                continue
+            yield d | {"_id": doc_id}
+
+    def previous_clusters(self, before: datetime) -> tuple[datetime | None, dict[str, dict[str, Any]]]:
+        self.engine.check_read()
+        clusters = self.engine.docs[IndexKind.clusters].values()
+        ends = sorted({str(d["window_end"]) for d in clusters if _when(d["window_end"]) < before}, key=_when)
+        if not ends:
+            return None, {}
+        return _when(ends[-1]), {str(d["cluster_id"]): d for d in clusters if d["window_end"] == ends[-1]}
+
+
+class InMemoryRollups:
+    def __init__(self, engine: InMemoryEngine) -> None:
+        self.engine = engine
+
+    def narrative_summaries(self, narrative_ids: Sequence[str]) -> dict[str, NarrativeSummary]:
+        """Recomputed like the store's aggregation, by its Python reference ``summarize_posts``."""
+        self.engine.check_read()
+        every = summarize_posts(self.engine.docs[IndexKind.posts].values())
+        return {n: every[n] for n in narrative_ids if n in every}
+
+    def top(self, kind: IndexKind, sort_field: str, size: int) -> list[dict[str, Any]]:
+        self.engine.check_read()
+        docs = [d | {"_id": i} for i, d in self.engine.docs[kind].items() if d.get(sort_field) is not None]
+        return sorted(docs, key=lambda d: d[sort_field], reverse=True)[:size]
+
+
+@dataclass
+class InMemoryStore:
+    engine: InMemoryEngine = field(default_factory=InMemoryEngine)
+    posts: InMemoryPosts = field(init=False)
+    alerts: InMemoryAlerts = field(init=False)
+    watchlists: InMemoryWatchlists = field(init=False)
+    banks: InMemoryBanks = field(init=False)
+    graph: InMemoryGraph = field(init=False)
+    rollups: InMemoryRollups = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.posts = InMemoryPosts(self.engine)
+        self.alerts = InMemoryAlerts(self.engine)
+        self.watchlists = InMemoryWatchlists(self.engine)
+        self.banks = InMemoryBanks(self.engine)
+        self.graph = InMemoryGraph(self.engine)
+        self.rollups = InMemoryRollups(self.engine)
