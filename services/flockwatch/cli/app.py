@@ -37,7 +37,7 @@ app.add_typer(alerts_app, name="alerts")
 
 Services = Annotated[
     list[str] | None,
-    typer.Argument(help="Which services: kafka, opensearch (default: both)."),
+    typer.Argument(help="Which services: kafka, opensearch, elasticsearch (default: kafka + FLOCKWATCH_STORE_ENGINE)."),
 ]
 
 
@@ -50,7 +50,8 @@ def up(services: Services = None) -> None:
     """Start single-node Kafka (KRaft) and OpenSearch on loopback; wait until healthy."""
     from flockwatch.adapters import local_services
 
-    _echo_json(local_services.up(get_settings(), services or list(local_services.SERVICES)))
+    settings = get_settings()
+    _echo_json(local_services.up(settings, services or local_services.default_services(settings)))
 
 
 @app.command()
@@ -61,7 +62,8 @@ def down(
     """Stop the local services cleanly."""
     from flockwatch.adapters import local_services
 
-    _echo_json(local_services.down(get_settings(), services or list(local_services.SERVICES), purge=purge))
+    settings = get_settings()
+    _echo_json(local_services.down(settings, services or local_services.default_services(settings), purge=purge))
 
 
 @app.command()
@@ -360,12 +362,29 @@ def main() -> None:  # pragma: no cover - console entry point (pyproject [projec
     try:
         app()
     except Exception as exc:
-        line = service_error_line(exc, get_settings())
+        line = setup_error_line(exc)
+        if line is None:
+            line = service_error_line(exc, get_settings())
         if line is None:
             raise
         # A service that is down or still starting is an operator's matter, not a bug: one line, no traceback.
         typer.echo(f"flockwatch: {line}", err=True)
         raise SystemExit(1) from None
+
+
+def setup_error_line(exc: BaseException) -> str | None:
+    """One line for a mistake in the settings or the local set-up (a bad ``FLOCKWATCH_*`` value, no JDK, the
+    other store engine asked for), or None for any other error."""
+    from pydantic import ValidationError
+
+    from flockwatch.adapters.local_services import ServiceError
+
+    if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
+        problems = [f"FLOCKWATCH_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
+        return "invalid settings: " + "; ".join(problems)
+    if isinstance(exc, ServiceError):
+        return str(exc)
+    return None
 
 
 def service_error_line(exc: BaseException, settings: Settings) -> str | None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import http.server
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from flockwatch.adapters import local_services as ls
 from flockwatch.config import REPO_ROOT, Settings
@@ -270,3 +273,137 @@ def test_compose_mirrors_settings() -> None:
         assert oenv[f"cluster.routing.allocation.disk.watermark.{level}"] == want, level
     for name, spec in svc.items():
         assert all(str(p).startswith(f"{defaults.host}:") for p in spec.get("ports", [])), name
+
+
+# ------------------------------------------------------------------ store engine: elasticsearch
+
+
+@pytest.fixture
+def es_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"store_engine": "elasticsearch"})
+
+
+def _node_args(cmd: list[str]) -> dict[str, str]:
+    launcher = next(i for i, c in enumerate(cmd) if c.endswith(".java"))
+    return dict(arg.split("=", 1) for arg in cmd[launcher + 1 :])
+
+
+def test_store_engine_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings.model_construct().store_engine == "opensearch"
+    monkeypatch.setenv("FLOCKWATCH_STORE_ENGINE", "elasticsearch")
+    assert Settings().store_engine == "elasticsearch"
+    monkeypatch.setenv("FLOCKWATCH_STORE_ENGINE", "solr")
+    with pytest.raises(ValidationError, match="store_engine"):
+        Settings()
+
+
+def test_default_services_follow_store_engine(settings: Settings, es_settings: Settings) -> None:
+    assert ls.default_services(settings) == ls.SERVICES == ("kafka", "opensearch")
+    assert ls.default_services(es_settings) == ("kafka", "elasticsearch")
+    assert list(ls.status(es_settings)) == ["kafka", "elasticsearch"]
+    info = ls.status(es_settings)["elasticsearch"]
+    assert info["port"] == es_settings.opensearch_port and info["url"] == es_settings.opensearch_url
+    assert info["log"] == str(es_settings.state_dir.resolve() / "elasticsearch" / "elasticsearch.log")
+
+
+def test_only_the_configured_engine_starts(settings: Settings, es_settings: Settings) -> None:
+    with pytest.raises(ls.ServiceError, match="FLOCKWATCH_STORE_ENGINE"):
+        ls.up(settings, ["elasticsearch"])
+    with pytest.raises(ls.ServiceError, match="FLOCKWATCH_STORE_ENGINE"):
+        ls.start(es_settings, "opensearch")
+    assert ls.down(settings, ["elasticsearch"])["elasticsearch"]["running"] is False  # stopping is always allowed
+
+
+def test_elasticsearch_command(es_settings: Settings) -> None:
+    cmd = ls.elasticsearch_command(es_settings)
+    root = es_settings.state_dir.resolve() / "elasticsearch"
+    assert "-Dflockwatch.service=elasticsearch" in cmd
+    assert f"-Xms{es_settings.opensearch_heap}" in cmd and f"-Xmx{es_settings.opensearch_heap}" in cmd
+    assert f"-Dlog4j2.configurationFile={root / 'log4j2.properties'}" in cmd
+    assert cmd[cmd.index("-cp") + 1] == str(REPO_ROOT / "infra" / "target" / "elasticsearch-libs" / "*")
+    launcher = Path(next(c for c in cmd if c.endswith(".java")))
+    assert launcher == REPO_ROOT / "infra" / "elasticsearch" / "FlockwatchElasticsearch.java"
+    source = launcher.read_text()
+    for plugin in ("Netty4Plugin", "PercolatorPlugin", "ParentJoinPlugin", "MapperExtrasPlugin", "ReindexPlugin"):
+        assert f"{plugin}.class" in source, plugin
+    node = _node_args(cmd)
+    assert node["http.port"] == str(es_settings.opensearch_port)
+    assert node["transport.port"] == str(es_settings.opensearch_transport_port)
+    assert node["network.host"] == es_settings.host
+    assert node["discovery.type"] == "single-node"
+    assert node["http.type"] == node["transport.type"] == "netty4"
+    assert node["path.home"] == str(root / "home")
+    assert node["path.data"] == str(root / "data")
+    assert node["path.logs"] == str(root / "logs")
+    prefix = "cluster.routing.allocation.disk."
+    assert node[prefix + "threshold_enabled"] == "true"
+    for level in ("low", "high", "flood_stage"):
+        assert node[prefix + f"watermark.{level}"] == getattr(es_settings, f"opensearch_disk_watermark_{level}")
+
+
+def test_store_engines_share_jvm_flags(es_settings: Settings) -> None:
+    ocmd, ecmd = ls.opensearch_command(es_settings), ls.elasticsearch_command(es_settings)
+    n = ocmd.index("-cp")
+    renamed = [a.replace("opensearch", "elasticsearch") if a.startswith("-D") else a for a in ocmd[:n]]
+    assert ecmd[:n] == renamed  # same heap, GC and log4j flags; own marker and tmp dir
+
+
+def test_jars_present_per_service(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    infra = tmp_path / "infra"
+    local = settings.model_copy(update={"infra_dir": infra, "store_engine": "elasticsearch"})
+    for jar in ("kafka_2.13-4.3.1.jar", "log4j-slf4j-impl-2.25.4.jar"):
+        (infra / "target" / "kafka-libs").mkdir(parents=True, exist_ok=True)
+        (infra / "target" / "kafka-libs" / jar).touch()
+    assert ls.jars_present(local, ["kafka"]) and not ls.jars_present(local)
+    monkeypatch.setattr("shutil.which", lambda _name: "/usr/bin/mvn")
+    cmd = ls.maven_command(local, ["elasticsearch"])
+    assert cmd[cmd.index("-pl") + 1] == "elasticsearch"  # only the missing module is fetched
+    assert "-pl" not in ls.maven_command(local)
+    assert (REPO_ROOT / "infra" / "elasticsearch" / "pom.xml").is_file()
+
+
+class _HealthHandler(http.server.BaseHTTPRequestHandler):
+    product: str | None = None
+
+    def do_GET(self) -> None:
+        body = b'{"status": "green"}'
+        self.send_response(200)
+        if self.product:
+            self.send_header("X-Elastic-Product", self.product)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("product", [None, "Elasticsearch"])
+def test_elasticsearch_health_needs_product_header(es_settings: Settings, product: str | None) -> None:
+    handler = type("Handler", (_HealthHandler,), {"product": product})
+    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        local = es_settings.model_copy(update={"opensearch_port": server.server_address[1]})
+        assert ls.healthy(local, "opensearch") is True  # unchanged: any store that answers
+        # An OpenSearch node on the port is not "elasticsearch healthy" (so `up elasticsearch` says the port is taken).
+        assert ls.healthy(local, "elasticsearch") is (product == "Elasticsearch")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_compose_elasticsearch_is_opt_in() -> None:
+    compose = yaml.safe_load((REPO_ROOT / "infra" / "compose.yaml").read_text())
+    defaults = Settings.model_construct()
+    svc = compose["services"]
+    es = svc["elasticsearch"]
+    assert es["profiles"] == ["elasticsearch"]  # not part of the default `docker compose up`
+    assert not any("profiles" in spec for name, spec in svc.items() if name != "elasticsearch")
+    assert f"{defaults.host}:{defaults.opensearch_port}:9200" in es["ports"]
+    env = es["environment"]
+    assert env["discovery.type"] == "single-node" and env["xpack.security.enabled"] == "false"
+    assert env["ES_JAVA_OPTS"] == f"-Xms{defaults.opensearch_heap} -Xmx{defaults.opensearch_heap}"
+    assert env["transport.port"] == defaults.opensearch_transport_port
