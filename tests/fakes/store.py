@@ -21,11 +21,10 @@ from typing import Any
 
 from flockwatch.alerts.watchlist import WatchEntity, match_all
 from flockwatch.schema import Post
+from flockwatch.store.alerts import LIFECYCLE_FIELDS
 from flockwatch.store.documents import BulkResult, IndexKind, StoreUnavailable, Upsert
 from flockwatch.text.aggregate import RECENT_POSTS
 from flockwatch.text.rollup import NarrativeSummary, account_key, summarize_posts
-
-_KEEP = ("status", "history", "deliveries", "created_at")  # what the store's alert merge never overwrites
 
 
 def _when(value: Any) -> datetime:
@@ -146,7 +145,7 @@ class InMemoryAlerts:
         self.engine.check_write()
         for a in alerts:
             current = self.docs.setdefault(str(a["alert_id"]), copy.deepcopy(dict(a)))
-            current.update({k: copy.deepcopy(v) for k, v in a.items() if k not in _KEEP})
+            current.update({k: copy.deepcopy(v) for k, v in a.items() if k not in LIFECYCLE_FIELDS})
         return BulkResult(written=len(alerts))
 
     def get(self, alert_id: str) -> dict[str, Any] | None:

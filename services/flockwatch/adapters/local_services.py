@@ -280,24 +280,30 @@ def scram_format_args(settings: Settings) -> list[str]:
     return [arg for name, pw in users for arg in ("--add-scram", f"{mech}=[name={name},password={pw}]")]
 
 
-def render_opensearch_yml(settings: Settings) -> str:
-    """Node settings the runner's command line cannot set (it overrides http.port and node.roles itself)."""
-    lines = [
-        "# Written by flockwatch.adapters.local_services on every start; edits are lost.",
-        f"network.host: {settings.host}",
-        f"transport.port: {settings.opensearch_transport_port}",
-        "discovery.type: single-node",
+def store_node_settings(settings: Settings) -> dict[str, str]:
+    """Node settings both local stores (OpenSearch and Elasticsearch) take."""
+    watermark = "cluster.routing.allocation.disk.watermark."
+    return {
+        "network.host": settings.host,
+        "transport.port": str(settings.opensearch_transport_port),
+        "discovery.type": "single-node",
         # Disk watermarks on, as absolute free space (settings.opensearch_disk_watermark_*): a machine with a few GB
         # free is unaffected, a disk about to fill makes the store refuse writes (read-only indices) instead.
-        "cluster.routing.allocation.disk.threshold_enabled: true",
-        # Otherwise a single-node cluster ignores low/high in allocation decisions (OpenSearch's default).
-        "cluster.routing.allocation.disk.watermark.enable_for_single_data_node: true",
-        f"cluster.routing.allocation.disk.watermark.low: {settings.opensearch_disk_watermark_low}",
-        f"cluster.routing.allocation.disk.watermark.high: {settings.opensearch_disk_watermark_high}",
-        f"cluster.routing.allocation.disk.watermark.flood_stage: {settings.opensearch_disk_watermark_flood_stage}",
+        "cluster.routing.allocation.disk.threshold_enabled": "true",
+        # Otherwise a single-node cluster ignores low/high in allocation decisions (the engines' default).
+        watermark + "enable_for_single_data_node": "true",
+        watermark + "low": settings.opensearch_disk_watermark_low,
+        watermark + "high": settings.opensearch_disk_watermark_high,
+        watermark + "flood_stage": settings.opensearch_disk_watermark_flood_stage,
         # Wildcard and _all deletes refused: drop_all deletes by explicit names.
-        "action.destructive_requires_name: true",
-    ]
+        "action.destructive_requires_name": "true",
+    }
+
+
+def render_opensearch_yml(settings: Settings) -> str:
+    """Node settings the runner's command line cannot set (it overrides http.port and node.roles itself)."""
+    lines = ["# Written by flockwatch.adapters.local_services on every start; edits are lost."]
+    lines += [f"{key}: {value}" for key, value in store_node_settings(settings).items()]
     return "\n".join(lines) + "\n"
 
 
@@ -603,26 +609,16 @@ def opensearch_command(settings: Settings) -> list[str]:
 
 def elasticsearch_node_settings(settings: Settings, paths: Paths) -> dict[str, str]:
     """Node settings `FlockwatchElasticsearch.java` gets as ``key=value`` arguments (no elasticsearch.yml)."""
-    watermark = "cluster.routing.allocation.disk.watermark."
     return {
         "cluster.name": OPENSEARCH_CLUSTER_NAME,
         "node.name": f"{OPENSEARCH_CLUSTER_NAME}-1",
         "path.home": str(paths.root / "home"),
         "path.data": str(paths.data_dir),
         "path.logs": str(paths.root / "logs"),
-        "discovery.type": "single-node",
-        "network.host": settings.host,
         "http.port": str(settings.opensearch_port),
-        "transport.port": str(settings.opensearch_transport_port),
         "http.type": "netty4",
         "transport.type": "netty4",
-        # The same absolute free-space watermarks as the OpenSearch store (see render_opensearch_yml).
-        "cluster.routing.allocation.disk.threshold_enabled": "true",
-        watermark + "enable_for_single_data_node": "true",
-        watermark + "low": settings.opensearch_disk_watermark_low,
-        watermark + "high": settings.opensearch_disk_watermark_high,
-        watermark + "flood_stage": settings.opensearch_disk_watermark_flood_stage,
-        "action.destructive_requires_name": "true",
+        **store_node_settings(settings),
     }
 
 

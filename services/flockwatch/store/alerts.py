@@ -15,7 +15,8 @@ from flockwatch.store.documents import BulkResult, IndexKind, Script, ScriptUpse
 from flockwatch.store.engine import Engine
 from flockwatch.store.mappings import KEYWORD
 
-_KEEP = ["status", "history", "deliveries", "created_at"]
+# What a later write of an alert never overwrites: its lifecycle, kept by the merge script.
+LIFECYCLE_FIELDS = ["status", "history", "deliveries", "created_at"]
 _ALERT_MERGE = """
 for (entry in params.doc.entrySet()) {
   if (!params.keep.contains(entry.getKey()) || !ctx._source.containsKey(entry.getKey())) {
@@ -47,7 +48,7 @@ class AlertsRepository:
         Raises StoreUnavailable (retry the batch) unless every alert was acknowledged or rejected.
         """
         items = [
-            ScriptUpsert(str(a["alert_id"]), Script(_ALERT_MERGE, {"doc": dict(a), "keep": _KEEP}), dict(a))
+            ScriptUpsert(str(a["alert_id"]), Script(_ALERT_MERGE, {"doc": dict(a), "keep": LIFECYCLE_FIELDS}), dict(a))
             for a in alerts
         ]
         return self.engine.bulk_script_upsert(IndexKind.alerts, items)
