@@ -5,7 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FACENET_VERSION := 2.6.0
 
-.PHONY: setup demo test test-unit lint audit up down bench clean
+.PHONY: setup demo test test-unit test-elasticsearch lint audit up down bench clean
+
+# The second store engine for `make test-elasticsearch`: its own port, beside the default OpenSearch on 9200.
+ES_ENV := FLOCKWATCH_STORE_ENGINE=elasticsearch FLOCKWATCH_STORE_PORT=9201 FLOCKWATCH_STORE_TRANSPORT_PORT=9301
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +43,13 @@ test-unit: setup
 test: setup lint
 	$(BIN)/flockwatch up
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e
+	$(MAKE) --no-print-directory test-elasticsearch
+
+# The tests that touch the store (marker `store`), again on a local Elasticsearch node.
+test-elasticsearch: setup
+	$(ES_ENV) $(BIN)/flockwatch up
+	$(ES_ENV) $(BIN)/pytest -q -p no:cacheprovider -m store tests/integration tests/e2e
+	$(ES_ENV) $(BIN)/flockwatch down elasticsearch
 
 up: setup
 	$(BIN)/flockwatch up

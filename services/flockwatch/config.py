@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -30,19 +30,21 @@ class Settings(BaseSettings):
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     kafka_heap: str = "512m"
-    # Which search engine `flockwatch up` runs as the store: OpenSearch 2.19 (codelibs runner) or Elasticsearch 7.17
-    # (from its Maven Central jars). Either one listens on the opensearch_* port/heap settings below.
+    # The search engine the store is: OpenSearch or Elasticsearch (7.17 or 8/9: the `elasticsearch` 8.19 client).
+    # `flockwatch up` runs the chosen one locally (OpenSearch 2.19 from the codelibs runner, Elasticsearch 7.17 from
+    # its Maven Central jars) on the store_* port/heap settings below; the pipeline talks to it through that
+    # engine's official client.
     store_engine: Literal["opensearch", "elasticsearch"] = "opensearch"
-    opensearch_port: int = 9200
+    store_port: int = 9200
     # Node-to-node port; a single node only binds it (explicit so it never drifts into 9301+).
-    opensearch_transport_port: int = 9300
-    opensearch_heap: str = "1g"
+    store_transport_port: int = 9300
+    store_heap: str = "1g"
     # Disk watermarks of the local store, as absolute FREE space (never percentages: a 2 TB disk 90 % full still has
     # 200 GB). Below flood_stage the store makes its indices read-only (writes refused, the index stage retries)
     # rather than failing mid-write on a full disk; it lifts the block itself once free space is back above high.
-    opensearch_disk_watermark_low: str = "2gb"
-    opensearch_disk_watermark_high: str = "1gb"
-    opensearch_disk_watermark_flood_stage: str = "512mb"
+    store_disk_watermark_low: str = "2gb"
+    store_disk_watermark_high: str = "1gb"
+    store_disk_watermark_flood_stage: str = "512mb"
     # JDK used to run the services; empty means `java` on PATH (Kafka 4 and OpenSearch 2.19 run on 17).
     java_home: str = ""
     start_timeout_s: float = 180.0
@@ -102,20 +104,42 @@ class Settings(BaseSettings):
     # configured SASL user is the broker's super user; everyone else gets only what ACLs allow.
     kafka_ssl_keystore: Path | None = None
     kafka_scram_users: SecretStr = SecretStr("")
+    # An existing cluster instead of the local one: its URL (e.g. https://search.example.org:9243; replaces
+    # store_scheme/host/store_port), or an Elastic Cloud id (elasticsearch only).
+    store_address: str = ""
+    store_cloud_id: str = ""
+    # Shards and replicas of every index the store creates (from its index templates).
+    store_shards: int = Field(default=1, ge=1)
+    store_replicas: int = Field(default=0, ge=0)
     # Store client security: https with a CA file, and either an API key or user/password (never both).
-    opensearch_scheme: Literal["http", "https"] = "http"
-    opensearch_ca_file: Path | None = None
-    opensearch_username: str = ""
-    opensearch_password: SecretStr = SecretStr("")
-    opensearch_api_key: SecretStr = SecretStr("")
+    store_scheme: Literal["http", "https"] = "http"
+    store_ca_file: Path | None = None
+    store_username: str = ""
+    store_password: SecretStr = SecretStr("")
+    store_api_key: SecretStr = SecretStr("")
 
     @property
     def kafka_bootstrap(self) -> str:
         return f"{self.host}:{self.kafka_port}"
 
     @property
-    def opensearch_url(self) -> str:
-        return f"{self.opensearch_scheme}://{self.host}:{self.opensearch_port}"
+    def store_url(self) -> str:
+        if self.store_address:
+            return self.store_address.rstrip("/")
+        return f"{self.store_scheme}://{self.host}:{self.store_port}"
+
+    @property
+    def store_location(self) -> str:
+        """Where the store is, in words: its URL, or the Elastic Cloud deployment."""
+        if self.store_cloud_id:
+            return f"Elastic Cloud deployment {self.store_cloud_id.split(':')[0]}"
+        return self.store_url
+
+    @property
+    def store_name(self) -> str:
+        """How messages name the store: the engine and where it is."""
+        engine = "Elasticsearch" if self.store_engine == "elasticsearch" else "OpenSearch"
+        return f"{engine} at {self.store_location}"
 
     @property
     def media_cache(self) -> Path:

@@ -29,6 +29,7 @@ def test_help_lists_the_commands() -> None:
         assert f" {command} " in out, command
 
 
+@pytest.mark.store
 def test_demo_replays_and_indexes_every_post() -> None:
     """Every one of the seven stages did exactly what it promises on a known slice (counts computed in-process)."""
     tag = f"e2e{uuid.uuid4().hex[:8]}"

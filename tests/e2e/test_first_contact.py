@@ -22,11 +22,10 @@ from kafka import KafkaProducer
 from flockwatch.config import Settings
 from flockwatch.store import open_store
 from flockwatch.store.documents import IndexKind
-from flockwatch.store.engines.opensearch import OpenSearchEngine
 from flockwatch.topics import Topic, topic_name
 from tests.expected import expected_normalize_counts, expected_posts
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.store]
 
 FLOCKWATCH = str(Path(sys.executable).with_name("flockwatch"))
 
@@ -38,8 +37,8 @@ def fresh_env(state_dir: Path, base_port: int) -> dict[str, str]:
         "FLOCKWATCH_STATE_DIR": str(state_dir),
         "FLOCKWATCH_KAFKA_PORT": str(base_port),
         "FLOCKWATCH_KAFKA_CONTROLLER_PORT": str(base_port + 1),
-        "FLOCKWATCH_OPENSEARCH_PORT": str(base_port + 2),
-        "FLOCKWATCH_OPENSEARCH_TRANSPORT_PORT": str(base_port + 3),
+        "FLOCKWATCH_STORE_PORT": str(base_port + 2),
+        "FLOCKWATCH_STORE_TRANSPORT_PORT": str(base_port + 3),
     }
 
 
@@ -48,8 +47,8 @@ def settings_of(env: dict[str, str]) -> Settings:
         state_dir=Path(env["FLOCKWATCH_STATE_DIR"]),
         kafka_port=int(env["FLOCKWATCH_KAFKA_PORT"]),
         kafka_controller_port=int(env["FLOCKWATCH_KAFKA_CONTROLLER_PORT"]),
-        opensearch_port=int(env["FLOCKWATCH_OPENSEARCH_PORT"]),
-        opensearch_transport_port=int(env["FLOCKWATCH_OPENSEARCH_TRANSPORT_PORT"]),
+        store_port=int(env["FLOCKWATCH_STORE_PORT"]),
+        store_transport_port=int(env["FLOCKWATCH_STORE_TRANSPORT_PORT"]),
     )
 
 
@@ -104,19 +103,19 @@ def test_worker_started_before_the_store_waits_then_indexes(fresh: dict[str, str
         producer.close()
         time.sleep(8)
         assert worker.poll() is None, log_path.read_text()[-3000:]  # still waiting, not exited
-        assert "waiting for OpenSearch" in log_path.read_text()
+        assert f"waiting for {settings.store_name}" in log_path.read_text()
 
-        subprocess.run([FLOCKWATCH, "up", "opensearch"], env=fresh, check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [FLOCKWATCH, "up", settings.store_engine], env=fresh, check=True, capture_output=True, timeout=300
+        )
         store = open_store(settings)
-        engine = OpenSearchEngine(settings)
         deadline = time.monotonic() + 120
         count = 0
         while time.monotonic() < deadline:
-            if engine.client.indices.exists_alias(name=engine.alias(IndexKind.posts)):
-                store.engine.refresh(IndexKind.posts)
-                count = store.engine.count(IndexKind.posts)
-                if count == len(posts):
-                    break
+            store.engine.refresh(IndexKind.posts)  # nothing to refresh (and a count of 0) until the index exists
+            count = store.engine.count(IndexKind.posts)
+            if count == len(posts):
+                break
             time.sleep(1)
         assert count == len(posts), log_path.read_text()[-3000:]
         assert {d["_id"] for d in store.engine.search(IndexKind.posts, {"match_all": {}}, size=100)} == {
@@ -137,5 +136,28 @@ def test_a_command_against_a_service_that_is_not_there_fails_with_one_line(tmp_p
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("flockwatch: OpenSearch at http://127.0.0.1:19482 is not ready")
-    assert "flockwatch status" in lines[0] and "opensearch.log" in lines[0]
+    engine = settings_of(env).store_engine  # the store CI runs these tests on
+    assert lines[0].startswith(f"flockwatch: {settings_of(env).store_name} is not ready")
+    assert "flockwatch status" in lines[0] and f"{engine}.log" in lines[0]
+
+
+def test_the_other_engine_s_server_is_one_line_naming_the_setting() -> None:
+    """The running store, asked for by the other engine's name: the client notices and says which setting to fix."""
+    running = Settings()
+    other = "opensearch" if running.store_engine == "elasticsearch" else "elasticsearch"
+    env = {**os.environ, "FLOCKWATCH_STORE_ENGINE": other, "FLOCKWATCH_STORE_PORT": str(running.store_port)}
+    done = subprocess.run([FLOCKWATCH, "search", "text:x"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert f"is not {'OpenSearch' if other == 'opensearch' else 'Elasticsearch'}" in lines[0]
+    assert f"FLOCKWATCH_STORE_ENGINE={running.store_engine}" in lines[0]
+
+
+def test_a_wrong_engine_name_is_one_line() -> None:
+    env = {**os.environ, "FLOCKWATCH_STORE_ENGINE": "solr"}
+    done = subprocess.run([FLOCKWATCH, "status"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "flockwatch: invalid settings: FLOCKWATCH_STORE_ENGINE: Input should be 'opensearch' or 'elasticsearch'"
+    ]

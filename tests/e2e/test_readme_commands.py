@@ -125,6 +125,13 @@ COVERAGE: dict[str, tuple[str, ...]] = {
     "alerts resolve": ("tests/integration/cli/test_alerts_cli.py::test_alert_commands",),
     "alerts check-config": ("tests/integration/cli/test_alerts_cli.py::test_check_config",),
     "alerts sweep": ("test_alerts_sweep",),
+    # No Kibana or OpenSearch Dashboards here: against a stand-in import API on 127.0.0.1.
+    "dashboards install": (
+        "tests/unit/cli/test_dashboards.py::test_install_into_kibana_posts_the_objects_for_the_prefix",
+        "tests/unit/cli/test_dashboards.py::test_install_into_opensearch_dashboards",
+        "tests/unit/cli/test_dashboards.py::test_install_into_a_kibana_space",
+    ),
+    "dashboards export": ("tests/unit/cli/test_dashboards.py::test_export_writes_the_objects_for_the_prefix",),
 }
 
 # The README's shell blocks (comments stripped) → the test that runs them.
@@ -134,6 +141,19 @@ SHELL_COVERAGE: dict[str, str] = {
     "export AIRFLOW_HOME=$PWD/.flockwatch/airflow AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags "
     "AIRFLOW__CORE__LOAD_EXAMPLES=False": "test_airflow_standalone",
     ".venv/bin/airflow standalone": "test_airflow_standalone",
+    # `make test-elasticsearch` runs the demo test with FLOCKWATCH_STORE_ENGINE=elasticsearch (on port 9201).
+    "FLOCKWATCH_STORE_ENGINE=elasticsearch flockwatch demo": "tests/e2e/test_demo.py::"
+    "test_demo_replays_and_indexes_every_post",
+    "curl -sI 127.0.0.1:9200": "test_store_answers_as_its_engine",
+    # No Elastic Cloud here: what these settings make of the client is checked without one.
+    "export FLOCKWATCH_STORE_ENGINE=elasticsearch": "tests/unit/adapters/test_client_security.py::"
+    "test_an_existing_cluster_by_address_or_elastic_cloud_id",
+    "export FLOCKWATCH_STORE_CLOUD_ID='monitoring:ZXUtd2VzdC0xLmF3cy5mb3VuZC5pbyRhYmMkZGVm'": "tests/unit/adapters/"
+    "test_client_security.py::test_an_existing_cluster_by_address_or_elastic_cloud_id",
+    "export FLOCKWATCH_STORE_API_KEY='<base64 id:key from Kibana → Stack Management → API keys>'": "tests/unit/"
+    "adapters/test_client_security.py::test_api_key_header_and_no_mixing",
+    "flockwatch worker index": "tests/e2e/test_first_contact.py::"
+    "test_worker_started_before_the_store_waits_then_indexes",
 }
 
 
@@ -241,12 +261,12 @@ def test_finds_the_readme_commands() -> None:
 def test_every_command_has_a_test() -> None:
     leaves = {path for path, group in command_paths() if not group}
     assert leaves | {""} == set(COVERAGE), "add the new command to COVERAGE with the test that runs it"
-    for command, tests in COVERAGE.items():
-        for ref in tests:
-            file, _, name = ref.rpartition("::")
-            source = REPO / (file or HERE)
-            names = {n.name for n in ast.walk(ast.parse(source.read_text())) if isinstance(n, ast.FunctionDef)}
-            assert name in names, f"{command!r}: {ref} does not exist"
+    refs = [(command, ref) for command, tests in COVERAGE.items() for ref in tests]
+    for command, ref in [*refs, *SHELL_COVERAGE.items()]:
+        file, _, name = ref.rpartition("::")
+        source = REPO / (file or HERE)
+        names = {n.name for n in ast.walk(ast.parse(source.read_text())) if isinstance(n, ast.FunctionDef)}
+        assert name in names, f"{command!r}: {ref} does not exist"
 
 
 def test_every_readme_command_is_covered() -> None:
@@ -322,7 +342,8 @@ def _make_dry_run(target: str) -> list[str]:
 
 
 def test_make_targets() -> None:
-    """`make demo` runs `flockwatch demo`; `make test` runs lint, then unit, integration and e2e tests (dry runs)."""
+    """`make demo` runs `flockwatch demo`; `make test` runs lint, then unit, integration and e2e tests, then the store's
+    tests on Elasticsearch (dry runs)."""
     assert _make_dry_run("demo")[-1] == ".venv/bin/flockwatch demo"
     # The audit's verdicts are tested in tests/unit/infra/test_dependency_audit.py.
     assert _make_dry_run("audit")[-1] == ".venv/bin/python infra/dependency_audit.py"
@@ -335,12 +356,20 @@ def test_make_targets() -> None:
         ".venv/bin/pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e",
     ]
     assert [line for line in lines if line in order] == order
+    # ...then the store's tests again on Elasticsearch (its own port), which it stops afterwards.
+    es = "FLOCKWATCH_STORE_ENGINE=elasticsearch FLOCKWATCH_STORE_PORT=9201 FLOCKWATCH_STORE_TRANSPORT_PORT=9301 "
+    assert _make_dry_run("test-elasticsearch")[-3:] == [
+        es + ".venv/bin/flockwatch up",
+        es + ".venv/bin/pytest -q -p no:cacheprovider -m store tests/integration tests/e2e",
+        es + ".venv/bin/flockwatch down elasticsearch",
+    ]
+    assert lines[-3:] == _make_dry_run("test-elasticsearch")[-3:]
 
 
 def test_airflow_standalone(tmp_path: Path) -> None:
     """The README's Airflow lines: its environment, and `airflow standalone` exists (its server is not started)."""
     _, shell = readme_commands(README.read_text(encoding="utf-8"))
-    export = next(line for line in shell if line.startswith("export "))
+    export = next(line for line in shell if line.startswith("export AIRFLOW"))
     env = dict(os.environ)
     for assignment in shlex.split(export)[1:]:
         name, _, value = assignment.partition("=")
@@ -366,7 +395,8 @@ def flockwatch(*args: str, env: dict[str, str] | None = None, timeout: float = 3
 
 @pytest.fixture(scope="module")
 def services() -> None:
-    report = local_services.up(Settings(), list(local_services.SERVICES))
+    settings = Settings()
+    report = local_services.up(settings, list(local_services.default_services(settings)))
     assert all(s["healthy"] for s in report.values()), report
 
 
@@ -374,7 +404,7 @@ def test_up_and_status(services: None) -> None:
     up = json.loads(flockwatch("up", "kafka", "opensearch"))  # already running: nothing started twice
     settings = Settings()
     assert up["kafka"]["healthy"] and up["kafka"]["port"] == settings.kafka_port
-    assert up["opensearch"]["healthy"] and up["opensearch"]["url"] == settings.opensearch_url
+    assert up["opensearch"]["healthy"] and up["opensearch"]["url"] == settings.store_url
     status = json.loads(flockwatch("status"))
     assert {name: s["pid"] for name, s in status.items()} == {name: s["pid"] for name, s in up.items()}
 
@@ -456,6 +486,7 @@ def demo_run(services: None) -> Iterator[DemoRun]:
         )
 
 
+@pytest.mark.store
 def test_demo_summary_and_try_next(demo_run: DemoRun) -> None:
     posts, rows, settings = demo_run.posts, demo_run.rows, demo_run.settings
     assert rows["posts read"] == rows["posts produced"] == str(N)
@@ -595,6 +626,7 @@ def test_replay_and_workers(pipeline: PipelineRun) -> None:
     assert store.engine.count(IndexKind.accounts) == len(authors)
 
 
+@pytest.mark.store
 def test_search_and_top_field(pipeline: PipelineRun) -> None:
     posts, env = pipeline.posts, pipeline.env
     for field in ("hashtags", "author.category", "author.handle"):
@@ -675,3 +707,16 @@ def test_bank_push(pipeline: PipelineRun, tmp_path: Path) -> None:
     store = open_store(pipeline.settings)
     store.engine.refresh(IndexKind.media_bank)
     assert store.engine.count(IndexKind.media_bank) == 1
+
+
+@pytest.mark.store
+def test_store_answers_as_its_engine() -> None:
+    """The README's `curl -sI`: the running store says what it is (Elasticsearch in `make test-elasticsearch`)."""
+    settings = Settings()
+    done = subprocess.run(["curl", "-sI", settings.store_url], capture_output=True, text=True, timeout=30, check=True)
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in done.stdout.splitlines())}
+    assert done.stdout.startswith("HTTP/1.1 200")
+    if settings.store_engine == "elasticsearch":
+        assert headers["x-elastic-product"] == "Elasticsearch"
+    else:
+        assert "x-elastic-product" not in headers

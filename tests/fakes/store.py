@@ -2,7 +2,7 @@
 and one repository per domain) over dicts.
 
 Documents live in ``store.engine.docs[kind][doc_id]``; upserts merge top-level fields as the store's
-``doc_as_upsert`` does, and alerts keep their lifecycle fields as the store's merge script does. What needs a
+``doc_as_upsert`` does, and alerts merge as the store's alerts repository merges them (``merge_alert``). What needs a
 query language (query strings, aggregations beyond top values) is not here: the integration tests cover it.
 
 Faults, for the tests of retries and dead letters: ``engine.down`` (every call raises ``StoreUnavailable``),
@@ -21,7 +21,7 @@ from typing import Any
 
 from flockwatch.alerts.watchlist import WatchEntity, match_all
 from flockwatch.schema import Post
-from flockwatch.store.alerts import LIFECYCLE_FIELDS
+from flockwatch.store.alerts import apply_change, merge_alert, with_delivery
 from flockwatch.store.documents import BulkResult, IndexKind, StoreUnavailable, Upsert
 from flockwatch.text.aggregate import RECENT_POSTS
 from flockwatch.text.rollup import NarrativeSummary, account_key, summarize_posts
@@ -144,8 +144,8 @@ class InMemoryAlerts:
     def upsert(self, alerts: Sequence[Mapping[str, Any]]) -> BulkResult:
         self.engine.check_write()
         for a in alerts:
-            current = self.docs.setdefault(str(a["alert_id"]), copy.deepcopy(dict(a)))
-            current.update({k: copy.deepcopy(v) for k, v in a.items() if k not in LIFECYCLE_FIELDS})
+            alert_id = str(a["alert_id"])
+            self.docs[alert_id] = copy.deepcopy(merge_alert(self.docs.get(alert_id, {}), a))
         return BulkResult(written=len(alerts))
 
     def get(self, alert_id: str) -> dict[str, Any] | None:
@@ -164,30 +164,23 @@ class InMemoryAlerts:
         found = [d for d in self.docs.values() if all(not v or d.get(k) == v for k, v in wanted.items())]
         return sorted(found, key=lambda d: str(d.get("created_at")), reverse=True)[:size]
 
-    def update(self, alert_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    def update(
+        self, alert_id: str, change: Callable[[dict[str, Any]], dict[str, Any]], *, visible: bool = True
+    ) -> dict[str, Any]:
         self.engine.check_write()
         if alert_id not in self.docs:
             raise KeyError(alert_id)
         doc = copy.deepcopy(self.docs[alert_id])
-        doc.update(change(doc))
+        doc = apply_change(doc, change(doc))
         self.docs[alert_id] = doc
         return copy.deepcopy(doc)
 
     def record_delivery(self, alert_id: str, delivery: Mapping[str, Any]) -> None:
-        self.engine.check_write()
-        self.deliveries.append((alert_id, dict(delivery)))
-        if alert_id in self.docs:
-            self.docs[alert_id].setdefault("deliveries", []).append(dict(delivery))
-            del self.docs[alert_id]["deliveries"][:-50]
+        self.ack_delivery(alert_id, delivery, ())
 
     def ack_delivery(self, alert_id: str, delivery: Mapping[str, Any], settled: Sequence[str]) -> None:
-        if alert_id not in self.docs:
-            raise KeyError(alert_id)
-        self.record_delivery(alert_id, delivery)
-        doc = self.docs[alert_id]
-        doc["outbox"] = [e for e in doc.get("outbox", []) if e not in settled]
-        if not doc["outbox"]:
-            del doc["outbox"]
+        self.deliveries.append((alert_id, dict(delivery)))
+        self.update(alert_id, lambda doc: with_delivery(doc, delivery, settled), visible=False)
 
     def pending(self, size: int = 500) -> list[dict[str, Any]]:
         self.engine.check_read()

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="session", autouse=True)
 def services_up() -> None:
-    report = local_services.up(Settings(), list(local_services.SERVICES))
+    settings = Settings()
+    report = local_services.up(settings, list(local_services.default_services(settings)))
     assert all(s["healthy"] for s in report.values()), report
 
 

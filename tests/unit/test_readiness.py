@@ -6,15 +6,13 @@ from collections.abc import Callable
 
 import pytest
 from kafka.errors import CoordinatorNotAvailableError, KafkaTimeoutError, TopicAuthorizationFailedError
-from opensearchpy.exceptions import ConnectionError as OSConnectionError
-from opensearchpy.exceptions import RequestError, TransportError
 
 from flockwatch.adapters.kafka_bus import kafka_transient
 from flockwatch.cli.app import service_error_line
 from flockwatch.config import Settings
 from flockwatch.readiness import Backoff, ServiceNotReady, retry_until_ready
-from flockwatch.store.documents import StoreUnavailable
-from flockwatch.store.engines.opensearch import store_transient
+from flockwatch.store.documents import StoreRequestError, StoreUnavailable
+from flockwatch.store.engines.rest import RequestTimedOut, store_transient
 
 
 class FakeClock:
@@ -64,7 +62,7 @@ def test_retries_until_the_service_answers() -> None:
     answers = iter(
         [
             KafkaTimeoutError("Unable to bootstrap from 127.0.0.1:9092"),
-            OSConnectionError("N/A", "refused", None),
+            StoreUnavailable("OpenSearch at http://127.0.0.1:9200 unreachable: refused"),
             "ready",
         ]
     )
@@ -106,9 +104,8 @@ def test_a_non_transient_error_propagates_at_once() -> None:
     ("exc", "transient"),
     [
         (StoreUnavailable("down"), True),
-        (OSConnectionError("N/A", "refused", None), True),
-        (TransportError(503, "master_not_discovered_exception", {}), True),
-        (RequestError(400, "mapper_parsing_exception", {}), False),
+        (RequestTimedOut("no answer in 5 s"), True),
+        (StoreRequestError(400, "mapper_parsing_exception"), False),
         (ValueError("bug"), False),
     ],
 )
@@ -117,11 +114,15 @@ def test_store_transient(exc: BaseException, transient: bool) -> None:
 
 
 def test_cli_turns_service_errors_into_one_line_and_leaves_bugs_alone() -> None:
-    settings = Settings(kafka_port=19999, opensearch_port=19998)
+    settings = Settings(kafka_port=19999, store_port=19998)
     kafka_line = service_error_line(KafkaTimeoutError("Unable to bootstrap from 127.0.0.1:9092"), settings)
     assert kafka_line is not None and kafka_line.startswith("Kafka at 127.0.0.1:19999 is not ready: KafkaTimeoutError")
     assert "flockwatch status" in kafka_line and "kafka.log" in kafka_line
-    store_line = service_error_line(OSConnectionError("N/A", "refused", None), settings)
+    store_line = service_error_line(StoreUnavailable("refused"), settings)
     assert store_line is not None and store_line.startswith("OpenSearch at http://127.0.0.1:19998 is not ready")
+    es = Settings(store_engine="elasticsearch", store_port=19997)
+    es_line = service_error_line(StoreUnavailable("refused"), es)
+    assert es_line is not None and es_line.startswith("Elasticsearch at http://127.0.0.1:19997 is not ready")
+    assert "flockwatch up elasticsearch" in es_line
     assert service_error_line(ValueError("a bug"), settings) is None
-    assert service_error_line(RequestError(400, "bad query", {}), settings) is None
+    assert service_error_line(StoreRequestError(400, "bad query"), settings) is None

@@ -1,8 +1,9 @@
 """Client security arguments built from Settings, in one place so every client gets the same ones.
 
 Kafka producers, consumers, admin clients, the health checks and scratch namespaces all call
-:func:`kafka_client_args`; the store client and the store health check call :func:`opensearch_client_args` and
-:func:`http_auth_header`/:func:`ssl_context`. Secrets stay in ``SecretStr`` until handed to the client.
+:func:`kafka_client_args`; the store clients call :func:`opensearch_client_args` or
+:func:`elasticsearch_client_args`, and the store health check :func:`http_auth_header`/:func:`ssl_context`.
+Secrets stay in ``SecretStr`` until handed to the client.
 """
 
 from __future__ import annotations
@@ -42,18 +43,18 @@ def kafka_client_args(settings: Settings) -> dict[str, Any]:
 
 
 def _basic_auth(settings: Settings) -> tuple[str, str] | None:
-    password = settings.opensearch_password.get_secret_value()
-    if not settings.opensearch_username:
+    password = settings.store_password.get_secret_value()
+    if not settings.store_username:
         return None
-    return settings.opensearch_username, password
+    return settings.store_username, password
 
 
 def http_auth_header(settings: Settings) -> dict[str, str]:
     """The store's Authorization header (API key or Basic), or nothing when none is configured."""
-    api_key = settings.opensearch_api_key.get_secret_value()
+    api_key = settings.store_api_key.get_secret_value()
     basic = _basic_auth(settings)
     if api_key and basic:
-        raise SecuritySettingsError("set either FLOCKWATCH_OPENSEARCH_API_KEY or a user/password, not both")
+        raise SecuritySettingsError("set either FLOCKWATCH_STORE_API_KEY or a user/password, not both")
     if api_key:
         return {"Authorization": f"ApiKey {api_key}"}
     if basic:
@@ -62,24 +63,49 @@ def http_auth_header(settings: Settings) -> dict[str, str]:
     return {}
 
 
+def _https(settings: Settings) -> bool:
+    return settings.store_url.startswith("https://") or bool(settings.store_cloud_id)
+
+
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     """A verifying TLS context for the store (its CA file, else the system store); None for plain http."""
-    if settings.opensearch_scheme != "https":
+    if not _https(settings):
         return None
-    cafile = str(settings.opensearch_ca_file) if settings.opensearch_ca_file is not None else None
+    cafile = str(settings.store_ca_file) if settings.store_ca_file is not None else None
     return ssl.create_default_context(cafile=cafile)
 
 
 def opensearch_client_args(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``opensearchpy.OpenSearch``: hosts, TLS verification with the CA, credentials."""
-    args: dict[str, Any] = {"hosts": [settings.opensearch_url]}
+    if settings.store_cloud_id:
+        raise SecuritySettingsError(
+            "FLOCKWATCH_STORE_CLOUD_ID names an Elastic Cloud deployment: set FLOCKWATCH_STORE_ENGINE=elasticsearch "
+            "(or FLOCKWATCH_STORE_ADDRESS for an OpenSearch cluster)"
+        )
+    args: dict[str, Any] = {"hosts": [settings.store_url]}
     headers = http_auth_header(settings)  # validates the credential choice
     if headers:
         args["headers"] = headers
-    if settings.opensearch_scheme == "https":
+    if _https(settings):
         args |= {"use_ssl": True, "verify_certs": True, "ssl_show_warn": True}
-        if settings.opensearch_ca_file is not None:
-            args["ca_certs"] = str(settings.opensearch_ca_file)
+        if settings.store_ca_file is not None:
+            args["ca_certs"] = str(settings.store_ca_file)
+    return args
+
+
+def elasticsearch_client_args(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for ``elasticsearch.Elasticsearch``: the URL or Elastic Cloud id, TLS verification with
+    the CA, credentials (the same settings as OpenSearch's)."""
+    args: dict[str, Any] = (
+        {"cloud_id": settings.store_cloud_id} if settings.store_cloud_id else {"hosts": [settings.store_url]}
+    )
+    headers = http_auth_header(settings)  # validates the credential choice
+    if headers:
+        args["headers"] = headers
+    if _https(settings):
+        args["verify_certs"] = True
+        if settings.store_ca_file is not None:
+            args["ca_certs"] = str(settings.store_ca_file)
     return args
 
 

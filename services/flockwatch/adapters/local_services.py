@@ -110,7 +110,7 @@ def default_services(settings: Settings) -> tuple[str, ...]:
 
 
 def _check_engine(settings: Settings, name: str) -> None:
-    """Only the configured engine may start: both stores would listen on opensearch_port."""
+    """Only the configured engine may start: both stores would listen on store_port."""
     if name in STORE_SERVICES and name != settings.store_engine:
         raise ServiceError(
             f"cannot start {name}: FLOCKWATCH_STORE_ENGINE is {settings.store_engine!r} "
@@ -120,13 +120,13 @@ def _check_engine(settings: Settings, name: str) -> None:
 
 def service_port(settings: Settings, name: str) -> int:
     _check_name(name)
-    return settings.kafka_port if name == "kafka" else settings.opensearch_port
+    return settings.kafka_port if name == "kafka" else settings.store_port
 
 
 def _ports_used(settings: Settings, name: str) -> list[int]:
     if name == "kafka":
         return [settings.kafka_port, settings.kafka_controller_port]
-    return [settings.opensearch_port, settings.opensearch_transport_port]
+    return [settings.store_port, settings.store_transport_port]
 
 
 # --------------------------------------------------------------------------------------- jars
@@ -285,16 +285,16 @@ def store_node_settings(settings: Settings) -> dict[str, str]:
     watermark = "cluster.routing.allocation.disk.watermark."
     return {
         "network.host": settings.host,
-        "transport.port": str(settings.opensearch_transport_port),
+        "transport.port": str(settings.store_transport_port),
         "discovery.type": "single-node",
-        # Disk watermarks on, as absolute free space (settings.opensearch_disk_watermark_*): a machine with a few GB
+        # Disk watermarks on, as absolute free space (settings.store_disk_watermark_*): a machine with a few GB
         # free is unaffected, a disk about to fill makes the store refuse writes (read-only indices) instead.
         "cluster.routing.allocation.disk.threshold_enabled": "true",
         # Otherwise a single-node cluster ignores low/high in allocation decisions (the engines' default).
         watermark + "enable_for_single_data_node": "true",
-        watermark + "low": settings.opensearch_disk_watermark_low,
-        watermark + "high": settings.opensearch_disk_watermark_high,
-        watermark + "flood_stage": settings.opensearch_disk_watermark_flood_stage,
+        watermark + "low": settings.store_disk_watermark_low,
+        watermark + "high": settings.store_disk_watermark_high,
+        watermark + "flood_stage": settings.store_disk_watermark_flood_stage,
         # Wildcard and _all deletes refused: drop_all deletes by explicit names.
         "action.destructive_requires_name": "true",
     }
@@ -307,7 +307,7 @@ def render_opensearch_yml(settings: Settings) -> str:
     return "\n".join(lines) + "\n"
 
 
-_LOG4J2_CONSOLE = """\
+LOG4J2_CONSOLE = """\
 # Written by flockwatch.adapters.local_services: everything to stdout, which is redirected to the service log.
 status = error
 appender.console.type = Console
@@ -450,11 +450,11 @@ def kafka_healthy(settings: Settings, timeout_s: float = 5.0) -> bool:
 
 def _cluster_health(settings: Settings, timeout_s: float) -> tuple[dict[str, Any], str | None] | None:
     """The store port's ``GET /_cluster/health`` body and its ``X-Elastic-Product`` header, or None."""
-    if not port_open(settings.host, settings.opensearch_port):
+    if not port_open(settings.host, settings.store_port):
         return None
     try:
         request = urllib.request.Request(
-            f"{settings.opensearch_url}/_cluster/health", headers=security.http_auth_header(settings)
+            f"{settings.store_url}/_cluster/health", headers=security.http_auth_header(settings)
         )
         with urllib.request.urlopen(request, timeout=timeout_s, context=security.ssl_context(settings)) as resp:
             body: dict[str, Any] = json.loads(resp.read())
@@ -512,13 +512,18 @@ def service_status(settings: Settings, name: str) -> dict[str, Any]:
         info["bootstrap"] = settings.kafka_bootstrap
         info["controller_port"] = settings.kafka_controller_port
     else:
-        info["url"] = settings.opensearch_url
-        info["transport_port"] = settings.opensearch_transport_port
+        info["url"] = settings.store_url
+        info["transport_port"] = settings.store_transport_port
     return info
 
 
 def hint(settings: Settings, name: str) -> str:
     """What an operator should do about ``name`` not answering, in one sentence."""
+    if name == settings.store_engine and (settings.store_address or settings.store_cloud_id):
+        return (
+            "It is not a local service: check that the cluster is up and reachable from here, and its "
+            "FLOCKWATCH_STORE_ADDRESS / FLOCKWATCH_STORE_CLOUD_ID and credentials"
+        )
     return (
         f"Check `flockwatch status` (start it with `flockwatch up {name}`); "
         f"its log is {service_paths(settings, name).log_file}"
@@ -563,12 +568,12 @@ def kafka_command(settings: Settings) -> list[str]:
 
 
 def _store_jvm_args(settings: Settings, name: str, paths: Paths) -> list[str]:
-    """``java`` and the JVM flags both store engines share (heap from the opensearch_heap setting)."""
+    """``java`` and the JVM flags both store engines share (heap from the store_heap setting)."""
     return [
         java_executable(settings),
         f"{_MARKER}{name}",
-        f"-Xms{settings.opensearch_heap}",
-        f"-Xmx{settings.opensearch_heap}",
+        f"-Xms{settings.store_heap}",
+        f"-Xmx{settings.store_heap}",
         "-XX:+UseG1GC",
         "-Djava.awt.headless=true",
         "-Dfile.encoding=UTF-8",
@@ -601,7 +606,7 @@ def opensearch_command(settings: Settings) -> list[str]:
         "1",
         # The runner's node i listens on baseHttpPort + i (our launcher makes that exact).
         "-baseHttpPort",
-        str(settings.opensearch_port - 1),
+        str(settings.store_port - 1),
         "-clusterName",
         OPENSEARCH_CLUSTER_NAME,
     ]
@@ -615,7 +620,7 @@ def elasticsearch_node_settings(settings: Settings, paths: Paths) -> dict[str, s
         "path.home": str(paths.root / "home"),
         "path.data": str(paths.data_dir),
         "path.logs": str(paths.root / "logs"),
-        "http.port": str(settings.opensearch_port),
+        "http.port": str(settings.store_port),
         "http.type": "netty4",
         "transport.type": "netty4",
         **store_node_settings(settings),
@@ -639,7 +644,7 @@ def _prepare_kafka(settings: Settings, paths: Paths) -> None:
     props = paths.root / "server.properties"
     _write_if_changed(props, render_server_properties(settings, paths.data_dir))
     props.chmod(0o600)  # may hold the super user's SCRAM password
-    _write_if_changed(paths.root / "log4j2.properties", _LOG4J2_CONSOLE + _KAFKA_QUIET_LOGGERS)
+    _write_if_changed(paths.root / "log4j2.properties", LOG4J2_CONSOLE + _KAFKA_QUIET_LOGGERS)
     if (paths.data_dir / "meta.properties").exists():
         return  # formatted before: keep topics and offsets
     id_file = paths.root / "cluster_id"
@@ -674,14 +679,14 @@ def _prepare_opensearch(settings: Settings, paths: Paths) -> None:
         (paths.root / sub).mkdir(parents=True, exist_ok=True)
     paths.data_dir.mkdir(parents=True, exist_ok=True)
     _write_if_changed(paths.root / "config" / "opensearch.yml", render_opensearch_yml(settings))
-    _write_if_changed(paths.root / "config" / "log4j2.properties", _LOG4J2_CONSOLE)
+    _write_if_changed(paths.root / "config" / "log4j2.properties", LOG4J2_CONSOLE)
 
 
 def _prepare_elasticsearch(settings: Settings, paths: Paths) -> None:
     for sub in ("home", "logs", "tmp"):
         (paths.root / sub).mkdir(parents=True, exist_ok=True)
     paths.data_dir.mkdir(parents=True, exist_ok=True)
-    _write_if_changed(paths.root / "log4j2.properties", _LOG4J2_CONSOLE)
+    _write_if_changed(paths.root / "log4j2.properties", LOG4J2_CONSOLE)
 
 
 # Per service: write its config files under its state dir, then the command that starts it.

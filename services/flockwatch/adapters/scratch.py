@@ -19,10 +19,11 @@ from flockwatch.store import prepare_store
 
 
 @contextmanager
-def scratch_namespace(kind: str) -> Iterator[Settings]:
-    """Settings whose topics and indices exist for the block only; ``kind`` starts the prefix ("it", "bench")."""
+def scratch_namespace(kind: str, base: Settings | None = None) -> Iterator[Settings]:
+    """Settings (``base``'s, else from the environment) whose topics and indices exist for the block only; ``kind``
+    starts the prefix ("it", "bench")."""
     tag = f"{kind}{uuid.uuid4().hex[:10]}"
-    settings = Settings(topic_prefix=tag, index_prefix=tag)
+    settings = (base or Settings()).model_copy(update={"topic_prefix": tag, "index_prefix": tag})
     ensure_topics(settings)
     store = prepare_store(settings)
     try:

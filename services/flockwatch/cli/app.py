@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from flockwatch.cli.alerts import alerts_app, watchlist_app
+from flockwatch.cli.dashboards import dashboards_app
 from flockwatch.cli.graph import graph_app
 from flockwatch.cli.media import bank_app, match, score_media
 from flockwatch.cli.text import narratives, score_app, top_app
@@ -34,6 +35,7 @@ app.add_typer(bank_app, name="bank")
 app.command("match")(match)
 app.add_typer(watchlist_app, name="watchlist")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(dashboards_app, name="dashboards")
 
 Services = Annotated[
     list[str] | None,
@@ -47,7 +49,7 @@ def _echo_json(obj: object) -> None:
 
 @app.command()
 def up(services: Services = None) -> None:
-    """Start single-node Kafka (KRaft) and OpenSearch on loopback; wait until healthy."""
+    """Start single-node Kafka (KRaft) and the store (OpenSearch, or Elasticsearch) on loopback; wait until healthy."""
     from flockwatch.adapters import local_services
 
     settings = get_settings()
@@ -377,12 +379,14 @@ def setup_error_line(exc: BaseException) -> str | None:
     other store engine asked for), or None for any other error."""
     from pydantic import ValidationError
 
+    from flockwatch.adapters.client_security import SecuritySettingsError
     from flockwatch.adapters.local_services import ServiceError
+    from flockwatch.store.documents import StoreAccessDenied, WrongStoreEngine
 
     if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
         problems = [f"FLOCKWATCH_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
         return "invalid settings: " + "; ".join(problems)
-    if isinstance(exc, ServiceError):
+    if isinstance(exc, ServiceError | WrongStoreEngine | SecuritySettingsError | StoreAccessDenied):
         return str(exc)
     return None
 
@@ -393,15 +397,15 @@ def service_error_line(exc: BaseException, settings: Settings) -> str | None:
     from flockwatch.adapters.kafka_bus import kafka_transient
     from flockwatch.messages import TransientError
     from flockwatch.readiness import ServiceNotReady, describe
-    from flockwatch.store.engines.opensearch import store_transient
+    from flockwatch.store.engines.rest import store_transient
 
     if isinstance(exc, ServiceNotReady):
         return str(exc)
     module = type(exc).__module__
     if module.startswith("kafka") and kafka_transient(exc):
         service, name = f"Kafka at {settings.kafka_bootstrap}", "kafka"
-    elif (module.startswith("opensearchpy") or isinstance(exc, TransientError)) and store_transient(exc):
-        service, name = f"OpenSearch at {settings.opensearch_url}", "opensearch"
+    elif isinstance(exc, TransientError) and store_transient(exc):
+        service, name = settings.store_name, settings.store_engine
     else:
         return None
     return str(ServiceNotReady(service, describe(exc), local_services.hint(settings, name)))

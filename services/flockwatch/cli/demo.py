@@ -146,7 +146,7 @@ def run_demo(
     on_progress: Callable[[int], None] | None = None,
 ) -> DemoSummary:
     started = time.monotonic()
-    local_services.up(settings, list(local_services.SERVICES))
+    local_services.up(settings, list(local_services.default_services(settings)))
     ensure_topics(settings)
     if fresh:
         when_store_ready(settings, open_store(settings).engine.drop_all)
@@ -194,6 +194,6 @@ def example_queries(settings: Settings, store: Store) -> list[str]:
         'flockwatch search "author.category:HashtagGamer AND text:debate" --size 5',
         "flockwatch top hashtags",
         "flockwatch top author.category",
-        f"curl -s '{settings.opensearch_url}/{alias}/_search?q=hashtags:{tag}&size=3&pretty'",
-        f"curl -s '{settings.opensearch_url}/{alias}/_count?pretty'",
+        f"curl -s '{settings.store_url}/{alias}/_search?q=hashtags:{tag}&size=3&pretty'",
+        f"curl -s '{settings.store_url}/{alias}/_count?pretty'",
     ]

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from flockwatch.messages import InMessage, StageOutcome, describe_error, parse
 from flockwatch.schema import MediaScore, Post, TextScore
 from flockwatch.store.documents import BulkResult, IndexKind, Upsert
+from flockwatch.text.rollup import account_key
 from flockwatch.topics import Topic
 
 STAGE = "index"
@@ -29,6 +30,9 @@ class IndexPlan:
 def post_document(post: Post) -> dict[str, Any]:
     doc = post.model_dump(mode="json", exclude_none=True, exclude={"schema_version", "kind"})
     doc["key"] = post.key
+    account = account_key(doc)
+    if account:  # one keyword to count and list accounts by (platform:author id): no script needed
+        doc["account_key"] = account
     parent = post.parent_key()
     if parent:
         doc["parent_key"] = parent

@@ -4,8 +4,10 @@
   ``BulkResult``, ``StoreUnavailable``...); stages import store types from there only.
 - :mod:`~flockwatch.store.mappings`: the index mappings, as data.
 - :mod:`~flockwatch.store.engine`: ``Engine``, the generic operations (bulk upsert, get, search, scan, count...).
-- :mod:`~flockwatch.store.engines.opensearch`: ``OpenSearchEngine``, the only engine so far, and the only
-  module (with :mod:`~flockwatch.store.timeouts`) that imports a client library.
+- :mod:`~flockwatch.store.engines.rest`: ``RestEngine``, the one implementation, as REST requests both engines
+  answer; it sends them through a small ``RestClient`` over the configured engine's official client:
+  :mod:`~flockwatch.store.engines.opensearch` (opensearch-py) or :mod:`~flockwatch.store.engines.elasticsearch`
+  (elasticsearch), the only modules that import a client library. ``FLOCKWATCH_STORE_ENGINE`` picks one.
 - The repositories, each over an ``Engine``: :mod:`~flockwatch.store.posts`, :mod:`~flockwatch.store.alerts`,
   :mod:`~flockwatch.store.watchlists`, :mod:`~flockwatch.store.banks`, :mod:`~flockwatch.store.graph`,
   :mod:`~flockwatch.store.rollups`.
@@ -60,24 +62,34 @@ class Store:
         )
 
 
+def open_engine(settings: Settings, timeout_s: float | None = None) -> Engine:
+    """The engine ``settings.store_engine`` names (no request made yet). ``timeout_s`` fixes the first request
+    timeout (tests)."""
+    if settings.store_engine == "elasticsearch":
+        from flockwatch.store.engines.elasticsearch import elasticsearch_engine
+
+        return elasticsearch_engine(settings, timeout_s)
+    from flockwatch.store.engines.opensearch import opensearch_engine
+
+    return opensearch_engine(settings, timeout_s)
+
+
 def open_store(settings: Settings, timeout_s: float | None = None) -> Store:
     """The store of ``settings`` (no request made yet). ``timeout_s`` fixes the first request timeout (tests)."""
-    from flockwatch.store.engines.opensearch import OpenSearchEngine
-
-    return Store.over(OpenSearchEngine(settings, timeout_s))
+    return Store.over(open_engine(settings, timeout_s))
 
 
 def when_store_ready(settings: Settings, call: Callable[[], T], wait_s: float | None = SETTINGS_BOUND) -> T:
     """``call()``, retried with backoff while the store is starting; then ServiceNotReady, one line."""
     from flockwatch.adapters import local_services
-    from flockwatch.store.engines.opensearch import store_transient
+    from flockwatch.store.engines.rest import store_transient
 
     return retry_until_ready(
-        f"OpenSearch at {settings.opensearch_url}",
+        settings.store_name,
         call,
         is_transient=store_transient,
         wait_s=resolve_wait(wait_s, settings.service_wait_s),
-        hint=local_services.hint(settings, "opensearch"),
+        hint=local_services.hint(settings, settings.store_engine),
     )
 
 

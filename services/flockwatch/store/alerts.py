@@ -1,7 +1,9 @@
 """Alerts: upserts that never overwrite their lifecycle, reads, status changes, deliveries and the outbox.
 
-Alerts are upserted by a script that keeps what is set elsewhere (status, history, deliveries, created_at);
-the outbox (:mod:`flockwatch.alerts.outbox`) lists the sinks that still owe a delivery.
+An alert write keeps what is set elsewhere (status, history, deliveries, created_at): it reads the stored alerts,
+merges (:func:`merge_alert`) and writes them back only if unchanged meanwhile, again for those that changed. No
+store script does it, so it runs the same on every engine. The outbox (:mod:`flockwatch.alerts.outbox`) lists the
+sinks that still owe a delivery.
 """
 
 from __future__ import annotations
@@ -11,30 +13,39 @@ from datetime import datetime
 from typing import Any
 
 from flockwatch.schema import document_id
-from flockwatch.store.documents import BulkResult, IndexKind, Script, ScriptUpsert, StoreUnavailable, VersionConflict
+from flockwatch.store.documents import BulkResult, IndexKind, StoreUnavailable, VersionConflict, VersionedPut
 from flockwatch.store.engine import Engine
 from flockwatch.store.mappings import KEYWORD
 
-# What a later write of an alert never overwrites: its lifecycle, kept by the merge script.
+# What a later write of an alert never overwrites: its lifecycle, set by analysts and sinks.
 LIFECYCLE_FIELDS = ["status", "history", "deliveries", "created_at"]
-_ALERT_MERGE = """
-for (entry in params.doc.entrySet()) {
-  if (!params.keep.contains(entry.getKey()) || !ctx._source.containsKey(entry.getKey())) {
-    ctx._source[entry.getKey()] = entry.getValue();
-  }
-}
-"""
-_SETTLE_OUTBOX = """
-if (ctx._source.outbox != null) {
-  ctx._source.outbox.removeIf(e -> params.settled.contains(e));
-  if (ctx._source.outbox.isEmpty()) { ctx._source.remove('outbox'); }
-}
-"""
-_APPEND_DELIVERY = """
-if (ctx._source.deliveries == null) { ctx._source.deliveries = []; }
-ctx._source.deliveries.add(params.d);
-while (ctx._source.deliveries.size() > 50) { ctx._source.deliveries.remove(0); }
-"""
+# Deliveries kept on an alert (the newest).
+DELIVERIES_KEPT = 50
+
+
+def merge_alert(stored: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """``stored`` with every field of ``update``, except lifecycle fields ``stored`` already has."""
+    merged = dict(stored)
+    merged.update({k: v for k, v in update.items() if k not in LIFECYCLE_FIELDS or k not in stored})
+    return merged
+
+
+def apply_change(doc: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:
+    """``doc`` with the fields of ``change``; a None there removes the field."""
+    return {k: v for k, v in {**doc, **change}.items() if v is not None or k not in change}
+
+
+def with_delivery(doc: Mapping[str, Any], delivery: Mapping[str, Any], settled: Sequence[str] = ()) -> dict[str, Any]:
+    """The fields that record ``delivery`` on the alert ``doc`` (the last ``DELIVERIES_KEPT``) and drop its
+    ``settled`` outbox entries (the outbox field goes once empty)."""
+    change: dict[str, Any] = {"deliveries": [*(doc.get("deliveries") or []), dict(delivery)][-DELIVERIES_KEPT:]}
+    if doc.get("outbox") is not None:
+        change["outbox"] = [e for e in doc["outbox"] if e not in settled] or None
+    return change
+
+
+# Read-merge-write rounds before a write that keeps losing to concurrent ones gives up (retried later).
+_CONFLICT_ROUNDS = 10
 
 
 class AlertsRepository:
@@ -47,11 +58,23 @@ class AlertsRepository:
 
         Raises StoreUnavailable (retry the batch) unless every alert was acknowledged or rejected.
         """
-        items = [
-            ScriptUpsert(str(a["alert_id"]), Script(_ALERT_MERGE, {"doc": dict(a), "keep": LIFECYCLE_FIELDS}), dict(a))
-            for a in alerts
-        ]
-        return self.engine.bulk_script_upsert(IndexKind.alerts, items)
+        pending = {str(a["alert_id"]): dict(a) for a in alerts}
+        result = BulkResult()
+        for _ in range(_CONFLICT_ROUNDS):
+            stored = self.engine.get_many_versioned(IndexKind.alerts, list(pending))
+            puts = [
+                VersionedPut(alert_id, merge_alert(stored[alert_id][0], alert), stored[alert_id][1])
+                if alert_id in stored
+                else VersionedPut(alert_id, alert)
+                for alert_id, alert in pending.items()
+            ]
+            outcome = self.engine.bulk_put_if(IndexKind.alerts, puts)
+            result.written += outcome.written
+            result.rejected += outcome.rejected
+            pending = {alert_id: pending[alert_id] for alert_id in outcome.conflicts}
+            if not pending:
+                return result
+        raise StoreUnavailable(f"{len(pending)} alerts kept changing under us; try again")
 
     def get(self, alert_id: str) -> dict[str, Any] | None:
         """The alert as of now (a real-time read by id), or None."""
@@ -75,32 +98,34 @@ class AlertsRepository:
         hits = self.engine.hits(IndexKind.alerts, query, size=size, sort=[{"created_at": {"order": "desc"}}])
         return [h.source for h in hits]
 
-    def update(self, alert_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
-        """Apply ``change`` (current doc → partial doc) atomically, retrying on concurrent writes.
+    def update(
+        self, alert_id: str, change: Callable[[dict[str, Any]], dict[str, Any]], *, visible: bool = True
+    ) -> dict[str, Any]:
+        """Apply ``change`` (current doc → partial doc; a None value removes the field) atomically, retrying on
+        concurrent writes; searchable on return unless ``visible`` is False.
 
         Raises KeyError when there is no such alert; whatever ``change`` raises propagates.
         """
-        for _ in range(10):
+        for _ in range(_CONFLICT_ROUNDS):
             found = self.engine.get_versioned(IndexKind.alerts, alert_id)
             if found is None:
                 raise KeyError(alert_id)
             doc, version = found
-            doc.update(change(doc))
+            doc = apply_change(doc, change(doc))
             try:
-                self.engine.put(IndexKind.alerts, alert_id, doc, if_version=version)
+                self.engine.put(IndexKind.alerts, alert_id, doc, if_version=version, visible=visible)
             except VersionConflict:
                 continue
             return doc
         raise StoreUnavailable(f"alert {alert_id} kept changing under us; try again")
 
     def record_delivery(self, alert_id: str, delivery: Mapping[str, Any]) -> None:
-        """Append a sink delivery record to the alert (the last 50 are kept)."""
-        self.engine.update_script(IndexKind.alerts, alert_id, Script(_APPEND_DELIVERY, {"d": dict(delivery)}))
+        """Append a sink delivery record to the alert (the last ``DELIVERIES_KEPT`` are kept)."""
+        self.update(alert_id, lambda doc: with_delivery(doc, delivery), visible=False)
 
     def ack_delivery(self, alert_id: str, delivery: Mapping[str, Any], settled: Sequence[str]) -> None:
         """Record a delivery on the alert and drop the ``settled`` outbox entries, in one update."""
-        script = Script(_APPEND_DELIVERY + _SETTLE_OUTBOX, {"d": dict(delivery), "settled": list(settled)})
-        self.engine.update_script(IndexKind.alerts, alert_id, script)
+        self.update(alert_id, lambda doc: with_delivery(doc, delivery, settled), visible=False)
 
     def pending(self, size: int = 500) -> list[dict[str, Any]]:
         """Alerts whose outbox is not empty (notifications still owed), as of now (searched, then read back in

@@ -43,6 +43,30 @@ class VersionConflict(Exception):
     """A conditional write lost to a concurrent one (the document changed since it was read)."""
 
 
+class StoreRequestError(Exception):
+    """The store refused a request for good (a malformed query, a mapping clash): retrying cannot help."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"store refused the request ({status}): {reason}")
+        self.status, self.reason = status, reason
+
+
+class StoreAccessDenied(StoreRequestError):
+    """The store refused the configured credentials (401) or their rights (403)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(status, reason)
+        self.args = (
+            f"the store refused the credentials ({status}: {reason}); check FLOCKWATCH_STORE_API_KEY or "
+            "FLOCKWATCH_STORE_USERNAME/FLOCKWATCH_STORE_PASSWORD and the rights they carry",
+        )
+
+
+class WrongStoreEngine(Exception):
+    """The server is not the engine FLOCKWATCH_STORE_ENGINE names (an OpenSearch server for the Elasticsearch
+    client, or the other way round)."""
+
+
 # Opaque: what a read returned, for a conditional write (``Engine.put(..., if_version=...)``).
 Version = tuple[int, int]
 
@@ -59,21 +83,13 @@ class Upsert:
 
 
 @dataclass(frozen=True)
-class Script:
-    """An update script run on a stored document (``ctx._source``) with ``params``; Painless, which
-    OpenSearch and Elasticsearch both run."""
-
-    source: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ScriptUpsert:
-    """Run ``script`` on the document ``doc_id``, or create it as ``upsert`` if missing."""
+class VersionedPut:
+    """Write ``doc`` whole as the document ``doc_id``, only if it is still as read at ``version``; with no
+    ``version``, only if there is no such document yet."""
 
     doc_id: str
-    script: Script
-    upsert: Mapping[str, Any]
+    doc: Mapping[str, Any]
+    version: Version | None = None
 
 
 @dataclass
@@ -81,6 +97,8 @@ class BulkResult:
     written: int = 0
     # (doc_id, reason) for documents the store rejected for good (mapping errors...).
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    # Ids whose conditional write (VersionedPut) lost to a concurrent one: read them again and retry.
+    conflicts: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,11 @@ mappings, and runs requests; it maps its client's errors to the plain ones of
 lost conditional write ``VersionConflict``, a missing document ``None``/``False``/``KeyError`` as each method
 says. Any other engine error (a malformed request) propagates as the engine raised it.
 
-Queries, sorts and aggregations are the query DSL as plain dicts, which OpenSearch and Elasticsearch share.
+Queries, sorts and aggregations are the query DSL as plain dicts, which OpenSearch and Elasticsearch share; no
+scripts (the local Elasticsearch node has no Painless): a write that depends on the stored document reads it and
+writes it back conditionally (``get_many_versioned`` then ``bulk_put_if``).
 Document ids follow :mod:`flockwatch.store.documents` (stored under ``document_id``; ``_id`` in results).
-The implementation is :class:`flockwatch.store.engines.opensearch.OpenSearchEngine`.
+The implementation is :class:`flockwatch.store.engines.rest.RestEngine`, over either engine's client.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from flockwatch.store.documents import BulkResult, Hit, IndexKind, Script, ScriptUpsert, Search, Upsert, Version
+from flockwatch.store.documents import BulkResult, Hit, IndexKind, Search, Upsert, Version, VersionedPut
 
 
 class Engine(Protocol):
@@ -43,7 +45,9 @@ class Engine(Protocol):
         """Delete every index and template of this prefix (tests and `demo --fresh`)."""
         ...
 
-    def healthy(self) -> bool: ...
+    def healthy(self, timeout_s: float = 5.0) -> bool:
+        """Whether the cluster answers its health as green or yellow within ``timeout_s``."""
+        ...
 
     # --- writes -----------------------------------------------------------------------------------------
 
@@ -52,21 +56,26 @@ class Engine(Protocol):
         was acknowledged or rejected for good."""
         ...
 
-    def bulk_script_upsert(self, kind: IndexKind, items: Sequence[ScriptUpsert]) -> BulkResult:
-        """Run each item's script on its document (created from ``upsert`` if missing); as ``bulk_upsert``."""
+    def bulk_put_if(self, kind: IndexKind, puts: Sequence[VersionedPut]) -> BulkResult:
+        """Conditional whole-document writes (not waiting for visibility); the ids whose document changed since
+        it was read (or appeared, for a ``version`` of None) are ``conflicts``; otherwise as ``bulk_upsert``."""
         ...
 
     def bulk_put(self, kind: IndexKind, docs: Sequence[tuple[str, Mapping[str, Any]]]) -> BulkResult:
         """Create or replace whole documents ``(doc_id, doc)``, visible to searches on return."""
         ...
 
-    def put(self, kind: IndexKind, doc_id: str, doc: Mapping[str, Any], *, if_version: Version | None = None) -> None:
-        """Create or replace one document, visible on return; ``VersionConflict`` if ``if_version`` is given and
-        the document changed since it was read with it."""
-        ...
-
-    def update_script(self, kind: IndexKind, doc_id: str, script: Script) -> None:
-        """Run ``script`` on the document (retried on concurrent writes); ``KeyError`` if there is none."""
+    def put(
+        self,
+        kind: IndexKind,
+        doc_id: str,
+        doc: Mapping[str, Any],
+        *,
+        if_version: Version | None = None,
+        visible: bool = True,
+    ) -> None:
+        """Create or replace one document (visible to searches on return unless ``visible`` is False);
+        ``VersionConflict`` if ``if_version`` is given and the document changed since it was read with it."""
         ...
 
     def delete(self, kind: IndexKind, doc_id: str) -> bool:
@@ -89,6 +98,10 @@ class Engine(Protocol):
 
     def get_many(self, kind: IndexKind, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Documents of a fixed kind by id; missing ids are absent from the result."""
+        ...
+
+    def get_many_versioned(self, kind: IndexKind, ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], Version]]:
+        """As :meth:`get_many`, each document with its version (for ``bulk_put_if``)."""
         ...
 
     # --- searches (near real time: what was refreshed) ----------------------------------------------------

@@ -240,6 +240,8 @@ for _kind, _fields in GRAPH_FIELDS.items():
 
 # --- text rollups (issue 3): narrative documents and the accounts' machine-likeness ------------------
 TEXT_FIELDS: dict[IndexKind, dict[str, Any]] = {
+    # platform:author id, what narrative rollups count and list accounts by.
+    IndexKind.posts: {"account_key": KEYWORD},
     IndexKind.narratives: {
         "representative_key": KEYWORD,
         "platforms": STORED_ONLY,

@@ -9,12 +9,6 @@ from flockwatch.store.documents import IndexKind
 from flockwatch.store.engine import Engine
 from flockwatch.text.rollup import ACCOUNT_SAMPLE, TOP_ENTITIES, NarrativeSummary
 
-# Account key as the accounts index spells it, so a narrative's distinct accounts never merge across platforms.
-_ACCOUNT_KEY_SCRIPT = {
-    "source": "doc['platform'].value + ':' + doc['author.id'].value",
-    "lang": "painless",
-}
-
 
 class RollupsRepository:
     def __init__(self, engine: Engine) -> None:
@@ -31,18 +25,10 @@ class RollupsRepository:
                 "first": {"min": {"field": "created_at"}},
                 "last": {"max": {"field": "created_at"}},
                 "platforms": {"terms": {"field": "platform", "size": 100}},
-                # Exact below the precision threshold (40,000 distinct accounts), approximate above.
-                "n_accounts": {
-                    "filter": {"bool": {"filter": [{"exists": {"field": f}} for f in ("platform", "author.id")]}},
-                    "aggs": {"n": {"cardinality": {"script": _ACCOUNT_KEY_SCRIPT, "precision_threshold": 40_000}}},
-                },
-                "accounts": {
-                    "multi_terms": {
-                        "terms": [{"field": "platform"}, {"field": "author.id"}],
-                        "size": ACCOUNT_SAMPLE,
-                        **top,
-                    }
-                },
+                # account_key is platform:author id (as the accounts index spells it), so accounts never merge
+                # across platforms. Exact below the precision threshold (40,000 distinct accounts), approximate above.
+                "n_accounts": {"cardinality": {"field": "account_key", "precision_threshold": 40_000}},
+                "accounts": {"terms": {"field": "account_key", "size": ACCOUNT_SAMPLE, **top}},
                 "labels": {"terms": {"field": "text_score.label", "size": 10, "missing": "pending"}},
                 "how": {"terms": {"field": "narrative_how", "size": 10}},
                 "hashtags": {"terms": {"field": "hashtags", "size": TOP_ENTITIES, **top}},
@@ -68,8 +54,8 @@ class RollupsRepository:
                     first_seen=b["first"].get("value_as_string"),
                     last_seen=b["last"].get("value_as_string"),
                     platforms={str(x["key"]): int(x["doc_count"]) for x in b["platforms"]["buckets"]},
-                    account_count=int(b["n_accounts"]["n"]["value"]),
-                    accounts=[f"{x['key'][0]}:{x['key'][1]}" for x in b["accounts"]["buckets"]],
+                    account_count=int(b["n_accounts"]["value"]),
+                    accounts=[str(x["key"]) for x in b["accounts"]["buckets"]],
                     labels={str(x["key"]): int(x["doc_count"]) for x in b["labels"]["buckets"]},
                     how={str(x["key"]): int(x["doc_count"]) for x in b["how"]["buckets"]},
                     hashtags=[str(x["key"]) for x in b["hashtags"]["buckets"]],

@@ -3,8 +3,9 @@
 A store that accepts connections but never answers (a stopped JVM, a full GC, a hung disk) costs each request its
 whole timeout. One long timeout (opensearch-py's default is 10 s, ours was 30 s) makes every stage sit that long
 before it backs off; one short timeout makes a slow-but-working store fail forever. So: a short first timeout,
-doubled by each timeout in a row up to a ceiling, reset by any answer. The caller's batch retry (with its own
-backoff) does the retrying; this only decides how long each try may wait.
+doubled by each timeout in a row up to a ceiling, reset by any answer (``RestEngine`` applies it to every request,
+whichever the engine). The caller's batch retry (with its own backoff) does the retrying; this only decides how
+long each try may wait.
 
 A big request body (a bulk write) also gets time for its size, at ``BODY_BYTES_PER_S``: a frozen store answers
 nothing whatever the size, but a working one takes longer to index more, and a bulk cut off at 5 s is sent again
@@ -15,11 +16,7 @@ took 0.15-0.3 s on a 2-core machine; its first try waits about 5 + 1.5 s, reads 
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Mapping
 from typing import Any
-
-from opensearchpy import Transport
-from opensearchpy.exceptions import ConnectionTimeout
 
 # A fifth of the bulk rate measured on the local 2-core store (5-9 MB/s): a busy store still finishes in time.
 BODY_BYTES_PER_S = 1024 * 1024
@@ -53,33 +50,3 @@ class BackoffTimeout:
     def answered(self) -> None:
         with self._lock:
             self._current = self.first_s
-
-
-class BackoffTimeoutTransport(Transport):
-    """opensearch-py transport whose requests without an explicit timeout wait ``BackoffTimeout.current_s``,
-    plus ``body_allowance_s`` for their body."""
-
-    def __init__(self, hosts: Any, *, backoff: BackoffTimeout, **kwargs: Any) -> None:
-        super().__init__(hosts, **kwargs)
-        self.backoff = backoff
-
-    def perform_request(
-        self,
-        method: str,
-        url: str,
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-        timeout: float | None = None,
-        ignore: Collection[int] = (),
-        headers: Mapping[str, str] | None = None,
-    ) -> Any:
-        explicit = timeout is not None or "request_timeout" in (params or {})
-        wait = timeout if explicit else self.backoff.current_s + body_allowance_s(body)
-        try:
-            result = super().perform_request(method, url, params, body, wait, ignore, headers)
-        except ConnectionTimeout:
-            if not explicit:
-                self.backoff.timed_out()
-            raise
-        self.backoff.answered()
-        return result

@@ -37,8 +37,8 @@ def es_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     env.update(
         FLOCKWATCH_STATE_DIR=str(tmp_path / "state"),
         FLOCKWATCH_STORE_ENGINE="elasticsearch",
-        FLOCKWATCH_OPENSEARCH_PORT=str(ES_PORT),
-        FLOCKWATCH_OPENSEARCH_TRANSPORT_PORT=str(ES_TRANSPORT_PORT),
+        FLOCKWATCH_STORE_PORT=str(ES_PORT),
+        FLOCKWATCH_STORE_TRANSPORT_PORT=str(ES_TRANSPORT_PORT),
         FLOCKWATCH_KAFKA_PORT="39092",
         FLOCKWATCH_KAFKA_CONTROLLER_PORT="39093",
     )

@@ -57,7 +57,7 @@ def _read_all(settings: Settings, topic: str, partitions: int) -> list[bytes]:
 
 
 def _search(settings: Settings) -> OpenSearch:
-    return OpenSearch(hosts=[settings.opensearch_url], timeout=30)
+    return OpenSearch(hosts=[settings.store_url], timeout=30)
 
 
 def test_status_reports_healthy_after_up(settings: Settings) -> None:
@@ -136,6 +136,6 @@ def test_store_runs_with_absolute_disk_watermarks(settings: Settings) -> None:
     prefix = "cluster.routing.allocation.disk."
     assert merged[prefix + "threshold_enabled"] == "true"
     assert merged[prefix + "watermark.enable_for_single_data_node"] == "true"
-    assert merged[prefix + "watermark.low"] == settings.opensearch_disk_watermark_low
-    assert merged[prefix + "watermark.high"] == settings.opensearch_disk_watermark_high
-    assert merged[prefix + "watermark.flood_stage"] == settings.opensearch_disk_watermark_flood_stage
+    assert merged[prefix + "watermark.low"] == settings.store_disk_watermark_low
+    assert merged[prefix + "watermark.high"] == settings.store_disk_watermark_high
+    assert merged[prefix + "watermark.flood_stage"] == settings.store_disk_watermark_flood_stage

@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from opensearchpy.exceptions import ConnectionTimeout
 
 from flockwatch.adapters import local_services
 from flockwatch.adapters.kafka_bus import LoopReport, group_committed, group_lag, run_stage
@@ -21,11 +20,12 @@ from flockwatch.adapters.replayer import ReplayReport, replay
 from flockwatch.config import Settings
 from flockwatch.store import Store, open_store
 from flockwatch.store.documents import IndexKind, StoreUnavailable
+from flockwatch.store.engines.rest import RequestTimedOut
 from flockwatch.workers import STAGE_INPUTS, build_stage, group_id, run_until_caught_up
 from tests.expected import expected_posts
 from tests.namespace_env import namespace_env
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.store]
 
 N = 10_000
 RATE = 1_500.0  # records/s: slow enough that the outage lands mid-replay
@@ -83,10 +83,10 @@ def assert_exact(settings: Settings) -> None:
 
 def test_store_outage_mid_replay(settings: Settings) -> None:
     def outage() -> None:
-        local_services.stop(settings, "opensearch")
+        local_services.stop(settings, settings.store_engine)
         time.sleep(5)  # the index worker fails and retries while the store is down
-        local_services.start(settings, "opensearch")
-        local_services.wait_healthy(settings, "opensearch", settings.start_timeout_s)
+        local_services.start(settings, settings.store_engine)
+        local_services.wait_healthy(settings, settings.store_engine, settings.start_timeout_s)
 
     report, workers = replay_with_interruption(settings, outage)
     assert report.produced == N
@@ -163,7 +163,7 @@ def test_killed_worker_loses_nothing(settings: Settings) -> None:
 
 def test_frozen_store_is_noticed_in_seconds_and_loses_nothing(settings: Settings) -> None:
     """SIGSTOP the store's JVM mid-replay (it still accepts connections, answers nothing), SIGCONT it later."""
-    pid = local_services.read_pid(settings, "opensearch")
+    pid = local_services.read_pid(settings, settings.store_engine)
     assert pid is not None
     probe = open_store(settings)
     noticed: list[float] = []
@@ -172,7 +172,7 @@ def test_frozen_store_is_noticed_in_seconds_and_loses_nothing(settings: Settings
         os.kill(pid, signal.SIGSTOP)
         try:
             started = time.monotonic()
-            with pytest.raises(ConnectionTimeout):  # a read: a write would land once the store resumes
+            with pytest.raises(RequestTimedOut):  # a read: a write would land once the store resumes
                 probe.engine.count(IndexKind.posts)
             noticed.append(time.monotonic() - started)
             time.sleep(6)  # the index worker times out and retries while the store is frozen

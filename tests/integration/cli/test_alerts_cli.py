@@ -16,7 +16,7 @@ from flockwatch.stages.alerts import alert_doc
 from flockwatch.store import open_store
 from flockwatch.store.documents import IndexKind
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.store]
 
 
 @pytest.fixture

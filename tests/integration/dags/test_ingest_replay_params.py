@@ -27,7 +27,7 @@ from flockwatch.schema import DeadLetter, RawRecord
 from flockwatch.topics import Topic, topic_name
 from tests.dag_runner import RUNNER, airflow_env, dag_test
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.store]
 
 JETSTREAM = Settings().data_dir / "connectors/bluesky_jetstream/expected_v1.jsonl"
 NESTED = b'{"did":"did:plc:x","kind":"commit","time_us":1,"commit":' + b"[" * 5_000 + b"]" * 5_000 + b"}\n"

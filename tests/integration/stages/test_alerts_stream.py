@@ -27,7 +27,7 @@ from flockwatch.topics import Topic, topic_name
 from flockwatch.workers import group_id, run_until_caught_up
 from tests.local_http import recording_endpoint
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.store]
 
 HILLARY = WatchEntity(id="hillary", kind="candidate", name="Hillary Clinton", aliases=["Hillary"])
 KEY = "integration-hmac-key"

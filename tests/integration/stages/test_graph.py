@@ -29,7 +29,7 @@ from flockwatch.workers import run_until_caught_up
 from tests.dag_runner import dag_test
 from tests.expected import expected_posts
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.store]
 
 N = 5_000
 GRAPH_KINDS = (IndexKind.cascades, IndexKind.accounts, IndexKind.coordination_edges)

@@ -25,7 +25,7 @@ from flockwatch.store import Store, open_store
 from flockwatch.workers import build_stage, group_id, run_until_caught_up
 from tests.expected import expected_posts
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.store]
 
 N = 5_000
 

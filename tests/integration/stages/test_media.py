@@ -25,7 +25,7 @@ from flockwatch.topics import Topic
 from flockwatch.workers import run_until_caught_up
 from tests.local_http import serve_directory
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.store]
 
 MEDIA = Settings().data_dir / "media" / "images"
 

@@ -23,7 +23,7 @@ from flockwatch.stages.media import MediaScoreStage
 from flockwatch.topics import Topic
 from flockwatch.workers import group_id
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.store]
 
 POSTS = 2000
 SCORE_S = 0.005

@@ -31,7 +31,7 @@ from flockwatch.store.documents import IndexKind, Upsert
 from flockwatch.topics import Topic, topic_name
 from flockwatch.workers import STAGES, group_id
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.store]
 
 DRAIN_S = 60.0
 T0 = datetime(2016, 10, 1, tzinfo=UTC)

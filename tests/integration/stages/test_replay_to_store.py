@@ -11,7 +11,7 @@ from flockwatch.store.documents import IndexKind
 from flockwatch.workers import run_until_caught_up
 from tests.expected import expected_posts
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.store]
 
 N = 12_000
 

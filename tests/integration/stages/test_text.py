@@ -13,7 +13,7 @@ from flockwatch.store.documents import IndexKind
 from flockwatch.workers import STAGES, run_until_caught_up
 from tests.expected import expected_normalize_counts, expected_posts
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.store]
 
 N = 3000
 RULE_SIGNALS = ("model.machine_probability", "rule.llm_artefact", "rule.self_disclosure", "rule.refusal")

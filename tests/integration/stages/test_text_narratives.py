@@ -29,7 +29,7 @@ from flockwatch.topics import Topic
 from flockwatch.workers import build_stage, group_id, narrative_state_dir, run_until_caught_up
 from tests.expected import expected_posts
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.store]
 
 N = 600
 

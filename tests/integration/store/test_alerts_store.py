@@ -18,7 +18,7 @@ from flockwatch.stages.index import to_upsert
 from flockwatch.store import open_store
 from flockwatch.store.documents import IndexKind
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.store]
 
 WATCHLIST = """\
 entities:

@@ -1,7 +1,9 @@
-"""Security settings reach every client: Kafka arguments, and the store client against a local HTTPS endpoint.
+"""Security settings reach every client: Kafka arguments, and both store clients (OpenSearch and Elasticsearch)
+against a local HTTPS endpoint.
 
-The local OpenSearch runner has no security plugin, so authentication is tested here against a tiny HTTPS server
-with its own CA that answers only requests carrying the expected Authorization header.
+The local store nodes have no security plugin, so authentication is tested here against a tiny HTTPS server with
+its own CA that answers only requests carrying the expected Authorization header (and says it is Elasticsearch, as
+the Elasticsearch client checks; the OpenSearch client ignores it).
 """
 
 from __future__ import annotations
@@ -22,19 +24,21 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from opensearchpy.exceptions import AuthenticationException
-from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from pydantic import SecretStr
 
 from flockwatch.adapters import local_services
 from flockwatch.adapters.client_security import (
     SecuritySettingsError,
+    elasticsearch_client_args,
     http_auth_header,
     kafka_client_args,
     opensearch_client_args,
 )
 from flockwatch.config import Settings
-from flockwatch.store.engines.opensearch import OpenSearchEngine
+from flockwatch.store import open_engine
+from flockwatch.store.documents import IndexKind, StoreAccessDenied, StoreUnavailable
+
+ENGINES = ["opensearch", "elasticsearch"]
 
 USER, PASSWORD = "indexer", "s3cret-pass"
 
@@ -93,13 +97,18 @@ class _Handler(BaseHTTPRequestHandler):
         expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
         ok = auth == expected
         body = json.dumps(
-            {"status": "green", "cluster_name": "tls-test"} if ok else {"error": "unauthorized", "status": 401}
+            {"status": "green", "cluster_name": "tls-test", "version": {"distribution": "opensearch"}}
+            if ok
+            else {"error": "unauthorized", "status": 401}
         ).encode()
         self.send_response(200 if ok else 401)
         self.send_header("Content-Type", "application/json")
+        self.send_header("X-Elastic-Product", "Elasticsearch")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    do_POST = do_GET
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -125,50 +134,73 @@ def tls_store(tmp_path: Path) -> Iterator[tuple[int, Path, Path]]:
         server.server_close()
 
 
-def _store_settings(port: int, ca: Path, password: str = PASSWORD) -> Settings:
+def _store_settings(port: int, ca: Path, password: str = PASSWORD, engine: str = "opensearch") -> Settings:
     return Settings(
-        opensearch_port=port,
-        opensearch_scheme="https",
-        opensearch_ca_file=ca,
-        opensearch_username=USER,
-        opensearch_password=SecretStr(password),
+        store_engine=engine,
+        store_port=port,
+        store_scheme="https",
+        store_ca_file=ca,
+        store_username=USER,
+        store_password=SecretStr(password),
     )
 
 
-def test_store_client_verifies_the_ca_and_sends_credentials(tls_store: tuple[int, Path, Path]) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_store_client_verifies_the_ca_and_sends_credentials(tls_store: tuple[int, Path, Path], engine: str) -> None:
     port, ca, _ = tls_store
-    engine = OpenSearchEngine(_store_settings(port, ca), timeout_s=5)
-    assert engine.client.cluster.health()["cluster_name"] == "tls-test"
+    assert open_engine(_store_settings(port, ca, engine=engine), timeout_s=5).healthy()
     assert _Handler.seen[-1] is not None and _Handler.seen[-1].startswith("Basic ")
     # The health check goes through the same settings.
     health = local_services.opensearch_health(_store_settings(port, ca))
     assert health is not None and health["status"] == "green"
 
 
-def test_store_client_refuses_a_server_signed_by_another_ca(tls_store: tuple[int, Path, Path]) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_store_client_refuses_a_server_signed_by_another_ca(tls_store: tuple[int, Path, Path], engine: str) -> None:
     port, _, other_ca = tls_store
-    engine = OpenSearchEngine(_store_settings(port, other_ca), timeout_s=5)
-    with pytest.raises(OSConnectionError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
-        engine.client.cluster.health()
+    store = open_engine(_store_settings(port, other_ca, engine=engine), timeout_s=5)
+    with pytest.raises(StoreUnavailable, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+        store.count(IndexKind.posts)
     assert local_services.opensearch_health(_store_settings(port, other_ca)) is None
     assert _Handler.seen == []  # no request (and so no credential) went to the unverified server
 
 
-def test_store_client_with_a_wrong_password_is_refused(tls_store: tuple[int, Path, Path]) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_store_client_with_a_wrong_password_is_refused(tls_store: tuple[int, Path, Path], engine: str) -> None:
     port, ca, _ = tls_store
-    engine = OpenSearchEngine(_store_settings(port, ca, password="wrong"), timeout_s=5)
-    with pytest.raises(AuthenticationException):
-        engine.client.cluster.health()
+    store = open_engine(_store_settings(port, ca, password="wrong", engine=engine), timeout_s=5)
+    with pytest.raises(StoreAccessDenied, match="FLOCKWATCH_STORE_USERNAME"):
+        store.count(IndexKind.posts)
 
 
 def test_api_key_header_and_no_mixing() -> None:
-    settings = Settings(opensearch_api_key=SecretStr("a2V5OnNlY3JldA=="))
+    settings = Settings(store_api_key=SecretStr("a2V5OnNlY3JldA=="))
     assert http_auth_header(settings) == {"Authorization": "ApiKey a2V5OnNlY3JldA=="}
-    assert opensearch_client_args(settings)["headers"] == {"Authorization": "ApiKey a2V5OnNlY3JldA=="}
-    both = Settings(opensearch_api_key=SecretStr("k"), opensearch_username="u", opensearch_password=SecretStr("p"))
-    with pytest.raises(SecuritySettingsError):
-        opensearch_client_args(both)
-    assert "headers" not in opensearch_client_args(Settings())
+    for client_args in (opensearch_client_args, elasticsearch_client_args):
+        assert client_args(settings)["headers"] == {"Authorization": "ApiKey a2V5OnNlY3JldA=="}
+        both = Settings(store_api_key=SecretStr("k"), store_username="u", store_password=SecretStr("p"))
+        with pytest.raises(SecuritySettingsError):
+            client_args(both)
+        assert "headers" not in client_args(Settings())
+
+
+def test_an_existing_cluster_by_address_or_elastic_cloud_id(tmp_path: Path) -> None:
+    remote = Settings(store_address="https://search.example.org:9243/", store_ca_file=tmp_path / "ca.pem")
+    assert remote.store_url == "https://search.example.org:9243"
+    assert opensearch_client_args(remote) | {"ca_certs": "-"} == {
+        "hosts": ["https://search.example.org:9243"],
+        "use_ssl": True,
+        "verify_certs": True,
+        "ssl_show_warn": True,
+        "ca_certs": "-",
+    }
+    assert elasticsearch_client_args(remote)["hosts"] == ["https://search.example.org:9243"]
+    cloud = Settings(store_engine="elasticsearch", store_cloud_id="prod:ZXhhbXBsZS5vcmckYWJjJGRlZg==")
+    assert elasticsearch_client_args(cloud) == {"cloud_id": cloud.store_cloud_id, "verify_certs": True}
+    assert cloud.store_name == "Elasticsearch at Elastic Cloud deployment prod"
+    with pytest.raises(SecuritySettingsError, match="FLOCKWATCH_STORE_ENGINE=elasticsearch"):
+        opensearch_client_args(cloud)
+    assert local_services.hint(cloud, "elasticsearch").startswith("It is not a local service")
 
 
 def test_kafka_sasl_ssl_arguments(tmp_path: Path) -> None:

@@ -33,8 +33,8 @@ def settings(tmp_path: Path) -> Settings:
         state_dir=tmp_path / "state",
         kafka_port=_free_port(),
         kafka_controller_port=_free_port(),
-        opensearch_port=_free_port(),
-        opensearch_transport_port=_free_port(),
+        store_port=_free_port(),
+        store_transport_port=_free_port(),
     )
 
 
@@ -92,20 +92,20 @@ def test_opensearch_yml_single_node_absolute_disk_watermarks(settings: Settings)
     assert conf["cluster.routing.allocation.disk.threshold_enabled"] is True
     assert conf["cluster.routing.allocation.disk.watermark.enable_for_single_data_node"] is True
     prefix = "cluster.routing.allocation.disk.watermark."
-    assert conf[prefix + "low"] == settings.opensearch_disk_watermark_low
-    assert conf[prefix + "high"] == settings.opensearch_disk_watermark_high
-    assert conf[prefix + "flood_stage"] == settings.opensearch_disk_watermark_flood_stage
+    assert conf[prefix + "low"] == settings.store_disk_watermark_low
+    assert conf[prefix + "high"] == settings.store_disk_watermark_high
+    assert conf[prefix + "flood_stage"] == settings.store_disk_watermark_flood_stage
     assert conf["network.host"] == settings.host
-    assert conf["transport.port"] == settings.opensearch_transport_port
+    assert conf["transport.port"] == settings.store_transport_port
     assert "http.port" not in conf  # the runner sets it from -baseHttpPort; the file cannot override it
 
 
-def test_opensearch_disk_watermarks_follow_settings(settings: Settings) -> None:
+def test_store_disk_watermarks_follow_settings(settings: Settings) -> None:
     custom = settings.model_copy(
         update={
-            "opensearch_disk_watermark_low": "10gb",
-            "opensearch_disk_watermark_high": "5gb",
-            "opensearch_disk_watermark_flood_stage": "3gb",
+            "store_disk_watermark_low": "10gb",
+            "store_disk_watermark_high": "5gb",
+            "store_disk_watermark_flood_stage": "3gb",
         }
     )
     conf = yaml.safe_load(ls.render_opensearch_yml(custom))
@@ -115,9 +115,9 @@ def test_opensearch_disk_watermarks_follow_settings(settings: Settings) -> None:
 
 def test_opensearch_command_binds_exact_port(settings: Settings) -> None:
     cmd = ls.opensearch_command(settings)
-    assert cmd[cmd.index("-baseHttpPort") + 1] == str(settings.opensearch_port - 1)  # node 1 = base + 1
+    assert cmd[cmd.index("-baseHttpPort") + 1] == str(settings.store_port - 1)  # node 1 = base + 1
     assert cmd[cmd.index("-numOfNode") + 1] == "1"
-    assert f"-Xmx{settings.opensearch_heap}" in cmd and f"-Xms{settings.opensearch_heap}" in cmd
+    assert f"-Xmx{settings.store_heap}" in cmd and f"-Xms{settings.store_heap}" in cmd
     assert "-Dflockwatch.service=opensearch" in cmd
     launcher = Path(next(c for c in cmd if c.endswith(".java")))
     assert launcher.is_file()
@@ -220,7 +220,7 @@ def test_start_refuses_busy_port(settings: Settings, monkeypatch: pytest.MonkeyP
         busy.listen()
         port = busy.getsockname()[1]
         with pytest.raises(ls.ServiceError, match="taken"):
-            ls.start(settings.model_copy(update={"opensearch_port": port}), "opensearch")
+            ls.start(settings.model_copy(update={"store_port": port}), "opensearch")
 
 
 def test_unknown_service_rejected(settings: Settings) -> None:
@@ -260,16 +260,16 @@ def test_compose_mirrors_settings() -> None:
     svc = compose["services"]
     assert {"kafka", "opensearch", "opensearch-dashboards", "airflow"} <= set(svc)
     assert f"{defaults.host}:{defaults.kafka_port}:9092" in svc["kafka"]["ports"]
-    assert f"{defaults.host}:{defaults.opensearch_port}:9200" in svc["opensearch"]["ports"]
+    assert f"{defaults.host}:{defaults.store_port}:9200" in svc["opensearch"]["ports"]
     kenv, oenv = svc["kafka"]["environment"], svc["opensearch"]["environment"]
     assert kenv["KAFKA_HEAP_OPTS"] == f"-Xms{defaults.kafka_heap} -Xmx{defaults.kafka_heap}"
     assert f":{defaults.kafka_controller_port}" in kenv["KAFKA_LISTENERS"]
-    assert oenv["OPENSEARCH_JAVA_OPTS"] == f"-Xms{defaults.opensearch_heap} -Xmx{defaults.opensearch_heap}"
-    assert oenv["transport.port"] == defaults.opensearch_transport_port
+    assert oenv["OPENSEARCH_JAVA_OPTS"] == f"-Xms{defaults.store_heap} -Xmx{defaults.store_heap}"
+    assert oenv["transport.port"] == defaults.store_transport_port
     assert oenv["cluster.routing.allocation.disk.threshold_enabled"] == "true"
     assert oenv["cluster.routing.allocation.disk.watermark.enable_for_single_data_node"] == "true"
     for level in ("low", "high", "flood_stage"):
-        want = getattr(defaults, f"opensearch_disk_watermark_{level}")
+        want = getattr(defaults, f"store_disk_watermark_{level}")
         assert oenv[f"cluster.routing.allocation.disk.watermark.{level}"] == want, level
     for name, spec in svc.items():
         assert all(str(p).startswith(f"{defaults.host}:") for p in spec.get("ports", [])), name
@@ -302,7 +302,7 @@ def test_default_services_follow_store_engine(settings: Settings, es_settings: S
     assert ls.default_services(es_settings) == ("kafka", "elasticsearch")
     assert list(ls.status(es_settings)) == ["kafka", "elasticsearch"]
     info = ls.status(es_settings)["elasticsearch"]
-    assert info["port"] == es_settings.opensearch_port and info["url"] == es_settings.opensearch_url
+    assert info["port"] == es_settings.store_port and info["url"] == es_settings.store_url
     assert info["log"] == str(es_settings.state_dir.resolve() / "elasticsearch" / "elasticsearch.log")
 
 
@@ -318,7 +318,7 @@ def test_elasticsearch_command(es_settings: Settings) -> None:
     cmd = ls.elasticsearch_command(es_settings)
     root = es_settings.state_dir.resolve() / "elasticsearch"
     assert "-Dflockwatch.service=elasticsearch" in cmd
-    assert f"-Xms{es_settings.opensearch_heap}" in cmd and f"-Xmx{es_settings.opensearch_heap}" in cmd
+    assert f"-Xms{es_settings.store_heap}" in cmd and f"-Xmx{es_settings.store_heap}" in cmd
     assert f"-Dlog4j2.configurationFile={root / 'log4j2.properties'}" in cmd
     assert cmd[cmd.index("-cp") + 1] == str(REPO_ROOT / "infra" / "target" / "elasticsearch-libs" / "*")
     launcher = Path(next(c for c in cmd if c.endswith(".java")))
@@ -327,8 +327,8 @@ def test_elasticsearch_command(es_settings: Settings) -> None:
     for plugin in ("Netty4Plugin", "PercolatorPlugin", "ParentJoinPlugin", "MapperExtrasPlugin", "ReindexPlugin"):
         assert f"{plugin}.class" in source, plugin
     node = _node_args(cmd)
-    assert node["http.port"] == str(es_settings.opensearch_port)
-    assert node["transport.port"] == str(es_settings.opensearch_transport_port)
+    assert node["http.port"] == str(es_settings.store_port)
+    assert node["transport.port"] == str(es_settings.store_transport_port)
     assert node["network.host"] == es_settings.host
     assert node["discovery.type"] == "single-node"
     assert node["http.type"] == node["transport.type"] == "netty4"
@@ -338,7 +338,7 @@ def test_elasticsearch_command(es_settings: Settings) -> None:
     prefix = "cluster.routing.allocation.disk."
     assert node[prefix + "threshold_enabled"] == "true"
     for level in ("low", "high", "flood_stage"):
-        assert node[prefix + f"watermark.{level}"] == getattr(es_settings, f"opensearch_disk_watermark_{level}")
+        assert node[prefix + f"watermark.{level}"] == getattr(es_settings, f"store_disk_watermark_{level}")
 
 
 def test_store_engines_share_jvm_flags(es_settings: Settings) -> None:
@@ -386,7 +386,7 @@ def test_elasticsearch_health_needs_product_header(es_settings: Settings, produc
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        local = es_settings.model_copy(update={"opensearch_port": server.server_address[1]})
+        local = es_settings.model_copy(update={"store_port": server.server_address[1]})
         assert ls.healthy(local, "opensearch") is True  # unchanged: any store that answers
         # An OpenSearch node on the port is not "elasticsearch healthy" (so `up elasticsearch` says the port is taken).
         assert ls.healthy(local, "elasticsearch") is (product == "Elasticsearch")
@@ -401,9 +401,30 @@ def test_compose_elasticsearch_is_opt_in() -> None:
     svc = compose["services"]
     es = svc["elasticsearch"]
     assert es["profiles"] == ["elasticsearch"]  # not part of the default `docker compose up`
-    assert not any("profiles" in spec for name, spec in svc.items() if name != "elasticsearch")
-    assert f"{defaults.host}:{defaults.opensearch_port}:9200" in es["ports"]
+    assert not any("profiles" in spec for name, spec in svc.items() if name not in ("elasticsearch", "kibana"))
+    assert f"{defaults.host}:{defaults.store_port}:9200" in es["ports"]
     env = es["environment"]
     assert env["discovery.type"] == "single-node" and env["xpack.security.enabled"] == "false"
-    assert env["ES_JAVA_OPTS"] == f"-Xms{defaults.opensearch_heap} -Xmx{defaults.opensearch_heap}"
-    assert env["transport.port"] == defaults.opensearch_transport_port
+    assert env["ES_JAVA_OPTS"] == f"-Xms{defaults.store_heap} -Xmx{defaults.store_heap}"
+    assert env["transport.port"] == defaults.store_transport_port
+
+
+def test_compose_kibana_goes_with_elasticsearch() -> None:
+    """Kibana: the elasticsearch profile, the same version as its Elasticsearch, pointed at it, on the port
+    OpenSearch Dashboards has in the default stack (and `flockwatch dashboards install` calls by default)."""
+    import json
+
+    from flockwatch.dashboards import DEFAULT_PORT
+
+    compose = yaml.safe_load((REPO_ROOT / "infra" / "compose.yaml").read_text())
+    defaults = Settings.model_construct()
+    svc = compose["services"]
+    kibana, es = svc["kibana"], svc["elasticsearch"]
+    assert kibana["profiles"] == es["profiles"] == ["elasticsearch"]
+    assert kibana["image"].rpartition(":")[2] == es["image"].rpartition(":")[2]  # Kibana refuses other versions
+    assert kibana["image"].startswith("docker.elastic.co/kibana/kibana:")
+    assert json.loads(kibana["environment"]["ELASTICSEARCH_HOSTS"]) == ["http://elasticsearch:9200"]
+    assert kibana["depends_on"] == {"elasticsearch": {"condition": "service_healthy"}}
+    port = f"{defaults.host}:{DEFAULT_PORT}:5601"
+    assert kibana["ports"] == svc["opensearch-dashboards"]["ports"] == [port]
+    assert json.loads(svc["opensearch-dashboards"]["environment"]["OPENSEARCH_HOSTS"]) == ["http://opensearch:9200"]

@@ -1,5 +1,5 @@
 """The store's pure parts: watch queries, mappings, bulk responses, and what repositories ask of an engine
-(over a scripted engine: no server). The requests themselves are checked against OpenSearch in
+(over a scripted engine: no server). The requests themselves are checked against OpenSearch and Elasticsearch in
 tests/integration/store."""
 
 from __future__ import annotations
@@ -11,23 +11,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from opensearchpy.exceptions import ConnectionError as OSConnectionError
-from opensearchpy.exceptions import TransportError
 
 from flockwatch.alerts.watchlist import WatchEntity
 from flockwatch.schema import Author, Post, SourceRef, document_id
 from flockwatch.store import Store
+from flockwatch.store.alerts import DELIVERIES_KEPT, LIFECYCLE_FIELDS, apply_change, merge_alert, with_delivery
 from flockwatch.store.documents import (
+    BulkResult,
     Hit,
     IndexKind,
-    Script,
-    ScriptUpsert,
     Search,
+    StoreRequestError,
     StoreUnavailable,
     Version,
     VersionConflict,
+    VersionedPut,
 )
-from flockwatch.store.engines.opensearch import _bulk_result, store_transient
+from flockwatch.store.engines.rest import _bulk_result, store_transient
 from flockwatch.store.mappings import GRAPH_FIELDS, MAPPINGS, TEXT_FIELDS
 from flockwatch.store.watchlists import compile_watch_query, percolated_document
 
@@ -42,6 +42,8 @@ class ScriptedEngine:
         self.conflicts = 0
         self.calls: list[tuple[str, Any]] = []
         self.puts: list[dict[str, Any]] = []
+        self.stored: dict[str, tuple[dict[str, Any], Version]] = {}  # what get_many_versioned answers
+        self.lose: list[set[str]] = []  # per bulk_put_if call: the ids whose write loses a race
 
     def hits(
         self,
@@ -77,17 +79,27 @@ class ScriptedEngine:
     def get_versioned(self, kind: IndexKind, doc_id: str) -> tuple[dict[str, Any], Version] | None:
         return self.versions.pop(0) if self.versions else None
 
-    def put(self, kind: IndexKind, doc_id: str, doc: Mapping[str, Any], *, if_version: Version | None = None) -> None:
+    def put(
+        self,
+        kind: IndexKind,
+        doc_id: str,
+        doc: Mapping[str, Any],
+        *,
+        if_version: Version | None = None,
+        visible: bool = True,
+    ) -> None:
         if self.conflicts:
             self.conflicts -= 1
             raise VersionConflict("changed (test)")
         self.puts.append(dict(doc))
 
-    def bulk_script_upsert(self, kind: IndexKind, items: Sequence[ScriptUpsert]) -> Any:
-        self.calls.append(("bulk_script_upsert", items))
+    def get_many_versioned(self, kind: IndexKind, ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], Version]]:
+        return {i: self.stored[i] for i in ids if i in self.stored}
 
-    def update_script(self, kind: IndexKind, doc_id: str, script: Script) -> None:
-        self.calls.append(("update_script", (doc_id, script)))
+    def bulk_put_if(self, kind: IndexKind, puts: Sequence[VersionedPut]) -> BulkResult:
+        self.calls.append(("bulk_put_if", list(puts)))
+        lose = self.lose.pop(0) if self.lose else set()
+        return BulkResult(written=len([p for p in puts if p.doc_id not in lose]), conflicts=sorted(lose))
 
 
 def store_over(engine: ScriptedEngine) -> Store:
@@ -135,22 +147,23 @@ def test_added_fields_are_part_of_the_mappings() -> None:
     assert MAPPINGS[IndexKind.alerts]["properties"]["outbox"] == {"type": "keyword"}
 
 
-def test_bulk_result_splits_written_rejected_and_transient() -> None:
+def test_bulk_result_splits_written_rejected_conflicting_and_transient() -> None:
     items: list[dict[str, Any]] = [
         {"update": {"status": 200}},
         {"index": {"status": 201}},
         {"update": {"status": 400, "error": {"type": "mapper_parsing_exception", "reason": "bad"}}},
+        {"create": {"status": 409, "error": {"type": "version_conflict_engine_exception", "reason": "exists"}}},
     ]
-    result = _bulk_result(["a", "b", "c"], items, "documents")
+    result = _bulk_result(["a", "b", "c", "d"], items, "documents")
     assert result.written == 2 and result.rejected == [("c", "mapper_parsing_exception: bad")]
+    assert result.conflicts == ["d"]
     with pytest.raises(StoreUnavailable, match=r"1 alerts not acknowledged, e\.g\. b: 429"):
         _bulk_result(["a", "b"], [{"update": {"status": 200}}, {"update": {"status": 429}}], "alerts")
 
 
 def test_store_transient() -> None:
-    assert store_transient(StoreUnavailable("x")) and store_transient(OSConnectionError("N/A", "refused", None))
-    assert store_transient(TransportError(503, "unavailable", {}))
-    assert not store_transient(TransportError(400, "bad request", {})) and not store_transient(ValueError())
+    assert store_transient(StoreUnavailable("x"))
+    assert not store_transient(StoreRequestError(400, "bad request")) and not store_transient(ValueError())
 
 
 def test_documents_and_stages_load_no_engine_library() -> None:
@@ -196,17 +209,48 @@ def test_alert_update_retries_a_lost_race_and_reports_a_missing_alert() -> None:
         store_over(engine).alerts.update("missing", lambda d: {})
 
 
-def test_alert_upserts_keep_the_lifecycle_and_acks_settle_the_outbox_in_one_script() -> None:
+def test_merge_alert_keeps_the_lifecycle_it_has_and_takes_the_rest() -> None:
+    stored = {"alert_id": "al", "status": "acknowledged", "history": [1], "count": 3, "outbox": ["high:s"]}
+    update = {"alert_id": "al", "status": "new", "history": [], "deliveries": [], "count": 5, "created_at": "t"}
+    assert merge_alert(stored, update) == {
+        "alert_id": "al",
+        "status": "acknowledged",
+        "history": [1],
+        "count": 5,
+        "outbox": ["high:s"],
+        "deliveries": [],  # lifecycle fields the stored alert lacks are taken
+        "created_at": "t",
+    }
+    assert merge_alert({}, update) == update and set(LIFECYCLE_FIELDS) <= set(update)
+
+
+def test_deliveries_are_capped_and_acks_settle_the_outbox() -> None:
+    doc = {"deliveries": [{"n": i} for i in range(DELIVERIES_KEPT)], "outbox": ["high:a", "high:b"]}
+    change = with_delivery(doc, {"n": "new"}, ["high:a"])
+    assert change["deliveries"][-1] == {"n": "new"} and len(change["deliveries"]) == DELIVERIES_KEPT
+    assert change["outbox"] == ["high:b"]
+    settled = apply_change(doc, with_delivery(doc, {"n": "last"}, ["high:a", "high:b"]))
+    assert "outbox" not in settled  # an empty outbox goes, so `pending` no longer finds the alert
+    assert "outbox" not in with_delivery({}, {"n": 1})
+
+
+def test_alert_upserts_create_new_alerts_merge_stored_ones_and_retry_lost_races() -> None:
     engine = ScriptedEngine()
-    store = store_over(engine)
-    store.alerts.upsert([{"alert_id": "al", "status": "new"}])
-    (_, [item]) = engine.calls[-1]
-    assert item.doc_id == "al" and item.upsert == {"alert_id": "al", "status": "new"}
-    assert item.script.params["keep"] == ["status", "history", "deliveries", "created_at"]
-    store.alerts.ack_delivery("al", {"sink": "s", "ok": True}, ["high:s"])
-    (_, (doc_id, script)) = engine.calls[-1]
-    assert doc_id == "al" and script.params == {"d": {"sink": "s", "ok": True}, "settled": ["high:s"]}
-    assert "deliveries.add" in script.source and "outbox.removeIf" in script.source
+    engine.stored = {"old": ({"alert_id": "old", "status": "resolved", "count": 1}, (7, 1))}
+    engine.lose = [{"old"}]  # the first write of "old" loses a race; the second round re-reads and wins
+    result = store_over(engine).alerts.upsert(
+        [{"alert_id": "new", "status": "new"}, {"alert_id": "old", "status": "new", "count": 2}]
+    )
+    assert result.written == 2 and result.conflicts == []
+    first, second = (puts for name, puts in engine.calls if name == "bulk_put_if")
+    assert first == [
+        VersionedPut("new", {"alert_id": "new", "status": "new"}),  # no version: create only
+        VersionedPut("old", {"alert_id": "old", "status": "resolved", "count": 2}, (7, 1)),
+    ]
+    assert [p.doc_id for p in second] == ["old"]
+    engine.lose = [{"old"}] * 10
+    with pytest.raises(StoreUnavailable, match="kept changing"):
+        store_over(engine).alerts.upsert([{"alert_id": "old", "status": "new"}])
 
 
 def test_statuses_and_clusters_map_hashed_ids_back_to_keys() -> None:
