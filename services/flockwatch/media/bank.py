@@ -9,11 +9,22 @@ records as plain dicts for the store.
 
 Distances are normalised to 0..1 within a kind: pictures Hamming bits / 256, video 1 - share of matched
 keyframes, audio bit error rate; exact sha256 equality is 0 for every kind.
+
+Pictures are matched in two stages. PDQ first, through a multi-index hash table over every banked hash
+(:mod:`flockwatch.media.hash_index`: exact up to ``EXACT_UP_TO`` banked hashes; above, exact to 31 bits
+and near-certain to the 52-bit threshold) instead of a scan of every item. Only when PDQ finds nothing,
+keypoints (:mod:`flockwatch.media.keypoints`: ORB + RANSAC homography, for captions, banners and
+stickers covering part of the picture) on the few banked pictures the keypoint index proposes. A keypoint
+match's distance is 1 - the share of correspondences that are RANSAC inliers, never below the PDQ
+threshold's (52/256), so PDQ matches sort first. Banked pictures keep their keypoints under
+``hashes["keypoints"]`` (bounded, base64: see :class:`flockwatch.media.keypoints.Keypoints`); items
+banked before that have none and are matched by PDQ alone.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -21,9 +32,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from flockwatch.media import audio_fingerprint as af
 from flockwatch.media import decode, hashing
+from flockwatch.media import keypoints as kp
 from flockwatch.media import video_hash as vh
+from flockwatch.media.hash_index import EXACT_UP_TO, FAST_PROBE_BITS, HashIndex
 from flockwatch.media.labels import FAKE_LABELS, REAL_LABELS
 from flockwatch.media.signal import Finding, MediaFile, Tier
 from flockwatch.media.sniff import open_media
@@ -62,10 +77,44 @@ class Match:
 def compute_hashes(media: MediaFile, role: str) -> dict[str, Any]:
     """The kind's hashes of ``media`` as a JSON-able dict (``role`` "bank" stores the many-window side)."""
     if media.kind == "image":
-        return hashing.image_hashes(decode.open_image(media.path), role).to_dict()
+        return picture_hashes(decode.open_image(media.path), role)
     if media.kind == "video":
         return vh.video_hashes(media.path, role).to_dict()
     return af.fingerprint(decode.audio_samples(media.path), decode.AUDIO_RATE).to_dict()
+
+
+def picture_hashes(image: Image.Image, role: str) -> dict[str, Any]:
+    """A picture's hashes; the bank side also keeps its ORB keypoints (the occlusion stage)."""
+    out = hashing.image_hashes(image, role).to_dict()
+    if role == "bank":
+        out["keypoints"] = kp.keypoints(image).to_dict()
+    return out
+
+
+def keypoint_distance(verdict: kp.Verdict) -> float:
+    """0..1 for a keypoint match: 1 - inlier share, never below the PDQ threshold's distance."""
+    share = verdict.inliers / max(1, verdict.correspondences)
+    # Rounded up, so it never drops under the PDQ threshold's distance.
+    return math.ceil(max(hashing.MATCH_BITS / hashing.BITS, 1.0 - share) * 10_000) / 10_000
+
+
+@dataclass
+class PictureIndex:
+    """The lookup structures over a bank's pictures (``items``, in order), built once per version of its items
+    (``source``): the PDQ hash index and the keypoint candidate index, owners being positions in ``items``."""
+
+    items: list[BankItem]
+    source: list[BankItem]
+    hashes: HashIndex
+    keypoints: list[kp.Keypoints | None]
+    descriptors: kp.DescriptorIndex
+
+    @staticmethod
+    def build(source: list[BankItem]) -> PictureIndex:
+        items = [i for i in source if i.kind == "image"]
+        words = [hashing.to_words(list(i.hashes.get("hashes", []))) for i in items]
+        points = [kp.Keypoints.from_dict(i.hashes["keypoints"]) if "keypoints" in i.hashes else None for i in items]
+        return PictureIndex(items, source, HashIndex.from_items(words), points, kp.DescriptorIndex(points))
 
 
 def distance(kind: str, query: dict[str, Any], banked: dict[str, Any]) -> tuple[float, str, bool]:
@@ -90,6 +139,7 @@ class Bank:
         self.directory = Path(directory)
         self._fixed = fixed
         self._cache: tuple[tuple[int, int], list[BankItem]] | None = None
+        self._pictures: PictureIndex | None = None
 
     @classmethod
     def from_records(cls, records: Sequence[Mapping[str, Any]], name: str = "store") -> Bank:
@@ -148,8 +198,61 @@ class Bank:
             out.append(item)
         return out
 
+    def picture_index(self) -> PictureIndex:
+        """The hash and keypoint indexes over the banked pictures, rebuilt when the items change."""
+        source = self.items()
+        if self._pictures is None or self._pictures.source is not source:
+            self._pictures = PictureIndex.build(source)
+        return self._pictures
+
+    def match_picture(self, image: Image.Image, sha256: str = "") -> list[Match]:
+        """Banked pictures matching ``image`` (decoded; ``sha256`` of its bytes if known), closest first."""
+        index = self.picture_index()
+        out = [
+            Match(i.item, 0.0, i.kind, i.label, "identical bytes (sha256)", i.sha256)
+            for i in index.items
+            if sha256 and i.sha256 == sha256
+        ]
+        if len(out) == len(index.items):
+            return out
+        query = hashing.image_hashes(image, "query").to_dict()
+        probe = None if len(index.hashes) <= EXACT_UP_TO else FAST_PROBE_BITS
+        found = index.hashes.search(hashing.to_words(query["hashes"]), hashing.MATCH_BITS, probe)
+        for k in sorted(found):
+            i = index.items[k]
+            if sha256 and i.sha256 == sha256:
+                continue
+            d, how, ok = distance("image", query, i.hashes)
+            if ok:
+                out.append(Match(i.item, d, i.kind, i.label, how, i.sha256))
+        if not out and any(p is not None for p in index.keypoints):
+            out = self._keypoint_matches(index, image)
+        return sorted(out, key=lambda m: (m.distance, m.item))
+
+    @staticmethod
+    def _keypoint_matches(index: PictureIndex, image: Image.Image) -> list[Match]:
+        """The occlusion stage: verify the candidates the keypoint index proposes, upright and mirrored."""
+        best: dict[int, tuple[kp.Verdict, str]] = {}
+        for q, side in zip(kp.query_keypoints(image), ("", " of the mirror image"), strict=True):
+            for k in index.descriptors.candidates(q):
+                banked = index.keypoints[k]
+                if banked is None or k in best:
+                    continue
+                v = kp.verify(q, banked)
+                if v.matched:
+                    best[k] = (v, side)
+        out = []
+        for k, (v, side) in best.items():
+            i = index.items[k]
+            out.append(Match(i.item, keypoint_distance(v), i.kind, i.label, v.how() + side, i.sha256))
+        return out
+
     def match(self, media: MediaFile) -> list[Match]:
         """Banked items of the same kind within threshold, closest first; same bytes = distance 0."""
+        if media.kind == "image":
+            if not any(i.kind == "image" for i in self.items()):
+                return []
+            return self.match_picture(decode.open_image(media.path), media.sha256)
         items = [i for i in self.items() if i.kind == media.kind]
         if not items:
             return []

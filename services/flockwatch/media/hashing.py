@@ -25,7 +25,8 @@ Threshold (``MATCH_BITS`` = 52): the rule is "10 bits under the closest pair of 
 ``python -m bench.media_matching`` applies it on one half of the pictures (split by file-name hash) and
 reports recall per edit and false matches at 52 and at the chosen value on the other half, which chose
 nothing (docs/benchmarks.md, "Media matching"); the figures live there only, so they cannot drift from here.
-Not handled: crops beyond ~12% a side and free-angle rotation.
+Not handled here: crops beyond ~12% a side, free-angle rotation, and captions, banners or stickers over
+more than a thin strip; :mod:`flockwatch.media.keypoints` is the bank's second stage for those.
 """
 
 from __future__ import annotations
