@@ -41,10 +41,10 @@ def alerts() -> None:
 
         from flockwatch.adapters.alert_sinks import build_sinks
         from flockwatch.alerts.rules import load_config
-        from flockwatch.alerts.yamlconf import parse_duration
         from flockwatch.config import get_settings
         from flockwatch.stages.alert_sweep import sweep
         from flockwatch.store import prepare_store
+        from flockwatch.yamlconf import parse_duration
 
         p = context["params"]
         end = datetime.fromisoformat(p["end"]) if p["end"] else None

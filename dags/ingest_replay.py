@@ -12,7 +12,19 @@ from typing import Any
 from airflow.sdk import Param, dag, task
 
 # flockwatch.replay.FORMATS, spelled out so parsing the DAG imports nothing of flockwatch (a test checks they agree).
-DATASETS = ["bluesky_jetstream", "cnt_csv", "ira_2016", "pheme", "rumoureval2017", "twitter15", "weibo_ced"]
+DATASETS = [
+    "bluesky_jetstream",
+    "cnt_csv",
+    "ira_2016",
+    "mastodon",
+    "pheme",
+    "reddit",
+    "rss",
+    "rumoureval2017",
+    "twitter15",
+    "weibo_ced",
+    "ytdlp",
+]
 MAX_LIMIT = 10_000_000  # above the largest dataset (Weibo CED: 1.28M records)
 MAX_RATE = 100_000.0  # records per second; far above what one producer sustains
 

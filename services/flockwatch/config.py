@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -118,6 +118,25 @@ class Settings(BaseSettings):
     store_password: SecretStr = SecretStr("")
     store_api_key: SecretStr = SecretStr("")
 
+    # Live collection (flockwatch collect, flockwatch.adapters.connectors). Credentials only ever come from here.
+    # Reddit: a "script" or "web" application's id and secret (https://www.reddit.com/prefs/apps), app-only OAuth.
+    reddit_client_id: str = ""
+    reddit_client_secret: SecretStr = SecretStr("")
+    # Reddit asks for "<platform>:<app id>:<version> (by /u/<user>)"; a generic agent is throttled harder.
+    reddit_user_agent: str = "python:flockwatch:0.1 (by /u/flockwatch)"
+    # Mastodon: an access token per instance host ("mastodon.social=TOKEN,example.org=TOKEN"); public reads need none.
+    mastodon_tokens: SecretStr = SecretStr("")
+    # The Bluesky Jetstream instance `collect bluesky` connects to when no --endpoint is given.
+    jetstream_url: str = "wss://jetstream2.us-east.bsky.network/subscribe"
+    # The collection file (what to follow, how often) that `collect run` and the collection DAGs read.
+    collection_file: Path | None = None
+
+    @field_validator("collection_file", mode="before")
+    @classmethod
+    def _no_file_is_none(cls, value: object) -> object:
+        # `FLOCKWATCH_COLLECTION_FILE=` (compose's default) means "none", not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @property
     def kafka_bootstrap(self) -> str:
         return f"{self.host}:{self.kafka_port}"
@@ -140,6 +159,19 @@ class Settings(BaseSettings):
         """How messages name the store: the engine and where it is."""
         engine = "Elasticsearch" if self.store_engine == "elasticsearch" else "OpenSearch"
         return f"{engine} at {self.store_location}"
+
+    def mastodon_token(self, host: str) -> str | None:
+        """The access token configured for Mastodon instance ``host``, if any."""
+        for entry in self.mastodon_tokens.get_secret_value().split(","):
+            name, _, token = entry.strip().partition("=")
+            if name.strip().lower() == host.lower() and token.strip():
+                return token.strip()
+        return None
+
+    @property
+    def collect_state(self) -> Path:
+        """Where `collect --cursors` style local state (cursor files) lives by default."""
+        return self.state_dir / "collect"
 
     @property
     def media_cache(self) -> Path:

@@ -8,5 +8,5 @@ ISO_8601 = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"  # date
     r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?$"  # time, its UTC offset
 )
-# A duration flockwatch.alerts.yamlconf.parse_duration reads, with at most 4 digits (under 10,000 of its unit).
+# A duration flockwatch.yamlconf.parse_duration reads, with at most 4 digits (under 10,000 of its unit).
 DURATION = r"^[0-9]{1,4}(\.[0-9]{1,3})?(ms|s|m|h|d|w)$"

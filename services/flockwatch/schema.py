@@ -135,6 +135,9 @@ class Post(Contract):
     # The first post of the conversation or cascade, when the source says so.
     root_id: str | None = Field(default=None, max_length=MAX_ID_CHARS)
     engagement: Engagement = Field(default_factory=Engagement)
+    # When a live connector saw the post (and its engagement counts); absent for recorded datasets. The same post
+    # collected again is a new engagement snapshot (store: the engagement index).
+    collected_at: datetime | None = None
     source: SourceRef
 
     @field_validator("created_at")

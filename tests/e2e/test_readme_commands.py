@@ -132,6 +132,41 @@ COVERAGE: dict[str, tuple[str, ...]] = {
         "tests/unit/cli/test_dashboards.py::test_install_into_a_kibana_space",
     ),
     "dashboards export": ("tests/unit/cli/test_dashboards.py::test_export_writes_the_objects_for_the_prefix",),
+    # Live collection, against local servers speaking each platform's protocol with its recorded payloads.
+    "collect reddit": (
+        "tests/unit/cli/test_collect_reddit_mastodon.py::test_collect_reddit_listing",
+        "tests/unit/cli/test_collect_reddit_mastodon.py::test_collect_reddit_thread_and_comment_stream",
+        "tests/unit/cli/test_stream_restarts_reddit_mastodon.py::test_the_reddit_comment_stream_killed_and_restarted",
+    ),
+    "collect mastodon": (
+        "tests/unit/cli/test_collect_reddit_mastodon.py::test_collect_mastodon_public",
+        "tests/unit/cli/test_collect_reddit_mastodon.py::test_collect_mastodon_tag",
+        "tests/unit/cli/test_collect_reddit_mastodon.py::test_collect_mastodon_trends",
+        "tests/unit/cli/test_stream_restarts_reddit_mastodon.py::test_the_mastodon_stream_killed_and_restarted",
+    ),
+    "collect bluesky": (
+        "tests/unit/adapters/connectors/test_bluesky_jetstream.py::test_cli_small_limit",
+        "tests/unit/adapters/connectors/test_bluesky_jetstream.py::test_cli_killed_mid_stream_resumes_without_gap_or_duplicate",
+        "tests/integration/collect/test_stream_worker_restart.py::test_killed_stream_worker_resumes_from_its_kafka_cursor",
+    ),
+    "collect rss": (
+        "tests/unit/adapters/connectors/test_rss_connector.py::test_cli_contract_command",
+        "tests/unit/adapters/connectors/test_rss_connector.py::test_cli_with_cursors_appends_only_new_articles",
+    ),
+    "collect video": (
+        "tests/unit/adapters/connectors/test_video_connector.py::test_cli_contract_command_on_a_page_of_videos",
+        "tests/unit/adapters/connectors/test_video_connector.py::test_cli_contract_command_on_a_feed_of_videos",
+    ),
+    "collect check": ("tests/unit/cli/test_collect_cli.py::test_check_lists_every_run_of_the_example",),
+    "collect run": (
+        "tests/unit/cli/test_collect_cli.py::test_run_pulls_every_target_of_the_file_once_and_resumes",
+        "tests/integration/collect/test_collect_to_store.py::test_collect_run_into_kafka",
+    ),
+    "collect trending": ("tests/integration/collect/test_collect_to_store.py::test_collect_trending_command",),
+    "collect growth": (
+        "tests/integration/collect/test_collect_to_store.py::"
+        "test_a_killed_collector_resumes_without_gap_and_the_store_holds_each_post_once",
+    ),
 }
 
 # The README's shell blocks (comments stripped) → the test that runs them.

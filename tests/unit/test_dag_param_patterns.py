@@ -8,8 +8,8 @@ from datetime import datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flockwatch.alerts.yamlconf import parse_duration
 from flockwatch.dag_param_patterns import DURATION, ISO_8601
+from flockwatch.yamlconf import parse_duration
 
 
 @given(st.from_regex(DURATION, fullmatch=True))

@@ -33,7 +33,7 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,6 +73,9 @@ class FetchPolicy:
     # may make (every hop counts); the extraction as a whole runs under ``deadline_s``.
     page_max_bytes: int = 16 * MB
     max_page_requests: int = 40
+    # An HLS stream (adapters.hls_fetch): at most this many segments (20 min, the decoder's cap, of 4 s segments);
+    # all of them together, init section included, under ``video_max_bytes``.
+    hls_max_segments: int = 300
     user_agent: str = "flockwatch-media-fetcher/0.1"
     # Networks let through despite the refusal rules (tests allow 127.0.0.1/32); metadata stays refused.
     allow_addresses: frozenset[IPNetwork] = field(default_factory=frozenset)
@@ -496,22 +499,32 @@ def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def fetch_media(
-    url: str,
-    cache_dir: Path,
-    policy: FetchPolicy = DEFAULT_POLICY,
-    *,
-    kinds: frozenset[Kind] | None = None,
-    extra_headers: Mapping[str, str] | None = None,
-) -> MediaFile:
-    """Download ``url`` under ``policy`` into the content-addressed cache; raises :class:`MediaRefused`.
+@dataclass
+class Opened:
+    """A 200 response being read, after every redirect hop was checked."""
 
-    ``kinds`` restricts what the body may sniff as (a video page's stream must be video or audio);
-    ``extra_headers`` may add User-Agent/Referer/Accept(-Language)/Origin, nothing else (no cookies).
+    response: http.client.HTTPResponse
+    connection: http.client.HTTPConnection
+    target: Target  # the final URL's
+    redirects: list[str]
+
+    @property
+    def content_type(self) -> str:
+        return self.response.getheader("Content-Type") or ""
+
+
+@contextlib.contextmanager
+def open_checked(
+    url: str,
+    policy: FetchPolicy,
+    deadline: Deadline,
+    extra_headers: Mapping[str, str] | None = None,
+) -> Iterator[Opened]:
+    """GET ``url`` under the address rules, the redirect rules and ``deadline``; yields the 200 response.
+
+    Errors while the block reads the body are reported like errors of the request (:class:`MediaRefused`
+    with the reason); the connection is closed when the block ends.
     """
-    deadline = Deadline(policy.deadline_s)
-    partial_dir = cache_dir / ".partial"
-    partial_dir.mkdir(parents=True, exist_ok=True)
     target = parse_url(url)
     redirects: list[str] = []
     while True:
@@ -535,21 +548,13 @@ def fetch_media(
             encoding = (resp.getheader("Content-Encoding") or "identity").strip().lower()
             if encoding != "identity":
                 raise MediaRefused(f"refused Content-Encoding {encoding!r}: only identity bodies are fetched")
-            content_type = resp.getheader("Content-Type") or ""
-            with tempfile.NamedTemporaryFile(dir=partial_dir, delete=False) as tmp:
-                tmp_path = Path(tmp.name)
-                try:
-                    kind, mime, sha, size = _read_body(resp, conn, tmp, policy, deadline, kinds)
-                except BaseException:
-                    tmp.close()
-                    tmp_path.unlink(missing_ok=True)
-                    raise
-            break
+            yield Opened(resp, conn, target, redirects)
+            return
         except MediaRefused:
             raise
         except (OSError, http.client.HTTPException, ValueError) as e:
             if deadline.expired:
-                raise MediaRefused(f"deadline exceeded: fetch took over {policy.deadline_s:g} s") from e
+                raise MediaRefused(f"deadline exceeded: fetch took over {deadline.seconds:g} s") from e
             if isinstance(e, TimeoutError):
                 raise MediaRefused(f"timed out reading from {target.host}: {e}") from e
             if isinstance(e, http.client.IncompleteRead):
@@ -559,6 +564,66 @@ def fetch_media(
             deadline.release()
             conn.close()
 
+
+def body_chunks(opened: Opened, policy: FetchPolicy, deadline: Deadline) -> Iterator[bytes]:
+    """The body as it arrives: each read waits at most ``read_timeout_s`` and never past the deadline; a body
+    shorter than its Content-Length is refused as truncated once it ends."""
+    size = 0
+    while True:
+        _set_timeout(opened.connection, min(policy.read_timeout_s, deadline.remaining()))
+        chunk = opened.response.read1(_CHUNK)
+        deadline.remaining()
+        if not chunk:
+            break
+        size += len(chunk)
+        yield chunk
+    if opened.response.length:
+        raise MediaRefused(f"truncated download: {size} bytes of {size + opened.response.length}")
+
+
+def read_capped(opened: Opened, policy: FetchPolicy, deadline: Deadline, cap: int, what: str) -> bytes:
+    """The whole body of a small response (a playlist), refused past ``cap`` bytes."""
+    declared = opened.response.getheader("Content-Length")
+    if declared and declared.strip().isdigit() and int(declared) > cap:
+        raise MediaRefused(f"too large: {what} of {int(declared)} bytes > cap {cap}")
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in body_chunks(opened, policy, deadline):
+        size += len(chunk)
+        if size > cap:
+            raise MediaRefused(f"too large: {what} over {cap} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def is_hls_url(url: str) -> bool:
+    """An HLS playlist by its path (``.../playlist.m3u8``), as Bluesky serves every video."""
+    try:
+        return urlsplit(url.strip()).path.lower().endswith(".m3u8")
+    except ValueError:
+        return False
+
+
+# Content types servers send for HLS playlists (RFC 8216 §4: the first two; the others are in use).
+HLS_CONTENT_TYPES = frozenset(
+    {"application/vnd.apple.mpegurl", "application/x-mpegurl", "audio/mpegurl", "audio/x-mpegurl"}
+)
+
+
+def is_hls_content_type(content_type: str) -> bool:
+    return content_type.split(";", 1)[0].strip().lower() in HLS_CONTENT_TYPES
+
+
+def store_fetched(
+    tmp_path: Path,
+    cache_dir: Path,
+    policy: FetchPolicy,
+    sniffed: tuple[Kind, str, str, int],
+    source: str,
+    meta: Mapping[str, Any],
+) -> MediaFile:
+    """Move a fully written download into the content-addressed cache with its sidecar; evict past the bound."""
+    kind, mime, sha, size = sniffed
     final = cache_path(cache_dir, sha)
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():
@@ -566,21 +631,66 @@ def fetch_media(
         touch(final)  # a hit: most recently used again
     else:
         os.replace(tmp_path, final)
-    meta = {
-        "url": url,
-        "final_url": target.url,
-        "redirects": redirects,
-        "content_type": content_type,
+    sidecar = {
+        "url": source,
+        **meta,
         "kind": kind,
         "mime": mime,
         "sha256": sha,
         "size": size,
         "fetched_at": datetime.now(UTC).isoformat(),
     }
-    write_json_atomic(sidecar_path(cache_dir, sha), meta)
+    write_json_atomic(sidecar_path(cache_dir, sha), sidecar)
     if policy.cache_max_bytes is not None:
         evict(cache_dir, policy.cache_max_bytes, keep=sha, grace_s=policy.cache_grace_s)
-    return MediaFile(path=final, kind=kind, mime=mime, sha256=sha, size=size, source=url)
+    return MediaFile(path=final, kind=kind, mime=mime, sha256=sha, size=size, source=source)
+
+
+def fetch_media(
+    url: str,
+    cache_dir: Path,
+    policy: FetchPolicy = DEFAULT_POLICY,
+    *,
+    kinds: frozenset[Kind] | None = None,
+    extra_headers: Mapping[str, str] | None = None,
+) -> MediaFile:
+    """Download ``url`` under ``policy`` into the content-addressed cache; raises :class:`MediaRefused`.
+
+    ``kinds`` restricts what the body may sniff as (a video page's stream must be video or audio);
+    ``extra_headers`` may add User-Agent/Referer/Accept(-Language)/Origin, nothing else (no cookies).
+    An HLS playlist (a ``.m3u8`` path, or an HLS Content-Type) is fetched as one video by
+    :func:`flockwatch.adapters.hls_fetch.fetch_hls`: its segments, under the same rules and deadline.
+    """
+    from flockwatch.adapters import hls_fetch  # it builds on this module
+
+    if is_hls_url(url):
+        return hls_fetch.fetch_hls(url, cache_dir, policy, kinds=kinds, extra_headers=extra_headers)
+    deadline = Deadline(policy.deadline_s)
+    partial_dir = cache_dir / ".partial"
+    partial_dir.mkdir(parents=True, exist_ok=True)
+    playlist: tuple[str, bytes] | None = None
+    with open_checked(url, policy, deadline, extra_headers) as opened:
+        content_type = opened.content_type
+        if is_hls_content_type(content_type):
+            playlist = (
+                opened.target.url,
+                read_capped(opened, policy, deadline, hls_fetch.PLAYLIST_MAX_BYTES, "playlist"),
+            )
+        else:
+            with tempfile.NamedTemporaryFile(dir=partial_dir, delete=False) as tmp:
+                tmp_path = Path(tmp.name)
+                try:
+                    sniffed = _read_body(opened.response, opened.connection, tmp, policy, deadline, kinds)
+                except BaseException:
+                    tmp.close()
+                    tmp_path.unlink(missing_ok=True)
+                    raise
+    if playlist is not None:
+        return hls_fetch.fetch_hls(
+            url, cache_dir, policy, kinds=kinds, extra_headers=extra_headers, first=playlist, deadline=deadline
+        )
+    meta = {"final_url": opened.target.url, "redirects": opened.redirects, "content_type": content_type}
+    return store_fetched(tmp_path, cache_dir, policy, sniffed, url, meta)
 
 
 def try_fetch(

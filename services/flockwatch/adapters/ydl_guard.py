@@ -10,12 +10,19 @@ address checked before connecting, the connection pinned to it, TLS verified aga
 :func:`~flockwatch.adapters.media_fetch.redirect_target` (each hop re-checked, no https→http downgrade).
 
 Anything else is unsupported and fails the request: proxies, websockets, impersonation, ``file:``/``data:``
-URLs, compressed bodies. Bodies are read whole under ``policy.page_max_bytes``; one extraction makes at
-most ``policy.max_page_requests`` requests within ``policy.deadline_s``.
+URLs, compressed bodies. Bodies are read whole under ``policy.page_max_bytes`` (a body shorter than its
+``Content-Length`` is a failed request, not a page); one extraction makes at most ``policy.max_page_requests``
+requests within ``policy.deadline_s``.
+
+A collector given a page URL explicitly (``flockwatch collect video --url``) may name a *trusted origin*: that
+scheme, host and port alone may also reach the networks its host resolved to (a local test server, a mirror the
+operator chose), as :class:`~flockwatch.adapters.connectors.http_api.ApiClient` trusts its configured endpoint.
+Every other origin, and every redirect away from it, is checked as usual; metadata endpoints never pass.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import io
 import urllib.request
@@ -31,6 +38,7 @@ from yt_dlp.networking.exceptions import HTTPError, RequestError, UnsupportedReq
 from flockwatch.adapters.media_fetch import (
     Deadline,
     FetchPolicy,
+    IPNetwork,
     Target,
     connect_checked,
     parse_url,
@@ -55,12 +63,24 @@ class PageGuard:
     """What one extraction may still do (requests, time), and the reasons of the requests it refused."""
 
     policy: FetchPolicy
+    # (scheme, host, port) given explicitly by an operator, and the networks it may reach besides the policy's.
+    trusted_origin: tuple[str, str, int] | None = None
+    trusted_networks: frozenset[IPNetwork] = frozenset()
     deadline: Deadline = field(init=False)
     requests: int = 0
     refused: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.deadline = Deadline(self.policy.deadline_s)
+        self._trusted_policy = dataclasses.replace(
+            self.policy, allow_addresses=self.policy.allow_addresses | self.trusted_networks
+        )
+
+    def policy_for(self, target: Target) -> FetchPolicy:
+        """The address rules for ``target``: the trusted origin's own networks pass for it alone."""
+        if self.trusted_origin is not None and _origin(target) == self.trusted_origin:
+            return self._trusted_policy
+        return self.policy
 
     def count(self) -> None:
         if self.requests >= self.policy.max_page_requests:
@@ -103,6 +123,8 @@ def _read_page(resp: http.client.HTTPResponse, conn: http.client.HTTPConnection,
         chunk = resp.read1(64 * 1024)
         guard.deadline.remaining()  # raises once past the deadline (its watchdog's shutdown reads as EOF)
         if not chunk:
+            if resp.length:  # the server promised more than it sent: a truncated page
+                raise http.client.IncompleteRead(bytes(out), resp.length)
             return bytes(out)
         out += chunk
         if len(out) > cap:
@@ -120,7 +142,7 @@ def send_guarded(request: Request, headers: Mapping[str, str], jar: CookieJar, g
         guard.count()
         ureq = _with_cookies(target, method, sent, jar)
         hop_headers = dict(ureq.header_items()) | {"Accept-Encoding": "identity", "Connection": "close"}
-        conn = connect_checked(target, guard.policy, guard.deadline)
+        conn = connect_checked(target, guard.policy_for(target), guard.deadline)
         try:
             guard.deadline.guard(conn)
             if conn.sock is not None:
@@ -212,8 +234,15 @@ class GuardedRH(RequestHandler):  # type: ignore[misc]
 class GuardedYoutubeDL(yt_dlp.YoutubeDL):  # type: ignore[misc]
     """``yt_dlp.YoutubeDL`` whose every HTTP request goes through :class:`GuardedRH` (and nothing else)."""
 
-    def __init__(self, params: dict[str, Any], policy: FetchPolicy) -> None:
-        self.guard = PageGuard(policy)
+    def __init__(
+        self,
+        params: dict[str, Any],
+        policy: FetchPolicy,
+        *,
+        trusted_origin: tuple[str, str, int] | None = None,
+        trusted_networks: frozenset[IPNetwork] = frozenset(),
+    ) -> None:
+        self.guard = PageGuard(policy, trusted_origin=trusted_origin, trusted_networks=trusted_networks)
         super().__init__(params)
 
     def build_request_director(self, handlers: Any, preferences: Any = None) -> Any:

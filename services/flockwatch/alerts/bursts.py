@@ -44,7 +44,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from flockwatch.alerts.yamlconf import parse_duration
+from flockwatch.yamlconf import parse_duration
 
 F64 = NDArray[np.float64]
 

@@ -47,7 +47,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from flockwatch.alerts.bursts import ENTITY_TYPES, BurstConfig
-from flockwatch.alerts.yamlconf import ConfigError, Problem, load_yaml, parse_duration, validate
+from flockwatch.yamlconf import ConfigError, Problem, load_yaml, parse_duration, validate
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Severity = Literal["low", "medium", "high", "critical"]

@@ -21,8 +21,8 @@ import unicodedata
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from flockwatch.alerts.yamlconf import ConfigError, Problem, load_yaml, validate
 from flockwatch.schema import Post
+from flockwatch.yamlconf import ConfigError, Problem, load_yaml, validate
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _HANDLE = re.compile(r"^@?([A-Za-z0-9_][A-Za-z0-9_.-]{0,63})$")

@@ -58,8 +58,8 @@ def watchlist_add(
     from pydantic import ValidationError
 
     from flockwatch.alerts.watchlist import WatchEntity, parse_watchlist
-    from flockwatch.alerts.yamlconf import ConfigError
     from flockwatch.messages import describe_error
+    from flockwatch.yamlconf import ConfigError
 
     if file is not None:
         if entity_id is not None or name is not None:
@@ -179,7 +179,7 @@ def alerts_check_config(
 ) -> None:
     """Validate an alerts config file; every problem is reported with its line."""
     from flockwatch.alerts.rules import load_config
-    from flockwatch.alerts.yamlconf import ConfigError
+    from flockwatch.yamlconf import ConfigError
 
     try:
         config = load_config(path)
@@ -198,8 +198,8 @@ def alerts_sweep(
     """One windowed burst sweep over stored posts (what the `alerts` DAG runs)."""
     from flockwatch.adapters.alert_sinks import build_sinks
     from flockwatch.alerts.rules import load_config
-    from flockwatch.alerts.yamlconf import ConfigError, parse_duration
     from flockwatch.stages.alert_sweep import sweep
+    from flockwatch.yamlconf import ConfigError, parse_duration
 
     try:
         cfg = load_config(config)

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from flockwatch.cli.alerts import alerts_app, watchlist_app
+from flockwatch.cli.collect import collect_app
 from flockwatch.cli.dashboards import dashboards_app
 from flockwatch.cli.graph import graph_app
 from flockwatch.cli.media import bank_app, match, score_media
@@ -36,6 +37,7 @@ app.command("match")(match)
 app.add_typer(watchlist_app, name="watchlist")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(collect_app, name="collect")
 
 Services = Annotated[
     list[str] | None,
@@ -143,7 +145,8 @@ def replay_cmd(
         str,
         typer.Argument(
             help="Dataset format: ira_2016, twitter15, weibo_ced, pheme, rumoureval2017, bluesky_jetstream, "
-            "cnt_csv, or auto (recognise --path)."
+            "cnt_csv; a connector's saved payloads (one JSON a line): reddit, mastodon, rss, ytdlp; "
+            "or auto (recognise --path)."
         ),
     ],
     path: Annotated[Path | None, typer.Option(help="File or folder (default: the dataset under the data dir).")] = None,
@@ -236,8 +239,8 @@ def _run_worker(name: str) -> None:
     import threading
 
     from flockwatch.adapters.kafka_bus import ensure_topics, run_stage
-    from flockwatch.alerts.yamlconf import ConfigError
     from flockwatch.workers import build_stage, group_id
+    from flockwatch.yamlconf import ConfigError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()

@@ -20,6 +20,25 @@ _AUDIO_BRANDS = {b"M4A ", b"M4B ", b"F4A "}
 _MARKUP = (b"<svg", b"<?xml", b"<!doctype", b"<html", b"<head", b"<body", b"<script", b"<!--")
 
 
+_TS_PACKET = 188
+# PIDs a transport stream starts with: the PAT (0), or SDT (0x11) before it as FFmpeg writes; HLS requires
+# every segment to start with its PAT and PMT (RFC 8216 §3.2).
+_TS_FIRST_PIDS = {0x0000, 0x0011}
+
+
+def _is_mpeg_ts(head: bytes) -> bool:
+    """An MPEG transport stream (HLS segments, broadcast captures): 188-byte packets, each opening with 0x47.
+
+    From a short head only the first packet's header can be checked (sync byte, no transport error, a payload or
+    adaptation field, a table PID); a longer one must also have the sync byte at every packet boundary.
+    """
+    if len(head) < 4 or head[0] != 0x47 or head[1] & 0x80 or not (head[3] >> 4) & 0x3:
+        return False
+    if len(head) > 2 * _TS_PACKET:
+        return all(head[i] == 0x47 for i in range(0, len(head), _TS_PACKET))
+    return ((head[1] & 0x1F) << 8 | head[2]) in _TS_FIRST_PIDS
+
+
 def sniff_bytes(head: bytes) -> tuple[Kind, str]:
     """(kind, mime) of the bytes ``head`` starts; raises :class:`MediaRefused` for anything else."""
     if not head:
@@ -51,6 +70,8 @@ def sniff_bytes(head: bytes) -> tuple[Kind, str]:
         return "video", "video/webm"
     if head.startswith(b"FLV"):
         return "video", "video/x-flv"
+    if _is_mpeg_ts(head):
+        return "video", "video/mp2t"
     if head.startswith(b"fLaC"):
         return "audio", "audio/flac"
     if head.startswith(b"OggS"):

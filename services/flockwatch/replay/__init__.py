@@ -16,12 +16,17 @@ from flockwatch.replay import (
     bluesky_jetstream,
     cnt_csv,
     ira_2016,
+    mastodon,
     pheme,
+    reddit,
+    rss,
     rumoureval2017,
     twitter15,
     weibo_ced,
+    ytdlp,
 )
-from flockwatch.replay.base import DatasetFormat
+from flockwatch.replay.base import COLLECTED_AT, DatasetFormat
+from flockwatch.replay.timestamps import from_iso
 from flockwatch.schema import Post, RawRecord
 
 __all__ = [
@@ -44,7 +49,20 @@ class UnknownFormatError(ValueError):
 FORMATS: dict[str, DatasetFormat] = {
     fmt.name: fmt
     for fmt in map(
-        DatasetFormat.of, (ira_2016, twitter15, weibo_ced, pheme, rumoureval2017, bluesky_jetstream, cnt_csv)
+        DatasetFormat.of,
+        (
+            ira_2016,
+            twitter15,
+            weibo_ced,
+            pheme,
+            rumoureval2017,
+            bluesky_jetstream,
+            cnt_csv,
+            reddit,
+            mastodon,
+            rss,
+            ytdlp,
+        ),
     )
 }
 
@@ -124,4 +142,8 @@ def normalize_record(raw: RawRecord) -> Post | None:
     fmt = FORMATS.get(raw.format)
     if fmt is None:
         raise UnknownFormatError(f"unknown record format {raw.format!r}; known formats: {_known()}")
-    return fmt.normalize(raw)
+    post = fmt.normalize(raw)
+    seen = raw.context.get(COLLECTED_AT)
+    if post is not None and isinstance(seen, str) and seen:
+        post.collected_at = from_iso(seen, what=COLLECTED_AT)
+    return post

@@ -25,6 +25,10 @@ class Reader(Protocol):
     def __call__(self, path: Path, data_dir: Path | None = None) -> Iterator[RawRecord]: ...
 
 
+# The key in ``RawRecord.context`` a live connector sets to when it saw the record (ISO 8601); the post's
+# ``collected_at``, i.e. the time of its engagement snapshot.
+COLLECTED_AT = "collected_at"
+
 Normalizer = Callable[[RawRecord], Post | None]
 Sniffer = Callable[[Path], bool]
 

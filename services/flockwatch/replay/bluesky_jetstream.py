@@ -32,22 +32,20 @@ Decisions, and why:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from flockwatch.replay.base import relative_uri, source_ref
+from flockwatch.replay.base import source_ref
+from flockwatch.replay.json_lines import first_object, read_json_lines
 from flockwatch.replay.payload import (
-    loads_bounded,
     opt_dict,
     opt_list,
     reject_unreadable,
     req_dict,
     req_str,
     text_field,
-    unreadable,
 )
 from flockwatch.replay.text_entities import extract_hashtags, extract_mentions, extract_urls
 from flockwatch.replay.timestamps import from_iso, from_unix
@@ -63,8 +61,6 @@ IMAGE_URL = "https://cdn.bsky.app/img/feed_fullsize/plain/{did}/{cid}@jpeg"
 THUMB_URL = "https://cdn.bsky.app/img/feed_thumbnail/plain/{did}/{cid}@jpeg"
 VIDEO_URL = "https://video.bsky.app/watch/{did}/{cid}/playlist.m3u8"
 _FACET = "app.bsky.richtext.facet#"
-# A line longer than a raw message may be (16 MiB) could never be produced; it is not parsed.
-MAX_LINE_BYTES = 16 * 1024 * 1024
 
 
 def event_time(event: dict[str, Any]) -> datetime | None:
@@ -82,44 +78,8 @@ def _from_micros(value: object) -> datetime:
 
 
 def read(path: Path, data_dir: Path | None = None) -> Iterator[RawRecord]:
-    """One record per non-empty line.
-
-    A line that is not UTF-8 (kept as bytes, never replaced), not JSON, nested deeper than
-    ``MAX_JSON_DEPTH`` or not a JSON object becomes an unreadable record with the reason and the
-    line's bytes, which the replayer dead-letters; the lines after it are read as usual.
-    """
-    uri = relative_uri(path, data_dir)
-    with path.open("rb") as handle:
-        for number, line in enumerate(_lines(handle), start=1):
-            if not line.strip():
-                continue
-            event: Any
-            try:
-                if len(line) > MAX_LINE_BYTES:
-                    raise ValueError(f"longer than {MAX_LINE_BYTES} bytes")
-                event = loads_bounded(line.decode("utf-8"))
-                if not isinstance(event, dict):
-                    raise ValueError(f"not a JSON object but {type(event).__name__}")
-            except UnicodeDecodeError as exc:
-                event = unreadable(f"line {number} is not valid UTF-8 ({exc.reason} at byte {exc.start})", line)
-            except ValueError as exc:
-                event = unreadable(f"line {number} is not a Jetstream event: {exc}", line)
-            yield RawRecord(
-                format=NAME,
-                source_uri=uri,
-                position=str(number),
-                event_time=event_time(event),
-                payload=event,
-            )
-
-
-def _lines(handle: IO[bytes]) -> Iterator[bytes]:
-    """Physical lines; one over ``MAX_LINE_BYTES`` is cut there (its tail read and dropped, not kept in memory)."""
-    while line := handle.readline(MAX_LINE_BYTES + 1):
-        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
-            while (rest := handle.readline(1024 * 1024)) and not rest.endswith(b"\n"):
-                pass
-        yield line
+    """One record per non-empty line (see :func:`~flockwatch.replay.json_lines.read_json_lines`)."""
+    return read_json_lines(path, data_dir, NAME, "a Jetstream event", event_time)
 
 
 def _plausible(value: datetime) -> bool:
@@ -306,11 +266,5 @@ def normalize(raw: RawRecord) -> Post | None:
 
 
 def sniff(path: Path) -> bool:
-    if not path.is_file() or path.suffix not in (".jsonl", ".json", ".ndjson"):
-        return False
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                first = json.loads(line)
-                return isinstance(first, dict) and "did" in first and "kind" in first and "time_us" in first
-    return False
+    first = first_object(path)
+    return first is not None and "did" in first and "kind" in first and "time_us" in first

@@ -39,6 +39,27 @@ def post_document(post: Post) -> dict[str, Any]:
     return doc
 
 
+def engagement_snapshot(post: Post) -> Upsert | None:
+    """The engagement counts of a live post as a connector saw them at ``collected_at`` (None for replays).
+
+    Its id is the post key and that time, so re-indexing the same message rewrites the same snapshot."""
+    if post.collected_at is None:
+        return None
+    doc: dict[str, Any] = {
+        "post_key": post.key,
+        "platform": post.platform,
+        "hashtags": post.hashtags,
+        "source_uri": post.source.uri,
+        "created_at": post.created_at.isoformat(),
+        "collected_at": post.collected_at.isoformat(),
+        **post.engagement.model_dump(exclude_none=True),
+    }
+    account = account_key({"platform": post.platform, "author": {"id": post.author.id}})
+    if account:
+        doc["account_key"] = account
+    return Upsert(IndexKind.engagement, f"{post.key}@{post.collected_at.isoformat()}", doc, post.collected_at)
+
+
 def to_upsert(item: _Indexable) -> Upsert:
     if isinstance(item, Post):
         return Upsert(IndexKind.posts, item.key, post_document(item), item.created_at)
@@ -70,6 +91,10 @@ def plan_index(messages: Sequence[InMessage]) -> IndexPlan:
             continue
         plan.upserts.append(to_upsert(item))
         plan.origins.append(msg)
+        snapshot = engagement_snapshot(item) if isinstance(item, Post) else None
+        if snapshot is not None:
+            plan.upserts.append(snapshot)
+            plan.origins.append(msg)
     return plan
 
 

@@ -29,10 +29,11 @@ class IndexKind(StrEnum):
     watchlists = "watchlists"
     coordination_edges = "coordination_edges"  # graph stage (issue 5)
     media_bank = "media_bank"  # hash banks of known fakes / fact-checked media (issue 4)
+    engagement = "engagement"  # a live post's engagement counts each time a connector saw it (issue 12)
 
 
 # Kinds stored in monthly indices (by the document's time); every other kind has one fixed index.
-TIME_BASED = {IndexKind.posts}
+TIME_BASED = {IndexKind.posts, IndexKind.engagement}
 
 
 class StoreUnavailable(TransientError):

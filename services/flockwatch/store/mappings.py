@@ -164,6 +164,21 @@ MAPPINGS: dict[IndexKind, dict[str, Any]] = {
     },
 }
 
+# One document per (post, time a connector saw it): a post's growth over time, and the trending pass's velocity.
+MAPPINGS[IndexKind.engagement] = {
+    "dynamic": False,
+    "properties": {
+        "post_key": KEYWORD,
+        "platform": KEYWORD,
+        "account_key": KEYWORD,
+        "hashtags": {"type": "keyword", "normalizer": "lowercase"},
+        "source_uri": KEYWORD,
+        "created_at": DATE,
+        "collected_at": DATE,
+        **{k: LONG for k in ("likes", "reshares", "replies", "quotes", "views")},
+    },
+}
+
 # --- graph (issue 5): fields of the graph stage's documents (flockwatch.stages.graph) ----------------
 # Only added fields: what analysts filter on is mapped, the state behind it (co-actions, cascade events,
 # post keys) is stored without being indexed.

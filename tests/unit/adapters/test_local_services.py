@@ -401,7 +401,8 @@ def test_compose_elasticsearch_is_opt_in() -> None:
     svc = compose["services"]
     es = svc["elasticsearch"]
     assert es["profiles"] == ["elasticsearch"]  # not part of the default `docker compose up`
-    assert not any("profiles" in spec for name, spec in svc.items() if name not in ("elasticsearch", "kibana"))
+    opt_in = ("elasticsearch", "kibana", "collect-bluesky")
+    assert not any("profiles" in spec for name, spec in svc.items() if name not in opt_in)
     assert f"{defaults.host}:{defaults.store_port}:9200" in es["ports"]
     env = es["environment"]
     assert env["discovery.type"] == "single-node" and env["xpack.security.enabled"] == "false"
@@ -428,3 +429,24 @@ def test_compose_kibana_goes_with_elasticsearch() -> None:
     port = f"{defaults.host}:{DEFAULT_PORT}:5601"
     assert kibana["ports"] == svc["opensearch-dashboards"]["ports"] == [port]
     assert json.loads(svc["opensearch-dashboards"]["environment"]["OPENSEARCH_HOSTS"]) == ["http://opensearch:9200"]
+
+
+def test_compose_collector_runs_the_cli_it_names() -> None:
+    """The opt-in Bluesky collector runs `flockwatch collect bluesky` against the stack's Kafka."""
+    from typer.testing import CliRunner
+
+    from flockwatch.cli.app import app
+
+    compose = yaml.safe_load((REPO_ROOT / "infra" / "compose.yaml").read_text())
+    defaults = Settings.model_construct()
+    collector = compose["services"]["collect-bluesky"]
+    assert collector["profiles"] == ["collect"]
+    assert collector["command"][:3] == ["python", "-m", "flockwatch.cli.app"]
+    args = collector["command"][3:]
+    assert CliRunner().invoke(app, [*args, "--help"]).exit_code == 0
+    env = collector["environment"]
+    assert env["FLOCKWATCH_KAFKA_PORT"] == defaults.kafka_port
+    assert env["FLOCKWATCH_JETSTREAM_URL"].endswith(defaults.jetstream_url + "}")
+    assert (
+        compose["services"]["airflow"]["environment"]["FLOCKWATCH_COLLECTION_FILE"] == "${FLOCKWATCH_COLLECTION_FILE:-}"
+    )

@@ -17,8 +17,8 @@ from flockwatch.alerts.rules import (
     parse_config,
 )
 from flockwatch.alerts.watchlist import WatchEntity, match_all, matches, parse_watchlist, tokens
-from flockwatch.alerts.yamlconf import ConfigError, format_duration, load_yaml, parse_duration
 from flockwatch.schema import AlertStatus, Author, Post, SourceRef
+from flockwatch.yamlconf import ConfigError, format_duration, load_yaml, parse_duration
 
 
 def errors(text: str, parse: object = parse_config) -> list[str]:

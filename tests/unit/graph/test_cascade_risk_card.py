@@ -4,6 +4,7 @@ code trains from Twitter15, and the train/validation/test trees are disjoint by 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,24 @@ def test_a_tree_id_listed_twice_is_refused(tmp_path: Path) -> None:
     assert twitter15_split(csv) == {"1234567": ("false", "test")}
 
 
+def same_numbers(a: object, b: object, rel: float = 1e-9) -> bool:
+    """Equal structures whose floats agree to ``rel``: BLAS kernels differ by CPU in the last bits of a sum."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_numbers(a[k], b[k], rel) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_numbers(x, y, rel) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) or isinstance(b, float):
+        return (
+            isinstance(a, int | float) and isinstance(b, int | float) and math.isclose(a, b, rel_tol=rel, abs_tol=1e-12)
+        )
+    return a == b
+
+
 def test_retraining_rebuilds_the_committed_model(tmp_path: Path) -> None:
-    """No drift between code and committed model: weights and figures, exactly (about 3 s)."""
+    """No drift between code and committed model: weights and figures, to 1e-9 (about 3 s)."""
     train_twitter15(DATA, tmp_path)
-    assert json.loads((tmp_path / "model.json").read_text()) == json.loads((FOLDER / "model.json").read_text())
+    rebuilt = json.loads((tmp_path / "model.json").read_text())
+    committed = json.loads((FOLDER / "model.json").read_text())
+    assert same_numbers(rebuilt, committed), (rebuilt, committed)
+    rebuilt["weights"][0] *= 1 + 1e-6  # a real change is still caught
+    assert not same_numbers(rebuilt, committed)

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from flockwatch.config import Settings
 from flockwatch.replay import FORMATS, normalize_record, read_dataset
 from flockwatch.schema import Post, RawRecord
+from tests.mutations import json_paths
+from tests.platform_servers.cassettes import mastodon_statuses, reddit_children
 
 DATA = Settings().data_dir
 
@@ -43,6 +45,10 @@ def _sample(name: str, n: int, skip: int = 0) -> list[RawRecord]:
     return list(itertools.islice(read_dataset(name, None, DATA), skip, skip + n))
 
 
+def _payloads(name: str, payloads: list[dict[str, Any]]) -> list[RawRecord]:
+    return [RawRecord(format=name, source_uri="recorded", position=str(i), payload=p) for i, p in enumerate(payloads)]
+
+
 SAMPLES: dict[str, list[RawRecord]] = {
     "ira_2016": _sample("ira_2016", 3) + _sample("ira_2016", 1, skip=226),
     "twitter15": _sample("twitter15", 12),
@@ -50,6 +56,11 @@ SAMPLES: dict[str, list[RawRecord]] = {
     "pheme": _sample("pheme", 3),
     "rumoureval2017": _sample("rumoureval2017", 2),
     "bluesky_jetstream": _sample("bluesky_jetstream", 152),
+    # Connector payloads, as the recorded API answers served them (the formats have no dataset of their own).
+    "reddit": _payloads("reddit", [c for cs in reddit_children(DATA / "connectors/reddit").values() for c in cs][:40]),
+    "mastodon": _payloads(
+        "mastodon", [s for ss in mastodon_statuses(DATA / "connectors/mastodon").values() for s in ss]
+    ),
 }
 ALL_SAMPLES = [r for records in SAMPLES.values() for r in records]
 # Real values seen under each field name, so built-from-scratch payloads sometimes make posts.
@@ -62,6 +73,18 @@ VALUES["cnt_csv"] = {
     "message_id": ["1001"], "user_id": ["u1"], "username": ["alice"], "repost_id": ["", "1000"],
     "reply_id": [""], "message": ["hi #x"], "timestamp": ["1478563200"], "urls": ["https://a.example"],
 }  # fmt: skip
+VALUES["rss"] = {
+    "feed": [{"url": "https://n.example/feed", "title": "N", "link": "https://n.example/", "language": "en"}],
+    "entry": [{"id": "tag:n.example,2025:1", "title": "Hi #x", "link": "https://n.example/1?utm_source=rss",
+               "summary": "<p>a <a href='/b'>b</a></p>", "published_parsed": "2025-06-03T13:45:00+00:00"}],
+    "dated_by_pull": ["2026-01-02T03:04:05+00:00"],
+}  # fmt: skip
+VALUES["ytdlp"] = {
+    "_type": ["url", "video"], "ie_key": ["Youtube"], "extractor_key": ["Youtube", "Generic"], "id": ["Qm3xT9pLk2E"],
+    "url": ["https://www.youtube.com/watch?v=Qm3xT9pLk2E"], "title": ["Ferry"], "channel_id": ["UCx"],
+    "timestamp": [1748952007], "upload_date": ["20250603"], "view_count": [5],
+    "dated_by_pull": ["2026-01-02T03:04:05Z"],
+}  # fmt: skip
 
 
 @st.composite
@@ -70,18 +93,6 @@ def payloads(draw: st.DrawFn, name: str, max_size: int) -> dict[str, Any]:
     known = VALUES[name]
     keys = draw(st.lists(st.sampled_from(sorted(known)) | st.text(max_size=6), max_size=max_size, unique=True))
     return {key: draw(st.sampled_from(known[key]) | JSON if key in known else JSON) for key in keys}
-
-
-def _paths(value: Any, prefix: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
-    """Every location inside nested dicts and lists."""
-    found: list[tuple[str | int, ...]] = [prefix] if prefix else []
-    if isinstance(value, dict):
-        for key, child in value.items():
-            found += _paths(child, (*prefix, key))
-    elif isinstance(value, list):
-        for i, child in enumerate(value[:5]):
-            found += _paths(child, (*prefix, i))
-    return found
 
 
 def _mutate(data: dict[str, Any], path: tuple[str | int, ...], value: Any, delete: bool) -> None:
@@ -108,7 +119,7 @@ def test_real_records_with_one_field_changed(data: st.DataObject) -> None:
     raw = data.draw(st.sampled_from(ALL_SAMPLES))
     where = data.draw(st.sampled_from(["payload", "context"]))
     record = copy.deepcopy(raw.payload if where == "payload" else raw.context)
-    paths = _paths(record)
+    paths = json_paths(record, max_items=5)
     if paths:
         path = data.draw(st.sampled_from(paths))
         _mutate(record, path, data.draw(JSON), data.draw(st.booleans()))

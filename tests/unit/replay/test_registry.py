@@ -27,6 +27,11 @@ PLATFORMS = {
     "rumoureval2017": "twitter",
     "bluesky_jetstream": "bluesky",
     "cnt_csv": "twitter",
+    # Live connectors' payloads (flockwatch collect); their files are what a connector saved, one payload a line.
+    "reddit": "reddit",
+    "mastodon": "mastodon",
+    "rss": "news",
+    "ytdlp": "video",
 }
 
 

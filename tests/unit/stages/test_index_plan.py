@@ -1,7 +1,7 @@
 from datetime import UTC, datetime
 
 from flockwatch.messages import InMessage
-from flockwatch.schema import Author, MediaScore, Post, SourceRef, TextScore
+from flockwatch.schema import Author, Engagement, MediaScore, Post, SourceRef, TextScore
 from flockwatch.stages.index import plan_index
 from flockwatch.store.documents import IndexKind
 
@@ -53,3 +53,21 @@ def test_unknown_messages_are_dead_lettered() -> None:
     plan = plan_index([msg(b'{"kind": "mystery"}'), msg(post().to_bytes())])
     assert len(plan.upserts) == 1
     assert plan.outcome.counts["dead_lettered"] == 1
+
+
+def test_a_collected_post_also_writes_its_engagement_snapshot() -> None:
+    seen = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+    live = post().model_copy(update={"collected_at": seen, "engagement": Engagement(likes=5, reshares=2)})
+    plan = plan_index([msg(live.to_bytes())])
+    posts, snapshot = plan.upserts
+    assert posts.kind is IndexKind.posts and len(plan.origins) == 2
+    assert (snapshot.kind, snapshot.doc_id, snapshot.time) == (
+        IndexKind.engagement,
+        "twitter:42@2026-12-04T10:00:00+00:00",
+        seen,
+    )
+    assert snapshot.doc["likes"] == 5 and snapshot.doc["reshares"] == 2 and snapshot.doc["account_key"] == "twitter:u1"
+    assert "views" not in snapshot.doc
+    # the same message again is the same snapshot (idempotent); a replayed post has none
+    assert plan_index([msg(live.to_bytes())]).upserts[1].doc_id == snapshot.doc_id
+    assert len(plan_index([msg(post().to_bytes())]).upserts) == 1
