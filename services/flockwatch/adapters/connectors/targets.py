@@ -85,10 +85,10 @@ def trending_specs(collection: CollectionFile, cursors: CursorStore, source: str
         kind, _, value = target.partition(":")
         if source == "reddit" and kind == "thread":
             post_id = value.split(":", 1)[1] if value.startswith("reddit:") else value
-            endpoint = next((t.endpoint for t in collection.sources.reddit.targets), None)  # type: ignore[union-attr]
+            endpoint = next((t.endpoint for t in block.targets), None)
             specs.append(TargetSpec("reddit", {"thread": post_id, "endpoint": endpoint}, block.every))
         elif source == "mastodon" and kind == "tag":
-            for instance in dict.fromkeys(t.instance for t in collection.sources.mastodon.targets):  # type: ignore[union-attr]
+            for instance in dict.fromkeys(t.instance for t in block.targets):
                 specs.append(TargetSpec("mastodon", {"instance": instance, "timeline": f"tag:{value}"}, block.every))
     return specs
 
