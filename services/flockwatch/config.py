@@ -169,11 +169,6 @@ class Settings(BaseSettings):
         return None
 
     @property
-    def collect_state(self) -> Path:
-        """Where `collect --cursors` style local state (cursor files) lives by default."""
-        return self.state_dir / "collect"
-
-    @property
     def media_cache(self) -> Path:
         return self.media_cache_dir or self.state_dir / "media-cache"
 

@@ -70,10 +70,10 @@ def run(
     cursor_file: Path | None = None,
 ) -> CollectReport:
     """Build the connector and run it into the file or into Kafka; print the report as JSON."""
-    from flockwatch.adapters.connectors.cursors import FileCursors, KafkaCursors, MemoryCursors
+    from flockwatch.adapters.connectors.cursors import FileCursors, MemoryCursors
     from flockwatch.adapters.connectors.http_api import ApiError
     from flockwatch.adapters.connectors.runner import run_connector
-    from flockwatch.adapters.connectors.sink import FileSink, KafkaSink
+    from flockwatch.adapters.connectors.sink import FileSink
 
     settings = get_settings()
     try:
@@ -91,20 +91,11 @@ def run(
                 finally:
                     sink.close()
             else:
-                from flockwatch.adapters.kafka_bus import ensure_topics, make_producer, when_kafka_ready
+                from flockwatch.adapters.connectors.scheduled import kafka_outputs
 
-                ensure_topics(settings, wait_s=None if connector.streaming else settings.service_wait_s)
-                producer = when_kafka_ready(settings, lambda: make_producer(settings))
-                try:
-                    report = run_connector(
-                        connector,
-                        KafkaSink(settings, producer),
-                        KafkaCursors(settings, producer),
-                        limit=limit,
-                        should_stop=stop.is_set,
-                    )
-                finally:
-                    producer.close(timeout=30)
+                wait_s = None if connector.streaming else settings.service_wait_s
+                with kafka_outputs(settings, wait_s) as (kafka_sink, kafka_cursors):
+                    report = run_connector(connector, kafka_sink, kafka_cursors, limit=limit, should_stop=stop.is_set)
         except ApiError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from exc
@@ -338,12 +329,11 @@ def trending(
         from datetime import UTC, datetime
 
         from flockwatch.adapters.connectors.cursors import FileCursors
-        from flockwatch.adapters.connectors.trending_pass import WINDOW, trending_pass
-        from flockwatch.store import prepare_store
-        from flockwatch.store.engagement import EngagementRepository
+        from flockwatch.adapters.connectors.scheduled import recent_snapshots
+        from flockwatch.adapters.connectors.trending_pass import trending_pass
 
-        docs = EngagementRepository(prepare_store(settings).engine).since(datetime.now(UTC) - 2 * WINDOW)
-        reports = trending_pass(settings, collection, FileCursors(cursors), list(docs))
+        now = datetime.now(UTC)
+        reports = trending_pass(settings, collection, FileCursors(cursors), recent_snapshots(settings, now), now)
     else:
         from flockwatch.adapters.connectors.scheduled import trending_with_kafka_cursors
 

@@ -30,6 +30,7 @@ sources:
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -196,6 +197,11 @@ class TargetSpec:
             return f"video:{p['url']}"
         return f"bluesky:{p.get('endpoint') or 'default'}"
 
+    @property
+    def key(self) -> str:
+        """What makes two runs the same run (its name and every parameter): duplicates are pulled once."""
+        return self.name + json.dumps(self.params, sort_keys=True, default=str)
+
 
 def load_collection(text: str, source: str = "<collection>") -> CollectionFile:
     """The validated collection file; :class:`ConfigError` lists every problem with its line."""
@@ -234,12 +240,12 @@ def plan(collection: CollectionFile, sources: tuple[str, ...] = SOURCES) -> list
         for b in s.bluesky.targets:
             stream = {"endpoint": b.endpoint, "collections": b.collections, "dids": b.dids}
             specs.append(TargetSpec("bluesky", stream, s.bluesky.every))
-    unique: dict[str, TargetSpec] = {}
+    return unique(specs)
+
+
+def unique(specs: list[TargetSpec]) -> list[TargetSpec]:
+    """``specs`` in order, each run once."""
+    first: dict[str, TargetSpec] = {}
     for spec in specs:
-        unique.setdefault(spec.name + repr(sorted(spec.params.items())), spec)
-    return list(unique.values())
-
-
-def trending_limits(collection: CollectionFile) -> dict[str, Trending]:
-    """Each configured source's trending limits."""
-    return {name: block.trending for name in SOURCES if (block := getattr(collection.sources, name)) is not None}
+        first.setdefault(spec.key, spec)
+    return list(first.values())

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench.jetstream import RECORDED, events
+from bench.jetstream import events
 from flockwatch.adapters.connectors.bluesky import frame_record
 from flockwatch.config import Settings
 from flockwatch.replay import normalize_record
@@ -14,7 +14,6 @@ from flockwatch.replay import normalize_record
 DATA = Settings().data_dir
 
 
-@pytest.mark.skipif(not (DATA / RECORDED).exists(), reason=f"shared data missing: {DATA / RECORDED}")
 @pytest.mark.parametrize("posts_only", [False, True])
 def test_copies_are_distinct_events_and_posts(posts_only: bool) -> None:
     lines = events(1000, posts_only, DATA)

@@ -31,7 +31,6 @@ from tests.platform_servers.http import PlatformServer, serve
 from tests.platform_servers.reddit import RedditSite, renumbered
 
 DATA = Settings().data_dir / "connectors"
-pytestmark = pytest.mark.skipif(not (DATA / "reddit").is_dir(), reason=f"shared connector data not found under {DATA}")
 NO_SECRETS = {"FLOCKWATCH_REDDIT_CLIENT_ID": "", "FLOCKWATCH_MASTODON_TOKENS": ""}
 
 

@@ -17,8 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from flockwatch.config import REPO_ROOT, Settings
 from tests.platform_servers.cassettes import mastodon_statuses, reddit_children
 from tests.platform_servers.http import PlatformServer, serve
@@ -29,10 +27,6 @@ from tests.platform_servers.reddit import renumbered as renumbered_children
 
 DATA = Settings().data_dir / "connectors"
 FLOCKWATCH = REPO_ROOT / ".venv" / "bin" / "flockwatch"
-pytestmark = [
-    pytest.mark.skipif(not (DATA / "reddit").is_dir(), reason=f"shared connector data not found under {DATA}"),
-    pytest.mark.skipif(not FLOCKWATCH.exists(), reason=f"{FLOCKWATCH} is not installed"),
-]
 ENV = {"FLOCKWATCH_REDDIT_CLIENT_ID": "", "FLOCKWATCH_MASTODON_TOKENS": "", "PATH": "/usr/bin:/bin"}
 
 

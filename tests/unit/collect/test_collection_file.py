@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from flockwatch.collect.collection_file import load_collection, plan, trending_limits
+from flockwatch.collect.collection_file import load_collection, plan
 from flockwatch.yamlconf import ConfigError
 
 GOOD = """\
@@ -48,7 +48,7 @@ def test_a_valid_file_plans_one_run_per_target() -> None:
         "bluesky:default",
     ]
     assert specs[0].every == timedelta(minutes=10) and specs[3].every == timedelta(minutes=15)
-    assert trending_limits(load_collection(GOOD))["reddit"].max_added == 3
+    assert load_collection(GOOD).sources.reddit.trending.max_added == 3  # type: ignore[union-attr]
     assert [s.name for s in plan(load_collection(GOOD), ("rss",))] == ["rss:https://news.example/rss.xml"]
 
 

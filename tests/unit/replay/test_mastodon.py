@@ -21,7 +21,6 @@ from flockwatch.schema import MediaKind, Post, RawRecord
 from tests.platform_servers.cassettes import mastodon_statuses
 
 FOLDER = Settings().data_dir / "connectors/mastodon"
-pytestmark = pytest.mark.skipif(not FOLDER.is_dir(), reason=f"shared Mastodon cassettes not found under {FOLDER}")
 
 
 def statuses() -> dict[str, list[dict[str, Any]]]:

@@ -17,7 +17,6 @@ from flockwatch.schema import MediaKind, Post, RawRecord
 from tests.platform_servers.cassettes import reddit_children
 
 FOLDER = Settings().data_dir / "connectors/reddit"
-pytestmark = pytest.mark.skipif(not FOLDER.is_dir(), reason=f"shared Reddit cassettes not found under {FOLDER}")
 
 
 def children() -> dict[str, list[dict[str, Any]]]:

@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,7 +26,6 @@ from tests.mutations import json_paths, json_values
 from tests.platform_servers.cassettes import mastodon_statuses, reddit_children
 
 DATA = Settings().data_dir / "connectors"
-pytestmark = pytest.mark.skipif(not (DATA / "reddit").is_dir(), reason=f"shared connector data not found under {DATA}")
 
 EXAMPLES = 10_000
 JSON = json_values(

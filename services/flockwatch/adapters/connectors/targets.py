@@ -12,7 +12,7 @@ from flockwatch.adapters.connectors.cursors import CursorStore
 from flockwatch.adapters.connectors.http_api import ApiError
 from flockwatch.adapters.connectors.runner import run_connector
 from flockwatch.adapters.connectors.sink import RecordSink
-from flockwatch.collect.collection_file import CollectionFile, TargetSpec, plan
+from flockwatch.collect.collection_file import CollectionFile, TargetSpec, plan, unique
 from flockwatch.config import Settings
 
 log = logging.getLogger(__name__)
@@ -98,10 +98,7 @@ def pull_specs(collection: CollectionFile, cursors: CursorStore, sources: tuple[
     specs = plan(collection, sources)
     for source in sources:
         specs += trending_specs(collection, cursors, source)
-    unique: dict[str, TargetSpec] = {}
-    for spec in specs:
-        unique.setdefault(spec.name + json.dumps(spec.params, sort_keys=True, default=str), spec)
-    return list(unique.values())
+    return unique(specs)
 
 
 def pull_all(

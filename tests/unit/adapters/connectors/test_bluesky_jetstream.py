@@ -42,9 +42,6 @@ from tests.mutations import json_values, mutate, post_or_dead_lettered
 from tests.platform_servers.jetstream import RECORDED, Jetstream, jetstream_server, recorded_lines
 
 DATA = Settings().data_dir
-pytestmark = pytest.mark.skipif(
-    not (DATA / RECORDED).exists(), reason=f"shared data missing: {DATA / RECORDED} (set FLOCKWATCH_DATA_DIR)"
-)
 FLOCKWATCH = str(Path(sys.executable).with_name("flockwatch"))
 POST, REPOST = DEFAULT_COLLECTIONS
 

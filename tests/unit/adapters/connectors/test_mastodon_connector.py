@@ -33,7 +33,6 @@ from tests.platform_servers.http import PlatformServer, Request, Response, serve
 from tests.platform_servers.mastodon import MastodonInstance, renumbered
 
 FOLDER = Settings().data_dir / "connectors/mastodon"
-pytestmark = pytest.mark.skipif(not FOLDER.is_dir(), reason=f"shared Mastodon cassettes not found under {FOLDER}")
 SETTINGS = Settings(mastodon_tokens=SecretStr(""))
 
 

@@ -28,7 +28,6 @@ from tests.platform_servers.http import PlatformServer, Request, Response, serve
 from tests.platform_servers.reddit import RedditSite, renumbered
 
 FOLDER = Settings().data_dir / "connectors/reddit"
-pytestmark = pytest.mark.skipif(not FOLDER.is_dir(), reason=f"shared Reddit cassettes not found under {FOLDER}")
 NO_CREDENTIALS = Settings(reddit_client_id="", reddit_user_agent="python:flockwatch-test:1.0 (by /u/tester)")
 CREDENTIALS = Settings(reddit_client_id="app-id", reddit_client_secret=SecretStr("app-secret"))
 

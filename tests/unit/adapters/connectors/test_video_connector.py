@@ -46,7 +46,7 @@ from flockwatch.replay.pulled import DATED_BY_PULL
 from flockwatch.schema import MediaKind, Post, RawRecord
 from tests.mutations import json_values, mutate, post_or_dead_lettered
 from tests.platform_servers.http import PlatformServer
-from tests.platform_servers.video_pages import CLIPS, VIDEO_DIR, VideoSite, video_server
+from tests.platform_servers.video_pages import CLIPS, VideoSite, video_server
 from tests.platform_servers.youtube import CHANNEL, VIDEOS, YouTube, youtube_dns, youtube_server
 from tests.unit.replay.test_ytdlp import FULL, flat_entries
 
@@ -135,7 +135,6 @@ def test_a_re_pull_emits_only_new_videos_even_when_they_shift_the_page(site: tup
     assert len(first) == 3
 
 
-@pytest.mark.skipif(not (DATA / VIDEO_DIR).is_dir(), reason=f"shared videos missing: {DATA / VIDEO_DIR}")
 def test_the_media_stage_can_fetch_what_was_collected(site: tuple[VideoSite, PlatformServer], tmp_path: Path) -> None:
     videos, server = site
     _, posts, _ = pull(connector(f"{server.url}/clips.html"))
