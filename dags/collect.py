@@ -1,5 +1,6 @@
 """One DAG per pull source of the collection file (``FLOCKWATCH_COLLECTION_FILE``): ``collect_reddit``,
-``collect_mastodon``, ``collect_rss``, ``collect_video``, each on the schedule its ``every`` sets.
+``collect_mastodon``, ``collect_rss``, ``collect_video``, ``collect_bluesky`` (its feeds and searches), each on
+the schedule its ``every`` sets.
 
 Each run follows what is trending (reddit, mastodon), then pulls every target once into the raw topic; cursors
 and trending additions live in Kafka's compacted cursor topic, so runs continue from one another and
@@ -15,11 +16,11 @@ from typing import Any
 
 from airflow.sdk import DAG, task
 
-from flockwatch.collect.collection_file import PULL_SOURCES, CollectionFile, read_collection
+from flockwatch.collect.collection_file import PULL_SOURCES, CollectionFile, plan, read_collection
 from flockwatch.config import get_settings
 
 START = datetime(2026, 1, 1)
-TRENDING_SOURCES = ("reddit", "mastodon")
+TRENDING_SOURCES = ("reddit", "mastodon", "bluesky")
 
 
 def current_collection() -> CollectionFile:
@@ -68,5 +69,5 @@ _settings = get_settings()
 if _settings.collection_file is not None:
     _collection = read_collection(_settings.collection_file)
     for _source in PULL_SOURCES:
-        if getattr(_collection.sources, _source) is not None:
+        if any(not spec.streaming for spec in plan(_collection, (_source,))):
             globals()[f"collect_{_source}_dag"] = build_collect_dag(_collection, _source)

@@ -13,6 +13,7 @@ from airflow.sdk import Param, dag, task
 
 # flockwatch.replay.FORMATS, spelled out so parsing the DAG imports nothing of flockwatch (a test checks they agree).
 DATASETS = [
+    "bluesky_appview",
     "bluesky_jetstream",
     "cnt_csv",
     "ira_2016",

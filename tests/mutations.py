@@ -13,6 +13,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from flockwatch.adapters.connectors.sink import FileSink
+from flockwatch.messages import describe_error
 from flockwatch.replay import normalize_record
 from flockwatch.schema import Post, RawRecord
 
@@ -81,7 +82,7 @@ def post_or_dead_lettered(record: RawRecord, sink: FileSink) -> Post | None:
             letters.seek(start)
             (line,) = letters.read().splitlines()
         letter = json.loads(line)
-        assert letter["stage"] == "collect" and str(exc).splitlines()[0][:30] in letter["reason"]
+        assert letter["stage"] == "collect" and describe_error(exc)[:30] in letter["reason"]
         return None
     assert outcome is None or isinstance(outcome, Post)
     return outcome

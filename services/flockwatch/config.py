@@ -128,6 +128,13 @@ class Settings(BaseSettings):
     mastodon_tokens: SecretStr = SecretStr("")
     # The Bluesky Jetstream instance `collect bluesky` connects to when no --endpoint is given.
     jetstream_url: str = "wss://jetstream2.us-east.bsky.network/subscribe"
+    # Bluesky feed and search pulls (`collect bluesky --feed/--search`): the public AppView without credentials;
+    # with a handle and an app password (Settings → App passwords), a session on the PDS, which answers for the
+    # AppView (the public AppView often refuses unauthenticated search).
+    bluesky_appview_url: str = "https://public.api.bsky.app"
+    bluesky_pds_url: str = "https://bsky.social"
+    bluesky_handle: str = ""
+    bluesky_app_password: SecretStr = SecretStr("")
     # The collection file (what to follow, how often) that `collect run` and the collection DAGs read.
     collection_file: Path | None = None
 

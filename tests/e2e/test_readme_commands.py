@@ -148,6 +148,7 @@ COVERAGE: dict[str, tuple[str, ...]] = {
         "tests/unit/adapters/connectors/test_bluesky_jetstream.py::test_cli_small_limit",
         "tests/unit/adapters/connectors/test_bluesky_jetstream.py::test_cli_killed_mid_stream_resumes_without_gap_or_duplicate",
         "tests/integration/collect/test_stream_worker_restart.py::test_killed_stream_worker_resumes_from_its_kafka_cursor",
+        "tests/unit/adapters/connectors/test_bluesky_appview.py::test_cli_feed_and_search_commands",
     ),
     "collect rss": (
         "tests/unit/adapters/connectors/test_rss_connector.py::test_cli_contract_command",

@@ -188,7 +188,13 @@ def mastodon(
 
 @collect_app.command("bluesky")
 def bluesky(
-    endpoint: Endpoint = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint",
+            help="The Jetstream ws(s):// URL; with --feed or --search, the AppView's (or PDS's) http(s) base URL.",
+        ),
+    ] = None,
     collection: Annotated[
         list[str] | None, typer.Option("--collection", help="Collections to ask for (default: posts and reposts).")
     ] = None,
@@ -196,20 +202,45 @@ def bluesky(
     cursor: Annotated[
         int | None, typer.Option("--cursor", help="Start from this time_us (microseconds) instead of now.")
     ] = None,
-    idle_timeout: Annotated[
-        float | None,
+    feed: Annotated[
+        str | None,
         typer.Option(
-            "--idle-timeout", help="Stop after this many seconds without an event (default with --output: 10)."
+            "--feed", help="Pull a feed instead: at://DID/app.bsky.feed.generator/NAME (or its bsky.app link)."
         ),
     ] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", help="Pull the posts matching this search query instead.")
+    ] = None,
+    sort: Annotated[str, typer.Option("--sort", help="With --search: latest (new since the last pull) or top.")] = (
+        "latest"
+    ),
+    pages: Annotated[int, typer.Option("--pages", min=1, max=100, help="With --feed/--search: pages per pull.")] = 5,
+    idle_timeout: IdleTimeout = None,
     output: Output = None,
     limit: Limit = None,
     cursors: Cursors = None,
 ) -> None:
-    """The Bluesky Jetstream firehose (websocket), reconnecting from its cursor; runs until stopped or --limit."""
+    """The Bluesky Jetstream firehose (websocket), reconnecting from its cursor, until stopped or --limit; or one
+    pull of a feed (--feed) or a search (--search) from the AppView."""
     from flockwatch.adapters.connectors import bluesky as connector
+    from flockwatch.adapters.connectors import bluesky_appview as appview
 
-    idle = idle_timeout if idle_timeout is not None else (10.0 if output is not None else None)
+    if feed is not None and search is not None:
+        typer.echo("error: give --feed or --search, not both", err=True)
+        raise typer.Exit(2)
+    if feed is not None or search is not None:
+        if collection or did or cursor is not None:
+            typer.echo("error: --collection, --did and --cursor are for the Jetstream stream", err=True)
+            raise typer.Exit(2)
+
+        def pull(s: Settings) -> Connector:
+            if feed is not None:
+                return appview.feed_connector(s, feed=feed, endpoint=endpoint, max_pages=pages)
+            return appview.search_connector(s, query=search or "", sort=sort, endpoint=endpoint, max_pages=pages)
+
+        run(pull, output, limit, cursors)
+        return
+    idle = _idle(idle_timeout, output)
     run(
         lambda s: connector.jetstream_connector(
             s, endpoint=endpoint, collections=collection or [], dids=did or [], start_cursor=cursor, idle_timeout_s=idle
@@ -270,11 +301,11 @@ def _collection(path: Path | None, settings: Settings) -> CollectionFile:
 @collect_app.command("check")
 def check(file: Annotated[Path, typer.Argument(help="The collection file to validate.")]) -> None:
     """Validate a collection file (every problem with its line) and list the connector runs it asks for."""
-    from flockwatch.collect.collection_file import STREAM_SOURCES, plan
+    from flockwatch.collect.collection_file import plan
 
     collection = _collection(file, get_settings())
     for spec in plan(collection):
-        when = f"stream (flockwatch collect {spec.source})" if spec.source in STREAM_SOURCES else f"every {spec.every}"
+        when = f"stream (flockwatch collect {spec.source})" if spec.streaming else f"every {spec.every}"
         typer.echo(f"{spec.name}\t{when}")
 
 
@@ -282,7 +313,11 @@ def check(file: Annotated[Path, typer.Argument(help="The collection file to vali
 def run_file(
     file: CollectionPath = None,
     source: Annotated[
-        list[str] | None, typer.Option("--source", help="Only these pull sources (reddit, mastodon, rss, video).")
+        list[str] | None,
+        typer.Option(
+            "--source",
+            help="Only these pull sources (reddit, mastodon, rss, video; bluesky: feeds, searches).",
+        ),
     ] = None,
     output: Output = None,
     cursors: Cursors = None,

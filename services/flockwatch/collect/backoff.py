@@ -19,6 +19,7 @@ from email.utils import parsedate_to_datetime
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504, 522, 524})
 # Longest wait we accept from a server; a Retry-After of a day is a ban, reported rather than slept through.
 MAX_SERVER_WAIT_S = 900.0
+UNIX_TIME_FLOOR = 1e9
 
 
 def retry_delay(attempt: int, base_s: float = 0.5, cap_s: float = 60.0, rng: random.Random | None = None) -> float:
@@ -50,14 +51,15 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return next((v for k, v in headers.items() if k.lower() == lowered), None)
 
 
-def rate_limit_wait_s(headers: Mapping[str, str]) -> float | None:
+def rate_limit_wait_s(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
     """Seconds until the rate-limit budget refills, when the response says the budget is spent.
 
-    Reads Reddit's ``X-Ratelimit-Remaining``/``X-Ratelimit-Reset`` (seconds until reset) and Mastodon's
-    ``X-RateLimit-Remaining``/``X-RateLimit-Reset`` (an ISO 8601 time). ``None`` while budget remains.
+    Reads Reddit's ``X-Ratelimit-Remaining``/``X-Ratelimit-Reset`` (seconds until reset), Mastodon's
+    ``X-RateLimit-Remaining``/``X-RateLimit-Reset`` (an ISO 8601 time) and Bluesky's ``RateLimit-Remaining``/
+    ``RateLimit-Reset`` (a Unix time). ``None`` while budget remains.
     """
-    remaining = _header(headers, "x-ratelimit-remaining")
-    reset = _header(headers, "x-ratelimit-reset")
+    remaining = _header(headers, "x-ratelimit-remaining") or _header(headers, "ratelimit-remaining")
+    reset = _header(headers, "x-ratelimit-reset") or _header(headers, "ratelimit-reset")
     if remaining is None or reset is None:
         return None
     try:
@@ -65,17 +67,21 @@ def rate_limit_wait_s(headers: Mapping[str, str]) -> float | None:
             return None
     except ValueError:
         return None
+    now = now or datetime.now(UTC)
     try:
-        return max(0.0, float(reset))
+        seconds = float(reset)
     except ValueError:
         pass
+    else:
+        # Seconds until the reset are small; a count of seconds since 1970 is a time (after 2001-09-09).
+        return max(0.0, seconds - now.timestamp() if seconds >= UNIX_TIME_FLOOR else seconds)
     try:
         when = datetime.fromisoformat(reset.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, (when - now).total_seconds())
 
 
 def server_wait_s(status: int, headers: Mapping[str, str]) -> float | None:

@@ -18,10 +18,14 @@ sources:
   video:
     targets:
       - url: https://www.youtube.com/@somechannel/videos
-  bluesky:                     # a stream: a long-running worker, not a schedule
+  bluesky:
+    every: 15m                 # for its feed and search pulls
     targets:
-      - collections: [app.bsky.feed.post, app.bsky.feed.repost]
+      - collections: [app.bsky.feed.post, app.bsky.feed.repost]   # the Jetstream stream: a worker, not a schedule
         dids: []
+      - feed: at://did:plc:z72i7hdynmk6r22z27h6tvur/app.bsky.feed.generator/whats-hot
+      - search: "election fraud"
+        sort: latest
 ```
 
 :func:`load_collection` validates the file and reports every problem as ``file:line: path: reason``;
@@ -37,14 +41,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from flockwatch.replay.bluesky_appview import feed_uri
 from flockwatch.yamlconf import ConfigError, Problem, load_yaml, parse_duration, validate
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-PULL_SOURCES = ("reddit", "mastodon", "rss", "video")
+PULL_SOURCES = ("reddit", "mastodon", "rss", "video", "bluesky")
+# Sources with a stream target (a long-running worker): Bluesky's Jetstream. Its feeds and searches are pulls.
 STREAM_SOURCES = ("bluesky",)
-SOURCES = PULL_SOURCES + STREAM_SOURCES
+SOURCES = PULL_SOURCES
 
 _MASTODON_TIMELINE = re.compile(
     r"^(public|local|trends|trends:tags|trends:links|tag:[^\s/?#]{1,100}|list:[0-9]{1,30})$"
@@ -114,9 +120,38 @@ class VideoTarget(_Strict):
 
 
 class BlueskyTarget(_Strict):
-    endpoint: str | None = Field(default=None, pattern=r"^wss?://")
+    """The Jetstream stream (``collections``, ``dids``; ``endpoint`` a ws(s):// URL), or a pull: a ``feed``
+    generator's URI or a ``search`` query (``endpoint`` then an http(s) AppView)."""
+
+    endpoint: str | None = Field(default=None, pattern=r"^(wss?|https?)://")
     collections: list[str] = Field(default_factory=list)
     dids: list[str] = Field(default_factory=list)
+    feed: str | None = None
+    search: str | None = Field(default=None, min_length=1, max_length=500)
+    sort: Literal["latest", "top"] = "latest"
+
+    @field_validator("feed")
+    @classmethod
+    def _feed(cls, value: str | None) -> str | None:
+        return None if value is None else feed_uri(value)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> BlueskyTarget:
+        if self.feed is not None and self.search is not None:
+            raise ValueError("a target is a feed or a search, not both")
+        pull = self.feed is not None or self.search is not None
+        if pull and (self.collections or self.dids):
+            raise ValueError("collections and dids are for the Jetstream stream, not for a feed or a search")
+        if self.endpoint is not None and pull != self.endpoint.startswith("http"):
+            wanted = "an http(s) AppView URL" if pull else "a ws(s):// Jetstream URL"
+            raise ValueError(f"endpoint must be {wanted} for this target")
+        if self.sort != "latest" and self.search is None:
+            raise ValueError("sort is for searches")
+        return self
+
+    @property
+    def streaming(self) -> bool:
+        return self.feed is None and self.search is None
 
 
 class Trending(_Strict):
@@ -195,7 +230,16 @@ class TargetSpec:
             return f"rss:{p['feed']}"
         if self.source == "video":
             return f"video:{p['url']}"
+        if "feed" in p:
+            return f"bluesky:feed/{p['feed']}"
+        if "search" in p:
+            return f"bluesky:search/{p['sort']}/{p['search']}"
         return f"bluesky:{p.get('endpoint') or 'default'}"
+
+    @property
+    def streaming(self) -> bool:
+        """A long-running stream (a worker, ``flockwatch collect SOURCE``) rather than a scheduled pull."""
+        return self.source in STREAM_SOURCES and not {"feed", "search"} & set(self.params)
 
     @property
     def key(self) -> str:
@@ -238,8 +282,13 @@ def plan(collection: CollectionFile, sources: tuple[str, ...] = SOURCES) -> list
         specs += [TargetSpec("video", {"url": t.url}, s.video.every) for t in s.video.targets]
     if s.bluesky and "bluesky" in sources:
         for b in s.bluesky.targets:
-            stream = {"endpoint": b.endpoint, "collections": b.collections, "dids": b.dids}
-            specs.append(TargetSpec("bluesky", stream, s.bluesky.every))
+            if b.feed is not None:
+                params: dict[str, Any] = {"feed": b.feed, "endpoint": b.endpoint}
+            elif b.search is not None:
+                params = {"search": b.search, "sort": b.sort, "endpoint": b.endpoint}
+            else:
+                params = {"endpoint": b.endpoint, "collections": b.collections, "dids": b.dids}
+            specs.append(TargetSpec("bluesky", params, s.bluesky.every))
     return unique(specs)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from flockwatch.replay import (
+    bluesky_appview,
     bluesky_jetstream,
     cnt_csv,
     ira_2016,
@@ -57,6 +58,7 @@ FORMATS: dict[str, DatasetFormat] = {
             pheme,
             rumoureval2017,
             bluesky_jetstream,
+            bluesky_appview,
             cnt_csv,
             reddit,
             mastodon,

@@ -32,7 +32,7 @@ Decisions, and why:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ from flockwatch.replay.payload import (
 )
 from flockwatch.replay.text_entities import extract_hashtags, extract_mentions, extract_urls
 from flockwatch.replay.timestamps import from_iso, from_unix
-from flockwatch.schema import EARLIEST_POST, FUTURE_SKEW, Author, MediaItem, MediaKind, Post, RawRecord
+from flockwatch.schema import EARLIEST_POST, FUTURE_SKEW, Author, Engagement, MediaItem, MediaKind, Post, RawRecord
 
 NAME = "bluesky_jetstream"
 DESCRIPTION = "Bluesky Jetstream v1 events: posts and reposts (likes, follows... are skipped)"
@@ -86,16 +86,23 @@ def _plausible(value: datetime) -> bool:
     return EARLIEST_POST <= value <= datetime.now(UTC) + FUTURE_SKEW
 
 
-def _created_at(record: dict[str, Any], event: dict[str, Any]) -> datetime:
+def _created_at(record: dict[str, Any], fallback: Callable[[], datetime]) -> datetime:
     try:
         claimed = from_iso(record.get("createdAt"), what="createdAt")
         if _plausible(claimed):
             return claimed
     except ValueError:
         pass
-    if event.get("time_us") is None:
-        raise ValueError("record has no usable createdAt and the event has no time_us")
-    return _from_micros(event.get("time_us"))
+    return fallback()
+
+
+def _relay_time(event: dict[str, Any]) -> Callable[[], datetime]:
+    def when() -> datetime:
+        if event.get("time_us") is None:
+            raise ValueError("record has no usable createdAt and the event has no time_us")
+        return _from_micros(event.get("time_us"))
+
+    return when
 
 
 def _blob_cid(blob: object) -> str | None:
@@ -220,9 +227,26 @@ def normalize(raw: RawRecord) -> Post | None:
         return None
     did = req_str(event, "did")
     rkey = req_str(commit, "rkey")
-    record = req_dict(commit, "record")
+    return record_post(raw, did, collection, rkey, req_dict(commit, "record"), _relay_time(event))
+
+
+def record_post(
+    raw: RawRecord,
+    did: str,
+    collection: str,
+    rkey: str,
+    record: dict[str, Any],
+    fallback_time: Callable[[], datetime],
+    *,
+    author: Author | None = None,
+    engagement: Engagement | None = None,
+) -> Post:
+    """The post a post or repost record of ``did`` makes (shared with :mod:`flockwatch.replay.bluesky_appview`);
+    ``fallback_time`` dates it when its ``createdAt`` is missing or implausible."""
     uri = f"at://{did}/{collection}/{rkey}"
-    created_at = _created_at(record, event)
+    created_at = _created_at(record, fallback_time)
+    author = author or Author(id=did)
+    counts = engagement or Engagement()
     if collection == REPOST:
         subject = _post_uri(record.get("subject"))
         if subject is None:
@@ -232,10 +256,11 @@ def normalize(raw: RawRecord) -> Post | None:
         return Post(
             platform=PLATFORM,
             platform_id=uri,
-            author=Author(id=did),
+            author=author,
             created_at=created_at,
             reshare_of=via_uri if isinstance(via_uri, str) and via_uri else subject,
             root_id=subject,
+            engagement=counts,
             source=source_ref(raw),
         )
 
@@ -250,7 +275,7 @@ def normalize(raw: RawRecord) -> Post | None:
     return Post(
         platform=PLATFORM,
         platform_id=uri,
-        author=Author(id=did),
+        author=author,
         text=text,
         language=langs[0] if langs else None,
         created_at=created_at,
@@ -261,6 +286,7 @@ def normalize(raw: RawRecord) -> Post | None:
         reply_to=_post_uri(reply.get("parent")),
         root_id=_post_uri(reply.get("root")),
         quote_of=embed.quote_of,
+        engagement=counts,
         source=source_ref(raw),
     )
 

@@ -74,3 +74,41 @@ def test_collect_reddit_dag_pulls_every_listing_into_the_store(
     finally:
         producer.close()
     assert json.dumps(results["follow_trending"])  # the trending pass ran first (nothing to follow yet)
+
+
+def test_collect_bluesky_dag_pulls_feeds_and_searches_into_the_store(
+    airflow_home: Path, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`collect_bluesky` (the file's feed and search; its Jetstream target is a worker's, not the DAG's) against a
+    local AppView serving the Jetstream capture's real records as post views."""
+    from tests.platform_servers.appview import FEED, AppView, appview_server, post_views
+
+    views = post_views(settings.data_dir)
+    with appview_server(AppView(views)) as appview:
+        collection = tmp_path / "collection.yaml"
+        collection.write_text(
+            "sources:\n  bluesky:\n    every: 15m\n    targets:\n      - collections: [app.bsky.feed.post]\n"
+            f"      - feed: {FEED}\n        endpoint: {appview.url}\n"
+            f"      - search: 'lang:en'\n        endpoint: {appview.url}\n"
+        )
+        monkeypatch.setenv("FLOCKWATCH_COLLECTION_FILE", str(collection))
+        state = dag_test(airflow_home, settings, "collect.py", "collect_bluesky_dag", {})
+    assert state == "success", state
+    pulled: list[dict[str, Any]] = task_results(airflow_home, "collect_bluesky")["pull"]  # type: ignore[assignment]
+    assert sorted(r["target"] for r in pulled) == sorted([f"feed/{FEED}", "search/latest/lang:en"])
+    raw = [RawRecord.model_validate_json(v) for v in read_topic(settings, Topic.raw, 10_000)]
+    assert {r.format for r in raw} == {"bluesky_appview"} and {r.position for r in raw} == {v["uri"] for v in views}
+
+    run_until_caught_up("normalize", settings)
+    run_until_caught_up("index", settings)
+    store = open_store(settings)
+    store.engine.refresh()
+    assert store.engine.count(IndexKind.posts) == len(views)  # a post in the feed and the search is one post
+    doc = store.posts.get(f"bluesky:{views[0]['uri']}")
+    assert doc is not None and doc["author"]["handle"] == views[0]["author"]["handle"]
+    producer = make_producer(settings)
+    try:
+        saved = json.loads(KafkaCursors(settings, producer).load("bluesky:search/latest/lang:en") or "{}")
+    finally:
+        producer.close()
+    assert saved["since"] and saved["until"] is None  # the next run asks only for what is newer

@@ -22,7 +22,8 @@ def test_check_lists_every_run_of_the_example() -> None:
     assert "reddit:r/politics/rising\tevery 0:10:00" in lines
     assert "mastodon:mastodon.social/tag:election\tevery 0:15:00" in lines
     assert "bluesky:default\tstream (flockwatch collect bluesky)" in lines
-    assert len(lines) == 11
+    assert "bluesky:search/latest/election\tevery 0:15:00" in lines
+    assert len(lines) == 13
 
 
 def test_check_names_each_problem_with_its_line(tmp_path: Path) -> None:

@@ -49,6 +49,12 @@ def test_rate_limit_budget() -> None:
     reset = (datetime.now(UTC) + timedelta(seconds=60)).isoformat()
     wait = rate_limit_wait_s({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset})
     assert wait is not None and 55 < wait <= 60
+    # Bluesky: a Unix time (the IETF draft's names, without X-).
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    bluesky = {"RateLimit-Limit": "3000", "RateLimit-Remaining": "0", "RateLimit-Reset": str(now.timestamp() + 90)}
+    assert rate_limit_wait_s(bluesky, now) == 90.0
+    assert rate_limit_wait_s({**bluesky, "RateLimit-Remaining": "12"}, now) is None
+    assert rate_limit_wait_s({**bluesky, "RateLimit-Reset": str(now.timestamp() - 5)}, now) == 0.0
     assert rate_limit_wait_s({}) is None
 
 

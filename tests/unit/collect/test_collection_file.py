@@ -29,8 +29,13 @@ sources:
     targets:
       - url: ytsearch5:election fraud
   bluesky:
+    every: 20m
     targets:
       - collections: [app.bsky.feed.post]
+      - feed: https://bsky.app/profile/did:plc:z72i7hdynmk6r22z27h6tvur/feed/whats-hot
+      - search: "election fraud"
+        sort: top
+        endpoint: https://appview.example
 """
 
 
@@ -46,8 +51,13 @@ def test_a_valid_file_plans_one_run_per_target() -> None:
         "rss:https://news.example/rss.xml",
         "video:ytsearch5:election fraud",
         "bluesky:default",
+        "bluesky:feed/at://did:plc:z72i7hdynmk6r22z27h6tvur/app.bsky.feed.generator/whats-hot",
+        "bluesky:search/top/election fraud",
     ]
+    assert [s.streaming for s in specs] == [False] * 8 + [True, False, False]
+    assert specs[-1].params == {"search": "election fraud", "sort": "top", "endpoint": "https://appview.example"}
     assert specs[0].every == timedelta(minutes=10) and specs[3].every == timedelta(minutes=15)
+    assert specs[-1].every == timedelta(minutes=20)
     assert load_collection(GOOD).sources.reddit.trending.max_added == 3  # type: ignore[union-attr]
     assert [s.name for s in plan(load_collection(GOOD), ("rss",))] == ["rss:https://news.example/rss.xml"]
 
@@ -70,6 +80,19 @@ def test_a_valid_file_plans_one_run_per_target() -> None:
             "      - feed: https://a.example\n    targets: []\n",
             6,
             "duplicate",
+        ),
+        (
+            "sources:\n  bluesky:\n    targets:\n      - feed: at://did:plc:x/app.bsky.feed.post/1\n",
+            4,
+            "feed generator",
+        ),
+        ("sources:\n  bluesky:\n    targets:\n      - search: q\n        dids: [did:plc:x]\n", 4, "Jetstream"),
+        ("sources:\n  bluesky:\n    targets:\n      - search: q\n        endpoint: wss://j.example\n", 4, "http(s)"),
+        ("sources:\n  bluesky:\n    targets:\n      - endpoint: https://j.example\n", 4, "ws(s)://"),
+        (
+            "sources:\n  bluesky:\n    targets:\n      - search: q\n        feed: at://did:plc:x/app.bsky.feed.generator/f\n",
+            4,
+            "not both",
         ),
         ("- just a list\n", 1, "mapping"),
         ("sources: [unclosed\n", None, "invalid YAML"),

@@ -24,6 +24,13 @@ sources:
   bluesky:
     targets: [{collections: [app.bsky.feed.post]}]
 """
+FEEDS = """\
+  bluesky:
+    every: 30m
+    targets:
+      - collections: [app.bsky.feed.post]
+      - search: election
+"""
 
 
 def load(monkeypatch: pytest.MonkeyPatch, collection: Path | None) -> ModuleType:
@@ -52,6 +59,15 @@ def test_one_dag_per_pull_source_on_its_schedule(monkeypatch: pytest.MonkeyPatch
     assert set(reddit.task_dict) == {"follow_trending", "pull"}
     assert reddit.task_dict["pull"].upstream_task_ids == {"follow_trending"}
     assert set(rss.task_dict) == {"pull"}  # no trending pass for rss (and max_added 0)
+
+
+def test_bluesky_feeds_and_searches_get_a_dag(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / "collection.yaml"
+    path.write_text(FILE.split("  bluesky:")[0] + FEEDS)
+    module = load(monkeypatch, path)
+    bluesky = module.collect_bluesky_dag
+    assert bluesky.dag_id == "collect_bluesky" and bluesky.timetable.delta == timedelta(minutes=30)
+    assert set(bluesky.task_dict) == {"follow_trending", "pull"}  # rising hashtags become searches
 
 
 def test_no_collection_file_no_dags(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,6 +18,7 @@ from flockwatch.config import Settings
 from flockwatch.replay import FORMATS, normalize_record, read_dataset
 from flockwatch.schema import Post, RawRecord
 from tests.mutations import json_paths
+from tests.platform_servers.appview import post_views, repost_reasons
 from tests.platform_servers.cassettes import mastodon_statuses, reddit_children
 
 DATA = Settings().data_dir
@@ -60,6 +61,12 @@ SAMPLES: dict[str, list[RawRecord]] = {
     "reddit": _payloads("reddit", [c for cs in reddit_children(DATA / "connectors/reddit").values() for c in cs][:40]),
     "mastodon": _payloads(
         "mastodon", [s for ss in mastodon_statuses(DATA / "connectors/mastodon").values() for s in ss]
+    ),
+    # AppView post views wrap the Jetstream capture's real records (tests/platform_servers/appview.py).
+    "bluesky_appview": _payloads(
+        "bluesky_appview",
+        [{"post": v} for v in post_views(DATA)]
+        + [{"post": v, "reason": r} for v, r in zip(post_views(DATA), repost_reasons(DATA), strict=False)][:3],
     ),
 }
 ALL_SAMPLES = [r for records in SAMPLES.values() for r in records]

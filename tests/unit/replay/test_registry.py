@@ -29,6 +29,7 @@ PLATFORMS = {
     "cnt_csv": "twitter",
     # Live connectors' payloads (flockwatch collect); their files are what a connector saved, one payload a line.
     "reddit": "reddit",
+    "bluesky_appview": "bluesky",
     "mastodon": "mastodon",
     "rss": "news",
     "ytdlp": "video",

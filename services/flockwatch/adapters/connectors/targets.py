@@ -49,6 +49,14 @@ def connector_for(settings: Settings, spec: TargetSpec) -> Connector:
         from flockwatch.adapters.connectors import video
 
         return video.video_connector(settings, url=p["url"])
+    if spec.source == "bluesky" and not spec.streaming:
+        from flockwatch.adapters.connectors import bluesky_appview
+
+        if "feed" in p:
+            return bluesky_appview.feed_connector(settings, feed=p["feed"], endpoint=p.get("endpoint"))
+        return bluesky_appview.search_connector(
+            settings, query=p["search"], sort=p.get("sort", "latest"), endpoint=p.get("endpoint")
+        )
     if spec.source == "bluesky":
         from flockwatch.adapters.connectors import bluesky
 
@@ -90,12 +98,17 @@ def trending_specs(collection: CollectionFile, cursors: CursorStore, source: str
         elif source == "mastodon" and kind == "tag":
             for instance in dict.fromkeys(t.instance for t in block.targets):
                 specs.append(TargetSpec("mastodon", {"instance": instance, "timeline": f"tag:{value}"}, block.every))
+        elif source == "bluesky" and kind == "tag":
+            endpoint = next((t.endpoint for t in block.targets if not t.streaming), None)
+            search = {"search": f"#{value}", "sort": "latest", "endpoint": endpoint}
+            specs.append(TargetSpec("bluesky", search, block.every))
     return specs
 
 
 def pull_specs(collection: CollectionFile, cursors: CursorStore, sources: tuple[str, ...]) -> list[TargetSpec]:
-    """What one scheduled pass pulls: the file's targets of ``sources`` and their trending additions."""
-    specs = plan(collection, sources)
+    """What one scheduled pass pulls: the file's targets of ``sources`` (not its streams) and their trending
+    additions."""
+    specs = [spec for spec in plan(collection, sources) if not spec.streaming]
     for source in sources:
         specs += trending_specs(collection, cursors, source)
     return unique(specs)

@@ -6,8 +6,9 @@ For each configured source (``collect.trending`` has the measures):
   across every platform's recent snapshots → ``tag:NAME`` timelines on the configured instances;
 - **reddit**: posts whose engagement rises fastest between snapshots (the ``rising`` listing feeds them)
   → their comment threads;
-- rss, video and bluesky have no followable trend unit of their own: their snapshots still feed the
-  cross-platform hashtag measure.
+- **bluesky**: hashtags rising across every platform's recent snapshots → ``#NAME`` searches (``latest``);
+- rss and video have no followable trend unit of their own: their snapshots still feed the cross-platform
+  hashtag measure.
 
 Additions are capped per source (``trending.max_added``) and expire (``trending.keep_for``); the followed set
 is kept beside the cursors, so every worker and DAG run sees the same one.
@@ -97,6 +98,8 @@ def candidates(
     if source == "reddit":
         mine = [s for s in snapshots if s.post_key.startswith("reddit:")]
         return rising_posts(mine, limit), problems
+    if source == "bluesky":
+        return rising_hashtags(snapshots, now, WINDOW, limit), problems
     return [], problems
 
 
