@@ -42,13 +42,13 @@ test-unit: setup
 
 test: setup lint
 	$(BIN)/flockwatch up
-	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e
+	$(BIN)/pytest -q -p no:cacheprovider --durations=30 tests/unit tests/integration tests/e2e
 	$(MAKE) --no-print-directory test-elasticsearch
 
 # The tests that touch the store (marker `store`), again on a local Elasticsearch node.
 test-elasticsearch: setup
 	$(ES_ENV) $(BIN)/flockwatch up
-	$(ES_ENV) $(BIN)/pytest -q -p no:cacheprovider -m store tests/integration tests/e2e
+	$(ES_ENV) $(BIN)/pytest -q -p no:cacheprovider --durations=15 -m store tests/integration tests/e2e
 	$(ES_ENV) $(BIN)/flockwatch down elasticsearch
 
 up: setup

@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     bluesky_pds_url: str = "https://bsky.social"
     bluesky_handle: str = ""
     bluesky_app_password: SecretStr = SecretStr("")
+    # The query API and dashboard (`flockwatch serve`): loopback by default, like the store behind it.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
     # The collection file (what to follow, how often) that `collect run` and the collection DAGs read.
     collection_file: Path | None = None
 

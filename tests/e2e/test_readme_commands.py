@@ -159,6 +159,25 @@ COVERAGE: dict[str, tuple[str, ...]] = {
         "tests/unit/adapters/connectors/test_video_connector.py::test_cli_contract_command_on_a_feed_of_videos",
     ),
     "collect check": ("tests/unit/cli/test_collect_cli.py::test_check_lists_every_run_of_the_example",),
+    "token create": ("tests/unit/api/test_access.py::test_token_create_prints_a_token_the_server_accepts",),
+    "token list": ("tests/unit/api/test_access.py::test_token_create_prints_a_token_the_server_accepts",),
+    "token revoke": ("tests/unit/api/test_access.py::test_token_create_prints_a_token_the_server_accepts",),
+    **{
+        f"plot {what}": (
+            "tests/integration/api/test_api_on_the_store.py::test_narratives_clusters_and_plot_commands_on_the_store",
+        )
+        for what in ("spread", "narrative", "cluster")
+    },
+    **{
+        f"export {what}": (
+            "tests/integration/api/test_api_on_the_store.py::test_narratives_clusters_and_plot_commands_on_the_store",
+        )
+        for what in ("posts", "cascade", "cluster")
+    },
+    "serve": (
+        "tests/unit/api/test_access.py::test_serve_answers_401_without_a_token_and_503_when_the_store_is_down",
+        "tests/integration/api/test_api_on_the_store.py::test_the_readme_block",
+    ),
     "collect run": (
         "tests/unit/cli/test_collect_cli.py::test_run_pulls_every_target_of_the_file_once_and_resumes",
         "tests/integration/collect/test_collect_to_store.py::test_collect_run_into_kafka",
@@ -190,6 +209,13 @@ SHELL_COVERAGE: dict[str, str] = {
     "adapters/test_client_security.py::test_api_key_header_and_no_mixing",
     "flockwatch worker index": "tests/e2e/test_first_contact.py::"
     "test_worker_started_before_the_store_waits_then_indexes",
+    # The API block: started, a token made, a search asked, as tests/integration/api does on the real store.
+    "flockwatch serve &": "tests/integration/api/test_api_on_the_store.py::test_the_readme_block",
+    "sleep 5": "tests/integration/api/test_api_on_the_store.py::test_the_readme_block",
+    'TOKEN=$(flockwatch token create --role analyst --name "Ana Lyst")': "tests/integration/api/"
+    "test_api_on_the_store.py::test_the_readme_block",
+    "curl -s -H \"Authorization: Bearer $TOKEN\" 'http://127.0.0.1:8000/api/v1/posts?q=ballots&limit=5'": "tests/"
+    "integration/api/test_api_on_the_store.py::test_the_readme_block",
 }
 
 
@@ -389,14 +415,14 @@ def test_make_targets() -> None:
         ".venv/bin/ruff format --check services dags tests bench infra",
         ".venv/bin/mypy",
         ".venv/bin/flockwatch up",
-        ".venv/bin/pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e",
+        ".venv/bin/pytest -q -p no:cacheprovider --durations=30 tests/unit tests/integration tests/e2e",
     ]
     assert [line for line in lines if line in order] == order
     # ...then the store's tests again on Elasticsearch (its own port), which it stops afterwards.
     es = "FLOCKWATCH_STORE_ENGINE=elasticsearch FLOCKWATCH_STORE_PORT=9201 FLOCKWATCH_STORE_TRANSPORT_PORT=9301 "
     assert _make_dry_run("test-elasticsearch")[-3:] == [
         es + ".venv/bin/flockwatch up",
-        es + ".venv/bin/pytest -q -p no:cacheprovider -m store tests/integration tests/e2e",
+        es + ".venv/bin/pytest -q -p no:cacheprovider --durations=15 -m store tests/integration tests/e2e",
         es + ".venv/bin/flockwatch down elasticsearch",
     ]
     assert lines[-3:] == _make_dry_run("test-elasticsearch")[-3:]

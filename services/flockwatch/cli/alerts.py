@@ -118,9 +118,12 @@ def alerts_list(
     rule: Annotated[str | None, typer.Option(help="Rule name.")] = None,
     entity: Annotated[str | None, typer.Option(help="Exact entity, e.g. 'hashtag:#maga'.")] = None,
     size: Annotated[int, typer.Option(min=1, max=10_000, help="How many, newest first.")] = 50,
-    full: Annotated[bool, typer.Option("--full", help="Whole documents (evidence, posts, history).")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Whole documents (evidence, posts, history); implies --json.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON for machines instead of the table.")] = False,
 ) -> None:
-    """Alerts, newest first, as JSON."""
+    """Alerts, newest first: a readable table (narratives shown with what they say), or JSON with --json."""
     from flockwatch.alerts.lifecycle import TransitionError, parse_status
     from flockwatch.alerts.rules import SEVERITIES
 
@@ -131,8 +134,17 @@ def alerts_list(
             _fail(str(exc))
     if severity is not None and severity not in SEVERITIES:
         _fail(f"unknown severity {severity!r}; known: {', '.join(SEVERITIES)}")
-    docs = _store().alerts.find(status=status, severity=severity, rule=rule, entity=entity, size=size)
-    _echo(docs if full else [{k: d.get(k) for k in _BRIEF if k in d} for d in docs])
+    store = _store()
+    docs = store.alerts.find(status=status, severity=severity, rule=rule, entity=entity, size=size)
+    if full or as_json:
+        _echo(docs if full else [{k: d.get(k) for k in _BRIEF if k in d} for d in docs])
+        return
+    from flockwatch.alerts.readable import alert_table, narrative_id
+    from flockwatch.store.documents import IndexKind
+
+    wanted = sorted({n for d in docs if (n := narrative_id(str(d.get("entity") or ""))) is not None})
+    found = store.engine.get_many(IndexKind.narratives, wanted) if wanted else {}
+    typer.echo(alert_table(docs, {k: str(v.get("representative_text") or "") for k, v in found.items()}))
 
 
 def _change_status(alert_id: str, target: str, by: str | None, note: str | None) -> None:

@@ -13,8 +13,11 @@ import typer
 from flockwatch.cli.alerts import alerts_app, watchlist_app
 from flockwatch.cli.collect import collect_app
 from flockwatch.cli.dashboards import dashboards_app
+from flockwatch.cli.export import export_app
 from flockwatch.cli.graph import graph_app
 from flockwatch.cli.media import bank_app, match, score_media
+from flockwatch.cli.plot import plot_app
+from flockwatch.cli.serve import serve, token_app
 from flockwatch.cli.text import narratives, score_app, top_app
 from flockwatch.cli.train import train_app
 from flockwatch.config import Settings, get_settings
@@ -38,6 +41,10 @@ app.add_typer(watchlist_app, name="watchlist")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(collect_app, name="collect")
+app.add_typer(token_app, name="token")
+app.add_typer(plot_app, name="plot")
+app.add_typer(export_app, name="export")
+app.command("serve")(serve)
 
 Services = Annotated[
     list[str] | None,

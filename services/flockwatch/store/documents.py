@@ -111,6 +111,8 @@ class Hit:
     source: dict[str, Any]
     matched: tuple[str, ...] = ()
     fields: Mapping[str, Any] = field(default_factory=dict)
+    # The hit's sort values, when the search sorted: what ``after`` takes to continue past it.
+    sort: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,3 +123,5 @@ class Search:
     size: int = 10
     sort: Sequence[Any] = ()
     fields: Sequence[str] | None = None
+    # Continue after the hit with these sort values (``search_after``; ``sort`` must then be unique).
+    after: Sequence[Any] | None = None

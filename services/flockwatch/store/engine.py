@@ -126,8 +126,10 @@ class Engine(Protocol):
         size: int = 10,
         sort: Sequence[Any] | None = None,
         fields: Sequence[str] | None = None,
+        after: Sequence[Any] | None = None,
     ) -> list[Hit]:
-        """As :meth:`search`, with each hit's matched named queries and per-hit fields."""
+        """As :meth:`search`, with each hit's matched named queries, per-hit fields and sort values; ``after``: the
+        sort values of the last hit of the page before (a page cursor; ``sort`` must be unique)."""
         ...
 
     def search_many(self, kind: IndexKind, searches: Sequence[Search]) -> list[list[Hit]]:

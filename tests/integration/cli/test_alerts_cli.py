@@ -84,9 +84,13 @@ def test_alert_commands(cli: CliRunner, settings: Settings) -> None:
         )
         store.alerts.upsert([alert_doc(alert)])
     store.engine.refresh(IndexKind.alerts)
-    listed = json.loads(run(cli, "alerts", "list"))
+    listed = json.loads(run(cli, "alerts", "list", "--json"))
     assert [a["alert_id"] for a in listed] == ["al-1", "al-0"] and listed[0]["status"] == "new"
-    assert [a["alert_id"] for a in json.loads(run(cli, "alerts", "list", "--severity", "medium"))] == ["al-0"]
+    assert [a["alert_id"] for a in json.loads(run(cli, "alerts", "list", "--severity", "medium", "--json"))] == ["al-0"]
+    table = run(cli, "alerts", "list").splitlines()  # the readable default
+    assert table[0].split()[:4] == ["ALERT", "STATUS", "SEVERITY", "RULE"]
+    assert table[2].split()[:5] == ["al-1", "new", "high", "entity-burst", "2030-01-01"]
+    assert table[3].strip() == "hashtag:#game1" and table[4].strip() == "burst 1"
     acked = json.loads(run(cli, "alerts", "ack", "al-0", "--by", "ana", "--note", "checking"))
     assert acked["status"] == "acknowledged" and acked["history"][0]["by"] == "ana"
     assert json.loads(run(cli, "alerts", "resolve", "al-0"))["status"] == "resolved"

@@ -266,8 +266,9 @@ class RestEngine:
         size: int = 10,
         sort: Sequence[Any] | None = None,
         fields: Sequence[str] | None = None,
+        after: Sequence[Any] | None = None,
     ) -> list[Hit]:
-        found = self._search(kind, _search_body(Search(query, size, sort or (), fields)))
+        found = self._search(kind, _search_body(Search(query, size, sort or (), fields, after)))
         return [_hit(h) for h in found["hits"]["hits"]]
 
     def search_many(self, kind: IndexKind, searches: Sequence[Search]) -> list[list[Hit]]:
@@ -382,6 +383,8 @@ def _search_body(search: Search) -> dict[str, Any]:
         body["sort"] = list(search.sort)
     if search.fields is not None:
         body["_source"] = list(search.fields)
+    if search.after is not None:
+        body["search_after"] = list(search.after)
     return body
 
 
@@ -391,6 +394,7 @@ def _hit(hit: Mapping[str, Any]) -> Hit:
         source=dict(hit.get("_source") or {}),
         matched=tuple(hit.get("matched_queries", ())),
         fields=hit.get("fields") or {},
+        sort=tuple(hit.get("sort") or ()),
     )
 
 

@@ -1,0 +1,1 @@
+"""The analyst surface: the query API (FastAPI), its tokens, roles and audit log."""

@@ -1,0 +1,391 @@
+"""The query API over an in-memory store: the authorization matrix for every route and role, post search pages,
+pseudonyms for researchers, spread histories, alert actions and the audit trail they leave.
+
+The store's query language is not here (tests/integration/api runs the same routes on the real engines); this
+store answers ``hits`` newest first and records the query it was given, so the tests check what reaches it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from flockwatch.api.access import Right, Role
+from flockwatch.api.app import API, api_paths, create_app
+from flockwatch.config import Settings
+from flockwatch.store.documents import Hit, IndexKind
+from tests.fakes.store import InMemoryEngine, InMemoryStore
+
+T0 = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
+
+
+class PagingEngine(InMemoryEngine):
+    """``hits`` over posts newest first by (created_at, key), with ``after``; the queries it was asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queries: list[Mapping[str, Any]] = []
+
+    def hits(
+        self,
+        kind: IndexKind,
+        query: Mapping[str, Any],
+        size: int = 10,
+        sort: Sequence[Any] | None = None,
+        fields: Sequence[str] | None = None,
+        after: Sequence[Any] | None = None,
+    ) -> list[Hit]:
+        self.check_read()
+        self.queries.append(query)
+        newest_first = not sort or next(iter(sort[0].values()))["order"] == "desc"
+        docs = sorted(
+            ((i, d) for i, d in self.docs[kind].items() if matches(d, query)),
+            key=lambda kv: (kv[1]["created_at"], kv[1]["key"]),
+            reverse=newest_first,
+        )
+        rows = [(d["created_at"], d["key"], i, d) for i, d in docs]
+        if after is not None:
+            rows = [r for r in rows if ((r[0], r[1]) < (after[0], after[1])) == newest_first]
+        return [Hit(i, dict(d), sort=(c, k)) for c, k, i, d in rows[:size]]
+
+    def search(
+        self,
+        kind: IndexKind,
+        query: Mapping[str, Any],
+        size: int = 10,
+        sort: Sequence[Any] | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        self.check_read()
+        return [d | {"_id": i} for i, d in sorted(self.docs[kind].items()) if matches(d, query)][:size]
+
+    def aggregate(
+        self, kind: IndexKind, aggs: Mapping[str, Any], query: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Daily counts for a date histogram (the only aggregation the API asks for)."""
+        days: dict[str, int] = {}
+        for d in self.docs[kind].values():
+            if query is None or matches(d, query):
+                day = d["created_at"][:10] + "T00:00:00.000Z"
+                days[day] = days.get(day, 0) + 1
+        return {"volume": {"buckets": [{"key_as_string": k, "doc_count": n} for k, n in sorted(days.items())]}}
+
+
+def matches(doc: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
+    """``term``, ``terms`` and ``bool.filter`` over dotted fields: what the API's lookups use (words, in
+    ``bool.must``, are the real engines' business: tests/integration/api)."""
+    [(kind, body)] = query.items()
+    if kind == "match_all":
+        return True
+    if kind == "bool":
+        return all(matches(doc, q) for q in body.get("filter", []))
+    [(name, wanted)] = body.items()
+    value: Any = doc
+    for part in name.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    values = value if isinstance(value, list) else [value]
+    return any(v in (wanted if kind == "terms" else [wanted]) for v in values)
+
+
+def post(n: int, author: str = "u1") -> dict[str, Any]:
+    when = (T0 + timedelta(minutes=n)).isoformat()
+    return {
+        "key": f"twitter:{n}",
+        "platform": "twitter",
+        "platform_id": str(n),
+        "author": {"id": author, "handle": f"handle_{author}", "display_name": f"Name {author}"},
+        "text": f"post {n} @friend",
+        "mentions": ["friend"],
+        "created_at": when,
+    }
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[tuple[TestClient, InMemoryStore, dict[str, str], Settings]]:
+    settings = Settings(state_dir=tmp_path / "state")
+    store = InMemoryStore(engine=PagingEngine())
+    store.__post_init__()
+    for n in range(7):
+        store.engine.docs[IndexKind.posts][f"twitter:{n}"] = post(n, author="u1" if n % 2 else "u2")
+    t = T0.timestamp()
+    events = [["twitter:0", None, t, "twitter:u2"], ["twitter:1", "twitter:0", t + 60, "twitter:u1"],
+              ["twitter:2", "twitter:1", t + 3600, "twitter:u2"]]  # fmt: skip
+    old = {"cascade_id": "twitter:old", "merged_into": "twitter:0", "members": ["twitter:5"]}
+    store.engine.docs[IndexKind.cascades]["twitter:old"] = old
+    store.engine.docs[IndexKind.cascades]["twitter:0"] = {
+        "cascade_id": "twitter:0", "root_key": "twitter:0", "platform": "twitter", "size": 3, "depth": 2,
+        "members": ["twitter:0", "twitter:1", "twitter:2"], "events": events,
+    }  # fmt: skip
+    for n in (0, 1):
+        store.engine.docs[IndexKind.posts][f"twitter:{n}"]["narrative_id"] = "n-1"
+    store.engine.docs[IndexKind.narratives]["n-1"] = {
+        "narrative_id": "n-1", "representative_text": "post 0", "accounts": ["twitter:u2", "twitter:u1"],
+    }  # fmt: skip
+    store.engine.docs[IndexKind.accounts]["twitter:u1"] = {"key": "twitter:u1", "cluster_ids": ["c1"]}
+    for end in ("2026-11-03T12:00:00+00:00", "2026-11-03T18:00:00+00:00"):
+        store.engine.docs[IndexKind.clusters][f"c1@{end}"] = {
+            "cluster_id": "c1", "window_end": end, "accounts": ["twitter:u1", "twitter:u2"], "kinds": ["url"],
+        }  # fmt: skip
+    store.engine.docs[IndexKind.coordination_edges]["e1"] = {
+        "edge_id": "e1", "kind": "url", "source": "twitter:u1", "target": "twitter:u2",
+        "coactions": [["twitter:1", "twitter:2", "https://x.example", 1.0, 5.0]],
+    }  # fmt: skip
+    store.engine.docs[IndexKind.alerts]["a1"] = {
+        "alert_id": "a1",
+        "status": "new",
+        "rule": "burst",
+        "created_at": T0.isoformat(),
+    }
+    tokens, _ = api_paths(settings)
+    keys = {role.value: tokens.create(f"{role.value} person", role) for role in Role}
+    client = TestClient(create_app(settings, store))  # type: ignore[arg-type]  # the in-memory store
+    yield client, store, keys, settings
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# Every /api/v1/ route and the right it needs (a route missing here fails the coverage check below).
+ROUTES: dict[tuple[str, str], tuple[str, Right | None]] = {
+    ("GET", f"{API}/posts"): (f"{API}/posts?q=post", Right.read),
+    ("GET", f"{API}/posts/{{post_key}}"): (f"{API}/posts/twitter:1", Right.read),
+    ("GET", f"{API}/posts/{{post_key}}/spread"): (f"{API}/posts/twitter:1/spread", Right.read),
+    ("GET", f"{API}/alerts"): (f"{API}/alerts", Right.read),
+    ("GET", f"{API}/narratives/{{narrative_id}}"): (f"{API}/narratives/n-1", Right.read),
+    ("GET", f"{API}/accounts/{{account_key}}"): (f"{API}/accounts/twitter:u1", Right.read),
+    ("GET", f"{API}/clusters/{{cluster_id}}"): (f"{API}/clusters/c1", Right.read),
+    ("GET", f"{API}/posts/{{post_key}}/spread/plot"): (f"{API}/posts/twitter:1/spread/plot", Right.read),
+    ("GET", f"{API}/narratives/{{narrative_id}}/plot"): (f"{API}/narratives/n-1/plot?format=svg", Right.read),
+    ("GET", f"{API}/clusters/{{cluster_id}}/plot"): (f"{API}/clusters/c1/plot", Right.read),
+    ("GET", f"{API}/exports/posts"): (f"{API}/exports/posts?format=jsonl", Right.export),
+    ("GET", f"{API}/posts/{{post_key}}/spread/export"): (f"{API}/posts/twitter:1/spread/export", Right.export),
+    ("GET", f"{API}/clusters/{{cluster_id}}/export"): (f"{API}/clusters/c1/export?format=stix", Right.export),
+    ("POST", f"{API}/alerts/{{alert_id}}/acknowledge"): (f"{API}/alerts/a1/acknowledge", Right.act),
+    ("POST", f"{API}/alerts/{{alert_id}}/resolve"): (f"{API}/alerts/a1/resolve", Right.act),
+    ("GET", f"{API}/audit"): (f"{API}/audit", Right.administer),
+    ("GET", f"{API}/me"): (f"{API}/me", None),
+}
+
+
+def test_the_matrix_covers_every_api_route(setup: Any) -> None:
+    client, *_ = setup
+    routes = {
+        (method, route.path)
+        for route in client.app.routes
+        if isinstance(route, APIRoute) and route.path.startswith(API)
+        for method in route.methods
+    }
+    assert routes == set(ROUTES)
+
+
+@pytest.mark.parametrize("route", sorted(ROUTES))
+def test_authorization_matrix(setup: Any, route: tuple[str, str]) -> None:
+    from flockwatch.api.access import RIGHTS
+
+    client, store, keys, _ = setup
+    method, _ = route
+    url, right = ROUTES[route]
+    for headers in ({}, auth("fw_" + "x" * 43), auth("not even a token"), {"Authorization": "Basic dTpw"}):
+        answer = client.request(method, url, headers=headers)
+        assert answer.status_code == 401, (url, headers, answer.text)
+        assert answer.headers["www-authenticate"] == "Bearer"
+    for role in Role:
+        store.engine.docs[IndexKind.alerts]["a1"]["status"] = "new"
+        answer = client.request(method, url, headers=auth(keys[role.value]))
+        expected = 200 if right is None or right in RIGHTS[role] else 403
+        if url.startswith(f"{API}/accounts/") and role is Role.researcher:
+            expected = 403  # researchers see accounts only as pseudonyms
+        assert answer.status_code == expected, (url, role, answer.text)
+
+
+def test_a_revoked_token_is_refused_at_once(setup: Any) -> None:
+    client, _, keys, settings = setup
+    assert client.get(f"{API}/me", headers=auth(keys["analyst"])).json()["role"] == "analyst"
+    tokens, _ = api_paths(settings)
+    assert tokens.revoke("analyst person")
+    assert client.get(f"{API}/me", headers=auth(keys["analyst"])).status_code == 401
+
+
+def test_posts_come_in_pages_with_a_next_cursor(setup: Any) -> None:
+    client, _, keys, _ = setup
+    seen: list[str] = []
+    url = f"{API}/posts?limit=3"
+    while True:
+        page = client.get(url, headers=auth(keys["analyst"])).json()
+        seen += [p["key"] for p in page["items"]]
+        if page["next"] is None:
+            break
+        url = f"{API}/posts?limit=3&next={page['next']}"
+    assert seen == [f"twitter:{n}" for n in range(6, -1, -1)]  # newest first, each once
+    bad = client.get(f"{API}/posts?next=bm90IGEgY3Vyc29y", headers=auth(keys["analyst"]))
+    assert bad.status_code == 400 and "cursor" in bad.json()["detail"]
+
+
+def test_words_and_filters_reach_the_store_only_as_fixed_clauses(setup: Any) -> None:
+    client, store, keys, _ = setup
+    typed = 'text:* OR _id:1 {"script": 1} \\" author.id:u1'
+    answer = client.get(
+        f"{API}/posts",
+        params={"q": typed, "platform": "twitter", "min_machine_score": 0.5},
+        headers=auth(keys["admin"]),
+    )
+    assert answer.status_code == 200
+    query = store.engine.queries[-1]
+    [words] = query["bool"]["must"]
+    assert words["simple_query_string"]["query"] == typed and words["simple_query_string"]["fields"] == [
+        "text",
+        "author.display_name",
+    ]
+    assert {"terms": {"platform": ["twitter"]}} in query["bool"]["filter"]
+    assert client.get(f"{API}/posts", params={"q": "x" * 501}, headers=auth(keys["admin"])).status_code == 422
+    assert client.get(f"{API}/posts", params={"limit": 10_000}, headers=auth(keys["admin"])).status_code == 422
+
+
+def test_researchers_see_pseudonyms_only(setup: Any) -> None:
+    client, _, keys, _ = setup
+    page = client.get(f"{API}/posts", headers=auth(keys["researcher"])).json()
+    text = json.dumps(page)
+    assert "u1" not in text.replace("post ", "") and "handle_" not in text and "Name u" not in text
+    pseudonyms = {p["author"]["id"] for p in page["items"]}
+    assert len(pseudonyms) == 2 and all(p.startswith("anon:") for p in pseudonyms)
+    again = client.get(f"{API}/posts", headers=auth(keys["researcher"])).json()
+    assert {p["author"]["id"] for p in again["items"]} == pseudonyms  # stable: an account can still be followed
+    spread = client.get(f"{API}/posts/twitter:1/spread", headers=auth(keys["researcher"])).json()
+    assert all(n["account"].startswith("anon:") for n in spread["tree"]["nodes"])
+    refused = client.get(f"{API}/posts", params={"author": "twitter:u1"}, headers=auth(keys["researcher"]))
+    assert refused.status_code == 403
+
+
+def test_a_posts_spread_is_its_cascade_tree_metrics_and_timeline(setup: Any) -> None:
+    client, _, keys, _ = setup
+    spread = client.get(f"{API}/posts/twitter:2/spread", headers=auth(keys["analyst"])).json()
+    assert spread["cascade_id"] == "twitter:0" and spread["metrics"]["size"] == 3
+    assert [n["post_key"] for n in spread["tree"]["nodes"]] == ["twitter:0", "twitter:1", "twitter:2"]
+    assert spread["tree"]["edges"] == [
+        {"from": "twitter:0", "to": "twitter:1"},
+        {"from": "twitter:1", "to": "twitter:2"},
+    ]
+    assert [p["posts"] for p in spread["timeline"]] == [1, 2, 3]
+    merged = client.get(f"{API}/posts/twitter:5/spread", headers=auth(keys["analyst"])).json()
+    assert merged["cascade_id"] == "twitter:0"  # its cascade was merged into twitter:0's
+    assert client.get(f"{API}/posts/twitter:9/spread", headers=auth(keys["analyst"])).status_code == 404
+    assert (
+        client.get(f"{API}/posts/twitter:3/spread", headers=auth(keys["analyst"]))
+        .json()["detail"]
+        .endswith("(the graph stage has not seen it)")
+    )
+
+
+def test_alert_actions_follow_the_lifecycle_and_are_audited(setup: Any) -> None:
+    client, store, keys, settings = setup
+    done = client.post(f"{API}/alerts/a1/acknowledge", params={"note": "looking"}, headers=auth(keys["analyst"]))
+    assert done.status_code == 200 and done.json()["status"] == "acknowledged"
+    again = client.post(f"{API}/alerts/a1/acknowledge", headers=auth(keys["analyst"]))
+    assert again.status_code == 409 and "already acknowledged" in again.json()["detail"]
+    assert client.post(f"{API}/alerts/nope/resolve", headers=auth(keys["analyst"])).status_code == 404
+    assert store.engine.docs[IndexKind.alerts]["a1"]["history"][-1]["by"] == "analyst person"
+    trail = client.get(f"{API}/audit", headers=auth(keys["admin"])).json()
+    assert trail["broken_at_line"] is None
+    assert trail["items"][0]["action"] == "alert_acknowledged" and trail["items"][0]["who"] == "analyst person"
+    assert client.post(f"{API}/alerts/a1/resolve", headers=auth(keys["analyst"])).status_code == 200
+    _, audit = api_paths(settings)
+    lines = audit.path.read_text().splitlines()
+    assert [json.loads(line)["action"] for line in lines] == ["alert_acknowledged", "alert_resolved"]
+    lines[0] = lines[0].replace("looking", "nothing to see")
+    audit.path.write_text("\n".join(lines) + "\n")
+    assert client.get(f"{API}/audit", headers=auth(keys["admin"])).json()["broken_at_line"] == 2
+
+
+def test_a_store_outage_is_a_503_with_the_reason(setup: Any) -> None:
+    client, store, keys, _ = setup
+    store.engine.down = True
+    answer = client.get(f"{API}/posts", headers=auth(keys["analyst"]))
+    assert answer.status_code == 503 and "store is unavailable" in answer.json()["detail"]
+
+
+def test_the_openapi_document_lists_the_routes_publicly(setup: Any) -> None:
+    client, *_ = setup
+    doc = client.get("/openapi.json").json()
+    assert {f"{API}/posts", f"{API}/alerts", f"{API}/posts/{{post_key}}/spread"} <= set(doc["paths"])
+
+
+def test_narratives_accounts_and_clusters(setup: Any) -> None:
+    client, _, keys, _ = setup
+    narrative = client.get(f"{API}/narratives/n-1", headers=auth(keys["analyst"])).json()
+    assert narrative["representative_text"] == "post 0"
+    assert narrative["timeline"] == [{"at": "2026-11-03T00:00:00.000Z", "posts": 2}]
+    assert [p["key"] for p in narrative["earliest_posts"]] == ["twitter:0", "twitter:1"]
+    hidden = client.get(f"{API}/narratives/n-1", headers=auth(keys["researcher"])).json()
+    assert all(a.startswith("anon:") for a in hidden["accounts"])
+    account = client.get(f"{API}/accounts/twitter:u1", headers=auth(keys["analyst"])).json()
+    assert account["cluster_ids"] == ["c1"] and {p["author"]["id"] for p in account["posts"]} == {"u1"}
+    assert client.get(f"{API}/accounts/twitter:nobody", headers=auth(keys["analyst"])).status_code == 404
+    cluster = client.get(f"{API}/clusters/c1", headers=auth(keys["analyst"])).json()
+    assert [w["window_end"][11:13] for w in cluster["windows"]] == ["12", "18"]
+    assert (
+        cluster["accounts"] == ["twitter:u1", "twitter:u2"]
+        and cluster["edges"][0]["coactions"][0][2] == "https://x.example"
+    )
+    pseudo = client.get(f"{API}/clusters/c1", headers=auth(keys["researcher"])).json()
+    assert "twitter:u1" not in json.dumps(pseudo) and pseudo["edges"][0]["source"].startswith("anon:")
+    assert client.get(f"{API}/clusters/nope", headers=auth(keys["analyst"])).status_code == 404
+
+
+def test_plots_come_as_png_or_svg_with_pseudonyms_for_researchers(setup: Any) -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    client, _, keys, _ = setup
+    tree = client.get(f"{API}/posts/twitter:2/spread/plot", headers=auth(keys["analyst"]))
+    assert tree.headers["content-type"] == "image/png" and Image.open(BytesIO(tree.content)).size[0] > 100
+    timeline = client.get(f"{API}/posts/twitter:2/spread/plot?kind=timeline&format=svg", headers=auth(keys["analyst"]))
+    assert timeline.headers["content-type"].startswith("image/svg+xml") and b"<svg" in timeline.content
+    graph = client.get(f"{API}/clusters/c1/plot?format=svg", headers=auth(keys["analyst"])).content
+    assert b"twitter:u1" in graph
+    hidden = client.get(f"{API}/clusters/c1/plot?format=svg", headers=auth(keys["researcher"])).content
+    assert b"twitter:u1" not in hidden and b"anon:" in hidden
+    assert client.get(f"{API}/posts/twitter:3/spread/plot", headers=auth(keys["analyst"])).status_code == 404
+    assert client.get(f"{API}/narratives/n-9/plot", headers=auth(keys["analyst"])).status_code == 404
+    assert client.get(f"{API}/clusters/c1/plot?format=gif", headers=auth(keys["analyst"])).status_code == 422
+
+
+def test_exports_open_in_the_tools_they_are_for_and_hide_accounts_from_researchers(setup: Any) -> None:
+    import csv
+    import io
+
+    import networkx as nx  # type: ignore[import-untyped, unused-ignore]
+    import pyarrow.parquet as pq
+
+    client, _, keys, _ = setup
+    table = client.get(f"{API}/exports/posts?format=csv", headers=auth(keys["analyst"]))
+    assert table.headers["content-disposition"] == 'attachment; filename="posts.csv"'
+    read = list(csv.DictReader(io.StringIO(table.text)))
+    assert [r["key"] for r in read] == [f"twitter:{n}" for n in range(6, -1, -1)]
+    parquet = client.get(f"{API}/exports/posts?format=parquet&limit=3", headers=auth(keys["analyst"])).content
+    assert pq.read_table(io.BytesIO(parquet)).num_rows == 3
+    gexf = client.get(f"{API}/posts/twitter:2/spread/export?format=gexf", headers=auth(keys["analyst"])).content
+    tree = nx.read_gexf(io.BytesIO(gexf))
+    assert tree.number_of_nodes() == 3 and tree.has_edge("twitter:0", "twitter:1")
+    graphml = client.get(f"{API}/clusters/c1/export?format=graphml", headers=auth(keys["analyst"])).content
+    assert set(nx.read_graphml(io.BytesIO(graphml)).nodes) == {"twitter:u1", "twitter:u2"}
+    bundle = client.get(f"{API}/clusters/c1/export?format=stix", headers=auth(keys["analyst"])).json()
+    assert bundle["type"] == "bundle" and any(o["type"] == "user-account" for o in bundle["objects"])
+    for url in (
+        f"{API}/exports/posts?format=jsonl",
+        f"{API}/posts/twitter:2/spread/export?format=graphml",
+        f"{API}/clusters/c1/export?format=stix",
+        f"{API}/clusters/c1/export?format=csv",
+    ):
+        hidden = client.get(url, headers=auth(keys["researcher"]))
+        assert hidden.status_code == 200, url
+        assert b"u1" not in hidden.content.replace(b"post ", b"") and b"handle_" not in hidden.content, url
+    assert client.get(f"{API}/clusters/nope/export", headers=auth(keys["analyst"])).status_code == 404
+    assert client.get(f"{API}/exports/posts?format=xlsx", headers=auth(keys["analyst"])).status_code == 422
