@@ -94,6 +94,14 @@ def test_demo_replays_and_indexes_every_post() -> None:
         assert alerts["posts"] + alerts.get("duplicate_posts", 0) == normalized and alerts["posts"] >= distinct
         assert summary["stored_alerts"] == stages["alerts"]["alerts_new"] > 0
 
+        # The demo ends with the API's URL and an analyst token that the API accepts.
+        from flockwatch.api.app import api_paths
+
+        assert summary["api"]["url"] == "http://127.0.0.1:8000/api/v1/"
+        tokens, _ = api_paths(Settings())
+        who = tokens.principal(summary["api"]["token"])
+        assert who is not None and (who.name, who.role.value) == ("demo", "analyst")
+
         # The suggested query really finds posts.
         query = next(q for q in summary["example_queries"] if q.startswith("flockwatch search"))
         hits = subprocess.run(

@@ -30,6 +30,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -173,6 +174,18 @@ COVERAGE: dict[str, tuple[str, ...]] = {
             "tests/integration/api/test_api_on_the_store.py::test_narratives_clusters_and_plot_commands_on_the_store",
         )
         for what in ("posts", "cascade", "cluster")
+    },
+    **{
+        f"case {what}": (
+            "tests/integration/api/test_api_on_the_store.py::test_narratives_clusters_and_plot_commands_on_the_store",
+        )
+        for what in ("create", "add", "note", "show", "list", "export", "verify")
+    },
+    **{
+        f"query {what}": (
+            "tests/integration/api/test_api_on_the_store.py::test_narratives_clusters_and_plot_commands_on_the_store",
+        )
+        for what in ("posts", "spread", "narrative", "cluster", "account")
     },
     "serve": (
         "tests/unit/api/test_access.py::test_serve_answers_401_without_a_token_and_503_when_the_store_is_down",
@@ -529,12 +542,25 @@ class DemoRun:
     rows: dict[str, str]
     try_next: list[str]
     posts: dict[str, Post]
+    api: list[str]  # the closing lines: the API's URL, a token, a curl to try
+    env: dict[str, str]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def demo_run(services: None) -> Iterator[DemoRun]:
     with scratch_namespace("e2e") as settings:
-        out = flockwatch("demo", "--limit", str(N), "--fresh", env=namespace_env(settings), timeout=600)
+        # The state directory stays the default one: the demo finds the running services through it.
+        env = namespace_env(settings, {"FLOCKWATCH_API_PORT": str(_free_port())})
+        out = flockwatch("demo", "--limit", str(N), "--fresh", env=env, timeout=600)
+        out, _, api = out.partition("Query API")
         table, _, tail = out.partition("Try next:")
         rows: dict[str, str] = {}
         key = ""
@@ -544,7 +570,12 @@ def demo_run(services: None) -> Iterator[DemoRun]:
                 key = cells[1] or key
                 rows[key] = f"{rows[key]} {cells[2]}" if not cells[1] else cells[2]
         yield DemoRun(
-            settings, rows, [q.strip() for q in tail.splitlines() if q.strip()], posts_of(("ira_2016", None, N))
+            settings,
+            rows,
+            [q.strip() for q in tail.splitlines() if q.strip()],
+            posts_of(("ira_2016", None, N)),
+            ["Query API" + api.splitlines()[0], *(line.strip() for line in api.splitlines()[1:] if line.strip())],
+            env,
         )
 
 
@@ -581,6 +612,27 @@ def test_demo_summary_and_try_next(demo_run: DemoRun) -> None:
                 assert all(tag[1] in [h.lower() for h in h_["_source"]["hashtags"]] for h_ in reply["hits"]["hits"])
         else:
             pytest.fail(f"the demo prints `{line}` and no check here runs it")
+
+
+@pytest.mark.store
+def test_the_demo_ends_with_the_api_and_a_token_that_works(demo_run: DemoRun) -> None:
+    """The demo's closing lines, followed as a user would: `flockwatch serve`, then the printed curl."""
+    url_line, token_line, curl_line = demo_run.api
+    port = demo_run.env["FLOCKWATCH_API_PORT"]
+    assert url_line.endswith(f"http://127.0.0.1:{port}/api/v1/") and token_line.startswith("analyst token: fw_")
+    server = subprocess.Popen([FLOCKWATCH, "serve"], env=demo_run.env, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(150):
+            answer = subprocess.run([*shlex.split(curl_line), "-s", "-f"], capture_output=True, text=True, timeout=30)
+            if answer.returncode != 7:  # 7: the server is not listening yet
+                break
+            time.sleep(0.2)
+        assert answer.returncode == 0, answer.stderr
+        page = json.loads(answer.stdout)
+        assert len(page["items"]) == 5 and {p["key"] for p in page["items"]} <= set(demo_run.posts)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def matches(post: Post, query: str) -> bool:

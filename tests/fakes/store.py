@@ -283,6 +283,33 @@ class InMemoryGraph:
         return _when(ends[-1]), {str(d["cluster_id"]): d for d in clusters if d["window_end"] == ends[-1]}
 
 
+class InMemoryCases:
+    def __init__(self, engine: InMemoryEngine) -> None:
+        self.engine = engine
+
+    def create(self, case: dict[str, Any]) -> None:
+        self.engine.check_write()
+        self.engine.docs[IndexKind.cases][str(case["case_id"])] = copy.deepcopy(case)
+
+    def get(self, case_id: str) -> dict[str, Any] | None:
+        self.engine.check_read()
+        found = self.engine.docs[IndexKind.cases].get(case_id)
+        return copy.deepcopy(found) if found is not None else None
+
+    def recent(self, size: int = 50) -> list[dict[str, Any]]:
+        self.engine.check_read()
+        docs = sorted(self.engine.docs[IndexKind.cases].values(), key=lambda d: str(d.get("updated_at")), reverse=True)
+        return [{k: v for k, v in d.items() if k not in ("items", "notes")} for d in docs][:size]
+
+    def update(self, case_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        self.engine.check_write()
+        doc = self.engine.docs[IndexKind.cases].get(case_id)
+        if doc is None:
+            raise KeyError(case_id)
+        doc.update(change(copy.deepcopy(doc)))
+        return copy.deepcopy(doc)
+
+
 class InMemoryRollups:
     def __init__(self, engine: InMemoryEngine) -> None:
         self.engine = engine
@@ -308,6 +335,7 @@ class InMemoryStore:
     banks: InMemoryBanks = field(init=False)
     graph: InMemoryGraph = field(init=False)
     rollups: InMemoryRollups = field(init=False)
+    cases: InMemoryCases = field(init=False)
 
     def __post_init__(self) -> None:
         self.posts = InMemoryPosts(self.engine)
@@ -316,3 +344,4 @@ class InMemoryStore:
         self.banks = InMemoryBanks(self.engine)
         self.graph = InMemoryGraph(self.engine)
         self.rollups = InMemoryRollups(self.engine)
+        self.cases = InMemoryCases(self.engine)

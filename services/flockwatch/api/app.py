@@ -17,9 +17,12 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
 
+from flockwatch.alerts.watchlist import WatchEntity
 from flockwatch.api.access import Right, Role, allowed, pseudonym, pseudonymised
 from flockwatch.api.audit_log import AuditLog
+from flockwatch.api.case_views import case_bundle, case_stix, case_view
 from flockwatch.api.export_views import MAX_ROWS, cascade_export, cluster_export, posts_export
 from flockwatch.api.export_views import MEDIA_TYPES as EXPORT_TYPES
 from flockwatch.api.figures import SpreadKind, cluster_figure, narrative_figure, spread_figure
@@ -42,13 +45,40 @@ from flockwatch.api.post_query import (
 )
 from flockwatch.api.spread import spread_history
 from flockwatch.api.token_file import Principal, TokenFile
+from flockwatch.cases import ITEM_KINDS, CaseError, new_case, with_item, with_note
 from flockwatch.config import Settings
+from flockwatch.messages import describe_error
 from flockwatch.plots import MEDIA_TYPES
 from flockwatch.store import Store, open_store
 from flockwatch.store.documents import IndexKind, StoreUnavailable
 
 API = "/api/v1"
 MAX_KEY_CHARS = 1000
+
+
+class NewCase(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=10_000)
+
+
+class NewItem(BaseModel):
+    kind: str = Field(description=f"One of {', '.join(ITEM_KINDS)}.")
+    ref: str = Field(min_length=1, max_length=1000, description="Its key: platform:id, a cluster/narrative/alert id.")
+    note: str | None = Field(default=None, max_length=10_000)
+
+
+class WatchBody(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    kind: str = Field(default="entity", min_length=1, max_length=64)
+    aliases: list[str] = Field(default_factory=list, max_length=50)
+    handles: list[str] = Field(default_factory=list, max_length=50)
+    languages: list[str] = Field(default_factory=list, max_length=20)
+
+
+class NewNote(BaseModel):
+    text: str = Field(min_length=1, max_length=10_000)
+    refs: list[str] = Field(default_factory=list, max_length=100)
+
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `flockwatch token create`.")
 
@@ -175,7 +205,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from None
         ctx.audit.append(who.name, who.role.value, action, target, {"format": fmt, "bytes": len(body)})
-        suffix = "json" if fmt == "stix" else fmt
+        suffix = {"stix": "json", "bundle": "zip"}.get(fmt, fmt)
         headers = {"Content-Disposition": f'attachment; filename="{name}.{suffix}"'}
         return Response(body, media_type=EXPORT_TYPES[fmt], headers=headers)
 
@@ -332,6 +362,117 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         """The cluster's accounts and coordination edges, coloured by kind, as PNG or SVG."""
         names = ctx.names(who) if pseudonymised(who.role) else None
         return _image(who, "plot_cluster", cluster_id, lambda: cluster_figure(ctx.store, cluster_id, fmt, names), fmt)
+
+    CaseId = Annotated[str, Path(min_length=6, max_length=64, pattern=r"^case-[a-z0-9]+$")]
+
+    def _case(case_id: str) -> dict[str, Any]:
+        case = ctx.store.cases.get(case_id)
+        if case is None:
+            raise HTTPException(404, f"no case {case_id}")
+        return case
+
+    def _change_case(
+        who: Principal,
+        case_id: str,
+        action: str,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        detail: dict[str, Any],
+    ) -> dict[str, Any]:
+        try:
+            case = ctx.store.cases.update(case_id, change)
+        except KeyError:
+            raise HTTPException(404, f"no case {case_id}") from None
+        except CaseError as exc:
+            raise HTTPException(409, str(exc)) from None
+        ctx.audit.append(who.name, who.role.value, action, case_id, detail)
+        return case
+
+    @app.post(f"{API}/cases", tags=["cases"], status_code=201)
+    def create_case(who: Actor, body: NewCase) -> dict[str, Any]:
+        """Open a case (the token's holder is its creator)."""
+        try:
+            case = new_case(body.name, body.description, who.name, datetime.now(UTC))
+        except CaseError as exc:
+            raise HTTPException(422, str(exc)) from None
+        ctx.store.cases.create(case)
+        ctx.audit.append(who.name, who.role.value, "case_create", case["case_id"], {"name": body.name})
+        return case
+
+    @app.get(f"{API}/cases", tags=["cases"])
+    def list_cases(who: Reader, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50) -> dict[str, Any]:
+        """Cases, most recently changed first."""
+        return {"items": ctx.store.cases.recent(limit), "next": None}
+
+    @app.get(f"{API}/cases/{{case_id}}", tags=["cases"])
+    def get_case(who: Reader, case_id: CaseId) -> dict[str, Any]:
+        """A case with its items and notes."""
+        ctx.audit.append(who.name, who.role.value, "case_read", case_id)
+        return case_view(_case(case_id), ctx.names(who) if pseudonymised(who.role) else None)
+
+    @app.post(f"{API}/cases/{{case_id}}/items", tags=["cases"])
+    def add_case_item(who: Actor, case_id: CaseId, body: NewItem) -> dict[str, Any]:
+        """Attach a post, account, cluster, narrative, alert or cascade (by its key) to the case."""
+        now = datetime.now(UTC)
+        change = lambda c: with_item(c, body.kind, body.ref, who.name, now, body.note)  # noqa: E731
+        return _change_case(who, case_id, "case_add", change, {"kind": body.kind, "ref": body.ref})
+
+    @app.post(f"{API}/cases/{{case_id}}/notes", tags=["cases"])
+    def add_case_note(who: Actor, case_id: CaseId, body: NewNote) -> dict[str, Any]:
+        """Add a note (``refs``: the items it is about, as ``kind:ref``)."""
+        now = datetime.now(UTC)
+        change = lambda c: with_note(c, body.text, who.name, now, body.refs)  # noqa: E731
+        return _change_case(who, case_id, "case_note", change, {})
+
+    @app.get(f"{API}/cases/{{case_id}}/export", tags=["cases", "exports"], response_class=Response)
+    def export_case(
+        who: Exporter, case_id: CaseId, fmt: Annotated[str, Query(alias="format", pattern="^(bundle|stix)$")] = "bundle"
+    ) -> Response:
+        """The case's evidence bundle (a zip: items with their evidence, media hashes, plots, STIX report, sha256
+        manifest) or its STIX 2.1 bundle."""
+        case = _case(case_id)
+        names = ctx.names(who) if pseudonymised(who.role) else None
+        make = case_bundle if fmt == "bundle" else case_stix
+        return _file(who, f"case_export_{fmt}", case_id, lambda: make(ctx.store, case, names), fmt, case_id)
+
+    @app.get(f"{API}/posts/{{post_key}}/media", tags=["posts"])
+    def post_media(who: Reader, post_key: Key) -> dict[str, Any]:
+        """The media evidence of a post: per media item its verdict, the signals that fired (with what they
+        measured), provenance (C2PA) and matches against banked fakes."""
+        doc = ctx.store.posts.get(post_key)
+        if doc is None:
+            raise HTTPException(404, f"no post {post_key}")
+        ctx.audit.append(who.name, who.role.value, "post_media", post_key)
+        scored = doc.get("media_by_url") or {}
+        return {
+            "post_key": post_key,
+            "media": doc.get("media") or [],
+            "media_risk": doc.get("media_risk"),
+            "scores": list(scored.values()) if isinstance(scored, dict) else [],
+        }
+
+    @app.get(f"{API}/watchlists", tags=["watchlists"])
+    def list_watchlists(who: Reader) -> dict[str, Any]:
+        """Every watched entity (names, aliases, handles, languages)."""
+        return {"items": ctx.store.watchlists.entities(), "next": None}
+
+    @app.put(f"{API}/watchlists/{{entity_id}}", tags=["watchlists"])
+    def put_watchlist(who: Actor, entity_id: Annotated[str, Path(max_length=64)], body: WatchBody) -> dict[str, Any]:
+        """Watch an entity (or replace how it is watched): posts naming it raise watched-entity alerts."""
+        try:
+            entity = WatchEntity(id=entity_id, **body.model_dump())
+        except ValueError as exc:  # pydantic's ValidationError is one
+            raise HTTPException(422, describe_error(exc)) from None
+        ctx.store.watchlists.put([entity.model_dump()])
+        ctx.audit.append(who.name, who.role.value, "watchlist_put", entity_id, {"name": entity.name})
+        return entity.model_dump()
+
+    @app.delete(f"{API}/watchlists/{{entity_id}}", tags=["watchlists"])
+    def delete_watchlist(who: Actor, entity_id: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
+        """Stop watching an entity."""
+        if not ctx.store.watchlists.delete(entity_id):
+            raise HTTPException(404, f"no watched entity {entity_id}")
+        ctx.audit.append(who.name, who.role.value, "watchlist_delete", entity_id)
+        return {"removed": entity_id}
 
     @app.get(f"{API}/alerts", tags=["alerts"])
     def list_alerts(

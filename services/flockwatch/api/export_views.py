@@ -28,6 +28,7 @@ MEDIA_TYPES = {
     "gexf": "application/gexf+xml",
     "graphml": "application/graphml+xml",
     "stix": "application/stix+json;version=2.1",
+    "bundle": "application/zip",
 }
 TABLE_FORMATS = ("csv", "jsonl", "parquet")
 GRAPH_FORMATS = ("gexf", "graphml")

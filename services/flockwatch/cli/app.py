@@ -11,12 +11,14 @@ from typing import Annotated
 import typer
 
 from flockwatch.cli.alerts import alerts_app, watchlist_app
+from flockwatch.cli.case import case_app
 from flockwatch.cli.collect import collect_app
 from flockwatch.cli.dashboards import dashboards_app
 from flockwatch.cli.export import export_app
 from flockwatch.cli.graph import graph_app
 from flockwatch.cli.media import bank_app, match, score_media
 from flockwatch.cli.plot import plot_app
+from flockwatch.cli.query import query_app
 from flockwatch.cli.serve import serve, token_app
 from flockwatch.cli.text import narratives, score_app, top_app
 from flockwatch.cli.train import train_app
@@ -44,6 +46,8 @@ app.add_typer(collect_app, name="collect")
 app.add_typer(token_app, name="token")
 app.add_typer(plot_app, name="plot")
 app.add_typer(export_app, name="export")
+app.add_typer(case_app, name="case")
+app.add_typer(query_app, name="query")
 app.command("serve")(serve)
 
 Services = Annotated[
@@ -296,11 +300,11 @@ def demo(
     settings = get_settings()
     with _progress(f"replaying {dataset}", limit or None, quiet=as_json) as advance:
         summary = run_demo(settings, dataset, limit=limit or None, rate=rate, fresh=fresh, on_progress=advance)
+    api = _demo_api_access(settings)
     if as_json:
         stages = {name: dict(counts) for name, counts in summary.stage_counts.items()}
-        _echo_json(
-            summary.as_dict() | {"top": summary.top, "example_queries": summary.example_queries, "stages": stages}
-        )
+        extra = {"top": summary.top, "example_queries": summary.example_queries, "stages": stages, "api": api}
+        _echo_json(summary.as_dict() | extra)
         return
     from rich.console import Console
     from rich.table import Table
@@ -315,6 +319,23 @@ def demo(
     console.print("Try next:")
     for q in summary.example_queries:
         console.print(f"  {q}", markup=False, soft_wrap=True)  # commands stay copy-pasteable
+    console.print(f"Query API (start it with `flockwatch serve`): {api['url']}", markup=False, soft_wrap=True)
+    console.print(f"  analyst token: {api['token']}", markup=False, soft_wrap=True)
+    console.print(
+        f"  curl -H 'Authorization: Bearer {api['token']}' '{api['url']}posts?limit=5'", markup=False, soft_wrap=True
+    )
+
+
+def _demo_api_access(settings: Settings) -> dict[str, str]:
+    """The API's URL and a fresh analyst token named ``demo`` (the previous demo token is revoked)."""
+    from flockwatch.api.access import Role
+    from flockwatch.api.app import API, api_paths
+
+    tokens, audit = api_paths(settings)
+    tokens.revoke("demo")
+    token = tokens.create("demo", Role.analyst)
+    audit.append("demo", "admin", "token_create", "demo", {"role": "analyst"})
+    return {"url": f"http://{settings.api_host}:{settings.api_port}{API}/", "token": token}
 
 
 @app.command()

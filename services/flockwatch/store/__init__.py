@@ -10,7 +10,7 @@
   (elasticsearch), the only modules that import a client library. ``FLOCKWATCH_STORE_ENGINE`` picks one.
 - The repositories, each over an ``Engine``: :mod:`~flockwatch.store.posts`, :mod:`~flockwatch.store.alerts`,
   :mod:`~flockwatch.store.watchlists`, :mod:`~flockwatch.store.banks`, :mod:`~flockwatch.store.graph`,
-  :mod:`~flockwatch.store.rollups`.
+  :mod:`~flockwatch.store.rollups`, :mod:`~flockwatch.store.cases`.
 
 ``open_store(settings)`` gives a :class:`Store`; ``prepare_store`` also waits for the store and applies the
 schema. ``tests.fakes.store.InMemoryStore`` has the same attributes, over dicts.
@@ -26,6 +26,7 @@ from flockwatch.config import Settings
 from flockwatch.readiness import SETTINGS_BOUND, resolve_wait, retry_until_ready
 from flockwatch.store.alerts import AlertsRepository
 from flockwatch.store.banks import BanksRepository
+from flockwatch.store.cases import CasesRepository
 from flockwatch.store.engine import Engine
 from flockwatch.store.graph import GraphRepository
 from flockwatch.store.mappings import GRAPH_FIELDS, TEXT_FIELDS
@@ -48,6 +49,7 @@ class Store:
     banks: BanksRepository
     graph: GraphRepository
     rollups: RollupsRepository
+    cases: CasesRepository
 
     @classmethod
     def over(cls, engine: Engine) -> Store:
@@ -59,6 +61,7 @@ class Store:
             banks=BanksRepository(engine),
             graph=GraphRepository(engine),
             rollups=RollupsRepository(engine),
+            cases=CasesRepository(engine),
         )
 
 

@@ -30,6 +30,7 @@ class IndexKind(StrEnum):
     coordination_edges = "coordination_edges"  # graph stage (issue 5)
     media_bank = "media_bank"  # hash banks of known fakes / fact-checked media (issue 4)
     engagement = "engagement"  # a live post's engagement counts each time a connector saw it (issue 12)
+    cases = "cases"  # analysts' cases: items gathered as evidence, and notes (issue 13)
 
 
 # Kinds stored in monthly indices (by the document's time); every other kind has one fixed index.

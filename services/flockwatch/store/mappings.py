@@ -148,6 +148,19 @@ MAPPINGS: dict[IndexKind, dict[str, Any]] = {
     },
     # Watched entities as percolator queries. The fields the queries look at are mapped exactly as in
     # the posts index (same analyzer and normalizers), so a post matches here as it would be found there.
+    IndexKind.cases: {
+        "dynamic": False,
+        "properties": {
+            "case_id": KEYWORD,
+            "name": {"type": "text"},
+            "status": KEYWORD,
+            "created_by": KEYWORD,
+            "created_at": DATE,
+            "updated_at": DATE,
+            "items": STORED_ONLY,
+            "notes": STORED_ONLY,
+        },
+    },
     IndexKind.watchlists: {
         "dynamic": False,
         "properties": {

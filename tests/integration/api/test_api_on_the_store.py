@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -171,6 +172,47 @@ def test_narratives_clusters_and_plot_commands_on_the_store(
         app, ["export", "cluster", "c-test", "--format", "xlsx", "--output", str(tmp_path / "x")], env=env
     )
     assert bad.exit_code == 1 and "not 'xlsx'" in bad.output
+
+    # `flockwatch query`: the read routes from the command line
+    lines = runner.invoke(app, ["query", "posts", "--narrative", "n-test", "--limit", "3"], env=env).stdout.splitlines()
+    assert [json.loads(line)["key"] for line in lines] == [p.key for p in reversed(members)][:3]
+    spread = json.loads(runner.invoke(app, ["query", "spread", reshare], env=env).stdout)
+    assert reshare in {n["post_key"] for n in spread["tree"]["nodes"]}
+    told = json.loads(runner.invoke(app, ["query", "narrative", "n-test"], env=env).stdout)
+    assert told["representative_text"] == members[0].text and sum(b["posts"] for b in told["timeline"]) == 5
+    queried = json.loads(runner.invoke(app, ["query", "cluster", "c-test"], env=env).stdout)
+    assert queried["cluster"]["accounts"] == accounts
+    account = json.loads(runner.invoke(app, ["query", "account", accounts[0]], env=env).stdout)
+    assert {f"twitter:{p['author']['id']}" for p in account["posts"]} == {accounts[0]}
+    assert runner.invoke(app, ["query", "cluster", "nope"], env=env).exit_code == 1
+
+    # `flockwatch case`: a case on the real store, its bundle verified, its STIX validated
+    made = runner.invoke(app, ["case", "create", "--name", "IRA retweet ring", "--by", "ana"], env=env)
+    assert made.exit_code == 0, made.output
+    case_id = made.stdout.strip()
+    for kind, ref in (("post", members[0].key), ("cascade", reshare), ("cluster", "c-test"), ("narrative", "n-test"),
+                      ("account", accounts[0])):  # fmt: skip
+        added = runner.invoke(app, ["case", "add", case_id, kind, ref, "--by", "ana"], env=env)
+        assert added.exit_code == 0, added.output
+    assert runner.invoke(app, ["case", "add", case_id, "post", members[0].key], env=env).exit_code == 1  # once
+    noted = runner.invoke(app, ["case", "note", case_id, "same source", "--ref", f"post:{members[0].key}"], env=env)
+    assert noted.exit_code == 0, noted.output
+    shown = json.loads(runner.invoke(app, ["case", "show", case_id], env=env).stdout)
+    assert len(shown["items"]) == 5 and shown["notes"][0]["refs"] == [f"post:{members[0].key}"]
+    assert json.loads(runner.invoke(app, ["case", "list"], env=env).stdout.splitlines()[0])["case_id"] == case_id
+    zipped, report = tmp_path / "case.zip", tmp_path / "case.json"
+    assert runner.invoke(app, ["case", "export", case_id, "--output", str(zipped)], env=env).exit_code == 0
+    stix_args = ["case", "export", case_id, "--format", "stix", "--output", str(report)]
+    assert runner.invoke(app, stix_args, env=env).exit_code == 0
+    verified = runner.invoke(app, ["case", "verify", str(zipped)], env=env)
+    assert verified.exit_code == 0 and "every file matches" in verified.output
+    assert stix.validate(report.read_text())[0] == []
+    with zipfile.ZipFile(zipped) as z:
+        assert {"files/cascade-1.png", "files/cluster-1.png", "files/narratives.png"} <= set(z.namelist())
+        z.extractall(tmp_path / "unpacked")
+    (tmp_path / "unpacked" / "items.json").write_text("{}")
+    tampered = runner.invoke(app, ["case", "verify", str(tmp_path / "unpacked")], env=env)
+    assert tampered.exit_code == 1 and "items.json" in tampered.output
 
 
 def test_the_readme_block(settings: Settings, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ store answers ``hits`` newest first and records the query it was given, so the t
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -136,6 +137,10 @@ def setup(tmp_path: Path) -> Iterator[tuple[TestClient, InMemoryStore, dict[str,
         "edge_id": "e1", "kind": "url", "source": "twitter:u1", "target": "twitter:u2",
         "coactions": [["twitter:1", "twitter:2", "https://x.example", 1.0, 5.0]],
     }  # fmt: skip
+    store.engine.docs[IndexKind.cases]["case-abc123"] = {
+        "case_id": "case-abc123", "name": "Known", "description": "", "status": "open", "created_by": "admin person",
+        "created_at": T0.isoformat(), "updated_at": T0.isoformat(), "items": [], "notes": [],
+    }  # fmt: skip
     store.engine.docs[IndexKind.alerts]["a1"] = {
         "alert_id": "a1",
         "status": "new",
@@ -154,6 +159,16 @@ def auth(token: str) -> dict[str, str]:
 
 # Every /api/v1/ route and the right it needs (a route missing here fails the coverage check below).
 ROUTES: dict[tuple[str, str], tuple[str, Right | None]] = {
+    ("POST", f"{API}/cases"): (f"{API}/cases", Right.act),
+    ("GET", f"{API}/posts/{{post_key}}/media"): (f"{API}/posts/twitter:1/media", Right.read),
+    ("GET", f"{API}/watchlists"): (f"{API}/watchlists", Right.read),
+    ("PUT", f"{API}/watchlists/{{entity_id}}"): (f"{API}/watchlists/flood", Right.act),
+    ("DELETE", f"{API}/watchlists/{{entity_id}}"): (f"{API}/watchlists/known", Right.act),
+    ("GET", f"{API}/cases"): (f"{API}/cases", Right.read),
+    ("GET", f"{API}/cases/{{case_id}}"): (f"{API}/cases/case-abc123", Right.read),
+    ("POST", f"{API}/cases/{{case_id}}/items"): (f"{API}/cases/case-abc123/items", Right.act),
+    ("POST", f"{API}/cases/{{case_id}}/notes"): (f"{API}/cases/case-abc123/notes", Right.act),
+    ("GET", f"{API}/cases/{{case_id}}/export"): (f"{API}/cases/case-abc123/export", Right.export),
     ("GET", f"{API}/posts"): (f"{API}/posts?q=post", Right.read),
     ("GET", f"{API}/posts/{{post_key}}"): (f"{API}/posts/twitter:1", Right.read),
     ("GET", f"{API}/posts/{{post_key}}/spread"): (f"{API}/posts/twitter:1/spread", Right.read),
@@ -171,6 +186,14 @@ ROUTES: dict[tuple[str, str], tuple[str, Right | None]] = {
     ("POST", f"{API}/alerts/{{alert_id}}/resolve"): (f"{API}/alerts/a1/resolve", Right.act),
     ("GET", f"{API}/audit"): (f"{API}/audit", Right.administer),
     ("GET", f"{API}/me"): (f"{API}/me", None),
+}
+
+
+BODIES: dict[str, Any] = {
+    f"{API}/watchlists/flood": {"name": "Flood", "aliases": ["the flood"]},
+    f"{API}/cases": {"name": "Flood rumours"},
+    f"{API}/cases/case-abc123/items": {"kind": "post", "ref": "twitter:1"},
+    f"{API}/cases/case-abc123/notes": {"text": "same wording in both"},
 }
 
 
@@ -196,10 +219,14 @@ def test_authorization_matrix(setup: Any, route: tuple[str, str]) -> None:
         answer = client.request(method, url, headers=headers)
         assert answer.status_code == 401, (url, headers, answer.text)
         assert answer.headers["www-authenticate"] == "Bearer"
+    body = BODIES.get(url)
     for role in Role:
         store.engine.docs[IndexKind.alerts]["a1"]["status"] = "new"
-        answer = client.request(method, url, headers=auth(keys[role.value]))
-        expected = 200 if right is None or right in RIGHTS[role] else 403
+        store.engine.docs[IndexKind.cases]["case-abc123"]["items"] = []
+        store.watchlists.put([{"id": "known", "name": "Known Person"}])
+        answer = client.request(method, url, headers=auth(keys[role.value]), json=body)
+        ok = 201 if route == ("POST", f"{API}/cases") else 200
+        expected = ok if right is None or right in RIGHTS[role] else 403
         if url.startswith(f"{API}/accounts/") and role is Role.researcher:
             expected = 403  # researchers see accounts only as pseudonyms
         assert answer.status_code == expected, (url, role, answer.text)
@@ -389,3 +416,87 @@ def test_exports_open_in_the_tools_they_are_for_and_hide_accounts_from_researche
         assert b"u1" not in hidden.content.replace(b"post ", b"") and b"handle_" not in hidden.content, url
     assert client.get(f"{API}/clusters/nope/export", headers=auth(keys["analyst"])).status_code == 404
     assert client.get(f"{API}/exports/posts?format=xlsx", headers=auth(keys["analyst"])).status_code == 422
+
+
+def test_a_case_gathers_items_and_notes_and_exports_a_verifiable_bundle(setup: Any, tmp_path: Path) -> None:
+    from flockwatch.exports.bundle import verify_bundle
+    from flockwatch.exports.stix import validate
+
+    client, _, keys, _ = setup
+    made = client.post(
+        f"{API}/cases", json={"name": "Flood rumours", "description": "d"}, headers=auth(keys["analyst"])
+    )
+    assert made.status_code == 201
+    case_id = made.json()["case_id"]
+    for kind, ref in (("post", "twitter:1"), ("cascade", "twitter:2"), ("cluster", "c1"), ("narrative", "n-1"),
+                      ("account", "twitter:u1"), ("alert", "a1"), ("post", "twitter:99")):  # fmt: skip
+        added = client.post(
+            f"{API}/cases/{case_id}/items", json={"kind": kind, "ref": ref}, headers=auth(keys["analyst"])
+        )
+        assert added.status_code == 200, added.text
+    again = client.post(
+        f"{API}/cases/{case_id}/items", json={"kind": "post", "ref": "twitter:1"}, headers=auth(keys["analyst"])
+    )
+    assert again.status_code == 409 and "already" in again.json()["detail"]
+    bad = client.post(f"{API}/cases/{case_id}/items", json={"kind": "tweet", "ref": "x"}, headers=auth(keys["analyst"]))
+    assert bad.status_code == 409 and "unknown item kind" in bad.json()["detail"]
+    client.post(
+        f"{API}/cases/{case_id}/notes",
+        json={"text": "same text", "refs": ["post:twitter:1"]},
+        headers=auth(keys["analyst"]),
+    )
+    case = client.get(f"{API}/cases/{case_id}", headers=auth(keys["researcher"])).json()
+    assert [i["kind"] for i in case["items"]][:3] == ["post", "cascade", "cluster"] and case["notes"][0][
+        "author"
+    ] == "analyst person"
+    assert client.get(f"{API}/cases", headers=auth(keys["analyst"])).json()["items"][0]["case_id"] == case_id
+    [account] = [i["ref"] for i in case["items"] if i["kind"] == "account"]
+    assert account.startswith("anon:")  # the researcher read it
+
+    zipped = client.get(f"{API}/cases/{case_id}/export", headers=auth(keys["analyst"]))
+    assert zipped.headers["content-disposition"] == f'attachment; filename="{case_id}.zip"'
+    path = tmp_path / "bundle.zip"
+    path.write_bytes(zipped.content)
+    assert verify_bundle(path) == []
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        names = set(z.namelist())
+        items = json.loads(z.read("items.json"))
+    assert {
+        "items.json",
+        "media_hashes.json",
+        "stix.json",
+        "manifest.json",
+        "files/cascade-1.png",
+        "files/cluster-1.png",
+    } <= names
+    assert items["case"]["missing"] == ["post:twitter:99"]  # said, not silently dropped
+    assert [p["key"] for p in items["items"]["posts"]] == ["twitter:1"] and items["items"]["alerts"][0][
+        "alert_id"
+    ] == "a1"
+    report = client.get(f"{API}/cases/{case_id}/export?format=stix", headers=auth(keys["analyst"])).text
+    assert validate(report)[0] == []
+    hidden = client.get(f"{API}/cases/{case_id}/export", headers=auth(keys["researcher"])).content
+    with zipfile.ZipFile(io.BytesIO(hidden)) as z:
+        for name in z.namelist():
+            assert b"twitter:u1" not in z.read(name) and b"handle_u1" not in z.read(name), name
+    assert client.get(f"{API}/cases/case-nope00/export", headers=auth(keys["analyst"])).status_code == 404
+
+
+def test_media_evidence_and_watchlists(setup: Any) -> None:
+    client, store, keys, _ = setup
+    verdict = {"media_url": "https://x.example/a.jpg", "manipulation_score": 0.91, "signals": [{"name": "c2pa"}]}
+    store.engine.docs[IndexKind.posts]["twitter:1"]["media_by_url"] = {"h1": verdict}
+    media = client.get(f"{API}/posts/twitter:1/media", headers=auth(keys["researcher"])).json()
+    assert media["scores"] == [verdict]
+    put = client.put(
+        f"{API}/watchlists/flood", json={"name": "Flood  Watch", "handles": ["@floods"]}, headers=auth(keys["analyst"])
+    )
+    assert put.status_code == 200 and put.json()["name"] == "Flood Watch"
+    listed = client.get(f"{API}/watchlists", headers=auth(keys["researcher"])).json()["items"]
+    assert [e["id"] for e in listed] == ["flood"]
+    bad = client.put(f"{API}/watchlists/Not%20a%20slug", json={"name": "x"}, headers=auth(keys["analyst"]))
+    assert bad.status_code == 422 and "slug" in bad.json()["detail"]
+    assert client.delete(f"{API}/watchlists/flood", headers=auth(keys["analyst"])).status_code == 200
+    assert client.delete(f"{API}/watchlists/flood", headers=auth(keys["analyst"])).status_code == 404
