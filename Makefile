@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FACENET_VERSION := 2.6.0
 
-.PHONY: setup demo test test-unit test-elasticsearch lint audit up down bench clean
+.PHONY: setup browser demo test test-unit test-elasticsearch lint audit up down bench clean
 
 # The second store engine for `make test-elasticsearch`: its own port, beside the default OpenSearch on 9200.
 ES_ENV := FLOCKWATCH_STORE_ENGINE=elasticsearch FLOCKWATCH_STORE_PORT=9201 FLOCKWATCH_STORE_TRANSPORT_PORT=9301
@@ -40,7 +40,11 @@ audit: setup
 test-unit: setup
 	$(BIN)/pytest -q tests/unit
 
-test: setup lint
+# Debian's Chromium, which the dashboard's tests drive through Playwright (it never downloads a browser of its own).
+browser:
+	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
+test: setup lint browser
 	$(BIN)/flockwatch up
 	$(BIN)/pytest -q -p no:cacheprovider --durations=30 tests/unit tests/integration tests/e2e
 	$(MAKE) --no-print-directory test-elasticsearch

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -101,6 +102,8 @@ def test_demo_replays_and_indexes_every_post() -> None:
         tokens, _ = api_paths(Settings())
         who = tokens.principal(summary["api"]["token"])
         assert who is not None and (who.name, who.role.value) == ("demo", "analyst")
+        assert summary["api"]["dashboard"] == "http://127.0.0.1:8000/"
+        see_the_alerts_in_the_dashboard(env, summary["api"]["token"], summary["stored_alerts"])
 
         # The suggested query really finds posts.
         query = next(q for q in summary["example_queries"] if q.startswith("flockwatch search"))
@@ -112,5 +115,69 @@ def test_demo_replays_and_indexes_every_post() -> None:
             check=True,
         ).stdout.splitlines()
         assert len(hits) == 3 and all(json.loads(h)["source"]["format"] == "ira_2016" for h in hits)
+    finally:
+        open_store(Settings(topic_prefix=tag, index_prefix=tag)).engine.drop_all()
+
+
+def see_the_alerts_in_the_dashboard(env: dict[str, str], token: str, alerts: int) -> None:
+    """`flockwatch serve`, then the dashboard in headless Chromium signed in with the demo's token: the alerts feed
+    over the demo's data, and the first alert's evidence in words (screenshots in test-artifacts/dashboard/)."""
+    from tests.browser import chromium, free_port, screenshot, sign_in
+
+    port = free_port()
+    server = subprocess.Popen([FLOCKWATCH, "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
+    try:
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            sign_in(page, f"http://127.0.0.1:{port}", token, wait_for_server=True)
+            assert "demo (analyst)" in page.inner_text("#who")
+            cards = page.locator("article.alert")
+            assert cards.count() == min(alerts, 50)  # the feed's first page
+            screenshot(page, "demo-01-alerts-feed")
+            first = cards.nth(0)
+            first.get_by_role("button", name="Evidence").click()
+            first.locator(".brief h2").first.wait_for()
+            brief = first.locator(".brief").inner_text()
+            assert "Accounts behind it" in brief and "Earliest posts" in brief
+            assert first.locator(".brief tbody tr").count() > 0  # the posts (and accounts) behind the alert
+            screenshot(page, "demo-02-alert-evidence")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+# What third-party chatter looks like on a terminal: a Python warning ("path:12: FutureWarning: ..." and its
+# "  warnings.warn(" source line), a library's log line in logging's default format ("WARNING:root:..."),
+# a tqdm bar ("103/103 [00:00<00:00, 1825.49it/s]") and the tokenizers fork notice.
+THIRD_PARTY_NOISE = re.compile(
+    r"\w+Warning: |^\s*warnings\.warn|^(DEBUG|INFO|WARNING|ERROR|CRITICAL):\w"
+    r"|[\d?.]+(it/s|s/it)\]|huggingface/tokenizers",
+    re.MULTILINE,
+)
+
+
+@pytest.mark.store
+def test_demo_output_carries_no_third_party_noise(tmp_path: Path) -> None:
+    """A first run (empty model cache: MiniLM is exported to ONNX, which makes torch, transformers and onnxruntime
+    talk) prints the demo's own lines only."""
+    tag = f"e2e{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "FLOCKWATCH_TOPIC_PREFIX": tag,
+        "FLOCKWATCH_INDEX_PREFIX": tag,
+        "FLOCKWATCH_MODEL_CACHE": str(tmp_path / "models"),
+    }
+    for name in ("FLOCKWATCH_VERBOSE", "PYTHONWARNINGS"):
+        env.pop(name, None)
+    try:
+        done = subprocess.run(
+            [FLOCKWATCH, "demo", "--limit", "50"], env=env, capture_output=True, text=True, timeout=600
+        )
+        output = done.stdout + done.stderr
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "Flockwatch demo: ira_2016" in done.stdout
+        assert any((tmp_path / "models").rglob("*.onnx")), "the model cache was not exercised"
+        noise = [line for line in output.splitlines() if THIRD_PARTY_NOISE.search(line)]
+        assert not noise, "\n".join(noise)
     finally:
         open_store(Settings(topic_prefix=tag, index_prefix=tag)).engine.drop_all()

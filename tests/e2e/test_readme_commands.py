@@ -427,6 +427,9 @@ def test_make_targets() -> None:
         ".venv/bin/ruff check services dags tests bench infra",
         ".venv/bin/ruff format --check services dags tests bench infra",
         ".venv/bin/mypy",
+        # Debian's chromium for the dashboard's browser tests, installed when missing.
+        "command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+        "chromium)",
         ".venv/bin/flockwatch up",
         ".venv/bin/pytest -q -p no:cacheprovider --durations=30 tests/unit tests/integration tests/e2e",
     ]
@@ -617,9 +620,10 @@ def test_demo_summary_and_try_next(demo_run: DemoRun) -> None:
 @pytest.mark.store
 def test_the_demo_ends_with_the_api_and_a_token_that_works(demo_run: DemoRun) -> None:
     """The demo's closing lines, followed as a user would: `flockwatch serve`, then the printed curl."""
-    url_line, token_line, curl_line = demo_run.api
+    url_line, dashboard_line, token_line, curl_line = demo_run.api
     port = demo_run.env["FLOCKWATCH_API_PORT"]
     assert url_line.endswith(f"http://127.0.0.1:{port}/api/v1/") and token_line.startswith("analyst token: fw_")
+    assert dashboard_line == f"dashboard: http://127.0.0.1:{port}/ (sign in with this token)"
     server = subprocess.Popen([FLOCKWATCH, "serve"], env=demo_run.env, stderr=subprocess.DEVNULL)
     try:
         for _ in range(150):

@@ -11,15 +11,14 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flockwatch.api.lookups import cascade_of, cluster_members, cluster_parts, posts_by_key
-from flockwatch.api.post_query import SORT, PostSearch, post_query
+from flockwatch.api.lookups import cascade_of, cluster_parts, posts_by_key, search_hits
+from flockwatch.api.post_query import PostSearch
 from flockwatch.exports import graph_files, stix, tables
 from flockwatch.store import Store
 from flockwatch.store.documents import IndexKind
 
 Names = Callable[[str], str] | None
 MAX_ROWS = 100_000
-PAGE = 1000
 MAX_EDGES = 5000
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -36,18 +35,7 @@ GRAPH_FORMATS = ("gexf", "graphml")
 
 def matching_posts(store: Store, search: PostSearch, limit: int) -> list[dict[str, Any]]:
     """Up to ``limit`` (at most ``MAX_ROWS``) posts of the search, newest first, paged by ``search_after``."""
-    members = cluster_members(store, search.clusters) if search.clusters else None
-    query = post_query(search, members)
-    out: list[dict[str, Any]] = []
-    after: list[Any] | None = None
-    wanted = min(limit, MAX_ROWS)
-    while len(out) < wanted:
-        hits = store.engine.hits(IndexKind.posts, query, size=min(PAGE, wanted - len(out)), sort=SORT, after=after)
-        out += [h.source for h in hits]
-        if not hits or not hits[-1].sort:
-            break
-        after = list(hits[-1].sort)
-    return out
+    return [h.source for h in search_hits(store, search, min(limit, MAX_ROWS))]
 
 
 def posts_export(store: Store, search: PostSearch, fmt: str, limit: int, names: Names = None) -> bytes:

@@ -1,17 +1,36 @@
-"""The store reads behind the API's views and the plot command: a post's cascade, a narrative's volume and
-earliest posts, a cluster's windows and edges, posts by key (an adapter over :class:`flockwatch.store.Store`)."""
+"""The store reads behind the API's views and the plot command: a post search, a post's cascade, a narrative's
+volume and earliest posts, a cluster's windows and edges, posts by key (an adapter over
+:class:`flockwatch.store.Store`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from flockwatch.api.post_query import SORT
+from flockwatch.api.post_query import SORT, PostSearch, post_query
 from flockwatch.store import Store
-from flockwatch.store.documents import IndexKind
+from flockwatch.store.documents import Hit, IndexKind
 
 MERGE_HOPS = 10
 MAX_POSTS = 5000
+PAGE = 1000
+
+
+def search_hits(store: Store, search: PostSearch, limit: int, after: Sequence[Any] | None = None) -> list[Hit]:
+    """Up to ``limit`` posts of ``search``, newest first (``SORT``), after the sort values ``after`` (a page
+    cursor), read ``PAGE`` at a time by ``search_after``. The asked clusters are looked up once, as their members'
+    account keys (:func:`~flockwatch.api.post_query.post_query` filters on those)."""
+    members = cluster_members(store, search.clusters) if search.clusters else None
+    query = post_query(search, members)
+    out: list[Hit] = []
+    while len(out) < limit:
+        size = min(PAGE, limit - len(out))
+        hits = store.engine.hits(IndexKind.posts, query, size=size, sort=SORT, after=after)
+        out += hits
+        if len(hits) < size or not hits[-1].sort:  # a short page is the last one
+            break
+        after = list(hits[-1].sort)
+    return out
 
 
 def cascade_of(store: Store, post_key: str) -> dict[str, Any] | None:

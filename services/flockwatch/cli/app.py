@@ -19,6 +19,7 @@ from flockwatch.cli.graph import graph_app
 from flockwatch.cli.media import bank_app, match, score_media
 from flockwatch.cli.plot import plot_app
 from flockwatch.cli.query import query_app
+from flockwatch.cli.quiet import quiet_third_party, show_everything
 from flockwatch.cli.serve import serve, token_app
 from flockwatch.cli.text import narratives, score_app, top_app
 from flockwatch.cli.train import train_app
@@ -293,10 +294,15 @@ def demo(
     rate: Annotated[float | None, typer.Option(help="At most this many records per second.")] = None,
     fresh: Annotated[bool, typer.Option(help="Delete this deployment's indices first.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON only.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Also show third-party warnings and library logs (FLOCKWATCH_VERBOSE=1).")
+    ] = False,
 ) -> None:
     """Start what is not running, replay a real dataset through every stage, print a summary."""
     from flockwatch.cli.demo import run_demo
 
+    if verbose:
+        show_everything()
     settings = get_settings()
     with _progress(f"replaying {dataset}", limit or None, quiet=as_json) as advance:
         summary = run_demo(settings, dataset, limit=limit or None, rate=rate, fresh=fresh, on_progress=advance)
@@ -320,6 +326,7 @@ def demo(
     for q in summary.example_queries:
         console.print(f"  {q}", markup=False, soft_wrap=True)  # commands stay copy-pasteable
     console.print(f"Query API (start it with `flockwatch serve`): {api['url']}", markup=False, soft_wrap=True)
+    console.print(f"  dashboard: {api['dashboard']} (sign in with this token)", markup=False, soft_wrap=True)
     console.print(f"  analyst token: {api['token']}", markup=False, soft_wrap=True)
     console.print(
         f"  curl -H 'Authorization: Bearer {api['token']}' '{api['url']}posts?limit=5'", markup=False, soft_wrap=True
@@ -327,7 +334,8 @@ def demo(
 
 
 def _demo_api_access(settings: Settings) -> dict[str, str]:
-    """The API's URL and a fresh analyst token named ``demo`` (the previous demo token is revoked)."""
+    """The API's and the dashboard's URLs and a fresh analyst token named ``demo`` (the previous demo token is
+    revoked)."""
     from flockwatch.api.access import Role
     from flockwatch.api.app import API, api_paths
 
@@ -335,7 +343,8 @@ def _demo_api_access(settings: Settings) -> dict[str, str]:
     tokens.revoke("demo")
     token = tokens.create("demo", Role.analyst)
     audit.append("demo", "admin", "token_create", "demo", {"role": "analyst"})
-    return {"url": f"http://{settings.api_host}:{settings.api_port}{API}/", "token": token}
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    return {"url": f"{base}{API}/", "dashboard": f"{base}/", "token": token}
 
 
 @app.command()
@@ -392,6 +401,7 @@ def _progress(label: str, total: int | None, quiet: bool = False) -> Iterator[Ca
 
 
 def main() -> None:  # pragma: no cover - console entry point (pyproject [project.scripts])
+    quiet_third_party()  # before any command imports a model library
     try:
         app()
     except Exception as exc:

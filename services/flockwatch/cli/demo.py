@@ -17,6 +17,7 @@ from typing import Any
 from flockwatch.adapters import local_services
 from flockwatch.adapters.kafka_bus import ensure_topics, group_lag, run_stage
 from flockwatch.adapters.replayer import ReplayReport, replay
+from flockwatch.cli.quiet import quiet_third_party
 from flockwatch.config import Settings
 from flockwatch.store import Store, open_store, prepare_store, when_store_ready
 from flockwatch.store.documents import IndexKind
@@ -57,6 +58,7 @@ class DemoSummary:
 
 
 def _stage_process(name: str, settings_json: str, stop: MpEvent, results: Any) -> None:
+    quiet_third_party()  # a spawned process inherits the environment, not the parent's filters
     settings = Settings.model_validate_json(settings_json)
     report = run_stage(settings, build_stage(name, settings), group_id(settings, name), stop=stop)  # type: ignore[arg-type]
     results.put((name, dict(report.counts)))

@@ -58,12 +58,14 @@ def serve(
     host: Annotated[str | None, typer.Option("--host", help="Address to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option("--port", min=1, max=65535, help="Port (default 8000).")] = None,
 ) -> None:
-    """Serve the API under /api/v1/ (bearer tokens from `flockwatch token create`) until stopped."""
+    """Serve the dashboard at / and the API under /api/v1/ (bearer tokens from `flockwatch token create`) until
+    stopped."""
     import uvicorn
 
     from flockwatch.api.app import create_app
 
     settings = get_settings()
     bind_host, bind_port = host or settings.api_host, port or settings.api_port
-    typer.echo(f"Flockwatch API on http://{bind_host}:{bind_port}/api/v1/ (OpenAPI: /openapi.json)", err=True)
+    base = f"http://{bind_host}:{bind_port}"
+    typer.echo(f"Flockwatch dashboard on {base}/, API on {base}/api/v1/ (OpenAPI: /openapi.json)", err=True)
     uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_level="warning", access_log=False)

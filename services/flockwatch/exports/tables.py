@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from flockwatch.csv_cells import safe_cell
+from flockwatch.dotted import dotted_get
 from flockwatch.exports import pseudonyms
 from flockwatch.exports.pseudonyms import Pseudonymise
 
@@ -219,15 +220,6 @@ def coerce(value: Any, kind: ColumnType) -> Any:
     return str(value)
 
 
-def _get(doc: Mapping[str, Any], path: str) -> Any:
-    value: Any = doc
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
 # --------------------------------------------------------------------------------------------------------
 # Rows per kind
 
@@ -267,22 +259,22 @@ def _post_row(doc: Mapping[str, Any]) -> dict[str, Any]:
             )
         },
         "account_key": pseudonyms.post_account(doc),
-        "author_id": _get(doc, "author.id"),
-        "author_handle": _get(doc, "author.handle"),
-        "author_display_name": _get(doc, "author.display_name"),
-        "author_followers": _get(doc, "author.followers"),
-        "author_following": _get(doc, "author.following"),
-        "author_category": _get(doc, "author.category"),
+        "author_id": dotted_get(doc, "author.id"),
+        "author_handle": dotted_get(doc, "author.handle"),
+        "author_display_name": dotted_get(doc, "author.display_name"),
+        "author_followers": dotted_get(doc, "author.followers"),
+        "author_following": dotted_get(doc, "author.following"),
+        "author_category": dotted_get(doc, "author.category"),
         "media_urls": [m.get("url") for m in media],
         "media_sha256": list(dict.fromkeys(h for h in hashes if h)),
-        **{k: _get(doc, f"engagement.{k}") for k in ("likes", "reshares", "replies", "quotes", "views")},
-        "machine_score": _get(doc, "text_score.machine_score"),
-        "text_label": _get(doc, "text_score.label"),
-        "text_model": _get(doc, "text_score.model"),
+        **{k: dotted_get(doc, f"engagement.{k}") for k in ("likes", "reshares", "replies", "quotes", "views")},
+        "machine_score": dotted_get(doc, "text_score.machine_score"),
+        "text_label": dotted_get(doc, "text_score.label"),
+        "text_model": dotted_get(doc, "text_score.model"),
         "media_scored": sum(1 for e in scored if isinstance(e.get("manipulation_score"), int | float)),
         "media_bank_matches": sum(len(e.get("matches") or []) for e in scored),
-        "source_format": _get(doc, "source.format"),
-        "source_uri": _get(doc, "source.uri"),
+        "source_format": dotted_get(doc, "source.format"),
+        "source_uri": dotted_get(doc, "source.uri"),
     }
 
 
@@ -294,8 +286,8 @@ def _account_row(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 def _edge_row(doc: Mapping[str, Any]) -> dict[str, Any]:
     row = dict(doc)
-    row["significance_window_start"] = _get(doc, "significance_window.start")
-    row["significance_window_end"] = _get(doc, "significance_window.end")
+    row["significance_window_start"] = dotted_get(doc, "significance_window.start")
+    row["significance_window_end"] = dotted_get(doc, "significance_window.end")
     return row
 
 

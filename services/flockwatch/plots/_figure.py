@@ -22,6 +22,8 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from flockwatch.dotted import dotted_get
+
 Format = Literal["png", "svg"]
 FORMATS: tuple[Format, ...] = ("png", "svg")
 Pseudonymise = Callable[[str], str]
@@ -121,21 +123,11 @@ def epoch(value: Any) -> float | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
-def get(doc: Mapping[str, Any], dotted: str) -> Any:
-    """``doc["a"]["b"]`` for ``"a.b"``, or None where a level is missing or not a mapping."""
-    value: Any = doc
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
 def score_of(doc: Mapping[str, Any], score: str) -> float | None:
     """A post document's score in [0, 1]: ``machine`` (text_score.machine_score) or ``media`` (media_risk, else
     the highest manipulation score of its ``media_by_url`` entries); None when absent or out of range."""
     if score == "machine":
-        value = get(doc, "text_score.machine_score")
+        value = dotted_get(doc, "text_score.machine_score")
     elif score == "media":
         value = doc.get("media_risk")
         if not isinstance(value, int | float) or isinstance(value, bool):
@@ -169,7 +161,7 @@ def account_of(doc: Mapping[str, Any]) -> str | None:
     """The account key (``platform:author_id``) of a stored post document."""
     if doc.get("account_key"):
         return str(doc["account_key"])
-    author_id = get(doc, "author.id")
+    author_id = dotted_get(doc, "author.id")
     return f"{doc.get('platform')}:{author_id}" if author_id and doc.get("platform") else None
 
 

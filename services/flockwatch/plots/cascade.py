@@ -15,6 +15,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.ticker import MaxNLocator
 
+from flockwatch.dotted import dotted_get
 from flockwatch.plots._figure import (
     Pseudonymise,
     account_label,
@@ -22,7 +23,6 @@ from flockwatch.plots._figure import (
     check_format,
     drawing,
     epoch,
-    get,
     label,
     new_figure,
     note,
@@ -203,7 +203,7 @@ def cascade_tree(
     def who(key: str) -> str:
         doc = by_key.get(key)
         account = nodes[key].account or (account_of(doc) if doc else None)
-        handle = get(doc, "author.handle") if doc else None
+        handle = dotted_get(doc, "author.handle") if doc else None
         return account_label(account, None if handle is None else str(handle), pseudonymise)
 
     with drawing():

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,133 +20,15 @@ from fastapi.testclient import TestClient
 from flockwatch.api.access import Right, Role
 from flockwatch.api.app import API, api_paths, create_app
 from flockwatch.config import Settings
-from flockwatch.store.documents import Hit, IndexKind
-from tests.fakes.store import InMemoryEngine, InMemoryStore
-
-T0 = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
-
-
-class PagingEngine(InMemoryEngine):
-    """``hits`` over posts newest first by (created_at, key), with ``after``; the queries it was asked."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.queries: list[Mapping[str, Any]] = []
-
-    def hits(
-        self,
-        kind: IndexKind,
-        query: Mapping[str, Any],
-        size: int = 10,
-        sort: Sequence[Any] | None = None,
-        fields: Sequence[str] | None = None,
-        after: Sequence[Any] | None = None,
-    ) -> list[Hit]:
-        self.check_read()
-        self.queries.append(query)
-        newest_first = not sort or next(iter(sort[0].values()))["order"] == "desc"
-        docs = sorted(
-            ((i, d) for i, d in self.docs[kind].items() if matches(d, query)),
-            key=lambda kv: (kv[1]["created_at"], kv[1]["key"]),
-            reverse=newest_first,
-        )
-        rows = [(d["created_at"], d["key"], i, d) for i, d in docs]
-        if after is not None:
-            rows = [r for r in rows if ((r[0], r[1]) < (after[0], after[1])) == newest_first]
-        return [Hit(i, dict(d), sort=(c, k)) for c, k, i, d in rows[:size]]
-
-    def search(
-        self,
-        kind: IndexKind,
-        query: Mapping[str, Any],
-        size: int = 10,
-        sort: Sequence[Any] | None = None,
-        fields: Sequence[str] | None = None,
-    ) -> list[dict[str, Any]]:
-        self.check_read()
-        return [d | {"_id": i} for i, d in sorted(self.docs[kind].items()) if matches(d, query)][:size]
-
-    def aggregate(
-        self, kind: IndexKind, aggs: Mapping[str, Any], query: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """Daily counts for a date histogram (the only aggregation the API asks for)."""
-        days: dict[str, int] = {}
-        for d in self.docs[kind].values():
-            if query is None or matches(d, query):
-                day = d["created_at"][:10] + "T00:00:00.000Z"
-                days[day] = days.get(day, 0) + 1
-        return {"volume": {"buckets": [{"key_as_string": k, "doc_count": n} for k, n in sorted(days.items())]}}
-
-
-def matches(doc: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
-    """``term``, ``terms`` and ``bool.filter`` over dotted fields: what the API's lookups use (words, in
-    ``bool.must``, are the real engines' business: tests/integration/api)."""
-    [(kind, body)] = query.items()
-    if kind == "match_all":
-        return True
-    if kind == "bool":
-        return all(matches(doc, q) for q in body.get("filter", []))
-    [(name, wanted)] = body.items()
-    value: Any = doc
-    for part in name.split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    values = value if isinstance(value, list) else [value]
-    return any(v in (wanted if kind == "terms" else [wanted]) for v in values)
-
-
-def post(n: int, author: str = "u1") -> dict[str, Any]:
-    when = (T0 + timedelta(minutes=n)).isoformat()
-    return {
-        "key": f"twitter:{n}",
-        "platform": "twitter",
-        "platform_id": str(n),
-        "author": {"id": author, "handle": f"handle_{author}", "display_name": f"Name {author}"},
-        "text": f"post {n} @friend",
-        "mentions": ["friend"],
-        "created_at": when,
-    }
+from flockwatch.store.documents import IndexKind
+from tests.fakes.api_store import analyst_store
+from tests.fakes.store import InMemoryStore
 
 
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[tuple[TestClient, InMemoryStore, dict[str, str], Settings]]:
     settings = Settings(state_dir=tmp_path / "state")
-    store = InMemoryStore(engine=PagingEngine())
-    store.__post_init__()
-    for n in range(7):
-        store.engine.docs[IndexKind.posts][f"twitter:{n}"] = post(n, author="u1" if n % 2 else "u2")
-    t = T0.timestamp()
-    events = [["twitter:0", None, t, "twitter:u2"], ["twitter:1", "twitter:0", t + 60, "twitter:u1"],
-              ["twitter:2", "twitter:1", t + 3600, "twitter:u2"]]  # fmt: skip
-    old = {"cascade_id": "twitter:old", "merged_into": "twitter:0", "members": ["twitter:5"]}
-    store.engine.docs[IndexKind.cascades]["twitter:old"] = old
-    store.engine.docs[IndexKind.cascades]["twitter:0"] = {
-        "cascade_id": "twitter:0", "root_key": "twitter:0", "platform": "twitter", "size": 3, "depth": 2,
-        "members": ["twitter:0", "twitter:1", "twitter:2"], "events": events,
-    }  # fmt: skip
-    for n in (0, 1):
-        store.engine.docs[IndexKind.posts][f"twitter:{n}"]["narrative_id"] = "n-1"
-    store.engine.docs[IndexKind.narratives]["n-1"] = {
-        "narrative_id": "n-1", "representative_text": "post 0", "accounts": ["twitter:u2", "twitter:u1"],
-    }  # fmt: skip
-    store.engine.docs[IndexKind.accounts]["twitter:u1"] = {"key": "twitter:u1", "cluster_ids": ["c1"]}
-    for end in ("2026-11-03T12:00:00+00:00", "2026-11-03T18:00:00+00:00"):
-        store.engine.docs[IndexKind.clusters][f"c1@{end}"] = {
-            "cluster_id": "c1", "window_end": end, "accounts": ["twitter:u1", "twitter:u2"], "kinds": ["url"],
-        }  # fmt: skip
-    store.engine.docs[IndexKind.coordination_edges]["e1"] = {
-        "edge_id": "e1", "kind": "url", "source": "twitter:u1", "target": "twitter:u2",
-        "coactions": [["twitter:1", "twitter:2", "https://x.example", 1.0, 5.0]],
-    }  # fmt: skip
-    store.engine.docs[IndexKind.cases]["case-abc123"] = {
-        "case_id": "case-abc123", "name": "Known", "description": "", "status": "open", "created_by": "admin person",
-        "created_at": T0.isoformat(), "updated_at": T0.isoformat(), "items": [], "notes": [],
-    }  # fmt: skip
-    store.engine.docs[IndexKind.alerts]["a1"] = {
-        "alert_id": "a1",
-        "status": "new",
-        "rule": "burst",
-        "created_at": T0.isoformat(),
-    }
+    store = analyst_store()
     tokens, _ = api_paths(settings)
     keys = {role.value: tokens.create(f"{role.value} person", role) for role in Role}
     client = TestClient(create_app(settings, store))  # type: ignore[arg-type]  # the in-memory store
@@ -173,6 +55,7 @@ ROUTES: dict[tuple[str, str], tuple[str, Right | None]] = {
     ("GET", f"{API}/posts/{{post_key}}"): (f"{API}/posts/twitter:1", Right.read),
     ("GET", f"{API}/posts/{{post_key}}/spread"): (f"{API}/posts/twitter:1/spread", Right.read),
     ("GET", f"{API}/alerts"): (f"{API}/alerts", Right.read),
+    ("GET", f"{API}/alerts/{{alert_id}}"): (f"{API}/alerts/a1", Right.read),
     ("GET", f"{API}/narratives/{{narrative_id}}"): (f"{API}/narratives/n-1", Right.read),
     ("GET", f"{API}/accounts/{{account_key}}"): (f"{API}/accounts/twitter:u1", Right.read),
     ("GET", f"{API}/clusters/{{cluster_id}}"): (f"{API}/clusters/c1", Right.read),
@@ -500,3 +383,33 @@ def test_media_evidence_and_watchlists(setup: Any) -> None:
     assert bad.status_code == 422 and "slug" in bad.json()["detail"]
     assert client.delete(f"{API}/watchlists/flood", headers=auth(keys["analyst"])).status_code == 200
     assert client.delete(f"{API}/watchlists/flood", headers=auth(keys["analyst"])).status_code == 404
+
+
+def test_the_dashboard_page_is_public_and_holds_no_data(setup: Any) -> None:
+    client, *_ = setup
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert "twitter:" not in page.text and "post 0" not in page.text
+    script = client.get("/static/dashboard.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    # Post text reaches the page only as text nodes: nothing in the script parses HTML.
+    assert not re.search(r"(inner|outer)HTML\s*=|insertAdjacentHTML|document\.write|eval\(", script.text)
+    assert client.get("/static/../app.py").status_code == 404
+    assert "/" not in client.get("/openapi.json").json()["paths"]
+
+
+def test_an_alert_comes_with_its_brief_and_the_feed_says_what_each_is_about(setup: Any) -> None:
+    client, store, keys, _ = setup
+    alert = store.engine.docs[IndexKind.alerts]["a1"]
+    alert.update(entity="narrative:n-1", narrative_id="n-1", post_keys=["twitter:0", "twitter:1"], severity="high")
+    feed = client.get(f"{API}/alerts", headers=auth(keys["analyst"])).json()["items"]
+    assert feed[0]["about"] == 'narrative "post 0" (n-1)'
+    one = client.get(f"{API}/alerts/a1", headers=auth(keys["analyst"])).json()
+    assert one["alert"]["alert_id"] == "a1" and one["brief"]["narrative"]["text"] == "post 0"
+    assert {a["account"] for a in one["brief"]["accounts"]} == {"twitter:u1", "twitter:u2"}
+    hidden = client.get(f"{API}/alerts/a1", headers=auth(keys["researcher"])).json()["brief"]
+    assert len(hidden["accounts"]) == 2 and all(a["account"].startswith("anon:") for a in hidden["accounts"])
+    assert all(p["handle"] is None for p in hidden["posts"])
+    assert client.get(f"{API}/alerts/nope", headers=auth(keys["analyst"])).status_code == 404

@@ -14,8 +14,8 @@ from flockwatch.api.access import Role
 from flockwatch.api.app import api_paths, create_app
 from flockwatch.config import Settings
 from flockwatch.store.documents import IndexKind
+from tests.fakes.api_store import PagingEngine, post
 from tests.fakes.store import InMemoryStore
-from tests.unit.api.test_api import PagingEngine, post
 
 
 def _app() -> tuple[Any, str]:

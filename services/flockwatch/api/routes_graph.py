@@ -1,0 +1,90 @@
+"""What the graph stage found: narratives, accounts and coordination clusters."""
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query
+
+from flockwatch.api.access import pseudonymised
+from flockwatch.api.deps import API, Ctx, Key, Reader, post_view
+from flockwatch.api.lookups import cluster_windows, earliest_posts, edges_between, narrative_volume
+from flockwatch.api.post_query import MAX_LIMIT, SORT
+from flockwatch.store.documents import IndexKind
+
+router = APIRouter(prefix=API)
+
+
+@router.get("/narratives/{narrative_id}", tags=["narratives"])
+def get_narrative(
+    who: Reader,
+    ctx: Ctx,
+    narrative_id: Annotated[str, Path(min_length=1, max_length=200)],
+    interval: Annotated[str, Query(pattern="^(hour|day|week)$")] = "day",
+) -> dict[str, Any]:
+    """A narrative: what it says, its counts, accounts and platforms, its posts per interval and its earliest
+    posts."""
+    doc = ctx.store.engine.get(IndexKind.narratives, narrative_id)
+    if doc is None:
+        raise HTTPException(404, f"no narrative {narrative_id}")
+    names = ctx.names(who)
+    view = {k: v for k, v in doc.items() if not k.startswith("_")}
+    view["accounts"] = [names(str(a)) for a in view.get("accounts") or []][:MAX_LIMIT]
+    view["timeline"] = narrative_volume(ctx.store, narrative_id, interval)
+    view["earliest_posts"] = [post_view(p, names, who.role) for p in earliest_posts(ctx.store, narrative_id)]
+    ctx.audit.append(who.name, who.role.value, "get_narrative", narrative_id)
+    return view
+
+
+@router.get("/accounts/{account_key}", tags=["accounts"])
+def get_account(
+    who: Reader, ctx: Ctx, account_key: Key, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20
+) -> dict[str, Any]:
+    """An account: what the graph stage knows of it (clusters, partners, machine-like share) and its newest
+    posts."""
+    if pseudonymised(who.role):
+        raise HTTPException(403, "the researcher role sees accounts only as pseudonyms, in posts and spread")
+    doc = ctx.store.engine.get(IndexKind.accounts, account_key)
+    platform, _, author_id = account_key.partition(":")
+    author = {"bool": {"filter": [{"term": {"platform": platform}}, {"term": {"author.id": author_id}}]}}
+    hits = ctx.store.engine.hits(IndexKind.posts, author, size=limit, sort=SORT)
+    if doc is None and not hits:
+        raise HTTPException(404, f"no account {account_key}")
+    ctx.audit.append(who.name, who.role.value, "get_account", account_key)
+    view = {k: v for k, v in (doc or {"key": account_key}).items() if not k.startswith("_")}
+    return {**view, "posts": [post_view(h.source, ctx.names(who), who.role) for h in hits]}
+
+
+@router.get("/clusters/{cluster_id}", tags=["clusters"])
+def get_cluster(
+    who: Reader,
+    ctx: Ctx,
+    cluster_id: Annotated[str, Path(min_length=1, max_length=300)],
+    edges: Annotated[int, Query(ge=0, le=2000)] = 500,
+) -> dict[str, Any]:
+    """A coordination cluster over time: each window's snapshot, the accounts, and the coordination edges
+    between them with their evidence."""
+    windows = cluster_windows(ctx.store, cluster_id)
+    if not windows:
+        raise HTTPException(404, f"no cluster {cluster_id}")
+    names = ctx.names(who)
+    members = sorted({str(a) for w in windows for a in w.get("accounts") or []})
+    between = edges_between(ctx.store, members, edges)
+    ctx.audit.append(who.name, who.role.value, "get_cluster", cluster_id)
+    return {
+        "cluster_id": cluster_id,
+        "accounts": [names(a) for a in members],
+        "windows": [_named_accounts(w, names) for w in windows],
+        "edges": [_named_edge(e, names) for e in between],
+    }
+
+
+def _named_accounts(window: dict[str, Any], names: Callable[[str], str]) -> dict[str, Any]:
+    view = {k: v for k, v in window.items() if not k.startswith("_")}
+    view["accounts"] = [names(str(a)) for a in view.get("accounts") or []]
+    return view
+
+
+def _named_edge(edge: dict[str, Any], names: Callable[[str], str]) -> dict[str, Any]:
+    view = {k: v for k, v in edge.items() if not k.startswith("_")}
+    view["source"], view["target"] = names(str(view.get("source"))), names(str(view.get("target")))
+    return view
