@@ -218,6 +218,9 @@ def test_a_researcher_sees_pseudonyms_and_no_actions(page: Page, site: Any) -> N
     assert "Ballots were shredded overnight" in body
     assert "twitter:u1" not in body and "handle_u1" not in body
     assert page.locator("a[href^='#/accounts/']").count() == 0
+    open_route(page, base, "#/narratives/n-1")
+    body = text(page)
+    assert "anon:" in body and "twitter:anon:" not in body and "twitter:u1" not in body
     open_route(page, base, "#/watchlists")
     assert page.locator("form.inline").count() == 0
     screenshot(page, "11-researcher")

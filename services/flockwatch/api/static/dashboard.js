@@ -85,10 +85,17 @@ function table(headers, rows) {
 const accountLink = (account) =>
   account && state.me.role !== "researcher" ? link(`#/accounts/${enc(account)}`, account) : (account || "–");
 
+// A stored post's account key; for researchers the API already gives the author as a pseudonym ("anon:...").
+const accountOf = (p) => {
+  const id = p.author && p.author.id;
+  if (!id) return null;
+  return String(id).startsWith("anon:") ? id : `${p.platform}:${id}`;
+};
+
 function postRows(posts) {
   return table(["when", "account", "text", "machine", "media"], posts.map((p) => [
     when(p.created_at),
-    accountLink(p.account || (p.author && p.platform ? `${p.platform}:${p.author.id}` : null)),
+    accountLink(p.account || accountOf(p)),
     h("span", {}, link(`#/posts/${enc(p.post_key || p.key)}`, "open"), " ", p.text || ""),
     num(p.machine_score ?? (p.text_score && p.text_score.machine_score)),
     num(p.media_risk),
@@ -249,7 +256,7 @@ async function postView(key) {
   const author = p.author || {};
   return [
     h("h1", {}, "Post ", h("span", { class: "muted" }, key)),
-    h("p", { class: "row" }, accountLink(p.account_key || (author.id ? `${p.platform}:${author.id}` : null)),
+    h("p", { class: "row" }, accountLink(p.account_key || accountOf(p)),
       author.handle ? h("span", { class: "muted" }, `@${author.handle}`) : null, h("span", { class: "muted" }, when(p.created_at)),
       p.url ? h("a", { href: p.url, rel: "noopener noreferrer", target: "_blank" }, "original") : null),
     h("blockquote", {}, p.text || "(no text)"),
