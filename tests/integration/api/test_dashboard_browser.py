@@ -8,6 +8,7 @@ each step are kept under ``test-artifacts/dashboard/``."""
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -242,3 +243,49 @@ def test_a_wrong_token_is_refused_with_a_reason(page: Page, site: Any) -> None:
     page.wait_for_selector("form.login .error")
     assert "refused the token" in text(page, "form.login")
     assert page.locator("#nav").is_hidden()
+
+
+def test_a_case_is_opened_filled_from_the_views_and_exported(page: Page, site: Any) -> None:
+    base, store, keys, _ = site
+    sign_in(page, base, keys["analyst"])
+    open_route(page, base, "#/cases")
+    page.fill("input[name=name]", "Shredded ballots rumour")
+    page.click("form.inline button[type=submit]")
+    page.wait_for_selector("h1:has-text('Case: Shredded ballots rumour')")
+    case_id = page.url.rsplit("/", 1)[-1]
+
+    for route, kind in (("#/alerts/a1", "alert"), ("#/posts/twitter:1", "post"), ("#/clusters/c1", "cluster")):
+        open_route(page, base, route)
+        page.get_by_role("button", name=f"Add {kind} to a case").click()
+        page.locator(".add-to-case select").select_option(case_id)
+        page.locator(".add-to-case").get_by_role("button", name="Add").click()
+        expect(page.locator(".add-to-case")).to_contain_text("Added to Shredded ballots rumour")
+    items = store.cases.get(case_id)["items"]
+    assert [(i["kind"], i["ref"], i["added_by"]) for i in items] == [
+        ("alert", "a1", "analyst person"),
+        ("post", "twitter:1", "analyst person"),
+        ("cluster", "c1", "analyst person"),
+    ]
+
+    open_route(page, base, f"#/cases/{case_id}")
+    page.fill("input[name=text]", "Same wording, same hour, one cluster.")
+    page.click("form.inline button[type=submit]")
+    expect(page.locator("ul.evidence")).to_contain_text("analyst person: Same wording, same hour, one cluster.")
+    with page.expect_download() as saved:
+        page.get_by_role("button", name="Evidence bundle (zip)").click()
+    bundle = saved.value
+    assert bundle.suggested_filename == f"{case_id}.zip"
+    with zipfile.ZipFile(bundle.path()) as z:
+        assert {"manifest.json", "items.json"} <= set(z.namelist())
+    screenshot(page, "12-case")
+
+
+def test_a_researcher_reads_and_exports_cases_but_does_not_change_them(page: Page, site: Any) -> None:
+    base, _, keys, _ = site
+    sign_in(page, base, keys["researcher"])
+    open_route(page, base, "#/cases/case-abc123")
+    assert "Case: Known" in text(page, "h1")
+    assert page.get_by_role("button", name="STIX 2.1 bundle").count() == 1  # exports are pseudonymised
+    assert page.locator("form.inline").count() == 0
+    open_route(page, base, "#/posts/twitter:1")
+    assert page.get_by_role("button", name="Add post to a case").count() == 0

@@ -114,6 +114,47 @@ function mediaPanels(media) {
     m.matches.length ? h("p", {}, "Matches: ", m.matches.join("; ")) : null));
 }
 
+// "Add to case": attach what the page shows (kind, ref) to an open case, for roles that may act.
+function addToCase(kind, ref) {
+  if (!can("act")) return null;
+  const box = h("span", { class: "actions add-to-case" });
+  const open = h("button", { class: "secondary", onclick: async () => {
+    const cases = (await api("/cases?limit=50")).items.filter((c) => c.status !== "closed");
+    if (!cases.length) {
+      box.replaceChildren(h("span", { class: "muted" }, "No open case: "), link("#/cases", "open one"));
+      return;
+    }
+    const pick = h("select", { name: "case", "aria-label": "case" }, cases.map((c) => h("option", { value: c.case_id }, c.name)));
+    const add = h("button", { onclick: async () => {
+      add.disabled = true;
+      try {
+        await api(`/cases/${enc(pick.value)}/items`, { method: "POST", body: { kind, ref } });
+        box.replaceChildren(h("span", {}, "Added to "), link(`#/cases/${enc(pick.value)}`, pick.selectedOptions[0].textContent));
+      } catch (err) {
+        box.replaceChildren(h("span", { class: "error" }, err.message));
+      }
+    } }, "Add");
+    box.replaceChildren(pick, add);
+  } }, `Add ${kind} to a case`);
+  box.append(open);
+  return box;
+}
+
+// A file from the API (it needs the token, so no plain link): fetched, then handed to the browser to save.
+function download(path, filename, label) {
+  return h("button", { class: "secondary", onclick: async (event) => {
+    try {
+      const blob = await (await api(path, { raw: true })).blob();
+      const a = h("a", { href: URL.createObjectURL(blob), download: filename });
+      document.body.append(a);
+      a.click();
+      a.remove();
+    } catch (err) {
+      event.target.after(h("span", { class: "error" }, err.message));
+    }
+  } }, label);
+}
+
 // --- views -----------------------------------------------------------------------------------------------
 
 function lifecycleButtons(alert, after) {
@@ -199,7 +240,7 @@ async function alertView(id) {
     h("h1", {}, brief.headline),
     h("p", { class: "row" }, h("span", { class: `badge ${alert.severity}` }, alert.severity),
       h("span", { class: "badge status" }, alert.status), h("span", { class: "muted" }, `raised ${when(alert.created_at)}`),
-      lifecycleButtons(alert, render)),
+      lifecycleButtons(alert, render), addToCase("alert", alert.alert_id)),
     brief.summary ? h("p", {}, brief.summary) : null,
     briefBody(brief),
     (alert.history || []).length ? [h("h2", {}, "History"), table(["when", "status", "by", "note"],
@@ -212,6 +253,7 @@ async function narrativeView(id) {
   return [
     h("h1", {}, "Narrative ", h("span", { class: "muted" }, id)),
     h("blockquote", {}, n.representative_text || "(no text)"),
+    h("p", { class: "row" }, addToCase("narrative", id)),
     h("p", { class: "muted" }, `${n.post_count ?? "?"} posts, ${n.account_count ?? "?"} accounts, first ${when(n.first_seen)}, latest ${when(n.last_seen)}`),
     plot(`/narratives/${enc(id)}/plot?format=svg`, "Posts per day"),
     h("h2", {}, "Earliest posts"), postRows(n.earliest_posts || []),
@@ -224,6 +266,7 @@ async function spreadView(key) {
   const metrics = Object.entries(s.metrics).filter(([, v]) => typeof v !== "object");
   return [
     h("h1", {}, "Cascade of ", link(`#/posts/${enc(s.root_key || key)}`, s.root_key || key)),
+    h("p", { class: "row" }, addToCase("cascade", s.root_key || key)),
     h("div", { class: "plots" },
       plot(`/posts/${enc(key)}/spread/plot?kind=tree&format=png`, "Reshare tree"),
       plot(`/posts/${enc(key)}/spread/plot?kind=timeline&format=png`, "Reshares over time")),
@@ -237,6 +280,7 @@ async function clusterView(id) {
   const c = await api(`/clusters/${enc(id)}?edges=300`);
   return [
     h("h1", {}, "Coordination cluster ", h("span", { class: "muted" }, id)),
+    h("p", { class: "row" }, addToCase("cluster", id)),
     plot(`/clusters/${enc(id)}/plot?format=png`, "Accounts and coordination edges"),
     h("h2", {}, `Accounts (${c.accounts.length})`), h("p", {}, c.accounts.map((a, i) => [i ? ", " : "", accountLink(a)])),
     h("h2", {}, "Windows"),
@@ -261,7 +305,7 @@ async function postView(key) {
       p.url ? h("a", { href: p.url, rel: "noopener noreferrer", target: "_blank" }, "original") : null),
     h("blockquote", {}, p.text || "(no text)"),
     h("p", { class: "row" }, link(`#/spread/${enc(key)}`, "Spread (cascade view)"),
-      p.narrative_id ? link(`#/narratives/${enc(p.narrative_id)}`, "Narrative") : null),
+      p.narrative_id ? link(`#/narratives/${enc(p.narrative_id)}`, "Narrative") : null, addToCase("post", key)),
     h("h2", {}, "Machine-generated text"),
     h("p", {}, ts.label ? `${ts.label}, score ${num(ts.machine_score)}` : "not scored"),
     (ts.evidence || []).length ? h("ul", { class: "evidence" }, ts.evidence.map((e) => h("li", {}, `${e.signal} (${num(e.score)}) on ${e.on}: ${e.detail}`))) : null,
@@ -273,6 +317,7 @@ async function accountView(key) {
   const a = await api(`/accounts/${enc(key)}`);
   return [
     h("h1", {}, "Account ", h("span", { class: "muted" }, key)),
+    h("p", { class: "row" }, addToCase("account", key)),
     (a.cluster_ids || []).length ? h("p", {}, "Coordination clusters: ",
       a.cluster_ids.map((c, i) => [i ? ", " : "", link(`#/clusters/${enc(c)}`, c)])) : h("p", { class: "muted" }, "In no coordination cluster."),
     h("h2", {}, "Newest posts"), postRows(a.posts || []),
@@ -306,6 +351,58 @@ async function watchlistsView() {
       w.id, w.name, (w.aliases || []).join(", "), (w.handles || []).join(", "), (w.languages || []).join(", "),
       can("act") ? h("button", { class: "secondary", onclick: remove(w.id) }, "Stop watching") : "",
     ])) : h("p", { class: "muted" }, "Nothing is watched yet."),
+  ];
+}
+
+const ITEM_ROUTES = { post: "posts", account: "accounts", cluster: "clusters", narrative: "narratives", alert: "alerts", cascade: "spread" };
+
+async function casesView() {
+  const page = await api("/cases?limit=100");
+  const create = can("act") ? h("form", { class: "inline", onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      const made = await api("/cases", { method: "POST", body: { name: e.target.name.value.trim(), description: e.target.description.value } });
+      location.hash = `#/cases/${enc(made.case_id)}`;
+    } catch (err) { e.target.append(h("p", { class: "error" }, err.message)); }
+  } },
+  h("label", {}, "Name", h("input", { name: "name", required: true, maxlength: 200, placeholder: "Flood-relief scam" })),
+  h("label", {}, "Description", h("input", { name: "description", size: 50 })),
+  h("button", { type: "submit" }, "Open a case")) : null;
+  return [
+    h("h1", {}, "Cases"),
+    h("p", { class: "muted" }, "Evidence gathered for a takedown or a report: posts, accounts, clusters, narratives, alerts and cascades, with notes."),
+    create,
+    page.items.length ? table(["case", "status", "items", "notes", "changed", "opened by"], page.items.map((c) => [
+      link(`#/cases/${enc(c.case_id)}`, c.name), c.status, (c.items || []).length, (c.notes || []).length, when(c.updated_at), c.created_by,
+    ])) : h("p", { class: "muted" }, "No cases yet."),
+  ];
+}
+
+async function caseView(id) {
+  const c = await api(`/cases/${enc(id)}`);
+  const note = can("act") ? h("form", { class: "inline", onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      await api(`/cases/${enc(id)}/notes`, { method: "POST", body: { text: e.target.text.value } });
+      render();
+    } catch (err) { e.target.append(h("p", { class: "error" }, err.message)); }
+  } }, h("label", {}, "Note", h("input", { name: "text", required: true, size: 70 })), h("button", { type: "submit" }, "Add note")) : null;
+  const itemLink = (i) => (ITEM_ROUTES[i.kind] && !(i.kind === "account" && state.me.role === "researcher")
+    ? link(`#/${ITEM_ROUTES[i.kind]}/${enc(i.ref)}`, i.ref) : i.ref);
+  return [
+    h("h1", {}, "Case: ", c.name),
+    c.description ? h("p", {}, c.description) : null,
+    h("p", { class: "muted" }, `${c.status}, opened by ${c.created_by} on ${when(c.created_at)}, changed ${when(c.updated_at)}`),
+    can("export") ? h("p", { class: "row" },
+      download(`/cases/${enc(id)}/export?format=bundle`, `${id}.zip`, "Evidence bundle (zip)"),
+      download(`/cases/${enc(id)}/export?format=stix`, `${id}.stix.json`, "STIX 2.1 bundle")) : null,
+    h("h2", {}, "Items"),
+    (c.items || []).length ? table(["kind", "item", "added by", "added", "note"], c.items.map((i) => [
+      i.kind, itemLink(i), i.added_by, when(i.added_at), i.note || "",
+    ])) : h("p", { class: "muted" }, "Nothing yet: use “Add … to a case” on an alert, post, account, narrative, cascade or cluster."),
+    h("h2", {}, "Notes"),
+    (c.notes || []).length ? h("ul", { class: "evidence" }, c.notes.map((n) => h("li", {}, `${when(n.created_at)} ${n.author || ""}: `, n.text))) : h("p", { class: "muted" }, "No notes."),
+    note,
   ];
 }
 
@@ -360,6 +457,8 @@ const ROUTES = [
   [/^#\/posts\/([^/]+)$/, (m) => postView(decodeURIComponent(m[1]))],
   [/^#\/accounts\/([^/]+)$/, (m) => accountView(decodeURIComponent(m[1]))],
   [/^#\/watchlists$/, () => watchlistsView()],
+  [/^#\/cases$/, () => casesView()],
+  [/^#\/cases\/([^/]+)$/, (m) => caseView(decodeURIComponent(m[1]))],
   [/^#\/search$/, (m, params) => searchView(params)],
   [/^(#\/alerts)?$/, (m, params) => alertsView(params)],
 ];
