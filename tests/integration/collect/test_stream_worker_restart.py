@@ -24,7 +24,8 @@ from flockwatch.workers import run_until_caught_up
 from tests.namespace_env import namespace_env
 from tests.platform_servers.jetstream import Jetstream, jetstream_server, recorded_lines
 
-# Not marked `store`: the cursor it resumes from lives in Kafka; the store is only where the posts are counted, so the Elasticsearch leg of `make test` skips it.
+# Not marked `store`: the cursor it resumes from lives in Kafka; the store is only where the posts are counted,
+# so the Elasticsearch leg of `make test` skips it.
 pytestmark = pytest.mark.integration
 
 FLOCKWATCH = str(Path(sys.executable).with_name("flockwatch"))

@@ -27,7 +27,8 @@ from flockwatch.schema import DeadLetter, RawRecord
 from flockwatch.topics import Topic, topic_name
 from tests.dag_runner import RUNNER, airflow_env, dag_test
 
-# Not marked `store`: what these check happens in the DAG and on the broker, before or apart from the store's engine, so the Elasticsearch leg of `make test` skips them.
+# Not marked `store`: what these check happens in the DAG and on the broker, before or apart from the store's
+# engine, so the Elasticsearch leg of `make test` skips them.
 pytestmark = pytest.mark.integration
 
 JETSTREAM = Settings().data_dir / "connectors/bluesky_jetstream/expected_v1.jsonl"
