@@ -45,8 +45,13 @@ class ApiContext:
 
     def names(self, who: Principal) -> Callable[[str], str]:
         """How ``who`` may see an account key: as it is, or as its pseudonym."""
+        return self.pseudonyms(who) or (lambda key: key)
+
+    def pseudonyms(self, who: Principal) -> Callable[[str], str] | None:
+        """The pseudonym of an account key for ``who``, or ``None`` when ``who`` sees accounts as they are (the
+        form the plot, export and brief builders take)."""
         if not pseudonymised(who.role):
-            return lambda key: key
+            return None
         secret = self.tokens.pseudonym_secret()
         return lambda key: pseudonym(secret, key)
 

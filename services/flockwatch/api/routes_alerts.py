@@ -8,7 +8,6 @@ from pydantic import BaseModel, Field
 
 from flockwatch.alerts.lifecycle import TransitionError, parse_status, transition
 from flockwatch.alerts.watchlist import WatchEntity
-from flockwatch.api.access import pseudonymised
 from flockwatch.api.alert_views import alert_view, with_about
 from flockwatch.api.deps import API, Actor, ApiContext, Ctx, Reader
 from flockwatch.api.post_query import MAX_LIMIT
@@ -54,7 +53,7 @@ def get_alert(who: Reader, ctx: Ctx, alert_id: AlertId) -> dict[str, Any]:
     if doc is None:
         raise HTTPException(404, f"no alert {alert_id}")
     ctx.audit.append(who.name, who.role.value, "get_alert", alert_id)
-    return alert_view(ctx.store, doc, ctx.names(who) if pseudonymised(who.role) else None)
+    return alert_view(ctx.store, doc, ctx.pseudonyms(who))
 
 
 @router.post("/alerts/{alert_id}/acknowledge", tags=["alerts"])

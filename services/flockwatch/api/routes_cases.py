@@ -8,7 +8,6 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from flockwatch.api.access import pseudonymised
 from flockwatch.api.case_views import case_bundle, case_stix, case_view
 from flockwatch.api.deps import API, Actor, ApiContext, Ctx, Exporter, Reader, attachment
 from flockwatch.api.post_query import MAX_LIMIT
@@ -58,7 +57,7 @@ def list_cases(who: Reader, ctx: Ctx, limit: Annotated[int, Query(ge=1, le=MAX_L
 def get_case(who: Reader, ctx: Ctx, case_id: CaseId) -> dict[str, Any]:
     """A case with its items and notes."""
     ctx.audit.append(who.name, who.role.value, "case_read", case_id)
-    return case_view(_case(ctx, case_id), ctx.names(who) if pseudonymised(who.role) else None)
+    return case_view(_case(ctx, case_id), ctx.pseudonyms(who))
 
 
 @router.post("/cases/{case_id}/items", tags=["cases"])
@@ -87,7 +86,7 @@ def export_case(
     """The case's evidence bundle (a zip: items with their evidence, media hashes, plots, STIX report, sha256
     manifest) or its STIX 2.1 bundle."""
     case = _case(ctx, case_id)
-    names = ctx.names(who) if pseudonymised(who.role) else None
+    names = ctx.pseudonyms(who)
     make = case_bundle if fmt == "bundle" else case_stix
     return attachment(ctx, who, f"case_export_{fmt}", case_id, lambda: make(ctx.store, case, names), fmt, case_id)
 

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response
 
-from flockwatch.api.access import pseudonymised
 from flockwatch.api.deps import API, ApiContext, Ctx, Exporter, Key, Reader, Searched, attachment, no_raw_accounts
 from flockwatch.api.export_views import MAX_ROWS, cascade_export, cluster_export, posts_export
 from flockwatch.api.figures import SpreadKind, cluster_figure, narrative_figure, spread_figure
@@ -31,7 +30,7 @@ def export_posts(
 ) -> Response:
     """The posts of a search (newest first, at most ``limit``) as CSV, JSON lines or Parquet."""
     no_raw_accounts(who, search)
-    names = ctx.names(who) if pseudonymised(who.role) else None
+    names = ctx.pseudonyms(who)
     write = lambda: posts_export(ctx.store, search, fmt, limit, names)  # noqa: E731
     return attachment(ctx, who, "export_posts", search.q, write, fmt, "posts")
 
@@ -44,7 +43,7 @@ def export_spread(
     fmt: Annotated[str, Query(alias="format", pattern="^(gexf|graphml|csv|jsonl|parquet)$")] = "gexf",
 ) -> Response:
     """The post's cascade for Gephi (GEXF, GraphML) or its events as a table."""
-    names = ctx.names(who) if pseudonymised(who.role) else None
+    names = ctx.pseudonyms(who)
     write = lambda: cascade_export(ctx.store, post_key, fmt, names)  # noqa: E731
     return attachment(ctx, who, "export_spread", post_key, write, fmt, "cascade")
 
@@ -58,7 +57,7 @@ def export_cluster(
 ) -> Response:
     """A coordination cluster for Gephi (GEXF, GraphML), as a STIX 2.1 bundle with DISARM techniques, or its
     edges as a table."""
-    names = ctx.names(who) if pseudonymised(who.role) else None
+    names = ctx.pseudonyms(who)
     write = lambda: cluster_export(ctx.store, cluster_id, fmt, names)  # noqa: E731
     return attachment(ctx, who, "export_cluster", cluster_id, write, fmt, "cluster")
 
@@ -72,7 +71,7 @@ def spread_plot(
     fmt: ImageFmt = "png",
 ) -> Response:
     """The post's reshare tree, or its reshares over time (``kind=timeline``), as PNG or SVG."""
-    names = ctx.names(who) if pseudonymised(who.role) else None
+    names = ctx.pseudonyms(who)
     shape: SpreadKind = "timeline" if kind == "timeline" else "tree"
     draw = lambda: spread_figure(ctx.store, post_key, shape, fmt, names)  # noqa: E731
     return _image(ctx, who, "plot_spread", post_key, draw, fmt)
@@ -94,7 +93,7 @@ def narrative_plot(
 @router.get("/clusters/{cluster_id}/plot", tags=["plots"], response_class=Response)
 def cluster_plot(who: Reader, ctx: Ctx, cluster_id: ClusterId, fmt: ImageFmt = "png") -> Response:
     """The cluster's accounts and coordination edges, coloured by kind, as PNG or SVG."""
-    names = ctx.names(who) if pseudonymised(who.role) else None
+    names = ctx.pseudonyms(who)
     draw = lambda: cluster_figure(ctx.store, cluster_id, fmt, names)  # noqa: E731
     return _image(ctx, who, "plot_cluster", cluster_id, draw, fmt)
 
