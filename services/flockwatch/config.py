@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     # Kafka topic names are "<prefix>.<stage>" so several deployments (or tests) can share a broker.
     topic_prefix: str = "flockwatch"
     topic_partitions: int = 3
+    # Copies of each topic's partitions, and how many must hold a record before `acks=all` answers (default: one
+    # fewer than the copies, at least 1). 1 and 1 on the single local broker; 3 and 2 on a cluster of three.
+    topic_replication_factor: int = Field(default=1, ge=1)
+    topic_min_insync_replicas: int | None = Field(default=None, ge=1)
     # Kafka's max.poll.interval: a consumer that spends longer on one batch is evicted. Stages that state
     # their cost per record get batches that fit in it (pipeline.batching); tests lower it.
     kafka_max_poll_interval_s: float = 600.0
@@ -146,6 +150,23 @@ class Settings(BaseSettings):
     def _no_file_is_none(cls, value: object) -> object:
         # `FLOCKWATCH_COLLECTION_FILE=` (compose's default) means "none", not the current directory.
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _insync_fits_the_copies(self) -> Settings:
+        insync = self.topic_min_insync_replicas
+        if insync is not None and insync > self.topic_replication_factor:
+            raise ValueError(
+                f"topic_min_insync_replicas ({self.topic_min_insync_replicas}) cannot exceed "
+                f"topic_replication_factor ({self.topic_replication_factor}): no write could ever be acknowledged"
+            )
+        return self
+
+    @property
+    def topic_insync_replicas(self) -> int:
+        """``min.insync.replicas`` of the topics Flockwatch creates."""
+        if self.topic_min_insync_replicas is not None:
+            return self.topic_min_insync_replicas
+        return max(1, self.topic_replication_factor - 1)
 
     @property
     def kafka_bootstrap(self) -> str:

@@ -114,8 +114,11 @@ def _ensure_topics(settings: Settings, timeout_s: float) -> list[str]:
                 "compression.type": spec.compression,
                 # Explicit, so the limit stages check against (topics.fits) is the broker's, whatever its default.
                 "max.message.bytes": str(spec.max_message_bytes),
+                "min.insync.replicas": str(settings.topic_insync_replicas),
             }
-            wanted.append(NewTopic(name, settings.topic_partitions, 1, topic_configs=configs))
+            wanted.append(
+                NewTopic(name, settings.topic_partitions, settings.topic_replication_factor, topic_configs=configs)
+            )
         created = []
         for topic in wanted:
             try:

@@ -95,8 +95,12 @@ class KafkaCursors:
                     NewTopic(
                         self.topic,
                         num_partitions=1,
-                        replication_factor=1,
-                        topic_configs={"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
+                        replication_factor=self.settings.topic_replication_factor,
+                        topic_configs={
+                            "cleanup.policy": "compact",
+                            "min.compaction.lag.ms": "60000",
+                            "min.insync.replicas": str(self.settings.topic_insync_replicas),
+                        },
                     )
                 ]
             )
