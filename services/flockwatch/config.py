@@ -16,6 +16,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+# Ports between the nodes of a local Kafka cluster (see Settings.kafka_brokers).
+KAFKA_PORT_STEP = 10
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLOCKWATCH_", extra="ignore")
 
@@ -29,6 +33,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
+    # A local Kafka cluster on loopback: `flockwatch up` starts this many brokers (each also a controller). Node n
+    # (1-based) listens on kafka_port + 10 (n - 1) and kafka_controller_port + 10 (n - 1). Give a cluster of three
+    # FLOCKWATCH_TOPIC_REPLICATION_FACTOR=3 so a topic outlives a broker.
+    kafka_brokers: int = Field(default=1, ge=1, le=9)
+    # Which node of that cluster these settings describe (set by `flockwatch up` for each node it starts).
+    kafka_node_id: int = Field(default=1, ge=1, le=9)
     kafka_heap: str = "512m"
     # The search engine the store is: OpenSearch or Elasticsearch (7.17 or 8/9: the `elasticsearch` 8.19 client).
     # `flockwatch up` runs the chosen one locally (OpenSearch 2.19 from the codelibs runner, Elasticsearch 7.17 from
@@ -153,6 +163,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _insync_fits_the_copies(self) -> Settings:
+        if self.kafka_node_id > self.kafka_brokers:
+            raise ValueError(f"kafka_node_id {self.kafka_node_id} is not a node of {self.kafka_brokers} brokers")
         insync = self.topic_min_insync_replicas
         if insync is not None and insync > self.topic_replication_factor:
             raise ValueError(
@@ -169,8 +181,15 @@ class Settings(BaseSettings):
         return max(1, self.topic_replication_factor - 1)
 
     @property
+    def kafka_node_ports(self) -> list[tuple[int, int]]:
+        """(broker port, controller port) of every node of the local cluster, node 1 first."""
+        first = self.kafka_port - KAFKA_PORT_STEP * (self.kafka_node_id - 1)
+        controller = self.kafka_controller_port - KAFKA_PORT_STEP * (self.kafka_node_id - 1)
+        return [(first + KAFKA_PORT_STEP * n, controller + KAFKA_PORT_STEP * n) for n in range(self.kafka_brokers)]
+
+    @property
     def kafka_bootstrap(self) -> str:
-        return f"{self.host}:{self.kafka_port}"
+        return ",".join(f"{self.host}:{port}" for port, _ in self.kafka_node_ports)
 
     @property
     def store_url(self) -> str:

@@ -34,6 +34,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -216,15 +217,45 @@ def new_cluster_id() -> str:
             return cid
 
 
+def kafka_nodes(settings: Settings) -> list[Settings]:
+    """The settings of each node of the local Kafka: ``settings`` itself for one broker; for a cluster, node n's
+    ports and node id, its files under ``<state_dir>/kafka-cluster/node-<n>/kafka``."""
+    if settings.kafka_brokers == 1:
+        return [settings]
+    base = Path(settings.state_dir) / "kafka-cluster"
+    return [
+        settings.model_copy(
+            update={
+                "kafka_node_id": n,
+                "kafka_port": port,
+                "kafka_controller_port": cport,
+                "state_dir": base / f"node-{n}",
+            }
+        )
+        for n, (port, cport) in enumerate(settings.kafka_node_ports, 1)
+    ]
+
+
 def render_server_properties(settings: Settings, data_dir: Path) -> str:
     template_path = Path(settings.infra_dir) / "kafka" / "server.properties.template"
     template = Template(template_path.read_text(encoding="utf-8"))
+    if settings.kafka_brokers == 1:
+        quorum = f"controller.quorum.bootstrap.servers={settings.host}:{settings.kafka_controller_port}"
+    else:
+        voters = (f"{n}@{settings.host}:{cport}" for n, (_, cport) in enumerate(settings.kafka_node_ports, 1))
+        quorum = f"controller.quorum.voters={','.join(voters)}"
+    # The internal topics get the copies Flockwatch's topics get, as far as the local cluster can hold them.
+    copies = min(settings.topic_replication_factor, settings.kafka_brokers)
     return template.substitute(
         host=settings.host,
+        node_id=settings.kafka_node_id,
+        quorum=quorum,
         kafka_port=settings.kafka_port,
         controller_port=settings.kafka_controller_port,
         data_dir=str(data_dir),
         partitions=settings.topic_partitions,
+        replication=copies,
+        min_insync=min(settings.topic_insync_replicas, copies),
         internal_partitions=KAFKA_INTERNAL_PARTITIONS,
     ) + _sasl_ssl_properties(settings)
 
@@ -423,6 +454,7 @@ def log_tail(settings: Settings, name: str, lines: int = _LOG_TAIL_LINES) -> str
 
 
 def kafka_healthy(settings: Settings, timeout_s: float = 5.0) -> bool:
+    """Whether the broker of ``settings`` (this node, not any of its cluster) answers."""
     if not port_open(settings.host, settings.kafka_port):
         return False
     from kafka import KafkaAdminClient  # kafka-python; imported late, it is slow to import
@@ -430,7 +462,7 @@ def kafka_healthy(settings: Settings, timeout_s: float = 5.0) -> bool:
     timeout_ms = int(timeout_s * 1000)
     try:
         admin = KafkaAdminClient(
-            **security.kafka_client_args(settings),
+            **{**security.kafka_client_args(settings), "bootstrap_servers": f"{settings.host}:{settings.kafka_port}"},
             client_id="flockwatch-health",
             request_timeout_ms=timeout_ms,
             bootstrap_timeout_ms=timeout_ms,
@@ -530,9 +562,22 @@ def hint(settings: Settings, name: str) -> str:
     )
 
 
+def members(settings: Settings, names: Sequence[str]) -> list[tuple[str, Settings, str]]:
+    """(label, settings, service) per process behind ``names``: Kafka is one process per node of the local
+    cluster (labelled ``kafka-<n>`` when there are several)."""
+    out: list[tuple[str, Settings, str]] = []
+    for name in names:
+        if name == "kafka" and settings.kafka_brokers > 1:
+            out += [(f"kafka-{node.kafka_node_id}", node, name) for node in kafka_nodes(settings)]
+        else:
+            out.append((name, settings, name))
+    return out
+
+
 def status(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Per service of `default_services`: running (our pid alive), healthy, pid, port, log path."""
-    return {name: service_status(settings, name) for name in default_services(settings)}
+    """Per service of `default_services` (per node of a Kafka cluster): running (our pid alive), healthy, pid,
+    port, log path."""
+    return {label: service_status(s, name) for label, s, name in members(settings, default_services(settings))}
 
 
 # ------------------------------------------------------------------------------- commands
@@ -647,17 +692,19 @@ def _prepare_kafka(settings: Settings, paths: Paths) -> None:
     _write_if_changed(paths.root / "log4j2.properties", LOG4J2_CONSOLE + _KAFKA_QUIET_LOGGERS)
     if (paths.data_dir / "meta.properties").exists():
         return  # formatted before: keep topics and offsets
-    id_file = paths.root / "cluster_id"
+    # A cluster's nodes share one id, kept beside them; a single node keeps its own.
+    id_file = (paths.root.parent.parent if settings.kafka_brokers > 1 else paths.root) / "cluster_id"
     cluster_id = id_file.read_text().strip() if id_file.exists() else ""
     if not cluster_id:
         cluster_id = new_cluster_id()
+        id_file.parent.mkdir(parents=True, exist_ok=True)
         id_file.write_text(cluster_id + "\n")
     cmd = [
         java_executable(settings),
         *kafka_jvm_args(settings, paths, server=False),
         KAFKA_STORAGE_TOOL,
         "format",
-        "--standalone",
+        *(["--standalone"] if settings.kafka_brokers == 1 else []),  # a cluster's voters are in its properties
         "--ignore-formatted",
         *scram_format_args(settings),
         "-t",
@@ -800,18 +847,25 @@ def up(settings: Settings, services: Sequence[str]) -> dict[str, dict[str, Any]]
     for name in names:
         _check_engine(settings, name)
     fetch_jars(settings, names)
-    for name in names:
-        _launch(settings, name)
-    return {name: wait_healthy(settings, name) for name in names}
+    processes = members(settings, names)
+    for _, each, name in processes:
+        _launch(each, name)
+    return {label: wait_healthy(each, name) for label, each, name in processes}
 
 
 def down(settings: Settings, services: Sequence[str], purge: bool = False) -> dict[str, dict[str, Any]]:
     """Stop the services (SIGTERM, then SIGKILL); ``purge`` also deletes their data and logs."""
     names = _validate(services)
+    processes = members(settings, names)
+    # A cluster's nodes stop together: one by one, the last ones would wait for a quorum that has already left.
+    with ThreadPoolExecutor(max_workers=len(processes)) as pool:
+        stopped = dict(zip((p[0] for p in processes), pool.map(lambda p: stop(p[1], p[2]), processes), strict=True))
     report: dict[str, dict[str, Any]] = {}
-    for name in names:
-        report[name] = stop(settings, name)
+    for label, each, name in processes:
+        report[label] = stopped[label]
         if purge:
-            shutil.rmtree(service_paths(settings, name).root, ignore_errors=True)
-            report[name]["purged"] = True
+            shutil.rmtree(service_paths(each, name).root, ignore_errors=True)
+            report[label]["purged"] = True
+    if purge and "kafka" in names and settings.kafka_brokers > 1:
+        shutil.rmtree(Path(settings.state_dir) / "kafka-cluster", ignore_errors=True)
     return report

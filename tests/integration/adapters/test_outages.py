@@ -8,79 +8,27 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from flockwatch.adapters import local_services
-from flockwatch.adapters.kafka_bus import LoopReport, group_committed, group_lag, run_stage
-from flockwatch.adapters.replayer import ReplayReport, replay
+from flockwatch.adapters.kafka_bus import group_committed, group_lag
+from flockwatch.adapters.replayer import replay
 from flockwatch.config import Settings
 from flockwatch.store import Store, open_store
 from flockwatch.store.documents import IndexKind, StoreUnavailable
 from flockwatch.store.engines.rest import RequestTimedOut
-from flockwatch.workers import STAGE_INPUTS, build_stage, group_id, run_until_caught_up
+from flockwatch.workers import STAGE_INPUTS, group_id
 from tests.expected import expected_posts
 from tests.namespace_env import namespace_env
+from tests.replay_faults import RATE, N, assert_exact, replay_with_interruption, streaming_workers
 
 # Store outages are marked `store` (run on both engines); broker faults are not (the store is only where the posts
 # are counted), so the Elasticsearch leg of `make test` skips them.
 pytestmark = pytest.mark.integration
 
-N = 10_000
-RATE = 1_500.0  # records/s: slow enough that the outage lands mid-replay
 INDEX_WORKER = [str(Path(sys.executable).with_name("flockwatch")), "worker", "index"]
-
-
-@contextmanager
-def streaming_workers(
-    settings: Settings, stages: tuple[str, ...] = ("normalize", "index")
-) -> Iterator[dict[str, LoopReport]]:
-    """Stages running as long-lived consumers, as `flockwatch worker ...` runs them."""
-    stop = threading.Event()
-    reports: dict[str, LoopReport] = {}
-
-    def work(name: str) -> None:
-        reports[name] = run_stage(settings, build_stage(name, settings), group_id(settings, name), stop=stop)
-
-    threads = [threading.Thread(target=work, args=(name,), daemon=True) for name in stages]
-    for t in threads:
-        t.start()
-    try:
-        yield reports
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=60)
-
-
-def replay_with_interruption(
-    settings: Settings, interrupt: Callable[[], None]
-) -> tuple[ReplayReport, dict[str, LoopReport]]:
-    result: list[ReplayReport] = []
-    runner = threading.Thread(target=lambda: result.append(replay(settings, "ira_2016", limit=N, rate=RATE)))
-    with streaming_workers(settings) as workers:
-        runner.start()
-        time.sleep(N / RATE / 3)
-        assert runner.is_alive(), "the interruption must land mid-replay"
-        interrupt()
-        runner.join(timeout=600)
-        assert result, "replay did not finish"
-    # Whatever the streaming workers left, a catch-up run finishes (same consumer groups).
-    run_until_caught_up("normalize", settings)
-    run_until_caught_up("index", settings)
-    return result[0], workers
-
-
-def assert_exact(settings: Settings) -> None:
-    expected = expected_posts("ira_2016", N)
-    store = open_store(settings)
-    store.engine.refresh()
-    assert store.engine.count(IndexKind.posts) == len(expected)
-    # Every expected post is there (not just the right number of documents).
-    assert store.engine.count(IndexKind.posts, {"ids": {"values": list(expected)}}) == len(expected)
 
 
 @pytest.mark.store

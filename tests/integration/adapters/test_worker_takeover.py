@@ -21,8 +21,9 @@ from flockwatch.store import open_store
 from flockwatch.store.documents import IndexKind
 from flockwatch.workers import STAGE_INPUTS, group_id
 from tests.expected import expected_posts
-from tests.integration.adapters.test_outages import INDEX_WORKER, RATE, N, assert_exact, posts_now, streaming_workers
+from tests.integration.adapters.test_outages import INDEX_WORKER, posts_now
 from tests.namespace_env import namespace_env
+from tests.replay_faults import RATE, N, assert_exact, streaming_workers
 
 pytestmark = pytest.mark.integration
 

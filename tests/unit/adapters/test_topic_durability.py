@@ -3,7 +3,7 @@ on a cluster of three; an impossible pair is refused when the settings are read.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from kafka.admin import NewTopic
@@ -15,7 +15,7 @@ from flockwatch.topics import TOPICS
 
 
 class FakeAdmin:
-    created: list[NewTopic] = []
+    created: ClassVar[list[NewTopic]] = []
 
     def __init__(self, **_: Any) -> None:
         pass
@@ -48,7 +48,7 @@ def test_every_topic_gets_the_configured_durability(
     settings = Settings(topic_prefix="t", topic_replication_factor=copies, topic_min_insync_replicas=insync)
     created = kafka_bus._ensure_topics(settings, 1.0)
     assert len(created) == len(TOPICS)
-    cursors.KafkaCursors(settings, producer=None).ensure_topic()  # type: ignore[arg-type]  # not used to create
+    cursors.KafkaCursors(settings, producer=None).ensure_topic()  # the producer is not used to create
     assert len(admin.created) == len(TOPICS) + 1
     for topic in admin.created:
         assert topic.replication_factor == copies, topic.name
