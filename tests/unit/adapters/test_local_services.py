@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import http.server
+import json
 import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from pydantic import ValidationError
 
 from flockwatch.adapters import local_services as ls
@@ -450,3 +455,61 @@ def test_compose_collector_runs_the_cli_it_names() -> None:
     assert (
         compose["services"]["airflow"]["environment"]["FLOCKWATCH_COLLECTION_FILE"] == "${FLOCKWATCH_COLLECTION_FILE:-}"
     )
+
+
+def test_compose_serves_the_api_and_dashboard_with_what_they_import() -> None:
+    """The compose file's `api` service runs `flockwatch serve` with the settings' API address, installing
+    infra/api-requirements.txt under constraints.txt; those and their dependencies cover every distribution the
+    API imports (as `flockwatch serve`, its store clients and its exporters load them)."""
+    compose = yaml.safe_load((REPO_ROOT / "infra" / "compose.yaml").read_text())
+    defaults = Settings.model_construct()
+    api = compose["services"]["api"]
+    assert api["command"][-1].endswith("python -m flockwatch.cli.app serve")
+    assert "-c /opt/flockwatch/constraints.txt -r /opt/flockwatch/infra/api-requirements.txt" in api["command"][-1]
+    env = api["environment"]
+    assert (env["FLOCKWATCH_API_HOST"], env["FLOCKWATCH_API_PORT"]) == (defaults.api_host, defaults.api_port)
+    assert env["FLOCKWATCH_STORE_PORT"] == defaults.store_port
+
+    wanted = [
+        line.strip()
+        for line in (REPO_ROOT / "infra" / "api-requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    pinned = {
+        canonicalize_name(line.split("==")[0])
+        for line in (REPO_ROOT / "constraints.txt").read_text().splitlines()
+        if "==" in line
+    }
+    assert {canonicalize_name(w) for w in wanted} <= pinned
+    # Flockwatch's own modules that serving loads, and every third-party module they import (lazily too).
+    probe = (
+        "import sys, json\n"
+        "import flockwatch.cli.serve, flockwatch.api.app, flockwatch.exports.stix, flockwatch.exports.tables\n"
+        "import flockwatch.store.engines.opensearch, flockwatch.store.engines.elasticsearch\n"
+        "print(json.dumps([m.__file__ for n, m in sys.modules.items() if n.startswith('flockwatch')]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    tops: set[str] = set()
+    for file in json.loads(done.stdout):
+        for node in ast.walk(ast.parse(Path(file).read_text())):
+            if isinstance(node, ast.Import):
+                tops |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                tops.add(node.module.split(".")[0])
+    owners = metadata.packages_distributions()
+    third_party = tops - set(sys.stdlib_module_names) - {"flockwatch", "__future__"}
+    imported = {canonicalize_name(d) for top in third_party for d in owners.get(top, [top])}
+    covered: set[str] = set()
+    todo = [canonicalize_name(w) for w in wanted]
+    while todo:  # the requirements and, transitively, what they require
+        name = todo.pop()
+        if name in covered:
+            continue
+        covered.add(name)
+        for req in metadata.requires(name) or []:
+            parsed = Requirement(req)
+            if parsed.marker is None or parsed.marker.evaluate({"extra": ""}):
+                todo.append(canonicalize_name(parsed.name))
+    # client_security.py (the store clients' security, loaded by serving) also holds the Kafka ACL helper, whose
+    # lazy `from kafka.admin import ...` serving never reaches.
+    assert imported - covered == {"kafka-python"}
