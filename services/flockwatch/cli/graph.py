@@ -203,7 +203,8 @@ def cascades(
         typer.Option("--clusters", help="A `graph coordination --clusters-out` file: fills coordinated_share."),
     ] = None,
 ) -> None:
-    """Rebuild cascades and write their metrics and `risk_score` (JSONL, one line per cascade)."""
+    """Rebuild cascades and write their metrics, `risk_score` and `early_warning_score` (JSONL, one line per
+    cascade; the early-warning score reads only the reshares of the first hour after the root)."""
     import gc
     import json
 
@@ -219,7 +220,7 @@ def cascades(
     model_path = model or REPO_ROOT / "models" / "cascade_risk" / "model.json"
     risk = RiskModel.load(model_path) if model_path.exists() else None
     if risk is None:
-        typer.echo(f"no risk model at {model_path}: risk_score is null", err=True)
+        typer.echo(f"no risk model at {model_path}: risk_score and early_warning_score are null", err=True)
     coordinated: set[str] | None = None
     if clusters is not None:
         coordinated = {u for c in json.loads(clusters.read_text(encoding="utf-8")) for u in c["accounts"]}
@@ -232,8 +233,10 @@ def cascades(
                 continue
             tree = build_tree(cascade.cascade_id, cascade.events, cascade.root_id)
             metrics = cascade_metrics(tree, coordinated)
+            risk_score, early_score = risk.scores(tree) if risk else (None, None)
             record = {"cascade_id": cascade.cascade_id, "label": cascade.label, **metrics,
-                      "repairs": repairs_dict(tree), "risk_score": risk.score(metrics) if risk else None}  # fmt: skip
+                      "repairs": repairs_dict(tree), "risk_score": risk_score,
+                      "early_warning_score": early_score}  # fmt: skip
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             n += 1
             events += len(cascade.events)

@@ -46,13 +46,14 @@ def _echo(report: str) -> None:
 def train_cascade_risk(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Model folder (default: models/cascade_risk).")] = None,
 ) -> None:
-    """Train the cascade risk score on Twitter15 (false vs true rumours): write model.json (figures in its meta),
-    render the figures into the card's blocks (README.md in the same folder) and print them."""
+    """Train the cascade risk score on Twitter15 (false vs true rumours) and Weibo CED (rumour vs non-rumour),
+    with the first-hour early-warning score: write model.json (figures in its meta), render the figures into the
+    card's blocks (README.md in the same folder) and print them."""
     from flockwatch.config import REPO_ROOT
-    from flockwatch.graph.cascade_risk import train_twitter15, write_card
+    from flockwatch.graph.cascade_risk import train, write_card
 
     folder = out_dir or REPO_ROOT / "models" / "cascade_risk"
-    figures = train_twitter15(get_settings().data_dir, folder)
+    figures = train(get_settings().data_dir, folder)
     write_card(figures, folder / "README.md")
     typer.echo(json.dumps(figures, indent=2))
 

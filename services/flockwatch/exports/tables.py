@@ -125,6 +125,7 @@ COLUMNS: dict[str, tuple[tuple[str, ColumnType], ...]] = {
         ("spreader_gini", "float"),
         ("coordinated_share", "float"),
         ("risk_score", "float"),
+        ("early_warning_score", "float"),
         ("n_accounts", "int"),
         ("first_seen", "time"),
         ("last_seen", "time"),

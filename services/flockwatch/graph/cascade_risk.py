@@ -1,25 +1,32 @@
-"""Cascade risk score: how much a cascade's *spread* looks like a false rumour's.
+"""Cascade risk and early-warning scores: how much a cascade's *spread* looks like a false rumour's.
 
-Trained on Twitter15 (Ma et al., 2017), false (positive) vs true rumours, with the dataset's own
-train/validation/test split.  Features come from the spread only and avoid the known size confounds
-(the data README: size and follower counts separate classes for reasons that do not transfer): no size,
-no depth, no branching factor (which grows with size in a star), no follower counts, no text.
+Two small gradient-boosted tree ensembles over the same spread-only features (:func:`spread_features`):
 
-Model: L2-regularised logistic regression on standardised features, fitted by iteratively reweighted
-least squares (Newton's method) in numpy; the model file is plain JSON (feature names, means, scales,
-weights), so scoring needs no ML library and loads nothing executable.
+* ``risk``: the whole cascade as observed;
+* ``early_warning``: the cascade truncated to the reshares made within ``HORIZON_S`` (one hour) of the root,
+  so it can be scored an hour after a post, before the cascade has grown.
+
+Trained on Weibo CED (rumour vs non-rumour) and Twitter15 (false vs true rumours) together, splits fixed and
+disjoint by cascade id (Twitter15: the dataset's ``tvt`` split; CED: a hash of the cascade id). The ensembles
+are fitted with scikit-learn at training time only and exported to plain JSON (split feature, threshold,
+children, leaf values), so scoring needs no ML library and loads nothing executable.
+
+Left out on purpose: cascade size and any count of reshares (on CED they stand in for the source's follower
+count, which the data README flags as a confound; the card shows what adding log-size would change), follower
+counts, absolute times (dates, hour of day), user identities and text.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,113 +34,228 @@ from numpy.typing import NDArray
 from flockwatch.metrics import auroc
 from flockwatch.model_card import markdown_table, write_block
 
+if TYPE_CHECKING:
+    from flockwatch.graph.cascades import Tree as CascadeTree
+
+FORMAT = "flockwatch.cascade_risk/2"
+HORIZON_S = 3600.0
+# Delay bins (seconds from the root) whose shares of the reshares are features; the last is open-ended.
+DELAY_BINS = (300.0, 900.0, 3600.0, 6 * 3600.0, 86400.0)
 FEATURES = (
-    "log_delay_median_min",
+    "log_first_delay_min",
     "log_delay_p10_min",
+    "log_delay_median_min",
     "log_delay_p90_min",
-    "share_first_hour",
+    "share_0_5min",
+    "share_5_15min",
+    "share_15_60min",
+    "share_1_6h",
+    "share_6_24h",
+    "share_after_24h",
     "interarrival_cv",
+    "log_lifetime_min",
+    "log_reshare_lag_min",
     "root_share",
+    "mean_depth",
+    "share_depth_2plus",
+    "share_depth_3plus",
     "structural_virality",
     "breadth_share",
-    "spreader_gini",
+    "largest_branch_share",
+    "resharer_share",
+    "top_resharer_share",
+    "distinct_user_share",
 )
 
 
-def features(metrics: Mapping[str, Any]) -> list[float]:
-    """The model's inputs from :func:`~flockwatch.graph.cascade_metrics.cascade_metrics` output."""
+def truncate(tree: CascadeTree, horizon: float | None) -> CascadeTree:
+    """The cascade as it stood ``horizon`` seconds after the root (the root always stays).
 
-    def get(name: str, default: float = 0.0) -> float:
-        v = metrics.get(name)
-        return default if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+    :func:`~flockwatch.graph.cascades.build_tree` makes times non-decreasing along every path, so the nodes
+    kept are closed under "parent of" and the breadth-first order survives.
+    """
+    from flockwatch.graph.cascades import Tree
 
-    size = max(get("size", 1.0), 1.0)
+    if horizon is None or all(t <= horizon for t in tree.time):
+        return tree
+    keep = [i for i, t in enumerate(tree.time) if i == 0 or t <= horizon]
+    new = {old: k for k, old in enumerate(keep)}
+    return Tree(tree.cascade_id, [tree.ids[i] for i in keep], [-1] + [new[tree.parent[i]] for i in keep[1:]],
+                [tree.time[i] for i in keep], [tree.user[i] for i in keep], tree.root_time)  # fmt: skip
+
+
+def spread_features(tree: CascadeTree, horizon: float | None = None) -> list[float]:
+    """The model inputs (``FEATURES``, in order) of ``tree``, truncated to ``horizon`` seconds when given.
+
+    Delays are minutes from the root, on a log scale so that platforms with other time scales differ by a
+    shift rather than a stretch. A cascade without reshares gets the horizon (or 0) as its delays.
+    """
+    t = truncate(tree, horizon)
+    n = len(t.parent)
+    delays = np.sort(np.asarray(t.time[1:], dtype=np.float64))
+    if not len(delays):
+        delays = np.array([horizon or 0.0])
+    m = n - 1
+
+    def lmin(seconds: float) -> float:
+        return math.log1p(max(seconds, 0.0) / 60.0)
+
+    edges = (0.0, *DELAY_BINS, math.inf)
+    shares = [float(((delays > lo) & (delays <= hi)).mean()) if lo > 0 else float((delays <= hi).mean())
+              for lo, hi in itertools.pairwise(edges)]  # fmt: skip
+    gaps = np.diff(np.concatenate([[0.0], delays]))
+    cv = float(gaps.std(ddof=1) / gaps.mean()) if len(gaps) > 1 and gaps.mean() > 0 else 1.0
+    parent = np.asarray(t.parent, dtype=np.int64)
+    depth = np.zeros(n, dtype=np.int64)
+    for i in range(1, n):
+        depth[i] = depth[parent[i]] + 1
+    sizes = np.ones(n, dtype=np.float64)
+    for i in range(n - 1, 0, -1):
+        sizes[parent[i]] += sizes[i]
+    out_degree = np.bincount(parent[1:], minlength=n) if m else np.zeros(n, dtype=np.int64)
+    through = parent[1:] != 0  # reshares of a reshare
+    time = np.asarray(t.time, dtype=np.float64)
+    lags = time[1:][through] - time[parent[1:][through]]
+    users = [u for u in t.user[1:] if u]
+    levels = np.bincount(depth)
     return [
-        math.log1p(get("delay_median") / 60.0),
-        math.log1p(get("delay_p10") / 60.0),
-        math.log1p(get("delay_p90") / 60.0),
-        get("share_first_hour"),
-        get("interarrival_cv", 1.0),
-        get("root_share"),
-        get("structural_virality"),
-        get("max_breadth") / size,
-        get("spreader_gini"),
+        lmin(float(delays[0])),
+        lmin(float(np.quantile(delays, 0.1))),
+        lmin(float(np.quantile(delays, 0.5))),
+        lmin(float(np.quantile(delays, 0.9))),
+        *shares,
+        cv,
+        lmin(float(delays[-1])),
+        lmin(float(np.median(lags))) if len(lags) else -1.0,
+        float((parent[1:] == 0).mean()) if m else 1.0,
+        float(depth[1:].mean()) if m else 0.0,
+        float((depth[1:] >= 2).mean()) if m else 0.0,
+        float((depth[1:] >= 3).mean()) if m else 0.0,
+        float(2.0 * np.sum(sizes[1:] * (n - sizes[1:])) / (n * (n - 1))) if n > 1 else 0.0,
+        float(levels.max() / n),
+        float(sizes[1:].max() / m) if m else 0.0,
+        float((out_degree[1:] > 0).sum() / m) if m else 0.0,
+        float(out_degree[1:].max() / m) if m else 0.0,
+        len(set(users)) / len(users) if users else 1.0,
     ]
+
+
+# --------------------------------------------------------------------------------------------------------
+# The model: boosted regression trees on the log-odds, as JSON
+
+
+@dataclass
+class Ensemble:
+    """Gradient-boosted trees: ``log-odds = init + learning_rate * sum(leaf values)``.
+
+    Each tree is ``[feature, threshold, left, right, value]`` (parallel lists; ``left == -1`` marks a leaf).
+    Inputs are rounded to float32 before the ``x <= threshold`` test, as scikit-learn's trees do, so scores
+    equal scikit-learn's to the last bits.
+    """
+
+    init: float
+    learning_rate: float
+    max_depth: int
+    trees: list[list[list[Any]]]
+
+    def raw(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Log-odds of the rows of ``x``."""
+        x32 = np.asarray(x, dtype=np.float32).astype(np.float64)
+        total = np.zeros(len(x32))
+        rows = np.arange(len(x32))
+        for feature, threshold, left, right, value in self.trees:
+            f = np.asarray(feature, dtype=np.int64)
+            th, lo, hi = np.asarray(threshold), np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+            node = np.zeros(len(x32), dtype=np.int64)
+            for _ in range(self.max_depth):
+                inner = lo[node] >= 0
+                go_left = x32[rows, np.where(inner, f[node], 0)] <= th[node]
+                node = np.where(inner, np.where(go_left, lo[node], hi[node]), node)
+            total += np.asarray(value)[node]
+        out: NDArray[np.float64] = self.init + self.learning_rate * total
+        return out
+
+    def raw_one(self, x: Sequence[float]) -> float:
+        """Log-odds of one row, walking the trees in plain Python (numpy's per-call cost would dominate)."""
+        x32 = np.asarray(x, dtype=np.float32).tolist()
+        total = 0.0
+        for feature, threshold, left, right, value in self.trees:
+            node = 0
+            while left[node] >= 0:
+                node = left[node] if x32[feature[node]] <= threshold[node] else right[node]
+            total += value[node]
+        return self.init + self.learning_rate * total
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"init": self.init, "learning_rate": self.learning_rate, "max_depth": self.max_depth,
+                "trees": self.trees}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Ensemble:
+        return cls(float(data["init"]), float(data["learning_rate"]), int(data["max_depth"]), data["trees"])
+
+    @classmethod
+    def from_sklearn(cls, model: Any, y: NDArray[np.float64], n_trees: int) -> Ensemble:
+        """Export the first ``n_trees`` stages of a fitted binary ``GradientBoostingClassifier`` (prior init)."""
+        p = float(np.mean(y))
+        trees: list[list[list[Any]]] = []
+        for est in model.estimators_[:n_trees, 0]:
+            t = est.tree_
+            trees.append([[int(v) for v in t.feature], [float(v) for v in t.threshold],
+                          [int(v) for v in t.children_left], [int(v) for v in t.children_right],
+                          [float(v) for v in t.value[:, 0, 0]]])  # fmt: skip
+        return cls(math.log(p / (1 - p)), float(model.learning_rate), int(model.max_depth), trees)
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 
 @dataclass
 class RiskModel:
     feature_names: list[str]
-    mean: list[float]
-    scale: list[float]
-    weights: list[float]
-    bias: float
-    l2: float
-    meta: dict[str, Any]
+    risk: Ensemble
+    early_warning: Ensemble
+    horizon_s: float
+    meta: dict[str, Any] = field(default_factory=dict)
 
-    def score(self, metrics: Mapping[str, Any]) -> float:
-        x = features(metrics)
-        z = self.bias + sum(w * (v - m) / s for w, v, m, s in zip(self.weights, x, self.mean, self.scale, strict=True))
-        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+    def scores(self, tree: CascadeTree) -> tuple[float, float]:
+        """``(risk_score, early_warning_score)`` of one cascade; the early score reads only the first
+        ``horizon_s`` seconds (a younger cascade is scored on what it holds so far)."""
+        risk = self.risk.raw_one(spread_features(tree))
+        early = self.early_warning.raw_one(spread_features(tree, self.horizon_s))
+        return _sigmoid(risk), _sigmoid(early)
+
+    def score(self, tree: CascadeTree) -> float:
+        return self.scores(tree)[0]
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"feature_names": self.feature_names, "mean": self.mean, "scale": self.scale, "weights": self.weights,
-             "bias": self.bias, "l2": self.l2, "meta": self.meta},
-            indent=2,
-        )  # fmt: skip
+        """Readable head and meta; one line per tree (a tree indented number by number would be huge)."""
+
+        def ensemble(e: Ensemble) -> str:
+            head = json.dumps({k: v for k, v in e.to_dict().items() if k != "trees"})[:-1]
+            trees = ",\n    ".join(json.dumps(tree, separators=(",", ":")) for tree in e.trees)
+            return f'{head}, "trees": [\n    {trees}\n  ]}}'
+
+        head = json.dumps({"format": FORMAT, "feature_names": self.feature_names, "horizon_s": self.horizon_s,
+                           "meta": self.meta}, indent=2, ensure_ascii=False)[:-2]  # fmt: skip
+        return f'{head},\n  "risk": {ensemble(self.risk)},\n  "early_warning": {ensemble(self.early_warning)}\n}}'
 
     @classmethod
     def load(cls, path: Path | str) -> RiskModel:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-        if list(data["feature_names"]) != list(FEATURES):
-            raise ValueError(f"{path}: model features {data['feature_names']} differ from the code's {FEATURES}")
-        return cls(list(data["feature_names"]), data["mean"], data["scale"], data["weights"], float(data["bias"]),
-                   float(data["l2"]), data.get("meta", {}))  # fmt: skip
+        if data.get("format") != FORMAT or list(data.get("feature_names", [])) != list(FEATURES):
+            raise ValueError(f"{path}: not a {FORMAT} model with the code's features {FEATURES}")
+        risk, early = Ensemble.from_dict(data["risk"]), Ensemble.from_dict(data["early_warning"])
+        return cls(list(data["feature_names"]), risk, early, float(data["horizon_s"]), data.get("meta", {}))
 
 
-def fit_logistic(x: NDArray[np.float64], y: NDArray[np.float64], l2: float = 1.0, iters: int = 50) -> RiskModel:
-    """Standardise, then Newton/IRLS for ``min -loglik + l2/2 |w|^2`` (the bias is not penalised)."""
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
-    scale[scale == 0] = 1.0
-    z = np.hstack([np.ones((len(x), 1)), (x - mean) / scale])
-    w = np.zeros(z.shape[1])
-    penalty = np.full(z.shape[1], l2)
-    penalty[0] = 0.0
-    for _ in range(iters):
-        p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -50, 50)))
-        grad = z.T @ (p - y) + penalty * w
-        hess = (z * (p * (1 - p))[:, None]).T @ z + np.diag(penalty) + 1e-9 * np.eye(len(w))
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return RiskModel(list(FEATURES), mean.tolist(), scale.tolist(), w[1:].tolist(), float(w[0]), l2, {})
+# --------------------------------------------------------------------------------------------------------
+# Data: labelled cascades with fixed splits
 
-
-def predict(model: RiskModel, x: NDArray[np.float64]) -> NDArray[np.float64]:
-    z = model.bias + ((x - np.asarray(model.mean)) / np.asarray(model.scale)) @ np.asarray(model.weights)
-    out: NDArray[np.float64] = 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
-    return out
-
-
-def cross_val_auroc(
-    x: NDArray[np.float64], y: NDArray[np.float64], l2: float, folds: int = 5, seed: int = 0
-) -> tuple[float, float]:
-    """Stratified k-fold AUROC: mean and standard deviation over folds."""
-    rng = np.random.default_rng(seed)
-    fold = np.empty(len(y), dtype=np.int64)
-    for label in (0, 1):
-        idx = np.flatnonzero(y == label)
-        rng.shuffle(idx)
-        fold[idx] = np.arange(len(idx)) % folds
-    scores = []
-    for k in range(folds):
-        train, test = fold != k, fold == k
-        model = fit_logistic(x[train], y[train], l2)
-        scores.append(auroc(y[test], predict(model, x[test])))
-    return float(np.mean(scores)), float(np.std(scores))
+SPLITS = ("train", "validation", "test")
+DATASETS = ("weibo_ced", "twitter15")
+_TVT = {"training": "train", "validation": "validation", "test": "test"}  # Twitter15's csv names -> ours
 
 
 def twitter15_split(csv_path: Path) -> dict[str, tuple[str, str]]:
@@ -159,132 +281,250 @@ def twitter15_split(csv_path: Path) -> dict[str, tuple[str, str]]:
     return out
 
 
-SPLITS = ("train", "validation", "test")
-_TVT = {"training": "train", "validation": "validation", "test": "test"}  # the csv's names -> ours
-# Features the model leaves out on purpose, measured alone so the card can show why (size confound).
-BASELINES = ("size", "depth")
-L2_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0)
+def hash_split(cascade_id: str) -> str:
+    """CED has no split of its own: 70 / 15 / 15 by a hash of the cascade id (fixed, order-free)."""
+    bucket = int(hashlib.sha256(cascade_id.encode()).hexdigest()[:8], 16) % 20
+    return "test" if bucket < 3 else "validation" if bucket < 6 else "train"
 
 
 @dataclass(frozen=True)
-class Tree:
-    """One labelled Twitter15 tree: its split, label (1 = false rumour), model inputs and the left-out size/depth."""
+class Case:
+    """One labelled cascade: dataset, split, label (1 = false rumour / rumour), both feature rows, and the
+    values left out of the model (size, depth, reshares in the first hour) for the card's comparisons."""
 
-    tree_id: str
+    dataset: str
+    cascade_id: str
     split: str
     y: float
     x: list[float]
+    x_early: list[float]
     size: float
     depth: float
+    n_early: float
 
 
-def twitter15_trees(data_dir: Path) -> list[Tree]:
+def _case(dataset: str, cascade_id: str, split: str, y: float, tree: CascadeTree) -> Case:
+    depth = max(tree.depths(), default=0)
+    early = sum(1 for t in tree.time[1:] if t <= HORIZON_S)
+    return Case(dataset, cascade_id, split, y, spread_features(tree), spread_features(tree, HORIZON_S),
+                float(len(tree.parent)), float(depth), float(early))  # fmt: skip
+
+
+def twitter15_cases(data_dir: Path) -> list[Case]:
     """The false and true rumour trees of Twitter15 with the dataset's own split (``tvt`` column)."""
     from flockwatch.graph.cascade_io import read_twitter1516
-    from flockwatch.graph.cascade_metrics import cascade_metrics
     from flockwatch.graph.cascades import build_tree
 
     folder = data_dir / "spread" / "twitter15"
     split = twitter15_split(folder / "twitter15_dataset_with_tvt.csv")
-    trees: list[Tree] = []
-    for cascade in read_twitter1516(folder / "twitter15_tree.tar.gz"):
-        label, part = split.get(cascade.cascade_id, (cascade.label or "", ""))
-        if label not in ("false", "true") or part not in _TVT or not cascade.events:
+    cases = []
+    for c in read_twitter1516(folder / "twitter15_tree.tar.gz"):
+        label, part = split.get(c.cascade_id, (c.label or "", ""))
+        if label not in ("false", "true") or part not in _TVT or not c.events:
             continue
-        m = cascade_metrics(build_tree(cascade.cascade_id, cascade.events, cascade.root_id))
-        trees.append(Tree(cascade.cascade_id, _TVT[part], 1.0 if label == "false" else 0.0, features(m),
-                          float(m["size"]), float(m["depth"])))  # fmt: skip
-    return trees
+        tree = build_tree(c.cascade_id, c.events, c.root_id)
+        cases.append(_case("twitter15", c.cascade_id, _TVT[part], 1.0 if label == "false" else 0.0, tree))
+    return cases
+
+
+def ced_cases(data_dir: Path, keep: Callable[[str], bool] | None = None) -> list[Case]:
+    """Weibo CED cascades (rumour = 1), split by :func:`hash_split`; ``keep`` filters cascade ids (tests)."""
+    from flockwatch.graph.cascade_io import read_ced
+    from flockwatch.graph.cascades import build_tree
+
+    cases = []
+    for c in read_ced(data_dir / "spread" / "weibo_ced" / "CED_Dataset.tar.gz"):
+        if not c.events or c.label not in ("rumor", "non-rumor") or (keep is not None and not keep(c.cascade_id)):
+            continue
+        tree = build_tree(c.cascade_id, c.events, c.root_id)
+        cases.append(_case("weibo_ced", c.cascade_id, hash_split(c.cascade_id), float(c.label == "rumor"), tree))
+    return cases
+
+
+def load_cases(data_dir: Path) -> list[Case]:
+    return ced_cases(data_dir) + twitter15_cases(data_dir)
 
 
 def split_digest(ids: Sequence[str]) -> str:
-    """A short fingerprint of a split's tree ids (order-free), so the committed figures name the exact trees."""
+    """A short fingerprint of a split's cascade ids (order-free), so the committed figures name the exact trees."""
     return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16]
 
 
-def train_twitter15(data_dir: Path, out_dir: Path, l2_grid: Sequence[float] = L2_GRID) -> dict[str, Any]:
-    """Fit on the training split (L2 chosen by 5-fold CV AUROC there), report validation and test AUROC,
-    refit on train + validation, write ``model.json`` (figures in its ``meta``) and return the figures."""
-    trees = twitter15_trees(data_dir)
-    by_split = {s: [t for t in trees if t.split == s] for s in SPLITS}
+# --------------------------------------------------------------------------------------------------------
+# Training
 
-    def xy(part: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        sel = by_split[part]
-        return np.array([t.x for t in sel], dtype=np.float64), np.array([t.y for t in sel], dtype=np.float64)
+DEPTH_GRID = (2, 3, 4)
+N_TREES_GRID = (100, 200, 300)
+LEARNING_RATE = 0.05
+MIN_SAMPLES_LEAF = 10
 
-    x_tr, y_tr = xy("train")
-    x_va, y_va = xy("validation")
-    x_te, y_te = xy("test")
-    cv = {l2: cross_val_auroc(x_tr, y_tr, l2) for l2 in l2_grid}
-    best = max(cv, key=lambda k: cv[k][0])
-    model = fit_logistic(x_tr, y_tr, best)
-    val_auc = auroc(y_va, predict(model, x_va))
-    test_auc = auroc(y_te, predict(model, x_te))
-    final = fit_logistic(np.vstack([x_tr, x_va]), np.concatenate([y_tr, y_va]), best)
 
-    def alone(value: Callable[[Tree], float]) -> dict[str, float]:
-        """AUROC of one raw value as the score, per split (false = positive)."""
-        out = {}
-        for s in SPLITS:
-            ys = np.array([t.y for t in by_split[s]], dtype=np.float64)
-            out[s] = round(auroc(ys, np.array([value(t) for t in by_split[s]], dtype=np.float64)), 4)
-        return out
+def _boost(x: NDArray[np.float64], y: NDArray[np.float64], depth: int, n_trees: int) -> Any:
+    from sklearn.ensemble import GradientBoostingClassifier  # type: ignore[import-untyped, unused-ignore]
 
-    median_delay = FEATURES.index("log_delay_median_min")
+    model = GradientBoostingClassifier(n_estimators=n_trees, max_depth=depth, learning_rate=LEARNING_RATE,
+                                       min_samples_leaf=MIN_SAMPLES_LEAF, random_state=0)  # fmt: skip
+    return model.fit(x, y)
+
+
+def _aurocs(cases: Sequence[Case], scores: NDArray[np.float64]) -> dict[str, float]:
+    """AUROC per dataset and pooled (false / rumour = positive), rounded for the card."""
+    y = np.array([c.y for c in cases])
+    ds = np.array([c.dataset for c in cases])
+    out = {d: round(auroc(y[ds == d], scores[ds == d]), 4) for d in DATASETS}
+    out["pooled"] = round(auroc(y, scores), 4)
+    return out
+
+
+Grid = tuple[Sequence[int], Sequence[int]]  # depths, numbers of trees
+GRID: Grid = (DEPTH_GRID, N_TREES_GRID)
+
+
+def fit_and_evaluate(cases: Sequence[Case], early: bool, grid_axes: Grid = GRID) -> tuple[Ensemble, dict[str, Any]]:
+    """Choose depth and number of trees on validation (pooled AUROC, model fitted on train), report the test
+    split with that train-fitted model, then refit on train + validation: the shipped ensemble.
+
+    The first ``n`` trees of a fit are the fit with ``n`` trees (boosting is sequential and nothing is drawn at
+    random), so one fit per depth serves every number of trees; a one-point ``grid_axes`` rebuilds the chosen
+    model alone (the test does, to stay fast)."""
+    part = {s: [c for c in cases if c.split == s] for s in SPLITS}
+
+    def xy(sel: Sequence[Case]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        x = np.array([c.x_early if early else c.x for c in sel], dtype=np.float64)
+        return x, np.array([c.y for c in sel], dtype=np.float64)
+
+    x_tr, y_tr = xy(part["train"])
+    x_va, _ = xy(part["validation"])
+    x_te, _ = xy(part["test"])
+    grid: dict[str, dict[str, float]] = {}
+    fitted = {}
+    for depth in grid_axes[0]:
+        fitted[depth] = _boost(x_tr, y_tr, depth, max(grid_axes[1]))
+        for n in grid_axes[1]:
+            ens = Ensemble.from_sklearn(fitted[depth], y_tr, n)
+            grid[f"depth {depth}, {n} trees"] = _aurocs(part["validation"], ens.raw(x_va))
+    best = max(grid, key=lambda k: grid[k]["pooled"])  # first of equals: the grid's order breaks ties
+    depth, n_trees = int(best.split()[1].rstrip(",")), int(best.split()[2])
+    chosen = Ensemble.from_sklearn(fitted[depth], y_tr, n_trees)
+    x_all, y_all = xy(part["train"] + part["validation"])
+    final = Ensemble.from_sklearn(_boost(x_all, y_all, depth, n_trees), y_all, n_trees)
     figures = {
-        "data": "Twitter15 propagation trees (gszswork/Twitter15_16_dataset @ 6a33ebd), false (1) vs true (0)",
-        "n": {s: len(by_split[s]) for s in SPLITS},
-        "n_false": {s: sum(t.y == 1.0 for t in by_split[s]) for s in SPLITS},
-        "n_true": {s: sum(t.y == 0.0 for t in by_split[s]) for s in SPLITS},
-        "split_ids_sha256": {s: split_digest([t.tree_id for t in by_split[s]]) for s in SPLITS},
-        "median_depth": float(np.median([t.depth for t in trees])),
-        "cv_auroc_train_5fold": {str(k): [round(m, 4), round(s, 4)] for k, (m, s) in cv.items()},
-        "l2": best,
-        "l2_chosen_by": "5-fold stratified CV AUROC on the training split",
-        "validation_auroc": round(val_auc, 4),
-        "test_auroc": round(test_auc, 4),
-        "reported_on": "test split, model fitted on the training split; the test split chose nothing",
-        "single_feature_auroc_train": {name: round(auroc(y_tr, x_tr[:, i]), 4) for i, name in enumerate(FEATURES)},
-        "single_value_auroc": {
-            "size": alone(lambda t: t.size),
-            "depth": alone(lambda t: t.depth),
-            "log_delay_median_min": alone(lambda t: t.x[median_delay]),
+        "validation_grid": grid,
+        "chosen": {
+            "max_depth": depth,
+            "n_trees": n_trees,
+            "learning_rate": LEARNING_RATE,
+            "min_samples_leaf": MIN_SAMPLES_LEAF,
         },
-        "final_fit": "train + validation",
+        "validation": grid[best],
+        "test": _aurocs(part["test"], chosen.raw(x_te)),
     }
-    final.meta = figures
+
+    # What log-size would add (validation only, the same depth and trees): the card's case for leaving it out.
+    def size_of(sel: Sequence[Case]) -> NDArray[np.float64]:
+        return np.array([math.log1p(c.n_early) if early else math.log(c.size) for c in sel], dtype=np.float64)
+
+    with_size = _boost(np.column_stack([x_tr, size_of(part["train"])]), y_tr, depth, n_trees)
+    x_va_size = np.column_stack([x_va, size_of(part["validation"])])
+    figures["validation_with_log_size"] = _aurocs(part["validation"], with_size.decision_function(x_va_size))
+    return final, figures
+
+
+def train(
+    data_dir: Path, out_dir: Path, cases: Sequence[Case] | None = None, grids: Mapping[str, Grid] | None = None
+) -> dict[str, Any]:
+    """Fit both scores, write ``model.json`` (figures in its ``meta``) and return the figures.
+
+    ``grids`` (``"risk"`` / ``"early_warning"`` -> depths, numbers of trees) replaces the search grid; the
+    command always uses the full one."""
+    cases = list(cases) if cases is not None else load_cases(data_dir)
+    grids = grids or {}
+    by = {(d, s): [c for c in cases if c.dataset == d and c.split == s] for d in DATASETS for s in SPLITS}
+    risk, risk_fig = fit_and_evaluate(cases, early=False, grid_axes=grids.get("risk", GRID))
+    early, early_fig = fit_and_evaluate(cases, early=True, grid_axes=grids.get("early_warning", GRID))
+
+    def alone(value: Callable[[Case], float]) -> dict[str, dict[str, float]]:
+        """AUROC of one raw value as the score, per dataset and split (positive = false / rumour)."""
+        return {d: {s: round(auroc([c.y for c in by[d, s]], [value(c) for c in by[d, s]]), 4) for s in SPLITS}
+                for d in DATASETS}  # fmt: skip
+
+    median = FEATURES.index("log_delay_median_min")
+    figures: dict[str, Any] = {
+        "data": {
+            "weibo_ced": "Weibo CED (thunlp/Chinese_Rumor_Dataset @ c1178d8), rumour (1) vs non-rumour (0)",
+            "twitter15": "Twitter15 trees (gszswork/Twitter15_16_dataset @ 6a33ebd), false (1) vs true (0)",
+        },
+        "splits": {
+            "weibo_ced": "sha256(cascade id) mod 20: 0-2 test, 3-5 validation, 6-19 train",
+            "twitter15": "the dataset's tvt column",
+        },
+        "n": {d: {s: len(by[d, s]) for s in SPLITS} for d in DATASETS},
+        "n_positive": {d: {s: int(sum(c.y for c in by[d, s])) for s in SPLITS} for d in DATASETS},
+        "split_ids_sha256": {d: {s: split_digest([c.cascade_id for c in by[d, s]]) for s in SPLITS} for d in DATASETS},
+        "median_size": {d: float(np.median([c.size for c in cases if c.dataset == d])) for d in DATASETS},
+        "median_depth": {d: float(np.median([c.depth for c in cases if c.dataset == d])) for d in DATASETS},
+        "horizon_s": HORIZON_S,
+        "single_value_auroc": {
+            "size (left out)": alone(lambda c: c.size),
+            "reshares in the first hour (left out)": alone(lambda c: c.n_early),
+            "depth": alone(lambda c: c.depth),
+            "median reshare delay": alone(lambda c: c.x[median]),
+        },
+        "risk": risk_fig,
+        "early_warning": early_fig,
+        "chosen_by": "pooled validation AUROC, ensembles fitted on train; the test split chose nothing",
+        "final_fit": "train + validation, with the chosen depth and number of trees",
+    }
+    model = RiskModel(list(FEATURES), risk, early, HORIZON_S, figures)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "model.json").write_text(final.to_json() + "\n", encoding="utf-8")
+    (out_dir / "model.json").write_text(model.to_json() + "\n", encoding="utf-8")
     return figures
+
+
+# --------------------------------------------------------------------------------------------------------
+# The card
+
+_NAMES = {"weibo_ced": "Weibo CED", "twitter15": "Twitter15", "pooled": "pooled"}
 
 
 def render_card_blocks(meta: Mapping[str, Any]) -> dict[str, str]:
     """The card's generated blocks (name -> Markdown) from a model's ``meta``: a pure function, so a test can
     re-render them from the committed ``model.json`` and compare with the card."""
-    n, nf, nt = meta["n"], meta["n_false"], meta["n_true"]
-    data = markdown_table(
-        ["split", "trees", "false (positive)", "true (negative)", "tree ids (sha256 of sorted ids, 16 hex)"],
-        [[s, n[s], nf[s], nt[s], f"`{meta['split_ids_sha256'][s]}`"] for s in SPLITS]
-        + [["all", sum(n.values()), sum(nf.values()), sum(nt.values()), ""]],
+    n, npos, digest = meta["n"], meta["n_positive"], meta["split_ids_sha256"]
+    rows: list[list[object]] = []
+    for d in DATASETS:
+        rows += [[_NAMES[d], s, n[d][s], npos[d][s], n[d][s] - npos[d][s], f"`{digest[d][s]}`"] for s in SPLITS]
+    data = markdown_table(["dataset", "split", "cascades", "positive", "negative", "ids (sha256 of sorted, 16 hex)"],
+                          rows)  # fmt: skip
+    data += (
+        "\n\n"
+        + "; ".join(
+            f"{_NAMES[d]}: median size {meta['median_size'][d]:g}, median depth {meta['median_depth'][d]:g}"
+            for d in DATASETS
+        )
+        + "."
     )
-    data += f"\n\nMedian depth of these trees: {meta['median_depth']:g}."
     alone = meta["single_value_auroc"]
-    names = {"size": "size (left out)", "depth": "depth (left out)", "log_delay_median_min": "median reshare delay"}
     baselines = markdown_table(
-        ["one value alone as the score", *SPLITS], [[names[k], *(f"{alone[k][s]:.3f}" for s in SPLITS)] for k in names]
+        ["one value alone as the score", *(f"{_NAMES[d]} {s}" for d in DATASETS for s in SPLITS)],
+        [[k, *(f"{v[d][s]:.3f}" for d in DATASETS for s in SPLITS)] for k, v in alone.items()],
     )
-    cv = meta["cv_auroc_train_5fold"]
-    rows: list[list[object]] = [
-        [f"5-fold CV on train, L2 = {float(k):g}{' (chosen)' if float(k) == meta['l2'] else ''}, mean ± sd",
-         f"{m:.3f} ± {s:.3f}"]
-        for k, (m, s) in cv.items()
-    ]  # fmt: skip
-    rows += [
-        ["validation (model fitted on train)", f"{meta['validation_auroc']:.3f}"],
-        ["**test** (model fitted on train)", f"**{meta['test_auroc']:.3f}**"],
-    ]
-    evaluation = markdown_table(["", "AUROC"], rows)
-    return {"data": data, "baselines": baselines, "evaluation": evaluation}
+    cols = ["weibo_ced", "twitter15", "pooled"]
+    blocks = {"data": data, "baselines": baselines}
+    added = {"risk": "log size", "early_warning": "log(1 + reshares in the first hour)"}
+    for key, name in (("risk", "risk"), ("early_warning", "early")):
+        fig = meta[key]
+        c = fig["chosen"]
+        chosen = f"depth {c['max_depth']}, {c['n_trees']} trees"
+        grid_rows: list[list[object]] = [
+            [f"validation, {k}{' (chosen)' if k == chosen else ''}", *(f"{v[x]:.3f}" for x in cols)]
+            for k, v in fig["validation_grid"].items()
+        ]
+        grid_rows.append([f"validation, {chosen} + {added[key]} (not shipped)",
+                          *(f"{fig['validation_with_log_size'][x]:.3f}" for x in cols)])  # fmt: skip
+        grid_rows.append([f"**test**, {chosen} (fitted on train)", *(f"**{fig['test'][x]:.3f}**" for x in cols)])
+        blocks[name] = markdown_table(["AUROC (positive = false / rumour)", *(_NAMES[x] for x in cols)], grid_rows)
+    return blocks
 
 
 def write_card(meta: Mapping[str, Any], card: Path) -> None:

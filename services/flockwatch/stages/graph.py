@@ -8,9 +8,10 @@ consumer group on ``posts.normalized``) and the windowed recomputation (:mod:`fl
 Documents (deterministic ids, so every write is an idempotent upsert):
 
 * **cascades** ``<prefix>-cascades``, id = the cascade's root post key: the metrics of
-  :func:`~flockwatch.graph.cascade_metrics.cascade_metrics`, ``risk_score``, first/last seen, and the
-  tree itself (``events``: ``[post key, parent key, epoch s, account]``, stored, not indexed; ``members``:
-  the post keys, indexed, so a reply to any member finds its cascade after a restart).
+  :func:`~flockwatch.graph.cascade_metrics.cascade_metrics`, ``risk_score``, ``early_warning_score`` (the
+  first hour only), first/last seen, and the tree itself (``events``: ``[post key, parent key, epoch s,
+  account]``, stored, not indexed; ``members``: the post keys, indexed, so a reply to any member finds its
+  cascade after a restart).
 * **accounts** ``<prefix>-accounts``, id = ``platform:author_id`` (what the alerts stage looks up):
   handle, ``post_count``, first/last seen, coordination ``partners`` and their layers; ``cluster_ids``
   come from the windowed job only.  ``post_keys`` (stored, not indexed) makes ``post_count`` exact.
@@ -431,13 +432,15 @@ class CascadeEntry:
         users = {u for _, _, u in self.events.values() if u}
         coordinated_users = None if coordinated is None else users & set(coordinated)
         metrics = cascade_metrics(tree, coordinated_users)
+        scores = risk.scores(tree) if risk is not None else (None, None)
         times = [t for _, t, _ in self.events.values()]
         doc = {
             "cascade_id": self.cascade_id,
             "root_key": self.cascade_id,
             "platform": platform,
             **metrics,
-            "risk_score": risk.score(metrics) if risk is not None else None,
+            "risk_score": scores[0],
+            "early_warning_score": scores[1],
             "first_seen": iso(min(times)),
             "last_seen": iso(max(times)),
             "n_accounts": len(users),
@@ -814,7 +817,7 @@ class GraphState:
 def load_risk_model(path: Path | None = None) -> RiskModel | None:
     model = path or REPO_ROOT / "models" / "cascade_risk" / "model.json"
     if not model.exists():
-        log.warning("no cascade risk model at %s: risk_score is null", model)
+        log.warning("no cascade risk model at %s: risk_score and early_warning_score are null", model)
         return None
     return RiskModel.load(model)
 

@@ -92,6 +92,7 @@ MAPPINGS: dict[IndexKind, dict[str, Any]] = {
             "depth": LONG,
             "structural_virality": FLOAT,
             "risk_score": FLOAT,
+            "early_warning_score": FLOAT,
             "first_seen": DATE,
             "last_seen": DATE,
         },

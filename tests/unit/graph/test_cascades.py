@@ -208,4 +208,4 @@ def test_cascades_cli(tmp_path: Path) -> None:
     [line] = out.read_text(encoding="utf-8").splitlines()
     record = json.loads(line)
     assert record["cascade_id"] == "99" and record["label"] == "false" and record["size"] == 2
-    assert 0 < record["risk_score"] < 1
+    assert 0 < record["risk_score"] < 1 and 0 < record["early_warning_score"] < 1

@@ -1,20 +1,16 @@
-"""Null-model significance, BH FDR, clusters with stable ids, and the cascade risk model helpers."""
+"""Null-model significance, BH FDR and clusters with stable ids (the cascade risk model: test_cascade_risk_*)."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from flockwatch.config import REPO_ROOT
-from flockwatch.graph.cascade_risk import FEATURES, RiskModel, features, fit_logistic, predict
 from flockwatch.graph.clusters import content_id, find_clusters, label_edges, stable_ids
 from flockwatch.graph.coordination import Options, coordination_network
 from flockwatch.graph.significance import add_significance, benjamini_hochberg, poisson_sf, shuffle_within
 from flockwatch.graph.toolkit_csv import TableBuilder
-from flockwatch.metrics import auroc
 
 
 def test_benjamini_hochberg_by_hand() -> None:
@@ -85,29 +81,3 @@ def test_clusters_and_stable_ids() -> None:
     assert content_id({"p", "q"}) in later and content_id({"x", "y"}) not in later
     label_edges(edges, ids)
     assert set(edges.evidence["cluster_id"]) == {content_id({"a", "b", "c"}), content_id({"x", "y"})}
-
-
-def test_logistic_fit_separates_a_separable_problem() -> None:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(200, len(FEATURES)))
-    y = (x[:, 0] + 0.1 * rng.normal(size=200) > 0).astype(np.float64)
-    model = fit_logistic(x, y, l2=1.0)
-    assert auroc(y, predict(model, x)) > 0.97
-
-
-def test_committed_model_loads_and_scores() -> None:
-    path = REPO_ROOT / "models" / "cascade_risk" / "model.json"
-    model = RiskModel.load(path)
-    metrics = {"size": 10, "delay_median": 600.0, "delay_p10": 60.0, "delay_p90": 6000.0, "share_first_hour": 0.7,
-               "interarrival_cv": 2.0, "root_share": 0.9, "structural_virality": 2.0, "max_breadth": 8,
-               "spreader_gini": 0.0}  # fmt: skip
-    assert len(features(metrics)) == len(FEATURES)
-    assert 0.0 < model.score(metrics) < 1.0
-    assert 0.0 < model.score({}) < 1.0  # missing metrics fall back to defaults
-
-
-def test_model_file_with_other_features_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "m.json"
-    path.write_text('{"feature_names": ["size"], "mean": [0], "scale": [1], "weights": [1], "bias": 0, "l2": 1}')
-    with pytest.raises(ValueError, match="features"):
-        RiskModel.load(path)
