@@ -55,7 +55,7 @@ def score_text(
     fpr: Annotated[float, typer.Option("--fpr", help="Label at the threshold for this false-positive rate.")] = 0.01,
     model: Annotated[Path | None, typer.Option("--model", help="Model folder (default models/text_detector).")] = None,
 ) -> None:
-    """Machine-likeness of each text: {"id", "machine_score", "label", "evidence"} per line."""
+    """Machine-likeness of each text: {"id", "machine_score", "label", "interval", "evidence"} per line."""
     from flockwatch.schema import Evidence
     from flockwatch.text.detector import TextDetector
 
@@ -75,7 +75,7 @@ def score_text(
                 if rec.error is not None:
                     ev = Evidence(signal="input_error", score=0.0, on="input", detail=rec.error)
                     line: dict[str, Any] = {"id": rec.id, "machine_score": None, "label": "unscored",
-                                            "evidence": [ev.model_dump()]}  # fmt: skip
+                                            "interval": None, "evidence": [ev.model_dump()]}  # fmt: skip
                 else:
                     line = {"id": rec.id, **next(results).as_dict()}
                 line["model"] = detector.name

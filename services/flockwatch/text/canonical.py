@@ -4,7 +4,8 @@
 surrogates are dropped, control and invisible formatting characters (zero-width, bidi overrides)
 removed, Unicode NFKC-folded, URLs and @mentions replaced by placeholders, whitespace collapsed,
 and the result capped at :data:`MAX_CHARS`.  ``assess`` says whether the detector should score a
-text at all and, if not, why (empty, too short, no letters, non-Latin script, non-English).
+text at all and, if not, why (empty, no words of its own, non-Latin script, non-English). Short texts are
+scored: the detector states how uncertain its score is for them (``flockwatch.text.detector``).
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ def _bag(words: str) -> frozenset[str]:
 # The detector was trained on tweets; longer texts are cut here (the embedding model reads at most
 # 256 word pieces anyway). Keeps a 1 MB post from costing more than a tweet-sized one.
 MAX_CHARS = 2000
-# Shorter texts (in words, placeholders not counted) are marked unscored: see MODEL_CARD.md.
-MIN_WORDS = 4
+# A text needs this many words (placeholders not counted) to be scored: one word is scored, with the
+# uncertainty its length bucket carries (see MODEL_CARD.md); no words at all is unscored.
+MIN_WORDS = 1
+# Word-count buckets with their own calibration and uncertainty table: 1–3 words, 4–9, 10 and more.
+LENGTH_EDGES = (4, 10)
 
 URL_TOKEN = "URL"
 MENTION_TOKEN = "@user"
@@ -144,6 +148,8 @@ def assess(normalized: str, language: str | None = None, min_words: int = MIN_WO
     shares = script_shares(normalized.replace(URL_TOKEN, " ").replace(MENTION_TOKEN, " "))
     letters = sum(shares.values())
     if letters == 0:
+        if URL_TOKEN in normalized or MENTION_TOKEN in normalized:
+            return Assessment(False, "no text of its own (only links, mentions, emoji or symbols)")
         return Assessment(False, "no letters (emoji, symbols or digits only)")
     latin = shares.get("LATIN", 0) / letters
     if latin < 0.7:
@@ -151,10 +157,16 @@ def assess(normalized: str, language: str | None = None, min_words: int = MIN_WO
         return Assessment(False, f"non-Latin script ({top}): the detector is trained on English only")
     tokens = [w.lower() for w in words(normalized)]
     if len(tokens) < min_words:
-        return Assessment(False, f"too short: {len(tokens)} words < {min_words}")
+        return Assessment(False, f"no words to score: {len(tokens)} words < {min_words}")
     en_hits = sum(t in _EN for t in tokens)
     other = {lang: sum(t in vocab for t in tokens) for lang, vocab in _OTHER.items()}
     best_lang, best_hits = max(other.items(), key=lambda kv: kv[1])
     if best_hits >= 2 and best_hits > 2 * en_hits:
         return Assessment(False, f"looks non-English ({best_lang}): the detector is trained on English only")
     return Assessment(True)
+
+
+def length_bucket(normalized: str, edges: tuple[int, ...] = LENGTH_EDGES) -> int:
+    """Index of the word-count bucket a text falls in (0 for the shortest)."""
+    n = len(words(normalized))
+    return sum(n >= e for e in edges)

@@ -6,8 +6,12 @@ Model (``models/text_detector``; built by ``flockwatch train text-detector``, se
 * ``mlp``: an ensemble of one-hidden-layer MLPs (different seeds, logits averaged) over the MiniLM
   embedding and standardised stylometric features (``model.style`` evidence: gradient × input);
 * a logistic combiner of the two logits, fitted on a calibration split the other parts never saw: it is
-  both the stacking and the (Platt) calibration. Thresholds at 1% and 5% false-positive rate are chosen on
-  that split's human texts.
+  both the stacking and the (Platt) calibration. One combiner per word-count bucket (1–3, 4–9, 10+ words),
+  so a short text's score is calibrated against short texts. Thresholds at 1% and 5% false-positive rate
+  are chosen on that split's human texts, all lengths together.
+* an uncertainty for every score: the calibration split's posts of the same length bucket, binned by
+  score, give the machine share of the post's bin with a Wilson interval (``interval``; the
+  ``model.uncertainty`` evidence says what it rests on). Short texts get wider intervals, not abstentions.
 
 Files: ``model.json`` (config, combiner, thresholds, training settings) and ``weights.npz``; the figures live in
 ``metrics.json``. The model id (``text_detector@…``) hashes the settings and the weights, not the run.
@@ -30,14 +34,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from flockwatch.schema import Evidence
-from flockwatch.text.canonical import MIN_WORDS, assess, canonical_text, decode_text
+from flockwatch.text.canonical import LENGTH_EDGES, MIN_WORDS, assess, canonical_text, decode_text, length_bucket
+from flockwatch.text.canonical import words as words_of
 from flockwatch.text.features import STYLE_FEATURES, style_matrix
 from flockwatch.text.rules import RULES, TextInput, run_signals
 
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2  # 2: per-length-bucket combiners and reliability bins
 Label = Literal["machine", "human", "unscored"]
 # A rule hit at or above this is decisive on its own (self-disclosure, refusal boilerplate).
 RULE_DECISIVE = 0.9
+# Two-sided confidence of the stated interval (z for a 90% Wilson interval).
+INTERVAL_Z = 1.645
+INTERVAL_Z_PCT = 90
 
 
 def default_model_dir() -> Path:
@@ -169,16 +177,83 @@ class Combiner:
         return np.asarray(sigmoid(self.bias + self.w_mlp * mlp_logit + self.w_ngram * ngram_logit))
 
 
+def wilson(k: int, n: int, z: float = INTERVAL_Z) -> tuple[float, float]:
+    """Wilson score interval for a share of ``k`` in ``n`` (the whole [0, 1] when ``n`` is 0)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class LengthBucket:
+    """A word-count bucket's calibration: its combiner and its calibration posts binned by score.
+
+    ``bin_edges`` are the inner edges of the score bins (quantiles of the bucket's calibration scores);
+    ``bin_n`` / ``bin_machine`` count the calibration posts, and the machine ones, in each bin.
+    """
+
+    min_words: int
+    max_words: int | None  # None: no upper bound
+    combiner: Combiner
+    bin_edges: tuple[float, ...]
+    bin_n: tuple[int, ...]
+    bin_machine: tuple[int, ...]
+
+    def words_label(self) -> str:
+        return f"{self.min_words}+ words" if self.max_words is None else f"{self.min_words}–{self.max_words} words"
+
+    def interval(self, p: float) -> tuple[tuple[float, float], int, int, tuple[float, float]]:
+        """(Wilson interval of the machine share, posts, machine posts, score range) of ``p``'s bin."""
+        b = int(np.searchsorted(np.asarray(self.bin_edges), p, side="right"))
+        lo = self.bin_edges[b - 1] if b > 0 else 0.0
+        hi = self.bin_edges[b] if b < len(self.bin_edges) else 1.0
+        n, k = self.bin_n[b], self.bin_machine[b]
+        return wilson(k, n), n, k, (lo, hi)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "min_words": self.min_words,
+            "max_words": self.max_words,
+            "combiner": {"w_mlp": self.combiner.w_mlp, "w_ngram": self.combiner.w_ngram, "bias": self.combiner.bias},
+            "bin_edges": list(self.bin_edges),
+            "bin_n": list(self.bin_n),
+            "bin_machine": list(self.bin_machine),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> LengthBucket:
+        return cls(
+            int(d["min_words"]),
+            None if d["max_words"] is None else int(d["max_words"]),
+            Combiner(**{k: float(d["combiner"][k]) for k in ("w_mlp", "w_ngram", "bias")}),
+            tuple(float(e) for e in d["bin_edges"]),
+            tuple(int(n) for n in d["bin_n"]),
+            tuple(int(k) for k in d["bin_machine"]),
+        )
+
+
+def bucket_bounds(edges: Sequence[int] = LENGTH_EDGES) -> list[tuple[int, int | None]]:
+    """(min_words, max_words) of each length bucket: [(1, 3), (4, 9), (10, None)] for edges (4, 10)."""
+    lows = [MIN_WORDS, *edges]
+    return [(lo, (lows[i + 1] - 1) if i + 1 < len(lows) else None) for i, lo in enumerate(lows)]
+
+
 @dataclass
 class TextResult:
     machine_score: float | None
     label: Label
     evidence: list[Evidence] = field(default_factory=list)
+    # Interval for the calibrated P(machine) (see LengthBucket.interval); None when unscored.
+    interval: tuple[float, float] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "machine_score": None if self.machine_score is None else round(self.machine_score, 4),
             "label": self.label,
+            "interval": None if self.interval is None else [round(self.interval[0], 4), round(self.interval[1], 4)],
             "evidence": [e.model_dump() for e in self.evidence],
         }
 
@@ -191,6 +266,9 @@ class TextDetector:
     thresholds: dict[str, float]  # "fpr_0.01" / "fpr_0.05" -> calibrated probability
     backend: str  # embedding backend the MLP was trained with
     min_words: int = MIN_WORDS
+    # Per word-count bucket (LENGTH_EDGES): combiner and reliability bins; empty: ``combiner`` for all.
+    buckets: list[LengthBucket] = field(default_factory=list)
+    length_edges: tuple[int, ...] = LENGTH_EDGES
     name: str = "text_detector"
     meta: dict[str, Any] = field(default_factory=dict)
     _embedder: Any = None
@@ -201,8 +279,9 @@ class TextDetector:
     def load(cls, folder: Path | None = None) -> TextDetector:
         folder = folder or default_model_dir()
         meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-        if meta.get("format") != MODEL_FORMAT:
-            raise ValueError(f"model format {meta.get('format')!r}; this build reads {MODEL_FORMAT}")
+        # Format 1 (one combiner, no length buckets) still loads: its scores carry no interval.
+        if meta.get("format") not in (1, MODEL_FORMAT):
+            raise ValueError(f"model format {meta.get('format')!r}; this build reads 1 and {MODEL_FORMAT}")
         with np.load(folder / "weights.npz") as w:
             arrays = {k: w[k] for k in w.files}
         n_members, n_layers = int(meta["mlp"]["members"]), int(meta["mlp"]["layers"])
@@ -231,6 +310,8 @@ class TextDetector:
             thresholds={k: float(v) for k, v in meta["thresholds"].items()},
             backend=meta["embedding"]["backend"],
             min_words=int(meta.get("min_words", MIN_WORDS)),
+            buckets=[LengthBucket.from_json(b) for b in meta.get("length_buckets", [])],
+            length_edges=tuple(int(e) for e in meta.get("length_edges", LENGTH_EDGES)),
             name=f"text_detector@{model_id(meta, arrays)[:10]}",
             meta=meta,
         )
@@ -275,6 +356,8 @@ class TextDetector:
             },
             "thresholds": self.thresholds,
             "min_words": self.min_words,
+            "length_edges": list(self.length_edges),
+            "length_buckets": [b.as_json() for b in self.buckets],
             **extra,
         }
         # Through JSON once, so the settings hash the same before saving and after loading (tuples → lists).
@@ -316,7 +399,24 @@ class TextDetector:
         if not texts:
             return np.zeros(0)
         x, ngram = self.features(texts, embeddings, ngram_x)
-        return self.combiner(self.mlp.logits(x), ngram)
+        return self.combine(texts, self.mlp.logits(x), ngram)
+
+    def bucket_of(self, texts: Sequence[str]) -> NDArray[np.int64]:
+        return np.array([length_bucket(t, self.length_edges) for t in texts], dtype=np.int64)
+
+    def combine(
+        self, texts: Sequence[str], mlp_logit: NDArray[np.float64], ngram_logit: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """The calibrated probability: each text through its length bucket's combiner (if the model has them)."""
+        if not self.buckets:
+            return self.combiner(mlp_logit, ngram_logit)
+        which = self.bucket_of(texts)
+        out = np.zeros(len(texts))
+        for b, bucket in enumerate(self.buckets):
+            rows = which == b
+            if rows.any():
+                out[rows] = bucket.combiner(mlp_logit[rows], ngram_logit[rows])
+        return out
 
     def threshold(self, fpr: float) -> float:
         key = f"fpr_{fpr:g}"
@@ -345,7 +445,7 @@ class TextDetector:
         if todo:
             emb = None if embeddings is None else embeddings[todo]
             x, ngram = self.features([norms[i] for i in todo], emb)
-            combined = self.combiner(self.mlp.logits(x), ngram)
+            combined = self.combine([norms[i] for i in todo], self.mlp.logits(x), ngram)
             probs = {i: float(v) for i, v in zip(todo, combined, strict=True)}
         row_of = {i: r for r, i in enumerate(todo)}
         results = []
@@ -373,10 +473,30 @@ class TextDetector:
                     f"{threshold:.3f}",
                 ),
             )
+            interval = None
+            if self.buckets:
+                interval, note = self._uncertainty(norm, p)
+                evidence.insert(1, note)
             if with_evidence and x is not None and ngram is not None:
                 evidence.extend(self._explain(norm, x[row_of[i]], float(ngram[row_of[i]])))
-            results.append(TextResult(final, label, evidence))
+            results.append(TextResult(final, label, evidence, interval))
         return results
+
+    def _uncertainty(self, norm: str, p: float) -> tuple[tuple[float, float], Evidence]:
+        """The interval for ``p`` from its length bucket's calibration posts, and the evidence that says so."""
+        b = length_bucket(norm, self.length_edges)
+        bucket = self.buckets[b]
+        (lo, hi), n, k, (s_lo, s_hi) = bucket.interval(p)
+        n_words = len(words_of(norm))
+        short = " (a short text: less to go on, so a wider interval)" if b == 0 else ""
+        return (lo, hi), Evidence(
+            signal="model.uncertainty",
+            score=round(hi - lo, 4),
+            on="text",
+            detail=f"{n_words} word{'' if n_words == 1 else 's'}{short}; {INTERVAL_Z_PCT}% interval for P(machine) "
+            f"{lo:.2f}–{hi:.2f} (machine share of calibration posts like it): "
+            f"{k} of {n} calibration posts of {bucket.words_label()} scoring {s_lo:.2f}–{s_hi:.2f} were machine",
+        )
 
     def _explain(self, norm: str, x: NDArray[np.float32], ngram_logit: float) -> list[Evidence]:
         grams = self.ngram.top_ngrams(norm)

@@ -9,7 +9,8 @@ positives).
 Which split does what (each one either chooses something or reports, never both; see MODEL_CARD.md):
 
 * fit: the training rows outside the calibration split; the n-gram model and the MLP ensemble.
-* calibration: CALIB_SHARE of the training rows, by hash; chooses the combiner and the 1%/5% thresholds.
+* calibration: CALIB_SHARE of the training rows, by hash; chooses the combiners (one per word-count bucket),
+  the reliability bins behind each score's interval, and the 1%/5% thresholds.
 * dev: TweepFake validation. The model's settings were chosen on it (what was tried and dropped), so its
   figures are reported as dev figures, never as headline figures. It shares every account with training.
 * report: data that chose nothing, each scored by a model fitted (and thresholded on its own calibration
@@ -38,9 +39,17 @@ from numpy.typing import NDArray
 
 from flockwatch.metrics import auroc
 from flockwatch.model_card import markdown_table, write_block
-from flockwatch.text.canonical import MIN_WORDS, assess
+from flockwatch.text.canonical import LENGTH_EDGES, MIN_WORDS, assess, length_bucket
 from flockwatch.text.data import Corpus, read_authormimic, read_tweepfake
-from flockwatch.text.detector import Combiner, Mlp, MlpEnsemble, NgramModel, TextDetector
+from flockwatch.text.detector import (
+    Combiner,
+    LengthBucket,
+    Mlp,
+    MlpEnsemble,
+    NgramModel,
+    TextDetector,
+    bucket_bounds,
+)
 from flockwatch.text.embed import Backend, Embedder, load_cache, save_cache
 from flockwatch.text.features import style_matrix
 
@@ -60,6 +69,12 @@ MIN_ACCOUNT_POSTS = 20
 MIMIC_PER_GROUP = 150
 CV_FOLDS = 5
 REPORT_BUCKETS = 10  # 1 in REPORT_BUCKETS TweepFake train texts is the seen-account report split
+# A length bucket gets its own combiner with at least this many calibration rows of each class (else the
+# combiner fitted on all lengths); its score bins hold about BIN_ROWS calibration rows each, at most
+# RELIABILITY_BINS bins.
+MIN_BUCKET_CLASS_ROWS = 30
+BIN_ROWS = 40
+RELIABILITY_BINS = 10
 
 
 def bucket(key: str, n: int) -> int:
@@ -98,14 +113,37 @@ def rates(y: NDArray[Any], s: NDArray[Any], threshold: float) -> dict[str, float
     return out
 
 
-def report_figures(y: NDArray[Any], p: NDArray[Any], thresholds: dict[float, float]) -> dict[str, Any]:
-    """AUROC, TPR at each FPR on the ROC, and TPR/FPR at thresholds chosen elsewhere (keyed by their target)."""
+def report_figures(
+    y: NDArray[Any], p: NDArray[Any], thresholds: dict[float, float], texts: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """AUROC, TPR at each FPR on the ROC, and TPR/FPR at thresholds chosen elsewhere (keyed by their target).
+
+    With ``texts``, also per word-count bucket (``by_length``): the same figures on each bucket's posts, and
+    the mean score beside the machine share (calibration in the large).
+    """
     y = np.asarray(y)
+    p = np.asarray(p)
     out: dict[str, Any] = {"n": len(y), "machine": int(y.sum()), "auroc": round(auroc(y, p), 4)}
     for fpr in FPRS:
         out[f"tpr_at_{fpr:g}_fpr_roc"] = round(tpr_at_fpr(y, p, fpr), 4)
         if fpr in thresholds:
             out[f"at_stored_threshold_{fpr:g}"] = rates(y, p, thresholds[fpr])
+    if texts is not None:
+        which = np.array([length_bucket(t) for t in texts], dtype=np.int64)
+        out["by_length"] = {}
+        for b, (lo, hi) in enumerate(bucket_bounds()):
+            rows = which == b
+            yb, pb = y[rows], p[rows]
+            fig: dict[str, Any] = {
+                "n": int(rows.sum()),
+                "machine": int(yb.sum()),
+                "mean_score": round(float(pb.mean()), 4) if rows.any() else None,
+            }
+            if 0 < yb.sum() < len(yb):
+                fig["auroc"] = round(auroc(yb, pb), 4)
+            if 0.01 in thresholds and rows.any():
+                fig["at_stored_threshold_0.01"] = rates(yb, pb, thresholds[0.01])
+            out["by_length"][f"{lo}-{hi if hi is not None else ''}"] = fig
     return out
 
 
@@ -229,10 +267,39 @@ def fit_detector(f: Features, backend: str, seed: int = SEED, calib_share: float
     cr = f.rows(calib)
     detector = TextDetector(ngram, mlp, Combiner(1.0, 1.0, 0.0), {}, backend)
     x, ngram_logit = detector.features(cr.corpus.texts, cr.emb, cr.ngram_x)
-    detector.combiner = fit_combiner(mlp.logits(x), ngram_logit, cr.y)
-    probs = detector.combiner(mlp.logits(x), ngram_logit)
+    mlp_logit = mlp.logits(x)
+    detector.combiner = fit_combiner(mlp_logit, ngram_logit, cr.y)
+    detector.buckets = fit_length_buckets(cr.corpus.texts, mlp_logit, ngram_logit, cr.y, detector.combiner)
+    probs = detector.combine(cr.corpus.texts, mlp_logit, ngram_logit)
     detector.thresholds = {f"fpr_{fpr:g}": threshold_at_fpr(probs[cr.y == 0], fpr) for fpr in FPRS}
     return detector
+
+
+def reliability_bins(p: NDArray[Any], y: NDArray[Any]) -> tuple[tuple[float, ...], tuple[int, ...], tuple[int, ...]]:
+    """Quantile bins of calibration scores: (inner edges, posts per bin, machine posts per bin)."""
+    bins = int(np.clip(len(p) // BIN_ROWS, 1, RELIABILITY_BINS))
+    edges = np.unique(np.quantile(p, np.arange(1, bins) / bins)) if bins > 1 else np.zeros(0)
+    which = np.searchsorted(edges, p, side="right")  # as LengthBucket.interval finds a score's bin
+    n = np.bincount(which, minlength=len(edges) + 1)
+    k = np.bincount(which, weights=np.asarray(y, dtype=np.float64), minlength=len(edges) + 1)
+    return tuple(float(e) for e in edges), tuple(int(v) for v in n), tuple(int(v) for v in k)
+
+
+def fit_length_buckets(
+    texts: Sequence[str], mlp_logit: NDArray[Any], ngram_logit: NDArray[Any], y: NDArray[Any], overall: Combiner
+) -> list[LengthBucket]:
+    """Per word-count bucket of the calibration rows: its own combiner (or ``overall`` when it has too few
+    rows of a class) and the reliability bins that each score's interval is read from."""
+    which = np.array([length_bucket(t) for t in texts], dtype=np.int64)
+    out = []
+    for b, (lo, hi) in enumerate(bucket_bounds(LENGTH_EDGES)):
+        rows = which == b
+        yb = y[rows]
+        enough = min(int(yb.sum()), int((yb == 0).sum())) >= MIN_BUCKET_CLASS_ROWS
+        combiner = fit_combiner(mlp_logit[rows], ngram_logit[rows], yb) if enough else overall
+        pb = combiner(mlp_logit[rows], ngram_logit[rows])
+        out.append(LengthBucket(lo, hi, combiner, *reliability_bins(pb, yb)))
+    return out
 
 
 # --- data and embeddings ------------------------------------------------------------------------
@@ -261,6 +328,20 @@ def load_corpora(data_dir: Path) -> tuple[Corpus, Corpus, Corpus]:
     return _scoreable(train), _scoreable(valid), _scoreable(held)
 
 
+def unscoreable_rows(data_dir: Path) -> dict[str, dict[str, int]]:
+    """TweepFake rows the detector leaves unscored (no text of its own, another language), by split and label."""
+    out: dict[str, dict[str, int]] = {}
+    for split in ("train", "validation"):
+        c = read_tweepfake(data_dir, split)
+        dropped = [i for i, t in enumerate(c.texts) if not assess(t, min_words=MIN_WORDS).scoreable]
+        out[split] = {
+            "rows": len(c),
+            "unscored": len(dropped),
+            "unscored_machine": sum(c.labels[i] for i in dropped),
+        }
+    return out
+
+
 def _concat(a: Corpus, b: Corpus) -> Corpus:
     out = Corpus()
     for name in ("raw", "texts", "labels", "accounts", "sources", "generators"):
@@ -283,7 +364,7 @@ def featurize(corpus: Corpus, embedder: Embedder) -> Features:
 
 def evaluate_split(detector: TextDetector, f: Features) -> dict[str, Any]:
     p = detector.probabilities(f.corpus.texts, f.emb, f.ngram_x)
-    out = report_figures(f.y, p, {fpr: detector.threshold(fpr) for fpr in FPRS})
+    out = report_figures(f.y, p, {fpr: detector.threshold(fpr) for fpr in FPRS}, f.corpus.texts)
     gens = sorted(set(f.corpus.generators) - {"human"})
     humans = np.array([g == "human" for g in f.corpus.generators])
     out["auroc_by_generator"] = {
@@ -303,7 +384,7 @@ def seen_accounts_report(train: Features, backend: str) -> dict[str, Any]:
     detector = fit_detector(train.rows([i for i in range(len(train.y)) if i not in held]), backend)
     test = train.rows(report)
     p = detector.probabilities(test.corpus.texts, test.emb, test.ngram_x)
-    return report_figures(test.y, p, {fpr: detector.threshold(fpr) for fpr in FPRS})
+    return report_figures(test.y, p, {fpr: detector.threshold(fpr) for fpr in FPRS}, test.corpus.texts)
 
 
 def account_disjoint_cv(f: Features, backend: str, folds: int = CV_FOLDS) -> dict[str, Any]:
@@ -323,7 +404,7 @@ def account_disjoint_cv(f: Features, backend: str, folds: int = CV_FOLDS) -> dic
         log.info("account CV fold %d/%d done", k + 1, folds)
     rows = np.array(f.corpus.where(source="tweepfake-train"), dtype=np.int64)
     y, s = f.y[rows], p[rows]
-    per_post = report_figures(y, s, {})
+    per_post = report_figures(y, s, {}, [f.corpus.texts[i] for i in rows])
     for fpr in FPRS:
         hit = flagged[fpr][rows]
         per_post[f"at_fold_threshold_{fpr:g}"] = {
@@ -423,7 +504,9 @@ def train_text_detector(
                 "bias": round(detector.combiner.bias, 4),
             },
             "thresholds": {k: round(v, 4) for k, v in detector.thresholds.items()},
+            "length_buckets": bucket_summary(detector, calib),
         },
+        "unscoreable_tweepfake": unscoreable_rows(data_dir),
         "dev_tweepfake_validation": evaluate_split(detector, valid),
         "report_authormimic_held_out_humans": {
             "n": len(held.y),
@@ -447,6 +530,28 @@ def train_text_detector(
     write_card(out_dir / "MODEL_CARD.md", metrics)
     # The run time is printed, never stored: stored files depend on the data and code only.
     return {**metrics, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def bucket_summary(detector: TextDetector, calib: Features) -> list[dict[str, Any]]:
+    """Per length bucket of the calibration split: rows, humans, its combiner, and its bins' interval widths."""
+    which = detector.bucket_of(calib.corpus.texts)
+    out = []
+    for b, bucket in enumerate(detector.buckets):
+        rows = which == b
+        widths = [hi - lo for (lo, hi), *_ in (bucket.interval(e) for e in (0.0, *bucket.bin_edges))]
+        own = bucket.combiner != detector.combiner
+        out.append(
+            {
+                "words": bucket.words_label(),
+                "rows": int(rows.sum()),
+                "humans": int((calib.y[rows] == 0).sum()),
+                "own_combiner": own,
+                "bins": len(bucket.bin_n),
+                "interval_width_min": round(min(widths), 4),
+                "interval_width_max": round(max(widths), 4),
+            }
+        )
+    return out
 
 
 def write_card(card: Path, metrics: dict[str, Any]) -> None:
@@ -477,8 +582,9 @@ def render_card_figures(metrics: dict[str, Any]) -> dict[str, str]:
             f"{st['mlp_members']} MLPs of {st['mlp_hidden']} ReLU units, L2 α = {st['mlp_alpha']:g}.",
             f"- Calibration split: {st['calib_share']:.0%} of the training rows; thresholds at "
             + " and ".join(f"{x:.0%}" for x in st["fprs"])
-            + f" FPR; texts need ≥ {st['min_words']} words; at most {st['mimic_per_group']} AuthorMimic tweets "
-            "per generator and prompt.",
+            + f" FPR; texts need ≥ {st['min_words']} word; length buckets start at "
+            + ", ".join(str(e) for e in [st["min_words"], *st["length_edges"]])
+            + f" words; at most {st['mimic_per_group']} AuthorMimic tweets per generator and prompt.",
             f"- Combiner (fitted on the calibration split, {cal['n']} rows, {cal['humans']} human): "
             f"w_mlp = {_f(cal['combiner']['w_mlp'])}, w_ngram = {_f(cal['combiner']['w_ngram'])}, "
             f"bias = {_f(cal['combiner']['bias'])}; thresholds (calibrated probability): "
@@ -486,6 +592,7 @@ def render_card_figures(metrics: dict[str, Any]) -> dict[str, str]:
             + ".",
         ]
     )
+    blocks["length"] = _length_block(metrics)
     blocks["splits"] = markdown_table(
         ["split", "rows", "chooses", "reported as"],
         [
@@ -628,6 +735,70 @@ def render_card_figures(metrics: dict[str, Any]) -> dict[str, str]:
     return blocks
 
 
+def _length_block(metrics: dict[str, Any]) -> str:
+    """Per word-count bucket: calibration (own combiner, interval widths) and each report split's figures."""
+    cal = metrics["calibration"]
+    lines = [
+        markdown_table(
+            ["length bucket", "calibration rows (human)", "combiner", "score bins", "90% interval width"],
+            [
+                [
+                    b["words"],
+                    f"{b['rows']} ({b['humans']})",
+                    "its own" if b["own_combiner"] else "all lengths' (too few rows)",
+                    b["bins"],
+                    f"{_f(b['interval_width_min'], 2)}–{_f(b['interval_width_max'], 2)}",
+                ]
+                for b in cal.get("length_buckets", [])
+            ],
+        )
+    ]
+    splits = [
+        ("dev: TweepFake validation", metrics.get("dev_tweepfake_validation")),
+        ("TweepFake, seen accounts", metrics.get("report_tweepfake_seen_accounts")),
+        ("TweepFake, unseen accounts", (metrics.get("report_tweepfake_account_disjoint_cv") or {}).get("per_post")),
+    ]
+    rows: list[list[object]] = []
+    for name, fig in splits:
+        by_length = (fig or {}).get("by_length", {})
+        for words, b in sorted(by_length.items(), key=lambda kv: int(kv[0].split("-")[0])):  # metrics.json sorts
+            at = b.get("at_stored_threshold_0.01")
+            rows.append(
+                [
+                    name,
+                    words.rstrip("-") + ("+" if words.endswith("-") else ""),
+                    f"{b['n']} ({b['machine']})",
+                    _f(b["auroc"]) if "auroc" in b else "",
+                    "{tpr:.3f} / {fpr:.3f}".format(**at) if at else "",
+                    "" if b["mean_score"] is None else f"{b['mean_score']:.3f} / {b['machine'] / max(b['n'], 1):.3f}",
+                ]
+            )
+    lines.append(
+        markdown_table(
+            [
+                "split",
+                "words",
+                "posts (machine)",
+                "AUROC",
+                "TPR / FPR at the 1% threshold",
+                "mean score / machine share",
+            ],
+            rows,
+        )
+    )
+    un = metrics.get("unscoreable_tweepfake", {})
+    if un:
+        lines.append(
+            "Unscored TweepFake posts (no text of their own, or another language): "
+            + "; ".join(
+                f"{split} {u['unscored']} of {u['rows']} ({u['unscored_machine']} machine)" for split, u in un.items()
+            )
+            + ". They are left out of every figure above; counted as not flagged, a split's TPR falls by at most "
+            "that share of its machine posts."
+        )
+    return "\n\n".join(lines)
+
+
 SETTINGS: dict[str, Any] = {
     "seed": SEED,
     "ngram_range": list(NGRAM_RANGE),
@@ -639,12 +810,16 @@ SETTINGS: dict[str, Any] = {
     "calib_share": CALIB_SHARE,
     "fprs": list(FPRS),
     "min_words": MIN_WORDS,
+    "length_edges": list(LENGTH_EDGES),
+    "min_bucket_class_rows": MIN_BUCKET_CLASS_ROWS,
+    "bin_rows": BIN_ROWS,
+    "reliability_bins": RELIABILITY_BINS,
     "mimic_per_group": MIMIC_PER_GROUP,
 }
 
 
 TRAINING_DATA = {
-    "tweepfake": "text/tweepfake/train.csv (all rows with >= MIN_WORDS words); validation.csv is the dev split",
+    "tweepfake": "text/tweepfake/train.csv (all rows with a word of their own); validation.csv is the dev split",
     "authormimic": "text/authormimic Prompt-01 and Prompt-02: up to 150 tweets per generator and prompt (chosen by "
     "hash); human rows whose ID hashes to bucket 0 of 2 (the other half is held out for false-positive rates)",
 }

@@ -13,6 +13,7 @@ from flockwatch.text.canonical import (
     canonical_text,
     copy_form,
     decode_text,
+    length_bucket,
     text_key,
 )
 
@@ -78,8 +79,22 @@ def test_rtl_and_mixed_script() -> None:
     assert assess(canonical_text("We had a great time in the city of Київ last week")).scoreable
 
 
-def test_too_short_and_language_tags() -> None:
-    assert "too short" in assess(canonical_text("so true")).reason
+def test_short_texts_are_scoreable_and_empty_ones_say_why() -> None:
+    # Short posts are scored (the detector states its uncertainty); only posts with no words of their own are not.
+    assert assess(canonical_text("so true")).scoreable and assess(canonical_text("ok")).scoreable
+    assert [length_bucket(canonical_text(t)) for t in ("ok", "so very true indeed", "a " * 12)] == [0, 1, 2]
+    assert length_bucket(canonical_text("@bob https://t.co/x lol")) == 0  # placeholders are not words
+    for text, reason in [
+        ("", "empty text"),
+        ("🔥🔥🔥", "no letters"),
+        ("12 345 !!", "no letters"),
+        ("https://t.co/abc @someone 🔥", "no text of its own"),
+    ]:
+        got = assess(canonical_text(text))
+        assert not got.scoreable and reason in got.reason, (text, got)
+
+
+def test_language_tags() -> None:
     assert assess(canonical_text("I can not believe this happened today"), language="en").scoreable
     assert assess(canonical_text("I can not believe this happened today"), language="English").scoreable
     tagged = assess(canonical_text("I can not believe this happened today"), language="ru")

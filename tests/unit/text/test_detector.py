@@ -15,9 +15,18 @@ from typer.testing import CliRunner
 from flockwatch.cli.app import app
 from flockwatch.config import Settings
 from flockwatch.metrics import auroc
+from flockwatch.text.canonical import words
 from flockwatch.text.data import read_tweepfake
-from flockwatch.text.detector import TextDetector, shared_detector
-from flockwatch.training.text import fit_combiner, threshold_at_fpr
+from flockwatch.text.detector import (
+    Combiner,
+    LengthBucket,
+    TextDetector,
+    TextResult,
+    bucket_bounds,
+    shared_detector,
+    wilson,
+)
+from flockwatch.training.text import fit_combiner, reliability_bins, threshold_at_fpr
 
 DATA = Settings().data_dir
 
@@ -87,20 +96,61 @@ def test_evidence_on_every_result(detector: TextDetector) -> None:
         "word " * 200_000,
     ]
     results = detector.score(texts)
-    assert [r.label for r in results[2:6]] == ["unscored"] * 4
+    assert [results[i].label for i in (2, 3, 5)] == ["unscored"] * 3
+    assert results[4].label in ("machine", "human")  # one word: scored, with a stated (wide) interval
     assert results[0].label == "machine" and results[0].machine_score is not None
     assert {e.signal for e in results[0].evidence} >= {"rule.llm_artefact", "model.machine_probability"}
     for r in results:
         assert r.evidence
         if r.label == "unscored":
-            assert r.machine_score is None and r.evidence[-1].signal == "unscored"
+            assert r.machine_score is None and r.evidence[-1].signal == "unscored" and r.interval is None
         else:
             assert r.machine_score is not None and 0.0 <= r.machine_score <= 1.0
             signals = [e.signal for e in r.evidence]
-            assert "model.machine_probability" in signals and "model.ngrams" in signals
+            assert {"model.machine_probability", "model.uncertainty", "model.ngrams"} <= set(signals)
+            assert r.interval is not None and 0.0 <= r.interval[0] < r.interval[1] <= 1.0
     # A decisive rule labels even text the model does not score (here: tagged non-English).
     short = detector.score(["I'm sorry, but I can't help with that."], languages=["fr"])[0]
     assert short.label == "machine" and any(e.signal == "unscored" for e in short.evidence)
+
+
+def test_short_posts_are_scored_with_a_wider_interval(detector: TextDetector) -> None:
+    valid = read_tweepfake(DATA, "validation")
+    short = [t for t, n in zip(valid.raw, valid.texts, strict=True) if 1 <= len(words(n)) <= 2][:40]
+    long = [t for t, n in zip(valid.raw, valid.texts, strict=True) if len(words(n)) >= 15][:40]
+    got_short, got_long = detector.score(short, with_evidence=False), detector.score(long, with_evidence=False)
+    assert len(short) == 40 and all(r.label in ("machine", "human") for r in got_short)
+    note = next(e for e in got_short[0].evidence if e.signal == "model.uncertainty")
+    assert "short text" in note.detail and "calibration posts of 1–3 words" in note.detail
+
+    def width(rs: list[TextResult]) -> float:
+        return float(np.mean([r.interval[1] - r.interval[0] for r in rs if r.interval is not None]))
+
+    assert width(got_short) > width(got_long)
+
+
+def test_interval_reads_the_bin_of_the_score() -> None:
+    assert wilson(0, 0) == (0.0, 1.0)
+    lo, hi = wilson(8, 10)
+    assert 0.5 < lo < 0.8 < hi < 0.97  # Wilson, z = 1.645: 0.541–0.932
+    assert abs(lo - 0.5408) < 1e-3 and abs(hi - 0.9315) < 1e-3
+    bucket = LengthBucket(1, 3, Combiner(1.0, 1.0, 0.0), (0.2, 0.6), (10, 20, 10), (1, 10, 8))
+    assert bucket.interval(0.1)[1:] == (10, 1, (0.0, 0.2))
+    assert bucket.interval(0.6)[1:] == (10, 8, (0.6, 1.0))  # an edge belongs to the bin above it
+    assert bucket.interval(0.7)[0] == wilson(8, 10)
+    assert LengthBucket.from_json(bucket.as_json()) == bucket
+    assert bucket_bounds((4, 10)) == [(1, 3), (4, 9), (10, None)]
+
+
+def test_reliability_bins_count_every_calibration_row() -> None:
+    rng = np.random.default_rng(2)
+    p = rng.random(400)
+    y = (rng.random(400) < p).astype(np.int64)
+    edges, n, k = reliability_bins(p, y)
+    assert len(edges) == 9 and sum(n) == 400 and sum(k) == int(y.sum())
+    assert all(30 <= c <= 50 for c in n)  # quantile bins: about equal counts
+    assert k[0] < k[-1]  # higher scores, more machine posts
+    assert reliability_bins(np.zeros(0), np.zeros(0, dtype=np.int64)) == ((), (0,), (0,))
 
 
 def test_cli_score_text_jsonl_and_csv(tmp_path: Path, detector: TextDetector) -> None:
@@ -118,6 +168,7 @@ def test_cli_score_text_jsonl_and_csv(tmp_path: Path, detector: TextDetector) ->
     assert [line["id"] for line in lines] == ["0", "1", "2", "bad", "line:5", "none"]
     for line in lines:
         assert {"id", "machine_score", "label", "evidence"} <= set(line)
+        assert line.get("interval") is None or line["label"] != "unscored"
         assert line["label"] in ("machine", "human", "unscored")
     assert lines[0]["label"] in ("machine", "human") and lines[3]["label"] in ("machine", "human")
     assert lines[4]["evidence"][0]["signal"] == "input_error"
