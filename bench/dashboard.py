@@ -22,6 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench.api_spread import percentile
 from bench.report import write_section
 from tests.browser import chromium, free_port
 
@@ -60,11 +61,6 @@ def measure(base: str, token: str, runs: int) -> tuple[list[float], list[float],
     return walls, page_clock, shown
 
 
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=15)
@@ -88,8 +84,8 @@ def main() -> None:
         subprocess.run([FLOCKWATCH, "token", "revoke", name], capture_output=True, check=False)
     if shown == 0:
         raise SystemExit("the feed showed no alerts: run `flockwatch demo` first")
-    median, high = statistics.median(walls), p95(walls)
-    clock_row = f"{statistics.median(clock):.3f} | {p95(clock):.3f} | {max(clock):.3f}"
+    median, high = statistics.median(walls), percentile(walls, 95)
+    clock_row = f"{statistics.median(clock):.3f} | {percentile(clock, 95):.3f} | {max(clock):.3f}"
     verdict = "meets" if high <= TARGET_S else "misses"
     body = f"""
 The alerts feed, signed in, in a fresh headless Chromium context per run (no cache): {args.runs} runs over the

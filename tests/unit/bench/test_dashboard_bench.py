@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.dashboard import measure, p95
+from bench.dashboard import measure
 from flockwatch.api.access import Role
 from flockwatch.api.app import api_paths, create_app
 from flockwatch.config import Settings
@@ -21,8 +21,3 @@ def test_each_run_loads_the_feed_signed_in_from_a_cold_context(tmp_path: Path) -
     assert len(walls) == len(clock) == 2 and all(0 < w < 30 for w in walls)
     assert shown == 1  # the store's one alert, drawn
     assert [e["action"] for e in audit.tail(10)].count("list_alerts") == 2  # signed in: the API was asked twice
-
-
-def test_p95_is_the_nearest_rank() -> None:
-    assert p95([float(i) for i in range(1, 21)]) == 19.0
-    assert p95([3.0]) == 3.0
