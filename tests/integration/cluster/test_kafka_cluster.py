@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -65,6 +66,11 @@ def test_topics_have_three_copies_two_in_sync_and_a_killed_broker_loses_nothing(
     try:
         names = [topic_name(cluster.topic_prefix, spec.topic) for spec in TOPICS]
         described = admin.describe_topics(names)
+        deadline = time.monotonic() + 30
+        # A topic just created reaches every broker's metadata a moment later: until then it lists no partitions.
+        while any(not t["partitions"] for t in described) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            described = admin.describe_topics(names)
         for topic in described:
             assert {len(p["replica_nodes"]) for p in topic["partitions"]} == {3}, topic["name"]
         leaders = {p["leader_id"] for topic in described for p in topic["partitions"]}
