@@ -27,6 +27,9 @@ STAGE_INPUTS: dict[str, tuple[Topic, ...]] = {
     module.STAGE: module.INPUTS for module in (normalize, text, media, index, rollups, alerts, graph)
 }
 STAGES = tuple(STAGE_INPUTS)
+# Stages whose state needs every input partition: one worker each, a second refuses to start
+# (flockwatch.adapters.single_writer). The others scale out by adding workers to their consumer group.
+SINGLE_WRITER_STAGES: tuple[str, ...] = (text.STAGE, alerts.STAGE, graph.STAGE)
 
 AnyStage = NormalizeStage | TextScoreStage | MediaScoreStage | IndexStage | RollupsStage | AlertStage | GraphStage
 

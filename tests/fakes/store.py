@@ -22,7 +22,7 @@ from typing import Any
 from flockwatch.alerts.watchlist import WatchEntity, match_all
 from flockwatch.schema import Post
 from flockwatch.store.alerts import apply_change, merge_alert, with_delivery
-from flockwatch.store.documents import BulkResult, IndexKind, StoreUnavailable, Upsert
+from flockwatch.store.documents import BulkResult, IndexKind, StoreUnavailable, Upsert, Version, VersionedPut
 from flockwatch.text.aggregate import RECENT_POSTS
 from flockwatch.text.rollup import NarrativeSummary, account_key, summarize_posts
 
@@ -49,6 +49,13 @@ class InMemoryEngine:
         self.writes_down = False
         self.fail_writes = 0
         self.reject: set[str] = set()
+        # Each document's version (bumped by every write), for the conditional writes.
+        self.versions: dict[tuple[IndexKind, str], int] = {}
+        # Called before each conditional write's check: a test's concurrent writer.
+        self.before_put_if: Callable[[], None] | None = None
+
+    def _bump(self, kind: IndexKind, doc_id: str) -> None:
+        self.versions[(kind, doc_id)] = self.versions.get((kind, doc_id), 0) + 1
 
     def check_read(self) -> None:
         if self.down:
@@ -69,8 +76,34 @@ class InMemoryEngine:
                 result.rejected.append((u.doc_id, "mapper_parsing_exception: rejected (test)"))
                 continue
             self.docs[u.kind].setdefault(u.doc_id, {}).update(copy.deepcopy(u.doc))
+            self._bump(u.kind, u.doc_id)
             result.written += 1
         self.writes += len(upserts)
+        return result
+
+    def get_many_versioned(self, kind: IndexKind, ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], Version]]:
+        self.check_read()
+        docs = self.docs[kind]
+        return {i: (copy.deepcopy(docs[i]), (self.versions.get((kind, i), 0), 1)) for i in ids if i in docs}
+
+    def bulk_put_if(self, kind: IndexKind, puts: Sequence[VersionedPut]) -> BulkResult:
+        self.check_write()
+        if self.before_put_if is not None:
+            self.before_put_if()
+        result = BulkResult()
+        for put in puts:
+            if put.doc_id in self.reject:
+                result.rejected.append((put.doc_id, "mapper_parsing_exception: rejected (test)"))
+                continue
+            exists = put.doc_id in self.docs[kind]
+            current = (self.versions.get((kind, put.doc_id), 0), 1) if exists else None
+            if current != put.version:
+                result.conflicts.append(put.doc_id)
+                continue
+            self.docs[kind][put.doc_id] = copy.deepcopy(dict(put.doc))
+            self._bump(kind, put.doc_id)
+            result.written += 1
+        self.writes += len(puts)
         return result
 
     def refresh(self, kind: IndexKind | None = None) -> None:

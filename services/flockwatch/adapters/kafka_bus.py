@@ -37,6 +37,7 @@ from kafka.errors import (
 
 from flockwatch.adapters import local_services
 from flockwatch.adapters.client_security import kafka_client_args
+from flockwatch.adapters.single_writer import SecondWriter, claim, missing_inputs
 from flockwatch.config import Settings
 from flockwatch.messages import InMessage, OutMessage, StageOutcome, TransientError, UpstreamBehind
 from flockwatch.readiness import SETTINGS_BOUND, resolve_wait, retry_until_ready
@@ -230,7 +231,8 @@ def run_stage(
     ``instance_id`` makes the consumer a static group member (see ``make_consumer``): long-running workers only,
     since a catch-up run in the same group under the same id would fence the worker out.
     Without ``max_poll_records``, a stage with a ``record_cost_s`` gets batches that fit the poll interval
-    (``pipeline.batching.poll_plan``)."""
+    (``pipeline.batching.poll_plan``). A stage whose ``single_writer`` is true refuses to run beside another
+    worker of its group (:mod:`flockwatch.adapters.single_writer`): ``SecondWriter``."""
     poll_interval_s = settings.kafka_max_poll_interval_s
     if max_poll_records is None:
         # A costly stage gets small batches (and, below a floor, a longer interval) so no batch outlasts it.
@@ -242,6 +244,10 @@ def run_stage(
     counts: Counter[str] = Counter()
     batches = retries = 0
     backoff = 0.5
+    single_writer = bool(getattr(stage, "single_writer", False))
+    input_topics = [topic_name(settings.topic_prefix, s) for s in stage.inputs]
+    if single_writer:
+        when_kafka_ready(settings, lambda: claim(settings, stage.name, group, instance_id), wait_s)
     consumer = when_kafka_ready(
         settings,
         lambda: make_consumer(settings, group, stage.inputs, max_poll_records, poll_interval_s, instance_id),
@@ -260,6 +266,12 @@ def run_stage(
                 log.warning("%s: poll failed (%s); retrying", stage.name, exc)
                 stop.wait(1.0)
                 continue
+            if single_writer and polled and (missing := missing_inputs(consumer, input_topics)):
+                # Not processed, not committed: whichever worker is left redoes these records with the whole input.
+                raise SecondWriter(
+                    f"{stage.name}: this stage is single-writer, but group {group} gave this worker only part of "
+                    f"its input (not {', '.join(missing)}): another worker joined. Stopping; run one worker of it."
+                )
             batch = [in_message(r, raw_topic) for records in polled.values() for r in records]
             if not batch:
                 if until_caught_up and _caught_up(consumer):

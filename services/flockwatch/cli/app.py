@@ -224,12 +224,12 @@ def graph_export(
 # ``flockwatch worker <stage>``: one long-running consumer group per stage.
 WORKERS = {
     "normalize": "Raw records → normalised posts (bad records → dead-letter topic).",
-    "text": "Normalised posts → text scores: machine-likeness with evidence (model loaded once).",
+    "text": "Normalised posts → text scores and narratives (single-writer; model loaded once).",
     "media": "Normalised posts → media scores: safe fetch, provenance, bank matches, detectors (models loaded once).",
     "index": "Posts and scores → the store, committing offsets only after the store acknowledged.",
     "rollups": "Text scores → narrative and account documents, recomputed from the stored posts once indexed.",
-    "alerts": "Posts and scores → alerts (store + alerts topic + sinks), per the rules in $FLOCKWATCH_ALERTS_CONFIG.",
-    "graph": "Normalised posts → coordination edges, cascades and accounts in the store (run a single one).",
+    "alerts": "Posts and scores → alerts (store, topic, sinks) per $FLOCKWATCH_ALERTS_CONFIG (single-writer).",
+    "graph": "Normalised posts → coordination edges, cascades and accounts in the store (single-writer).",
 }
 
 
@@ -251,6 +251,7 @@ def _run_worker(name: str) -> None:
     import threading
 
     from flockwatch.adapters.kafka_bus import ensure_topics, run_stage
+    from flockwatch.adapters.single_writer import SecondWriter
     from flockwatch.workers import build_stage, group_id
     from flockwatch.yamlconf import ConfigError
 
@@ -280,6 +281,9 @@ def _run_worker(name: str) -> None:
             wait_s=None,
             instance_id=settings.kafka_group_instance_id or None,
         )
+    except SecondWriter as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     finally:
         close = getattr(stage, "close", None)
         if close is not None:
@@ -297,6 +301,14 @@ def demo(
     verbose: Annotated[
         bool, typer.Option("--verbose", help="Also show third-party warnings and library logs (FLOCKWATCH_VERBOSE=1).")
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes of each stage that scales out (normalize, media, index, rollups); the "
+            "single-writer stages (text, graph, alerts) run one. More than FLOCKWATCH_TOPIC_PARTITIONS would idle.",
+        ),
+    ] = 1,
 ) -> None:
     """Start what is not running, replay a real dataset through every stage, print a summary."""
     from flockwatch.cli.demo import run_demo
@@ -305,7 +317,9 @@ def demo(
         show_everything()
     settings = get_settings()
     with _progress(f"replaying {dataset}", limit or None, quiet=as_json) as advance:
-        summary = run_demo(settings, dataset, limit=limit or None, rate=rate, fresh=fresh, on_progress=advance)
+        summary = run_demo(
+            settings, dataset, limit=limit or None, rate=rate, fresh=fresh, on_progress=advance, workers=workers
+        )
     api = _demo_api_access(settings)
     if as_json:
         stages = {name: dict(counts) for name, counts in summary.stage_counts.items()}

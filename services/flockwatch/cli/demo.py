@@ -6,7 +6,7 @@ import multiprocessing as mp
 import queue
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
@@ -21,7 +21,7 @@ from flockwatch.cli.quiet import quiet_third_party
 from flockwatch.config import Settings
 from flockwatch.store import Store, open_store, prepare_store, when_store_ready
 from flockwatch.store.documents import IndexKind
-from flockwatch.workers import STAGE_INPUTS, STAGES, build_stage, group_id
+from flockwatch.workers import SINGLE_WRITER_STAGES, STAGE_INPUTS, STAGES, build_stage, group_id
 
 
 @dataclass
@@ -57,11 +57,17 @@ class DemoSummary:
         }
 
 
-def _stage_process(name: str, settings_json: str, stop: MpEvent, results: Any) -> None:
+def _stage_process(label: str, name: str, settings_json: str, stop: MpEvent, results: Any) -> None:
     quiet_third_party()  # a spawned process inherits the environment, not the parent's filters
     settings = Settings.model_validate_json(settings_json)
-    report = run_stage(settings, build_stage(name, settings), group_id(settings, name), stop=stop)  # type: ignore[arg-type]
-    results.put((name, dict(report.counts)))
+    stage = build_stage(name, settings)
+    try:
+        report = run_stage(settings, stage, group_id(settings, name), stop=stop)  # type: ignore[arg-type]
+    finally:
+        close = getattr(stage, "close", None)
+        if close is not None:
+            close()  # as `flockwatch worker` does: the alerts stage releases what its watermark still held
+    results.put((label, dict(report.counts)))
 
 
 def wait_for_stages(
@@ -85,31 +91,45 @@ def wait_for_stages(
     return True
 
 
+def worker_plan(stages: Sequence[str], workers: int) -> dict[str, int]:
+    """Workers per stage when each stage that scales out gets ``workers`` (single-writer stages get one). More
+    workers than topic partitions would idle: the caller sizes the partitions."""
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    return {name: 1 if name in SINGLE_WRITER_STAGES else workers for name in stages}
+
+
 @dataclass
 class RunningStages:
-    """Stage processes of a ``stage_processes`` block: their counts (filled once the block exits)."""
+    """Stage processes of a ``stage_processes`` block, labelled ``stage`` (or ``stage-<n>`` when a stage has
+    several workers): their counts per stage, summed over its workers (filled once the block exits)."""
 
     procs: dict[str, BaseProcess]
     counts: dict[str, Counter[str]] = field(default_factory=dict)
+    reported: set[str] = field(default_factory=set)
 
     def exited(self) -> list[str]:
-        return [name for name, p in self.procs.items() if p.exitcode is not None]
+        return [label for label, p in self.procs.items() if p.exitcode is not None]
 
 
 @contextmanager
-def stage_processes(settings: Settings, stages: Sequence[str] = STAGES) -> Iterator[RunningStages]:
-    """Run each of ``stages`` in its own process (two cores, one GIL each) for the block."""
+def stage_processes(
+    settings: Settings, stages: Sequence[str] = STAGES, workers: Mapping[str, int] | None = None
+) -> Iterator[RunningStages]:
+    """Run each of ``stages`` in its own process (two cores, one GIL each) for the block; ``workers[stage]``
+    processes of a stage (default one) share its consumer group, as more ``flockwatch worker`` commands would."""
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
     results = ctx.Queue()
-    running = RunningStages(
-        {
-            name: ctx.Process(
-                target=_stage_process, args=(name, settings.model_dump_json(), stop, results), daemon=True
+    procs: dict[str, BaseProcess] = {}
+    for name in stages:
+        count = (workers or {}).get(name, 1)
+        for n in range(1, count + 1):
+            label = name if count == 1 else f"{name}-{n}"
+            procs[label] = ctx.Process(
+                target=_stage_process, args=(label, name, settings.model_dump_json(), stop, results), daemon=True
             )
-            for name in stages
-        }
-    )
+    running = RunningStages(procs)
     for p in running.procs.values():
         p.start()
     try:
@@ -127,14 +147,16 @@ def _collect_counts(running: RunningStages, results: Any, deadline_s: float) -> 
     """Each stage's counts from the queue. A stage that reported may already have exited, so its exit says
     nothing; only a stage that exited without reporting (it crashed) is given up on, once the queue is empty."""
     deadline = time.monotonic() + deadline_s
-    while (pending := set(running.procs) - set(running.counts)) and time.monotonic() < deadline:
+    while (pending := set(running.procs) - running.reported) and time.monotonic() < deadline:
         try:
-            name, c = results.get(timeout=1.0)
+            label, c = results.get(timeout=1.0)
         except queue.Empty:
             if all(running.procs[n].exitcode is not None for n in pending):
                 break
             continue
-        running.counts[name] = Counter(c)
+        running.reported.add(label)
+        stage = label if label in STAGE_INPUTS else label.rsplit("-", 1)[0]
+        running.counts.setdefault(stage, Counter()).update(Counter(c))
 
 
 def run_demo(
@@ -146,6 +168,7 @@ def run_demo(
     speed: float | None = None,
     fresh: bool = False,
     on_progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> DemoSummary:
     started = time.monotonic()
     local_services.up(settings, list(local_services.default_services(settings)))
@@ -153,7 +176,7 @@ def run_demo(
     if fresh:
         when_store_ready(settings, open_store(settings).engine.drop_all)
     store = prepare_store(settings)
-    with stage_processes(settings) as running:
+    with stage_processes(settings, workers=worker_plan(STAGES, workers)) as running:
         report = replay(settings, dataset, path, limit=limit, rate=rate, speed=speed, on_progress=on_progress)
         if not wait_for_stages(settings, timeout_s=600, exited=running.exited):
             raise TimeoutError("stages did not catch up within 10 minutes; see `flockwatch status`")

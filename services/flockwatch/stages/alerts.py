@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from pydantic import ValidationError
 
@@ -98,6 +98,7 @@ class AlertStage:
     store: AlertStore
     engine: AlertEngine
     dispatcher: Dispatcher | None = None
+    single_writer: ClassVar[bool] = True  # the burst detector's bins count posts of every partition
     name: str = STAGE
     inputs: tuple[Topic, ...] = INPUTS
     use_clusters: bool = True

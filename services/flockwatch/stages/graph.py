@@ -44,8 +44,8 @@ The ``graph_windows`` DAG recomputes a window from the stored posts in batch (:m
 and merges into the same documents: co-actions the stream missed (restart, events later than the
 lateness, several graph workers) are added, roots are filled in, and significance and clusters are set.
 
-**One graph worker.**  Co-actions join posts of every partition, so the stage must see the whole topic:
-run a single ``flockwatch worker graph`` (a second one in the group would only see its partitions' posts).
+**One graph worker.**  Co-actions join posts of every partition, so the stage must see the whole topic: it is
+single-writer, and a second worker in the group refuses to start (:mod:`flockwatch.adapters.single_writer`).
 Partitions are read at different speeds (a backlog arrives thousands of records of one partition at a
 time), and normalize re-keys posts, so each input partition interleaves the ``posts.raw`` partitions in
 the chunks normalize read them in.  Buffers therefore expire behind the *minimum*, over (input partition,
@@ -71,7 +71,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -856,6 +856,7 @@ class GraphStage:
 
     state: GraphState
     settings: GraphSettings = field(default_factory=GraphSettings)
+    single_writer: ClassVar[bool] = True  # the co-action windows need every partition
     name: str = STAGE
     inputs: tuple[Topic, ...] = INPUTS
     coordination: dict[str, StreamingCoordination] = field(default_factory=dict)

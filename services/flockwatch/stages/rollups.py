@@ -11,6 +11,14 @@ batch after a backoff), so the documents it writes count complete posts. A post 
 ``max_wait_s`` (its post was dead-lettered or never came) stops holding the stream: the batch is computed over
 what exists and the post counted as ``rollup_missing_posts``. A document the store rejects (a refusal retrying
 cannot fix) is dead-lettered, its JSON as the original, and counted as ``rollup_rejected``.
+
+**Several workers** (the stage scales out) recompute the same narrative or account concurrently, each from the posts
+stored when it read them; a plain write would let a slower worker's older view overwrite a newer one. So each
+document is written conditionally: its version is read *before* the posts are, and the write succeeds only if
+nobody wrote it since. A writer that read the version after another's write also read the posts after it, so it
+saw at least what that writer saw; a lost write is recomputed (:data:`CONFLICT_ROUNDS` times, then the batch is
+retried). The written document is the stored one with the rollup's fields replaced, so the graph stage's fields
+of an account (merged in by its own upserts, which make this write conflict) are kept.
 """
 
 from __future__ import annotations
@@ -22,9 +30,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from flockwatch.messages import InMessage, OutMessage, StageOutcome, UpstreamBehind, parse
+from flockwatch.messages import InMessage, OutMessage, StageOutcome, TransientError, UpstreamBehind, parse
 from flockwatch.schema import DeadLetter, TextScore
-from flockwatch.store.documents import BulkResult, IndexKind, Upsert
+from flockwatch.store.documents import BulkResult, IndexKind, Upsert, Version, VersionedPut
 from flockwatch.text.rollup import AccountPosts, NarrativeSummary, account_document, narrative_document
 from flockwatch.topics import Topic
 
@@ -33,11 +41,14 @@ INPUTS: tuple[Topic, ...] = (Topic.text_scores,)
 # How long a batch waits for the index stage to store a scored post; the loop's backoff (0.5 s doubling to 10 s)
 # retries it about six times within this.
 MAX_WAIT_S = 30.0
+# Rounds of recomputing the documents another worker wrote first, before the batch is handed back for a retry.
+CONFLICT_ROUNDS = 5
 
 
 class RollupWrites(Protocol):
     def refresh(self, kind: IndexKind | None = None) -> None: ...
-    def bulk_upsert(self, upserts: Sequence[Upsert]) -> BulkResult: ...
+    def get_many_versioned(self, kind: IndexKind, ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], Version]]: ...
+    def bulk_put_if(self, kind: IndexKind, puts: Sequence[VersionedPut]) -> BulkResult: ...
 
 
 class PostReads(Protocol):
@@ -50,8 +61,8 @@ class NarrativeReads(Protocol):
 
 
 class RollupStore(Protocol):
-    """What the rollups need of the store (:class:`flockwatch.store.Store`): the engine's refresh and bulk
-    upsert, the posts' refs and recent posts by account, and the narratives' summaries."""
+    """What the rollups need of the store (:class:`flockwatch.store.Store`): the engine's refresh and
+    conditional writes, the posts' refs and recent posts by account, and the narratives' summaries."""
 
     @property
     def engine(self) -> RollupWrites: ...
@@ -88,9 +99,34 @@ class TextRollups:
             author = r.get("author") or {}
             if r.get("platform") and author.get("id"):
                 handles[(str(r["platform"]), str(author["id"]))] = author.get("handle")
-        if not narratives and not handles:
-            return counts, []
-        upserts = [
+        if narratives or handles:
+            counts["narratives_updated"] += len(narratives)
+            counts["accounts_updated"] += len(handles)
+        rejected: list[tuple[Upsert, str]] = []
+        for _ in range(CONFLICT_ROUNDS):
+            if not narratives and not handles:
+                break
+            narratives, handles, lost = self._write(narratives, handles, rejected)
+            if lost:
+                counts["rollup_conflicts"] += lost
+        if narratives or handles:
+            raise TransientError(f"rollups: {len(narratives) + len(handles)} documents kept changing while recomputed")
+        return counts, rejected
+
+    def _write(
+        self,
+        narratives: Sequence[str],
+        handles: dict[tuple[str, str], str | None],
+        rejected: list[tuple[Upsert, str]],
+    ) -> tuple[list[str], dict[tuple[str, str], str | None], int]:
+        """One conditional round (see the module doc); returns the narratives and accounts to do again."""
+        account_ids = {f"{p}:{a}": (p, a) for p, a in handles}
+        # Versions first, posts second: that order is what makes the conditional write exact.
+        stored = {
+            IndexKind.narratives: self.store.engine.get_many_versioned(IndexKind.narratives, list(narratives)),
+            IndexKind.accounts: self.store.engine.get_many_versioned(IndexKind.accounts, sorted(account_ids)),
+        }
+        fresh: list[Upsert] = [
             Upsert(IndexKind.narratives, nid, narrative_document(summary))
             for nid, summary in sorted(self.store.rollups.narrative_summaries(narratives).items())
         ]
@@ -98,14 +134,24 @@ class TextRollups:
         for (platform, author_id), handle in sorted(handles.items()):
             key = f"{platform}:{author_id}"
             doc = account_document(AccountPosts(key, platform, handle, recent.get(key, [])), self.threshold)
-            upserts.append(Upsert(IndexKind.accounts, key, doc))
-        result = self.store.engine.bulk_upsert(upserts)
-        # A rejection is final (retrying the batch would loop forever): the caller dead-letters the document.
-        reasons = dict(result.rejected)
-        rejected = [(u, reasons[u.doc_id]) for u in upserts if u.doc_id in reasons]
-        counts["narratives_updated"] += len(narratives)
-        counts["accounts_updated"] += len(handles)
-        return counts, rejected
+            fresh.append(Upsert(IndexKind.accounts, key, doc))
+        conflicts: set[str] = set()
+        for kind in (IndexKind.narratives, IndexKind.accounts):
+            mine = [u for u in fresh if u.kind is kind]
+            if not mine:
+                continue
+            puts = []
+            for u in mine:
+                old, version = stored[kind].get(u.doc_id, ({}, None))
+                puts.append(VersionedPut(u.doc_id, {**old, **u.doc}, version))
+            result = self.store.engine.bulk_put_if(kind, puts)
+            # A rejection is final (retrying the batch would loop forever): the caller dead-letters the document.
+            reasons = dict(result.rejected)
+            rejected.extend((u, reasons[u.doc_id]) for u in mine if u.doc_id in reasons)
+            conflicts.update(result.conflicts)
+        again_narratives = [n for n in narratives if n in conflicts]
+        again_handles = {pa: h for pa, h in handles.items() if f"{pa[0]}:{pa[1]}" in conflicts}
+        return again_narratives, again_handles, len(conflicts)
 
 
 def scored(ref: dict[str, Any]) -> bool:

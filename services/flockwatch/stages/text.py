@@ -101,16 +101,21 @@ class TextScoreStage:
 
     **One text worker.** The narrative index is state shared by every partition (a copy on one partition
     must find its original on another) and lives in ``state_dir`` (``<state_dir>/narratives/<topic prefix>``):
-    run a single ``flockwatch worker text``, and never at the same time as the ``index_stream`` DAG's text
-    task. The state is committed (journal + fsync) at the end of ``process``, before the loop emits the
-    scores: every narrative id that anyone saw is durable, so a batch redelivered after a crash gets the same
-    ids (see :mod:`flockwatch.text.narratives`)."""
+    the stage is single-writer, and a second worker (or the ``index_stream`` DAG's text task beside a running
+    worker) refuses to start. The state is committed (journal + fsync) at the end of ``process``, before the
+    loop emits the scores: every narrative id that anyone saw is durable, so a batch redelivered after a crash
+    gets the same ids (see :mod:`flockwatch.text.narratives`)."""
 
     detector: TextDetector
     narratives: NarrativeIndex | None = None
     state_dir: Path | None = None
     name: str = STAGE
     inputs: tuple[Topic, ...] = INPUTS
+
+    @property
+    def single_writer(self) -> bool:
+        """With a narrative index, one worker must see every partition (flockwatch.adapters.single_writer)."""
+        return self.narratives is not None
 
     def process(self, messages: Sequence[InMessage]) -> StageOutcome:
         outcome = score_batch(messages, self.detector, narratives=self.narratives)

@@ -127,9 +127,11 @@ class Mlp:
     layers: list[tuple[NDArray[np.float32], NDArray[np.float32]]]
 
     def logits(self, x: NDArray[np.float32]) -> NDArray[np.float64]:
+        """One logit per row. Row by row: a matrix product over the batch sums in an order that depends on the
+        batch's size, so a post's score would move (by ~1e-8) with the posts scored beside it."""
         h = ((x - self.mean) / self.scale).astype(np.float32)
         for i, (w, b) in enumerate(self.layers):
-            h = h @ w + b
+            h = (np.stack([row @ w for row in h]) if len(h) else h @ w) + b
             if i < len(self.layers) - 1:
                 h = np.maximum(h, 0)
         return np.asarray(h, dtype=np.float64).ravel()

@@ -4,10 +4,17 @@ Three things make it fast on two cores, each measured in ``bench/text.py``:
 
 * a cache keyed by the normalised text's hash (campaign text repeats; repeats within a batch are
   embedded once);
-* length bucketing: misses are sorted by token count and batched under a token budget, so short
-  posts are not padded to the longest one in their batch;
+* length bucketing (fp32 backends): misses are sorted by token count and batched under a token budget, so
+  short posts are not padded to the longest one in their batch;
 * ONNX Runtime with int8 dynamic quantisation (per-channel weights) of the same weights: exported
   from the package's safetensors on first use into a cache folder (never downloaded), then reused.
+
+**A text's vector never depends on the texts it is embedded with.** Dynamic quantisation scales a run's
+activations by their range over the whole input tensor, so in a batch every other text moves each vector (by up to
+0.05 per coordinate on IRA posts): the same post would get another score in another Kafka batch, in another worker,
+or from ``flockwatch score text``. The int8 backend therefore runs one text per call, on a pool of one thread per
+core (about as fast as batching on two cores; ``bench/text.py`` measures it). :data:`METHOD` names this, so
+vectors cached by the batched method are never reused.
 
 Backends: ``onnx-int8`` (default), ``onnx`` (fp32), ``torch`` (sentence-transformers, the reference).
 The detector in ``models/text_detector`` records the backend it was trained with; scoring uses the same.
@@ -21,6 +28,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +47,8 @@ Backend = Literal["onnx-int8", "onnx", "torch"]
 BACKENDS: tuple[Backend, ...] = ("onnx-int8", "onnx", "torch")
 DIM = 384
 MAX_TOKENS = 256  # the model's max_seq_length
+# How int8 vectors are computed (see the module doc); part of every on-disk vector cache's name.
+METHOD = "one-text-per-run"
 Vectors = NDArray[np.float32]
 
 
@@ -141,6 +151,7 @@ class Embedder:
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._session: Any = None
         self._st: Any = None
+        self._pool: ThreadPoolExecutor | None = None
         if backend == "torch":
             import torch
             from sentence_transformers import SentenceTransformer
@@ -153,7 +164,8 @@ class Embedder:
             cache = (cache_dir or default_cache_dir()) / f"minilm-{_fingerprint(folder)}"
             path = export_onnx(folder, cache / f"model-{backend}.onnx", quantize=backend == "onnx-int8")
             options = ort.SessionOptions()
-            options.intra_op_num_threads = self.threads
+            # int8 runs texts one by one in parallel (one thread per run); fp32 batches on every thread.
+            options.intra_op_num_threads = 1 if backend == "onnx-int8" else self.threads
             options.inter_op_num_threads = 1
             options.log_severity_level = 3
             self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -191,6 +203,11 @@ class Embedder:
             vecs = self._st.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
             return np.asarray(vecs, dtype=np.float32)
         encodings = self._tokenizer.encode_batch(texts)
+        if self.backend == "onnx-int8":
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="embed")
+            rows = list(self._pool.map(lambda enc: self._run([enc]), encodings))
+            return np.concatenate(rows) if rows else np.zeros((0, DIM), dtype=np.float32)
         lengths = np.array([len(e.ids) for e in encodings])
         order = np.argsort(lengths, kind="stable")
         out = np.zeros((len(texts), DIM), dtype=np.float32)

@@ -50,7 +50,7 @@ from flockwatch.text.detector import (
     TextDetector,
     bucket_bounds,
 )
-from flockwatch.text.embed import Backend, Embedder, load_cache, save_cache
+from flockwatch.text.embed import METHOD, Backend, Embedder, load_cache, save_cache
 from flockwatch.text.features import style_matrix
 
 log = logging.getLogger(__name__)
@@ -481,7 +481,7 @@ def train_text_detector(
 ) -> dict[str, Any]:
     started = time.perf_counter()
     embedder = Embedder(backend, cache_dir=cache_dir, cache_size=10**6)
-    emb_cache = (cache_dir or Path.home() / ".cache" / "flockwatch") / f"train-embeddings-{backend}.npz"
+    emb_cache = (cache_dir or Path.home() / ".cache" / "flockwatch") / f"train-embeddings-{backend}-{METHOD}.npz"
     load_cache(embedder, emb_cache)
     train_c, valid_c, held_c = load_corpora(data_dir)
     on_progress(f"embedding {len(train_c) + len(valid_c) + len(held_c)} texts ({backend})")

@@ -162,3 +162,37 @@ def test_rollups_wait_for_the_score_then_give_up_on_a_missing_post() -> None:
     assert done.counts["narratives_updated"] == 2 and done.counts["accounts_updated"] == 3
     assert store.engine.docs[IndexKind.narratives]["n-1"]["post_count"] == 1  # post 1 only: post 3 is not stored
     assert not rollups._missing_since  # nothing left waiting
+
+
+def test_a_worker_whose_view_went_stale_recomputes_instead_of_overwriting() -> None:
+    """Two rollups workers: the slow one read its documents' versions, then another worker stored a newer post and
+    wrote the documents from it. The slow one's write conflicts, so it recomputes from the posts as they are now;
+    a plain write would have put the older counts back."""
+    store = InMemoryStore()
+    index, slow = IndexStage(store), RollupsStage(TextRollups(store, threshold=0.9))
+    msgs = messages(6)
+    index.process(msgs[:8])  # posts and scores 0..3
+    other = RollupsStage(TextRollups(store, threshold=0.9))
+
+    def meanwhile() -> None:
+        store.engine.before_put_if = None  # once
+        index.process(msgs[8:])  # posts 4 and 5 arrive...
+        other.process(scores_of(msgs))  # ...and another worker rolls up all six
+        assert store.engine.docs[IndexKind.narratives]["n-0"]["post_count"] == 3
+
+    store.engine.before_put_if = meanwhile
+    done = slow.process(scores_of(msgs[:8]))
+    assert done.counts["rollup_conflicts"] >= 1
+    narratives = store.engine.docs[IndexKind.narratives]
+    assert {k: d["post_count"] for k, d in narratives.items()} == {"n-0": 3, "n-1": 3}
+    assert store.engine.docs[IndexKind.accounts]["twitter:u0"]["machine_n_scored"] == 2
+
+
+def test_rollups_keep_the_graph_stage_fields_of_an_account() -> None:
+    store = InMemoryStore()
+    store.engine.docs[IndexKind.accounts]["twitter:u0"] = {"key": "twitter:u0", "partners": ["twitter:u9"]}
+    msgs = messages(3)
+    IndexStage(store).process(msgs)
+    RollupsStage(TextRollups(store, threshold=0.9)).process(scores_of(msgs))
+    account = store.engine.docs[IndexKind.accounts]["twitter:u0"]
+    assert account["partners"] == ["twitter:u9"] and account["machine_n_scored"] == 1

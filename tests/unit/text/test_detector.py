@@ -207,3 +207,18 @@ def test_cli_narratives_stable_across_runs(tmp_path: Path) -> None:
     assert ids[0] == ids[1] != ids[2] and ids[3] is None
     assert [r["narrative_id"] for r in runs[1]] == ids  # second run, state reloaded: same ids
     assert [r["how"] for r in runs[1][:3]] == ["exact", "exact", "exact"]
+
+
+def test_a_score_does_not_depend_on_the_posts_scored_with_it() -> None:
+    """Bit for bit: the stream scores a post in whatever batch Kafka hands over, `score text` scores it alone."""
+    detector = shared_detector()
+    texts = [
+        "Just finished my morning run, feeling great!",
+        "BREAKING: the committee has released its report on the election",
+        "I am an AI language model and I love helping people with their questions today",
+        "lol",
+        "Vote early, vote often. The polls open at 7am tomorrow in every county.",
+    ]
+    together = [r.machine_score for r in detector.score(texts)]
+    for text, score in zip(texts, together, strict=True):
+        assert detector.score([text])[0].machine_score == score, text
