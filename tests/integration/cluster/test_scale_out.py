@@ -8,8 +8,13 @@ three; for those the test checks what is order-free: exact copies share a narrat
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +31,7 @@ from tests.expected import expected_normalized_records
 pytestmark = pytest.mark.integration
 
 N = 1_500
+FLOCKWATCH = str(Path(sys.executable).with_name("flockwatch"))
 ORDER_FREE = (IndexKind.posts, IndexKind.accounts, IndexKind.cascades, IndexKind.coordination_edges)
 # Set by the narrative index in arrival order (see the module doc).
 ARRIVAL_ORDER_FIELDS = ("narrative_id", "narrative_how")
@@ -46,12 +52,21 @@ def order_free(post: dict[str, Any], repeated: bool) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def runs() -> Iterator[dict[int, dict[IndexKind, dict[str, dict[str, Any]]]]]:
+    """One worker per stage through ``run_demo``; three through the command the README shows."""
     out = {}
-    for workers in (1, 3):
-        with scratch_namespace("it") as settings:
-            summary = run_demo(settings, "ira_2016", limit=N, workers=workers)
-            assert summary.indexed_in_store > 0
-            out[workers] = stored(settings)
+    with scratch_namespace("it") as settings:
+        assert run_demo(settings, "ira_2016", limit=N).indexed_in_store > 0
+        out[1] = stored(settings)
+    with scratch_namespace("it") as settings:
+        env = {**os.environ, "FLOCKWATCH_TOPIC_PREFIX": settings.topic_prefix}
+        env["FLOCKWATCH_INDEX_PREFIX"] = settings.index_prefix
+        command = [FLOCKWATCH, "demo", "--limit", str(N), "--workers", "3", "--json"]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        stages = json.loads(done.stdout)["stages"]
+        # Each stage's counts are its workers' summed; every raw record was normalised by one of them.
+        assert set(stages) == set(STAGES) and stages["normalize"]["consumed"] >= N
+        out[3] = stored(settings)
     yield out
 
 
