@@ -23,6 +23,7 @@ from flockwatch.alerts.watchlist import WatchEntity, match_all
 from flockwatch.schema import Post
 from flockwatch.store.alerts import apply_change, merge_alert, with_delivery
 from flockwatch.store.documents import BulkResult, IndexKind, StoreUnavailable, Upsert, Version, VersionedPut
+from flockwatch.store.rollups import RollupsRepository
 from flockwatch.text.aggregate import RECENT_POSTS
 from flockwatch.text.rollup import NarrativeSummary, account_key, summarize_posts
 
@@ -343,19 +344,25 @@ class InMemoryCases:
         return copy.deepcopy(doc)
 
 
-class InMemoryRollups:
-    def __init__(self, engine: InMemoryEngine) -> None:
-        self.engine = engine
+class InMemoryRollups(RollupsRepository):
+    """The store's repository with the aggregations recomputed in Python (reads by id are the real code's)."""
 
-    def narrative_summaries(self, narrative_ids: Sequence[str]) -> dict[str, NarrativeSummary]:
+    def __init__(self, engine: InMemoryEngine) -> None:
+        super().__init__(engine)  # type: ignore[arg-type]
+        self.mem = engine
+
+    def narrative_summaries(self, narrative_ids: Sequence[str], chunk: int = 500) -> dict[str, NarrativeSummary]:
         """Recomputed like the store's aggregation, by its Python reference ``summarize_posts``."""
-        self.engine.check_read()
-        every = summarize_posts(self.engine.docs[IndexKind.posts].values())
+        self.mem.check_read()
+        every = summarize_posts(self.mem.docs[IndexKind.posts].values())
         return {n: every[n] for n in narrative_ids if n in every}
 
-    def top(self, kind: IndexKind, sort_field: str, size: int) -> list[dict[str, Any]]:
-        self.engine.check_read()
-        docs = [d | {"_id": i} for i, d in self.engine.docs[kind].items() if d.get(sort_field) is not None]
+    def top(
+        self, kind: IndexKind, sort_field: str, size: int, query: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """``query`` is not interpreted here: the integration tests cover filtered tops."""
+        self.mem.check_read()
+        docs = [d | {"_id": i} for i, d in self.mem.docs[kind].items() if d.get(sort_field) is not None]
         return sorted(docs, key=lambda d: d[sort_field], reverse=True)[:size]
 
 

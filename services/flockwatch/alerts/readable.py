@@ -24,6 +24,11 @@ def narrative_id(entity: str) -> str | None:
     return value if sep and kind == "narrative" and value else None
 
 
+def narrative_ids(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The narratives the alerts are about (to look their texts up once for all)."""
+    return sorted({n for a in alerts if (n := narrative_id(str(a.get("entity") or ""))) is not None})
+
+
 def describe_entity(entity: str, narrative_texts: Mapping[str, str]) -> str:
     """``entity`` as a reader understands it: a narrative with what it says, anything else as it is named."""
     nid = narrative_id(entity)

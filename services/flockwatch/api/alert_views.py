@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from flockwatch.alerts.alert_brief import alert_brief, media_verdict
-from flockwatch.alerts.readable import describe_entity, narrative_id
+from flockwatch.alerts.readable import describe_entity, narrative_id, narrative_ids
 from flockwatch.api.lookups import posts_by_key
 from flockwatch.store import Store
 from flockwatch.store.documents import IndexKind
@@ -17,15 +17,9 @@ from flockwatch.store.documents import IndexKind
 BRIEF_POSTS = 200
 
 
-def _narrative_texts(store: Store, ids: Sequence[str]) -> dict[str, str]:
-    found = store.engine.get_many(IndexKind.narratives, sorted(set(ids))) if ids else {}
-    return {k: str(v.get("representative_text") or "") for k, v in found.items()}
-
-
 def with_about(store: Store, alerts: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Each alert plus ``about``: its entity in words (a narrative with what it says), one store read for all."""
-    wanted = [n for a in alerts if (n := narrative_id(str(a.get("entity") or ""))) is not None]
-    texts = _narrative_texts(store, wanted)
+    texts = store.rollups.narrative_texts(narrative_ids(alerts))
     return [{**a, "about": describe_entity(str(a.get("entity") or "-"), texts)} for a in alerts]
 
 

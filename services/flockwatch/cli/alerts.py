@@ -139,12 +139,9 @@ def alerts_list(
     if full or as_json:
         _echo(docs if full else [{k: d.get(k) for k in _BRIEF if k in d} for d in docs])
         return
-    from flockwatch.alerts.readable import alert_table, narrative_id
-    from flockwatch.store.documents import IndexKind
+    from flockwatch.alerts.readable import alert_table, narrative_ids
 
-    wanted = sorted({n for d in docs if (n := narrative_id(str(d.get("entity") or ""))) is not None})
-    found = store.engine.get_many(IndexKind.narratives, wanted) if wanted else {}
-    typer.echo(alert_table(docs, {k: str(v.get("representative_text") or "") for k, v in found.items()}))
+    typer.echo(alert_table(docs, store.rollups.narrative_texts(narrative_ids(docs))))
 
 
 def _change_status(alert_id: str, target: str, by: str | None, note: str | None) -> None:

@@ -14,6 +14,11 @@ class RollupsRepository:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    def narrative_texts(self, narrative_ids: Sequence[str]) -> dict[str, str]:
+        """Each stored narrative's representative text (what alerts about it show), one read for all."""
+        found = self.engine.get_many(IndexKind.narratives, sorted(set(narrative_ids))) if narrative_ids else {}
+        return {k: str(v.get("representative_text") or "") for k, v in found.items()}
+
     def narrative_summaries(self, narrative_ids: Sequence[str], chunk: int = 500) -> dict[str, NarrativeSummary]:
         """Each narrative's summary over its post documents, by aggregation (same rules as ``summarize_posts``)."""
         out: dict[str, NarrativeSummary] = {}
