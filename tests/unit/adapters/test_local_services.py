@@ -260,7 +260,7 @@ def test_fetch_jars_skips_when_present(settings: Settings, tmp_path: Path, monke
 
 
 def test_compose_mirrors_settings() -> None:
-    compose = yaml.safe_load((REPO_ROOT / "infra" / "compose.yaml").read_text())
+    compose = yaml.safe_load((REPO_ROOT / "infra" / "compose.single.yaml").read_text())
     defaults = Settings.model_construct()  # class defaults, whatever FLOCKWATCH_* says
     svc = compose["services"]
     assert {"kafka", "opensearch", "opensearch-dashboards", "airflow"} <= set(svc)
@@ -401,7 +401,7 @@ def test_elasticsearch_health_needs_product_header(es_settings: Settings, produc
 
 
 def test_compose_elasticsearch_is_opt_in() -> None:
-    compose = yaml.safe_load((REPO_ROOT / "infra" / "compose.yaml").read_text())
+    compose = yaml.safe_load((REPO_ROOT / "infra" / "compose.single.yaml").read_text())
     defaults = Settings.model_construct()
     svc = compose["services"]
     es = svc["elasticsearch"]
@@ -422,7 +422,7 @@ def test_compose_kibana_goes_with_elasticsearch() -> None:
 
     from flockwatch.dashboards import DEFAULT_PORT
 
-    compose = yaml.safe_load((REPO_ROOT / "infra" / "compose.yaml").read_text())
+    compose = yaml.safe_load((REPO_ROOT / "infra" / "compose.single.yaml").read_text())
     defaults = Settings.model_construct()
     svc = compose["services"]
     kibana, es = svc["kibana"], svc["elasticsearch"]
