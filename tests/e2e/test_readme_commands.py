@@ -74,7 +74,12 @@ COVERAGE: dict[str, tuple[str, ...]] = {
         "tests/unit/adapters/test_local_services.py::test_stop_terminates_our_process",
     ),
     "replay": ("test_replay_and_workers",),
-    "demo": ("test_demo_summary_and_try_next", "tests/e2e/test_demo.py::test_demo_replays_and_indexes_every_post"),
+    "demo": (
+        "test_demo_summary_and_try_next",
+        "tests/e2e/test_demo.py::test_demo_replays_and_indexes_every_post",
+        # --workers 3
+        "tests/integration/cluster/test_scale_out.py::test_one_and_three_workers_store_the_same_documents",
+    ),
     "search": ("test_demo_summary_and_try_next", "test_search_and_top_field"),
     "dead-letters": ("test_dead_letters",),
     "lag": (
