@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FACENET_VERSION := 2.6.0
 
-.PHONY: setup browser demo test test-unit test-elasticsearch lint audit up down bench clean
+.PHONY: setup browser demo test test-unit test-elasticsearch test-cluster lint audit up down bench clean
 
 # The second store engine for `make test-elasticsearch`: its own port, beside the default OpenSearch on 9200.
 ES_ENV := FLOCKWATCH_STORE_ENGINE=elasticsearch FLOCKWATCH_STORE_PORT=9201 FLOCKWATCH_STORE_TRANSPORT_PORT=9301
@@ -48,6 +48,12 @@ test: setup lint browser
 	$(BIN)/flockwatch up
 	$(BIN)/pytest -q -p no:cacheprovider --durations=30 tests/unit tests/integration tests/e2e
 	$(MAKE) --no-print-directory test-elasticsearch
+
+# The cluster tests at full size (`make test` runs their short version): 1, 2 and 4 workers per stage on 5,000 posts,
+# plus the local Kafka and store clusters with their node kills.
+test-cluster: setup
+	$(BIN)/flockwatch up
+	FLOCKWATCH_CLUSTER_TESTS=full $(BIN)/pytest -q -p no:cacheprovider --durations=10 tests/integration/cluster
 
 # The tests that touch the store (marker `store`), again on a local Elasticsearch node.
 test-elasticsearch: setup

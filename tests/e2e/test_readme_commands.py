@@ -78,7 +78,7 @@ COVERAGE: dict[str, tuple[str, ...]] = {
         "test_demo_summary_and_try_next",
         "tests/e2e/test_demo.py::test_demo_replays_and_indexes_every_post",
         # --workers 3
-        "tests/integration/cluster/test_scale_out.py::test_one_and_three_workers_store_the_same_documents",
+        "tests/integration/cluster/test_scale_out.py::test_one_and_more_workers_store_the_same_documents",
     ),
     "search": ("test_demo_summary_and_try_next", "test_search_and_top_field"),
     "dead-letters": ("test_dead_letters",),
@@ -447,6 +447,11 @@ def test_make_targets() -> None:
         es + ".venv/bin/flockwatch down elasticsearch",
     ]
     assert lines[-3:] == _make_dry_run("test-elasticsearch")[-3:]
+    # The cluster tests at full size (their short versions are in `make test`'s tests/integration).
+    assert _make_dry_run("test-cluster")[-2:] == [
+        ".venv/bin/flockwatch up",
+        "FLOCKWATCH_CLUSTER_TESTS=full .venv/bin/pytest -q -p no:cacheprovider --durations=10 tests/integration/cluster",
+    ]
 
 
 def test_airflow_standalone(tmp_path: Path) -> None:
