@@ -81,6 +81,7 @@ class RunResult:
     first_s: float | None  # replay start → the first post stored with scores (latency through every stage)
     lag_mid: Mapping[str, int]  # stage → its consumer lag when half the posts were stored: where the time goes
     lag: Mapping[str, int]  # stage → its consumer lag when the clock stopped
+    cpu_s: Mapping[str, float] = field(default_factory=dict)  # component → CPU seconds spent during the run
 
     @property
     def rate(self) -> float:
@@ -114,6 +115,25 @@ def throughput_table(runs: Sequence[RunResult]) -> str:
             f"{statistics.median(r.posts / r.replay_s for r in mine):,.0f} posts/s | "
             f"{median_lags([r.lag_mid for r in mine])} | {median_lags([r.lag for r in mine])} |"
         )
+    return "\n".join(lines)
+
+
+def cpu_table(runs: Sequence[RunResult]) -> str:
+    """CPU milliseconds per post stored, per component (workers of a stage summed), median over the runs of each P:
+    what a post costs each part of the stack, the basis of the projection in docs/scaling.md."""
+    parts = sorted({component_group(n) for r in runs for n in r.cpu_s})
+    ps = sorted({r.partitions for r in runs})
+    lines = ["| component | " + " | ".join(f"P={p} (ms/post)" for p in ps) + " |", "|---|" + "---|" * len(ps)]
+    for part in [*parts, "total"]:
+        cells = []
+        for p in ps:
+            per = [
+                1000 * (sum(r.cpu_s.values()) if part == "total" else sum(
+                    v for n, v in r.cpu_s.items() if component_group(n) == part)) / r.posts
+                for r in runs if r.partitions == p
+            ]  # fmt: skip
+            cells.append(f"{statistics.median(per):.2f}")
+        lines.append(f"| {part} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -298,6 +318,8 @@ def one_run(partitions: int, posts: int, expected: int, logdir: Path, timeout_s:
         store = open_store(settings)
         with workers(settings, partitions, logdir) as stack:
             wait_for_members(settings, worker_plan(STAGES, partitions), stack)
+            pids = {label: p.pid for label, p in stack.procs.items()} | jvm_pids(base)
+            cpu_before = {label: _cpu(pid) for label, pid in pids.items()}
             with (logdir / f"{settings.topic_prefix}-replay.log").open("wb") as log:
                 started = time.monotonic()
                 replayer = replay_process(settings.topic_prefix, partitions, log, posts, None)
@@ -318,6 +340,7 @@ def one_run(partitions: int, posts: int, expected: int, logdir: Path, timeout_s:
                     series.append((time.monotonic() - started, store.engine.count(IndexKind.posts, SCORED)))
                     if not lag_mid and series[-1][1] >= expected / 2:
                         lag_mid = stage_lags(settings)
+                cpu = {label: _cpu(pid) - cpu_before[label] for label, pid in pids.items()}
                 replayer.wait()
                 wall = time_to_reach(series, expected) or series[-1][0]
                 lag = stage_lags(settings)
@@ -330,6 +353,7 @@ def one_run(partitions: int, posts: int, expected: int, logdir: Path, timeout_s:
         time_to_reach(series, 1),
         lag_mid,
         lag,
+        cpu,
     )
     print(
         f"P={partitions}: {result.rate:,.0f} posts/s ({result.wall_s:.1f} s), steady "
@@ -340,9 +364,21 @@ def one_run(partitions: int, posts: int, expected: int, logdir: Path, timeout_s:
     return result
 
 
+def _cpu(pid: int) -> float:
+    """User + system CPU seconds of a process and its children so far; 0 once gone."""
+    import psutil  # type: ignore[import-untyped]  # installed without stubs
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+        return sum(float(t.user + t.system) for t in (q.cpu_times() for q in procs))
+    except psutil.Error:
+        return 0.0
+
+
 def _rss(pid: int) -> int:
     """RSS of a process and its children (a worker's CLI may fork helpers); 0 once gone."""
-    import psutil  # type: ignore[import-untyped]  # installed without stubs
+    import psutil
 
     try:
         proc = psutil.Process(pid)
@@ -366,6 +402,13 @@ def sustained(stored: Sequence[tuple[float, int]], rate: float, minutes: float) 
         return "too short to tell"
     got = (half[-1][1] - half[0][1]) / (half[-1][0] - half[0][0])
     return f"{got:,.0f} posts/s stored with scores over the second half, replayed at {rate:,.0f}/s"
+
+
+def jvm_pids(settings: Settings) -> dict[str, int]:
+    from flockwatch.adapters import local_services
+
+    found = {name: local_services.read_pid(settings, name) for name in ("kafka", "opensearch")}
+    return {name: pid for name, pid in found.items() if pid is not None}
 
 
 def soak(partitions: int, minutes: float, rate: float, sample_s: float, logdir: Path) -> SoakResult:
@@ -464,7 +507,9 @@ def main(argv: list[str] | None = None) -> None:
         f"IRA 2016, first {args.posts:,} posts ({expected:,} distinct), {args.rounds} rounds with P interleaved, "
         f"every stage a separate `flockwatch worker` process (single-writer stages one each, the others P each), "
         f"replay at full speed → Kafka → … → OpenSearch; the clock stops when every post is stored with its text "
-        f"score. Target: ≥ {TARGET_POSTS_S:,.0f} posts/s.\n\n" + throughput_table(runs) + "\n"
+        f"score. Target: ≥ {TARGET_POSTS_S:,.0f} posts/s.\n\n" + throughput_table(runs) + "\n\n"
+        "CPU time per post stored, from the replay's start to the last post stored (the replayer itself not "
+        "counted; the JVMs also serve whatever else runs on them):\n\n" + cpu_table(runs) + "\n"
     )
     if args.soak_minutes > 0:
         soaked = soak(args.soak_partitions, args.soak_minutes, args.soak_rate, args.sample_s, logdir)

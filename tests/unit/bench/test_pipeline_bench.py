@@ -7,6 +7,7 @@ import pytest
 from bench.pipeline import (
     RunResult,
     component_group,
+    cpu_table,
     grouped,
     memory_table,
     steady_rate,
@@ -87,3 +88,18 @@ def test_keeping_up_is_judged_on_the_second_half_of_the_soak() -> None:
     stored = [(0.0, 0), (150.0, 10_000), (300.0, 40_000), (450.0, 85_000), (600.0, 130_000)]
     assert sustained(stored, 300.0, 10.0) == "300 posts/s stored with scores over the second half, replayed at 300/s"
     assert sustained(stored[:2], 300.0, 10.0) == "too short to tell"
+
+
+def test_cpu_per_post_sums_a_stage_s_workers_and_takes_the_median_run() -> None:
+    def run(p: int, cpu: dict[str, float]) -> RunResult:
+        return RunResult(p, 1000, 10.0, 5.0, None, None, {}, {}, cpu)
+
+    runs = [
+        run(1, {"text-1": 2.0, "index-1": 1.0}),
+        run(1, {"text-1": 4.0, "index-1": 1.0}),
+        run(3, {"text-1": 2.0, "index-1": 0.5, "index-2": 0.5, "index-3": 1.0}),
+    ]
+    table = cpu_table(runs)
+    assert "| index | 1.00 | 2.00 |" in table
+    assert "| text | 3.00 | 2.00 |" in table
+    assert "| total | 4.00 | 4.00 |" in table
