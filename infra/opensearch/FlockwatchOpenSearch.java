@@ -6,6 +6,7 @@
 //  * it probes ports and silently moves node i to the next free port when baseHttpPort+i is taken,
 //    and refuses any port above 9299; maxHttpPort = -1 makes it bind exactly baseHttpPort+i or fail;
 //  * it forces node.roles = [cluster_manager, data] (no ingest pipelines); we add "ingest";
+//  * it names each node "Node <i>", ignoring node.name in opensearch.yml; -Dflockwatch.node.name sets it;
 //  * it swallows startup exceptions (System.exit(1) with no message); we print them.
 // All other settings come from <confPath>/opensearch.yml, written by local_services.py.
 
@@ -20,7 +21,15 @@ public final class FlockwatchOpenSearch {
     public static void main(final String[] args) throws InterruptedException {
         final OpenSearchRunner runner = new OpenSearchRunner();
         runner.setMaxHttpPort(-1);
-        runner.onBuild((index, builder) -> builder.putList("node.roles", "cluster_manager", "data", "ingest"));
+        // The runner names every node "Node <i>" whatever opensearch.yml says; a node of a multi-JVM cluster needs
+        // its own name (cluster.initial_cluster_manager_nodes lists them), passed as -Dflockwatch.node.name.
+        final String nodeName = System.getProperty("flockwatch.node.name");
+        runner.onBuild((index, builder) -> {
+            builder.putList("node.roles", "cluster_manager", "data", "ingest");
+            if (nodeName != null) {
+                builder.put("node.name", nodeName);
+            }
+        });
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
                 runner.close();

@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     # Node-to-node port; a single node only binds it (explicit so it never drifts into 9301+).
     store_transport_port: int = 9300
     store_heap: str = "1g"
+    # A local store cluster on loopback: `flockwatch up` starts this many OpenSearch nodes (one JVM each, every one
+    # cluster-manager eligible and a data node). Node n (1-based) listens on store_port + 10 (n - 1) and
+    # store_transport_port + 10 (n - 1), as Kafka's nodes do. store_heap is per node. Give a cluster of three
+    # FLOCKWATCH_STORE_REPLICAS=1: each shard then has a copy on another node, so the indices stay whole (and
+    # writable) when one node dies; with 0 replicas a dead node takes its shards' documents with it. A single node
+    # runs replicas > 0 yellow (copies unassigned), which the health checks accept.
+    store_nodes: int = Field(default=1, ge=1, le=9)
+    # Which node of that cluster these settings describe (set by `flockwatch up` for each node it starts).
+    store_node_id: int = Field(default=1, ge=1, le=9)
     # Disk watermarks of the local store, as absolute FREE space (never percentages: a 2 TB disk 90 % full still has
     # 200 GB). Below flood_stage the store makes its indices read-only (writes refused, the index stage retries)
     # rather than failing mid-write on a full disk; it lifts the block itself once free space is back above high.
@@ -119,7 +128,8 @@ class Settings(BaseSettings):
     kafka_ssl_keystore: Path | None = None
     kafka_scram_users: SecretStr = SecretStr("")
     # An existing cluster instead of the local one: its URL (e.g. https://search.example.org:9243; replaces
-    # store_scheme/host/store_port), or an Elastic Cloud id (elasticsearch only).
+    # store_scheme/host/store_port), or several of its nodes' URLs separated by commas (the client fails over
+    # between them), or an Elastic Cloud id (elasticsearch only).
     store_address: str = ""
     store_cloud_id: str = ""
     # Shards and replicas of every index the store creates (from its index templates).
@@ -165,6 +175,8 @@ class Settings(BaseSettings):
     def _insync_fits_the_copies(self) -> Settings:
         if self.kafka_node_id > self.kafka_brokers:
             raise ValueError(f"kafka_node_id {self.kafka_node_id} is not a node of {self.kafka_brokers} brokers")
+        if self.store_node_id > self.store_nodes:
+            raise ValueError(f"store_node_id {self.store_node_id} is not a node of {self.store_nodes} store nodes")
         insync = self.topic_min_insync_replicas
         if insync is not None and insync > self.topic_replication_factor:
             raise ValueError(
@@ -192,9 +204,34 @@ class Settings(BaseSettings):
         return ",".join(f"{self.host}:{port}" for port, _ in self.kafka_node_ports)
 
     @property
-    def store_url(self) -> str:
+    def store_node_ports(self) -> list[tuple[int, int]]:
+        """(HTTP port, transport port) of every node of the local store cluster, node 1 first."""
+        first = self.store_port - KAFKA_PORT_STEP * (self.store_node_id - 1)
+        transport = self.store_transport_port - KAFKA_PORT_STEP * (self.store_node_id - 1)
+        return [(first + KAFKA_PORT_STEP * n, transport + KAFKA_PORT_STEP * n) for n in range(self.store_nodes)]
+
+    @property
+    def store_urls(self) -> list[str]:
+        """Every store node's URL, the client's failover list: store_address's (comma-separated) or the local
+        cluster's, node 1 first."""
         if self.store_address:
-            return self.store_address.rstrip("/")
+            return [url.strip().rstrip("/") for url in self.store_address.split(",") if url.strip()]
+        return [f"{self.store_scheme}://{self.host}:{port}" for port, _ in self.store_node_ports]
+
+    @property
+    def store_write_copies(self) -> int:
+        """Copies of a shard that must be active before a write to it goes ahead (``wait_for_active_shards``). With
+        replicas on a cluster, two: otherwise a write to an index created a moment ago is acknowledged by its
+        primary alone, before the replica exists, and is lost if that node dies then. A single local node never
+        gets its replicas (yellow), so it writes with one."""
+        clustered = self.store_nodes > 1 or bool(self.store_address) or bool(self.store_cloud_id)
+        return 2 if self.store_replicas > 0 and clustered else 1
+
+    @property
+    def store_url(self) -> str:
+        """The first node's URL (the one messages name)."""
+        if self.store_address:
+            return self.store_urls[0]
         return f"{self.store_scheme}://{self.host}:{self.store_port}"
 
     @property

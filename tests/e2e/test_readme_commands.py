@@ -450,7 +450,8 @@ def test_make_targets() -> None:
     # The cluster tests at full size (their short versions are in `make test`'s tests/integration).
     assert _make_dry_run("test-cluster")[-2:] == [
         ".venv/bin/flockwatch up",
-        "FLOCKWATCH_CLUSTER_TESTS=full .venv/bin/pytest -q -p no:cacheprovider --durations=10 tests/integration/cluster",
+        "FLOCKWATCH_CLUSTER_TESTS=full .venv/bin/pytest -q -p no:cacheprovider --durations=10 "
+        "tests/integration/cluster",
     ]
 
 

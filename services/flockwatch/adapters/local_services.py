@@ -11,6 +11,9 @@ writes lives under ``settings.state_dir/<service>/``::
     opensearch/  opensearch.pid  opensearch.log  config/opensearch.yml  home/  data/  logs/
     elasticsearch/  elasticsearch.pid  elasticsearch.log  log4j2.properties  home/  data/  logs/
 
+A local cluster (``FLOCKWATCH_KAFKA_BROKERS`` / ``FLOCKWATCH_STORE_NODES`` > 1) is one process per node, each with
+these files under ``<state_dir>/kafka-cluster/node-<n>/kafka/`` or ``<state_dir>/store-cluster/node-<n>/opensearch/``.
+
 A pid file only counts while its process is alive *and* its command line carries our
 ``-Dflockwatch.service=<name>`` marker, so stale pid files (process gone, pid reused) are removed.
 A service that answers healthy on its port without our pid file (say, started by Docker compose) is
@@ -236,6 +239,29 @@ def kafka_nodes(settings: Settings) -> list[Settings]:
     ]
 
 
+def store_nodes(settings: Settings) -> list[Settings]:
+    """The settings of each node of the local store: ``settings`` itself for one node; for a cluster, node n's
+    ports and node id, its files under ``<state_dir>/store-cluster/node-<n>/<engine>``."""
+    if settings.store_nodes == 1:
+        return [settings]
+    base = Path(settings.state_dir) / "store-cluster"
+    return [
+        settings.model_copy(
+            update={
+                "store_node_id": n,
+                "store_port": port,
+                "store_transport_port": tport,
+                "state_dir": base / f"node-{n}",
+            }
+        )
+        for n, (port, tport) in enumerate(settings.store_node_ports, 1)
+    ]
+
+
+def store_node_name(settings: Settings) -> str:
+    return f"node-{settings.store_node_id}"
+
+
 def render_server_properties(settings: Settings, data_dir: Path) -> str:
     template_path = Path(settings.infra_dir) / "kafka" / "server.properties.template"
     template = Template(template_path.read_text(encoding="utf-8"))
@@ -311,13 +337,26 @@ def scram_format_args(settings: Settings) -> list[str]:
     return [arg for name, pw in users for arg in ("--add-scram", f"{mech}=[name={name},password={pw}]")]
 
 
+def _discovery_settings(settings: Settings) -> dict[str, str]:
+    """One node: no discovery at all. A cluster: every node knows every node's transport address, and the first
+    election needs all of them (named alike on every node, so a node started alone never forms a cluster of
+    its own)."""
+    if settings.store_nodes == 1:
+        return {"discovery.type": "single-node"}
+    nodes = store_nodes(settings)
+    return {
+        "discovery.seed_hosts": json.dumps([f"{settings.host}:{n.store_transport_port}" for n in nodes]),
+        "cluster.initial_cluster_manager_nodes": json.dumps([store_node_name(n) for n in nodes]),
+    }
+
+
 def store_node_settings(settings: Settings) -> dict[str, str]:
     """Node settings both local stores (OpenSearch and Elasticsearch) take."""
     watermark = "cluster.routing.allocation.disk.watermark."
     return {
         "network.host": settings.host,
         "transport.port": str(settings.store_transport_port),
-        "discovery.type": "single-node",
+        **_discovery_settings(settings),
         # Disk watermarks on, as absolute free space (settings.store_disk_watermark_*): a machine with a few GB
         # free is unaffected, a disk about to fill makes the store refuse writes (read-only indices) instead.
         "cluster.routing.allocation.disk.threshold_enabled": "true",
@@ -563,19 +602,25 @@ def hint(settings: Settings, name: str) -> str:
 
 
 def members(settings: Settings, names: Sequence[str]) -> list[tuple[str, Settings, str]]:
-    """(label, settings, service) per process behind ``names``: Kafka is one process per node of the local
-    cluster (labelled ``kafka-<n>`` when there are several)."""
+    """(label, settings, service) per process behind ``names``: Kafka and OpenSearch are one process per node of
+    their local cluster (labelled ``kafka-<n>`` / ``opensearch-<n>`` when there are several)."""
     out: list[tuple[str, Settings, str]] = []
     for name in names:
         if name == "kafka" and settings.kafka_brokers > 1:
             out += [(f"kafka-{node.kafka_node_id}", node, name) for node in kafka_nodes(settings)]
+        elif name == "opensearch" and settings.store_nodes > 1:
+            out += [(f"{name}-{node.store_node_id}", node, name) for node in store_nodes(settings)]
+        elif name == "elasticsearch" and settings.store_nodes > 1:
+            raise ServiceError(
+                "a local Elasticsearch runs one node only: unset FLOCKWATCH_STORE_NODES, or run an OpenSearch cluster"
+            )
         else:
             out.append((name, settings, name))
     return out
 
 
 def status(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Per service of `default_services` (per node of a Kafka cluster): running (our pid alive), healthy, pid,
+    """Per service of `default_services` (per node of a Kafka or store cluster): running (our pid alive), healthy, pid,
     port, log path."""
     return {label: service_status(s, name) for label, s, name in members(settings, default_services(settings))}
 
@@ -636,8 +681,11 @@ def _store_launcher(settings: Settings, name: str, launcher: str) -> list[str]:
 
 def opensearch_command(settings: Settings) -> list[str]:
     paths = service_paths(settings, "opensearch")
+    # A cluster node's name (the runner would call every one "Node 1"; see the launcher).
+    name = [f"-Dflockwatch.node.name={store_node_name(settings)}"] if settings.store_nodes > 1 else []
     return [
         *_store_jvm_args(settings, "opensearch", paths),
+        *name,
         *_store_launcher(settings, "opensearch", OPENSEARCH_LAUNCHER),
         "-basePath",
         str(paths.root / "home"),
@@ -868,4 +916,6 @@ def down(settings: Settings, services: Sequence[str], purge: bool = False) -> di
             report[label]["purged"] = True
     if purge and "kafka" in names and settings.kafka_brokers > 1:
         shutil.rmtree(Path(settings.state_dir) / "kafka-cluster", ignore_errors=True)
+    if purge and "opensearch" in names and settings.store_nodes > 1:
+        shutil.rmtree(Path(settings.state_dir) / "store-cluster", ignore_errors=True)
     return report

@@ -2,8 +2,9 @@
 
 The only module that imports elasticsearch. The 8.19 client talks to Elasticsearch 7.17 (the node `flockwatch up`
 runs), 8.x and 9.x (9.x servers accept its compatible-with=8 requests), and checks on its first answer that the
-server is Elasticsearch (the ``X-Elastic-Product`` header), which an OpenSearch server never sends. It never
-retries: retries are the caller's job (whole batches, with backoff).
+server is Elasticsearch (the ``X-Elastic-Product`` header), which an OpenSearch server never sends. Retries are the
+caller's job (whole batches, with backoff), except that with several node URLs (``Settings.store_urls``) a refused
+connection moves on to the next node at once; a timeout is never retried.
 """
 
 from __future__ import annotations
@@ -32,9 +33,12 @@ class ElasticsearchClient:
     def __init__(self, settings: Settings) -> None:
         self.where = settings.store_location
         # URL or cloud id, TLS verification against the configured CA, and the API key or user/password.
-        self.client = Elasticsearch(
-            **elasticsearch_client_args(settings), max_retries=0, retry_on_timeout=False, http_compress=False
-        )
+        args = elasticsearch_client_args(settings)
+        if "hosts" in args:  # every node of the cluster (a cloud id finds its own)
+            args["hosts"] = settings.store_urls
+        nodes = len(args.get("hosts", [1]))
+        # One try per node, and only on a refused connection: a timeout is never retried.
+        self.client = Elasticsearch(**args, max_retries=nodes - 1, retry_on_timeout=False, http_compress=False)
 
     def request(
         self,

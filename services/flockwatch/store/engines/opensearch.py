@@ -1,7 +1,10 @@
 """OpenSearch (the Apache-2.0 fork of Elasticsearch, same REST API) through its client, ``opensearch-py``.
 
 The only module that imports opensearchpy. Retries are the caller's job (whole batches, with backoff): a hidden
-retry inside the client would only stretch an outage's first failure, so the client never retries.
+retry inside the client would only stretch an outage's first failure. The one exception is a cluster of several
+nodes (``Settings.store_urls``): a request whose node refuses the connection moves on to the next node at once
+(the client marks the dead one and skips it for a while), so a killed node costs one failed connect, not an
+outage. A timeout is never retried there either: the backoff in ``store.timeouts`` stays the caller's.
 """
 
 from __future__ import annotations
@@ -25,8 +28,14 @@ class OpenSearchClient:
 
     def __init__(self, settings: Settings) -> None:
         self.where = settings.store_url
-        # hosts, TLS verification against the configured CA, and the API key or user/password.
-        self.client = OpenSearch(**opensearch_client_args(settings), max_retries=0, http_compress=False)
+        # TLS verification against the configured CA, and the API key or user/password; every node as a host.
+        urls = settings.store_urls
+        self.client = OpenSearch(
+            **(opensearch_client_args(settings) | {"hosts": urls}),
+            max_retries=len(urls) - 1,  # one try per node, and only on a connection error (below)
+            retry_on_timeout=False,
+            http_compress=False,
+        )
         self.verified = False  # whether the server said it is OpenSearch (checked before the first request)
 
     def request(

@@ -91,6 +91,7 @@ class RestEngine:
         self.client = client
         self.prefix = settings.index_prefix
         self.shards, self.replicas = settings.store_shards, settings.store_replicas
+        self.write_copies = settings.store_write_copies
         first = timeout_s if timeout_s is not None else settings.store_timeout_s
         self.timeouts = BackoffTimeout(first, max(first, settings.store_max_timeout_s))
 
@@ -117,6 +118,7 @@ class RestEngine:
                     "settings": {
                         "number_of_shards": self.shards,
                         "number_of_replicas": self.replicas,
+                        "write.wait_for_active_shards": self.write_copies,
                         # Bulk replays beat near-real-time search on 2 cores.
                         "refresh_interval": "1s",
                     },
