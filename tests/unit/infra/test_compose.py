@@ -208,6 +208,8 @@ def test_store_clients_reach_a_node_and_replicas_fit(cluster: dict[str, Any]) ->
             continue
         settings = settings_of(spec)
         assert f"{settings.host}:{settings.store_port}:9200" in published, name
+        # Every node's URL, so the client moves past a dead one.
+        assert {u.rsplit(":", 1)[1] for u in settings.store_urls} == {p.split(":")[1] for p in published}, name
         assert settings.store_replicas < len(nodes), name  # every replica on another node
 
 
