@@ -19,6 +19,7 @@ samples the RSS of every process of the stack (Kafka and OpenSearch JVMs, every 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import os
 import shutil
@@ -310,7 +311,7 @@ def one_run(partitions: int, posts: int, expected: int, logdir: Path, timeout_s:
     from flockwatch.adapters.scratch import scratch_namespace
     from flockwatch.cli.demo import worker_plan
     from flockwatch.store import open_store
-    from flockwatch.store.documents import IndexKind
+    from flockwatch.store.documents import IndexKind, StoreUnavailable
     from flockwatch.workers import STAGES
 
     base = Settings().model_copy(update={"topic_partitions": partitions})
@@ -336,8 +337,11 @@ def one_run(partitions: int, posts: int, expected: int, logdir: Path, timeout_s:
                         raise RuntimeError(f"worker(s) exited: {', '.join(dead)}; see {logdir}")
                     if time.monotonic() - started > timeout_s:
                         raise TimeoutError(f"P={partitions}: {series[-1][1]} of {expected} stored with scores")
-                    store.engine.refresh()
-                    series.append((time.monotonic() - started, store.engine.count(IndexKind.posts, SCORED)))
+                    try:
+                        store.engine.refresh()
+                        series.append((time.monotonic() - started, store.engine.count(IndexKind.posts, SCORED)))
+                    except StoreUnavailable:  # busy with the load: count again at the next sample
+                        continue
                     if not lag_mid and series[-1][1] >= expected / 2:
                         lag_mid = stage_lags(settings)
                 cpu = {label: _cpu(pid) - cpu_before[label] for label, pid in pids.items()}
@@ -416,7 +420,7 @@ def soak(partitions: int, minutes: float, rate: float, sample_s: float, logdir: 
     from flockwatch.adapters.scratch import scratch_namespace
     from flockwatch.cli.demo import worker_plan
     from flockwatch.store import open_store
-    from flockwatch.store.documents import IndexKind
+    from flockwatch.store.documents import IndexKind, StoreUnavailable
     from flockwatch.workers import STAGES
 
     base = Settings().model_copy(update={"topic_partitions": partitions})
@@ -436,13 +440,17 @@ def soak(partitions: int, minutes: float, rate: float, sample_s: float, logdir: 
                         pids["replay"] = replayer.pid
                     result.samples.append((now, {n: _rss(pid) for n, pid in pids.items()}))
                     if len(result.samples) % 15 == 1:  # every 30 s at the default sampling
-                        store.engine.refresh(IndexKind.posts)
-                        result.stored.append((now, store.engine.count(IndexKind.posts, SCORED)))
+                        try:
+                            store.engine.refresh(IndexKind.posts)
+                            result.stored.append((now, store.engine.count(IndexKind.posts, SCORED)))
+                        except StoreUnavailable as exc:  # a store busy with the load: this sample goes without
+                            print(f"soak: no count at {now:.0f} s ({exc})", flush=True)
                         for stage, lag in stage_lags(settings).items():
                             result.lag_max[stage] = max(result.lag_max.get(stage, 0), lag)
                     time.sleep(sample_s)
-                store.engine.refresh(IndexKind.posts)
-                result.stored.append((time.monotonic() - started, store.engine.count(IndexKind.posts, SCORED)))
+                with contextlib.suppress(StoreUnavailable):
+                    store.engine.refresh(IndexKind.posts)
+                    result.stored.append((time.monotonic() - started, store.engine.count(IndexKind.posts, SCORED)))
                 result.lag_end = stage_lags(settings)
                 print(f"soak: lag at the end {result.lag_end}, largest {result.lag_max}", flush=True)
             finally:
@@ -511,6 +519,7 @@ def main(argv: list[str] | None = None) -> None:
         "CPU time per post stored, from the replay's start to the last post stored (the replayer itself not "
         "counted; the JVMs also serve whatever else runs on them):\n\n" + cpu_table(runs) + "\n"
     )
+    print(body, flush=True)  # the throughput figures, before the soak
     if args.soak_minutes > 0:
         soaked = soak(args.soak_partitions, args.soak_minutes, args.soak_rate, args.sample_s, logdir)
         samples = soaked.samples
