@@ -67,10 +67,18 @@ HERE = "tests/e2e/test_readme_commands.py"
 # and check its output. `--help` of every command and group is also run by test_help_pages.
 COVERAGE: dict[str, tuple[str, ...]] = {
     "": ("test_help_pages",),
-    "up": ("test_up_and_status",),
-    "status": ("test_up_and_status",),
+    # --kafka-brokers/--store-nodes: the cluster fixture runs up, status and down --purge with them.
+    "up": (
+        "test_up_and_status",
+        "tests/integration/cluster/test_clusters.py::test_the_settings_describe_the_kafka_cluster",
+    ),
+    "status": (
+        "test_up_and_status",
+        "tests/integration/cluster/test_clusters.py::test_the_settings_describe_the_kafka_cluster",
+    ),
     "down": (
         "test_down_and_purge_in_a_scratch_state_dir",
+        "tests/integration/cluster/test_clusters.py::test_the_settings_describe_the_kafka_cluster",
         "tests/unit/adapters/test_local_services.py::test_stop_terminates_our_process",
     ),
     "replay": ("test_replay_and_workers",),

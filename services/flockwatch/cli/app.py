@@ -61,12 +61,38 @@ def _echo_json(obj: object) -> None:
     typer.echo(json.dumps(obj, indent=2, default=str))
 
 
+KafkaBrokers = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=9,
+        help="Brokers of the local Kafka cluster (FLOCKWATCH_KAFKA_BROKERS for this command; every other process "
+        "needs the variable).",
+    ),
+]
+StoreNodes = Annotated[
+    int | None,
+    typer.Option(min=1, max=9, help="Nodes of the local OpenSearch cluster (FLOCKWATCH_STORE_NODES, likewise)."),
+]
+
+
+def _local_settings(kafka_brokers: int | None, store_nodes: int | None) -> Settings:
+    """The settings, with the cluster sizes given on the command line (validated like the variables)."""
+    settings = get_settings()
+    sizes = {k: v for k, v in (("kafka_brokers", kafka_brokers), ("store_nodes", store_nodes)) if v is not None}
+    try:
+        return Settings.model_validate(settings.model_dump() | sizes) if sizes else settings
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
 @app.command()
-def up(services: Services = None) -> None:
-    """Start single-node Kafka (KRaft) and the store (OpenSearch, or Elasticsearch) on loopback; wait until healthy."""
+def up(services: Services = None, kafka_brokers: KafkaBrokers = None, store_nodes: StoreNodes = None) -> None:
+    """Start Kafka (KRaft) and the store (OpenSearch, or Elasticsearch) on loopback, one node each unless told
+    otherwise; wait until healthy."""
     from flockwatch.adapters import local_services
 
-    settings = get_settings()
+    settings = _local_settings(kafka_brokers, store_nodes)
     _echo_json(local_services.up(settings, services or local_services.default_services(settings)))
 
 
@@ -74,20 +100,22 @@ def up(services: Services = None) -> None:
 def down(
     services: Services = None,
     purge: Annotated[bool, typer.Option(help="Also delete their data and logs.")] = False,
+    kafka_brokers: KafkaBrokers = None,
+    store_nodes: StoreNodes = None,
 ) -> None:
     """Stop the local services cleanly."""
     from flockwatch.adapters import local_services
 
-    settings = get_settings()
+    settings = _local_settings(kafka_brokers, store_nodes)
     _echo_json(local_services.down(settings, services or local_services.default_services(settings), purge=purge))
 
 
 @app.command()
-def status() -> None:
-    """Show whether each local service is running and healthy."""
+def status(kafka_brokers: KafkaBrokers = None, store_nodes: StoreNodes = None) -> None:
+    """Show whether each local service (each node of a local cluster) is running and healthy."""
     from flockwatch.adapters import local_services
 
-    report = local_services.status(get_settings())
+    report = local_services.status(_local_settings(kafka_brokers, store_nodes))
     _echo_json(report)
     if not all(s.get("healthy") for s in report.values()):
         raise typer.Exit(1)

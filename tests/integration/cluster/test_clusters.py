@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,32 +37,47 @@ pytestmark = pytest.mark.integration
 _SERVICES = ["kafka", "opensearch"]
 
 
+# The sizes on the command line (`flockwatch up` options), everything else from the environment, as a user would.
+SIZES = ["--kafka-brokers", "3", "--store-nodes", "3"]
+FLOCKWATCH = str(Path(sys.executable).with_name("flockwatch"))
+
+
+def flockwatch(env: dict[str, str], *args: str) -> dict[str, Any]:
+    done = subprocess.run([FLOCKWATCH, *args, *SIZES], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """Three store nodes and three brokers, started once for the module, stopped and deleted after it."""
+    """Three store nodes and three brokers (`flockwatch up --kafka-brokers 3 --store-nodes 3`), started once for
+    the module, stopped and deleted after it (`flockwatch down --purge ...`)."""
     tag = f"it{uuid.uuid4().hex[:10]}"
-    settings = Settings(
-        state_dir=tmp_path_factory.mktemp("store-cluster") / "state",
-        topic_prefix=tag,
-        index_prefix=tag,
-        kafka_port=19092,
-        kafka_controller_port=19093,
-        kafka_brokers=3,
-        topic_replication_factor=3,
-        store_engine="opensearch",
-        store_port=19200,
-        store_transport_port=19300,
-        store_nodes=3,
-        store_replicas=1,
-        store_heap="512m",
-    )
+    fields = {
+        "state_dir": str(tmp_path_factory.mktemp("store-cluster") / "state"),
+        "topic_prefix": tag,
+        "index_prefix": tag,
+        "kafka_port": "19092",
+        "kafka_controller_port": "19093",
+        "topic_replication_factor": "3",
+        "store_engine": "opensearch",
+        "store_port": "19200",
+        "store_transport_port": "19300",
+        "store_replicas": "1",
+        "store_heap": "512m",
+    }
+    env = {**os.environ, **{f"FLOCKWATCH_{k.upper()}": v for k, v in fields.items()}}
+    settings = Settings.model_validate({**fields, "kafka_brokers": 3, "store_nodes": 3})
     try:
-        report = local_services.up(settings, _SERVICES)
+        report = flockwatch(env, "up")
         assert sorted(report) == [f"{s}-{n}" for s in _SERVICES for n in (1, 2, 3)]
         assert all(node["healthy"] for node in report.values()), report
+        assert sorted(flockwatch(env, "status")) == sorted(report)
         yield settings
     finally:
-        local_services.down(settings, _SERVICES, purge=True)
+        stopped = flockwatch(env, "down", "--purge")
+        assert all(not node["running"] for node in stopped.values()), stopped
 
 
 def _get(settings: Settings, path: str) -> Any:
