@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from pydantic import ValidationError
 
 from flockwatch.adapters import local_services as ls
 from flockwatch.config import REPO_ROOT, Settings
+from tests.dependency_closure import closure
 
 
 def _free_port() -> int:
@@ -499,17 +499,7 @@ def test_compose_serves_the_api_and_dashboard_with_what_they_import() -> None:
     owners = metadata.packages_distributions()
     third_party = tops - set(sys.stdlib_module_names) - {"flockwatch", "__future__"}
     imported = {canonicalize_name(d) for top in third_party for d in owners.get(top, [top])}
-    covered: set[str] = set()
-    todo = [canonicalize_name(w) for w in wanted]
-    while todo:  # the requirements and, transitively, what they require
-        name = todo.pop()
-        if name in covered:
-            continue
-        covered.add(name)
-        for req in metadata.requires(name) or []:
-            parsed = Requirement(req)
-            if parsed.marker is None or parsed.marker.evaluate({"extra": ""}):
-                todo.append(canonicalize_name(parsed.name))
+    covered = closure(wanted)
     # client_security.py (the store clients' security, loaded by serving) also holds the Kafka ACL helper, whose
     # lazy `from kafka.admin import ...` serving never reaches.
     assert imported - covered == {"kafka-python"}

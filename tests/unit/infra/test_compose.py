@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 
 from flockwatch import workers
 from flockwatch.config import REPO_ROOT, Settings
+from tests.dependency_closure import closure
 
 INFRA = REPO_ROOT / "infra"
 CLUSTER = INFRA / "compose.yaml"
@@ -353,17 +354,7 @@ def image_installs() -> set[str]:
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     todo = [canonicalize_name(Requirement(dep).name) for dep in project]
     assert all(name in pins for name in todo), "every dependency has a constraints.txt pin"
-    covered: set[str] = set()
-    while todo:  # the dependencies and, transitively, what they require
-        name = todo.pop()
-        if name in covered:
-            continue
-        covered.add(name)
-        for req in metadata.requires(name) or []:
-            parsed = Requirement(req)
-            if parsed.marker is None or parsed.marker.evaluate({"extra": ""}):
-                todo.append(canonicalize_name(parsed.name))
-    return covered | {"facenet-pytorch"}
+    return closure(todo) | {"facenet-pytorch"}
 
 
 def test_pipeline_image_installs_what_the_dags_import() -> None:
