@@ -13,7 +13,7 @@ run) checks two things, and stops with :class:`SecondWriter` otherwise:
 2. **after each rebalance**: it was assigned every partition of its inputs. Two workers started at the same moment
    both pass the first check; the rebalance then splits the partitions and both stop rather than write half-answers.
 
-Scaling those stages is done by making them faster (the text stage's model work batches over all cores), not by
+Scaling those stages is done by making them faster (the text stage embeds on a thread per core), not by
 adding workers; docs/scaling.md says why and what would partition them.
 """
 
