@@ -13,8 +13,8 @@ Three things make it fast on two cores, each measured in ``bench/text.py``:
 activations by their range over the whole input tensor, so in a batch every other text moves each vector (by up to
 0.04 per coordinate on IRA posts: ``bench/text.py``'s batch dependence): the same post would get another score in
 another Kafka batch, in another worker, or from ``flockwatch score text``. The int8 backend therefore runs one text
-per call, on a pool of one thread per core (about as fast as batching on two cores; ``bench/text.py`` measures
-both). :data:`METHOD` names this, so
+per call, on a pool of one thread per core: about a quarter slower than batching on two cores (``bench/text.py``
+measures both), the price of a score that does not depend on its neighbours. :data:`METHOD` names this, so
 vectors cached by the batched method are never reused.
 
 Backends: ``onnx-int8`` (default), ``onnx`` (fp32), ``torch`` (sentence-transformers, the reference).
