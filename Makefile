@@ -47,7 +47,7 @@ browser:
 test: setup lint browser
 	$(BIN)/flockwatch up
 	$(BIN)/pytest -q -p no:cacheprovider --durations=30 tests/unit tests/integration tests/e2e
-	$(MAKE) --no-print-directory test-elasticsearch
+	$(MAKE) --no-print-directory test-elasticsearch ES_TESTS="store and not store_long"
 
 # The cluster tests at full size (`make test` runs their short version): 1, 2 and 4 workers per stage on 5,000 posts,
 # plus the local Kafka and store clusters with their node kills.
@@ -55,10 +55,12 @@ test-cluster: setup
 	$(BIN)/flockwatch up
 	FLOCKWATCH_CLUSTER_TESTS=full $(BIN)/pytest -q -p no:cacheprovider --durations=10 tests/integration/cluster
 
-# The tests that touch the store (marker `store`), again on a local Elasticsearch node.
+# The tests that touch the store (marker `store`), again on a local Elasticsearch node. `make test` leaves out the
+# long ones (marker `store_long`: whole stages, DAGs and demos whose store calls the shorter tests make too).
+ES_TESTS ?= store
 test-elasticsearch: setup
 	$(ES_ENV) $(BIN)/flockwatch up
-	$(ES_ENV) $(BIN)/pytest -q -p no:cacheprovider --durations=15 -m store tests/integration tests/e2e
+	$(ES_ENV) $(BIN)/pytest -q -p no:cacheprovider --durations=15 -m "$(ES_TESTS)" tests/integration tests/e2e
 	$(ES_ENV) $(BIN)/flockwatch down elasticsearch
 
 up: setup

@@ -62,6 +62,7 @@ def fresh(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[dict[str, 
         subprocess.run([FLOCKWATCH, "down", "--purge"], env=env, capture_output=True, timeout=120)
 
 
+@pytest.mark.store_long
 def test_small_demo_from_an_empty_state_directory(fresh: dict[str, str]) -> None:
     # The 500 posts replay in well under a second: the stages ask for group lag while the new broker's
     # group coordinator is still starting, which used to end the demo with CoordinatorNotAvailableError.
@@ -85,6 +86,7 @@ def test_small_demo_from_an_empty_state_directory(fresh: dict[str, str]) -> None
     assert (Path(fresh["FLOCKWATCH_STATE_DIR"]) / "kafka" / "kafka.log").exists()
 
 
+@pytest.mark.store_long
 @pytest.mark.parametrize("fresh", [1], indirect=True)
 def test_worker_started_before_the_store_waits_then_indexes(fresh: dict[str, str]) -> None:
     settings = settings_of(fresh)

@@ -4,8 +4,9 @@ Online assignment, one post at a time, in input order:
 
 1. **exact**: the same copy form (lowercase words; no URLs, mentions, punctuation, RT prefix);
 2. **near copy**: MinHash LSH over word shingles of the copy form (estimated Jaccard ≥ ``jaccard``);
-3. **paraphrase**: cosine of MiniLM embeddings to each narrative's exemplars ≥ ``cosine``
-   (texts with at least ``min_paraphrase_words`` words only: short texts embed close to anything);
+3. **paraphrase**: cosine of MiniLM embeddings to the nearest narrative exemplar ≥ ``cosine``
+   (texts with at least ``min_paraphrase_words`` words only: short texts embed close to anything), found by
+   an HNSW search (:mod:`flockwatch.text.exemplar_bank`: approximate, deterministic, about log n per post);
 4. otherwise a **new** narrative, whose id is derived from its first member's copy-form hash.
 
 Ids are stable: the same input gives the same ids in every run, and a saved state (``save``/``load``)
@@ -49,6 +50,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from flockwatch.text.canonical import copy_form, text_key
+from flockwatch.text.exemplar_bank import BankKind, ExemplarBank
 
 How = Literal["exact", "near_copy", "paraphrase", "new", "empty"]
 STATE_VERSION = 1
@@ -66,6 +68,7 @@ class NarrativeConfig:
     cosine: float = 0.86  # bench/narratives.py: chosen on its choose part, reported on its report part
     min_paraphrase_words: int = 6
     max_exemplars: int = 8
+    exemplar_bank: BankKind = "hnsw"  # "flat": exact search, O(exemplars) per post (benches compare the two)
 
 
 @dataclass(frozen=True)
@@ -131,9 +134,7 @@ class NarrativeIndex:
         # copy-form key -> (item id, how, similarity) of the first post with that form: a replay answers the same
         self._first: dict[str, tuple[str, How, float]] = {}
         self._signatures: dict[str, NDArray[np.uint64]] = {}  # copy-form key -> MinHash values (in the LSH)
-        self._ex_ids: list[str] = []  # exemplar -> narrative id
-        # Exemplar rows in a matrix grown by doubling: stacking a list per post would be quadratic.
-        self._ex_mat: NDArray[np.float32] = np.zeros((0, DIM), dtype=np.float32)
+        self._bank = ExemplarBank(DIM, self.config.exemplar_bank)
         self._ex_count: Counter[str] = Counter()
         self.stats: dict[str, NarrativeStats] = {}
         self._changes: list[dict[str, Any]] = []  # since the last commit: what the journal must replay
@@ -222,13 +223,7 @@ class NarrativeIndex:
         self._lsh.insert(key, mh)
 
     def _add_exemplar(self, nid: str, vec: NDArray[np.float32]) -> None:
-        n = len(self._ex_ids)
-        if n == len(self._ex_mat):
-            grown = np.zeros((max(1024, 2 * n), vec.shape[0]), dtype=np.float32)
-            grown[:n] = self._ex_mat[:n]
-            self._ex_mat = grown
-        self._ex_mat[n] = vec
-        self._ex_ids.append(nid)
+        self._bank.add(nid, vec)
         self._ex_count[nid] += 1
 
     def _match(self, form: str, key: str, embedding: NDArray[np.float32] | None) -> Assignment:
@@ -243,11 +238,10 @@ class NarrativeIndex:
                 best = (sim, nid)
         if best is not None:
             return Assignment(best[1], "near_copy", round(best[0], 4))
-        if embedding is not None and self._ex_ids and len(form.split()) >= self.config.min_paraphrase_words:
-            sims = self._ex_mat[: len(self._ex_ids)] @ np.asarray(embedding, dtype=np.float32)
-            i = int(np.argmax(sims))
-            if sims[i] >= self.config.cosine:
-                return Assignment(self._ex_ids[i], "paraphrase", round(float(sims[i]), 4))
+        if embedding is not None and len(form.split()) >= self.config.min_paraphrase_words:
+            near = self._bank.nearest(embedding)
+            if near is not None and near[1] >= self.config.cosine:
+                return Assignment(near[0], "paraphrase", round(near[1], 4))
         return Assignment(narrative_id_for(form), "new", 0.0)
 
     @staticmethod
@@ -296,7 +290,7 @@ class NarrativeIndex:
         folder.mkdir(parents=True, exist_ok=True)
         keys = list(self._signatures)
         sigs = np.stack([self._signatures[k] for k in keys]) if keys else np.zeros((0, self.config.num_perm))
-        vecs = self._ex_mat[: len(self._ex_ids)]
+        vecs = self._bank.vectors()
         arrays = f"narratives-{self._seq}.npz"
         meta = {
             "version": STATE_VERSION,
@@ -306,7 +300,7 @@ class NarrativeIndex:
             "exact": self._exact,
             "first": self._first,
             "signature_keys": keys,
-            "exemplar_ids": self._ex_ids,
+            "exemplar_ids": self._bank.ids,
             "stats": [asdict(s) for s in self.stats.values()],
         }
         _atomic_npz(folder / arrays, signatures=sigs.astype(np.uint64), exemplars=vecs)

@@ -24,7 +24,7 @@ from tests.integration.dags.test_dags import task_results
 from tests.platform_servers.cassettes import reddit_cassettes, reddit_children
 from tests.platform_servers.http import PlatformServer, serve
 
-pytestmark = [pytest.mark.integration, pytest.mark.store]
+pytestmark = [pytest.mark.integration, pytest.mark.store, pytest.mark.store_long]
 
 LISTINGS = ("hot", "new", "rising")
 

@@ -34,7 +34,7 @@ from tests.dag_runner import dag_test
 from tests.expected import expected_normalize_counts, expected_posts
 from tests.local_http import serve_directory
 
-pytestmark = [pytest.mark.integration, pytest.mark.store]
+pytestmark = [pytest.mark.integration, pytest.mark.store, pytest.mark.store_long]
 
 N = 2_000
 MEDIA = Settings().data_dir / "media" / "images"

@@ -76,6 +76,7 @@ def hillary_records(n: int, data_dir: Any) -> list[RawRecord]:
     return out
 
 
+@pytest.mark.store_long
 def test_post_to_stored_alert_latency_and_sinks(
     settings: Settings, webhook: tuple[str, list[tuple[dict[str, str], bytes]]]
 ) -> None:

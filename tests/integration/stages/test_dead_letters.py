@@ -19,7 +19,7 @@ from flockwatch.store.documents import IndexKind
 from flockwatch.topics import Topic, topic_name
 from flockwatch.workers import run_until_caught_up
 
-pytestmark = [pytest.mark.integration, pytest.mark.store]
+pytestmark = [pytest.mark.integration, pytest.mark.store, pytest.mark.store_long]
 
 
 def bad_messages(template: dict[str, object]) -> dict[str, bytes]:

@@ -100,6 +100,7 @@ def test_stream_writes_graph_documents_once(settings: Settings, posts: dict[str,
     assert store.engine.get(IndexKind.cascades, big["_id"]) == without_id(big)
 
 
+@pytest.mark.store_long
 def test_graph_windows_dag_and_export(
     settings: Settings, posts: dict[str, Post], airflow_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

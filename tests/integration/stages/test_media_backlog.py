@@ -23,7 +23,7 @@ from flockwatch.stages.media import MediaScoreStage
 from flockwatch.topics import Topic
 from flockwatch.workers import group_id
 
-pytestmark = [pytest.mark.integration, pytest.mark.store]
+pytestmark = [pytest.mark.integration, pytest.mark.store, pytest.mark.store_long]
 
 POSTS = 2000
 SCORE_S = 0.005

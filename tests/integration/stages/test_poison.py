@@ -75,6 +75,7 @@ def dead_letters(settings: Settings) -> list[DeadLetter]:
         consumer.close()
 
 
+@pytest.mark.store_long
 def test_poison_records_cost_only_themselves(settings: Settings) -> None:
     good = [r.to_bytes() for r in itertools.islice(read_dataset("ira_2016", None, settings.data_dir), 100)]
     long_key_id = "k" * 505  # "twitter:" + 505 characters: a 513-byte post key
