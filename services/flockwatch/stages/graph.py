@@ -709,6 +709,7 @@ class GraphState:
         self._load_edges(ids)
         self._load_accounts({u for _, c in coactions for u in (c.user_a, c.user_b)})
         changed = 0
+        partners: set[str] = set()
         for kind, c in coactions:
             for src, tgt, sp, tp, st, tt in ((c.user_a, c.user_b, c.post_a, c.post_b, c.time_a, c.time_b),
                                              (c.user_b, c.user_a, c.post_b, c.post_a, c.time_b, c.time_a)):  # fmt: skip
@@ -722,9 +723,23 @@ class GraphState:
                 assert account is not None
                 if account.add_partner(tgt, kind):
                     self.accounts.dirty.add(src)
-                    self.coordinated.add(src)
+                    partners.add(src)
                     changed += 1
+        self._now_coordinated(partners)
         return changed
+
+    def _now_coordinated(self, keys: set[str]) -> None:
+        """Add accounts to the coordinated set, and mark for rewriting every cached cascade one of the new ones
+        spread: its coordinated share changed. Without this, a cascade written before its spreader's first co-action
+        kept the older share, and the stored share depended on the order posts arrived in (how many workers fed the
+        stage). A cascade already evicted from the cache keeps its share until it changes again."""
+        new = keys - self.coordinated
+        if not new:
+            return
+        self.coordinated |= new
+        for cid, entry in self.cascades.items.items():
+            if entry.exists and any(user in new for _, _, user in entry.events.values()):
+                self.cascades.dirty.add(cid)
 
     def set_significance(self, kind: str, source: str, target: str, values: Mapping[str, Any]) -> None:
         """Record an edge's significance (windowed job); the edge must have been loaded or created."""
@@ -747,10 +762,10 @@ class GraphState:
         in ``cluster_ids``; ``cluster_id`` is the latest window's, whatever order windows are computed in."""
         self._load_accounts(members)
         end = window_end.astimezone(UTC)
+        self._now_coordinated(set(members))
         for key, cid in members.items():
             account = self.accounts.get(key)
             assert account is not None
-            self.coordinated.add(key)
             changed = cid not in account.cluster_ids
             account.cluster_ids.add(cid)
             seen = account.cluster_window_end

@@ -212,6 +212,26 @@ def test_replays_and_restarts_change_nothing() -> None:
     assert store.engine.docs == snapshot
 
 
+def test_a_cascade_written_before_its_spreader_coordinates_is_rewritten() -> None:
+    """The stored coordinated share must not depend on batch boundaries: one batch, or the reshare flushed before
+    its spreader's first co-action, store the same cascade."""
+    posts = [
+        gp("1", "a", 0, "original"),
+        gp("2", "b", 10, "RT", reshare="1"),
+        gp("3", "b", 100, "the same words again"),
+        gp("4", "c", 105, "The same words again"),
+    ]
+    together = InMemoryStore()
+    _ingest(GraphState(together), posts)
+    split = InMemoryStore()
+    state = GraphState(split)
+    _ingest(state, posts[:2])
+    assert split.engine.docs[IndexKind.cascades]["twitter:1"]["coordinated_share"] == 0.0
+    _ingest(state, posts[2:])
+    assert together.engine.docs[IndexKind.cascades]["twitter:1"]["coordinated_share"] == 1.0
+    assert split.engine.docs[IndexKind.cascades] == together.engine.docs[IndexKind.cascades]
+
+
 def test_child_before_parent_merges_cascades() -> None:
     store = InMemoryStore()
     state = GraphState(store)
