@@ -19,9 +19,6 @@ Writes the ``Narrative exemplar bank`` section of ``docs/benchmarks.md``.
 from __future__ import annotations
 
 import argparse
-import csv
-import gzip
-import io
 import os
 import statistics
 import sys
@@ -35,9 +32,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from bench.narratives import english_posts  # noqa: E402
 from bench.report import write_section  # noqa: E402
-from flockwatch.config import get_settings  # noqa: E402
-from flockwatch.text.canonical import canonical_text, copy_form  # noqa: E402
+from flockwatch.text.canonical import copy_form  # noqa: E402
 from flockwatch.text.embed import shared_embedder  # noqa: E402
 from flockwatch.text.exemplar_bank import BankKind, ExemplarBank  # noqa: E402
 from flockwatch.text.narratives import DIM, NarrativeConfig, NarrativeIndex  # noqa: E402
@@ -47,21 +44,8 @@ TENTHS = 10
 
 def read_stream(rows: int, min_words: int) -> tuple[list[str], list[int]]:
     """Normalised English texts in file order, and the positions of those the paraphrase tier embeds."""
-    path = get_settings().data_dir / "campaigns" / "ira_2016" / "ira_tweets_2016-10_2016-11.csv.gz"
-    texts: list[str] = []
-    embedded: list[int] = []
-    with gzip.open(path, "rb") as raw:
-        reader = csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", errors="replace"))
-        for i, row in enumerate(reader):
-            if i >= rows:
-                break
-            if row.get("language") != "English":
-                continue
-            norm = canonical_text(row.get("content") or "")
-            if len(copy_form(norm).split()) >= min_words:
-                embedded.append(len(texts))
-            texts.append(norm)
-    return texts, embedded
+    texts = [norm for norm, _ in english_posts(rows)]
+    return texts, [i for i, t in enumerate(texts) if len(copy_form(t).split()) >= min_words]
 
 
 def timed_pass(kind: BankKind, texts: list[str], vecs: list[NDArray[np.float32] | None]) -> tuple[list[float], int]:

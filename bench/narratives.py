@@ -37,6 +37,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -70,22 +71,26 @@ def choose_threshold(nearest: np.ndarray, grid: tuple[float, ...] = THRESHOLDS) 
     return max(grid)
 
 
-def read_forms(rows: int, min_words: int) -> tuple[list[str], list[str], list[str]]:
-    """Distinct copy forms (with one normalised text and the first account for each) of the first ``rows``
-    English IRA posts."""
+def english_posts(rows: int) -> Iterator[tuple[str, str]]:
+    """(normalised text, account) of the English posts among the first ``rows`` IRA 2016 rows, in file order."""
     path = get_settings().data_dir / "campaigns" / "ira_2016" / "ira_tweets_2016-10_2016-11.csv.gz"
-    forms: dict[str, tuple[str, str]] = {}
     with gzip.open(path, "rb") as raw:
         reader = csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", errors="replace"))
         for i, row in enumerate(reader):
             if i >= rows:
                 break
-            if row.get("language") != "English":
-                continue
-            norm = canonical_text(row.get("content") or "")
-            form = copy_form(norm)
-            if len(form.split()) >= min_words:
-                forms.setdefault(form, (norm, row.get("author_id") or ""))
+            if row.get("language") == "English":
+                yield canonical_text(row.get("content") or ""), row.get("author_id") or ""
+
+
+def read_forms(rows: int, min_words: int) -> tuple[list[str], list[str], list[str]]:
+    """Distinct copy forms (with one normalised text and the first account for each) of the first ``rows``
+    English IRA posts."""
+    forms: dict[str, tuple[str, str]] = {}
+    for norm, account in english_posts(rows):
+        form = copy_form(norm)
+        if len(form.split()) >= min_words:
+            forms.setdefault(form, (norm, account))
     return list(forms), [n for n, _ in forms.values()], [a for _, a in forms.values()]
 
 
