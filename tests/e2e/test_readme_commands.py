@@ -431,7 +431,7 @@ def _make_dry_run(target: str) -> list[str]:
 
 def test_make_targets() -> None:
     """`make demo` runs `flockwatch demo`; `make test` runs lint, then unit, integration and e2e tests, then the store's
-    tests on Elasticsearch (dry runs)."""
+    tests on Elasticsearch less the long ones, which `make test-elasticsearch` runs too (dry runs)."""
     assert _make_dry_run("demo")[-1] == ".venv/bin/flockwatch demo"
     # The audit's verdicts are tested in tests/unit/infra/test_dependency_audit.py.
     assert _make_dry_run("audit")[-1] == ".venv/bin/python infra/dependency_audit.py"
@@ -449,12 +449,17 @@ def test_make_targets() -> None:
     assert [line for line in lines if line in order] == order
     # ...then the store's tests again on Elasticsearch (its own port), which it stops afterwards.
     es = "FLOCKWATCH_STORE_ENGINE=elasticsearch FLOCKWATCH_STORE_PORT=9201 FLOCKWATCH_STORE_TRANSPORT_PORT=9301 "
+    run_es = es + ".venv/bin/pytest -q -p no:cacheprovider --durations=15 -m {} tests/integration tests/e2e"
     assert _make_dry_run("test-elasticsearch")[-3:] == [
         es + ".venv/bin/flockwatch up",
-        es + ".venv/bin/pytest -q -p no:cacheprovider --durations=15 -m store tests/integration tests/e2e",
+        run_es.format('"store"'),
         es + ".venv/bin/flockwatch down elasticsearch",
     ]
-    assert lines[-3:] == _make_dry_run("test-elasticsearch")[-3:]
+    assert lines[-3:] == [
+        es + ".venv/bin/flockwatch up",
+        run_es.format('"store and not store_long"'),
+        es + ".venv/bin/flockwatch down elasticsearch",
+    ]
     # The cluster tests at full size (their short versions are in `make test`'s tests/integration).
     assert _make_dry_run("test-cluster")[-2:] == [
         ".venv/bin/flockwatch up",
