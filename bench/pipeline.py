@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -399,13 +399,22 @@ class SoakResult:
     lag_max: dict[str, int]
 
 
-def sustained(stored: Sequence[tuple[float, int]], rate: float, minutes: float) -> str:
-    """What the soak shows about keeping up: stored posts/s over its second half against the replay rate."""
+def sustained(
+    stored: Sequence[tuple[float, int]], rate: float, minutes: float, distinct: Callable[[int], int] | None = None
+) -> str:
+    """What the soak shows about keeping up: stored posts/s over its second half against the replay rate, and
+    against the distinct posts among the rows replayed then (``distinct(n)``: distinct posts in the first n rows;
+    a dataset's repeated rows store once, so rows/s overstates what can be stored)."""
     half = [(t, n) for t, n in stored if t >= minutes * 30]
     if len(half) < 2 or half[-1][0] <= half[0][0]:
         return "too short to tell"
-    got = (half[-1][1] - half[0][1]) / (half[-1][0] - half[0][0])
-    return f"{got:,.0f} posts/s stored with scores over the second half, replayed at {rate:,.0f}/s"
+    span = half[-1][0] - half[0][0]
+    got = (half[-1][1] - half[0][1]) / span
+    out = f"{got:,.0f} posts/s stored with scores over the second half, replayed at {rate:,.0f}/s"
+    if distinct is not None:
+        can = (distinct(round(rate * half[-1][0])) - distinct(round(rate * half[0][0]))) / span
+        out += f" ({can:,.0f} distinct posts/s among those rows: {got / can:.0%} of them stored)"
+    return out
 
 
 def jvm_pids(settings: Settings) -> dict[str, int]:
@@ -539,7 +548,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{args.soak_rate:,.0f} posts/s, RSS (with children) of every process sampled every {args.sample_s:g} s"
             f" ([CSV](pipeline-memory.csv)).\n\n"
             + memory_table(summary)
-            + f"\n\nKeeping up: {sustained(soaked.stored, args.soak_rate, args.soak_minutes)}; consumer lag at the "
+            + f"\n\nKeeping up: {sustained(soaked.stored, args.soak_rate, args.soak_minutes, distinct_posts)}; "
+            f"consumer lag at the "
             f"end {median_lags([soaked.lag_end])}, largest seen {median_lags([soaked.lag_max])}.\n"
             + "\n![RSS over time](pipeline-memory.png)\n"
         )
