@@ -40,6 +40,7 @@ from flockwatch.text.exemplar_bank import BankKind, ExemplarBank  # noqa: E402
 from flockwatch.text.narratives import DIM, NarrativeConfig, NarrativeIndex  # noqa: E402
 
 TENTHS = 10
+KINDS: tuple[BankKind, ...] = ("flat", "hnsw")  # interleaved within each run
 
 
 def read_stream(rows: int, min_words: int) -> tuple[list[str], list[int]]:
@@ -104,8 +105,7 @@ def main() -> None:
     runs: dict[str, list[list[float]]] = {"flat": [], "hnsw": []}
     exemplars = 0
     for _ in range(args.runs):
-        kinds: tuple[BankKind, ...] = ("flat", "hnsw")
-        for kind in kinds:
+        for kind in KINDS:
             per_tenth, exemplars = timed_pass(kind, texts, vecs)
             runs[kind].append(per_tenth)
             print(kind, " ".join(f"{x:.3f}" for x in per_tenth), flush=True)
