@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     # the time a restarted or second worker waits to take over. Heartbeats come from a background thread, so a
     # long batch does not count against it (the poll interval above bounds that). The broker's minimum is 6 s.
     kafka_session_timeout_s: float = 8.0
+    # A stage that merges its partitions into one order (the text stage's narrative assignment) lets a partition
+    # that has delivered nothing for this long stop holding the others back (flockwatch.stages.ordered_merge):
+    # longer than any mid-stream pause between partitions, short enough for the end of a stream.
+    merge_idle_s: float = 3.0
     # A `flockwatch worker` with an instance id is a static group member: restarted under the same id, it gets its
     # partitions back at once instead of after the session timeout. Unique per worker of a stage (a systemd unit
     # or pod name); two live workers with one id fence each other out. Empty: a dynamic member.

@@ -43,6 +43,9 @@ class OutMessage:
     key: bytes | None
     value: bytes
     raw_partition: int | None = None  # carried over from the input it was derived from
+    # The partition to write to (modulo the topic's partitions); None: by key. Normalised posts keep their raw
+    # record's partition, so each normalised partition is one raw partition's sequence (see topics.py).
+    partition: int | None = None
 
 
 @dataclass

@@ -1,8 +1,12 @@
 """Kafka topics: names and settings in one place.
 
-Each stage reads one topic and writes the next; keys are post keys
-(``platform:id``) so every message about a post lands on the same partition and
-per-post order holds.
+Each stage reads one topic and writes the next; keys are post keys (``platform:id``), and scores are
+partitioned by them, so a post's messages on one topic keep their order. Normalised posts are the exception to
+the partitioning: each stays in its raw record's partition, so a normalised partition is exactly one raw
+partition's sequence in the replayer's order, whichever normalize worker wrote it (more workers interleave
+nothing). That is what lets the text stage merge partitions into one reproducible order
+(:mod:`flockwatch.stages.ordered_merge`). A post captured twice (two raw records) may so sit in two partitions;
+its document is written idempotently either way.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from kafka.errors import (
     RecordListTooLargeError,
     TopicAlreadyExistsError,
 )
+from kafka.structs import OffsetAndMetadata
 
 from flockwatch.adapters import local_services
 from flockwatch.adapters.client_security import kafka_client_args
@@ -43,6 +44,7 @@ from flockwatch.messages import InMessage, OutMessage, StageOutcome, TransientEr
 from flockwatch.readiness import SETTINGS_BOUND, resolve_wait, retry_until_ready
 from flockwatch.stages.batching import poll_plan
 from flockwatch.stages.isolate import process_isolating
+from flockwatch.stages.ordered_merge import OrderKey, PartitionMerge
 from flockwatch.topics import LARGE_MESSAGE_BYTES, TOPICS, Topic, topic_name
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,67 @@ class StageRunner(Protocol):
     inputs: tuple[Topic, ...]
 
     def process(self, messages: Sequence[InMessage]) -> StageOutcome: ...
+
+
+class MergedInput:
+    """A consumer's records in one deterministic order across its partitions
+    (:mod:`flockwatch.stages.ordered_merge`), for a stage with an ``order_key``.
+
+    The consumer's position runs ahead of what was processed, so commits name their offsets. A partition whose
+    buffer grows past ``cap`` is paused until the others catch up, so one busy partition cannot fill memory while
+    another is still being fetched."""
+
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        key: Callable[[InMessage], OrderKey],
+        idle_s: float,
+        cap: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.consumer, self.idle_s, self.cap, self.clock = consumer, idle_s, cap, clock
+        self.merge = PartitionMerge(key)
+        self._last_record: dict[tuple[str, int], float] = {}
+
+    def next_batch(self, polled: Sequence[InMessage], limit: int, caught_up: bool) -> list[InMessage]:
+        """Buffer ``polled``; return the next records of the merge (not yet removed: see :meth:`processed`).
+        ``caught_up``: nothing is left on the broker (a catch-up run's end), so empty partitions hold nothing."""
+        assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        self.merge.forget(assigned)
+        now = self.clock()
+        self.merge.add(m for m in polled if (m.topic, m.partition) in assigned)
+        for m in polled:
+            self._last_record[(m.topic, m.partition)] = now
+        for tp in assigned:
+            self._last_record.setdefault(tp, now)
+        finished = {tp for tp in assigned if not self.merge.buffered(tp) and (caught_up or self._silent(tp, now))}
+        self._pace(assigned)
+        return self.merge.take(limit, assigned, finished)
+
+    def _silent(self, tp: tuple[str, int], now: float) -> bool:
+        if now - self._last_record[tp] < self.idle_s:
+            return False
+        # Known to hold more on the broker: still being fetched, not finished.
+        high = self.consumer.highwater(TopicPartition(*tp))
+        seen = self.merge.next_offset(tp)
+        return high is None or seen is None or seen >= high
+
+    def _pace(self, assigned: set[tuple[str, int]]) -> None:
+        paused = {(tp.topic, tp.partition) for tp in self.consumer.paused()}
+        full = {tp for tp in assigned if self.merge.buffered(tp) >= self.cap}
+        if pause := full - paused:
+            self.consumer.pause(*(TopicPartition(*tp) for tp in pause))
+        if resume := (paused & assigned) - full:
+            self.consumer.resume(*(TopicPartition(*tp) for tp in resume))
+
+    def processed(self, batch: Sequence[InMessage]) -> dict[TopicPartition, OffsetAndMetadata]:
+        """Remove a processed batch; the offsets to commit for it."""
+        self.merge.drop(batch)
+        last: dict[TopicPartition, int] = {}
+        for m in batch:
+            tp = TopicPartition(m.topic, m.partition)
+            last[tp] = max(last.get(tp, m.offset), m.offset)
+        return {tp: OffsetAndMetadata(offset + 1, "", -1) for tp, offset in last.items()}
 
 
 @dataclass
@@ -204,9 +267,21 @@ def _headers(message: OutMessage) -> list[tuple[str, bytes]] | None:
 
 def produce_all(producer: KafkaProducer, prefix: str, messages: Sequence[OutMessage]) -> None:
     """Send and wait for every acknowledgement; raise KafkaError if any message failed."""
-    futures = [
-        producer.send(topic_name(prefix, m.topic), key=m.key, value=m.value, headers=_headers(m)) for m in messages
-    ]
+    counts: dict[str, int] = {}
+
+    def partition(topic: str, wanted: int | None) -> int | None:
+        if wanted is None:
+            return None
+        if topic not in counts:
+            counts[topic] = len(producer.partitions_for(topic))
+        return wanted % counts[topic]
+
+    futures = []
+    for m in messages:
+        topic = topic_name(prefix, m.topic)
+        futures.append(
+            producer.send(topic, key=m.key, value=m.value, headers=_headers(m), partition=partition(topic, m.partition))
+        )
     producer.flush()
     for future in futures:
         future.get(timeout=0)  # raises the delivery error, if any
@@ -232,7 +307,8 @@ def run_stage(
     since a catch-up run in the same group under the same id would fence the worker out.
     Without ``max_poll_records``, a stage with a ``record_cost_s`` gets batches that fit the poll interval
     (``pipeline.batching.poll_plan``). A stage whose ``single_writer`` is true refuses to run beside another
-    worker of its group (:mod:`flockwatch.adapters.single_writer`): ``SecondWriter``."""
+    worker of its group (:mod:`flockwatch.adapters.single_writer`): ``SecondWriter``. A stage with an
+    ``order_key`` gets its records in that order across partitions (:class:`MergedInput`)."""
     poll_interval_s = settings.kafka_max_poll_interval_s
     if max_poll_records is None:
         # A costly stage gets small batches (and, below a floor, a longer interval) so no batch outlasts it.
@@ -254,6 +330,10 @@ def run_stage(
         wait_s,
     )
     producer = when_kafka_ready(settings, lambda: make_producer(settings), wait_s)
+    order_key = getattr(stage, "order_key", None)
+    merged = (
+        None if order_key is None else MergedInput(consumer, order_key, settings.merge_idle_s, cap=4 * max_poll_records)
+    )
     try:
         while not stop.is_set():
             if max_seconds is not None and time.monotonic() - started > max_seconds:
@@ -273,8 +353,12 @@ def run_stage(
                     f"its input (not {', '.join(missing)}): another worker joined. Stopping; run one worker of it."
                 )
             batch = [in_message(r, raw_topic) for records in polled.values() for r in records]
+            caught_up = until_caught_up and not batch and _caught_up(consumer)
+            if merged is not None:
+                batch = merged.next_batch(batch, max_poll_records, caught_up)
+                caught_up = caught_up and not len(merged.merge)
             if not batch:
-                if until_caught_up and _caught_up(consumer):
+                if caught_up:
                     break
                 continue
             try:
@@ -294,13 +378,15 @@ def run_stage(
                 # Waiting for an earlier stage is routine, not a failure worth a warning.
                 level = logging.INFO if isinstance(exc, UpstreamBehind) else logging.WARNING
                 log.log(level, "%s: batch of %d failed (%s); retrying in %.1fs", stage.name, len(batch), exc, backoff)
-                _seek_to_batch_start(consumer, batch)
+                if merged is None:
+                    _seek_to_batch_start(consumer, batch)
+                # (merged: the batch stays buffered and is taken again, in the same order)
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
                 continue
             backoff = 0.5
             try:
-                committed = _commit(consumer, stage.name)
+                committed = _commit(consumer, stage.name, merged.processed(batch) if merged is not None else None)
             except FencedInstanceIdError as exc:
                 raise _fenced(stage.name, group, instance_id) from exc
             if not committed:
@@ -342,9 +428,9 @@ def _fenced(name: str, group: str, instance_id: str | None) -> RuntimeError:
     )
 
 
-def _commit(consumer: KafkaConsumer, name: str) -> bool:
+def _commit(consumer: KafkaConsumer, name: str, offsets: dict[TopicPartition, OffsetAndMetadata] | None = None) -> bool:
     try:
-        consumer.commit()
+        consumer.commit(offsets)
     except FencedInstanceIdError:
         raise  # not a lost commit: this consumer is no longer a member (see _fenced)
     except KafkaError as exc:

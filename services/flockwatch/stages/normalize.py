@@ -31,7 +31,7 @@ def normalize_batch(messages: Sequence[InMessage]) -> StageOutcome:
             # The broker would refuse it for good: a retry could never deliver it.
             outcome.dead_letter(STAGE, msg, oversize_reason(post, len(value)))
             continue
-        outcome.out.append(OutMessage(Topic.normalized, key, value, msg.raw_partition))
+        outcome.out.append(OutMessage(Topic.normalized, key, value, msg.raw_partition, partition=msg.partition))
         outcome.counts["normalized"] += 1
     return outcome
 

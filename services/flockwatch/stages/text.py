@@ -8,7 +8,7 @@ post is also assigned to a narrative (the same :class:`~flockwatch.text.narrativ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import numpy as np
 
 from flockwatch.messages import InMessage, OutMessage, StageOutcome, describe_error, parse
 from flockwatch.schema import Post, TextScore
+from flockwatch.stages.ordered_merge import OrderKey, event_order
 from flockwatch.text.canonical import assess, canonical_text, decode_text
 from flockwatch.text.detector import TextDetector, TextResult
 from flockwatch.text.narratives import Assignment, NarrativeIndex
@@ -116,6 +117,12 @@ class TextScoreStage:
     def single_writer(self) -> bool:
         """With a narrative index, one worker must see every partition (flockwatch.adapters.single_writer)."""
         return self.narratives is not None
+
+    @property
+    def order_key(self) -> Callable[[InMessage], OrderKey] | None:
+        """With a narrative index, posts are assigned in event-time order across partitions, so which post founds a
+        narrative does not depend on how partitions interleave (:mod:`flockwatch.stages.ordered_merge`)."""
+        return event_order if self.narratives is not None else None
 
     def process(self, messages: Sequence[InMessage]) -> StageOutcome:
         outcome = score_batch(messages, self.detector, narratives=self.narratives)

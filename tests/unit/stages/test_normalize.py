@@ -73,8 +73,9 @@ def test_arbitrary_bytes_never_crash_and_are_accounted_for(value: bytes) -> None
     assert outcome.counts["normalized"] + outcome.counts["skipped"] + outcome.counts["dead_lettered"] == 1
 
 
-def test_a_normalised_post_carries_the_raw_partition_it_entered_at() -> None:
+def test_a_normalised_post_carries_and_stays_in_the_raw_partition_it_entered_at() -> None:
     [record] = ira_records(1)
     stamped = InMessage("t.posts.raw", 2, 0, b"k", record.to_bytes(), raw_partition=2)
     [out] = normalize_batch([stamped]).out
-    assert out.topic is Topic.normalized and out.raw_partition == 2
+    # Staying in partition 2 keeps each normalised partition one raw partition's sequence (topics.py).
+    assert out.topic is Topic.normalized and out.raw_partition == 2 and out.partition == 2
