@@ -127,6 +127,7 @@ class InMemoryEngine:
 class InMemoryPosts:
     def __init__(self, engine: InMemoryEngine) -> None:
         self.engine = engine
+        self.recent_searches: list[tuple[str, str]] = []  # accounts searched by ``recent_by_account``, in order
 
     @property
     def docs(self) -> dict[str, dict[str, Any]]:
@@ -150,6 +151,7 @@ class InMemoryPosts:
         self, accounts: Sequence[tuple[str, str]], size: int = RECENT_POSTS
     ) -> dict[str, list[dict[str, Any]]]:
         self.engine.check_read()
+        self.recent_searches.extend(accounts)
         out: dict[str, list[dict[str, Any]]] = {}
         for platform, author in accounts:
             mine = [d for d in self.docs.values() if account_key(d) == f"{platform}:{author}"]

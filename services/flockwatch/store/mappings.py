@@ -290,6 +290,8 @@ TEXT_FIELDS: dict[IndexKind, dict[str, Any]] = {
         "machine_last_seen": DATE,
         "machine_threshold": FLOAT,
         "machine_evidence": STORED_ONLY,
+        # The newest posts the fields rest on (flockwatch.text.rollup.merge_recent): state, not searched.
+        "machine_recent": STORED_ONLY,
     },
 }
 for _kind, _fields in TEXT_FIELDS.items():

@@ -28,10 +28,11 @@ class PostsRepository:
             yield {k: v for k, v in doc.items() if k != "_id"}
 
     def refs(self, keys: Sequence[str], chunk: int = 5000) -> list[dict[str, Any]]:
-        """Stored posts by key, only what rollups need: key, narrative id, platform, author id and handle, and the
-        text score's label (whether the score was stored yet)."""
+        """Stored posts by key, only what rollups need: key, narrative id, platform, author id and handle, time, and
+        the text score's label (whether the score was stored yet) and machine score (for the account's recent list)."""
         out: list[dict[str, Any]] = []
-        fields = ["key", "narrative_id", "platform", "author.id", "author.handle", "text_score.label"]
+        fields = ["key", "narrative_id", "platform", "author.id", "author.handle", "created_at"]
+        fields += ["text_score.label", "text_score.machine_score"]
         for start in range(0, len(keys), chunk):
             part = list(dict.fromkeys(keys[start : start + chunk]))
             hits = self.engine.hits(IndexKind.posts, {"terms": {"key": part}}, size=len(part), fields=fields)

@@ -6,6 +6,11 @@ the set of posts behind a narrative or an account is exactly what the store hold
 was written; a document derived from that set is the same after one delivery or ten. The store computes
 the same summaries with aggregations (``flockwatch.store.rollups.RollupsRepository.narrative_summaries``);
 :func:`summarize_posts` is the reference, in Python, that tests hold it to.
+
+An account's document rests on its newest :data:`RECENT_POSTS` posts, and it keeps them (``machine_recent``,
+compact entries) so the rollups stage can update it from a batch alone instead of searching the account's posts
+for every batch: :func:`merge_recent` is a top-k of a union keyed by post key, so it stays as exact as the
+recomputation (see its doc).
 """
 
 from __future__ import annotations
@@ -13,10 +18,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flockwatch.text.aggregate import PostScore, aggregate_accounts
+from flockwatch.text.aggregate import RECENT_POSTS, PostScore, aggregate_accounts
 
 ACCOUNT_SAMPLE = 20  # accounts listed in a narrative document (all are counted)
 TOP_ENTITIES = 5  # hashtags and urls listed
@@ -106,7 +111,8 @@ def narrative_document(s: NarrativeSummary) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class AccountPosts:
-    """An account's most recent post documents (newest first, at most ``RECENT_POSTS``)."""
+    """An account's most recent post documents or their :func:`recent_entry` (newest first, at most
+    ``RECENT_POSTS``)."""
 
     key: str
     platform: str
@@ -118,22 +124,69 @@ def _when(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def recent_entry(post: Mapping[str, Any]) -> dict[str, Any]:
+    """What an account's document needs of one of its posts: key, time, and text score (machine score and label,
+    if stored yet). A post document reduced; an entry is its own entry."""
+    entry: dict[str, Any] = {"key": str(post["key"])}
+    if post.get("created_at"):
+        entry["created_at"] = post["created_at"]
+    score = post.get("text_score") or {}
+    kept = {name: score[name] for name in ("machine_score", "label") if score.get(name) is not None}
+    if kept:
+        entry["text_score"] = kept
+    return entry
+
+
+def _recency(entry: Mapping[str, Any]) -> tuple[bool, int, str]:
+    """The store's order of an account's posts, ascending: ``created_at`` as a date (the store keeps milliseconds;
+    a time without a zone is UTC), then key; posts without a time before all others."""
+    when = _when(entry.get("created_at"))
+    if when is None:
+        return (False, 0, str(entry["key"]))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (True, (when - _EPOCH) // _MS, str(entry["key"]))
+
+
+def merge_recent(
+    stored: Iterable[Mapping[str, Any]], posts: Iterable[Mapping[str, Any]], size: int = RECENT_POSTS
+) -> list[dict[str, Any]]:
+    """The newest ``size`` of an account's ``stored`` recent entries and a batch's ``posts`` (post documents or
+    entries), as :func:`recent_entry` entries, newest first exactly as the store's search orders them
+    (``PostsRepository.recent_by_account``: ``created_at`` descending, then key descending, timeless last).
+
+    One entry per post key, ``posts`` winning (a batch reads its posts after the list was written, so it
+    has the newer text score). A post's place in the order is fixed by its key and time, so this is a top-k of a
+    set union: associative and commutative. Folding batches in any split, in any order, with redeliveries,
+    gives the newest ``size`` of all their posts: the same list whatever the batch boundaries or which worker
+    wrote first."""
+    by_key = {str(e["key"]): recent_entry(e) for e in stored}
+    by_key.update((str(p["key"]), recent_entry(p)) for p in posts)
+    return sorted(by_key.values(), key=_recency, reverse=True)[:size]
+
+
 def account_document(account: AccountPosts, threshold: float) -> dict[str, Any]:
-    """The text fields of an account's store document (id = ``platform:author id``).
+    """The text fields of an account's store document (id = ``platform:author id``), over its newest posts
+    (``account.posts``, normalised by :func:`merge_recent`), which it keeps as ``machine_recent``.
 
     Fields are prefixed ``machine_`` so they merge with the graph stage's fields of the same document
     without ever overwriting them (``last_seen`` there is the graph's; ``machine_last_seen`` is the newest
     post this score rests on)."""
+    recent = merge_recent((), account.posts)
     scores = [
         PostScore(
             account.key,
             (d.get("text_score") or {}).get("machine_score"),  # absent until scored, and for unscored posts
             _when(d.get("created_at")),
         )
-        for d in account.posts
+        for d in recent
     ]
     agg = aggregate_accounts(scores, threshold)[account.key] if scores else None
-    newest = max((str(d["created_at"]) for d in account.posts if d.get("created_at")), default=None)
+    newest = max((str(d["created_at"]) for d in recent if d.get("created_at")), default=None)
     doc: dict[str, Any] = {"key": account.key, "platform": account.platform}
     if account.handle:
         doc["handle"] = account.handle
@@ -147,6 +200,8 @@ def account_document(account: AccountPosts, threshold: float) -> dict[str, Any]:
             "machine_last_seen": newest,
             "machine_threshold": threshold,
             "machine_evidence": [e.model_dump() for e in agg.evidence] if agg else [],
+            # What the fields above rest on: the next batch merges into it (merge_recent).
+            "machine_recent": recent,
         }
     )
     return doc

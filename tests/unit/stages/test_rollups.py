@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -196,3 +197,99 @@ def test_rollups_keep_the_graph_stage_fields_of_an_account() -> None:
     RollupsStage(TextRollups(store, threshold=0.9)).process(scores_of(msgs))
     account = store.engine.docs[IndexKind.accounts]["twitter:u0"]
     assert account["partners"] == ["twitter:u9"] and account["machine_n_scored"] == 1
+
+
+def account_messages(n: int, author: str = "a") -> list[tuple[InMessage, InMessage]]:
+    """(post, score) of ``n`` posts of one account; pairs of posts share a time (the key breaks the tie), and the
+    scores fall with age, so which posts are the newest changes every field."""
+    out = []
+    for i in range(n):
+        post = Post(
+            platform="twitter",
+            platform_id=f"{author}{i}",
+            author=Author(id=author, handle=author),
+            text=f"text {i}",
+            created_at=T0 + timedelta(minutes=i // 2),
+            source=SourceRef(format="test", uri="mem://"),
+        )
+        unscored = i % 7 == 0
+        score = TextScore(
+            post_key=post.key,
+            post_created_at=post.created_at,
+            machine_score=None if unscored else i / n,
+            label="unscored" if unscored else "machine" if i / n >= 0.9 else "human",
+            model="m",
+        )
+        out.append(
+            (
+                InMessage("t.posts.normalized", 0, i, post.key.encode(), post.to_bytes()),
+                InMessage("t.text_scores", 0, i, post.key.encode(), score.to_bytes()),
+            )
+        )
+    return out
+
+
+def from_scratch(store: InMemoryStore, account: str, threshold: float) -> dict[str, Any]:
+    key = f"twitter:{account}"
+    recent = store.posts.recent_by_account([("twitter", account)])[key]
+    return account_document(AccountPosts(key, "twitter", account, recent), threshold)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_account_documents_merged_batch_by_batch_equal_a_recomputation(seed: int) -> None:
+    """Posts of two accounts arrive over time in shuffled batches, some delivered again: each account is searched
+    once (its first batch), then only merged, and ends exactly as recomputed from all its stored posts."""
+    rng = random.Random(seed)
+    pairs = account_messages(260, "a") + account_messages(30, "b")
+    rng.shuffle(pairs)
+    store = InMemoryStore()
+    index, rollups = IndexStage(store), RollupsStage(TextRollups(store, threshold=0.9))
+    batches: list[list[tuple[InMessage, InMessage]]] = []
+    while pairs:
+        size = rng.randint(1, 40)
+        batches.append(pairs[:size])
+        pairs = pairs[size:]
+    for n, batch in enumerate(batches):
+        index.process([m for pair in batch for m in pair])
+        rollups.process([score for _, score in batch])
+        if n and rng.random() < 0.4:  # a redelivery of an earlier batch
+            rollups.process([score for _, score in rng.choice(batches[:n])])
+    assert sorted(store.posts.recent_searches) == [("twitter", "a"), ("twitter", "b")]
+    accounts = store.engine.docs[IndexKind.accounts]
+    for account in ("a", "b"):
+        assert accounts[f"twitter:{account}"] == from_scratch(store, account, 0.9), account
+    assert accounts["twitter:a"]["machine_n_posts"] == 200 and len(accounts["twitter:a"]["machine_recent"]) == 200
+    assert accounts["twitter:a"]["machine_label"] == "human"  # the mean of the newest 200: 60/260..259/260
+    assert accounts["twitter:b"]["machine_n_posts"] == 30
+
+
+def test_a_known_account_is_merged_without_searching_its_posts() -> None:
+    store = InMemoryStore()
+    # Written by the graph stage only: no recent list yet, so its first rollup searches.
+    store.engine.docs[IndexKind.accounts]["twitter:a"] = {"key": "twitter:a", "partners": ["twitter:z"]}
+    pairs = account_messages(50)
+    index, rollups = IndexStage(store), RollupsStage(TextRollups(store, threshold=0.9))
+    index.process([m for pair in pairs for m in pair])  # all stored; the first batch's search finds them all
+    rollups.process([score for _, score in pairs[:10]])
+    assert store.posts.recent_searches == [("twitter", "a")]
+    assert store.engine.docs[IndexKind.accounts]["twitter:a"]["machine_n_posts"] == 50
+    store.posts.recent_searches.clear()
+    rollups.process([score for _, score in pairs[10:]])
+    assert store.posts.recent_searches == []
+    doc = store.engine.docs[IndexKind.accounts]["twitter:a"]
+    assert doc["partners"] == ["twitter:z"] and doc == {"partners": ["twitter:z"]} | from_scratch(store, "a", 0.9)
+    # A post stored later with a new score: the batch's score replaces the listed one.
+    late = [pairs[3][0], rescored(pairs[3][1], 0.95)]
+    index.process(late)
+    store.posts.recent_searches.clear()
+    rollups.process(late[1:])
+    assert store.posts.recent_searches == []
+    assert store.engine.docs[IndexKind.accounts]["twitter:a"] == {"partners": ["twitter:z"]} | from_scratch(
+        store, "a", 0.9
+    )
+
+
+def rescored(msg: InMessage, score: float) -> InMessage:
+    old = TextScore.model_validate_json(msg.value)
+    new = old.model_copy(update={"machine_score": score, "label": "machine"})
+    return InMessage(msg.topic, msg.partition, msg.offset + 1000, msg.key, new.to_bytes())
