@@ -757,9 +757,10 @@ def test_replay_and_workers(pipeline: PipelineRun) -> None:
     assert w["text"]["text_human"] + w["text"]["text_machine"] + w["text"]["text_unscored"] == messages
     assert w["media"]["consumed"] == messages  # IRA 2016 rows carry no media
     assert w["index"]["indexed"] == w["index"]["consumed"] == 2 * messages  # each post and its text score
-    assert w["rollups"]["consumed"] == messages and w["rollups"]["accounts_updated"] == len(authors)
-    # Graph writes an account each batch it changes, so how often depends on how the posts fell into batches;
-    # that every author got exactly one account document is checked in the store below.
+    assert w["rollups"]["consumed"] == messages and w["rollups"]["accounts_updated"] >= len(authors)
+    # Graph and rollups write an account each batch it changes, so how often depends on how the posts fell into
+    # batches (the text stage's ordered merge releases its partitions in parts); that every author got exactly one
+    # account document is checked in the store below.
     assert w["graph"]["posts"] == posts and w["graph"]["accounts_written"] >= len(authors)
     assert (w["alerts"]["posts"], w["alerts"]["duplicate_posts"]) == (posts, messages - posts)
     store = open_store(pipeline.settings)
