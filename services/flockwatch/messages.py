@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Annotated, Any, TypeVar, overload
@@ -23,6 +24,15 @@ class TransientError(RuntimeError):
 
 class UpstreamBehind(TransientError):
     """What a batch needs is not there yet because an earlier stage has not caught up: an expected wait."""
+
+
+def still_waiting(since: dict[str, float], missing: Sequence[str], now: float, max_wait_s: float) -> list[str]:
+    """The keys of ``missing`` waited for less than ``max_wait_s`` so far. ``since`` (key → when first missed) is
+    updated in place; a key missed over ``4 × max_wait_s`` ago is forgotten (its batch went to another consumer)."""
+    horizon = now - 4 * max_wait_s
+    for key in [k for k, t in since.items() if t <= horizon]:
+        del since[key]
+    return [k for k in missing if now - since.setdefault(k, now) < max_wait_s]
 
 
 @dataclass(frozen=True)

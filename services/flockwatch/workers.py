@@ -12,7 +12,7 @@ from pathlib import Path
 from flockwatch.config import Settings
 from flockwatch.readiness import SETTINGS_BOUND
 from flockwatch.stages import alerts, graph, index, media, normalize, rollups, text
-from flockwatch.stages.alerts import AlertStage, build_alert_stage, input_partitions
+from flockwatch.stages.alerts import AlertStage, build_alert_stage
 from flockwatch.stages.graph import GraphStage
 from flockwatch.stages.index import IndexStage
 from flockwatch.stages.media import MediaScoreStage
@@ -70,7 +70,6 @@ def build_stage(name: str, settings: Settings, wait_s: float | None = SETTINGS_B
             config,
             build_sinks(config.sinks),
             restore=store.alerts.recent(datetime.now(UTC) - timedelta(days=7)),
-            input_partitions=input_partitions(settings.topic_prefix, settings.topic_partitions),
         )
     if name == graph.STAGE:
         from flockwatch.adapters.graph_warm import build_graph_stage_for

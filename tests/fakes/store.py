@@ -119,6 +119,12 @@ class InMemoryEngine:
         self.check_read()
         return {i: dict(self.docs[kind][i]) for i in ids if i in self.docs[kind]}
 
+    def get_many_at(
+        self, kind: IndexKind, ids: Mapping[str, datetime], fields: Sequence[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        found = self.get_many(kind, list(ids))
+        return {i: {f: d[f] for f in fields if f in d} if fields is not None else d for i, d in found.items()}
+
     def count(self, kind: IndexKind) -> int:
         self.check_read()
         return len(self.docs[kind])
@@ -137,6 +143,9 @@ class InMemoryPosts:
         self.engine.check_read()
         doc = self.docs.get(key)
         return copy.deepcopy(doc) | {"_id": key} if doc is not None else None
+
+    def fields_of(self, posts: Mapping[str, datetime], fields: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return copy.deepcopy(self.engine.get_many_at(IndexKind.posts, posts, fields))
 
     def scan(self, start: datetime, end: datetime, page: int = 2000) -> Iterator[dict[str, Any]]:
         self.engine.check_read()

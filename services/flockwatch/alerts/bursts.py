@@ -75,15 +75,18 @@ class BurstConfig(BaseModel):
     max_gap: Duration = Field(
         default=timedelta(hours=2), description="A burst ends after this long without a post about its entity."
     )
-    partition_idle: Duration = Field(
-        default=timedelta(seconds=3),
-        description="Streaming: a partition silent this long (wall clock) stops holding the event-time watermark.",
+    check_every: Duration = Field(
+        default=timedelta(minutes=1),
+        description="Streaming: bursts are judged each time event time passes a multiple of this (at most one bin), "
+        "so what is raised does not depend on how the stream was batched.",
     )
 
     @model_validator(mode="after")
     def _check(self) -> BurstConfig:
         if self.bin.total_seconds() < 1:
             raise ValueError("bin must be at least 1s")
+        if not 1 <= self.check_every.total_seconds() <= self.bin.total_seconds():
+            raise ValueError("check_every must be at least 1s and at most one bin")
         unknown = sorted(set(self.entity_types) - set(ENTITY_TYPES))
         if unknown:
             raise ValueError(f"unknown entity types {unknown}; known: {', '.join(ENTITY_TYPES)}")

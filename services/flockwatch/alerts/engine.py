@@ -13,6 +13,12 @@ Times: bursts, dedupe and suppression windows run on *event time* (the posts' ``
 replay of 2016 behaves as the live stream did; ``created_at``/``updated_at`` of an alert are wall-clock
 (when it was raised), ``first_seen``/``last_seen`` are event time.
 
+**Batching does not change the result.** :meth:`AlertEngine.process` takes items in the order given (the
+streaming stage gives one reproducible order: :mod:`flockwatch.stages.ordered_merge`) and judges bursts at
+event-time checkpoints (each time event time passes a multiple of the detector's ``check_every``), never at
+the end of a batch. A post's rules are judged before the next checkpoint with the bursts of the last one, so
+the same sequence cut into other batches raises the same alerts (a hypothesis test checks this).
+
 Alert ids are deterministic (rule, entity, first post), so a batch processed twice yields the same
 alerts, and the store's upsert absorbs the repeat.
 """
@@ -20,9 +26,7 @@ alerts, and the store's upsert absorbs the repeat.
 from __future__ import annotations
 
 import hashlib
-import heapq
 import math
-import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -62,6 +66,11 @@ def post_entities(post: Post) -> list[str]:
 
 def media_entity(sha256: str | None, url: str) -> str:
     return f"media:sha256:{sha256}" if sha256 else f"media:{url}"
+
+
+def when_of(item: Item) -> datetime:
+    """An item's event time: a post's ``created_at``, a score's ``post_created_at``."""
+    return item.created_at if isinstance(item, Post) else item.post_created_at
 
 
 def cascade_of(post: Post) -> str | None:
@@ -151,7 +160,6 @@ class AlertEngine:
         config: AlertsConfig,
         clock: Callable[[], datetime] = utcnow,
         max_contexts: int = 200_000,
-        monotonic: Callable[[], float] = time.monotonic,
         max_book: int = 20_000,
     ) -> None:
         self.config = config
@@ -169,13 +177,8 @@ class AlertEngine:
         self.pending: dict[str, Alert] = {}  # changed but not yet confirmed stored
         self.pending_notify: dict[str, Alert] = {}
         self.event_clock: datetime | None = None
-        # Event-time reordering for the burst tracker (see `remember`).
-        self.monotonic = monotonic
-        self._reorder: list[tuple[float, int, datetime, str, list[str], bool]] = []
-        self._seq = 0
-        self._origin_max: dict[str, float] = {}
-        self._origin_seen: dict[str, float] = {}
-        self.expected_origins: list[str] = []  # e.g. every partition of the input topics
+        self.check_s = config.detector.check_every.total_seconds()
+        self._checkpoint: int | None = None  # the last event-time checkpoint bursts were judged at
 
     # --- state from outside -------------------------------------------------------------------------
 
@@ -255,27 +258,43 @@ class AlertEngine:
         items: Sequence[Item],
         watch: Mapping[str, Sequence[WatchEntity]] | None = None,
         clusters: Mapping[str, Sequence[str]] | None = None,
-        origins: Sequence[str] | None = None,
     ) -> EngineResult:
-        """Ingest a batch; return the alerts that changed (plus those still pending from a failed batch).
+        """Ingest items in the order given; return the alerts that changed (plus those still pending from a
+        failed batch).
 
-        ``watch``: post key → watched entities it matches (the store's percolator); ``clusters``:
-        author key (``platform:author_id``) → coordinated cluster ids; ``origins``: where each item
-        came from (``topic:partition``), for the event-time watermark (None: the batch is in order).
+        ``watch``: post key → watched entities it matches (the store's percolator); ``clusters``: author key
+        (``platform:author_id``) → coordinated cluster ids. Posts are counted for bursts as they come. A post's
+        rules are judged with what is known of it at the next checkpoint or the end of the batch, whichever
+        comes first; a score arriving after that judges it again.
         """
         result = EngineResult()
-        changed = self.remember(items, watch, clusters, result=result, track=True, origins=origins)
-        # bursts first: post rules may ask whether a post's entities are bursting
-        bursts = self.tracker.bursting()
-        self._apply_bursts(bursts, result)
-        seen: set[str] = set()
-        for ctx in changed:
-            if ctx.key in seen or ctx.post is None:
-                continue
-            seen.add(ctx.key)
-            for m in self.post_matches(ctx):
-                self._apply(m, result)
+        waiting: dict[str, PostContext] = {}
+        for item in items:
+            if self._passes_checkpoint(when_of(item)):
+                # Judged with the bursts of the last checkpoint, whatever the batch around them.
+                self._judge(waiting, result)
+                self._apply_bursts(self.tracker.bursting(), result)
+            ctx = self._remember_one(item, watch or {}, clusters or {}, result.counts, track=True)
+            if ctx is not None:
+                waiting.setdefault(ctx.key, ctx)
+        self._judge(waiting, result)
         return self._finish(result)
+
+    def _passes_checkpoint(self, when: datetime) -> bool:
+        """Whether ``when`` is past the next multiple of ``check_every`` (and it becomes the last checkpoint)."""
+        mark = math.floor(when.timestamp() / self.check_s)
+        if self._checkpoint is not None and mark <= self._checkpoint:
+            return False
+        first = self._checkpoint is None
+        self._checkpoint = mark
+        return not first
+
+    def _judge(self, waiting: dict[str, PostContext], result: EngineResult) -> None:
+        for ctx in waiting.values():
+            if ctx.post is not None:
+                for m in self.post_matches(ctx):
+                    self._apply(m, result)
+        waiting.clear()
 
     def apply_bursts(self, bursts: Sequence[Burst]) -> EngineResult:
         """Burst rules over bursts found elsewhere (a sweep's batch Viterbi), with dedupe as usual."""
@@ -287,7 +306,7 @@ class AlertEngine:
         for burst in bursts:
             self.bursting_now[burst.entity] = burst
         self._expire_bursts()
-        result.bursts = list(bursts)
+        result.bursts.extend(bursts)
         for m in self.burst_matches(bursts, self.event_clock or utcnow()):
             self._apply(m, result)
 
@@ -302,115 +321,75 @@ class AlertEngine:
         items: Sequence[Item],
         watch: Mapping[str, Sequence[WatchEntity]] | None = None,
         clusters: Mapping[str, Sequence[str]] | None = None,
-        *,
-        result: EngineResult | None = None,
-        track: bool = False,
-        origins: Sequence[str] | None = None,
     ) -> list[PostContext]:
-        """Join posts and scores into the context cache (and, with ``track``, count them for bursts).
+        """Join posts and scores into the context cache without counting them for bursts (a sweep finds its
+        bursts over the stored series); return the contexts they changed."""
+        counts: Counter[str] = Counter()
+        out = []
+        for item in items:
+            ctx = self._remember_one(item, watch or {}, clusters or {}, counts, track=False)
+            if ctx is not None:
+                out.append(ctx)
+        return out
 
-        Burst counting needs event-time order, but partitions of a topic are consumed unevenly (a
-        backlog arrives 2,000 records of one partition at a time). Counts therefore go through a
-        reorder buffer released up to the watermark: the smallest latest event time over the origins
-        (topic partitions) that delivered within ``partition_idle``. Rules on single posts do not wait.
-        """
-        watch = watch or {}
-        clusters = clusters or {}
-        counts = result.counts if result is not None else Counter[str]()
-        changed: list[PostContext] = []
-
-        def when_of(item: Item) -> datetime:
-            return item.created_at if isinstance(item, Post) else item.post_created_at
-
-        if origins is not None:
-            now = self.monotonic()
-            for origin in self.expected_origins:
-                # not heard from yet: holds the watermark until it has been silent for partition_idle
-                self._origin_max.setdefault(origin, -math.inf)
-                self._origin_seen.setdefault(origin, now)
-            for item, origin in zip(items, origins, strict=True):
-                ts = when_of(item).timestamp()
-                self._origin_max[origin] = max(self._origin_max.get(origin, ts), ts)
-                self._origin_seen[origin] = now
-        for item in sorted(items, key=when_of):
-            when = when_of(item)
-            if isinstance(item, Post):
-                ctx = self._context(item.key, when)
-                if ctx.post is not None:
-                    counts["duplicate_posts"] += 1
-                    continue
-                ctx.post = item
-                ctx.created_at = item.created_at
-                ctx.watch = list(watch.get(item.key, ()))
-                ctx.clusters = list(clusters.get(post_key(item.platform, item.author.id), ()))
-                self._tick(when)
-                if track:
-                    ctx.counted_narrative = ctx.narrative_id is not None
-                    self._hold(when, item.key, ctx.entities(), True)
-                counts["posts"] += 1
-            elif isinstance(item, TextScore):
-                ctx = self._context(item.post_key, when)
-                ctx.machine_score = item.machine_score
-                ctx.text_model = item.model
-                if item.narrative_id and not ctx.narrative_id:
-                    ctx.narrative_id = item.narrative_id
-                    if track and ctx.post is not None and not ctx.counted_narrative:
-                        ctx.counted_narrative = True
-                        self._hold(when, ctx.key, ["narrative:" + item.narrative_id], False)
-                counts["text_scores"] += 1
-            else:
-                ctx = self._context(item.post_key, when)
-                sha = item.sha256
-                if sha is None and ctx.post is not None:
-                    sha = next((m.sha256 for m in ctx.post.media if m.url == item.media_url), None)
-                known = any(is_known_fake_match(m) for m in item.matches)
-                detail = "; ".join(s.detail for s in item.signals[:3]) or (
-                    f"matches {len(item.matches)} known item(s)" if known else ""
-                )
-                ctx.media[item.media_url] = MediaSighting(
-                    item.media_url, media_entity(sha, item.media_url), item.manipulation_score, known, detail
-                )
-                counts["media_scores"] += 1
-            changed.append(ctx)
-        if track:
-            counts["late_posts"] += self._release(origins is None)
-        return changed
-
-    def _hold(self, when: datetime, key: str, entities: list[str], count_total: bool) -> None:
-        self._seq += 1
-        heapq.heappush(self._reorder, (when.timestamp(), self._seq, when, key, entities, count_total))
-
-    def watermark(self) -> float:
-        """Event time (unix seconds) up to which every active partition has delivered."""
-        if not self._origin_max:
-            return math.inf
-        now = self.monotonic()
-        idle = self.config.detector.partition_idle.total_seconds()
-        # a partition that has not delivered yet is waited for only if its topic has delivered something
-        topics = {o.rsplit(":", 1)[0] for o, t in self._origin_max.items() if t > -math.inf}
-        active = [
-            self._origin_max[o]
-            for o, seen in self._origin_seen.items()
-            if now - seen <= idle and (self._origin_max[o] > -math.inf or o.rsplit(":", 1)[0] in topics)
-        ]
-        return min(active) if active else math.inf
+    def _remember_one(
+        self,
+        item: Item,
+        watch: Mapping[str, Sequence[WatchEntity]],
+        clusters: Mapping[str, Sequence[str]],
+        counts: Counter[str],
+        *,
+        track: bool,
+    ) -> PostContext | None:
+        """Join one item into its post's context (None for a post seen before); with ``track``, count it for
+        bursts. A post arriving in a bin already closed is counted in the open one (``late_posts``)."""
+        when = when_of(item)
+        if isinstance(item, Post):
+            ctx = self._context(item.key, when)
+            if ctx.post is not None:
+                counts["duplicate_posts"] += 1
+                return None
+            ctx.post = item
+            ctx.created_at = item.created_at
+            ctx.watch = list(watch.get(item.key, ()))
+            ctx.clusters = list(clusters.get(post_key(item.platform, item.author.id), ()))
+            self._tick(when)
+            if track:
+                ctx.counted_narrative = ctx.narrative_id is not None
+                if not self.tracker.add(when, item.key, ctx.entities(), count_total=True):
+                    counts["late_posts"] += 1
+            counts["posts"] += 1
+        elif isinstance(item, TextScore):
+            ctx = self._context(item.post_key, when)
+            ctx.machine_score = item.machine_score
+            ctx.text_model = item.model
+            if item.narrative_id and not ctx.narrative_id:
+                ctx.narrative_id = item.narrative_id
+                if track and ctx.post is not None and not ctx.counted_narrative:
+                    ctx.counted_narrative = True
+                    self.tracker.add(when, ctx.key, ["narrative:" + item.narrative_id], count_total=False)
+            counts["text_scores"] += 1
+        else:
+            ctx = self._context(item.post_key, when)
+            sha = item.sha256
+            if sha is None and ctx.post is not None:
+                sha = next((m.sha256 for m in ctx.post.media if m.url == item.media_url), None)
+            known = any(is_known_fake_match(m) for m in item.matches)
+            detail = "; ".join(s.detail for s in item.signals[:3]) or (
+                f"matches {len(item.matches)} known item(s)" if known else ""
+            )
+            ctx.media[item.media_url] = MediaSighting(
+                item.media_url, media_entity(sha, item.media_url), item.manipulation_score, known, detail
+            )
+            counts["media_scores"] += 1
+        return ctx
 
     def flush(self) -> EngineResult:
-        """Release every held count and report what it changes (on shutdown or at the end of a run)."""
+        """Judge bursts as of now (on shutdown or at the end of a run: the last checkpoint's interval is not
+        judged until event time passes the next one)."""
         result = EngineResult()
-        result.counts["late_posts"] += self._release(True)
         self._apply_bursts(self.tracker.bursting(), result)
         return self._finish(result)
-
-    def _release(self, everything: bool) -> int:
-        """Feed buffered counts up to the watermark to the tracker; return how many arrived late."""
-        limit = math.inf if everything else self.watermark()
-        late = 0
-        while self._reorder and self._reorder[0][0] <= limit:
-            _, _, when, key, entities, count_total = heapq.heappop(self._reorder)
-            if not self.tracker.add(when, key, entities, count_total=count_total) and count_total:
-                late += 1
-        return late
 
     def _expire_bursts(self) -> None:
         clock = self.event_clock

@@ -86,6 +86,9 @@ SIGNALS: dict[str, tuple[Kind, tuple[str, ...], str]] = {
     "entity_type": (Kind.string, ("burst",), f"type of the bursting entity: {', '.join(ENTITY_TYPES)}"),
 }
 
+# The post signals that ask whether one of the post's entities bursts.
+_BURST_SIGNALS = frozenset({"bursting", "burst_weight", "burst_posts", "burst_ratio", "burst_z"})
+
 GroupBy = Literal["watch", "narrative", "cluster", "author", "media", "cascade", "hashtag", "url", "rule"]
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _NUMERIC_OPS = ("gte", "gt", "lte", "lt")
@@ -325,6 +328,23 @@ class AlertsConfig(BaseModel):
 
     def active_rules(self) -> list[Rule]:
         return [r for r in self.rules if r.enabled]
+
+    def scores_read(self) -> tuple[bool, bool]:
+        """(text, media): whether the active rules read a post's text score (machine score, narrative) and its
+        media scores, directly or through the entities they burst on. The streaming stage waits for those only."""
+        text = media = False
+        tracked = set(self.detector.entity_types)
+        for rule in self.active_rules():
+            signals = rule.when.signals()
+            if rule.scope == "burst":
+                types = tracked & set(rule.entity_types or ENTITY_TYPES)
+            else:
+                types = tracked if signals & _BURST_SIGNALS else set()
+                text |= bool(signals & {"machine_text", "narrative"}) or rule.group_by == "narrative"
+                media |= bool(signals & {"media_manipulation", "known_fake_media"}) or rule.group_by == "media"
+            text |= "narrative" in types
+            media |= "media" in types
+        return text, media
 
 
 def parse_config(text: str, source: str = "<alerts config>") -> AlertsConfig:

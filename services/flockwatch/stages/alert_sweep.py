@@ -23,7 +23,15 @@ from flockwatch.alerts.delivery import Sink, deliver, wants
 from flockwatch.alerts.engine import AlertEngine, Item, utcnow
 from flockwatch.alerts.rules import AlertsConfig
 from flockwatch.schema import MediaScore, Post, TextScore, post_key
-from flockwatch.stages.alerts import AlertStore, AlertWrites, alert_doc, alerts_from_docs, recorder, watch_entities
+from flockwatch.stages.alerts import (
+    AlertStore,
+    AlertWrites,
+    PostFields,
+    alert_doc,
+    alerts_from_docs,
+    recorder,
+    watch_entities,
+)
 
 _POST_FIELDS = set(Post.model_fields)
 
@@ -32,7 +40,7 @@ class SweepAlerts(AlertWrites, Protocol):
     def recent(self, since: datetime, size: int = 10_000) -> list[dict[str, Any]]: ...
 
 
-class PostScan(Protocol):
+class PostScan(PostFields, Protocol):
     def scan(self, start: datetime, end: datetime, page: int = 2000) -> Iterator[dict[str, Any]]: ...
 
 

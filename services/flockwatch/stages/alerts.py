@@ -1,8 +1,21 @@
-"""The streaming alerts stage: normalised posts and text/media scores in, alerts out.
+"""The streaming alerts stage: normalised posts in, each judged with its stored scores; alerts out.
 
-Per batch: parse (bad messages → dead-letter), percolate the posts against the watchlists, look up
-authors' coordinated clusters, run the :class:`~flockwatch.alerts.engine.AlertEngine`, upsert the
-alerts that changed into the store, emit them on the alerts topic, and hand new or escalated ones to
+**One post at a time, complete, in one order.** The stage reads the normalised posts through the ordered merge
+(:mod:`flockwatch.stages.ordered_merge`: event time, then post key), and judges each post together with the text
+and media scores the index stage stored on it (read by id, in real time). A batch waits (``ScoresNotStored``, a
+transient error: the loop takes it again after a backoff) until each of its posts is stored with the scores the
+rules read (:meth:`~flockwatch.alerts.rules.AlertsConfig.scores_read`: a rule set without machine-text, narrative or
+media signals waits for nothing); a post still incomplete after ``max_wait_s`` of wall time (its scoring stage
+is not running, or dead-lettered it) is judged with what is stored and counted as ``alerts_incomplete_posts``.
+So the alerts depend on the replay alone, not on how fast the scoring stages ran or how many workers they had;
+the engine judges bursts at event-time checkpoints, so not on batch boundaries either.
+
+Coordinated clusters are reference data, like the watchlists: the windowed graph job (``graph_windows`` DAG)
+writes them, and a post is judged with its author's clusters as stored when it is judged.
+
+Per batch: parse (bad messages → dead-letter), join the stored scores, percolate the posts against the
+watchlists, look up authors' coordinated clusters, run the :class:`~flockwatch.alerts.engine.AlertEngine`,
+upsert the alerts that changed into the store, emit them on the alerts topic, and hand new or escalated ones to
 the sink :class:`~flockwatch.adapters.alert_sinks.Dispatcher` (a background thread: a slow or failing sink
 never holds the batch up; its outcome is recorded on the alert). Notifications are delivered at
 least once: a new or escalated alert is upserted with its outbox (:mod:`flockwatch.alerts.outbox`)
@@ -20,6 +33,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from pydantic import ValidationError
@@ -29,15 +43,27 @@ from flockwatch.alerts.delivery import Delivery, Dispatcher, Sink
 from flockwatch.alerts.engine import AlertEngine, EngineResult, Item
 from flockwatch.alerts.rules import AlertsConfig, load_config
 from flockwatch.alerts.watchlist import WatchEntity
-from flockwatch.messages import InMessage, OutMessage, StageOutcome, describe_error, parse
-from flockwatch.schema import Alert, MediaScore, Post, TextScore, post_key
+from flockwatch.messages import (
+    InMessage,
+    OutMessage,
+    StageOutcome,
+    UpstreamBehind,
+    describe_error,
+    parse,
+    still_waiting,
+)
+from flockwatch.schema import Alert, Post, post_key
+from flockwatch.stages.index import SCORE_FIELDS, stored_scores
+from flockwatch.stages.media import MAX_ITEMS_PER_POST
+from flockwatch.stages.ordered_merge import event_order
 from flockwatch.store.documents import BulkResult
-from flockwatch.topics import Topic, topic_name
+from flockwatch.topics import Topic
 
 log = logging.getLogger(__name__)
 
 STAGE = "alerts"
-INPUTS: tuple[Topic, ...] = (Topic.normalized, Topic.text_scores, Topic.media_scores)
+INPUTS: tuple[Topic, ...] = (Topic.normalized,)
+MAX_WAIT_S = 120.0  # media scoring (fetch, video) is the slow one
 
 
 class AlertWrites(Protocol):
@@ -60,9 +86,17 @@ class ClusterLookup(Protocol):
     def account_clusters(self, author_keys: Sequence[str]) -> dict[str, list[str]]: ...
 
 
+class PostFields(Protocol):
+    def fields_of(self, posts: Mapping[str, datetime], fields: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+
+
+class ScoresNotStored(UpstreamBehind):
+    """Some posts are not yet stored with the scores the rules read: the scoring or index stages are behind."""
+
+
 class AlertStore(Protocol):
-    """What the stage needs of the store (:class:`flockwatch.store.Store`): alerts, watchlist percolation and
-    the authors' clusters."""
+    """What the stage needs of the store (:class:`flockwatch.store.Store`): alerts, watchlist percolation, the
+    authors' clusters and the posts' stored scores."""
 
     @property
     def alerts(self) -> AlertWrites: ...
@@ -73,13 +107,23 @@ class AlertStore(Protocol):
     @property
     def graph(self) -> ClusterLookup: ...
 
-
-def input_partitions(topic_prefix: str, partitions: int) -> list[str]:
-    return [f"{topic_name(topic_prefix, s)}:{p}" for s in INPUTS for p in range(partitions)]
+    @property
+    def posts(self) -> PostFields: ...
 
 
 def alert_doc(alert: Alert) -> dict[str, Any]:
     return alert.model_dump(mode="json", exclude_none=True, exclude={"schema_version", "kind"})
+
+
+def scores_complete(post: Post, doc: Mapping[str, Any] | None, text: bool, media: bool) -> bool:
+    """Whether ``post``'s stored document holds its text score (if ``text``) and a score, or the reason there is
+    none, for each media item the media stage scores (if ``media``)."""
+    if doc is None:
+        return not (text or media)
+    stored_text, stored_media = stored_scores(post, doc)
+    if text and stored_text is None:
+        return False
+    return not media or all(m.url in stored_media for m in post.media[:MAX_ITEMS_PER_POST])
 
 
 def watch_entities(raw: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, list[WatchEntity]]:
@@ -99,36 +143,62 @@ class AlertStage:
     engine: AlertEngine
     dispatcher: Dispatcher | None = None
     single_writer: ClassVar[bool] = True  # the burst detector's bins count posts of every partition
+    order_key: ClassVar[Callable[[InMessage], tuple[Any, ...]]] = staticmethod(event_order)
     name: str = STAGE
     inputs: tuple[Topic, ...] = INPUTS
     use_clusters: bool = True
     status_sync_s: float = 5.0
+    max_wait_s: float = MAX_WAIT_S
+    clock: Callable[[], float] = time.monotonic
     _last_sync: float = field(default=0.0, init=False)
+    _missing_since: dict[str, float] = field(default_factory=dict, init=False, repr=False)
 
     def process(self, messages: Sequence[InMessage]) -> StageOutcome:
         outcome = StageOutcome()
-        items: list[Item] = []
-        origins: list[str] = []
+        posts: list[Post] = []
         for msg in messages:
             try:
-                items.append(parse(msg.value, Post, TextScore, MediaScore))
+                posts.append(parse(msg.value, Post))
             except Exception as exc:  # a bad message costs itself, never the batch
                 outcome.dead_letter(self.name, msg, describe_error(exc))
-                continue
-            origins.append(f"{msg.topic}:{msg.partition}")
-        posts = [i for i in items if isinstance(i, Post)]
         # Reads first: if the store is away, nothing has changed yet and the retry starts clean.
+        items = self._joined(posts, outcome)
         watch = watch_entities(self.store.watchlists.percolate(posts)) if posts else {}
         clusters: dict[str, list[str]] = {}
         if self.use_clusters and posts:
             clusters = self.store.graph.account_clusters([post_key(p.platform, p.author.id) for p in posts])
         self._sync_statuses()
-        result = self.engine.process(items, watch, clusters, origins)
+        result = self.engine.process(items, watch, clusters)
         self._store(result, outcome)
         outcome.counts.update(result.counts)
         outcome.counts["watch_matches"] += sum(len(v) for v in watch.values())
         outcome.counts["bursts"] += len(result.bursts)
         return outcome
+
+    def _joined(self, posts: Sequence[Post], outcome: StageOutcome) -> list[Item]:
+        """Each post preceded by its stored scores, once every post has those the rules read (or waited
+        ``max_wait_s`` for them); raises ``ScoresNotStored`` meanwhile."""
+        text, media = self.engine.config.scores_read()
+        if not (text or media) or not posts:
+            return list(posts)
+        docs = self.store.posts.fields_of({p.key: p.created_at for p in posts}, SCORE_FIELDS)
+        missing = [p.key for p in posts if not scores_complete(p, docs.get(p.key), text, media)]
+        waiting = still_waiting(self._missing_since, missing, self.clock(), self.max_wait_s)
+        if waiting:
+            raise ScoresNotStored(
+                f"{len(waiting)} of {len(posts)} posts not stored with their scores yet: {waiting[0]}"
+            )
+        for p in posts:
+            self._missing_since.pop(p.key, None)
+        outcome.counts["alerts_incomplete_posts"] += len(missing)
+        items: list[Item] = []
+        for post in posts:
+            stored_text, stored_media = stored_scores(post, docs.get(post.key) or {})
+            # Scores first: the post is then counted for bursts with its narrative and media at once.
+            items.extend([stored_text] if stored_text is not None else [])
+            items.extend(stored_media.values())
+            items.append(post)
+        return items
 
     def _store(self, result: EngineResult, outcome: StageOutcome) -> None:
         # Who must hear of each new or escalated alert goes into the same upsert as the alert (the
@@ -163,7 +233,7 @@ class AlertStage:
             self.engine.sync_statuses(self.store.alerts.statuses(ids[-5000:]))
 
     def flush(self) -> StageOutcome:
-        """Release the counts held for event-time ordering and store the alerts that result."""
+        """Judge bursts as of now (the last checkpoint's interval included) and store the alerts that result."""
         outcome = StageOutcome()
         self._store(self.engine.flush(), outcome)
         return outcome
@@ -208,22 +278,17 @@ def build_alert_stage(
     config: AlertsConfig | None = None,
     sinks: Sequence[Sink] = (),
     restore: Sequence[Mapping[str, Any]] = (),
-    input_partitions: Sequence[str] = (),
     outbox_rescan_s: float = 30.0,
+    max_wait_s: float = MAX_WAIT_S,
 ) -> AlertStage:
     """The stage with its engine, sinks (built from the config's ``sinks`` by the caller:
-    :func:`flockwatch.adapters.alert_sinks.build_sinks`) and dedupe state restored.
-
-    ``input_partitions``: ``topic:partition`` of every input partition, so the event-time watermark
-    waits for partitions that have not delivered yet (up to the detector's ``partition_idle``).
-    """
+    :func:`flockwatch.adapters.alert_sinks.build_sinks`) and dedupe state restored."""
     config = config or load_config()
     engine = AlertEngine(config)
-    engine.expected_origins = list(input_partitions)
     engine.restore(alerts_from_docs(restore))
     dispatcher = (
         Dispatcher(sinks, config.retry, recorder(store), pending=outbox_reader(store), rescan_s=outbox_rescan_s)
         if sinks
         else None
     )
-    return AlertStage(store, engine, dispatcher)
+    return AlertStage(store, engine, dispatcher, max_wait_s=max_wait_s)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -60,6 +60,31 @@ def engagement_snapshot(post: Post) -> Upsert | None:
     return Upsert(IndexKind.engagement, f"{post.key}@{post.collected_at.isoformat()}", doc, post.collected_at)
 
 
+def media_url_key(url: str) -> str:
+    """The key of a media score in its post's ``media_by_url``: one post can carry several media, so each score
+    is keyed by its URL and partial updates merge instead of replacing."""
+    return hashlib.sha1(url.encode()).hexdigest()[:16]
+
+
+# What a post document holds of its scores (for reading them back: ``stored_scores``).
+SCORE_FIELDS = ("text_score", "narrative_id", "narrative_how", "media_by_url")
+
+
+def stored_scores(post: Post, doc: Mapping[str, Any]) -> tuple[TextScore | None, dict[str, MediaScore]]:
+    """The text score and the media scores (by URL) that ``to_upsert`` merged into ``post``'s stored document."""
+    text = None
+    if isinstance(doc.get("text_score"), dict) and doc["text_score"].get("label"):
+        fields = {k: doc[k] for k in ("narrative_id", "narrative_how") if doc.get(k)}
+        text = TextScore.model_validate(
+            {**doc["text_score"], **fields, "post_key": post.key, "post_created_at": post.created_at}
+        )
+    media = {}
+    for stored in (doc.get("media_by_url") or {}).values():
+        score = MediaScore.model_validate({**stored, "post_key": post.key})
+        media[score.media_url] = score
+    return text, media
+
+
 def to_upsert(item: _Indexable) -> Upsert:
     if isinstance(item, Post):
         return Upsert(IndexKind.posts, item.key, post_document(item), item.created_at)
@@ -71,10 +96,8 @@ def to_upsert(item: _Indexable) -> Upsert:
             if item.narrative_how:
                 doc["narrative_how"] = item.narrative_how
         return Upsert(IndexKind.posts, item.post_key, doc, item.post_created_at)
-    # One post can carry several media: key each score by its URL so partial updates merge, not replace.
-    url_key = hashlib.sha1(item.media_url.encode()).hexdigest()[:16]
     media = item.model_dump(mode="json", exclude_none=True, exclude={"schema_version", "kind", "post_key"})
-    doc = {"media_by_url": {url_key: media}}
+    doc = {"media_by_url": {media_url_key(item.media_url): media}}
     if item.manipulation_score is not None:
         # Posts rarely carry more than one media item; the field holds the latest scored one's risk.
         doc["media_risk"] = item.manipulation_score

@@ -40,7 +40,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from flockwatch.messages import InMessage, OutMessage, StageOutcome, TransientError, UpstreamBehind, parse
+from flockwatch.messages import (
+    InMessage,
+    OutMessage,
+    StageOutcome,
+    TransientError,
+    UpstreamBehind,
+    parse,
+    still_waiting,
+)
 from flockwatch.schema import DeadLetter, TextScore
 from flockwatch.store.documents import BulkResult, IndexKind, Upsert, Version, VersionedPut
 from flockwatch.text.rollup import (
@@ -212,11 +220,7 @@ class RollupsStage:
         refs = self.rollups.read(list(keys))
         complete = {str(r["key"]) for r in refs if r.get("key") and scored(r)}
         missing = [k for k in keys if k not in complete]
-        now = self.clock()
-        # Forget keys whose batch went to another consumer (rebalance) rather than keep them forever.
-        horizon = now - 4 * self.max_wait_s
-        self._missing_since = {k: t for k, t in self._missing_since.items() if t > horizon}
-        waiting = [k for k in missing if now - self._missing_since.setdefault(k, now) < self.max_wait_s]
+        waiting = still_waiting(self._missing_since, missing, self.clock(), self.max_wait_s)
         if waiting:
             raise PostsNotStored(
                 f"{len(waiting)} of {len(keys)} scored posts not yet stored with their text score, e.g. {waiting[0]}"

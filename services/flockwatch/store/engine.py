@@ -104,6 +104,13 @@ class Engine(Protocol):
         """As :meth:`get_many`, each document with its version (for ``bulk_put_if``)."""
         ...
 
+    def get_many_at(
+        self, kind: IndexKind, ids: Mapping[str, datetime], fields: Sequence[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Documents by id, each read in real time from ``index_for(kind, time)`` (only ``fields`` of their
+        source when given); missing ids are absent from the result."""
+        ...
+
     # --- searches (near real time: what was refreshed) ----------------------------------------------------
 
     def count(self, kind: IndexKind, query: Mapping[str, Any] | None = None) -> int: ...

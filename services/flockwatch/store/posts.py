@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,11 @@ class PostsRepository:
         query = {"range": {"created_at": {"gte": start.isoformat(), "lt": end.isoformat()}}}
         for doc in self.engine.scan(IndexKind.posts, query, [{"created_at": "asc"}, {"key": "asc"}], page):
             yield {k: v for k, v in doc.items() if k != "_id"}
+
+    def fields_of(self, posts: Mapping[str, datetime], fields: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """``fields`` of the stored posts among ``posts`` (key → created_at), read in real time by id: what the
+        index stage acknowledged, without a refresh."""
+        return self.engine.get_many_at(IndexKind.posts, posts, fields)
 
     def refs(self, keys: Sequence[str], chunk: int = 5000) -> list[dict[str, Any]]:
         """Stored posts by key, only what rollups need: key, narrative id, platform, author id and handle, time, and

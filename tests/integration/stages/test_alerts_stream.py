@@ -19,7 +19,7 @@ from flockwatch.alerts.watchlist import WatchEntity, matches
 from flockwatch.config import Settings
 from flockwatch.replay import normalize_record, read_dataset
 from flockwatch.schema import RawRecord
-from flockwatch.stages.alerts import AlertStage, build_alert_stage, input_partitions
+from flockwatch.stages.alerts import AlertStage, build_alert_stage
 from flockwatch.stages.normalize import NormalizeStage
 from flockwatch.store import Store, open_store
 from flockwatch.store.documents import IndexKind
@@ -151,18 +151,19 @@ def test_real_replay_raises_the_ira_hashtag_game_burst(settings: Settings) -> No
     """12,000 real IRA posts (1-6 Oct 2016) through the streaming stage with the default rules:
     the #RuinADinnerInOnePhrase hashtag game of 5 Oct bursts, and its alert links stored posts."""
     store = open_store(settings)
-    stage = build_alert_stage(
-        store, default_config(), sinks=[], input_partitions=input_partitions(settings.topic_prefix, 3)
-    )
+    stage = build_alert_stage(store, default_config(), sinks=[])
+    assert default_config().scores_read() == (True, True)  # narratives burst too: posts wait for their scores
     report = replay(settings, "ira_2016", limit=12_000)
     assert report.produced == 12_000
-    run_until_caught_up("normalize", settings)
-    run_until_caught_up("index", settings)
+    for name in ("normalize", "text", "index"):  # (these IRA posts carry no media: nothing for the media stage)
+        run_until_caught_up(name, settings)
     counts = run_stage(settings, stage, group_id(settings, "alerts"), until_caught_up=True, max_seconds=300)
-    stage.close()  # releases what the event-time watermark still held
+    stage.close()  # judges the last checkpoint's interval
     assert counts.counts["posts"] >= 11_000
-    # A full-speed backlog is out of event-time order even within a partition (the normalize stage's batches
-    # interleave raw partitions); late posts count in the open bin. The burst must still be found.
+    assert counts.counts["text_scores"] == counts.counts["posts"] + counts.counts["duplicate_posts"]
+    assert counts.counts["alerts_incomplete_posts"] == 0 and counts.counts["retried_batches"] == 0
+    # Merged by event time, but the replayer's partitions are not each in time order; late posts count in the
+    # open bin. The burst must still be found.
     assert counts.counts["late_posts"] < 0.25 * counts.counts["posts"], counts.counts
     store.engine.refresh()
     alerts = {a["entity"]: a for a in store.alerts.find(rule="entity-burst", size=500)}

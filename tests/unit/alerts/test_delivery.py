@@ -30,11 +30,11 @@ from flockwatch.alerts.delivery import SinkError, deliver, header_safe, slack_es
 from flockwatch.alerts.engine import AlertEngine
 from flockwatch.alerts.rules import RetryPolicy, SinkSpec, parse_config
 from flockwatch.messages import InMessage
-from flockwatch.schema import Alert, Post, TextScore
+from flockwatch.schema import Alert, Post
 from flockwatch.stages.alerts import build_alert_stage
 from tests.fakes.store import InMemoryStore
 from tests.local_http import PostRecorder, recording_endpoint, running
-from tests.unit.alerts.test_engine import CONFIG, HILLARY, T0, config, fake_store, machine_score, mkpost
+from tests.unit.alerts.test_engine import CONFIG, HILLARY, T0, config, fake_store, machine_score, mkpost, msg, stored
 
 FAST = RetryPolicy(attempts=2, base_delay=timedelta(0), max_delay=timedelta(0), timeout=timedelta(seconds=3))
 SLACK_PATH = "/hooks.slack.com/services/T0000/B0000/XXXXsecretXXXX"
@@ -78,10 +78,10 @@ class Hook:
         self.sent.append((alert.alert_id, alert.severity))
 
 
-def watched_batch(i: int = 1) -> list[InMessage]:
+def watched_batch(store: InMemoryStore, i: int = 1) -> list[InMessage]:
     p = mkpost(i, T0, "Hillary")
-    items: list[Post | TextScore] = [p, machine_score(p, 0.9)]
-    return [InMessage("t.posts.normalized", 0, n, None, x.to_bytes()) for n, x in enumerate(items)]
+    stored(store, p, machine_score(p, 0.9))
+    return [msg(0, p)]
 
 
 def wait_for(cond: Any, timeout_s: float = 10.0) -> bool:
@@ -100,7 +100,7 @@ def test_outbox_is_written_with_the_alert_and_survives_a_dead_worker() -> None:
     hung = Hook()
     hung.gate.clear()
     first = build_alert_stage(store, config(), sinks=[hung])
-    first.process(watched_batch())
+    first.process(watched_batch(store))
     (doc,) = store.alerts.docs.values()
     assert doc["outbox"] == ["high:hook"]  # in the upsert itself, before process() returned
     assert hung.entered.wait(5)  # the sink thread is stuck in send: this worker now "dies"
@@ -127,7 +127,7 @@ def test_a_failing_sink_keeps_its_entry_until_it_recovers() -> None:
     stage = build_alert_stage(store, config(), sinks=[ok, flaky], outbox_rescan_s=0.1)
     assert stage.dispatcher is not None
     stage.dispatcher.policy = FAST
-    stage.process(watched_batch())
+    stage.process(watched_batch(store))
     (aid,) = store.alerts.docs
     assert wait_for(lambda: store.alerts.docs[aid].get("outbox") == ["high:flaky"])  # ok acknowledged, flaky not
     failures = [d for a, d in store.alerts.deliveries if d["sink"] == "flaky"]

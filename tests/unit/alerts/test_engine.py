@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flockwatch.alerts.engine import AlertEngine, post_entities
 from flockwatch.alerts.rules import AlertsConfig, parse_config
 from flockwatch.alerts.watchlist import WatchEntity
 from flockwatch.messages import InMessage
 from flockwatch.schema import Alert, Author, DeadLetter, MediaItem, MediaScore, Post, SourceRef, TextScore
-from flockwatch.stages.alerts import AlertStage, build_alert_stage
+from flockwatch.stages.alerts import AlertStage, ScoresNotStored, build_alert_stage
+from flockwatch.stages.index import to_upsert
 from flockwatch.store.documents import StoreUnavailable
 from flockwatch.topics import Topic
 from tests.fakes.store import InMemoryStore
@@ -239,8 +243,13 @@ def fake_store(*watch: WatchEntity) -> InMemoryStore:
     return store
 
 
-def msg(i: int, item: Post | TextScore) -> InMessage:
+def msg(i: int, item: Post) -> InMessage:
     return InMessage("t.posts.normalized", 0, i, None, item.to_bytes())
+
+
+def stored(store: InMemoryStore, *items: Post | TextScore | MediaScore) -> None:
+    """What the index stage would have written for ``items``."""
+    store.engine.bulk_upsert([to_upsert(item) for item in items])
 
 
 def test_stage_dead_letters_bad_input_and_emits_alerts() -> None:
@@ -248,7 +257,8 @@ def test_stage_dead_letters_bad_input_and_emits_alerts() -> None:
     stage = build_alert_stage(store, config(), sinks=[])
     assert isinstance(stage, AlertStage) and stage.dispatcher is None
     p = mkpost(1, T0, "Hillary")
-    batch = [msg(0, p), msg(1, machine_score(p, 0.9)), InMessage("t", 0, 2, None, b"{not json")]
+    stored(store, p, machine_score(p, 0.9))
+    batch = [msg(0, p), InMessage("t", 0, 2, None, b"{not json")]
     out = stage.process(batch)
     assert out.counts["dead_lettered"] == 1
     letter = DeadLetter.model_validate_json(next(m.value for m in out.out if m.topic == Topic.dead_letter))
@@ -262,11 +272,52 @@ def test_stage_dead_letters_bad_input_and_emits_alerts() -> None:
     assert not [m for m in again.out if m.topic == Topic.alerts]
 
 
+def test_stage_waits_for_the_scores_its_rules_read() -> None:
+    """A post is judged once it is stored with its text score and every media item's score; after max_wait_s
+    it is judged with what is stored, and counted."""
+    store = fake_store(HILLARY)
+    now = [0.0]
+    stage = build_alert_stage(store, config(), sinks=[], max_wait_s=60.0)
+    stage.clock = lambda: now[0]
+    p = mkpost(1, T0, "Hillary", media=[MediaItem(url="http://img/1.jpg")])
+    stored(store, p)
+    with pytest.raises(ScoresNotStored):
+        stage.process([msg(0, p)])  # no text score yet
+    stored(store, machine_score(p, 0.9))
+    with pytest.raises(ScoresNotStored):
+        stage.process([msg(0, p)])  # the media item's score is still missing
+    now[0] = 61.0
+    out = stage.process([msg(0, p)])  # given up waiting for it: judged with the text score
+    assert out.counts["alerts_incomplete_posts"] == 1
+    assert [Alert.model_validate_json(m.value).rule for m in out.out if m.topic == Topic.alerts] == ["watched-machine"]
+    q = mkpost(2, T0 + timedelta(minutes=1), "Hillary", media=[MediaItem(url="http://img/2.jpg")])
+    failed = MediaScore(post_key=q.key, post_created_at=q.created_at, media_url="http://img/2.jpg", error="HTTP 404")
+    stored(store, q, machine_score(q, 0.9), failed)
+    assert stage.process([msg(1, q)]).counts["alerts_incomplete_posts"] == 0  # a failure is an answer too
+
+
+def test_a_rule_set_without_score_signals_waits_for_nothing() -> None:
+    watch_only = parse_config(
+        "rules: [{name: w, scope: post, group_by: watch, when: {signal: watchlist}, severity: high}]"
+    )
+    assert watch_only.scores_read() == (False, False)
+    assert config().scores_read() == (True, True)
+    bursts_only = parse_config(
+        "rules: [{name: b, scope: burst, entity_types: [hashtag], when: {signal: burst_weight, gte: 5}}]"
+    )
+    assert bursts_only.scores_read() == (False, False)
+    store = fake_store(HILLARY)
+    stage = build_alert_stage(store, watch_only, sinks=[])
+    out = stage.process([msg(0, mkpost(1, T0, "Hillary"))])  # nothing stored: not waited for
+    assert out.counts["alerts_new"] == 1
+
+
 def test_stage_keeps_alerts_pending_through_a_store_outage() -> None:
     store = fake_store(HILLARY)
     stage = build_alert_stage(store, config(), sinks=[])
     p = mkpost(1, T0, "Hillary")
-    batch = [msg(0, p), msg(1, machine_score(p, 0.9))]
+    stored(store, p, machine_score(p, 0.9))
+    batch = [msg(0, p)]
     store.engine.down = True
     with pytest.raises(StoreUnavailable):
         stage.process(batch)  # the Kafka loop retries the batch
@@ -280,25 +331,47 @@ def test_stage_keeps_alerts_pending_through_a_store_outage() -> None:
     assert len(store.alerts.docs) == 1
 
 
-def open_bin(engine: AlertEngine) -> int | None:
-    return engine.tracker.open_bin
+def final_alerts(batches: Sequence[Sequence[Post | TextScore]], watch: dict[str, list[WatchEntity]]) -> list[Any]:
+    engine = AlertEngine(config(), clock=lambda: CLOCK)
+    for batch in batches:
+        res = engine.process(batch, watch)
+        engine.stored(a.alert_id for a in res.changed)
+    engine.flush()
+    return sorted((e.alert.model_dump() for e in engine.book.values()), key=lambda a: a["alert_id"])
 
 
-def test_event_time_watermark_reorders_partitions() -> None:
-    """A backlog arrives one partition at a time: burst counts wait for the slowest active partition."""
-    now = [0.0]
-    engine = AlertEngine(config(), clock=lambda: CLOCK, monotonic=lambda: now[0])
-    engine.expected_origins = ["t.posts:0", "t.posts:1", "t.scores:0"]
-    early = background(10)  # partition 1's posts: the first 10 minutes
-    late = background(10, start=T0 + timedelta(minutes=30), offset=1000)  # partition 0: 30 minutes later
-    engine.process(late, origins=["t.posts:0"] * len(late))
-    assert open_bin(engine) is None  # held: partition 1 has not delivered yet (t.scores is not waited for)
-    engine.process(early, origins=["t.posts:1"] * len(early))
-    assert engine.tracker.late == 0  # released in event-time order up to partition 1's latest post
-    assert open_bin(engine) == int((early[-1].created_at.timestamp()) // 300)
-    now[0] = 10.0  # partition 1 falls silent for longer than partition_idle: it stops holding
-    more = background(1, start=T0 + timedelta(minutes=45), offset=5000)
-    engine.process(more, origins=["t.posts:0"] * len(more))
-    assert open_bin(engine) == int(more[-1].created_at.timestamp() // 300)
-    assert engine.tracker.late == 0
-    assert engine.flush().counts["late_posts"] == 0
+# The burst test's stream, with watched posts and machine scores among it: every rule has something to say.
+STREAM: list[Post | TextScore] = []
+for _p in sorted(
+    background(90)
+    + [mkpost(10_000 + k, T0 + timedelta(minutes=40, seconds=6 * k), tags=["Game"]) for k in range(150)]
+    + [mkpost(20_000 + k, T0 + timedelta(minutes=3 * k, seconds=30), "Hillary") for k in range(25)],
+    key=lambda p: p.created_at,
+):
+    STREAM += [machine_score(_p, 0.95), _p] if _p.text == "Hillary" else [_p]
+WATCHED = {p.key: [HILLARY] for p in STREAM if isinstance(p, Post) and p.text == "Hillary"}
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=len(STREAM) - 1), max_size=40, unique=True))
+def test_how_the_stream_is_batched_does_not_change_the_alerts(cuts: list[int]) -> None:
+    """Bursts are judged at event-time checkpoints, not at the end of a batch: any cut of the same sequence into
+    batches ends with the same alerts (the streaming stage's batches depend on timing)."""
+    bounds = [0, *sorted(cuts), len(STREAM)]
+    batches = [STREAM[a:b] for a, b in itertools.pairwise(bounds)]
+    assert final_alerts(batches, WATCHED) == WHOLE
+
+
+WHOLE = final_alerts([STREAM], WATCHED)
+
+
+def test_the_batching_test_sees_every_kind_of_alert() -> None:
+    assert {a["rule"] for a in WHOLE} == {"burst", "watched-machine"}
+    assert final_alerts([[x] for x in STREAM], WATCHED) == WHOLE  # one item per batch
+
+
+def test_late_posts_count_in_the_open_bin() -> None:
+    engine = AlertEngine(config(), clock=lambda: CLOCK)
+    engine.process(background(10, start=T0 + timedelta(minutes=30)))
+    res = engine.process(background(1, offset=1000))  # half an hour behind: its bin has closed
+    assert res.counts["late_posts"] == 5 and engine.tracker.late == 5

@@ -243,6 +243,24 @@ class RestEngine:
                     out[part.get(doc["_id"], doc["_id"])] = (doc["_source"], _version(doc))
         return out
 
+    def get_many_at(
+        self, kind: IndexKind, ids: Mapping[str, datetime], fields: Sequence[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        by_index: dict[str, dict[str, str]] = {}
+        for doc_id, when in ids.items():
+            by_index.setdefault(self.index_for(kind, when), {})[document_id(doc_id)] = doc_id
+        params: dict[str, str] = {"realtime": "true"}
+        if fields is not None:
+            params["_source_includes"] = ",".join(fields)
+        out: dict[str, dict[str, Any]] = {}
+        for index, part in sorted(by_index.items()):
+            response = self._request("POST", f"/{index}/_mget", params=params, body={"ids": list(part)})
+            found = self._expect(response, 404) or {"docs": []}  # 404: no index for that month yet
+            for doc in found["docs"]:
+                if doc.get("found"):
+                    out[part.get(doc["_id"], doc["_id"])] = dict(doc.get("_source") or {})
+        return out
+
     # --- searches ----------------------------------------------------------------------------------
 
     def count(self, kind: IndexKind, query: Mapping[str, Any] | None = None) -> int:
