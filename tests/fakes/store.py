@@ -120,7 +120,7 @@ class InMemoryEngine:
         return {i: dict(self.docs[kind][i]) for i in ids if i in self.docs[kind]}
 
     def get_many_at(
-        self, kind: IndexKind, ids: Mapping[str, datetime], fields: Sequence[str] | None = None
+        self, kind: IndexKind, ids: Mapping[str, datetime], fields: Sequence[str] | None = None, realtime: bool = True
     ) -> dict[str, dict[str, Any]]:
         found = self.get_many(kind, list(ids))
         return {i: {f: d[f] for f in fields if f in d} if fields is not None else d for i, d in found.items()}

@@ -2,7 +2,7 @@
 
 **One post at a time, complete, in one order.** The stage reads the normalised posts through the ordered merge
 (:mod:`flockwatch.stages.ordered_merge`: event time, then post key), and judges each post together with the text
-and media scores the index stage stored on it (read by id, in real time). A batch waits (``ScoresNotStored``, a
+and media scores the index stage stored on it (read by id, as of the last refresh). A batch waits (``ScoresNotStored``, a
 transient error: the loop takes it again after a backoff) until each of its posts is stored with the scores the
 rules read (:meth:`~flockwatch.alerts.rules.AlertsConfig.scores_read`: a rule set without machine-text, narrative or
 media signals waits for nothing); a post still incomplete after ``max_wait_s`` of wall time (its scoring stage
@@ -152,6 +152,7 @@ class AlertStage:
     clock: Callable[[], float] = time.monotonic
     _last_sync: float = field(default=0.0, init=False)
     _missing_since: dict[str, float] = field(default_factory=dict, init=False, repr=False)
+    _complete: dict[str, dict[str, Any]] = field(default_factory=dict, init=False, repr=False)
 
     def process(self, messages: Sequence[InMessage]) -> StageOutcome:
         outcome = StageOutcome()
@@ -181,13 +182,18 @@ class AlertStage:
         text, media = self.engine.config.scores_read()
         if not (text or media) or not posts:
             return list(posts)
-        docs = self.store.posts.fields_of({p.key: p.created_at for p in posts}, SCORE_FIELDS)
+        # A batch taken again after a wait reads only the posts that were incomplete.
+        unread = {p.key: p.created_at for p in posts if p.key not in self._complete}
+        docs = {**self._complete, **self.store.posts.fields_of(unread, SCORE_FIELDS)}
         missing = [p.key for p in posts if not scores_complete(p, docs.get(p.key), text, media)]
+        incomplete = set(missing)
+        self._complete = {k: d for k, d in docs.items() if k not in incomplete}
         waiting = still_waiting(self._missing_since, missing, self.clock(), self.max_wait_s)
         if waiting:
             raise ScoresNotStored(
                 f"{len(waiting)} of {len(posts)} posts not stored with their scores yet: {waiting[0]}"
             )
+        self._complete = {}
         for p in posts:
             self._missing_since.pop(p.key, None)
         outcome.counts["alerts_incomplete_posts"] += len(missing)

@@ -105,10 +105,11 @@ class Engine(Protocol):
         ...
 
     def get_many_at(
-        self, kind: IndexKind, ids: Mapping[str, datetime], fields: Sequence[str] | None = None
+        self, kind: IndexKind, ids: Mapping[str, datetime], fields: Sequence[str] | None = None, realtime: bool = True
     ) -> dict[str, dict[str, Any]]:
-        """Documents by id, each read in real time from ``index_for(kind, time)`` (only ``fields`` of their
-        source when given); missing ids are absent from the result."""
+        """Documents by id, each read from ``index_for(kind, time)`` (only ``fields`` of their source when given);
+        missing ids are absent from the result. ``realtime=False`` reads as of the last refresh: a real-time read
+        of a document changed since makes the store refresh its shard."""
         ...
 
     # --- searches (near real time: what was refreshed) ----------------------------------------------------

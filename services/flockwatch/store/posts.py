@@ -28,9 +28,10 @@ class PostsRepository:
             yield {k: v for k, v in doc.items() if k != "_id"}
 
     def fields_of(self, posts: Mapping[str, datetime], fields: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """``fields`` of the stored posts among ``posts`` (key → created_at), read in real time by id: what the
-        index stage acknowledged, without a refresh."""
-        return self.engine.get_many_at(IndexKind.posts, posts, fields)
+        """``fields`` of the stored posts among ``posts`` (key → created_at), read by id as of the last refresh (at
+        most ``refresh_interval``, 1 s, behind the index stage): a real-time read of a just-written post makes the
+        store refresh its shard, once per read."""
+        return self.engine.get_many_at(IndexKind.posts, posts, fields, realtime=False)
 
     def refs(self, keys: Sequence[str], chunk: int = 5000) -> list[dict[str, Any]]:
         """Stored posts by key, only what rollups need: key, narrative id, platform, author id and handle, time, and

@@ -244,12 +244,12 @@ class RestEngine:
         return out
 
     def get_many_at(
-        self, kind: IndexKind, ids: Mapping[str, datetime], fields: Sequence[str] | None = None
+        self, kind: IndexKind, ids: Mapping[str, datetime], fields: Sequence[str] | None = None, realtime: bool = True
     ) -> dict[str, dict[str, Any]]:
         by_index: dict[str, dict[str, str]] = {}
         for doc_id, when in ids.items():
             by_index.setdefault(self.index_for(kind, when), {})[document_id(doc_id)] = doc_id
-        params: dict[str, str] = {"realtime": "true"}
+        params: dict[str, str] = {"realtime": "true" if realtime else "false"}
         if fields is not None:
             params["_source_includes"] = ",".join(fields)
         out: dict[str, dict[str, Any]] = {}
