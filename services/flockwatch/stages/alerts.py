@@ -2,13 +2,13 @@
 
 **One post at a time, complete, in one order.** The stage reads the normalised posts through the ordered merge
 (:mod:`flockwatch.stages.ordered_merge`: event time, then post key), and judges each post together with the text
-and media scores the index stage stored on it (read by id, as of the last refresh). A batch waits (``ScoresNotStored``, a
-transient error: the loop takes it again after a backoff) until each of its posts is stored with the scores the
-rules read (:meth:`~flockwatch.alerts.rules.AlertsConfig.scores_read`: a rule set without machine-text, narrative or
-media signals waits for nothing); a post still incomplete after ``max_wait_s`` of wall time (its scoring stage
-is not running, or dead-lettered it) is judged with what is stored and counted as ``alerts_incomplete_posts``.
-So the alerts depend on the replay alone, not on how fast the scoring stages ran or how many workers they had;
-the engine judges bursts at event-time checkpoints, so not on batch boundaries either.
+and media scores the index stage stored on it (read by id, as of the last refresh). A batch waits
+(``ScoresNotStored``, a transient error: the loop takes it again after a backoff) until each of its posts is stored
+with the scores the rules read (:meth:`~flockwatch.alerts.rules.AlertsConfig.scores_read`: a rule set without
+machine-text, narrative or media signals waits for nothing); a post still incomplete after ``max_wait_s`` of wall
+time (its scoring stage is not running, or dead-lettered it) is judged with what is stored and counted as
+``alerts_incomplete_posts``. So the alerts depend on the replay alone, not on how fast the scoring stages ran or how
+many workers they had; the engine judges bursts at event-time checkpoints, so not on batch boundaries either.
 
 Coordinated clusters are reference data, like the watchlists: the windowed graph job (``graph_windows`` DAG)
 writes them, and a post is judged with its author's clusters as stored when it is judged.
