@@ -10,8 +10,9 @@ field the readers use legitimately comes near it (post texts are capped at 100,0
 
 One ``csv.reader`` reads lines fed by a generator that remembers them, so each row's original
 bytes are exactly the physical lines it was parsed from. After an error the reader resumes at the
-next line: a quoted field that spans lines and breaks the limit can leave its tail lines to be
-rejected one by one, each with its reason; nothing is dropped without one.
+next line; an error inside a quoted field that spans lines (a field over the limit) first reads on to
+the line that closes the quote, so the field's tail lines go with the rejected row instead of being
+read as rows of their own (a line of post text is not a post).
 """
 
 from __future__ import annotations
@@ -68,6 +69,16 @@ class _Lines:
                 text = line.decode("utf-8", "replace")  # parsed only to find where the row ends
             yield text
 
+    def close_open_quote(self, lines: Iterator[str]) -> None:
+        """Read ``lines`` on until the row read so far has an even number of quote characters: a quoted field
+        counts its own quotes in pairs (``""``), so an odd count means the error came inside one."""
+        quotes = sum(part.count(b'"') for part in self.pending)
+        while quotes % 2:
+            line = next(lines, None)
+            if line is None:
+                return
+            quotes += line.count('"')
+
     def take(self) -> tuple[bytes, list[str]]:
         """The bytes and problems of the row just parsed (or failed), and start afresh."""
         original, problems = b"".join(self.pending), self.problems
@@ -81,7 +92,8 @@ def read_rows(handle: IO[bytes], what: str = "CSV") -> tuple[list[str], Iterator
     An empty file has an empty header and no rows.
     """
     lines = _Lines(handle)
-    reader = csv.reader(lines)
+    feed = iter(lines)
+    reader = csv.reader(feed)
     try:
         header = next(reader, [])
     except csv.Error as exc:
@@ -89,10 +101,12 @@ def read_rows(handle: IO[bytes], what: str = "CSV") -> tuple[list[str], Iterator
     _, problems = lines.take()
     if problems:
         raise ValueError(f"{what}: unreadable header: {problems[0]}")
-    return header, _rows(lines, reader, header)
+    return header, _rows(lines, feed, reader, header)
 
 
-def _rows(lines: _Lines, reader: Iterator[list[str]], header: list[str]) -> Iterator[CsvRow | CsvReject]:
+def _rows(
+    lines: _Lines, feed: Iterator[str], reader: Iterator[list[str]], header: list[str]
+) -> Iterator[CsvRow | CsvReject]:
     start = lines.number + 1
     while True:
         try:
@@ -100,6 +114,7 @@ def _rows(lines: _Lines, reader: Iterator[list[str]], header: list[str]) -> Iter
             error = None
         except csv.Error as exc:
             row, error = [], f"line {start}: {exc}"
+            lines.close_open_quote(feed)  # the reader starts afresh at the next line it is fed
         original, problems = lines.take()
         if row is None:
             return

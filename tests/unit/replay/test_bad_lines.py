@@ -186,3 +186,17 @@ def test_a_twitter15_tree_line_that_is_not_utf8_is_dead_lettered_and_the_tree_re
     assert raw_positions(producer) == ["twitter15/tree/123.txt:1", "twitter15/tree/123.txt:3"]
     [letter] = letters(producer)
     assert "line 2 is not valid UTF-8" in letter.reason and letter.original() == bad
+
+
+def test_a_quoted_field_over_the_limit_across_many_lines_is_one_rejected_row() -> None:
+    """Its tail lines go with the rejected row (found by the PHEME property test: a long post of many lines came
+    back as one reject and thousands of one-field rows)."""
+    header = ["id", "text", "n"]
+    long_text = "\n".join(f'line {i} "quoted" #tag' for i in range(LONG_FIELD // 20))
+    data = csv_bytes([header, ["1", "first", "1"], ["2", long_text, "2"], ["3", "third", "3"]])
+    _, rows = read_rows(io.BytesIO(data))
+    got = list(rows)
+    assert [type(r).__name__ for r in got] == ["CsvRow", "CsvReject", "CsvRow"]
+    assert isinstance(got[1], CsvReject) and "field larger than field limit" in got[1].reason
+    assert got[1].original.startswith(b'2,"line 0') and got[1].original.endswith(b'#tag",2\r\n')
+    assert isinstance(got[2], CsvRow) and got[2].fields == {"id": "3", "text": "third", "n": "3"}
