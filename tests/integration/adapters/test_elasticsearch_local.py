@@ -1,5 +1,5 @@
 """`flockwatch up elasticsearch` (FLOCKWATCH_STORE_ENGINE=elasticsearch): a real Elasticsearch 7.17 node from the
-Maven Central jars, on ports 39200/39300 with its state in a tmp dir, driven through the command line.
+Maven Central jars, on ports 25200/25300 with its state in a tmp dir, driven through the command line.
 
 It leaves the default stack alone: the package's autouse `services_up` fixture is overridden here, and Kafka's
 ports are moved off 9092/9093 so `flockwatch down`/`status` (Kafka + the store) never touch a CI broker.
@@ -22,7 +22,8 @@ from flockwatch.adapters import local_services as ls
 
 pytestmark = pytest.mark.integration
 
-ES_PORT, ES_TRANSPORT_PORT = 39200, 39300
+# Below Linux's ephemeral range (32768-60999): a client socket holding the port made the bind fail in CI.
+ES_PORT, ES_TRANSPORT_PORT = 25200, 25300
 FLOCKWATCH = str(Path(sys.executable).parent / "flockwatch")
 
 
@@ -39,8 +40,8 @@ def es_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         FLOCKWATCH_STORE_ENGINE="elasticsearch",
         FLOCKWATCH_STORE_PORT=str(ES_PORT),
         FLOCKWATCH_STORE_TRANSPORT_PORT=str(ES_TRANSPORT_PORT),
-        FLOCKWATCH_KAFKA_PORT="39092",
-        FLOCKWATCH_KAFKA_CONTROLLER_PORT="39093",
+        FLOCKWATCH_KAFKA_PORT="25092",
+        FLOCKWATCH_KAFKA_CONTROLLER_PORT="25093",
     )
     yield env
     subprocess.run([FLOCKWATCH, "down"], env=env, capture_output=True, timeout=120, check=False)  # pass or fail

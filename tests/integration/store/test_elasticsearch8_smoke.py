@@ -5,7 +5,7 @@ covers what only an 8.x server shows: the 8.19 client's compatible-with=8 reques
 responses, index templates, bulk, search and aggregations as 8.x does them.
 
 The node is Elasticsearch 8.19 from Maven Central jars (``infra/elasticsearch8/``: only the Maven profile
-``elasticsearch8`` fetches them, never `flockwatch up` or `make setup`), started here on 39400/39500 with its data
+``elasticsearch8`` fetches them, never `flockwatch up` or `make setup`), started here on 25400/25500 with its data
 in a tmp dir and stopped at the end (its whole process group). It has the server and transport-netty4 only (the
 other modules are not published for 8.x): no percolator, so the watchlists index cannot exist there (asserted
 below, and left out of the schema the other tests apply); no painless, no update/delete_by_query (reindex
@@ -42,7 +42,8 @@ from flockwatch.store.mappings import MAPPINGS
 
 pytestmark = pytest.mark.integration
 
-ES8_HTTP_PORT, ES8_TRANSPORT_PORT = 39400, 39500
+# Below Linux's ephemeral range (32768-60999): a client socket holding the port made the bind fail in CI.
+ES8_HTTP_PORT, ES8_TRANSPORT_PORT = 25400, 25500
 ES8_HEAP = "512m"
 ES8_MAIN = "org.elasticsearch.node.FlockwatchElasticsearch8"
 START_TIMEOUT_S = 120.0
@@ -177,7 +178,7 @@ def services_up() -> None:
 
 @pytest.fixture(scope="module")
 def es8_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Es8Node]:
-    """A single Elasticsearch 8 node on 127.0.0.1:39400 (transport 39500), data in a tmp dir, for this module."""
+    """A single Elasticsearch 8 node on 127.0.0.1:25400 (transport 25500), data in a tmp dir, for this module."""
     settings = Settings()
     paths = elasticsearch8_fetch(settings)
     busy = [p for p in (ES8_HTTP_PORT, ES8_TRANSPORT_PORT) if _port_open(p)]
