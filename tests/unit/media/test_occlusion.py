@@ -108,6 +108,27 @@ def test_homography_sanity() -> None:
     assert not kp.sane(np.array([[1, 0, 0], [0, 1, 0], [0.01, 0, 1.0]]))  # perspective
 
 
+def test_covered_cells_counts_grid_cells_holding_a_point() -> None:
+    size = (400, 400)
+    band = np.array([[x, 20.0] for x in range(5, 400, 10)], dtype=np.float32)  # one row of text
+    assert kp.covered_cells(band, size) == kp.COVER_GRID
+    corners = np.array([[1, 1], [399, 1], [1, 399], [399, 399], [200, 200]], dtype=np.float32)
+    assert kp.covered_cells(corners, size) == 5
+    assert kp.covered_cells(np.zeros((0, 2), np.float32), size) == 0
+
+
+def test_fewer_inliers_match_only_when_they_cover_the_picture() -> None:
+    few = kp.MIN_COVERED_INLIERS
+    assert kp.Verdict(few, 200, 0.5, True, kp.MIN_COVERED_CELLS).matched
+    # The same inliers in a band of cells (caption text on caption text) are not enough...
+    assert not kp.Verdict(few, 200, 0.5, True, kp.MIN_COVERED_CELLS - 1).matched
+    # ...unless there are as many as the uncovered rule asks for.
+    assert kp.Verdict(kp.MIN_INLIERS, 200, 0.5, True, 1).matched
+    assert not kp.Verdict(few - 1, 200, 0.5, True, 16).matched
+    assert not kp.Verdict(kp.MIN_INLIERS, 200, 0.5, False, 16).matched  # not a sane transform
+    assert not kp.Verdict(kp.MIN_INLIERS, 200, kp.MIN_SPREAD / 2, True, 16).matched
+
+
 def test_bank_matches_captioned_copies_and_nothing_else(bank: Bank, pictures: list[Image.Image]) -> None:
     for k, im in enumerate(pictures[:3]):
         matches = bank.match_picture(with_caption_bar(im, 0.3, top=k % 2 == 0))
@@ -151,3 +172,15 @@ def test_bank_records_keep_keypoints(tmp_path: object, pictures: list[Image.Imag
     rec = record("p", pictures[0])
     again = Bank.from_records(bank_records(Bank.from_records([rec])))
     assert again.items()[0].hashes["keypoints"] == rec["hashes"]["keypoints"]  # type: ignore[index]
+
+
+def test_a_dark_picture_is_not_all_overlay() -> None:
+    """Every row of a dark, low-contrast photo passes the flatness test; its keypoints must not all be dropped."""
+    rng = np.random.default_rng(3)
+    dark = np.clip(30 + rng.normal(0, 4, (300, 300)).cumsum(axis=1) / 20, 0, 255).astype(np.uint8)
+    dark[::17] = 60  # faint structure
+    assert not kp.overlay_rows(dark).any()
+    bar = np.full((300, 300), 128, np.uint8)
+    bar[:60] = 255
+    bar[60:] = np.random.default_rng(4).integers(0, 256, (240, 300))
+    assert kp.overlay_rows(bar)[:50].all()
