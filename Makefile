@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FACENET_VERSION := 2.6.0
 
-.PHONY: setup browser demo test test-unit test-elasticsearch test-cluster lint audit up down bench clean
+.PHONY: setup browser demo test test-unit test-elasticsearch test-cluster test-long lint audit up down bench clean
 
 # The second store engine for `make test-elasticsearch`: its own port, beside the default OpenSearch on 9200.
 ES_ENV := FLOCKWATCH_STORE_ENGINE=elasticsearch FLOCKWATCH_STORE_PORT=9201 FLOCKWATCH_STORE_TRANSPORT_PORT=9301
@@ -38,7 +38,7 @@ audit: setup
 	$(BIN)/python infra/dependency_audit.py
 
 test-unit: setup
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q -n 2 tests/unit
 
 # Debian's Chromium, which the dashboard's tests drive through Playwright (it never downloads a browser of its own).
 browser:
@@ -46,8 +46,15 @@ browser:
 
 test: setup lint browser
 	$(BIN)/flockwatch up
-	$(BIN)/pytest -q -p no:cacheprovider --durations=30 tests/unit tests/integration tests/e2e
-	$(MAKE) --no-print-directory test-elasticsearch ES_TESTS="store and not store_long"
+	# Unit tests need no servers: two pytest-xdist processes, one per core of the CI machine.
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --durations=15 -m "not long" tests/unit
+	$(BIN)/pytest -q -p no:cacheprovider --durations=30 -m "not long" tests/integration tests/e2e
+	$(MAKE) --no-print-directory test-elasticsearch ES_TESTS="store and not store_long and not long"
+
+# The tests `make test` leaves out (marker `long`: a shorter test there covers the same promise), on OpenSearch.
+test-long: setup browser
+	$(BIN)/flockwatch up
+	$(BIN)/pytest -q -p no:cacheprovider --durations=20 -m long tests/unit tests/integration tests/e2e
 
 # The cluster tests at full size (`make test` runs their short version): 1, 2 and 4 workers per stage on 5,000 posts,
 # plus the local Kafka and store clusters with their node kills.

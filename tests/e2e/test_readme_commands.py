@@ -430,8 +430,9 @@ def _make_dry_run(target: str) -> list[str]:
 
 
 def test_make_targets() -> None:
-    """`make demo` runs `flockwatch demo`; `make test` runs lint, then unit, integration and e2e tests, then the store's
-    tests on Elasticsearch less the long ones, which `make test-elasticsearch` runs too (dry runs)."""
+    """`make demo` runs `flockwatch demo`; `make test` runs lint, then unit, integration and e2e tests less the `long`
+    ones (`make test-long`), then the store's tests on Elasticsearch less the long ones, which `make test-elasticsearch`
+    runs too (dry runs)."""
     assert _make_dry_run("demo")[-1] == ".venv/bin/flockwatch demo"
     # The audit's verdicts are tested in tests/unit/infra/test_dependency_audit.py.
     assert _make_dry_run("audit")[-1] == ".venv/bin/python infra/dependency_audit.py"
@@ -444,7 +445,8 @@ def test_make_targets() -> None:
         "command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
         "chromium)",
         ".venv/bin/flockwatch up",
-        ".venv/bin/pytest -q -p no:cacheprovider --durations=30 tests/unit tests/integration tests/e2e",
+        '.venv/bin/pytest -q -p no:cacheprovider -n 2 --durations=15 -m "not long" tests/unit',
+        '.venv/bin/pytest -q -p no:cacheprovider --durations=30 -m "not long" tests/integration tests/e2e',
     ]
     assert [line for line in lines if line in order] == order
     # ...then the store's tests again on Elasticsearch (its own port), which it stops afterwards.
@@ -457,8 +459,13 @@ def test_make_targets() -> None:
     ]
     assert lines[-3:] == [
         es + ".venv/bin/flockwatch up",
-        run_es.format('"store and not store_long"'),
+        run_es.format('"store and not store_long and not long"'),
         es + ".venv/bin/flockwatch down elasticsearch",
+    ]
+    # What `make test` leaves out (marker `long`), on its own.
+    assert _make_dry_run("test-long")[-2:] == [
+        ".venv/bin/flockwatch up",
+        ".venv/bin/pytest -q -p no:cacheprovider --durations=20 -m long tests/unit tests/integration tests/e2e",
     ]
     # The cluster tests at full size (their short versions are in `make test`'s tests/integration).
     assert _make_dry_run("test-cluster")[-2:] == [

@@ -23,6 +23,7 @@ The detector in ``models/text_detector`` records the backend it was trained with
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
@@ -75,13 +76,23 @@ def _fingerprint(folder: Path) -> str:
 
 
 def export_onnx(folder: Path, out: Path, quantize: bool) -> Path:
-    """Export the transformer to ONNX (and quantise it to int8 per channel); atomic, idempotent."""
+    """Export the transformer to ONNX (and quantise it to int8 per channel); atomic, idempotent.
+
+    Processes that start together on an empty cache (two text workers, parallel tests) take turns on a lock
+    file: the first exports, the others find the file; otherwise one could delete the fp32 file another reads.
+    """
     if out.exists():
         return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return out if out.exists() else _export_onnx(folder, out, quantize)
+
+
+def _export_onnx(folder: Path, out: Path, quantize: bool) -> Path:
     import torch
     from transformers import AutoModel
 
-    out.parent.mkdir(parents=True, exist_ok=True)
     fp32 = out.with_name(out.stem.replace("-int8", "") + ".fp32.onnx") if quantize else out
     tmp = out.with_suffix(f".tmp{os.getpid()}")
     if not (quantize and fp32.exists()):

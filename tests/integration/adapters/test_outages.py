@@ -32,6 +32,7 @@ INDEX_WORKER = [str(Path(sys.executable).with_name("flockwatch")), "worker", "in
 
 
 @pytest.mark.store
+@pytest.mark.long
 def test_store_outage_mid_replay(settings: Settings) -> None:
     def outage() -> None:
         local_services.stop(settings, settings.store_engine)

@@ -32,7 +32,8 @@ from flockwatch.store import prepare_store
 from flockwatch.topics import TOPICS, topic_name
 from tests.replay_faults import N, assert_exact, replay_with_interruption
 
-pytestmark = pytest.mark.integration
+# Long (`make test-cluster`, `make test-long`): `make test`'s short cluster test is test_scale_out.py.
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 _SERVICES = ["kafka", "opensearch"]
 

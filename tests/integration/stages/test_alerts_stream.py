@@ -147,6 +147,7 @@ def _poll(store: Store, seen: dict[str, float]) -> None:
     time.sleep(0.05)
 
 
+@pytest.mark.long
 def test_real_replay_raises_the_ira_hashtag_game_burst(settings: Settings) -> None:
     """12,000 real IRA posts (1-6 Oct 2016) through the streaming stage with the default rules:
     the #RuinADinnerInOnePhrase hashtag game of 5 Oct bursts, and its alert links stored posts."""

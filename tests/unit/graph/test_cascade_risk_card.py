@@ -96,6 +96,7 @@ def same_numbers(a: object, b: object, rel: float = 1e-9) -> bool:
     return a == b
 
 
+@pytest.mark.long
 def test_retraining_rebuilds_the_committed_model(tmp_path: Path, cases: list[Case]) -> None:
     """No drift between code and committed model: trees and figures, to 1e-9, on every cascade (the parsed
     data come from the fixture). To stay near 30 s it refits only the grid point each score chose (train, then

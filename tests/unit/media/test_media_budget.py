@@ -110,6 +110,7 @@ os._exit(0)
 """
 
 
+@pytest.mark.long
 def test_4k_clip_scores_in_under_60s_and_1gb(clip_4k: Path) -> None:
     size_mb = clip_4k.stat().st_size / 1e6
     assert size_mb < 10, f"the clip should be a few MB, is {size_mb:.1f} MB"

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from flockwatch.text import embed
 from flockwatch.text.embed import DIM, Embedder, shared_embedder
 
 
@@ -50,3 +55,26 @@ def test_meaning_survives_quantisation(embedder: Embedder) -> None:
 def test_unknown_backend() -> None:
     with pytest.raises(ValueError, match="unknown backend"):
         Embedder("tpu")  # type: ignore[arg-type]
+
+
+def test_processes_starting_on_an_empty_cache_export_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers (or test processes) that start together take turns: the first exports, the second finds its file
+    (without the lock, one could delete the fp32 intermediate the other was quantising)."""
+    exports: list[Path] = []
+    started = threading.Event()
+
+    def slow_export(folder: Path, out: Path, quantize: bool) -> Path:
+        exports.append(out)
+        started.set()
+        time.sleep(0.3)  # the second caller arrives while the first is still exporting
+        out.write_bytes(b"onnx")
+        return out
+
+    monkeypatch.setattr(embed, "_export_onnx", slow_export)
+    out = tmp_path / "cache" / "model-onnx-int8.onnx"
+    first = threading.Thread(target=embed.export_onnx, args=(tmp_path, out, True))
+    first.start()
+    started.wait(5)
+    assert embed.export_onnx(tmp_path, out, True) == out
+    first.join()
+    assert exports == [out] and out.read_bytes() == b"onnx"
