@@ -23,7 +23,7 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -310,35 +310,42 @@ def _case(dataset: str, cascade_id: str, split: str, y: float, tree: CascadeTree
                 float(len(tree.parent)), float(depth), float(early))  # fmt: skip
 
 
-def twitter15_cases(data_dir: Path) -> list[Case]:
-    """The false and true rumour trees of Twitter15 with the dataset's own split (``tvt`` column)."""
+def twitter15_trees(data_dir: Path) -> Iterator[tuple[str, str, float, CascadeTree]]:
+    """(cascade id, split, label, tree) of Twitter15's false (1) and true (0) rumour trees, with the dataset's own
+    split (``tvt`` column)."""
     from flockwatch.graph.cascade_io import read_twitter1516
     from flockwatch.graph.cascades import build_tree
 
     folder = data_dir / "spread" / "twitter15"
     split = twitter15_split(folder / "twitter15_dataset_with_tvt.csv")
-    cases = []
     for c in read_twitter1516(folder / "twitter15_tree.tar.gz"):
         label, part = split.get(c.cascade_id, (c.label or "", ""))
         if label not in ("false", "true") or part not in _TVT or not c.events:
             continue
-        tree = build_tree(c.cascade_id, c.events, c.root_id)
-        cases.append(_case("twitter15", c.cascade_id, _TVT[part], 1.0 if label == "false" else 0.0, tree))
-    return cases
+        yield c.cascade_id, _TVT[part], 1.0 if label == "false" else 0.0, build_tree(c.cascade_id, c.events, c.root_id)
 
 
-def ced_cases(data_dir: Path, keep: Callable[[str], bool] | None = None) -> list[Case]:
-    """Weibo CED cascades (rumour = 1), split by :func:`hash_split`; ``keep`` filters cascade ids (tests)."""
+def ced_trees(
+    data_dir: Path, keep: Callable[[str], bool] | None = None
+) -> Iterator[tuple[str, str, float, CascadeTree]]:
+    """(cascade id, split, label, tree) of Weibo CED (rumour = 1), split by :func:`hash_split`; ``keep`` filters
+    cascade ids (tests)."""
     from flockwatch.graph.cascade_io import read_ced
     from flockwatch.graph.cascades import build_tree
 
-    cases = []
     for c in read_ced(data_dir / "spread" / "weibo_ced" / "CED_Dataset.tar.gz"):
         if not c.events or c.label not in ("rumor", "non-rumor") or (keep is not None and not keep(c.cascade_id)):
             continue
         tree = build_tree(c.cascade_id, c.events, c.root_id)
-        cases.append(_case("weibo_ced", c.cascade_id, hash_split(c.cascade_id), float(c.label == "rumor"), tree))
-    return cases
+        yield c.cascade_id, hash_split(c.cascade_id), float(c.label == "rumor"), tree
+
+
+def twitter15_cases(data_dir: Path) -> list[Case]:
+    return [_case("twitter15", *t) for t in twitter15_trees(data_dir)]
+
+
+def ced_cases(data_dir: Path, keep: Callable[[str], bool] | None = None) -> list[Case]:
+    return [_case("weibo_ced", *t) for t in ced_trees(data_dir, keep)]
 
 
 def load_cases(data_dir: Path) -> list[Case]:
