@@ -44,9 +44,9 @@ test-unit: setup
 browser:
 	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 
+# Unit tests need no servers: two pytest-xdist processes, one per core of the CI machine.
 test: setup lint browser
 	$(BIN)/flockwatch up
-	# Unit tests need no servers: two pytest-xdist processes, one per core of the CI machine.
 	$(BIN)/pytest -q -p no:cacheprovider -n 2 --durations=15 -m "not long" tests/unit
 	$(BIN)/pytest -q -p no:cacheprovider --durations=30 -m "not long" tests/integration tests/e2e
 	$(MAKE) --no-print-directory test-elasticsearch ES_TESTS="store and not store_long and not long"

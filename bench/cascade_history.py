@@ -1,6 +1,6 @@
 """What the resharers' history would add to the cascade risk score (#16 item 4): an exploration, not a shipped signal.
 
-    .venv/bin/python -m bench.cascade_history            # about 1 minute; writes the `cascade history` section
+    .venv/bin/python -m bench.cascade_history            # about 30 s; writes the `cascade history` section
 
 The shipped risk score reads how a cascade spread, never who spread it. This measures the other half on the same
 splits as the model card (`flockwatch train cascade-risk`): for each resharer, the share of false / rumour cascades
