@@ -107,7 +107,13 @@ COVERAGE: dict[str, tuple[str, ...]] = {
     "worker graph": ("test_replay_and_workers",),
     "worker alerts": ("test_replay_and_workers",),
     "graph coordination": ("tests/unit/graph/test_coordination.py::test_coordination_cli",),
-    "graph cascades": ("tests/unit/graph/test_cascades.py::test_cascades_cli",),
+    "graph cascades": (
+        "tests/unit/graph/test_cascades.py::test_cascades_cli",
+        "tests/unit/graph/test_cascades.py::test_history_cli_learns_judged_cascades_and_cascades_cli_fuses_it",
+    ),
+    "graph history": (
+        "tests/unit/graph/test_cascades.py::test_history_cli_learns_judged_cascades_and_cascades_cli_fuses_it",
+    ),
     "graph export": ("tests/integration/stages/test_graph.py::test_graph_windows_dag_and_export",),
     # Training (minutes to hours): `--help` here, and parts of what each command runs, on subsets: cascade-risk
     # retrains fully (seconds); synthetic-image and voice-clone train on a subset; text-detector only its

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from flockwatch.graph.cascade_io import CascadeInput
     from flockwatch.graph.coordination import Options
     from flockwatch.graph.toolkit_csv import Table
 
@@ -202,25 +204,37 @@ def cascades(
         Path | None,
         typer.Option("--clusters", help="A `graph coordination --clusters-out` file: fills coordinated_share."),
     ] = None,
+    history: Annotated[
+        Path | None,
+        typer.Option("--history", help="A `graph history` file: fuses the resharers' records into both scores."),
+    ] = None,
 ) -> None:
     """Rebuild cascades and write their metrics, `risk_score` and `early_warning_score` (JSONL, one line per
-    cascade; the early-warning score reads only the reshares of the first hour after the root)."""
+    cascade; the early-warning score reads only the reshares of the first hour after the root). With `--history`
+    both scores also weigh who reshared (`resharer_history`, `early_resharer_history` say on which accounts) and
+    `spread_risk_score` / `spread_early_warning_score` keep the spread-only ones."""
     import gc
     import json
 
     from flockwatch.config import REPO_ROOT
-    from flockwatch.graph.cascade_io import read_ced, read_posts_jsonl, read_twitter1516
+    from flockwatch.graph.account_history import AccountHistory
     from flockwatch.graph.cascade_metrics import cascade_metrics, repairs_dict
     from flockwatch.graph.cascade_risk import RiskModel
     from flockwatch.graph.cascades import build_tree
 
-    readers = {"twitter1516": read_twitter1516, "ced": read_ced, "jsonl": read_posts_jsonl}
-    if fmt not in readers:
-        raise typer.BadParameter(f"expected one of {', '.join(readers)}", param_hint="--format")
+    read = _cascade_reader(fmt)
     model_path = model or REPO_ROOT / "models" / "cascade_risk" / "model.json"
     risk = RiskModel.load(model_path) if model_path.exists() else None
     if risk is None:
         typer.echo(f"no risk model at {model_path}: risk_score and early_warning_score are null", err=True)
+    accounts: AccountHistory | None = None
+    if history is not None:
+        if risk is None or risk.history_fusion is None:
+            raise typer.BadParameter(f"the risk model at {model_path} has no history weights", param_hint="--history")
+        try:
+            accounts = AccountHistory.load(history)
+        except (OSError, ValueError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--history") from exc
     coordinated: set[str] | None = None
     if clusters is not None:
         coordinated = {u for c in json.loads(clusters.read_text(encoding="utf-8")) for u in c["accounts"]}
@@ -228,7 +242,7 @@ def cascades(
     started = time.perf_counter()
     n = events = 0
     with output.open("w", encoding="utf-8") as out:
-        for cascade in readers[fmt](input):
+        for cascade in read(input):
             if not cascade.events:
                 continue
             tree = build_tree(cascade.cascade_id, cascade.events, cascade.root_id)
@@ -237,7 +251,86 @@ def cascades(
             record = {"cascade_id": cascade.cascade_id, "label": cascade.label, **metrics,
                       "repairs": repairs_dict(tree), "risk_score": risk_score,
                       "early_warning_score": early_score}  # fmt: skip
+            if risk is not None and accounts is not None:
+                fused = risk.scores_with_history(tree, accounts)
+                record |= {"risk_score": fused.risk, "early_warning_score": fused.early_warning,
+                           "spread_risk_score": fused.spread_risk,
+                           "spread_early_warning_score": fused.spread_early_warning,
+                           "resharer_history": fused.history.to_dict(),
+                           "early_resharer_history": fused.early_history.to_dict()}  # fmt: skip
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             n += 1
             events += len(cascade.events)
     typer.echo(f"{n} cascades, {events} events -> {output} in {time.perf_counter() - started:.1f}s", err=True)
+
+
+def _cascade_reader(fmt: str) -> Callable[[Path], Iterator[CascadeInput]]:
+    from flockwatch.graph.cascade_io import read_ced, read_posts_jsonl, read_twitter1516
+
+    readers = {"twitter1516": read_twitter1516, "ced": read_ced, "jsonl": read_posts_jsonl}
+    if fmt not in readers:
+        raise typer.BadParameter(f"expected one of {', '.join(readers)}", param_hint="--format")
+    return readers[fmt]
+
+
+def _read_verdicts(path: Path) -> dict[str, str]:
+    """``cascade_id -> label`` from JSON lines (a `graph cascades` output will do); a bad line is an error."""
+    import json
+
+    verdicts: dict[str, str] = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            cascade_id, label = row["cascade_id"], row["label"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise typer.BadParameter(f"{path} line {n}: expected {{\"cascade_id\", \"label\"}} ({exc})",
+                                     param_hint="--labels") from exc  # fmt: skip
+        if not isinstance(cascade_id, str) or not isinstance(label, str | None):
+            raise typer.BadParameter(f"{path} line {n}: cascade_id and label are strings", param_hint="--labels")
+        verdicts[cascade_id] = label or ""
+    return verdicts
+
+
+@graph_app.command("history")
+def history(
+    input: Annotated[Path, typer.Option("--input", help="Dataset file or folder of judged cascades.")],
+    fmt: Annotated[str, typer.Option("--format", help="twitter1516, ced or jsonl (one Post per line).")],
+    output: Annotated[Path, typer.Option("--output", help="The history file (JSON) for `graph cascades --history`.")],
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            "--labels",
+            help="JSON lines {cascade_id, label} (a `graph cascades` output will do): learn "
+            "from these cascades only, with these labels instead of the dataset's.",
+        ),
+    ] = None,
+) -> None:
+    """Learn who spread judged cascades: per resharing account, how many judged cascades it reshared and how many
+    were judged false / rumour (labels false and rumor count as flagged, true and non-rumor as not; others, such as
+    unverified, teach nothing). A cascade scored with this file never counts its own verdict."""
+    from flockwatch.graph.account_history import LABELS, AccountHistory, resharers
+    from flockwatch.graph.cascades import build_tree
+
+    read = _cascade_reader(fmt)
+    verdicts = _read_verdicts(labels) if labels is not None else None
+    learnt = AccountHistory(sources=[f"{input.name} ({fmt})" + (f", labels {labels.name}" if labels else "")])
+    skipped = 0
+    for cascade in read(input):
+        label = cascade.label if verdicts is None else verdicts.get(cascade.cascade_id)
+        flagged = LABELS.get((label or "").strip().lower())
+        if flagged is None or not cascade.events:
+            skipped += 1
+            continue
+        tree = build_tree(cascade.cascade_id, cascade.events, cascade.root_id)
+        try:
+            learnt.add(cascade.cascade_id, bool(flagged), resharers(tree))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--input") from exc
+    if not learnt.judged:
+        raise typer.BadParameter("no cascade with a false/true or rumor/non-rumor label", param_hint="--input")
+    output.write_text(learnt.to_json() + "\n", encoding="utf-8")
+    n_flagged = sum(learnt.judged.values())
+    typer.echo(f"{len(learnt.judged)} judged cascades ({n_flagged} flagged), {len(learnt.records)} accounts, "
+               f"{skipped} cascades without a usable label skipped -> {output}", err=True)  # fmt: skip

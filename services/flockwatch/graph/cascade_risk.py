@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from flockwatch.graph.account_history import AccountHistory, HistoryEvidence, history_evidence, learn, resharers
 from flockwatch.metrics import auroc
 from flockwatch.model_card import markdown_table, write_block
 
@@ -218,6 +219,8 @@ class RiskModel:
     early_warning: Ensemble
     horizon_s: float
     meta: dict[str, Any] = field(default_factory=dict)
+    # score name -> (bias, spread weight, history weight) on log-odds; fitted on validation (see fit_fusion)
+    history_fusion: dict[str, list[float]] | None = None
 
     def scores(self, tree: CascadeTree) -> tuple[float, float]:
         """``(risk_score, early_warning_score)`` of one cascade; the early score reads only the first
@@ -225,6 +228,18 @@ class RiskModel:
         risk = self.risk.raw_one(spread_features(tree))
         early = self.early_warning.raw_one(spread_features(tree, self.horizon_s))
         return _sigmoid(risk), _sigmoid(early)
+
+    def scores_with_history(self, tree: CascadeTree, history: AccountHistory) -> FusedScores:
+        """Both scores with the resharers' history fused in (the early score reads the first hour's resharers)."""
+        if self.history_fusion is None:
+            raise ValueError("this risk model carries no history fusion weights; retrain it")
+        spread = (self.risk.raw_one(spread_features(tree)),
+                  self.early_warning.raw_one(spread_features(tree, self.horizon_s)))  # fmt: skip
+        whole = history_evidence(history, resharers(tree), tree.cascade_id)
+        early = history_evidence(history, resharers(truncate(tree, self.horizon_s)), tree.cascade_id)
+        fused = [fuse(self.history_fusion[k], s, h.log_odds)
+                 for k, s, h in (("risk", spread[0], whole), ("early_warning", spread[1], early))]  # fmt: skip
+        return FusedScores(fused[0], fused[1], _sigmoid(spread[0]), _sigmoid(spread[1]), whole, early)
 
     def score(self, tree: CascadeTree) -> float:
         return self.scores(tree)[0]
@@ -238,7 +253,8 @@ class RiskModel:
             return f'{head}, "trees": [\n    {trees}\n  ]}}'
 
         head = json.dumps({"format": FORMAT, "feature_names": self.feature_names, "horizon_s": self.horizon_s,
-                           "meta": self.meta}, indent=2, ensure_ascii=False)[:-2]  # fmt: skip
+                           "history_fusion": self.history_fusion, "meta": self.meta},
+                          indent=2, ensure_ascii=False)[:-2]  # fmt: skip
         return f'{head},\n  "risk": {ensemble(self.risk)},\n  "early_warning": {ensemble(self.early_warning)}\n}}'
 
     @classmethod
@@ -247,7 +263,24 @@ class RiskModel:
         if data.get("format") != FORMAT or list(data.get("feature_names", [])) != list(FEATURES):
             raise ValueError(f"{path}: not a {FORMAT} model with the code's features {FEATURES}")
         risk, early = Ensemble.from_dict(data["risk"]), Ensemble.from_dict(data["early_warning"])
-        return cls(list(data["feature_names"]), risk, early, float(data["horizon_s"]), data.get("meta", {}))
+        return cls(list(data["feature_names"]), risk, early, float(data["horizon_s"]), data.get("meta", {}),
+                   data.get("history_fusion"))  # fmt: skip
+
+
+def fuse(weights: Sequence[float], spread_log_odds: float, history_log_odds: float) -> float:
+    """``sigmoid(bias + w_spread * spread + w_history * history)``: Platt-style stacking of the two log-odds."""
+    bias, w_spread, w_history = weights
+    return _sigmoid(bias + w_spread * spread_log_odds + w_history * history_log_odds)
+
+
+@dataclass(frozen=True)
+class FusedScores:
+    risk: float
+    early_warning: float
+    spread_risk: float
+    spread_early_warning: float
+    history: HistoryEvidence
+    early_history: HistoryEvidence
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -301,13 +334,16 @@ class Case:
     size: float
     depth: float
     n_early: float
+    resharers: frozenset[str] = frozenset()  # for the history fusion (never a model feature)
+    resharers_early: frozenset[str] = frozenset()
 
 
 def _case(dataset: str, cascade_id: str, split: str, y: float, tree: CascadeTree) -> Case:
     depth = max(tree.depths(), default=0)
     early = sum(1 for t in tree.time[1:] if t <= HORIZON_S)
     return Case(dataset, cascade_id, split, y, spread_features(tree), spread_features(tree, HORIZON_S),
-                float(len(tree.parent)), float(depth), float(early))  # fmt: skip
+                float(len(tree.parent)), float(depth), float(early), frozenset(resharers(tree)),
+                frozenset(resharers(truncate(tree, HORIZON_S))))  # fmt: skip
 
 
 def twitter15_trees(data_dir: Path) -> Iterator[tuple[str, str, float, CascadeTree]]:
@@ -387,9 +423,12 @@ Grid = tuple[Sequence[int], Sequence[int]]  # depths, numbers of trees
 GRID: Grid = (DEPTH_GRID, N_TREES_GRID)
 
 
-def fit_and_evaluate(cases: Sequence[Case], early: bool, grid_axes: Grid = GRID) -> tuple[Ensemble, dict[str, Any]]:
+def fit_and_evaluate(
+    cases: Sequence[Case], early: bool, grid_axes: Grid = GRID
+) -> tuple[Ensemble, Ensemble, dict[str, Any]]:
     """Choose depth and number of trees on validation (pooled AUROC, model fitted on train), report the test
-    split with that train-fitted model, then refit on train + validation: the shipped ensemble.
+    split with that train-fitted model, then refit on train + validation: the shipped ensemble. Returns the shipped
+    ensemble, the train-fitted one (the history fusion is fitted over its scores) and the figures.
 
     The first ``n`` trees of a fit are the fit with ``n`` trees (boosting is sequential and nothing is drawn at
     random), so one fit per depth serves every number of trees; a one-point ``grid_axes`` rebuilds the chosen
@@ -434,7 +473,44 @@ def fit_and_evaluate(cases: Sequence[Case], early: bool, grid_axes: Grid = GRID)
     with_size = _boost(np.column_stack([x_tr, size_of(part["train"])]), y_tr, depth, n_trees)
     x_va_size = np.column_stack([x_va, size_of(part["validation"])])
     figures["validation_with_log_size"] = _aurocs(part["validation"], with_size.decision_function(x_va_size))
-    return final, figures
+    return final, chosen, figures
+
+
+def fit_fusion(cases: Sequence[Case], spread: Ensemble, early: bool) -> tuple[list[float], dict[str, Any]]:
+    """Weights that fuse the spread log-odds with the resharers' history log-odds, and their figures.
+
+    The history is learnt from the train split's whole cascades, one per dataset (two platforms' account ids never
+    meet); ``spread`` is the train-fitted ensemble, so validation is unseen by both inputs. A logistic regression
+    over the two log-odds, fitted on validation, gives ``(bias, w_spread, w_history)``; the test split chose nothing.
+    The early score's history reads only the first hour's resharers (their records come from whole cascades).
+    """
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped, unused-ignore]
+
+    def judged(d: str) -> Iterator[tuple[str, bool, frozenset[str]]]:
+        return ((c.cascade_id, c.y == 1.0, c.resharers) for c in cases if c.dataset == d and c.split == "train")
+
+    histories = {d: learn(judged(d), f"{d} train split") for d in DATASETS}
+    evidence = [history_evidence(histories[c.dataset], c.resharers_early if early else c.resharers) for c in cases]
+    rows = np.array([c.x_early if early else c.x for c in cases], dtype=np.float64)
+    x = np.column_stack([spread.raw(rows), [e.log_odds for e in evidence]])
+    y = np.array([c.y for c in cases])
+    split = np.array([c.split for c in cases])
+    val, te = split == "validation", split == "test"
+    model = LogisticRegression().fit(x[val], y[val])
+    weights = [float(model.intercept_[0]), float(model.coef_[0][0]), float(model.coef_[0][1])]
+    fused = weights[0] + x @ np.asarray(weights[1:])
+    test = [c for c in cases if c.split == "test"]
+    known = {d: round(float(np.mean([e.known / e.resharers for c, e in zip(cases, evidence, strict=True)
+                                     if c.split == "test" and c.dataset == d and e.resharers])), 4)
+             for d in DATASETS}  # fmt: skip
+    figures = {
+        "weights": {"bias": round(weights[0], 4), "spread": round(weights[1], 4), "history": round(weights[2], 4)},
+        "history_test": _aurocs(test, x[te, 1]),
+        "fused_validation": _aurocs([c for c in cases if c.split == "validation"], fused[val]),
+        "fused_test": _aurocs(test, fused[te]),
+        "test_resharers_with_a_record": known,
+    }
+    return weights, figures
 
 
 def train(
@@ -447,8 +523,11 @@ def train(
     cases = list(cases) if cases is not None else load_cases(data_dir)
     grids = grids or {}
     by = {(d, s): [c for c in cases if c.dataset == d and c.split == s] for d in DATASETS for s in SPLITS}
-    risk, risk_fig = fit_and_evaluate(cases, early=False, grid_axes=grids.get("risk", GRID))
-    early, early_fig = fit_and_evaluate(cases, early=True, grid_axes=grids.get("early_warning", GRID))
+    risk, risk_train, risk_fig = fit_and_evaluate(cases, early=False, grid_axes=grids.get("risk", GRID))
+    early, early_train, early_fig = fit_and_evaluate(cases, early=True, grid_axes=grids.get("early_warning", GRID))
+    fusion = {}
+    for key, spread, fig in (("risk", risk_train, risk_fig), ("early_warning", early_train, early_fig)):
+        fusion[key], fig["history"] = fit_fusion(cases, spread, early=key == "early_warning")
 
     def alone(value: Callable[[Case], float]) -> dict[str, dict[str, float]]:
         """AUROC of one raw value as the score, per dataset and split (positive = false / rumour)."""
@@ -482,7 +561,7 @@ def train(
         "chosen_by": "pooled validation AUROC, ensembles fitted on train; the test split chose nothing",
         "final_fit": "train + validation, with the chosen depth and number of trees",
     }
-    model = RiskModel(list(FEATURES), risk, early, HORIZON_S, figures)
+    model = RiskModel(list(FEATURES), risk, early, HORIZON_S, figures, fusion)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "model.json").write_text(model.to_json() + "\n", encoding="utf-8")
     return figures
@@ -531,6 +610,24 @@ def render_card_blocks(meta: Mapping[str, Any]) -> dict[str, str]:
                           *(f"{fig['validation_with_log_size'][x]:.3f}" for x in cols)])  # fmt: skip
         grid_rows.append([f"**test**, {chosen} (fitted on train)", *(f"**{fig['test'][x]:.3f}**" for x in cols)])
         blocks[name] = markdown_table(["AUROC (positive = false / rumour)", *(_NAMES[x] for x in cols)], grid_rows)
+    history_rows: list[list[object]] = []
+    for key, name in (("risk", "risk (whole cascade)"), ("early_warning", "early warning (first hour)")):
+        fig, h = meta[key], meta[key]["history"]
+        w = h["weights"]
+        history_rows += [
+            [f"{name}: spread alone (fitted on train)", *(f"{fig['test'][x]:.3f}" for x in cols), ""],
+            [f"{name}: resharer history alone (train split's records)",
+             *(f"{h['history_test'][x]:.3f}" for x in cols), ""],
+            [f"{name}: **spread + history** (weights fitted on validation)",
+             *(f"**{h['fused_test'][x]:.3f}**" for x in cols),
+             f"{w['bias']:+.3f} {w['spread']:+.3f}·spread {w['history']:+.3f}·history"],
+        ]  # fmt: skip
+    coverage = "; ".join(f"{_NAMES[d]} {meta['risk']['history']['test_resharers_with_a_record'][d]:.0%}"
+                         for d in DATASETS)  # fmt: skip
+    blocks["history"] = (
+        markdown_table(["AUROC on the test split", *(_NAMES[x] for x in cols), "fused log-odds"], history_rows)
+        + f"\n\nTest cascades' resharers with a record in the train split (mean share per cascade): {coverage}."
+    )
     return blocks
 
 

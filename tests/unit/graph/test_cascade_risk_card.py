@@ -35,7 +35,7 @@ def committed_meta() -> dict[str, Any]:
 
 def test_card_blocks_match_the_committed_model() -> None:
     blocks = render_card_blocks(committed_meta())
-    assert set(blocks) == {"data", "baselines", "risk", "early"}
+    assert set(blocks) == {"data", "baselines", "risk", "early", "history"}
     for name, body in blocks.items():
         assert read_block(FOLDER / "README.md", name) == body, f"block {name!r} drifted; rerun the training command"
 
@@ -45,12 +45,14 @@ def test_rendering_follows_the_metrics(tmp_path: Path) -> None:
     meta["risk"]["test"]["pooled"] = 0.123
     meta["early_warning"]["test"]["weibo_ced"] = 0.4567
     meta["single_value_auroc"]["size (left out)"]["weibo_ced"]["validation"] = 0.9876
+    meta["early_warning"]["history"]["fused_test"]["twitter15"] = 0.2345
     card = tmp_path / "README.md"
     card.write_text("# prose kept\n")
     write_card(meta, card)
     assert card.read_text().startswith("# prose kept\n")
     assert "**0.123**" in read_block(card, "risk") and "**0.457**" in read_block(card, "early")
     assert "| size (left out) |" in read_block(card, "baselines") and "0.988" in read_block(card, "baselines")
+    assert "**0.234**" in read_block(card, "history")
 
 
 @pytest.fixture(scope="module")

@@ -209,3 +209,77 @@ def test_cascades_cli(tmp_path: Path) -> None:
     record = json.loads(line)
     assert record["cascade_id"] == "99" and record["label"] == "false" and record["size"] == 2
     assert 0 < record["risk_score"] < 1 and 0 < record["early_warning_score"] < 1
+
+
+def _twitter_folder(root: Path, trees: dict[str, list[str]], labels: dict[str, str]) -> Path:
+    """A twitter1516 folder: each tree's root tweet by ``author``, one retweet of it per resharer, a minute apart."""
+    folder = root / "tw"
+    (folder / "tree").mkdir(parents=True)
+    for tid, users in trees.items():
+        lines = [f"['ROOT', 'ROOT', '0.0']->['author', '{tid}', '0.0']"]
+        lines += [f"['author', '{tid}', '0.0']->['{u}', '{tid}', '{k + 1}.0']" for k, u in enumerate(users)]
+        (folder / "tree" / f"{tid}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "label.txt").write_text("".join(f"{v}:{k}\n" for k, v in labels.items()), encoding="utf-8")
+    return folder
+
+
+def test_history_cli_learns_judged_cascades_and_cascades_cli_fuses_it(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from flockwatch.cli.graph import graph_app
+
+    trees = {"1": ["a", "b"], "2": ["a", "c"], "3": ["c", "d"], "4": ["a", "b", "e"], "5": ["x"]}
+    folder = _twitter_folder(tmp_path, trees, {"1": "false", "2": "false", "3": "true", "4": "unverified"})
+    run = CliRunner().invoke
+    history, out = tmp_path / "history.json", tmp_path / "out.jsonl"
+    result = run(graph_app, ["history", "--input", str(folder), "--format", "twitter1516", "--output", str(history)])
+    assert result.exit_code == 0, result.output
+    assert "3 judged cascades (2 flagged), 4 accounts, 2 cascades without a usable label skipped" in result.output
+    args = ["cascades", "--input", str(folder), "--format", "twitter1516", "--output", str(out)]
+    assert run(graph_app, args).exit_code == 0
+    spread_only = {r["cascade_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert "resharer_history" not in spread_only["4"]
+    result = run(graph_app, [*args, "--history", str(history)])
+    assert result.exit_code == 0, result.output
+    rows = {r["cascade_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    four = rows["4"]
+    assert four["spread_risk_score"] == spread_only["4"]["risk_score"]
+    assert four["risk_score"] > four["spread_risk_score"]  # a reshared two false cascades, b one
+    assert four["resharer_history"]["known_resharers"] == 2 and four["resharer_history"]["resharers"] == 3
+    assert four["resharer_history"]["flagged_resharers"][0] == {"account": "a", "flagged": 2, "seen": 2}
+    assert rows["5"]["resharer_history"]["known_resharers"] == 0  # no record: fused on the spread alone
+    # cascade 1 is judged: scored without its own verdict, a keeps only cascade 2 and b has no other
+    assert rows["1"]["resharer_history"]["flagged_resharers"] == [{"account": "a", "flagged": 1, "seen": 1}]
+
+    # --labels: only the listed cascades, with the listed labels (a `graph cascades` output will do)
+    labels = tmp_path / "judged.jsonl"
+    labels.write_text(json.dumps({"cascade_id": "3", "label": "false"}) + "\n\n" + json.dumps(rows["5"]) + "\n")
+    result = run(graph_app, ["history", "--input", str(folder), "--format", "twitter1516", "--output", str(history),
+                             "--labels", str(labels)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(history.read_text())["records"] == {"c": [1, 1], "d": [1, 1]}
+
+
+def test_history_cli_refuses_bad_input(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from flockwatch.cli.graph import graph_app
+
+    run = CliRunner().invoke
+    folder = _twitter_folder(tmp_path, {"1": ["a"]}, {"1": "unverified"})
+    history, out = tmp_path / "history.json", tmp_path / "out.jsonl"
+    base = ["--input", str(folder), "--format", "twitter1516"]
+    result = run(graph_app, ["history", *base, "--output", str(history)])
+    assert result.exit_code == 2 and "no cascade with a false/true" in result.output and not history.exists()
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text('{"cascade_id": "1"}\n')
+    result = run(graph_app, ["history", *base, "--output", str(history), "--labels", str(labels)])
+    assert result.exit_code == 2 and "line 1" in result.output
+    history.write_text('{"format": "something else"}')
+    result = run(graph_app, ["cascades", *base, "--output", str(out), "--history", str(history)])
+    assert result.exit_code == 2 and "not a flockwatch.account_history/1 file" in result.output
+    model = tmp_path / "model.json"
+    committed = json.loads((Path(__file__).parents[3] / "models" / "cascade_risk" / "model.json").read_text())
+    model.write_text(json.dumps({**committed, "history_fusion": None}))
+    result = run(graph_app, ["cascades", *base, "--output", str(out), "--history", str(history), "--model", str(model)])
+    assert result.exit_code == 2 and "no history weights" in result.output
