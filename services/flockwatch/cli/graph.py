@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from flockwatch.graph.account_history import AccountHistory
     from flockwatch.graph.cascade_io import CascadeInput
     from flockwatch.graph.coordination import Options
     from flockwatch.graph.toolkit_csv import Table
@@ -252,12 +253,7 @@ def cascades(
                       "repairs": repairs_dict(tree), "risk_score": risk_score,
                       "early_warning_score": early_score}  # fmt: skip
             if risk is not None and accounts is not None:
-                fused = risk.scores_with_history(tree, accounts)
-                record |= {"risk_score": fused.risk, "early_warning_score": fused.early_warning,
-                           "spread_risk_score": fused.spread_risk,
-                           "spread_early_warning_score": fused.spread_early_warning,
-                           "resharer_history": fused.history.to_dict(),
-                           "early_resharer_history": fused.early_history.to_dict()}  # fmt: skip
+                record |= risk.scores_with_history(tree, accounts).fields()
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             n += 1
             events += len(cascade.events)
@@ -295,9 +291,11 @@ def _read_verdicts(path: Path) -> dict[str, str]:
 
 @graph_app.command("history")
 def history(
-    input: Annotated[Path, typer.Option("--input", help="Dataset file or folder of judged cascades.")],
-    fmt: Annotated[str, typer.Option("--format", help="twitter1516, ced or jsonl (one Post per line).")],
     output: Annotated[Path, typer.Option("--output", help="The history file (JSON) for `graph cascades --history`.")],
+    input: Annotated[Path | None, typer.Option("--input", help="Dataset file or folder of judged cascades.")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="With --input: twitter1516, ced or jsonl (one Post per line).")
+    ] = None,
     labels: Annotated[
         Path | None,
         typer.Option(
@@ -306,6 +304,14 @@ def history(
             "from these cascades only, with these labels instead of the dataset's.",
         ),
     ] = None,
+    from_store: Annotated[
+        bool,
+        typer.Option(
+            "--from-store",
+            help="Read the --labels cascades from the store (for the graph worker's "
+            "FLOCKWATCH_GRAPH_ACCOUNT_HISTORY: accounts as platform:author_id).",
+        ),
+    ] = False,
 ) -> None:
     """Learn who spread judged cascades: per resharing account, how many judged cascades it reshared and how many
     were judged false / rumour (labels false and rumor count as flagged, true and non-rumor as not; others, such as
@@ -313,24 +319,48 @@ def history(
     from flockwatch.graph.account_history import LABELS, AccountHistory, resharers
     from flockwatch.graph.cascades import build_tree
 
-    read = _cascade_reader(fmt)
+    if from_store == (input is not None):
+        raise typer.BadParameter("give either --input and --format, or --from-store with --labels")
     verdicts = _read_verdicts(labels) if labels is not None else None
-    learnt = AccountHistory(sources=[f"{input.name} ({fmt})" + (f", labels {labels.name}" if labels else "")])
-    skipped = 0
-    for cascade in read(input):
-        label = cascade.label if verdicts is None else verdicts.get(cascade.cascade_id)
-        flagged = LABELS.get((label or "").strip().lower())
-        if flagged is None or not cascade.events:
-            skipped += 1
-            continue
-        tree = build_tree(cascade.cascade_id, cascade.events, cascade.root_id)
-        try:
-            learnt.add(cascade.cascade_id, bool(flagged), resharers(tree))
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--input") from exc
+    skipped, missing = 0, 0
+    try:
+        if from_store:
+            if verdicts is None:
+                raise typer.BadParameter("--from-store needs the judged cascades' --labels", param_hint="--labels")
+            flags = {cid: LABELS.get(label.strip().lower()) for cid, label in verdicts.items()}
+            judged = {cid: bool(flag) for cid, flag in flags.items() if flag is not None}
+            skipped = len(verdicts) - len(judged)
+            learnt, absent = _history_from_store(judged, f"store, labels {labels.name}" if labels else "store")
+            missing = len(absent)
+        else:
+            assert input is not None
+            read = _cascade_reader(fmt or "")
+            learnt = AccountHistory(sources=[f"{input.name} ({fmt})" + (f", labels {labels.name}" if labels else "")])
+            for cascade in read(input):
+                label = cascade.label if verdicts is None else verdicts.get(cascade.cascade_id)
+                flagged = LABELS.get((label or "").strip().lower())
+                if flagged is None or not cascade.events:
+                    skipped += 1
+                    continue
+                tree = build_tree(cascade.cascade_id, cascade.events, cascade.root_id)
+                learnt.add(cascade.cascade_id, bool(flagged), resharers(tree))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--input") from exc
     if not learnt.judged:
         raise typer.BadParameter("no cascade with a false/true or rumor/non-rumor label", param_hint="--input")
     output.write_text(learnt.to_json() + "\n", encoding="utf-8")
     n_flagged = sum(learnt.judged.values())
     typer.echo(f"{len(learnt.judged)} judged cascades ({n_flagged} flagged), {len(learnt.records)} accounts, "
-               f"{skipped} cascades without a usable label skipped -> {output}", err=True)  # fmt: skip
+               f"{skipped} cascades without a usable label skipped"
+               + (f", {missing} judged cascades not in the store" if from_store else "")
+               + f" -> {output}", err=True)  # fmt: skip
+
+
+def _history_from_store(judged: dict[str, bool], source: str) -> tuple[AccountHistory, list[str]]:
+    from flockwatch.config import get_settings
+    from flockwatch.graph.account_history import learn
+    from flockwatch.stages.graph import judged_cascades
+    from flockwatch.store import open_store
+
+    found, missing = judged_cascades(open_store(get_settings()).engine, judged)
+    return learn(found, source), missing

@@ -282,6 +282,13 @@ class FusedScores:
     history: HistoryEvidence
     early_history: HistoryEvidence
 
+    def fields(self) -> dict[str, Any]:
+        """A cascade record's score fields: the fused scores, the spread-only ones and the history evidence."""
+        return {"risk_score": self.risk, "early_warning_score": self.early_warning,
+                "spread_risk_score": self.spread_risk, "spread_early_warning_score": self.spread_early_warning,
+                "resharer_history": self.history.to_dict(),
+                "early_resharer_history": self.early_history.to_dict()}  # fmt: skip
+
 
 # --------------------------------------------------------------------------------------------------------
 # Data: labelled cascades with fixed splits

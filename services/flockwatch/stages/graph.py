@@ -9,9 +9,10 @@ Documents (deterministic ids, so every write is an idempotent upsert):
 
 * **cascades** ``<prefix>-cascades``, id = the cascade's root post key: the metrics of
   :func:`~flockwatch.graph.cascade_metrics.cascade_metrics`, ``risk_score``, ``early_warning_score`` (the
-  first hour only), first/last seen, and the tree itself (``events``: ``[post key, parent key, epoch s,
-  account]``, stored, not indexed; ``members``: the post keys, indexed, so a reply to any member finds its
-  cascade after a restart).
+  first hour only; with ``GraphSettings.account_history`` both also weigh who reshared, and the document keeps
+  ``spread_*`` scores and ``resharer_history`` evidence: :mod:`flockwatch.graph.account_history`), first/last
+  seen, and the tree itself (``events``: ``[post key, parent key, epoch s, account]``, stored, not indexed;
+  ``members``: the post keys, indexed, so a reply to any member finds its cascade after a restart).
 * **accounts** ``<prefix>-accounts``, id = ``platform:author_id`` (what the alerts stage looks up):
   handle, ``post_count``, first/last seen, coordination ``partners`` and their layers; ``cluster_ids``
   come from the windowed job only.  ``post_keys`` (stored, not indexed) makes ``post_count`` exact.
@@ -76,9 +77,10 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flockwatch.config import REPO_ROOT
+from flockwatch.graph.account_history import AccountHistory, resharers
 from flockwatch.graph.cascade_metrics import cascade_metrics, repairs_dict
 from flockwatch.graph.cascade_risk import RiskModel
-from flockwatch.graph.cascades import Event, build_tree
+from flockwatch.graph.cascades import Event, Tree, build_tree
 from flockwatch.graph.clusters import media_flags
 from flockwatch.graph.streaming import CoAction, StreamingCoordination
 from flockwatch.graph.text import hashtags, normalize_message
@@ -116,6 +118,8 @@ class GraphSettings(BaseSettings):
     min_hashtags: int = 3  # co_hashtag: sequences of at least this many hashtags
     cache_entries: int = 200_000  # documents kept in memory per kind (beyond that, read back)
     recent_posts: int = 1_000_000  # post → cascade entries and parentless posts remembered
+    # a `flockwatch graph history` file: cascades' scores also weigh who reshared (read at start)
+    account_history: Path | None = None
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -422,17 +426,23 @@ class CascadeEntry:
         self.events[key] = row
         return True
 
-    def document(self, coordinated: Iterable[str] | None, risk: RiskModel | None) -> dict[str, Any]:
+    def tree(self) -> Tree:
+        events = [Event(k, p, t, u) for k, (p, t, u) in self.events.items()]
+        return build_tree(self.cascade_id, events, root_id=self.cascade_id)
+
+    def document(
+        self, coordinated: Iterable[str] | None, risk: RiskModel | None, history: AccountHistory | None = None
+    ) -> dict[str, Any]:
         platform = self.cascade_id.split(":", 1)[0]
         if self.merged_into is not None:
             return {"cascade_id": self.cascade_id, "root_key": self.cascade_id, "platform": platform,
                     "merged_into": self.merged_into, "size": 0, "members": [], "events": []}  # fmt: skip
-        events = [Event(k, p, t, u) for k, (p, t, u) in self.events.items()]
-        tree = build_tree(self.cascade_id, events, root_id=self.cascade_id)
+        tree = self.tree()
         users = {u for _, _, u in self.events.values() if u}
         coordinated_users = None if coordinated is None else users & set(coordinated)
         metrics = cascade_metrics(tree, coordinated_users)
         scores = risk.scores(tree) if risk is not None else (None, None)
+        fused = risk.scores_with_history(tree, history).fields() if risk is not None and history is not None else {}
         times = [t for _, t, _ in self.events.values()]
         doc = {
             "cascade_id": self.cascade_id,
@@ -441,6 +451,7 @@ class CascadeEntry:
             **metrics,
             "risk_score": scores[0],
             "early_warning_score": scores[1],
+            **fused,
             "first_seen": iso(min(times)),
             "last_seen": iso(max(times)),
             "n_accounts": len(users),
@@ -550,11 +561,12 @@ class GraphState:
     stay dirty until a write succeeds, so the caller simply retries the batch.
     """
 
-    def __init__(self, store: GraphStore, settings: GraphSettings | None = None,
-                 risk: RiskModel | None = None) -> None:  # fmt: skip
+    def __init__(self, store: GraphStore, settings: GraphSettings | None = None, risk: RiskModel | None = None,
+                 history: AccountHistory | None = None) -> None:  # fmt: skip
         self.store = store
         self.settings = settings or GraphSettings()
         self.risk = risk
+        self.history = history
         limit = self.settings.cache_entries
         self.cascades: _Cache[CascadeEntry] = _Cache(limit)
         self.accounts: _Cache[AccountEntry] = _Cache(limit)
@@ -804,7 +816,8 @@ class GraphState:
         for cid in sorted(self.cascades.dirty):
             cascade = self.cascades.get(cid)
             if cascade is not None and cascade.exists:
-                upserts.append(Upsert(IndexKind.cascades, cid, cascade.document(self.coordinated, self.risk)))
+                doc = cascade.document(self.coordinated, self.risk, self.history)
+                upserts.append(Upsert(IndexKind.cascades, cid, doc))
         for key in sorted(self.accounts.dirty):
             account = self.accounts.get(key)
             if account is not None:
@@ -835,6 +848,50 @@ def load_risk_model(path: Path | None = None) -> RiskModel | None:
         log.warning("no cascade risk model at %s: risk_score and early_warning_score are null", model)
         return None
     return RiskModel.load(model)
+
+
+def load_account_history(path: Path | None, risk: RiskModel | None) -> AccountHistory | None:
+    """The history the cascades' scores fuse (``GraphSettings.account_history``); None when not configured.
+    A configured file that cannot be used is an error at start, not a silently spread-only stage."""
+    if path is None:
+        return None
+    if risk is None or risk.history_fusion is None:
+        raise ValueError(f"account history {path} needs a cascade risk model with history weights")
+    history = AccountHistory.load(path)
+    log.info("graph: account history %s, %d judged cascades, %d accounts", path, len(history.judged),
+             len(history.records))  # fmt: skip
+    return history
+
+
+def load_cascade_scoring(settings: GraphSettings) -> tuple[RiskModel | None, AccountHistory | None]:
+    """The risk model and the configured account history: the stream and the windowed job score alike."""
+    risk = load_risk_model()
+    return risk, load_account_history(settings.account_history, risk)
+
+
+def judged_cascades(engine: Any, verdicts: Mapping[str, bool]) -> tuple[list[tuple[str, bool, set[str]]], list[str]]:
+    """``(cascade id, flagged, resharers)`` of the stored cascades analysts judged (``verdicts``: cascade id ->
+    flagged), following merges (a merged cascade is judged under the id it is now scored by); and the judged ids
+    the store does not hold. Accounts are ``platform:author_id``, the keys the stage looks them up by."""
+    judged: list[tuple[str, bool, set[str]]] = []
+    missing: list[str] = []
+    seen: set[str] = set()
+    ids = sorted(verdicts)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        found = engine.get_many(IndexKind.cascades, chunk)
+        for cid in chunk:
+            doc, where, hops = found.get(cid), cid, 0
+            while doc is not None and doc.get("merged_into") and hops < 10:  # a merged cascade's events moved
+                where = str(doc["merged_into"])
+                doc, hops = engine.get_many(IndexKind.cascades, [where]).get(where), hops + 1
+            if doc is None or not doc.get("events"):
+                missing.append(cid)
+                continue
+            if where not in seen:  # two judged cascades merged into one count once, under the id it is scored by
+                seen.add(where)
+                judged.append((where, verdicts[cid], resharers(CascadeEntry.from_doc(doc | {"_id": where}).tree())))
+    return judged, missing
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -972,7 +1029,7 @@ def build_graph_stage(
 ) -> GraphStage:
     """The stage, its watermark waiting for ``sources``, its window refilled from ``history``."""
     settings = settings or GraphSettings()
-    state = GraphState(store, settings, load_risk_model())
+    state = GraphState(store, settings, *load_cascade_scoring(settings))
     stage = GraphStage(state, settings, sources=tuple(sources), origins=origins)
     warmed = stage.warm(history)
     if warmed:

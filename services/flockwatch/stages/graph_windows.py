@@ -62,7 +62,7 @@ from flockwatch.stages.graph import (
     GraphState,
     GraphStore,
     edge_evidence,
-    load_risk_model,
+    load_cascade_scoring,
 )
 from flockwatch.store.documents import BulkResult, IndexKind, Upsert
 
@@ -272,7 +272,8 @@ def recompute_window(
         posts.setdefault(gp.key, gp)
     ordered = sorted(posts.values(), key=lambda p: (p.time, p.key))
     report.posts = len(ordered)
-    state = GraphState(store, settings or GraphSettings(window_s=options.window_s), load_risk_model())
+    settings = settings or GraphSettings(window_s=options.window_s)
+    state = GraphState(store, settings, *load_cascade_scoring(settings))
     state.add_posts(ordered)
     if not ordered:
         report.elapsed_s = round(time.perf_counter() - started, 3)

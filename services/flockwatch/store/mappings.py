@@ -222,6 +222,11 @@ GRAPH_FIELDS: dict[IndexKind, dict[str, Any]] = {
         "members": KEYWORD,
         "events": STORED_ONLY,
         "repairs": STORED_ONLY,
+        # with an account history (FLOCKWATCH_GRAPH_ACCOUNT_HISTORY): the scores before the fusion, its evidence
+        "spread_risk_score": FLOAT,
+        "spread_early_warning_score": FLOAT,
+        "resharer_history": STORED_ONLY,
+        "early_resharer_history": STORED_ONLY,
     },
     IndexKind.clusters: {
         "kinds": KEYWORD,

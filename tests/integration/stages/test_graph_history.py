@@ -1,0 +1,90 @@
+"""Who reshared, on the running pipeline: judged cascades read back from the store give an account history
+(`flockwatch graph history --from-store`), and a graph worker started with FLOCKWATCH_GRAPH_ACCOUNT_HISTORY writes
+cascade documents whose scores fuse it, with the evidence, exactly as the pure core computes them.
+
+Real IRA 2016 posts on real Kafka and OpenSearch; the judgements are made up by the test (alternate verdicts on
+the largest cascades): this checks the wiring, not what the history is worth (the model card measures that).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from flockwatch.adapters.replayer import replay
+from flockwatch.adapters.scratch import scratch_namespace
+from flockwatch.cli.app import app
+from flockwatch.config import Settings
+from flockwatch.graph.account_history import AccountHistory, history_evidence, learn, resharers
+from flockwatch.stages.graph import CascadeEntry, load_risk_model
+from flockwatch.store import open_store
+from flockwatch.store.documents import IndexKind
+from flockwatch.workers import run_until_caught_up
+
+pytestmark = [pytest.mark.integration]
+
+N = 2_000
+JUDGED = 30
+
+
+def run_graph(settings: Settings) -> list[dict[str, Any]]:
+    assert replay(settings, "ira_2016", limit=N).produced == N
+    run_until_caught_up("normalize", settings)
+    run_until_caught_up("graph", settings)
+    engine = open_store(settings).engine
+    engine.refresh()
+    return list(engine.scan(IndexKind.cascades, {"match_all": {}}, [{"cascade_id": "asc"}]))
+
+
+def test_graph_worker_fuses_a_history_of_judged_stored_cascades(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = {d["cascade_id"]: d for d in run_graph(settings)}
+    assert not any("resharer_history" in d for d in plain.values())  # no history configured: spread only
+    largest = sorted((d for d in plain.values() if not d.get("merged_into")), key=lambda d: (-d["size"], d["_id"]))
+    verdicts = {str(d["cascade_id"]): "false" if k % 2 == 0 else "true" for k, d in enumerate(largest[:JUDGED])}
+    labels, history_path = tmp_path / "judged.jsonl", tmp_path / "history.json"
+    rows = [{"cascade_id": cid, "label": label} for cid, label in verdicts.items()]
+    rows.append({"cascade_id": "twitter:not-stored", "label": "false"})
+    labels.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    monkeypatch.setenv("FLOCKWATCH_INDEX_PREFIX", settings.index_prefix)
+    args = ["graph", "history", "--from-store", "--labels", str(labels), "--output", str(history_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert f"{JUDGED} judged cascades ({JUDGED // 2} flagged)" in result.output
+    assert "1 judged cascades not in the store" in result.output
+    history = AccountHistory.load(history_path)
+    assert set(history.judged) == set(verdicts) and all(a.startswith("twitter:") for a in history.records)
+    # the judged cascades' resharers, as the stage's own trees give them
+    trees = {cid: resharers(CascadeEntry.from_doc(plain[cid]).tree()) for cid in verdicts}
+    assert learn(((cid, verdicts[cid] == "false", trees[cid]) for cid in verdicts), "x").records == history.records
+
+    # a graph worker with the history, on the same posts in a fresh namespace
+    monkeypatch.setenv("FLOCKWATCH_GRAPH_ACCOUNT_HISTORY", str(history_path))
+    with scratch_namespace("it") as fresh:
+        fused = {d["cascade_id"]: d for d in run_graph(fresh)}
+    assert fused.keys() == plain.keys()
+    risk = load_risk_model()
+    assert risk is not None
+    known = 0
+    for cid, doc in fused.items():
+        if doc.get("merged_into"):
+            continue
+        assert doc["spread_risk_score"] == pytest.approx(plain[cid]["risk_score"])
+        tree = CascadeEntry.from_doc(doc).tree()
+        want = risk.scores_with_history(tree, history).fields()
+        assert doc["risk_score"] == pytest.approx(want["risk_score"])
+        assert doc["early_warning_score"] == pytest.approx(want["early_warning_score"])
+        assert doc["resharer_history"] == json.loads(json.dumps(want["resharer_history"]))
+        known += doc["resharer_history"]["known_resharers"] > 0
+    assert known > JUDGED  # cascades nobody judged gain evidence from the accounts' records
+    # a judged cascade is scored without its own verdict: as with a history that never judged it
+    cid = next(iter(verdicts))
+    rest = learn(((c, verdicts[c] == "false", trees[c]) for c in verdicts if c != cid), "the others")
+    want_own = history_evidence(rest, resharers(CascadeEntry.from_doc(fused[cid]).tree()))
+    assert fused[cid]["resharer_history"] == json.loads(json.dumps(want_own.to_dict()))
