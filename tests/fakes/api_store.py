@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from flockwatch.graph.account_history import history_evidence, learn
 from flockwatch.store.documents import Hit, IndexKind
 from tests.fakes.store import InMemoryEngine, InMemoryStore
 
@@ -110,6 +111,8 @@ def analyst_store() -> InMemoryStore:
     store.engine.docs[IndexKind.cascades]["twitter:0"] = {
         "cascade_id": "twitter:0", "root_key": "twitter:0", "platform": "twitter", "size": 3, "depth": 2,
         "members": ["twitter:0", "twitter:1", "twitter:2"], "events": events,
+        "resharer_history": history_evidence(learn([("twitter:9", True, ["twitter:u1"])], "judged"),
+                                             ["twitter:u1", "twitter:u2"]).to_dict(),
     }  # fmt: skip
     for n in (0, 1):
         store.engine.docs[IndexKind.posts][f"twitter:{n}"]["narrative_id"] = "n-1"

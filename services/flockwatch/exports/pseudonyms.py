@@ -14,7 +14,8 @@ author ids, and stay):
 * **accounts**: ``key``; ``partners``; the keys of ``partner_kinds``; ``handle`` dropped.
 * **coordination_edges**: ``source``, ``target``; ``edge_id`` rebuilt from them (``kind|source|target``).
 * **clusters**, **narratives**: ``accounts``.
-* **cascades**: the account (4th item) of each ``events`` row.
+* **cascades**: the account (4th item) of each ``events`` row; the accounts named by ``resharer_history`` and
+  ``early_resharer_history`` (their explanation re-rendered).
 * **alerts**, **notes** and every other text: :class:`Scrubber` replaces each known account key, ``@handle`` and
   ``@author_id`` that occurs as a whole token (alert summaries say ``by @handle``).
 
@@ -28,6 +29,8 @@ import copy
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from flockwatch.graph.account_history import HISTORY_FIELDS, renamed
 
 Pseudonymise = Callable[[str], str]
 
@@ -168,6 +171,9 @@ def cascade(doc: Mapping[str, Any], names: Pseudonymise) -> dict[str, Any]:
         rows.append(row)
     if "events" in out:
         out["events"] = rows
+    for key in HISTORY_FIELDS:
+        if isinstance(out.get(key), Mapping):
+            out[key] = renamed(out[key], names)
     return out
 
 

@@ -126,6 +126,11 @@ COLUMNS: dict[str, tuple[tuple[str, ColumnType], ...]] = {
         ("coordinated_share", "float"),
         ("risk_score", "float"),
         ("early_warning_score", "float"),
+        # with an account history (flockwatch.graph.account_history): the scores before the fusion, what it read
+        ("spread_risk_score", "float"),
+        ("spread_early_warning_score", "float"),
+        ("resharer_history_score", "float"),
+        ("resharers_with_a_record", "int"),
         ("n_accounts", "int"),
         ("first_seen", "time"),
         ("last_seen", "time"),
@@ -328,9 +333,18 @@ def rows(
         raw = [_edge_row(d) for d in views]
     elif kind == "cascade_events":
         raw = [r for d in views for r in _event_rows(d)]
+    elif kind == "cascades":
+        raw = [_cascade_row(d) for d in views]
     else:
         raw = [{**d, "cascade_id": d.get("cascade_id") or d.get("_id")} for d in views]
     return [{name: coerce(r.get(name), typ) for name, typ in columns} for r in raw]
+
+
+def _cascade_row(doc: Mapping[str, Any]) -> dict[str, Any]:
+    history = doc.get("resharer_history") or {}
+    return {**doc, "cascade_id": doc.get("cascade_id") or doc.get("_id"),
+            "resharer_history_score": history.get("score"),
+            "resharers_with_a_record": history.get("known_resharers")}  # fmt: skip
 
 
 def _columns(kind: str) -> tuple[tuple[str, ColumnType], ...]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,7 @@ FORMAT = "flockwatch.account_history/1"
 # Dataset labels -> flagged (1) or not (0); any other label (unverified, unknown) teaches nothing.
 LABELS = {"false": 1.0, "rumor": 1.0, "rumour": 1.0, "true": 0.0, "non-rumor": 0.0, "non-rumour": 0.0}
 SHOWN = 5  # flagged resharers named in the evidence
+HISTORY_FIELDS = ("resharer_history", "early_resharer_history")  # where a cascade record keeps the evidence
 
 
 def resharers(tree: CascadeTree) -> set[str]:
@@ -93,16 +94,27 @@ class HistoryEvidence:
         p = min(max(self.score, 1e-6), 1 - 1e-6)
         return math.log(p / (1 - p))
 
-    def explain(self) -> str:
-        if not self.known:
-            return f"none of its {self.resharers} resharers reshared a judged cascade before: no history evidence"
-        worst = ", ".join(f"{f['account']} ({f['flagged']} of {f['seen']})" for f in self.flagged)
-        return (f"{self.known} of its {self.resharers} resharers reshared judged cascades; their mean smoothed "
-                f"false share is {self.score:.2f}" + (f"; flagged most: {worst}" if worst else ""))  # fmt: skip
-
     def to_dict(self) -> dict[str, Any]:
-        return {"score": round(self.score, 4), "resharers": self.resharers, "known_resharers": self.known,
-                "flagged_resharers": self.flagged, "explanation": self.explain()}  # fmt: skip
+        out = {"score": round(self.score, 4), "resharers": self.resharers, "known_resharers": self.known,
+               "flagged_resharers": self.flagged}  # fmt: skip
+        return out | {"explanation": explain(out)}
+
+
+def explain(evidence: Mapping[str, Any]) -> str:
+    """One sentence for an analyst, from a :meth:`HistoryEvidence.to_dict` (so a renamed copy re-renders)."""
+    resharers, known = evidence["resharers"], evidence["known_resharers"]
+    if not known:
+        return f"none of its {resharers} resharers reshared a judged cascade before: no history evidence"
+    worst = ", ".join(f"{f['account']} ({f['flagged']} of {f['seen']})" for f in evidence["flagged_resharers"])
+    return (f"{known} of its {resharers} resharers reshared judged cascades; their mean smoothed false share is "
+            f"{evidence['score']:.2f}" + (f"; flagged most: {worst}" if worst else ""))  # fmt: skip
+
+
+def renamed(evidence: Mapping[str, Any], name: Callable[[str], str]) -> dict[str, Any]:
+    """The evidence with every account shown as ``name`` gives it (a pseudonym for researchers)."""
+    flagged = [{**f, "account": name(str(f["account"]))} for f in evidence.get("flagged_resharers") or []]
+    out = {**evidence, "flagged_resharers": flagged}
+    return out | {"explanation": explain(out)} if "resharers" in out and "known_resharers" in out else out
 
 
 def history_evidence(

@@ -171,6 +171,8 @@ def test_the_views_an_analyst_follows_from_an_alert(page: Page, site: Any) -> No
     open_route(page, base, "#/spread/twitter:0")
     _images_drawn(page, 2)  # the reshare tree and the timeline
     assert "size" in text(page, "table") and "3 posts listed" in text(page)
+    assert "1 of its 2 resharers reshared judged cascades" in text(page, "p.history")  # who reshared
+    assert page.locator("main table").nth(1).locator("a").first.inner_text() == "twitter:u1"
     screenshot(page, "05-cascade")
 
     open_route(page, base, "#/clusters/c1")

@@ -169,6 +169,14 @@ def test_researchers_see_pseudonyms_only(setup: Any) -> None:
     assert {p["author"]["id"] for p in again["items"]} == pseudonyms  # stable: an account can still be followed
     spread = client.get(f"{API}/posts/twitter:1/spread", headers=auth(keys["researcher"])).json()
     assert all(n["account"].startswith("anon:") for n in spread["tree"]["nodes"])
+    assert "twitter:u" not in json.dumps(spread)  # nor in the resharers' history evidence
+    [flagged] = spread["metrics"]["resharer_history"]["flagged_resharers"]
+    assert (
+        flagged["account"].startswith("anon:")
+        and flagged["account"] in spread["metrics"]["resharer_history"]["explanation"]
+    )
+    analyst = client.get(f"{API}/posts/twitter:1/spread", headers=auth(keys["analyst"])).json()
+    assert analyst["metrics"]["resharer_history"]["flagged_resharers"][0]["account"] == "twitter:u1"
     refused = client.get(f"{API}/posts", params={"author": "twitter:u1"}, headers=auth(keys["researcher"]))
     assert refused.status_code == 403
 

@@ -6,6 +6,8 @@ import copy
 import hashlib
 from typing import Any
 
+from flockwatch.graph.account_history import history_evidence, learn
+
 # Distinctive raw ids and handles, so a leak is found by a plain substring search.
 RAW_IDS = ["rawid7001", "rawid7002", "rawid7003", "rawid7004"]
 HANDLES = ["handle_alpha", "handle_bravo", "handle_charlie", "handle_delta"]
@@ -178,6 +180,9 @@ def case_items() -> dict[str, list[dict[str, Any]]]:
         "placeholder_root": False,
         "members": [e[0] for e in events],
         "events": events,
+        "resharer_history": history_evidence(
+            learn([("twitter:old", True, ACCOUNTS[1:3])], "judged"), ACCOUNTS[1:4]
+        ).to_dict(),
     }
     alert = {
         "alert_id": "a-1",

@@ -94,3 +94,16 @@ def test_scrubber_replaces_whole_tokens_only(keys: list[str], noise: str) -> Non
         assert f" {fake_pseudonym(key)} " in out
         # a longer token that merely starts with a key is left alone
         assert scrub.text(key + "zz") == key + "zz"
+
+
+def test_cascade_history_evidence_names_pseudonyms_only() -> None:
+    cascade = case_items()["cascades"][0]
+    assert ACCOUNTS[1] in cascade["resharer_history"]["explanation"]  # the fixture names raw accounts
+    out = pseudonyms.cascade(cascade, fake_pseudonym)
+    assert_clean(json.dumps(out))
+    shown = out["resharer_history"]
+    assert [f["account"] for f in shown["flagged_resharers"]] == [
+        fake_pseudonym(ACCOUNTS[1]),
+        fake_pseudonym(ACCOUNTS[2]),
+    ]
+    assert fake_pseudonym(ACCOUNTS[1]) in shown["explanation"]

@@ -47,6 +47,13 @@ def test_post_row_flattens_nested_fields() -> None:
     assert row["created_at"] == datetime(2020, 9, 13, 12, 26, 40, tzinfo=UTC)
 
 
+def test_cascade_row_flattens_the_history_evidence() -> None:
+    [row] = table("cascades")
+    history = case_items()["cascades"][0]["resharer_history"]
+    assert row["resharer_history_score"] == history["score"] and row["resharers_with_a_record"] == 2
+    assert row["spread_risk_score"] is None  # absent from the document: empty, not an error
+
+
 def test_cascade_events_one_row_per_event() -> None:
     out = table("cascade_events")
     assert [r["post_key"] for r in out] == ["twitter:p00", "twitter:p11", "twitter:p21", "twitter:p31"]

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flockwatch.config import REPO_ROOT
-from flockwatch.graph.account_history import AccountHistory, history_evidence, learn, resharers
+from flockwatch.graph.account_history import AccountHistory, history_evidence, learn, renamed, resharers
 from flockwatch.graph.cascade_risk import RiskModel, fuse
 from flockwatch.graph.cascades import Event, build_tree
 
@@ -27,14 +27,18 @@ def test_shares_and_score_by_hand() -> None:
     assert evidence.score == pytest.approx((2.5 / 3 + 1.5 / 3) / 2)
     assert (evidence.resharers, evidence.known) == (3, 2)
     assert evidence.flagged == [{"account": "a", "flagged": 2, "seen": 2}, {"account": "b", "flagged": 1, "seen": 2}]
-    assert "2 of its 3 resharers" in evidence.explain() and "a (2 of 2)" in evidence.explain()
+    sentence = evidence.to_dict()["explanation"]
+    assert "2 of its 3 resharers" in sentence and "a (2 of 2)" in sentence
+    shown = renamed(evidence.to_dict(), lambda a: f"p-{a}")
+    assert [f["account"] for f in shown["flagged_resharers"]] == ["p-a", "p-b"]
+    assert "p-a (2 of 2)" in shown["explanation"] and "a (2" not in shown["explanation"].replace("p-a (2", "")
     assert evidence.log_odds == pytest.approx(math.log(evidence.score / (1 - evidence.score)))
 
 
 def test_no_record_is_no_evidence() -> None:
     evidence = history_evidence(learn(JUDGED, "by hand"), ["x", "y"])
     assert (evidence.score, evidence.known, evidence.flagged, evidence.log_odds) == (0.5, 0, [], 0.0)
-    assert "no history evidence" in evidence.explain()
+    assert "no history evidence" in evidence.to_dict()["explanation"]
     assert history_evidence(AccountHistory(), []).score == 0.5
 
 

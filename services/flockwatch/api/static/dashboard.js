@@ -273,6 +273,19 @@ async function spreadView(key) {
     h("h2", {}, "Metrics"),
     table(["metric", "value"], metrics.map(([k, v]) => [k.replaceAll("_", " "), typeof v === "number" ? Number(v.toFixed(4)) : String(v)])),
     h("p", { class: "muted" }, `${s.tree.nodes.length} posts listed${s.tree.omitted ? `, ${s.tree.omitted} more left out` : ""}.`),
+    resharerHistory(s.metrics.resharer_history),
+  ];
+}
+
+// Who reshared (an account history was configured): the sentence, and the worst records as account links.
+function resharerHistory(r) {
+  if (!r) return [];
+  return [
+    h("h2", {}, "Who reshared"),
+    h("p", { class: "history" }, r.explanation),
+    (r.flagged_resharers || []).length
+      ? table(["account", "judged false / rumour", "judged cascades reshared"], r.flagged_resharers.map((f) => [accountLink(f.account), f.flagged, f.seen]))
+      : [],
   ];
 }
 
