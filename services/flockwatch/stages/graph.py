@@ -856,8 +856,11 @@ def load_account_history(path: Path | None, risk: RiskModel | None) -> AccountHi
     if path is None:
         return None
     if risk is None or risk.history_fusion is None:
-        raise ValueError(f"account history {path} needs a cascade risk model with history weights")
-    history = AccountHistory.load(path)
+        raise ValueError(f"FLOCKWATCH_GRAPH_ACCOUNT_HISTORY={path} needs a cascade risk model with history weights")
+    try:
+        history = AccountHistory.load(path)
+    except OSError as exc:
+        raise ValueError(f"FLOCKWATCH_GRAPH_ACCOUNT_HISTORY: cannot read {path}: {exc.strerror or exc}") from exc
     log.info("graph: account history %s, %d judged cascades, %d accounts", path, len(history.judged),
              len(history.records))  # fmt: skip
     return history

@@ -109,3 +109,27 @@ def test_fusion_with_the_committed_weights() -> None:
 def test_fuse_is_the_logistic_of_the_weighted_log_odds() -> None:
     assert fuse([0.0, 1.0, 0.0], 0.3, 5.0) == pytest.approx(1 / (1 + math.exp(-0.3)))
     assert fuse([0.1, 0.5, 2.0], 1.0, -1.0) == pytest.approx(1 / (1 + math.exp(-(0.1 + 0.5 - 2.0))))
+
+
+def test_the_graph_stage_loads_a_history_or_says_why_not(tmp_path: Path) -> None:
+    from flockwatch.stages.graph import CascadeEntry, load_account_history, load_risk_model
+
+    risk = load_risk_model()
+    assert load_account_history(None, risk) is None
+    path = tmp_path / "history.json"
+    with pytest.raises(ValueError, match="cannot read"):
+        load_account_history(path, risk)
+    path.write_text(learn(JUDGED, "by hand").to_json())
+    with pytest.raises(ValueError, match="history weights"):
+        load_account_history(path, None)
+    history = load_account_history(path, risk)
+    assert history == learn(JUDGED, "by hand") and risk is not None
+    entry = CascadeEntry("x:r")
+    for i, user in enumerate(["root", "a", "b", "z"]):
+        entry.add(f"x:{i}" if i else "x:r", (None if i == 0 else "x:r", 1000.0 + 600.0 * i, user))
+    doc = entry.document(None, risk, history)
+    assert {k: doc[k] for k in ("risk_score", "spread_risk_score", "resharer_history")} == {
+        k: v for k, v in risk.scores_with_history(entry.tree(), history).fields().items()
+        if k in ("risk_score", "spread_risk_score", "resharer_history")
+    }  # fmt: skip
+    assert doc["resharer_history"]["known_resharers"] == 2 and "resharer_history" not in entry.document(None, risk)
