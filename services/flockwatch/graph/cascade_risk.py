@@ -13,7 +13,9 @@ children, leaf values), so scoring needs no ML library and loads nothing executa
 
 Left out on purpose: cascade size and any count of reshares (on CED they stand in for the source's follower
 count, which the data README flags as a confound; the card shows what adding log-size would change), follower
-counts, absolute times (dates, hour of day), user identities and text.
+counts, absolute times (dates, hour of day), user identities and text. Who reshared enters only through the
+optional fusion with a deployment's own account history (:mod:`flockwatch.graph.account_history`,
+:func:`fit_fusion`, :meth:`RiskModel.scores_with_history`): the model holds its three weights per score, no account.
 """
 
 from __future__ import annotations
