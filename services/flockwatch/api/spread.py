@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from flockwatch.graph.account_history import HISTORY_FIELDS, renamed
+from flockwatch.graph.account_history import with_history_renamed
 
 MAX_NODES = 5_000
 TIMELINE_POINTS = 200
@@ -50,10 +50,8 @@ def spread_history(
         for key, _, when, user in kept
     ]
     edges = [{"from": parent, "to": key} for key, parent, _, _ in kept if parent is not None and parent in listed]
-    metrics = {k: v for k, v in cascade.items() if k not in _NOT_METRICS}
-    for key in HISTORY_FIELDS:  # the resharers it names are accounts too
-        if isinstance(metrics.get(key), Mapping):
-            metrics[key] = renamed(metrics[key], account_name)
+    # the resharers its history evidence names are accounts too
+    metrics = with_history_renamed({k: v for k, v in cascade.items() if k not in _NOT_METRICS}, account_name)
     return {
         "cascade_id": cascade.get("cascade_id"),
         "root_key": cascade.get("root_key"),

@@ -248,12 +248,13 @@ def cascades(
                 continue
             tree = build_tree(cascade.cascade_id, cascade.events, cascade.root_id)
             metrics = cascade_metrics(tree, coordinated)
-            risk_score, early_score = risk.scores(tree) if risk else (None, None)
-            record = {"cascade_id": cascade.cascade_id, "label": cascade.label, **metrics,
-                      "repairs": repairs_dict(tree), "risk_score": risk_score,
-                      "early_warning_score": early_score}  # fmt: skip
             if risk is not None and accounts is not None:
-                record |= risk.scores_with_history(tree, accounts).fields()
+                scores = risk.scores_with_history(tree, accounts).fields()
+            else:
+                risk_score, early_score = risk.scores(tree) if risk else (None, None)
+                scores = {"risk_score": risk_score, "early_warning_score": early_score}
+            record = {"cascade_id": cascade.cascade_id, "label": cascade.label, **metrics,
+                      "repairs": repairs_dict(tree), **scores}  # fmt: skip
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             n += 1
             events += len(cascade.events)

@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from flockwatch.graph.account_history import HISTORY_FIELDS, renamed
+from flockwatch.graph.account_history import with_history_renamed
 
 Pseudonymise = Callable[[str], str]
 
@@ -171,10 +171,7 @@ def cascade(doc: Mapping[str, Any], names: Pseudonymise) -> dict[str, Any]:
         rows.append(row)
     if "events" in out:
         out["events"] = rows
-    for key in HISTORY_FIELDS:
-        if isinstance(out.get(key), Mapping):
-            out[key] = renamed(out[key], names)
-    return out
+    return with_history_renamed(out, names)
 
 
 # Which rewrite each item kind gets (the keys of a case's items, see flockwatch.exports.bundle).

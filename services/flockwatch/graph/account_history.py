@@ -117,6 +117,14 @@ def renamed(evidence: Mapping[str, Any], name: Callable[[str], str]) -> dict[str
     return out | {"explanation": explain(out)} if "resharers" in out and "known_resharers" in out else out
 
 
+def with_history_renamed(doc: dict[str, Any], name: Callable[[str], str]) -> dict[str, Any]:
+    """``doc`` (a cascade record, changed in place) with the accounts its history evidence names shown by ``name``."""
+    for key in HISTORY_FIELDS:
+        if isinstance(doc.get(key), Mapping):
+            doc[key] = renamed(doc[key], name)
+    return doc
+
+
 def history_evidence(
     history: AccountHistory, accounts: Iterable[str], cascade_id: str | None = None
 ) -> HistoryEvidence:

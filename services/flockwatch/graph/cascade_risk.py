@@ -224,19 +224,21 @@ class RiskModel:
     # score name -> (bias, spread weight, history weight) on log-odds; fitted on validation (see fit_fusion)
     history_fusion: dict[str, list[float]] | None = None
 
+    def _log_odds(self, tree: CascadeTree) -> tuple[float, float]:
+        return (self.risk.raw_one(spread_features(tree)),
+                self.early_warning.raw_one(spread_features(tree, self.horizon_s)))  # fmt: skip
+
     def scores(self, tree: CascadeTree) -> tuple[float, float]:
         """``(risk_score, early_warning_score)`` of one cascade; the early score reads only the first
         ``horizon_s`` seconds (a younger cascade is scored on what it holds so far)."""
-        risk = self.risk.raw_one(spread_features(tree))
-        early = self.early_warning.raw_one(spread_features(tree, self.horizon_s))
+        risk, early = self._log_odds(tree)
         return _sigmoid(risk), _sigmoid(early)
 
     def scores_with_history(self, tree: CascadeTree, history: AccountHistory) -> FusedScores:
         """Both scores with the resharers' history fused in (the early score reads the first hour's resharers)."""
         if self.history_fusion is None:
             raise ValueError("this risk model carries no history fusion weights; retrain it")
-        spread = (self.risk.raw_one(spread_features(tree)),
-                  self.early_warning.raw_one(spread_features(tree, self.horizon_s)))  # fmt: skip
+        spread = self._log_odds(tree)
         whole = history_evidence(history, resharers(tree), tree.cascade_id)
         early = history_evidence(history, resharers(truncate(tree, self.horizon_s)), tree.cascade_id)
         fused = [fuse(self.history_fusion[k], s, h.log_odds)

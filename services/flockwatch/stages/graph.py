@@ -441,17 +441,19 @@ class CascadeEntry:
         users = {u for _, _, u in self.events.values() if u}
         coordinated_users = None if coordinated is None else users & set(coordinated)
         metrics = cascade_metrics(tree, coordinated_users)
-        scores = risk.scores(tree) if risk is not None else (None, None)
-        fused = risk.scores_with_history(tree, history).fields() if risk is not None and history is not None else {}
+        if risk is None:
+            scores: dict[str, Any] = {"risk_score": None, "early_warning_score": None}
+        elif history is None:
+            scores = dict(zip(("risk_score", "early_warning_score"), risk.scores(tree), strict=True))
+        else:
+            scores = risk.scores_with_history(tree, history).fields()
         times = [t for _, t, _ in self.events.values()]
         doc = {
             "cascade_id": self.cascade_id,
             "root_key": self.cascade_id,
             "platform": platform,
             **metrics,
-            "risk_score": scores[0],
-            "early_warning_score": scores[1],
-            **fused,
+            **scores,
             "first_seen": iso(min(times)),
             "last_seen": iso(max(times)),
             "n_accounts": len(users),
