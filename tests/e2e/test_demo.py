@@ -177,7 +177,9 @@ def test_demo_output_carries_no_third_party_noise(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr[-3000:]
         assert "Flockwatch demo: ira_2016" in done.stdout
         assert any((tmp_path / "models").rglob("*.onnx")), "the model cache was not exercised"
-        noise = [line for line in output.splitlines() if THIRD_PARTY_NOISE.search(line)]
-        assert not noise, "\n".join(noise)
+        lines = output.splitlines()
+        noise = [i for i, line in enumerate(lines) if THIRD_PARTY_NOISE.search(line)]
+        # Each noisy line with what follows it: a library's ERROR is only diagnosable with its traceback.
+        assert not noise, "\n---\n".join("\n".join(lines[i : i + 25]) for i in noise)
     finally:
         open_store(Settings(topic_prefix=tag, index_prefix=tag)).engine.drop_all()

@@ -113,6 +113,8 @@ COVERAGE: dict[str, tuple[str, ...]] = {
     ),
     "graph history": (
         "tests/unit/graph/test_cascades.py::test_history_cli_learns_judged_cascades_and_cascades_cli_fuses_it",
+        # --from-store, with and without --labels
+        "tests/integration/stages/test_graph_history.py::test_graph_worker_fuses_a_history_of_judged_stored_cascades",
     ),
     "graph export": ("tests/integration/stages/test_graph.py::test_graph_windows_dag_and_export",),
     # Training (minutes to hours): `--help` here, and parts of what each command runs, on subsets: cascade-risk

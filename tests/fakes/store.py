@@ -24,6 +24,7 @@ from flockwatch.schema import Post
 from flockwatch.store.alerts import apply_change, merge_alert, with_delivery
 from flockwatch.store.documents import BulkResult, IndexKind, StoreUnavailable, Upsert, Version, VersionedPut
 from flockwatch.store.rollups import RollupsRepository
+from flockwatch.store.verdicts import VerdictsRepository
 from flockwatch.text.aggregate import RECENT_POSTS
 from flockwatch.text.rollup import NarrativeSummary, account_key, summarize_posts
 
@@ -128,6 +129,24 @@ class InMemoryEngine:
     def count(self, kind: IndexKind) -> int:
         self.check_read()
         return len(self.docs[kind])
+
+    def put(self, kind: IndexKind, doc_id: str, doc: Mapping[str, Any], **_: Any) -> None:
+        self.check_write()
+        self.docs[kind][doc_id] = copy.deepcopy(dict(doc))
+        self._bump(kind, doc_id)
+
+    def delete(self, kind: IndexKind, doc_id: str) -> bool:
+        self.check_write()
+        return self.docs[kind].pop(doc_id, None) is not None
+
+    def scan(
+        self, kind: IndexKind, query: Mapping[str, Any], sort: Sequence[Any], page: int = 1000
+    ) -> Iterator[dict[str, Any]]:
+        """``match_all`` only, in id order (what the repositories that use it ask for)."""
+        assert dict(query) == {"match_all": {}}, "the fake scans everything only"
+        self.check_read()
+        for doc_id in sorted(self.docs[kind]):
+            yield copy.deepcopy(self.docs[kind][doc_id]) | {"_id": doc_id}
 
 
 class InMemoryPosts:
@@ -387,6 +406,7 @@ class InMemoryStore:
     graph: InMemoryGraph = field(init=False)
     rollups: InMemoryRollups = field(init=False)
     cases: InMemoryCases = field(init=False)
+    verdicts: VerdictsRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.posts = InMemoryPosts(self.engine)
@@ -396,3 +416,4 @@ class InMemoryStore:
         self.graph = InMemoryGraph(self.engine)
         self.rollups = InMemoryRollups(self.engine)
         self.cases = InMemoryCases(self.engine)
+        self.verdicts = VerdictsRepository(self.engine)  # type: ignore[arg-type]

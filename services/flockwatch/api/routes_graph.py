@@ -1,14 +1,17 @@
-"""What the graph stage found: narratives, accounts and coordination clusters."""
+"""What the graph stage found: narratives, accounts and coordination clusters; analysts' verdicts on cascades."""
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
+from pydantic import BaseModel, Field
 
 from flockwatch.api.access import pseudonymised
-from flockwatch.api.deps import API, Ctx, Key, Reader, post_view
+from flockwatch.api.deps import API, Actor, Ctx, Key, Reader, post_view
 from flockwatch.api.lookups import cluster_windows, earliest_posts, edges_between, narrative_volume
 from flockwatch.api.post_query import MAX_LIMIT, SORT
+from flockwatch.graph.verdicts import MAX_NOTE, VERDICTS, VerdictError, new_verdict
 from flockwatch.store.documents import IndexKind
 
 router = APIRouter(prefix=API)
@@ -88,3 +91,44 @@ def _named_edge(edge: dict[str, Any], names: Callable[[str], str]) -> dict[str, 
     view = {k: v for k, v in edge.items() if not k.startswith("_")}
     view["source"], view["target"] = names(str(view.get("source"))), names(str(view.get("target")))
     return view
+
+
+class NewVerdict(BaseModel):
+    verdict: str = Field(description=f"One of {', '.join(VERDICTS)}: false and true teach the account history.")
+    note: str = Field(default="", max_length=MAX_NOTE, description="Why: the fact-check or source it rests on.")
+
+
+@router.put("/cascades/{cascade_id}/verdict", tags=["cascades"])
+def judge_cascade(who: Actor, ctx: Ctx, cascade_id: Key, body: NewVerdict) -> dict[str, Any]:
+    """Judge a cascade (its id is its root post's key, as the spread view shows it); judging again replaces the
+    verdict. `flockwatch graph history --from-store` learns the resharers' records from these."""
+    if ctx.store.engine.get(IndexKind.cascades, cascade_id) is None:
+        raise HTTPException(404, f"no cascade {cascade_id}")
+    try:
+        verdict = new_verdict(cascade_id, body.verdict, who.name, datetime.now(UTC), body.note)
+    except VerdictError as exc:
+        raise HTTPException(422, str(exc)) from None
+    ctx.store.verdicts.put(verdict)
+    ctx.audit.append(who.name, who.role.value, "cascade_verdict", cascade_id, {"verdict": verdict["verdict"]})
+    return verdict
+
+
+@router.delete("/cascades/{cascade_id}/verdict", tags=["cascades"])
+def withdraw_verdict(who: Actor, ctx: Ctx, cascade_id: Key) -> dict[str, Any]:
+    """Withdraw a cascade's verdict (the next `graph history --from-store` forgets it)."""
+    if not ctx.store.verdicts.withdraw(cascade_id):
+        raise HTTPException(404, f"cascade {cascade_id} has no verdict")
+    ctx.audit.append(who.name, who.role.value, "cascade_verdict_withdrawn", cascade_id)
+    return {"cascade_id": cascade_id, "withdrawn": True}
+
+
+@router.get("/verdicts", tags=["cascades"])
+def list_verdicts(who: Reader, ctx: Ctx, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> dict[str, Any]:
+    """The cascades analysts judged, by cascade id (at most ``limit``)."""
+    items: list[dict[str, Any]] = []
+    for verdict in ctx.store.verdicts.every():
+        if len(items) == limit:
+            break
+        items.append(verdict)
+    ctx.audit.append(who.name, who.role.value, "list_verdicts", "", {"items": len(items)})
+    return {"items": items}

@@ -47,14 +47,16 @@ def get_post(who: Reader, ctx: Ctx, post_key: Key) -> dict[str, Any]:
 def post_spread(
     who: Reader, ctx: Ctx, post_key: Key, max_nodes: Annotated[int, Query(ge=1, le=20_000)] = 5000
 ) -> dict[str, Any]:
-    """The post's cascade: the reshare tree, its metrics and the timeline of reshares."""
+    """The post's cascade: the reshare tree, its metrics, the timeline of reshares and an analyst's verdict."""
     cascade = cascade_of(ctx.store, post_key)
     if cascade is None:
         if ctx.store.posts.get(post_key) is None:
             raise HTTPException(404, f"no post {post_key}")
         raise HTTPException(404, f"post {post_key} is in no cascade yet (the graph stage has not seen it)")
     ctx.audit.append(who.name, who.role.value, "post_spread", post_key)
-    return {"post_key": post_key, **spread_history(cascade, max_nodes, ctx.names(who))}
+    view = spread_history(cascade, max_nodes, ctx.names(who))
+    cascade_id = view["cascade_id"]
+    return {"post_key": post_key, **view, "verdict": ctx.store.verdicts.get(cascade_id) if cascade_id else None}
 
 
 @router.get("/posts/{post_key}/media", tags=["posts"])

@@ -301,37 +301,41 @@ def history(
         Path | None,
         typer.Option(
             "--labels",
-            help="JSON lines {cascade_id, label} (a `graph cascades` output will do): learn "
-            "from these cascades only, with these labels instead of the dataset's.",
+            help="JSON lines {cascade_id, label} (a `graph cascades` output will do): with --input, learn "
+            "from these cascades only, with these labels instead of the dataset's; with --from-store, "
+            "added to the analysts' verdicts (the file's label wins).",
         ),
     ] = None,
     from_store: Annotated[
         bool,
         typer.Option(
             "--from-store",
-            help="Read the --labels cascades from the store (for the graph worker's "
-            "FLOCKWATCH_GRAPH_ACCOUNT_HISTORY: accounts as platform:author_id).",
+            help="Learn from the cascades analysts judged in the store (API or dashboard verdicts, and any "
+            "--labels, which win) for the graph worker's FLOCKWATCH_GRAPH_ACCOUNT_HISTORY "
+            "(accounts as platform:author_id).",
         ),
     ] = False,
 ) -> None:
     """Learn who spread judged cascades: per resharing account, how many judged cascades it reshared and how many
     were judged false / rumour (labels false and rumor count as flagged, true and non-rumor as not; others, such as
-    unverified, teach nothing). A cascade scored with this file never counts its own verdict."""
+    unverified, teach nothing). A cascade scored with this file never counts its own verdict. With --from-store the
+    verdicts are those analysts gave in the dashboard or the API (`PUT /api/v1/cascades/{id}/verdict`)."""
     from flockwatch.graph.account_history import LABELS, AccountHistory, resharers
     from flockwatch.graph.cascades import build_tree
 
     if from_store == (input is not None):
-        raise typer.BadParameter("give either --input and --format, or --from-store with --labels")
+        raise typer.BadParameter("give either --input and --format, or --from-store")
     verdicts = _read_verdicts(labels) if labels is not None else None
     skipped, missing = 0, 0
     try:
         if from_store:
-            if verdicts is None:
-                raise typer.BadParameter("--from-store needs the judged cascades' --labels", param_hint="--labels")
-            flags = {cid: LABELS.get(label.strip().lower()) for cid, label in verdicts.items()}
+            stored = _stored_verdicts()
+            given = {**stored, **(verdicts or {})}
+            flags = {cid: LABELS.get(label.strip().lower()) for cid, label in given.items()}
             judged = {cid: bool(flag) for cid, flag in flags.items() if flag is not None}
-            skipped = len(verdicts) - len(judged)
-            learnt, absent = _history_from_store(judged, f"store, labels {labels.name}" if labels else "store")
+            skipped = len(given) - len(judged)
+            source = f"store ({len(stored)} verdicts)" + (f", labels {labels.name}" if labels else "")
+            learnt, absent = _history_from_store(judged, source)
             missing = len(absent)
         else:
             assert input is not None
@@ -348,13 +352,25 @@ def history(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--input") from exc
     if not learnt.judged:
-        raise typer.BadParameter("no cascade with a false/true or rumor/non-rumor label", param_hint="--input")
-    output.write_text(learnt.to_json() + "\n", encoding="utf-8")
+        hint = "--from-store" if from_store else "--input"
+        raise typer.BadParameter("no cascade with a false/true or rumor/non-rumor label", param_hint=hint)
+    # Atomic: a graph worker reloads this file when it changes, and must never read it half written.
+    partial = output.with_name(output.name + ".partial")
+    partial.write_text(learnt.to_json() + "\n", encoding="utf-8")
+    partial.replace(output)
     n_flagged = sum(learnt.judged.values())
     typer.echo(f"{len(learnt.judged)} judged cascades ({n_flagged} flagged), {len(learnt.records)} accounts, "
                f"{skipped} cascades without a usable label skipped"
                + (f", {missing} judged cascades not in the store" if from_store else "")
                + f" -> {output}", err=True)  # fmt: skip
+
+
+def _stored_verdicts() -> dict[str, str]:
+    """Cascade id -> verdict, as analysts left them in the store."""
+    from flockwatch.config import get_settings
+    from flockwatch.store import open_store
+
+    return {str(v["cascade_id"]): str(v["verdict"]) for v in open_store(get_settings()).verdicts.every()}
 
 
 def _history_from_store(judged: dict[str, bool], source: str) -> tuple[AccountHistory, list[str]]:

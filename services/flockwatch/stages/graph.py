@@ -10,7 +10,8 @@ Documents (deterministic ids, so every write is an idempotent upsert):
 * **cascades** ``<prefix>-cascades``, id = the cascade's root post key: the metrics of
   :func:`~flockwatch.graph.cascade_metrics.cascade_metrics`, ``risk_score``, ``early_warning_score`` (the
   first hour only; with ``GraphSettings.account_history`` both also weigh who reshared, and the document keeps
-  ``spread_*`` scores and ``resharer_history`` evidence: :mod:`flockwatch.graph.account_history`), first/last
+  ``spread_*`` scores and ``resharer_history`` evidence: :mod:`flockwatch.graph.account_history`; a rewritten
+  history file is picked up at the next flush, within ``history_check_s``), first/last
   seen, and the tree itself (``events``: ``[post key, parent key, epoch s, account]``, stored, not indexed;
   ``members``: the post keys, indexed, so a reply to any member finds its cascade after a restart).
 * **accounts** ``<prefix>-accounts``, id = ``platform:author_id`` (what the alerts stage looks up):
@@ -118,8 +119,10 @@ class GraphSettings(BaseSettings):
     min_hashtags: int = 3  # co_hashtag: sequences of at least this many hashtags
     cache_entries: int = 200_000  # documents kept in memory per kind (beyond that, read back)
     recent_posts: int = 1_000_000  # post → cascade entries and parentless posts remembered
-    # a `flockwatch graph history` file: cascades' scores also weigh who reshared (read at start)
+    # a `flockwatch graph history` file: cascades' scores also weigh who reshared (read at start, and again
+    # when the file changes: checked at most every history_check_s)
     account_history: Path | None = None
+    history_check_s: float = 30.0
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -569,6 +572,9 @@ class GraphState:
         self.settings = settings or GraphSettings()
         self.risk = risk
         self.history = history
+        path = self.settings.account_history
+        self._history_stamp = _file_stamp(path) if history is not None and path is not None else None
+        self._history_checked = time.monotonic()
         limit = self.settings.cache_entries
         self.cascades: _Cache[CascadeEntry] = _Cache(limit)
         self.accounts: _Cache[AccountEntry] = _Cache(limit)
@@ -808,6 +814,7 @@ class GraphState:
         """Write every changed document in full (raises StoreUnavailable: retry, nothing is lost)."""
         report = FlushReport()
         upserts: list[Upsert] = []
+        self._reload_history()
         # every spreader's account, so the coordinated share does not depend on what happens to be cached
         spreaders: set[str] = set()
         for cid in self.cascades.dirty:
@@ -842,6 +849,32 @@ class GraphState:
             cache.dirty.clear()
             cache.trim()
         return report
+
+    def _reload_history(self) -> None:
+        """Pick up a rewritten history file (analysts judged more cascades) without a restart. A file that cannot
+        be used now is logged and the history in use kept: a running stage does not stop for it."""
+        path = self.settings.account_history
+        now = time.monotonic()
+        if path is None or self.history is None or now - self._history_checked < self.settings.history_check_s:
+            return
+        self._history_checked = now
+        stamp = _file_stamp(path)
+        if stamp is None or stamp == self._history_stamp:
+            return
+        try:
+            self.history = load_account_history(path, self.risk)
+        except ValueError as exc:
+            log.error("graph: keeping the account history in use: %s", exc)
+        self._history_stamp = stamp
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    """(modification time in ns, size), or None when the file is gone."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 def load_risk_model(path: Path | None = None) -> RiskModel | None:

@@ -10,7 +10,7 @@
   (elasticsearch), the only modules that import a client library. ``FLOCKWATCH_STORE_ENGINE`` picks one.
 - The repositories, each over an ``Engine``: :mod:`~flockwatch.store.posts`, :mod:`~flockwatch.store.alerts`,
   :mod:`~flockwatch.store.watchlists`, :mod:`~flockwatch.store.banks`, :mod:`~flockwatch.store.graph`,
-  :mod:`~flockwatch.store.rollups`, :mod:`~flockwatch.store.cases`.
+  :mod:`~flockwatch.store.rollups`, :mod:`~flockwatch.store.cases`, :mod:`~flockwatch.store.verdicts`.
 
 ``open_store(settings)`` gives a :class:`Store`; ``prepare_store`` also waits for the store and applies the
 schema. ``tests.fakes.store.InMemoryStore`` has the same attributes, over dicts.
@@ -32,6 +32,7 @@ from flockwatch.store.graph import GraphRepository
 from flockwatch.store.mappings import GRAPH_FIELDS, TEXT_FIELDS
 from flockwatch.store.posts import PostsRepository
 from flockwatch.store.rollups import RollupsRepository
+from flockwatch.store.verdicts import VerdictsRepository
 from flockwatch.store.watchlists import WatchlistsRepository
 
 T = TypeVar("T")
@@ -50,6 +51,7 @@ class Store:
     graph: GraphRepository
     rollups: RollupsRepository
     cases: CasesRepository
+    verdicts: VerdictsRepository
 
     @classmethod
     def over(cls, engine: Engine) -> Store:
@@ -62,6 +64,7 @@ class Store:
             graph=GraphRepository(engine),
             rollups=RollupsRepository(engine),
             cases=CasesRepository(engine),
+            verdicts=VerdictsRepository(engine),
         )
 
 

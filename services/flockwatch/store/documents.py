@@ -31,6 +31,7 @@ class IndexKind(StrEnum):
     media_bank = "media_bank"  # hash banks of known fakes / fact-checked media (issue 4)
     engagement = "engagement"  # a live post's engagement counts each time a connector saw it (issue 12)
     cases = "cases"  # analysts' cases: items gathered as evidence, and notes (issue 13)
+    verdicts = "verdicts"  # analysts' verdicts on cascades, which the account history learns from (issue 16)
 
 
 # Kinds stored in monthly indices (by the document's time); every other kind has one fixed index.

@@ -162,6 +162,16 @@ MAPPINGS: dict[IndexKind, dict[str, Any]] = {
             "notes": STORED_ONLY,
         },
     },
+    IndexKind.verdicts: {
+        "dynamic": False,
+        "properties": {
+            "cascade_id": KEYWORD,
+            "verdict": KEYWORD,
+            "by": KEYWORD,
+            "at": DATE,
+            "note": {"type": "text"},
+        },
+    },
     IndexKind.watchlists: {
         "dynamic": False,
         "properties": {

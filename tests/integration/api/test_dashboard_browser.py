@@ -212,6 +212,30 @@ def test_watchlists_are_read_and_changed_in_the_page(page: Page, site: Any) -> N
     assert {e["id"] for e in store.watchlists.entities()} == {"flood"}
 
 
+def test_an_analyst_judges_a_cascade_and_a_researcher_sees_the_verdict(page: Page, site: Any) -> None:
+    base, store, keys, _ = site
+    sign_in(page, base, keys["analyst"])
+    open_route(page, base, "#/spread/twitter:0")
+    assert "Not judged yet." in text(page, "p.verdict")
+    page.fill("input[name=verdict-note]", "AFP fact-check 12/3")
+    page.get_by_role("button", name="Judge false").click()
+    expect(page.locator("p.verdict")).to_contain_text("judged false by analyst person")
+    assert "AFP fact-check 12/3" in text(page, "p.verdict")
+    assert store.verdicts.get("twitter:0")["verdict"] == "false"  # what `graph history --from-store` reads
+    screenshot(page, "05b-cascade-verdict")
+    page.get_by_role("button", name="Withdraw").click()
+    expect(page.locator("p.verdict")).to_contain_text("Not judged yet.")
+    assert store.verdicts.get("twitter:0") is None
+    page.get_by_role("button", name="Judge true").click()
+    expect(page.locator("p.verdict")).to_contain_text("judged true")
+
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, base, keys["researcher"])
+    open_route(page, base, "#/spread/twitter:0")
+    assert "judged true by analyst person" in text(page, "p.verdict")
+    assert page.locator(".verdict-actions").count() == 0
+
+
 def test_a_researcher_sees_pseudonyms_and_no_actions(page: Page, site: Any) -> None:
     base, _, keys, _ = site
     sign_in(page, base, keys["researcher"])

@@ -1,6 +1,7 @@
-"""Who reshared, on the running pipeline: judged cascades read back from the store give an account history
-(`flockwatch graph history --from-store`), and a graph worker started with FLOCKWATCH_GRAPH_ACCOUNT_HISTORY writes
-cascade documents whose scores fuse it, with the evidence, exactly as the pure core computes them.
+"""Who reshared, on the running pipeline: cascades judged through the API (and listed in a file) read back from
+the store give an account history (`flockwatch graph history --from-store`), and a graph worker started with
+FLOCKWATCH_GRAPH_ACCOUNT_HISTORY writes cascade documents whose scores fuse it, with the evidence, exactly as the
+pure core computes them.
 
 Real IRA 2016 posts on real Kafka and OpenSearch; the judgements are made up by the test (alternate verdicts on
 the largest cascades): this checks the wiring, not what the history is worth (the model card measures that).
@@ -13,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from flockwatch.adapters.replayer import replay
 from flockwatch.adapters.scratch import scratch_namespace
+from flockwatch.api.access import Role
+from flockwatch.api.app import API, api_paths, create_app
 from flockwatch.cli.app import app
 from flockwatch.config import Settings
 from flockwatch.graph.account_history import AccountHistory, history_evidence, learn, resharers
@@ -47,12 +51,26 @@ def test_graph_worker_fuses_a_history_of_judged_stored_cascades(
     assert not any("resharer_history" in d for d in plain.values())  # no history configured: spread only
     largest = sorted((d for d in plain.values() if not d.get("merged_into")), key=lambda d: (-d["size"], d["_id"]))
     verdicts = {str(d["cascade_id"]): "false" if k % 2 == 0 else "true" for k, d in enumerate(largest[:JUDGED])}
+    # a third judged by analysts through the API (one of them changed their mind), the rest listed in a file
+    by_api = dict(list(verdicts.items())[: JUDGED // 3])
+    api_settings = settings.model_copy(update={"state_dir": tmp_path / "state"})
+    token = api_paths(api_settings)[0].create("analyst", Role.analyst)
+    client = TestClient(create_app(api_settings))
+    for k, (cid, label) in enumerate(by_api.items()):
+        for said in (["unverified"] if k == 0 else []) + [label]:
+            put = client.put(
+                f"{API}/cascades/{cid}/verdict", json={"verdict": said}, headers={"Authorization": f"Bearer {token}"}
+            )
+            assert put.status_code == 200, put.text
     labels, history_path = tmp_path / "judged.jsonl", tmp_path / "history.json"
-    rows = [{"cascade_id": cid, "label": label} for cid, label in verdicts.items()]
+    rows = [{"cascade_id": cid, "label": label} for cid, label in verdicts.items() if cid not in by_api]
     rows.append({"cascade_id": "twitter:not-stored", "label": "false"})
     labels.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
     monkeypatch.setenv("FLOCKWATCH_INDEX_PREFIX", settings.index_prefix)
+    only_api = CliRunner().invoke(app, ["graph", "history", "--from-store", "--output", str(history_path)])
+    assert only_api.exit_code == 0, only_api.output
+    assert set(AccountHistory.load(history_path).judged) == set(by_api)
     args = ["graph", "history", "--from-store", "--labels", str(labels), "--output", str(history_path)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output

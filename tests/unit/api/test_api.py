@@ -67,6 +67,9 @@ ROUTES: dict[tuple[str, str], tuple[str, Right | None]] = {
     ("GET", f"{API}/clusters/{{cluster_id}}/export"): (f"{API}/clusters/c1/export?format=stix", Right.export),
     ("POST", f"{API}/alerts/{{alert_id}}/acknowledge"): (f"{API}/alerts/a1/acknowledge", Right.act),
     ("POST", f"{API}/alerts/{{alert_id}}/resolve"): (f"{API}/alerts/a1/resolve", Right.act),
+    ("PUT", f"{API}/cascades/{{cascade_id}}/verdict"): (f"{API}/cascades/twitter:0/verdict", Right.act),
+    ("DELETE", f"{API}/cascades/{{cascade_id}}/verdict"): (f"{API}/cascades/twitter:7/verdict", Right.act),
+    ("GET", f"{API}/verdicts"): (f"{API}/verdicts", Right.read),
     ("GET", f"{API}/audit"): (f"{API}/audit", Right.administer),
     ("GET", f"{API}/me"): (f"{API}/me", None),
 }
@@ -77,6 +80,7 @@ BODIES: dict[str, Any] = {
     f"{API}/cases": {"name": "Flood rumours"},
     f"{API}/cases/case-abc123/items": {"kind": "post", "ref": "twitter:1"},
     f"{API}/cases/case-abc123/notes": {"text": "same wording in both"},
+    f"{API}/cascades/twitter:0/verdict": {"verdict": "false", "note": "fact-checked"},
 }
 
 
@@ -107,6 +111,7 @@ def test_authorization_matrix(setup: Any, route: tuple[str, str]) -> None:
         store.engine.docs[IndexKind.alerts]["a1"]["status"] = "new"
         store.engine.docs[IndexKind.cases]["case-abc123"]["items"] = []
         store.watchlists.put([{"id": "known", "name": "Known Person"}])
+        store.verdicts.put({"cascade_id": "twitter:7", "verdict": "true", "by": "x", "at": "2026-01-01T00:00:00+00:00"})
         answer = client.request(method, url, headers=auth(keys[role.value]), json=body)
         ok = 201 if route == ("POST", f"{API}/cases") else 200
         expected = ok if right is None or right in RIGHTS[role] else 403
@@ -199,6 +204,37 @@ def test_a_posts_spread_is_its_cascade_tree_metrics_and_timeline(setup: Any) -> 
         .json()["detail"]
         .endswith("(the graph stage has not seen it)")
     )
+
+
+def test_an_analysts_verdict_on_a_cascade_is_kept_shown_replaced_and_withdrawn(setup: Any) -> None:
+    client, store, keys, settings = setup
+    analyst = auth(keys["analyst"])
+    url = f"{API}/cascades/twitter:0/verdict"
+    assert client.get(f"{API}/posts/twitter:2/spread", headers=analyst).json()["verdict"] is None
+    given = client.put(url, json={"verdict": " FALSE ", "note": "fact-checked by AFP"}, headers=analyst)
+    assert given.status_code == 200, given.text
+    assert given.json() | {"at": None} == {
+        "cascade_id": "twitter:0",
+        "verdict": "false",
+        "by": "analyst person",
+        "at": None,
+        "note": "fact-checked by AFP",
+    }
+    shown = client.get(f"{API}/posts/twitter:5/spread", headers=auth(keys["researcher"])).json()  # merged member
+    assert shown["verdict"]["verdict"] == "false"
+    assert client.put(url, json={"verdict": "true"}, headers=analyst).json()["verdict"] == "true"  # replaced
+    assert [v["verdict"] for v in client.get(f"{API}/verdicts", headers=analyst).json()["items"]] == ["true"]
+    refused = client.put(url, json={"verdict": "fake"}, headers=analyst)
+    assert refused.status_code == 422 and "one of false, true, unverified" in refused.json()["detail"]
+    missing = client.put(f"{API}/cascades/twitter:404/verdict", json={"verdict": "false"}, headers=analyst)
+    assert missing.status_code == 404 and store.verdicts.get("twitter:404") is None
+    assert client.delete(url, headers=analyst).json() == {"cascade_id": "twitter:0", "withdrawn": True}
+    assert client.delete(url, headers=analyst).status_code == 404
+    assert list(store.verdicts.every()) == []
+    actions = [
+        json.loads(line)["action"] for line in (settings.state_dir / "api" / "audit.jsonl").read_text().splitlines()
+    ]
+    assert actions.count("cascade_verdict") == 2 and actions.count("cascade_verdict_withdrawn") == 1
 
 
 def test_alert_actions_follow_the_lifecycle_and_are_audited(setup: Any) -> None:

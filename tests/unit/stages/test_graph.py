@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -406,3 +407,29 @@ def test_silent_partition_stops_holding_the_watermark() -> None:
     stage.process([_message(post("y", "v", 5 * 7200.0, "text y"), 9)])
     # partitions 1 and 2 delivered nothing for 45 s: only partition 0 holds the watermark now
     assert sc.watermark == T0.timestamp() + 5 * 7200.0 and sc.buffered_posts() == 1
+
+
+def test_a_rewritten_account_history_is_picked_up_at_the_next_flush_and_a_broken_one_is_not(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Analysts judge more cascades, `graph history` rewrites the file: a running stage fuses the new records
+    without a restart; a file that cannot be used is logged and the history in use kept."""
+    from flockwatch.graph.account_history import learn
+    from flockwatch.stages.graph import load_cascade_scoring
+
+    path = tmp_path / "history.json"
+    path.write_text(learn([("twitter:x", False, {"twitter:b"})], "first").to_json())
+    settings = GraphSettings(account_history=path, history_check_s=0.0)
+    store = InMemoryStore()
+    state = GraphState(store, settings, *load_cascade_scoring(settings))
+    _ingest(state, _sample())
+    doc = store.engine.docs[IndexKind.cascades]["twitter:1"]
+    assert doc["resharer_history"]["flagged_resharers"] == []  # b's record: 0 of 1 judged false
+    path.write_text(learn([("twitter:x", True, {"twitter:b", "twitter:c"})], "second").to_json())
+    _ingest(state, [gp("7", "d", 140, "RT", reshare="1")])  # the cascade grows, so it is written again
+    doc = store.engine.docs[IndexKind.cascades]["twitter:1"]
+    assert [f["account"] for f in doc["resharer_history"]["flagged_resharers"]] == ["twitter:b", "twitter:c"]
+    in_use = state.history
+    path.write_text("{not json")
+    _ingest(state, [gp("8", "e", 150, "RT", reshare="1")])
+    assert state.history is in_use and "keeping the account history in use" in caplog.text

@@ -273,8 +273,35 @@ async function spreadView(key) {
     h("h2", {}, "Metrics"),
     table(["metric", "value"], metrics.map(([k, v]) => [k.replaceAll("_", " "), typeof v === "number" ? Number(v.toFixed(4)) : String(v)])),
     h("p", { class: "muted" }, `${s.tree.nodes.length} posts listed${s.tree.omitted ? `, ${s.tree.omitted} more left out` : ""}.`),
+    verdictPanel(s.cascade_id, s.verdict),
     resharerHistory(s.metrics.resharer_history),
   ];
+}
+
+// An analyst's verdict on the cascade: shown to everyone; given, changed or withdrawn by roles that may act.
+// False and true verdicts are what `flockwatch graph history --from-store` learns the resharers' records from.
+function verdictPanel(cascadeId, verdict) {
+  const said = verdict
+    ? h("p", { class: "verdict" }, h("span", { class: `badge verdict-${verdict.verdict}` }, `judged ${verdict.verdict}`),
+      ` by ${verdict.by}, ${when(verdict.at)}`, verdict.note ? `: ${verdict.note}` : "")
+    : h("p", { class: "muted verdict" }, "Not judged yet.");
+  if (!can("act") || !cascadeId) return [h("h2", {}, "Verdict"), said];
+  const note = h("input", { type: "text", name: "verdict-note", "aria-label": "verdict note", placeholder: "why (fact-check, source)", maxlength: "2000" });
+  const box = h("p", { class: "row actions verdict-actions" });
+  const send = (method, body) => async (event) => {
+    event.target.disabled = true;
+    try {
+      await api(`/cascades/${enc(cascadeId)}/verdict`, { method, body: body && body() });
+      render();
+    } catch (err) {
+      box.append(h("span", { class: "error" }, err.message));
+      event.target.disabled = false;
+    }
+  };
+  box.append(note, ...["false", "true", "unverified"].map((v) =>
+    h("button", { class: "secondary", onclick: send("PUT", () => ({ verdict: v, note: note.value })) }, `Judge ${v}`)));
+  if (verdict) box.append(h("button", { class: "secondary", onclick: send("DELETE") }, "Withdraw"));
+  return [h("h2", {}, "Verdict"), said, box];
 }
 
 // Who reshared (an account history was configured): the sentence, and the worst records as account links.

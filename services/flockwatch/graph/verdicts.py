@@ -1,0 +1,33 @@
+"""Analysts' verdicts on cascades (pure): what was judged, by whom, when and why, and what it teaches.
+
+A verdict is a document keyed by the cascade's id (one per cascade: judging again replaces it, withdrawing deletes
+it): ``cascade_id``, ``verdict`` (``false``, ``true`` or ``unverified``), ``by``, ``at`` and an optional ``note``.
+The account history (:mod:`flockwatch.graph.account_history`, whose ``LABELS`` read these words) learns from
+``false`` (flagged) and ``true`` (not flagged) verdicts; ``unverified`` records that someone looked, and teaches
+nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+VERDICTS = ("false", "true", "unverified")
+MAX_NOTE = 2_000
+MAX_CASCADE_ID = 1_000
+
+
+class VerdictError(ValueError):
+    """A verdict the store must not keep, with the reason."""
+
+
+def new_verdict(cascade_id: str, verdict: str, by: str, now: datetime, note: str = "") -> dict[str, Any]:
+    """The verdict document, or :class:`VerdictError` naming what is wrong."""
+    verdict = verdict.strip().lower()
+    if verdict not in VERDICTS:
+        raise VerdictError(f"a verdict is one of {', '.join(VERDICTS)}, not {verdict!r}")
+    if not 1 <= len(cascade_id) <= MAX_CASCADE_ID:
+        raise VerdictError(f"a cascade id is 1 to {MAX_CASCADE_ID} characters")
+    if len(note) > MAX_NOTE:
+        raise VerdictError(f"a verdict's note is at most {MAX_NOTE} characters")
+    return {"cascade_id": cascade_id, "verdict": verdict, "by": by, "at": now.isoformat(), "note": note.strip()}
