@@ -116,6 +116,12 @@ COVERAGE: dict[str, tuple[str, ...]] = {
         # --from-store, with and without --labels
         "tests/integration/stages/test_graph_history.py::test_graph_worker_fuses_a_history_of_judged_stored_cascades",
     ),
+    "graph verdict": (
+        "tests/integration/stages/test_graph_history.py::test_graph_worker_fuses_a_history_of_judged_stored_cascades",
+    ),
+    "graph verdicts": (
+        "tests/integration/stages/test_graph_history.py::test_graph_worker_fuses_a_history_of_judged_stored_cascades",
+    ),
     "graph export": ("tests/integration/stages/test_graph.py::test_graph_windows_dag_and_export",),
     # Training (minutes to hours): `--help` here, and parts of what each command runs, on subsets: cascade-risk
     # retrains fully (seconds); synthetic-image and voice-clone train on a subset; text-detector only its

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import time
@@ -367,10 +368,9 @@ def history(
 
 def _stored_verdicts() -> dict[str, str]:
     """Cascade id -> verdict, as analysts left them in the store."""
-    from flockwatch.config import get_settings
-    from flockwatch.store import open_store
+    from flockwatch.cli.store_files import store
 
-    return {str(v["cascade_id"]): str(v["verdict"]) for v in open_store(get_settings()).verdicts.every()}
+    return {str(v["cascade_id"]): str(v["verdict"]) for v in store().verdicts.every()}
 
 
 def _history_from_store(judged: dict[str, bool], source: str) -> tuple[AccountHistory, list[str]]:
@@ -381,3 +381,48 @@ def _history_from_store(judged: dict[str, bool], source: str) -> tuple[AccountHi
 
     found, missing = judged_cascades(open_store(get_settings()).engine, judged)
     return learn(found, source), missing
+
+
+@graph_app.command("verdict")
+def verdict(
+    cascade_id: Annotated[str, typer.Argument(help="The cascade's id: its root post's key (platform:id).")],
+    said: Annotated[
+        str | None, typer.Option("--verdict", help="false, true or unverified (false and true teach the history).")
+    ] = None,
+    note: Annotated[str, typer.Option("--note", help="Why: the fact-check or source it rests on.")] = "",
+    by: Annotated[str, typer.Option("--by", help="Who judged.")] = "cli",
+    withdraw: Annotated[bool, typer.Option("--withdraw", help="Withdraw the cascade's verdict instead.")] = False,
+) -> None:
+    """Judge a stored cascade, as the dashboard's cascade view and `PUT /api/v1/cascades/{id}/verdict` do (judging
+    again replaces the verdict), or withdraw its verdict; prints the verdict as JSON."""
+    from datetime import UTC, datetime
+
+    from flockwatch.cli.store_files import store
+    from flockwatch.graph.verdicts import VerdictError, new_verdict
+    from flockwatch.store.documents import IndexKind
+
+    if withdraw == (said is not None):
+        raise typer.BadParameter("give either --verdict or --withdraw")
+    kept = store()
+    if withdraw:
+        if not kept.verdicts.withdraw(cascade_id):
+            raise typer.BadParameter(f"cascade {cascade_id} has no verdict", param_hint="CASCADE_ID")
+        typer.echo(json.dumps({"cascade_id": cascade_id, "withdrawn": True}))
+        return
+    if kept.engine.get(IndexKind.cascades, cascade_id) is None:
+        raise typer.BadParameter(f"no cascade {cascade_id} in the store", param_hint="CASCADE_ID")
+    try:
+        judged = new_verdict(cascade_id, said or "", by, datetime.now(UTC), note)
+    except VerdictError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--verdict") from exc
+    kept.verdicts.put(judged)
+    typer.echo(json.dumps(judged, ensure_ascii=False))
+
+
+@graph_app.command("verdicts")
+def verdicts_list() -> None:
+    """The analysts' verdicts on cascades, one JSON object a line, by cascade id."""
+    from flockwatch.cli.store_files import store
+
+    for judged in store().verdicts.every():
+        typer.echo(json.dumps(judged, ensure_ascii=False))

@@ -1,5 +1,5 @@
-"""Who reshared, on the running pipeline: cascades judged through the API (and listed in a file) read back from
-the store give an account history (`flockwatch graph history --from-store`), and a graph worker started with
+"""Who reshared, on the running pipeline: cascades judged through the API and the CLI (and listed in a file) read
+back from the store give an account history (`flockwatch graph history --from-store`), and a graph worker started with
 FLOCKWATCH_GRAPH_ACCOUNT_HISTORY writes cascade documents whose scores fuse it, with the evidence, exactly as the
 pure core computes them.
 
@@ -35,6 +35,11 @@ N = 2_000
 JUDGED = 30
 
 
+def words(output: str) -> str:
+    """A CLI error's words, out of the box the terminal drew around them."""
+    return " ".join(output.replace("│", " ").split())
+
+
 def run_graph(settings: Settings) -> list[dict[str, Any]]:
     assert replay(settings, "ira_2016", limit=N).produced == N
     run_until_caught_up("normalize", settings)
@@ -51,26 +56,39 @@ def test_graph_worker_fuses_a_history_of_judged_stored_cascades(
     assert not any("resharer_history" in d for d in plain.values())  # no history configured: spread only
     largest = sorted((d for d in plain.values() if not d.get("merged_into")), key=lambda d: (-d["size"], d["_id"]))
     verdicts = {str(d["cascade_id"]): "false" if k % 2 == 0 else "true" for k, d in enumerate(largest[:JUDGED])}
-    # a third judged by analysts through the API (one of them changed their mind), the rest listed in a file
-    by_api = dict(list(verdicts.items())[: JUDGED // 3])
+    # a third judged by analysts, through the API (one changed their mind) and `graph verdict` (one withdrew and
+    # judged again); the rest listed in a file
+    by_analysts = dict(list(verdicts.items())[: JUDGED // 3])
     api_settings = settings.model_copy(update={"state_dir": tmp_path / "state"})
     token = api_paths(api_settings)[0].create("analyst", Role.analyst)
     client = TestClient(create_app(api_settings))
-    for k, (cid, label) in enumerate(by_api.items()):
+    monkeypatch.setenv("FLOCKWATCH_INDEX_PREFIX", settings.index_prefix)
+    for k, (cid, label) in enumerate(by_analysts.items()):
+        if k % 2:
+            cli = CliRunner().invoke(app, ["graph", "verdict", cid, "--verdict", label, "--by", "ana", "--note", "n"])
+            assert cli.exit_code == 0 and json.loads(cli.output)["verdict"] == label, cli.output
+            continue
         for said in (["unverified"] if k == 0 else []) + [label]:
-            put = client.put(
-                f"{API}/cascades/{cid}/verdict", json={"verdict": said}, headers={"Authorization": f"Bearer {token}"}
-            )
+            put = client.put(f"{API}/cascades/{cid}/verdict", json={"verdict": said},
+                             headers={"Authorization": f"Bearer {token}"})  # fmt: skip
             assert put.status_code == 200, put.text
+    withdrawn = list(by_analysts)[1]
+    assert json.loads(CliRunner().invoke(app, ["graph", "verdict", withdrawn, "--withdraw"]).output)["withdrawn"]
+    again = CliRunner().invoke(app, ["graph", "verdict", withdrawn, "--withdraw"])
+    assert again.exit_code == 2 and "has no verdict" in words(again.output)
+    CliRunner().invoke(app, ["graph", "verdict", withdrawn, "--verdict", by_analysts[withdrawn]])
+    listed = [json.loads(line) for line in CliRunner().invoke(app, ["graph", "verdicts"]).output.splitlines()]
+    assert {v["cascade_id"]: v["verdict"] for v in listed} == by_analysts
+    refused = CliRunner().invoke(app, ["graph", "verdict", "twitter:not-stored", "--verdict", "false"])
+    assert refused.exit_code == 2 and "no cascade twitter:not-stored" in words(refused.output)
     labels, history_path = tmp_path / "judged.jsonl", tmp_path / "history.json"
-    rows = [{"cascade_id": cid, "label": label} for cid, label in verdicts.items() if cid not in by_api]
+    rows = [{"cascade_id": cid, "label": label} for cid, label in verdicts.items() if cid not in by_analysts]
     rows.append({"cascade_id": "twitter:not-stored", "label": "false"})
     labels.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
-    monkeypatch.setenv("FLOCKWATCH_INDEX_PREFIX", settings.index_prefix)
-    only_api = CliRunner().invoke(app, ["graph", "history", "--from-store", "--output", str(history_path)])
-    assert only_api.exit_code == 0, only_api.output
-    assert set(AccountHistory.load(history_path).judged) == set(by_api)
+    only_analysts = CliRunner().invoke(app, ["graph", "history", "--from-store", "--output", str(history_path)])
+    assert only_analysts.exit_code == 0, only_analysts.output
+    assert set(AccountHistory.load(history_path).judged) == set(by_analysts)
     args = ["graph", "history", "--from-store", "--labels", str(labels), "--output", str(history_path)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
