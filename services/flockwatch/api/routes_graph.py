@@ -1,7 +1,7 @@
 """What the graph stage found: narratives, accounts and coordination clusters; analysts' verdicts on cascades."""
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from itertools import islice
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
@@ -11,7 +11,7 @@ from flockwatch.api.access import pseudonymised
 from flockwatch.api.deps import API, Actor, Ctx, Key, Reader, post_view
 from flockwatch.api.lookups import cluster_windows, earliest_posts, edges_between, narrative_volume
 from flockwatch.api.post_query import MAX_LIMIT, SORT
-from flockwatch.graph.verdicts import MAX_NOTE, VERDICTS, VerdictError, new_verdict
+from flockwatch.graph.verdicts import MAX_NOTE, VERDICTS, VerdictError
 from flockwatch.store.documents import IndexKind
 
 router = APIRouter(prefix=API)
@@ -102,13 +102,12 @@ class NewVerdict(BaseModel):
 def judge_cascade(who: Actor, ctx: Ctx, cascade_id: Key, body: NewVerdict) -> dict[str, Any]:
     """Judge a cascade (its id is its root post's key, as the spread view shows it); judging again replaces the
     verdict. `flockwatch graph history --from-store` learns the resharers' records from these."""
-    if ctx.store.engine.get(IndexKind.cascades, cascade_id) is None:
-        raise HTTPException(404, f"no cascade {cascade_id}")
     try:
-        verdict = new_verdict(cascade_id, body.verdict, who.name, datetime.now(UTC), body.note)
+        verdict = ctx.store.verdicts.judge(cascade_id, body.verdict, who.name, body.note)
+    except KeyError:
+        raise HTTPException(404, f"no cascade {cascade_id}") from None
     except VerdictError as exc:
         raise HTTPException(422, str(exc)) from None
-    ctx.store.verdicts.put(verdict)
     ctx.audit.append(who.name, who.role.value, "cascade_verdict", cascade_id, {"verdict": verdict["verdict"]})
     return verdict
 
@@ -125,10 +124,6 @@ def withdraw_verdict(who: Actor, ctx: Ctx, cascade_id: Key) -> dict[str, Any]:
 @router.get("/verdicts", tags=["cascades"])
 def list_verdicts(who: Reader, ctx: Ctx, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> dict[str, Any]:
     """The cascades analysts judged, by cascade id (at most ``limit``)."""
-    items: list[dict[str, Any]] = []
-    for verdict in ctx.store.verdicts.every():
-        if len(items) == limit:
-            break
-        items.append(verdict)
+    items = list(islice(ctx.store.verdicts.every(), limit))
     ctx.audit.append(who.name, who.role.value, "list_verdicts", "", {"items": len(items)})
     return {"items": items}

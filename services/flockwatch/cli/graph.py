@@ -321,8 +321,10 @@ def history(
     were judged false / rumour (labels false and rumor count as flagged, true and non-rumor as not; others, such as
     unverified, teach nothing). A cascade scored with this file never counts its own verdict. With --from-store the
     verdicts are those analysts gave in the dashboard or the API (`PUT /api/v1/cascades/{id}/verdict`)."""
-    from flockwatch.graph.account_history import LABELS, AccountHistory, resharers
+    from flockwatch.cli.store_files import store
+    from flockwatch.graph.account_history import LABELS, AccountHistory, learn, resharers
     from flockwatch.graph.cascades import build_tree
+    from flockwatch.stages.graph import judged_cascades
 
     if from_store == (input is not None):
         raise typer.BadParameter("give either --input and --format, or --from-store")
@@ -330,14 +332,15 @@ def history(
     skipped, missing = 0, 0
     try:
         if from_store:
-            stored = _stored_verdicts()
+            kept = store()
+            stored = {str(v["cascade_id"]): str(v["verdict"]) for v in kept.verdicts.every()}
             given = {**stored, **(verdicts or {})}
             flags = {cid: LABELS.get(label.strip().lower()) for cid, label in given.items()}
             judged = {cid: bool(flag) for cid, flag in flags.items() if flag is not None}
             skipped = len(given) - len(judged)
             source = f"store ({len(stored)} verdicts)" + (f", labels {labels.name}" if labels else "")
-            learnt, absent = _history_from_store(judged, source)
-            missing = len(absent)
+            found, absent = judged_cascades(kept.engine, judged)
+            learnt, missing = learn(found, source), len(absent)
         else:
             assert input is not None
             read = _cascade_reader(fmt or "")
@@ -366,23 +369,6 @@ def history(
                + f" -> {output}", err=True)  # fmt: skip
 
 
-def _stored_verdicts() -> dict[str, str]:
-    """Cascade id -> verdict, as analysts left them in the store."""
-    from flockwatch.cli.store_files import store
-
-    return {str(v["cascade_id"]): str(v["verdict"]) for v in store().verdicts.every()}
-
-
-def _history_from_store(judged: dict[str, bool], source: str) -> tuple[AccountHistory, list[str]]:
-    from flockwatch.config import get_settings
-    from flockwatch.graph.account_history import learn
-    from flockwatch.stages.graph import judged_cascades
-    from flockwatch.store import open_store
-
-    found, missing = judged_cascades(open_store(get_settings()).engine, judged)
-    return learn(found, source), missing
-
-
 @graph_app.command("verdict")
 def verdict(
     cascade_id: Annotated[str, typer.Argument(help="The cascade's id: its root post's key (platform:id).")],
@@ -395,11 +381,8 @@ def verdict(
 ) -> None:
     """Judge a stored cascade, as the dashboard's cascade view and `PUT /api/v1/cascades/{id}/verdict` do (judging
     again replaces the verdict), or withdraw its verdict; prints the verdict as JSON."""
-    from datetime import UTC, datetime
-
     from flockwatch.cli.store_files import store
-    from flockwatch.graph.verdicts import VerdictError, new_verdict
-    from flockwatch.store.documents import IndexKind
+    from flockwatch.graph.verdicts import VerdictError
 
     if withdraw == (said is not None):
         raise typer.BadParameter("give either --verdict or --withdraw")
@@ -409,13 +392,12 @@ def verdict(
             raise typer.BadParameter(f"cascade {cascade_id} has no verdict", param_hint="CASCADE_ID")
         typer.echo(json.dumps({"cascade_id": cascade_id, "withdrawn": True}))
         return
-    if kept.engine.get(IndexKind.cascades, cascade_id) is None:
-        raise typer.BadParameter(f"no cascade {cascade_id} in the store", param_hint="CASCADE_ID")
     try:
-        judged = new_verdict(cascade_id, said or "", by, datetime.now(UTC), note)
+        judged = kept.verdicts.judge(cascade_id, said or "", by, note)
+    except KeyError:
+        raise typer.BadParameter(f"no cascade {cascade_id} in the store", param_hint="CASCADE_ID") from None
     except VerdictError as exc:
         raise typer.BadParameter(str(exc), param_hint="--verdict") from exc
-    kept.verdicts.put(judged)
     typer.echo(json.dumps(judged, ensure_ascii=False))
 
 

@@ -4,8 +4,10 @@ judging again replaces it and a retried request writes nothing twice (see :mod:`
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
+from flockwatch.graph.verdicts import new_verdict
 from flockwatch.store.documents import IndexKind
 from flockwatch.store.engine import Engine
 
@@ -16,6 +18,15 @@ class VerdictsRepository:
 
     def put(self, verdict: dict[str, Any]) -> None:
         self.engine.put(IndexKind.verdicts, str(verdict["cascade_id"]), verdict)
+
+    def judge(self, cascade_id: str, verdict: str, by: str, note: str = "") -> dict[str, Any]:
+        """Keep an analyst's verdict on a stored cascade and return it; KeyError when the store holds no such
+        cascade, :class:`~flockwatch.graph.verdicts.VerdictError` when the verdict is refused."""
+        if self.engine.get(IndexKind.cascades, cascade_id) is None:
+            raise KeyError(cascade_id)
+        judged = new_verdict(cascade_id, verdict, by, datetime.now(UTC), note)
+        self.put(judged)
+        return judged
 
     def get(self, cascade_id: str) -> dict[str, Any] | None:
         doc = self.engine.get(IndexKind.verdicts, cascade_id)
