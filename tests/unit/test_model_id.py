@@ -31,6 +31,6 @@ def test_same_files_same_id_and_any_change_a_new_one(tmp_path: Path) -> None:
 
 def test_committed_media_models_carry_their_file_ids() -> None:
     image = load_image_model(IMAGE_DIR)
-    assert image.name == files_model_id("synthetic_image v1", IMAGE_DIR, ["model.json", "weights.pt"])
+    assert image.name == files_model_id("synthetic_image v2", IMAGE_DIR, ["model.json", "weights.pt"])
     voice = load_voice_model(VOICE_DIR)
     assert voice.model_id == files_model_id("voice_clone", VOICE_DIR, ["model.json", "weights.npz"])

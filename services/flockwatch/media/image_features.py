@@ -1,7 +1,7 @@
 """Hand-crafted forensic features of one image, for the synthetic-image detector.
 
 With a few hundred training images and no pretrained backbone, features that describe *how* pixels were made
-generalise across generators better than a network learnt from scratch. Four groups, all pure numpy:
+generalise across generators better than a network learnt from scratch. Five groups, all pure numpy:
 
 - ``spectrum``: azimuthally averaged log power spectrum (Durall, Keuper & Keuper 2020, "Watch your
   Up-Convolution: CNN Based Generative Deep Neural Networks are Failing to Reproduce Spectral Distributions");
@@ -11,7 +11,11 @@ generalise across generators better than a network learnt from scratch. Four gro
 - ``residual``: SRM-style high-pass noise residuals: truncated histograms, moments, a co-occurrence matrix and
   cross-colour correlations (Fridrich & Kodovsky 2012, "Rich Models for Steganalysis of Digital Images");
 - ``dct``: log mean magnitude of each 8×8 block-DCT coefficient (Frank et al. 2020, "Leveraging Frequency
-  Analysis for Deep Fake Image Recognition").
+  Analysis for Deep Fake Image Recognition");
+- ``npr``: neighbouring-pixel relationships inside 2×2 blocks and the phase periodicity of pixel differences
+  (Tan et al. 2024, "Rethinking the Up-Sampling Operations in CNN-based Generative Network for Generalizable
+  Deepfake Detection"): up-sampling copies or interpolates each source pixel into a small block, so differences
+  between pixels depend on where they sit in that block; a camera's do not.
 
 The detector works on tiles: :func:`tile_features` cuts the centre of the image into up to 5×5 tiles of
 :data:`TILE` pixels (offsets on the 8-pixel JPEG grid) and describes each. With 240 training images, tiles
@@ -32,7 +36,7 @@ from PIL import Image
 F64 = npt.NDArray[np.float64]
 
 # Bump when any feature changes: a model stores the version it was trained on and refuses another.
-FEATURE_VERSION: Final = 1
+FEATURE_VERSION: Final = 2
 CROP: Final = 256
 TILE: Final = 64
 TILES_PER_SIDE: Final = 5
@@ -40,7 +44,11 @@ MIN_SIDE: Final = 32
 SPECTRUM_BINS: Final = 16
 # (fy, fx) in cycles per pixel: Nyquist (2× up-sampling, checkerboards) and half of it (4×).
 PEAK_FREQS: Final = ((0.0, 0.5), (0.5, 0.0), (0.5, 0.5), (0.0, 0.25), (0.25, 0.0), (0.25, 0.25))
-GROUPS: Final = ("spectrum", "periodic", "residual", "dct")
+GROUPS: Final = ("spectrum", "periodic", "residual", "dct", "npr")
+# Periods (pixels) whose phase profile of differences the ``npr`` group reads: 2× and 4× up-sampling.
+NPR_PERIODS: Final = (2, 4)
+# Positions inside a 2×2 block other than its anchor (top-left), which NPR compares each of them with.
+_NPR_POSITIONS: Final = ((0, 1), (1, 0), (1, 1))
 
 # High-pass kernels from the SRM set (Fridrich & Kodovsky 2012) with the quantisation step used on each.
 _KB: Final = np.array([[-1, 2, -1], [2, -4, 2], [-1, 2, -1]], dtype=np.float64)
@@ -225,6 +233,58 @@ def dct_features(g: F64) -> F64:
     return out
 
 
+def _log_std(r: F64) -> float:
+    return float(np.log(r.std() + 1e-6))
+
+
+def _phase_spectrum(d: F64, axis: int, period: int) -> list[float]:
+    """|DFT| (frequencies 1..period/2) of the log std of ``d`` at each phase ``k mod period`` along ``axis``.
+
+    A magnitude, so it does not depend on where the up-sampling grid starts; flat (≈0) for a camera image.
+    """
+    n = d.shape[axis] // period * period
+    d = np.take(d, np.arange(n), axis=axis)
+    prof = np.array([_log_std(np.take(d, np.arange(k, n, period), axis=axis)) for k in range(period)])
+    return [float(v) for v in np.abs(np.fft.rfft(prof - prof.mean()))[1:]]
+
+
+def _npr_blocks(x: F64, phase: int) -> F64:
+    """Each pixel minus its 2×2 block's anchor (x − nearest-up(nearest-down(x)), Tan et al. 2024), blocks
+    starting at (phase, phase); shape (rows/2, 2, cols/2, 2, ...)."""
+    x = x[phase:, phase:]
+    n, m = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
+    b = x[:n, :m].reshape(n // 2, 2, m // 2, 2, *x.shape[2:])
+    out: F64 = b - b[:, :1, :, :1]
+    return out
+
+
+def npr_features(rgb: F64) -> F64:
+    """Up-sampling traces a tile carries in how neighbouring pixels relate:
+
+    - phase spectra (:func:`_phase_spectrum`) of 1st- and 2nd-order horizontal and vertical differences over
+      :data:`NPR_PERIODS`;
+    - the NPR residual at both 2×2 block phases: log std and log kurtosis at each non-anchor position;
+    - cross-colour correlations of the NPR residual (up-sampling acts on the colour planes together).
+    """
+    g = gray(rgb)
+    out: list[float] = []
+    for order in (np.array([[1.0, -1.0]]), np.array([[1.0, -2.0, 1.0]])):
+        for d, axis in ((filter2d(g, order), 1), (filter2d(g, order.T), 0)):
+            for period in NPR_PERIODS:
+                out += _phase_spectrum(d, axis, period)
+    for phase in (0, 1):
+        r = _npr_blocks(g, phase)
+        for i, j in _NPR_POSITIONS:
+            out += [_log_std(r[:, i, :, j]), float(np.log(_kurtosis(r[:, i, :, j]) + 1e-6))]
+    rc = _npr_blocks(rgb, 0).reshape(-1, 3)
+    rc = rc - rc.mean(axis=0)
+    sd = rc.std(axis=0)
+    for a, b in ((0, 1), (1, 2), (0, 2)):
+        den = sd[a] * sd[b]
+        out.append(float((rc[:, a] * rc[:, b]).mean() / den) if den > 1e-9 else 1.0)
+    return np.array(out)
+
+
 def feature_names() -> dict[str, list[str]]:
     """Names of each group's features, in vector order."""
     res: list[str] = []
@@ -238,6 +298,15 @@ def feature_names() -> dict[str, list[str]]:
         "periodic": [f"peak_{fy}_{fx}" for fy, fx in PEAK_FREQS] + ["peak_max", "peak_p999", "peak_std"],
         "residual": res,
         "dct": [f"dct_{i}" for i in range(1, 64)],
+        "npr": [
+            f"phase_d{order}{axis}_p{period}_f{k}"
+            for order in (1, 2)
+            for axis in ("h", "v")
+            for period in NPR_PERIODS
+            for k in range(1, period // 2 + 1)
+        ]
+        + [f"npr_ph{ph}_{i}{j}_{stat}" for ph in (0, 1) for i, j in _NPR_POSITIONS for stat in ("logstd", "logkurt")]
+        + ["npr_corr_rg", "npr_corr_gb", "npr_corr_rb"],
     }
 
 
@@ -265,6 +334,7 @@ def extract_crop(rgb: F64) -> dict[str, F64]:
         "periodic": periodic_features(g),
         "residual": residual_features(rgb),
         "dct": dct_features(g),
+        "npr": npr_features(rgb),
     }
 
 

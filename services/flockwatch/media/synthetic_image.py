@@ -38,6 +38,7 @@ GROUP_WORDS: Final = {
     "periodic": "periodic high-frequency peaks typical of up-sampling",
     "residual": "noise-residual statistics unlike camera sensor noise",
     "dct": "block-DCT coefficient statistics typical of generated texture",
+    "npr": "neighbouring pixels related as up-sampling layers leave them",
 }
 
 

@@ -18,7 +18,13 @@ from flockwatch.config import Settings
 from flockwatch.media import image_features as F
 from flockwatch.media.signal import MediaFile, MediaSignal, Tier
 from flockwatch.media.sniff import open_media
-from flockwatch.media.synthetic_image import DEFAULT_MODEL_DIR, SyntheticImageSignal, load_model, score_rgb
+from flockwatch.media.synthetic_image import (
+    DEFAULT_MODEL_DIR,
+    GROUP_WORDS,
+    SyntheticImageSignal,
+    load_model,
+    score_rgb,
+)
 from flockwatch.training.image import Config, list_examples, train
 
 DATA = Settings().data_dir / "media" / "images" / "cnndetection"
@@ -36,6 +42,28 @@ def test_feature_names_match_vectors() -> None:
     for g in F.GROUPS:
         assert feats[g].shape == (len(names[g]),), g
         assert np.all(np.isfinite(feats[g]))
+
+
+def test_every_feature_group_has_words_for_the_evidence() -> None:
+    assert set(GROUP_WORDS) == set(F.GROUPS)
+
+
+def _npr(image: np.ndarray) -> dict[str, float]:
+    return dict(zip(F.feature_names()["npr"], F.npr_features(F.to_rgb_array(image)), strict=True))
+
+
+def test_npr_group_sees_two_times_nearest_up_sampling_and_not_camera_like_noise() -> None:
+    noise = _noise(64, 64)
+    up = np.repeat(np.repeat(_noise(32, 32, seed=1), 2, axis=0), 2, axis=1)  # each pixel copied into a 2×2 block
+    n, u = _npr(noise), _npr(up)
+    # Inside an aligned block every pixel equals its anchor; across blocks (phase 1) they differ as in noise.
+    assert u["npr_ph0_01_logstd"] < np.log(1e-3) < n["npr_ph0_01_logstd"]
+    assert abs(u["npr_ph1_11_logstd"] - n["npr_ph1_11_logstd"]) < 1.0
+    # Differences alternate zero / non-zero with period 2: a large phase spectrum, whichever pixel starts the grid.
+    shifted = _npr(np.roll(up, 1, axis=(0, 1)))
+    for name in ("phase_d1h_p2_f1", "phase_d1v_p2_f1"):
+        assert u[name] > 5.0 > n[name] + 4.0
+        assert shifted[name] == pytest.approx(u[name], rel=0.05)
 
 
 def test_tile_features_shape_and_determinism() -> None:
@@ -95,7 +123,7 @@ def test_signal_scores_an_image_file(tmp_path: Path) -> None:
     assert f1.score is not None
     assert 0.0 <= f1.score <= 1.0
     assert f1.tier is Tier.learned
-    assert "synthetic_image v1" in f1.detail and f"{f1.score:.2f}" in f1.detail
+    assert "synthetic_image v2" in f1.detail and f"{f1.score:.2f}" in f1.detail
     assert set(f1.data["contributions"]) == set(load_model().groups)
 
 
@@ -116,8 +144,8 @@ def test_undecodable_image_gives_none(tmp_path: Path) -> None:
 def test_small_training_run_is_reproducible(tmp_path: Path) -> None:
     gens, grid = ["crn", "imle", "stargan"], (Config(("residual", "dct"), 1e-3),)
     assert len(list_examples(DATA, gens, per_class=2)) == 12
-    m1 = train(DATA, tmp_path / "a", seed=0, generators=gens, per_class=2, grid=grid)
-    train(DATA, tmp_path / "b", seed=0, generators=gens, per_class=2, grid=grid)
+    m1 = train(DATA, tmp_path / "a", seed=0, generators=gens, per_class=2, grid=grid, sensitivity_grid=grid)
+    train(DATA, tmp_path / "b", seed=0, generators=gens, per_class=2, grid=grid, sensitivity_grid=grid)
     assert set(m1["nested_logo_auroc"]) == {"crn", "imle", "stargan"}
     assert all(0.0 <= v <= 1.0 for v in m1["nested_logo_auroc"].values())
     for name in ("model.json", "metrics.json"):

@@ -115,8 +115,8 @@ def test_bootstrap_intervals() -> None:
 
 def test_seed_changes_only_the_bootstrap_intervals(tmp_path: Path) -> None:
     gens, grid = ["crn", "imle", "stargan"], (Config(("residual", "dct"), 1e-3),)
-    m0 = train(DATA, tmp_path / "s0", seed=0, generators=gens, per_class=1, grid=grid)
-    m1 = train(DATA, tmp_path / "s1", seed=1, generators=gens, per_class=1, grid=grid)
+    m0 = train(DATA, tmp_path / "s0", seed=0, generators=gens, per_class=1, grid=grid, sensitivity_grid=grid)
+    m1 = train(DATA, tmp_path / "s1", seed=1, generators=gens, per_class=1, grid=grid, sensitivity_grid=grid)
     assert (tmp_path / "s0" / "weights.pt").read_bytes() == (tmp_path / "s1" / "weights.pt").read_bytes()
     assert (tmp_path / "s0" / "model.json").read_text() == (tmp_path / "s1" / "model.json").read_text()
     differ = {k for k in m0 if m0[k] != m1[k]} - {"seconds"}
