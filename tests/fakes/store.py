@@ -23,6 +23,7 @@ from flockwatch.alerts.watchlist import WatchEntity, match_all
 from flockwatch.schema import Post
 from flockwatch.store.alerts import apply_change, merge_alert, with_delivery
 from flockwatch.store.documents import BulkResult, IndexKind, StoreUnavailable, Upsert, Version, VersionedPut
+from flockwatch.store.graph import GraphRepository
 from flockwatch.store.rollups import RollupsRepository
 from flockwatch.store.verdicts import VerdictsRepository
 from flockwatch.text.aggregate import RECENT_POSTS
@@ -138,6 +139,23 @@ class InMemoryEngine:
     def delete(self, kind: IndexKind, doc_id: str) -> bool:
         self.check_write()
         return self.docs[kind].pop(doc_id, None) is not None
+
+    def search(
+        self,
+        kind: IndexKind,
+        query: Mapping[str, Any],
+        size: int = 10,
+        sort: Sequence[Any] | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """``term`` / ``terms`` on one field only, in id order (what the repositories that use it ask for)."""
+        [(op, clause)] = query.items()
+        [(name, wanted)] = clause.items()
+        assert op in ("term", "terms") and sort is None, "the fake searches one term or terms clause only"
+        values = set(wanted if op == "terms" else [wanted])
+        self.check_read()
+        found = [(i, d) for i, d in sorted(self.docs[kind].items()) if _field(d, name) in values]
+        return [copy.deepcopy(d) | {"_id": i} for i, d in found[:size]]
 
     def scan(
         self, kind: IndexKind, query: Mapping[str, Any], sort: Sequence[Any], page: int = 1000
@@ -306,8 +324,17 @@ class InMemoryBanks:
 
 
 class InMemoryGraph:
+    """The real repository's merge-following reads (over the fake engine's ``search``), fakes for the rest."""
+
     def __init__(self, engine: InMemoryEngine) -> None:
         self.engine = engine
+        self.real = GraphRepository(engine)  # type: ignore[arg-type]
+
+    def current_cascade(self, cascade_id: str) -> dict[str, Any] | None:
+        return self.real.current_cascade(cascade_id)
+
+    def merged_into(self, cascade_id: str, most: int = 1000) -> list[str]:
+        return self.real.merged_into(cascade_id, most)
 
     def account_clusters(self, author_keys: Sequence[str]) -> dict[str, list[str]]:
         self.engine.check_read()
@@ -319,7 +346,7 @@ class InMemoryGraph:
                 out[key] = [str(c) for c in (ids if isinstance(ids, list) else [ids])]
         return out
 
-    def cascades_by_member(self, keys: Sequence[str]) -> dict[str, str]:
+    def cascades_by_member(self, keys: Sequence[str], chunk: int = 500) -> dict[str, str]:
         self.engine.check_read()
         wanted = set(keys)
         cascades = self.engine.docs[IndexKind.cascades]

@@ -11,7 +11,6 @@ from flockwatch.api.post_query import SORT, PostSearch, post_query
 from flockwatch.store import Store
 from flockwatch.store.documents import Hit, IndexKind
 
-MERGE_HOPS = 10
 MAX_POSTS = 5000
 PAGE = 1000
 
@@ -36,14 +35,7 @@ def search_hits(store: Store, search: PostSearch, limit: int, after: Sequence[An
 def cascade_of(store: Store, post_key: str) -> dict[str, Any] | None:
     """The cascade holding ``post_key`` (following merges), or ``None``."""
     cascade_id = store.graph.cascades_by_member([post_key]).get(post_key)
-    for _ in range(MERGE_HOPS):
-        if cascade_id is None:
-            return None
-        doc = store.engine.get(IndexKind.cascades, cascade_id)
-        if doc is None or not doc.get("merged_into"):
-            return doc
-        cascade_id = str(doc["merged_into"])
-    return None
+    return None if cascade_id is None else store.graph.current_cascade(cascade_id)
 
 
 def oldest_first() -> list[dict[str, Any]]:

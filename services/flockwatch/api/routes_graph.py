@@ -11,7 +11,7 @@ from flockwatch.api.access import pseudonymised
 from flockwatch.api.deps import API, Actor, Ctx, Key, Reader, post_view
 from flockwatch.api.lookups import cluster_windows, earliest_posts, edges_between, narrative_volume
 from flockwatch.api.post_query import MAX_LIMIT, SORT
-from flockwatch.graph.verdicts import MAX_NOTE, VERDICTS, VerdictError
+from flockwatch.graph.verdicts import MAX_NOTE, VERDICTS, CascadeMerged, VerdictError
 from flockwatch.store.documents import IndexKind
 
 router = APIRouter(prefix=API)
@@ -106,6 +106,8 @@ def judge_cascade(who: Actor, ctx: Ctx, cascade_id: Key, body: NewVerdict) -> di
         verdict = ctx.store.verdicts.judge(cascade_id, body.verdict, who.name, body.note)
     except KeyError:
         raise HTTPException(404, f"no cascade {cascade_id}") from None
+    except CascadeMerged as exc:
+        raise HTTPException(409, str(exc)) from None
     except VerdictError as exc:
         raise HTTPException(422, str(exc)) from None
     ctx.audit.append(who.name, who.role.value, "cascade_verdict", cascade_id, {"verdict": verdict["verdict"]})

@@ -47,7 +47,8 @@ def get_post(who: Reader, ctx: Ctx, post_key: Key) -> dict[str, Any]:
 def post_spread(
     who: Reader, ctx: Ctx, post_key: Key, max_nodes: Annotated[int, Query(ge=1, le=20_000)] = 5000
 ) -> dict[str, Any]:
-    """The post's cascade: the reshare tree, its metrics, the timeline of reshares and an analyst's verdict."""
+    """The post's cascade: the reshare tree, its metrics, the timeline of reshares, an analyst's verdict, and the
+    verdicts given on cascades that merged into it since (``merged_verdicts``, each naming its cascade)."""
     cascade = cascade_of(ctx.store, post_key)
     if cascade is None:
         if ctx.store.posts.get(post_key) is None:
@@ -56,7 +57,10 @@ def post_spread(
     ctx.audit.append(who.name, who.role.value, "post_spread", post_key)
     view = spread_history(cascade, max_nodes, ctx.names(who))
     cascade_id = view["cascade_id"]
-    return {"post_key": post_key, **view, "verdict": ctx.store.verdicts.get(cascade_id) if cascade_id else None}
+    if not cascade_id:
+        return {"post_key": post_key, **view, "verdict": None, "merged_verdicts": []}
+    merged = ctx.store.verdicts.of_cascades(ctx.store.graph.merged_into(cascade_id))
+    return {"post_key": post_key, **view, "verdict": ctx.store.verdicts.get(cascade_id), "merged_verdicts": merged}
 
 
 @router.get("/posts/{post_key}/media", tags=["posts"])

@@ -329,7 +329,7 @@ def history(
     if from_store == (input is not None):
         raise typer.BadParameter("give either --input and --format, or --from-store")
     verdicts = _read_verdicts(labels) if labels is not None else None
-    skipped, missing = 0, 0
+    skipped, missing, conflicting = 0, 0, 0
     try:
         if from_store:
             kept = store()
@@ -339,8 +339,8 @@ def history(
             judged = {cid: bool(flag) for cid, flag in flags.items() if flag is not None}
             skipped = len(given) - len(judged)
             source = f"store ({len(stored)} verdicts)" + (f", labels {labels.name}" if labels else "")
-            found, absent = judged_cascades(kept.engine, judged)
-            learnt, missing = learn(found, source), len(absent)
+            found, absent, disagree = judged_cascades(kept.engine, judged)
+            learnt, missing, conflicting = learn(found, source), len(absent), len(disagree)
         else:
             assert input is not None
             read = _cascade_reader(fmt or "")
@@ -365,7 +365,8 @@ def history(
     n_flagged = sum(learnt.judged.values())
     typer.echo(f"{len(learnt.judged)} judged cascades ({n_flagged} flagged), {len(learnt.records)} accounts, "
                f"{skipped} cascades without a usable label skipped"
-               + (f", {missing} judged cascades not in the store" if from_store else "")
+               + (f", {missing} judged cascades not in the store, {conflicting} merged cascades whose parts were "
+                  "judged both ways" if from_store else "")
                + f" -> {output}", err=True)  # fmt: skip
 
 
@@ -382,7 +383,7 @@ def verdict(
     """Judge a stored cascade, as the dashboard's cascade view and `PUT /api/v1/cascades/{id}/verdict` do (judging
     again replaces the verdict), or withdraw its verdict; prints the verdict as JSON."""
     from flockwatch.cli.store_files import store
-    from flockwatch.graph.verdicts import VerdictError
+    from flockwatch.graph.verdicts import CascadeMerged, VerdictError
 
     if withdraw == (said is not None):
         raise typer.BadParameter("give either --verdict or --withdraw")
@@ -396,6 +397,8 @@ def verdict(
         judged = kept.verdicts.judge(cascade_id, said or "", by, note)
     except KeyError:
         raise typer.BadParameter(f"no cascade {cascade_id} in the store", param_hint="CASCADE_ID") from None
+    except CascadeMerged as exc:
+        raise typer.BadParameter(str(exc), param_hint="CASCADE_ID") from exc
     except VerdictError as exc:
         raise typer.BadParameter(str(exc), param_hint="--verdict") from exc
     typer.echo(json.dumps(judged, ensure_ascii=False))

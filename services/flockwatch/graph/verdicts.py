@@ -9,6 +9,7 @@ nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,27 @@ MAX_CASCADE_ID = 1_000
 
 class VerdictError(ValueError):
     """A verdict the store must not keep, with the reason."""
+
+
+class CascadeMerged(VerdictError):
+    """The cascade merged into another since: a verdict belongs on the one that holds its posts now."""
+
+    def __init__(self, cascade_id: str, merged_into: str) -> None:
+        super().__init__(f"cascade {cascade_id} merged into {merged_into}: judge {merged_into}")
+        self.merged_into = merged_into
+
+
+def combined_flag(own: bool | None, merged: Iterable[bool]) -> bool | None:
+    """What a cascade teaches when analysts judged it and/or cascades that merged into it (flagged = ``false``).
+
+    Its own verdict wins: it was given on everything the cascade held then, the merged ones on parts. Without
+    one, the merged cascades' verdicts count when they agree; when they disagree (or there are none) it teaches
+    nothing (``None``), rather than letting one part's verdict speak for another's resharers.
+    """
+    if own is not None:
+        return own
+    flags = set(merged)
+    return flags.pop() if len(flags) == 1 else None
 
 
 def new_verdict(cascade_id: str, verdict: str, by: str, now: datetime, note: str = "") -> dict[str, Any]:

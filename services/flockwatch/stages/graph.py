@@ -86,9 +86,11 @@ from flockwatch.graph.clusters import media_flags
 from flockwatch.graph.streaming import CoAction, StreamingCoordination
 from flockwatch.graph.text import hashtags, normalize_message
 from flockwatch.graph.urls import canonicalize_url
+from flockwatch.graph.verdicts import combined_flag
 from flockwatch.messages import InMessage, StageOutcome, describe_error, parse
 from flockwatch.schema import Post, post_key
 from flockwatch.store.documents import BulkResult, IndexKind, Upsert
+from flockwatch.store.graph import GraphRepository
 from flockwatch.topics import Topic, topic_name
 
 log = logging.getLogger(__name__)
@@ -907,29 +909,43 @@ def load_cascade_scoring(settings: GraphSettings) -> tuple[RiskModel | None, Acc
     return risk, load_account_history(settings.account_history, risk)
 
 
-def judged_cascades(engine: Any, verdicts: Mapping[str, bool]) -> tuple[list[tuple[str, bool, set[str]]], list[str]]:
+def judged_cascades(
+    engine: Any, verdicts: Mapping[str, bool]
+) -> tuple[list[tuple[str, bool, set[str]]], list[str], list[str]]:
     """``(cascade id, flagged, resharers)`` of the stored cascades analysts judged (``verdicts``: cascade id ->
-    flagged), following merges (a merged cascade is judged under the id it is now scored by); and the judged ids
-    the store does not hold. Accounts are ``platform:author_id``, the keys the stage looks them up by."""
-    judged: list[tuple[str, bool, set[str]]] = []
+    flagged), following merges: a cascade is learnt once, under the id it is scored by now, with its own verdict
+    or else the agreeing verdicts of the cascades that merged into it (:func:`combined_flag`). Also the judged ids
+    the store does not hold, and the cascades whose merged parts were judged both ways (learnt from nothing).
+    Accounts are ``platform:author_id``, the keys the stage looks them up by."""
     missing: list[str] = []
-    seen: set[str] = set()
+    now_in: dict[str, tuple[dict[str, Any], bool | None, list[bool]]] = {}  # id now -> doc, own flag, merged flags
+    graph = GraphRepository(engine)
     ids = sorted(verdicts)
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         found = engine.get_many(IndexKind.cascades, chunk)
         for cid in chunk:
-            doc, where, hops = found.get(cid), cid, 0
-            while doc is not None and doc.get("merged_into") and hops < 10:  # a merged cascade's events moved
-                where = str(doc["merged_into"])
-                doc, hops = engine.get_many(IndexKind.cascades, [where]).get(where), hops + 1
+            doc = found.get(cid)
+            if doc is not None and doc.get("merged_into"):  # a merged cascade's events moved
+                doc = graph.current_cascade(cid)
             if doc is None or not doc.get("events"):
                 missing.append(cid)
                 continue
-            if where not in seen:  # two judged cascades merged into one count once, under the id it is scored by
-                seen.add(where)
-                judged.append((where, verdicts[cid], resharers(CascadeEntry.from_doc(doc | {"_id": where}).tree())))
-    return judged, missing
+            where = str(doc.get("cascade_id") or cid)
+            entry = now_in.setdefault(where, (doc, None, []))
+            if where == cid:
+                now_in[where] = (doc, verdicts[cid], entry[2])
+            else:
+                entry[2].append(verdicts[cid])
+    judged: list[tuple[str, bool, set[str]]] = []
+    conflicting: list[str] = []
+    for where, (doc, own, merged) in sorted(now_in.items()):
+        flag = combined_flag(own, merged)
+        if flag is None:
+            conflicting.append(where)
+            continue
+        judged.append((where, flag, resharers(CascadeEntry.from_doc(doc | {"_id": where}).tree())))
+    return judged, missing, conflicting
 
 
 # --------------------------------------------------------------------------------------------------------

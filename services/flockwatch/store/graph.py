@@ -11,6 +11,10 @@ from flockwatch.schema import document_id
 from flockwatch.store.documents import IndexKind
 from flockwatch.store.engine import Engine
 
+# A merge chain (A merged into B, B into C...) is followed this far at most: a cycle, which the stage never
+# writes, must not hang a read.
+MERGE_HOPS = 10
+
 
 class GraphRepository:
     def __init__(self, engine: Engine) -> None:
@@ -49,6 +53,31 @@ class GraphRepository:
                 for key in hit.matched:
                     out[key] = str(hit.source.get("cascade_id") or hit.id)
         return out
+
+    def current_cascade(self, cascade_id: str) -> dict[str, Any] | None:
+        """The stored cascade ``cascade_id`` is now part of: itself, or the one it merged into (followed through
+        ``merged_into``); ``None`` when the store holds none."""
+        doc = self.engine.get(IndexKind.cascades, cascade_id)
+        for _ in range(MERGE_HOPS):
+            if doc is None or not doc.get("merged_into"):
+                return doc
+            doc = self.engine.get(IndexKind.cascades, str(doc["merged_into"]))
+        return None
+
+    def merged_into(self, cascade_id: str, most: int = 1000) -> list[str]:
+        """Ids of the cascades that merged into ``cascade_id``, directly or through one another (nearest first)."""
+        found: list[str] = []
+        frontier, seen = [cascade_id], {cascade_id}
+        for _ in range(MERGE_HOPS):
+            hits = self.engine.search(
+                IndexKind.cascades, {"terms": {"merged_into": frontier}}, size=most, fields=["cascade_id"]
+            )
+            frontier = sorted({str(h.get("cascade_id") or h["_id"]) for h in hits} - seen)
+            if not frontier:
+                break
+            seen.update(frontier)
+            found += frontier
+        return found[:most]
 
     def edges(
         self, start: datetime | None = None, end: datetime | None = None, kinds: Sequence[str] = ()

@@ -229,10 +229,18 @@ def test_an_analyst_judges_a_cascade_and_a_researcher_sees_the_verdict(page: Pag
     page.get_by_role("button", name="Judge true").click()
     expect(page.locator("p.verdict")).to_contain_text("judged true")
 
+    # A cascade judged before it merged into this one: its verdict shows here, naming it.
+    stub = {"cascade_id": "twitter:90", "merged_into": "twitter:0", "size": 0, "members": [], "events": []}
+    store.engine.docs[IndexKind.cascades]["twitter:90"] = stub
+    store.verdicts.judge("twitter:0", "true", "analyst person")
+    store.verdicts.put({"cascade_id": "twitter:90", "verdict": "false", "by": "x", "at": "2026-01-01T00:00:00+00:00"})
+
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, base, keys["researcher"])
     open_route(page, base, "#/spread/twitter:0")
-    assert "judged true by analyst person" in text(page, "p.verdict")
+    said = page.locator("p.verdict").all_inner_texts()
+    assert len(said) == 2 and said[0].startswith("judged true by analyst person")
+    assert said[1].startswith("Before merging into this cascade, twitter:90 was judged false by x")
     assert page.locator(".verdict-actions").count() == 0
 
 

@@ -237,6 +237,28 @@ def test_an_analysts_verdict_on_a_cascade_is_kept_shown_replaced_and_withdrawn(s
     assert actions.count("cascade_verdict") == 2 and actions.count("cascade_verdict_withdrawn") == 1
 
 
+def test_verdicts_on_cascades_merged_since_show_on_the_cascade_that_holds_them_and_cannot_be_given_again(
+    setup: Any,
+) -> None:
+    client, store, keys, _ = setup
+    analyst = auth(keys["analyst"])
+    cascades = store.engine.docs[IndexKind.cascades]
+    stub = {"size": 0, "members": [], "events": []}
+    cascades["twitter:90"] = {"cascade_id": "twitter:90", "merged_into": "twitter:0", **stub}
+    cascades["twitter:91"] = {"cascade_id": "twitter:91", "merged_into": "twitter:90", **stub}  # two hops
+    cascades["twitter:92"] = {"cascade_id": "twitter:92", "merged_into": "twitter:elsewhere", **stub}
+    for cid, said in (("twitter:91", "false"), ("twitter:92", "true")):
+        store.verdicts.put({"cascade_id": cid, "verdict": said, "by": "x", "at": "2026-01-01T00:00:00+00:00"})
+    shown = client.get(f"{API}/posts/twitter:2/spread", headers=analyst).json()
+    assert shown["cascade_id"] == "twitter:0" and shown["verdict"] is None
+    assert [(v["cascade_id"], v["verdict"]) for v in shown["merged_verdicts"]] == [("twitter:91", "false")]
+    refused = client.put(f"{API}/cascades/twitter:91/verdict", json={"verdict": "true"}, headers=analyst)
+    assert refused.status_code == 409 and refused.json()["detail"] == (
+        "cascade twitter:91 merged into twitter:0: judge twitter:0"
+    )
+    assert store.verdicts.get("twitter:91")["verdict"] == "false"  # unchanged
+
+
 def test_alert_actions_follow_the_lifecycle_and_are_audited(setup: Any) -> None:
     client, store, keys, settings = setup
     done = client.post(f"{API}/alerts/a1/acknowledge", params={"note": "looking"}, headers=auth(keys["analyst"]))

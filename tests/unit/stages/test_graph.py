@@ -24,6 +24,7 @@ from flockwatch.stages.graph import (
     GraphState,
     doc_id,
     edge_evidence,
+    judged_cascades,
     post_objects,
 )
 from flockwatch.stages.graph_windows import WindowOptions, build_table, window_coactions
@@ -211,6 +212,36 @@ def test_replays_and_restarts_change_nothing() -> None:
     assert _ingest(GraphState(store), list(reversed(_sample()))) == 0
     assert store.engine.writes == writes
     assert store.engine.docs == snapshot
+
+
+def test_judged_cascades_follow_merges_own_verdict_first_and_skip_parts_judged_both_ways() -> None:
+    store = InMemoryStore()
+    # 3 and 6 reply to posts not seen yet (2, 5): cascades open at 2 and 5, then merge into 1 and 4 when 2 and 5
+    # arrive as replies to them.
+    first = [gp("1", "a", 0, "root"), gp("4", "d", 1, "root two"), gp("3", "c", 20, "x", reply="2")]
+    _ingest(GraphState(store), [*first, gp("6", "f", 25, "y", reply="5")])
+    second = [gp("2", "b", 10, "yo", reply="1"), gp("5", "e", 5, "hey", reply="4"), gp("7", "g", 30, "z", reply="2")]
+    _ingest(GraphState(store), second)
+    cascades = store.engine.docs[IndexKind.cascades]
+    assert cascades["twitter:2"]["merged_into"] == "twitter:1" and cascades["twitter:5"]["merged_into"] == "twitter:4"
+    stub = {"size": 0, "members": [], "events": []}
+    cascades["twitter:8"] = {"cascade_id": "twitter:8", "merged_into": "twitter:1", **stub}
+
+    def judge(verdicts: dict[str, bool]) -> tuple[list[tuple[str, bool]], list[str], list[str]]:
+        judged, missing, conflicting = judged_cascades(store.engine, verdicts)
+        return [(cid, flag) for cid, flag, _ in judged], missing, conflicting
+
+    # A merged part's verdict is learnt under the cascade that holds it now, with that cascade's resharers.
+    [(cid, flag, accounts)] = judged_cascades(store.engine, {"twitter:2": True})[0]
+    assert (cid, flag) == ("twitter:1", True) and accounts == {"twitter:b", "twitter:c", "twitter:g"}
+    # Its own verdict wins over its parts'; parts that agree count once; parts judged both ways teach nothing.
+    assert judge({"twitter:1": False, "twitter:2": True, "twitter:5": True}) == (
+        [("twitter:1", False), ("twitter:4", True)],
+        [],
+        [],
+    )
+    assert judge({"twitter:2": True, "twitter:8": True}) == ([("twitter:1", True)], [], [])
+    assert judge({"twitter:2": True, "twitter:8": False, "twitter:404": True}) == ([], ["twitter:404"], ["twitter:1"])
 
 
 def test_a_cascade_written_before_its_spreader_coordinates_is_rewritten() -> None:

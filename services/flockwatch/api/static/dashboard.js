@@ -273,18 +273,25 @@ async function spreadView(key) {
     h("h2", {}, "Metrics"),
     table(["metric", "value"], metrics.map(([k, v]) => [k.replaceAll("_", " "), typeof v === "number" ? Number(v.toFixed(4)) : String(v)])),
     h("p", { class: "muted" }, `${s.tree.nodes.length} posts listed${s.tree.omitted ? `, ${s.tree.omitted} more left out` : ""}.`),
-    verdictPanel(s.cascade_id, s.verdict),
+    verdictPanel(s.cascade_id, s.verdict, s.merged_verdicts),
     resharerHistory(s.metrics.resharer_history),
   ];
 }
 
 // An analyst's verdict on the cascade: shown to everyone; given, changed or withdrawn by roles that may act.
 // False and true verdicts are what `flockwatch graph history --from-store` learns the resharers' records from.
-function verdictPanel(cascadeId, verdict) {
-  const said = verdict
-    ? h("p", { class: "verdict" }, h("span", { class: `badge verdict-${verdict.verdict}` }, `judged ${verdict.verdict}`),
-      ` by ${verdict.by}, ${when(verdict.at)}`, verdict.note ? `: ${verdict.note}` : "")
-    : h("p", { class: "muted verdict" }, "Not judged yet.");
+// A verdict's badge, who and when, and its note.
+function verdictLine(v, prefix) {
+  return h("p", { class: "verdict" }, prefix || "", h("span", { class: `badge verdict-${v.verdict}` }, `judged ${v.verdict}`),
+    ` by ${v.by}, ${when(v.at)}`, v.note ? `: ${v.note}` : "");
+}
+
+function verdictPanel(cascadeId, verdict, merged) {
+  const said = [
+    verdict ? verdictLine(verdict) : h("p", { class: "muted verdict" }, "Not judged yet."),
+    // Verdicts given before their cascades merged into this one: on part of what it holds now.
+    (merged || []).map((v) => verdictLine(v, `Before merging into this cascade, ${v.cascade_id} was `)),
+  ];
   if (!can("act") || !cascadeId) return [h("h2", {}, "Verdict"), said];
   const note = h("input", { type: "text", name: "verdict-note", "aria-label": "verdict note", placeholder: "why (fact-check, source)", maxlength: "2000" });
   const box = h("p", { class: "row actions verdict-actions" });
