@@ -81,6 +81,11 @@ def test_graph_worker_fuses_a_history_of_judged_stored_cascades(
     assert {v["cascade_id"]: v["verdict"] for v in listed} == by_analysts
     refused = CliRunner().invoke(app, ["graph", "verdict", "twitter:not-stored", "--verdict", "false"])
     assert refused.exit_code == 2 and "no cascade twitter:not-stored" in words(refused.output)
+    target = str(largest[0]["cascade_id"])
+    stub = {"cascade_id": "twitter:merged", "merged_into": target, "size": 0, "members": [], "events": []}
+    open_store(settings).engine.put(IndexKind.cascades, "twitter:merged", stub)
+    merged = CliRunner().invoke(app, ["graph", "verdict", "twitter:merged", "--verdict", "false"])
+    assert merged.exit_code == 2 and f"merged into {target}: judge {target}" in words(merged.output)
     labels, history_path = tmp_path / "judged.jsonl", tmp_path / "history.json"
     rows = [{"cascade_id": cid, "label": label} for cid, label in verdicts.items() if cid not in by_analysts]
     rows.append({"cascade_id": "twitter:not-stored", "label": "false"})
