@@ -188,6 +188,18 @@ def _kurtosis(r: F64) -> float:
     return float((c**4).mean() / (v * v)) if v > 1e-12 else 0.0
 
 
+def _colour_correlations(residual: F64) -> list[float]:
+    """Correlations of a colour residual's R-G, G-B and R-B planes (1 where a plane is flat)."""
+    rc = residual.reshape(-1, 3)
+    rc = rc - rc.mean(axis=0)
+    sd = rc.std(axis=0)
+    out = []
+    for a, b in ((0, 1), (1, 2), (0, 2)):
+        den = sd[a] * sd[b]
+        out.append(float((rc[:, a] * rc[:, b]).mean() / den) if den > 1e-9 else 1.0)
+    return out
+
+
 def residual_features(rgb: F64) -> F64:
     """SRM-style residual statistics: for 4 high-pass filters, log std, log kurtosis and a truncated histogram;
     a 5×5 co-occurrence of horizontal and vertical neighbours of the KB residual; cross-colour correlations."""
@@ -206,12 +218,7 @@ def residual_features(rgb: F64) -> F64:
     pairs = np.concatenate([(kb[:, :-1] * side + kb[:, 1:]).ravel(), (kb[:-1, :] * side + kb[1:, :]).ravel()])
     out += list(np.bincount(pairs, minlength=side * side) / max(pairs.size, 1))
     # Demosaicing couples the colour channels' noise in camera images; generators couple them differently.
-    rc = filter2d(rgb, _KB).reshape(-1, 3)
-    rc = rc - rc.mean(axis=0)
-    sd = rc.std(axis=0)
-    for a, b in ((0, 1), (1, 2), (0, 2)):
-        den = sd[a] * sd[b]
-        out.append(float((rc[:, a] * rc[:, b]).mean() / den) if den > 1e-9 else 1.0)
+    out += _colour_correlations(filter2d(rgb, _KB))
     return np.array(out)
 
 
@@ -276,12 +283,7 @@ def npr_features(rgb: F64) -> F64:
         r = _npr_blocks(g, phase)
         for i, j in _NPR_POSITIONS:
             out += [_log_std(r[:, i, :, j]), float(np.log(_kurtosis(r[:, i, :, j]) + 1e-6))]
-    rc = _npr_blocks(rgb, 0).reshape(-1, 3)
-    rc = rc - rc.mean(axis=0)
-    sd = rc.std(axis=0)
-    for a, b in ((0, 1), (1, 2), (0, 2)):
-        den = sd[a] * sd[b]
-        out.append(float((rc[:, a] * rc[:, b]).mean() / den) if den > 1e-9 else 1.0)
+    out += _colour_correlations(_npr_blocks(rgb, 0))
     return np.array(out)
 
 
