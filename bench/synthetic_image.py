@@ -2,9 +2,10 @@
 
 ``python -m bench.synthetic_image`` runs the nested leave-one-generator-out evaluation of
 :mod:`flockwatch.training.image` on the CNNDetection images (Wang et al. 2020), then scores each fold's
-held-out images again after JPEG re-compression at quality 50 and after a 0.5× bicubic resize (every image, then
-only the real ones, then only the generated ones), with the same fold model (trained on clean images only), and
-times the committed model end to end (decode, features, score).
+held-out images again after JPEG re-compression at quality 50 and after 0.5× and 1.5× bicubic resizes (every
+image, then only the real ones, then only the generated ones), with the same fold model (trained on clean images
+and their enlarged copies, at other factors than 1.5×), and times the committed model end to end (decode,
+features, score).
 The AUROCs go to ``models/synthetic_image/robustness.json`` and the model card's ``robustness`` block; the
 whole section, throughput included, to docs/benchmarks.md.
 """
@@ -29,6 +30,8 @@ from flockwatch.media.synthetic_image import DEFAULT_MODEL_DIR, explain_rgb, loa
 from flockwatch.training.image import (
     DATA_SUBDIR,
     ROBUSTNESS_JSON,
+    UPSCALE_FACTORS,
+    augment,
     featurize,
     list_examples,
     nested_logo,
@@ -78,7 +81,11 @@ def main() -> None:
     examples = list_examples(image_dir)
     gens, labels = [e.generator for e in examples], [e.label for e in examples]
     tiles = featurize(examples)
-    altered = {"jpeg q=50": featurize(examples, jpeg(50)), "resize 0.5×": featurize(examples, resize(0.5))}
+    altered = {
+        "jpeg q=50": featurize(examples, jpeg(50)),
+        "resize 0.5×": featurize(examples, resize(0.5)),
+        "resize 1.5×": featurize(examples, resize(1.5)),  # up-scaling interpolates: periodic traces of its own
+    }
     variants = dict(altered)
     # One class altered, the other not: a real photo re-saved or down-scaled beside an untouched fake, and the
     # reverse. Altering both alike can keep the ranking while a mix breaks it.
@@ -87,7 +94,7 @@ def main() -> None:
             variants[f"{cls} only, {name}"] = [
                 feats[i] if e.label == label else tiles[i] for i, e in enumerate(examples)
             ]
-    res = nested_logo(tiles, gens, labels, test_tiles=variants)
+    res = nested_logo(tiles, gens, labels, test_tiles=variants, fit_tiles=augment(examples, tiles))
     timed = [e.path for e in examples[::8]]
     ips, sizes, n_tiles = images_per_second(timed)
     robustness = {
@@ -105,7 +112,8 @@ def main() -> None:
         "Nested leave-one-generator-out AUROC: each row's generator is never trained on, nor used to choose "
         f"settings. {len(examples)} CNNDetection images (Wang et al. 2020), "
         f"{'/'.join(map(str, per_class))} generated and as many real per generator; "
-        "robustness columns alter only the held-out images (the fold model saw clean images only): all of them, "
+        "robustness columns alter only the held-out images (the fold model saw clean images and their copies "
+        f"enlarged {' and '.join(f'{f:g}×' for f in UPSCALE_FACTORS)}, never these alterations): all of them, "
         'or only one class ("reals only": real images altered beside clean generated ones).',
         "",
         "| held-out generator | " + " | ".join(cols) + " | settings chosen on the other five |",

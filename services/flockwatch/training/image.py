@@ -67,6 +67,9 @@ GRID: Final = tuple(Config(groups, l2) for groups in GRID_GROUPS for l2 in (1e-3
 # The same groups over v1's L2 range. GRID's range was widened after seeing LOGO figures with the ``npr`` group,
 # so the card also reports the nested figure this grid gives: how much the headline depends on that choice.
 SENSITIVITY_GRID: Final = tuple(Config(groups, l2) for groups in GRID_GROUPS for l2 in (1e-4, 1e-3, 1e-2))
+# Every training image is also fitted enlarged by these factors (:func:`augment`). The robustness bench enlarges
+# held-out images 1.5×, a factor the fit never saw.
+UPSCALE_FACTORS: Final = (1.3, 2.0)
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,26 @@ def load_rgb(path: Path) -> npt.NDArray[np.uint8]:
 def featurize(examples: Sequence[Example], load: Transform = load_rgb) -> list[F64]:
     """Tile-feature matrices (all groups) per example; ``load`` may re-encode or resize for robustness runs."""
     return [image_features.tile_features(load(e.path), ALL_GROUPS) for e in examples]
+
+
+def upscaled(factor: float) -> Transform:
+    """A loader that enlarges the image ``factor`` times (bicubic), as a zoomed screenshot or a re-upload does."""
+
+    def load(path: Path) -> npt.NDArray[np.uint8]:
+        im = open_image(path)
+        return np.asarray(im.resize((round(im.width * factor), round(im.height * factor)), Image.Resampling.BICUBIC))
+
+    return load
+
+
+def augment(examples: Sequence[Example], tiles: Sequence[F64], factors: Sequence[float] = UPSCALE_FACTORS) -> list[F64]:
+    """Each example's tiles followed by those of its copies enlarged by ``factors``, with the example's label.
+
+    Enlarging interpolates, which leaves periodic traces the ``npr`` and ``periodic`` groups otherwise read as
+    generation; copies that keep their class teach the fit that re-sampling is not generation.
+    """
+    copies = [featurize(examples, upscaled(f)) for f in factors]
+    return [np.concatenate([t, *(c[i] for c in copies)]) for i, t in enumerate(tiles)]
 
 
 def columns(groups: Sequence[str]) -> npt.NDArray[np.int64]:
@@ -181,10 +204,15 @@ def logo(
 
 
 def choose(
-    tiles: Sequence[F64], gens: Sequence[str], labels: Sequence[int], grid: Sequence[Config]
+    tiles: Sequence[F64],
+    gens: Sequence[str],
+    labels: Sequence[int],
+    grid: Sequence[Config],
+    test_tiles: Sequence[F64] | None = None,
 ) -> tuple[Config, dict[str, float]]:
-    """The config with the best mean LOGO AUROC over these generators (first in grid order on ties)."""
-    means = {c.label(): float(np.mean(list(logo(tiles, gens, labels, c).values()))) for c in grid}
+    """The config with the best mean LOGO AUROC over these generators (first in grid order on ties); folds fit on
+    ``tiles`` and score ``test_tiles`` (the same images unaugmented) when given."""
+    means = {c.label(): float(np.mean(list(logo(tiles, gens, labels, c, test_tiles).values()))) for c in grid}
     best = max(grid, key=lambda c: means[c.label()])
     return best, means
 
@@ -195,14 +223,18 @@ def nested_logo(
     labels: Sequence[int],
     grid: Sequence[Config] = GRID,
     test_tiles: Mapping[str, Sequence[F64]] | None = None,
+    fit_tiles: Sequence[F64] | None = None,
 ) -> dict[str, Any]:
     """Outer LOGO whose config is chosen by inner LOGO on the training generators only.
 
-    ``test_tiles`` maps a variant name ("jpeg50", ...) to features of the same images altered; each variant's
-    held-out AUROC uses the same fitted fold model as the clean one. Also returns each fold's split (which
-    generators chose the settings and fitted, which one reported) and the held-out labels and logits.
+    Folds fit on ``fit_tiles`` (the images with their augmented copies, :func:`augment`) when given, and always
+    score ``tiles`` (the images as they are). ``test_tiles`` maps a variant name ("jpeg50", ...) to features of
+    the same images altered; each variant's held-out AUROC uses the same fitted fold model as the clean one. Also
+    returns each fold's split (which generators chose the settings and fitted, which one reported) and the
+    held-out labels and logits.
     """
     y = np.asarray(labels)
+    train_on = tiles if fit_tiles is None else fit_tiles
     variants: dict[str, Sequence[F64]] = {"clean": tiles, **(test_tiles or {})}
     per: dict[str, dict[str, float]] = {v: {} for v in variants}
     logits: dict[str, dict[str, list[float]]] = {v: {} for v in variants}
@@ -210,9 +242,9 @@ def nested_logo(
     chosen: dict[str, str] = {}
     splits: dict[str, dict[str, Any]] = {}
     for f in generator_folds(gens):
-        tr_tiles, tr_gens = [tiles[i] for i in f.train_idx], [gens[i] for i in f.train_idx]
+        tr_tiles, tr_gens = [train_on[i] for i in f.train_idx], [gens[i] for i in f.train_idx]
         tr_y = [int(y[i]) for i in f.train_idx]
-        config, _ = choose(tr_tiles, tr_gens, tr_y, grid)
+        config, _ = choose(tr_tiles, tr_gens, tr_y, grid, [tiles[i] for i in f.train_idx])
         chosen[f.held_out] = config.label()
         m = fit(tr_tiles, tr_y, config)
         held_labels[f.held_out] = [int(y[i]) for i in f.test_idx]
@@ -375,10 +407,12 @@ def train(
     per_class: int | None = None,
     grid: Sequence[Config] = GRID,
     sensitivity_grid: Sequence[Config] = SENSITIVITY_GRID,
+    upscale: Sequence[float] = UPSCALE_FACTORS,
 ) -> dict[str, Any]:
     """Leak check, nested-LOGO evaluation (with ``grid``, and again with ``sensitivity_grid`` for the card's
     sensitivity line), then the final fit on every image; writes weights, model.json, metrics.json and the card's
-    figure blocks. ``seed`` draws only the bootstrap resamples.
+    figure blocks. Every fit also sees its images enlarged by ``upscale`` (:func:`augment`); every AUROC scores
+    the images as they are. ``seed`` draws only the bootstrap resamples.
 
     ``data_dir`` is the shared data folder (``Settings().data_dir``) or the cnndetection folder itself.
     """
@@ -390,12 +424,13 @@ def train(
         examples = list_examples(image_dir, generators, per_class)
         leaks = leak_check(examples)
         tiles = featurize(examples)
+        fit_tiles = augment(examples, tiles, upscale)
         feat_s = time.perf_counter() - t0
         gens, labels = [e.generator for e in examples], [e.label for e in examples]
-        nested = nested_logo(tiles, gens, labels, grid)
-        sensitivity = nested_logo(tiles, gens, labels, sensitivity_grid)
-        final_config, logo_means = choose(tiles, gens, labels, grid)
-        model = fit(tiles, labels, final_config)
+        nested = nested_logo(tiles, gens, labels, grid, fit_tiles=fit_tiles)
+        sensitivity = nested_logo(tiles, gens, labels, sensitivity_grid, fit_tiles=fit_tiles)
+        final_config, logo_means = choose(fit_tiles, gens, labels, grid, tiles)
+        model = fit(fit_tiles, labels, final_config)
         train_auc = auroc(labels, [model.image_logit(t) for t in tiles])
         total_s = time.perf_counter() - t0
     finally:
@@ -408,6 +443,7 @@ def train(
         "generators": sorted(set(gens)),
         "leak_check": leaks,
         "grid": [c.label() for c in grid],
+        "augmentation_upscale_factors": list(upscale),
         "nested_splits": nested["splits"],
         "nested_logo_auroc": nested["per_generator"]["clean"],
         "nested_logo_auroc_mean": nested["mean"]["clean"],

@@ -16,14 +16,18 @@ from flockwatch.metrics import auroc
 from flockwatch.model_card import read_block
 from flockwatch.training.image import (
     CARD,
+    UPSCALE_FACTORS,
     Config,
+    augment,
     bootstrap_intervals,
     card_figures,
+    featurize,
     generator_folds,
     jpeg_facts,
     leak_check,
     list_examples,
     train,
+    upscaled,
 )
 
 DATA = Settings().data_dir / "media" / "images" / "cnndetection"
@@ -47,6 +51,20 @@ def test_card_states_no_drifting_cli_or_figures() -> None:
     text = (DEFAULT_MODEL_DIR / CARD).read_text()
     assert "once the CLI wires it" not in text
     assert "flockwatch train synthetic-image" in text
+
+
+def test_training_copies_are_enlarged_images_of_the_same_class_and_never_scored() -> None:
+    examples = list_examples(DATA, ["crn"], per_class=1)
+    tiles = featurize(examples)
+    fitted = augment(examples, tiles, (1.3, 2.0))
+    for e, t, f in zip(examples, tiles, fitted, strict=True):
+        big = featurize([e], upscaled(2.0))[0]
+        assert f.shape[0] == t.shape[0] + featurize([e], upscaled(1.3))[0].shape[0] + big.shape[0]
+        np.testing.assert_array_equal(f[: t.shape[0]], t)  # the image itself first, then its copies
+        np.testing.assert_array_equal(f[-big.shape[0] :], big)
+        assert not np.allclose(big, t)  # enlarging changes the features: the copies teach something
+    assert METRICS["augmentation_upscale_factors"] == list(UPSCALE_FACTORS)
+    assert 1.5 not in UPSCALE_FACTORS  # the robustness bench enlarges 1.5×: a factor no fit saw
 
 
 def test_generator_folds_on_the_real_data_are_disjoint_and_match_the_metrics() -> None:
