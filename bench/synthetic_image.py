@@ -35,6 +35,7 @@ from flockwatch.training.image import (
     featurize,
     list_examples,
     nested_logo,
+    resized,
     write_card,
 )
 
@@ -47,15 +48,6 @@ def jpeg(quality: int) -> Callable[[Path], U8]:
         open_image(path).save(buf, "JPEG", quality=quality)
         buf.seek(0)
         return np.asarray(Image.open(buf).convert("RGB"))
-
-    return load
-
-
-def resize(factor: float) -> Callable[[Path], U8]:
-    def load(path: Path) -> U8:
-        im = open_image(path)
-        size = (max(1, round(im.width * factor)), max(1, round(im.height * factor)))
-        return np.asarray(im.resize(size, Image.Resampling.BICUBIC))
 
     return load
 
@@ -83,8 +75,8 @@ def main() -> None:
     tiles = featurize(examples)
     altered = {
         "jpeg q=50": featurize(examples, jpeg(50)),
-        "resize 0.5×": featurize(examples, resize(0.5)),
-        "resize 1.5×": featurize(examples, resize(1.5)),  # up-scaling interpolates: periodic traces of its own
+        "resize 0.5×": featurize(examples, resized(0.5)),
+        "resize 1.5×": featurize(examples, resized(1.5)),  # up-scaling interpolates: periodic traces of its own
     }
     variants = dict(altered)
     # One class altered, the other not: a real photo re-saved or down-scaled beside an untouched fake, and the

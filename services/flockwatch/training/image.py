@@ -122,12 +122,13 @@ def featurize(examples: Sequence[Example], load: Transform = load_rgb) -> list[F
     return [image_features.tile_features(load(e.path), ALL_GROUPS) for e in examples]
 
 
-def upscaled(factor: float) -> Transform:
-    """A loader that enlarges the image ``factor`` times (bicubic), as a zoomed screenshot or a re-upload does."""
+def resized(factor: float) -> Transform:
+    """A loader that resizes the image ``factor`` times (bicubic), as a zoomed screenshot or a re-upload does."""
 
     def load(path: Path) -> npt.NDArray[np.uint8]:
         im = open_image(path)
-        return np.asarray(im.resize((round(im.width * factor), round(im.height * factor)), Image.Resampling.BICUBIC))
+        size = (max(1, round(im.width * factor)), max(1, round(im.height * factor)))
+        return np.asarray(im.resize(size, Image.Resampling.BICUBIC))
 
     return load
 
@@ -138,7 +139,7 @@ def augment(examples: Sequence[Example], tiles: Sequence[F64], factors: Sequence
     Enlarging interpolates, which leaves periodic traces the ``npr`` and ``periodic`` groups otherwise read as
     generation; copies that keep their class teach the fit that re-sampling is not generation.
     """
-    copies = [featurize(examples, upscaled(f)) for f in factors]
+    copies = [featurize(examples, resized(f)) for f in factors]
     return [np.concatenate([t, *(c[i] for c in copies)]) for i, t in enumerate(tiles)]
 
 

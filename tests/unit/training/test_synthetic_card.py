@@ -26,8 +26,8 @@ from flockwatch.training.image import (
     jpeg_facts,
     leak_check,
     list_examples,
+    resized,
     train,
-    upscaled,
 )
 
 DATA = Settings().data_dir / "media" / "images" / "cnndetection"
@@ -58,8 +58,8 @@ def test_training_copies_are_enlarged_images_of_the_same_class_and_never_scored(
     tiles = featurize(examples)
     fitted = augment(examples, tiles, (1.3, 2.0))
     for e, t, f in zip(examples, tiles, fitted, strict=True):
-        big = featurize([e], upscaled(2.0))[0]
-        assert f.shape[0] == t.shape[0] + featurize([e], upscaled(1.3))[0].shape[0] + big.shape[0]
+        big = featurize([e], resized(2.0))[0]
+        assert f.shape[0] == t.shape[0] + featurize([e], resized(1.3))[0].shape[0] + big.shape[0]
         np.testing.assert_array_equal(f[: t.shape[0]], t)  # the image itself first, then its copies
         np.testing.assert_array_equal(f[-big.shape[0] :], big)
         assert not np.allclose(big, t)  # enlarging changes the features: the copies teach something
