@@ -188,6 +188,14 @@ def _kurtosis(r: F64) -> float:
     return float((c**4).mean() / (v * v)) if v > 1e-12 else 0.0
 
 
+def _log_std(r: F64) -> float:
+    return float(np.log(r.std() + 1e-6))
+
+
+def _log_kurtosis(r: F64) -> float:
+    return float(np.log(_kurtosis(r) + 1e-6))
+
+
 def _colour_correlations(residual: F64) -> list[float]:
     """Correlations of a colour residual's R-G, G-B and R-B planes (1 where a plane is flat)."""
     rc = residual.reshape(-1, 3)
@@ -210,8 +218,7 @@ def residual_features(rgb: F64) -> F64:
     for kernels, q in ((first, 1.0), (second, 2.0), ([_KB], 4.0), ([_KV], 12.0)):
         rs = [filter2d(g, k) for k in kernels]
         flat = np.concatenate([r.ravel() for r in rs])
-        out.append(float(np.log(flat.std() + 1e-6)))
-        out.append(float(np.log(_kurtosis(flat) + 1e-6)))
+        out += [_log_std(flat), _log_kurtosis(flat)]
         out += list(np.mean([_trunc_hist(r, q) for r in rs], axis=0))
     kb = np.clip(np.round(filter2d(g, _KB) / 4.0), -_TRUNC, _TRUNC).astype(np.int64) + _TRUNC
     side = 2 * _TRUNC + 1
@@ -238,10 +245,6 @@ def dct_features(g: F64) -> F64:
     mag = np.abs(coef).reshape(-1, 64).mean(axis=0)
     out: F64 = np.log(mag[1:] + 1e-3)
     return out
-
-
-def _log_std(r: F64) -> float:
-    return float(np.log(r.std() + 1e-6))
 
 
 def _phase_spectrum(d: F64, axis: int, period: int) -> list[float]:
@@ -282,7 +285,7 @@ def npr_features(rgb: F64) -> F64:
     for phase in (0, 1):
         r = _npr_blocks(g, phase)
         for i, j in _NPR_POSITIONS:
-            out += [_log_std(r[:, i, :, j]), float(np.log(_kurtosis(r[:, i, :, j]) + 1e-6))]
+            out += [_log_std(r[:, i, :, j]), _log_kurtosis(r[:, i, :, j])]
     out += _colour_correlations(_npr_blocks(rgb, 0))
     return np.array(out)
 
