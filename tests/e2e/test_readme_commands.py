@@ -135,7 +135,11 @@ COVERAGE: dict[str, tuple[str, ...]] = {
     "train face-video": (
         "tests/unit/media/test_face_video.py::test_self_blend_is_deterministic_and_keeps_the_mask_soft",
     ),
-    "score text": ("tests/unit/text/test_detector.py::test_cli_score_text_jsonl_and_csv",),
+    "score text": (
+        "tests/unit/text/test_detector.py::test_cli_score_text_jsonl_and_csv",
+        "tests/unit/text/test_thresholds.py::test_cli_calibrate_text_then_score_at_those_thresholds",
+    ),
+    "calibrate text": ("tests/unit/text/test_thresholds.py::test_cli_calibrate_text_then_score_at_those_thresholds",),
     "score media": ("tests/e2e/test_media_cli.py::test_score_media_lines",),
     "top FIELD": ("test_demo_summary_and_try_next", "test_search_and_top_field"),
     "top narratives": (

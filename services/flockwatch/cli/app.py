@@ -21,7 +21,7 @@ from flockwatch.cli.plot import plot_app
 from flockwatch.cli.query import query_app
 from flockwatch.cli.quiet import quiet_third_party, show_everything
 from flockwatch.cli.serve import serve, token_app
-from flockwatch.cli.text import narratives, score_app, top_app
+from flockwatch.cli.text import calibrate_app, narratives, score_app, top_app
 from flockwatch.cli.train import train_app
 from flockwatch.config import Settings, get_settings
 
@@ -35,6 +35,7 @@ app.add_typer(worker_app, name="worker")
 app.add_typer(graph_app, name="graph")
 app.add_typer(train_app, name="train")
 app.add_typer(score_app, name="score")
+app.add_typer(calibrate_app, name="calibrate")
 app.command("narratives")(narratives)
 app.add_typer(top_app, name="top")  # `top FIELD`, `top narratives`, `top accounts`
 score_app.command("media")(score_media)

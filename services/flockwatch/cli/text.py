@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from flockwatch.text.records import Record
 
 score_app = typer.Typer(help="Score content from files, no services needed.", no_args_is_help=True)
+calibrate_app = typer.Typer(help="Re-pick a model's labelling thresholds on your own posts.", no_args_is_help=True)
 
 BATCH = 512
 
@@ -44,6 +45,7 @@ InputOpt = Annotated[Path, typer.Option("--input", help="JSONL with `id` and `te
 OutputOpt = Annotated[Path, typer.Option("--output", help="JSONL, one line per input record.")]
 TextCol = Annotated[str, typer.Option("--text-column", help="Field or CSV column holding the text.")]
 IdCol = Annotated[str, typer.Option("--id-column", help="Field or CSV column holding the id.")]
+ModelOpt = Annotated[Path | None, typer.Option("--model", help="Model folder (default models/text_detector).")]
 
 
 @score_app.command("text")
@@ -53,13 +55,32 @@ def score_text(
     text_column: TextCol = "text",
     id_column: IdCol = "id",
     fpr: Annotated[float, typer.Option("--fpr", help="Label at the threshold for this false-positive rate.")] = 0.01,
-    model: Annotated[Path | None, typer.Option("--model", help="Model folder (default models/text_detector).")] = None,
+    model: ModelOpt = None,
+    thresholds: Annotated[
+        Path | None,
+        typer.Option(
+            "--thresholds", help="Label at thresholds picked on your human posts (`flockwatch calibrate text`)."
+        ),
+    ] = None,
 ) -> None:
     """Machine-likeness of each text: {"id", "machine_score", "label", "interval", "evidence"} per line."""
     from flockwatch.schema import Evidence
     from flockwatch.text.detector import TextDetector
+    from flockwatch.text.thresholds import PopulationThresholds
 
     detector = TextDetector.load(model)
+    if thresholds is not None:
+        try:
+            picked = PopulationThresholds.load(thresholds)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--thresholds") from exc
+        if picked.model != detector.name:
+            raise typer.BadParameter(
+                f"{thresholds} was picked for {picked.model}, not {detector.name}: pick them again",
+                param_hint="--thresholds",
+            )
+        detector.thresholds = picked.values()
+        detector.threshold_source = f"picked on {picked.humans} human posts of {picked.source}"
     try:
         detector.threshold(fpr)
     except ValueError as exc:
@@ -83,6 +104,54 @@ def score_text(
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
     n = sum(counts.values())
     typer.echo(f"{n} texts -> {output} in {time.perf_counter() - started:.1f}s: {counts}", err=True)
+
+
+@calibrate_app.command("text")
+def calibrate_text(
+    humans: Annotated[
+        Path, typer.Option("--humans", help="Posts known to be human, from the population you watch (as --input).")
+    ],
+    output: Annotated[Path, typer.Option("--output", help="Thresholds file for `score text --thresholds`.")],
+    fpr: Annotated[
+        list[float] | None, typer.Option("--fpr", help="False-positive rate to hold (repeat; default 0.01 and 0.05).")
+    ] = None,
+    text_column: TextCol = "text",
+    id_column: IdCol = "id",
+    model: ModelOpt = None,
+) -> None:
+    """Thresholds at which at most --fpr of your human posts are labelled machine, each with a 90% upper bound."""
+    from flockwatch.text.detector import TextDetector
+    from flockwatch.text.thresholds import pick_thresholds
+
+    rates = fpr or [0.01, 0.05]
+    if any(not 0 < r < 1 for r in rates):
+        raise typer.BadParameter("a false-positive rate is between 0 and 1", param_hint="--fpr")
+    detector = TextDetector.load(model)
+    scores: list[float] = []
+    unscored = 0
+    for chunk in _batches(_records(humans, text_column, id_column)):
+        ok = [r for r in chunk if r.error is None]
+        unscored += len(chunk) - len(ok)
+        langs = [(r.extra or {}).get("language") for r in ok]
+        for res in detector.score([r.text for r in ok], languages=langs, with_evidence=False):
+            # Rule hits decide on their own at any threshold, so only the model's probability is thresholded.
+            if res.probability is None:
+                unscored += 1
+            else:
+                scores.append(res.probability)
+    try:
+        picked = pick_thresholds(scores, rates, model=detector.name, source=humans.name, unscored=unscored)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--humans") from exc
+    picked.save(output)
+    for key, t in picked.thresholds.items():
+        stored = detector.thresholds.get(key)
+        was = f" (stored {stored:.3f})" if stored is not None else ""
+        typer.echo(
+            f"{key}: {t.threshold:.3f}{was}; {t.flagged} of {picked.humans} human posts at or above it, "
+            f"rate at most {t.fpr_upper_90:.3f} (90% upper bound); {unscored} unscored",
+            err=True,
+        )
 
 
 def narratives(

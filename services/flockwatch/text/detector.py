@@ -250,6 +250,8 @@ class TextResult:
     evidence: list[Evidence] = field(default_factory=list)
     # Interval for the calibrated P(machine) (see LengthBucket.interval); None when unscored.
     interval: tuple[float, float] | None = None
+    # The model's calibrated P(machine) before any decisive rule (what thresholds are drawn on); None: unscored.
+    probability: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -273,6 +275,8 @@ class TextDetector:
     length_edges: tuple[int, ...] = LENGTH_EDGES
     name: str = "text_detector"
     meta: dict[str, Any] = field(default_factory=dict)
+    # Where the thresholds come from when not the calibration split (see flockwatch.text.thresholds).
+    threshold_source: str = ""
     _embedder: Any = None
 
     # --- loading and saving ---------------------------------------------------------------------
@@ -472,7 +476,7 @@ class TextDetector:
                     score=round(p, 4),
                     on="text",
                     detail=f"calibrated P(machine) {p:.3f}, {where} the {fpr:.0%}-false-positive threshold "
-                    f"{threshold:.3f}",
+                    f"{threshold:.3f}" + (f" ({self.threshold_source})" if self.threshold_source else ""),
                 ),
             )
             interval = None
@@ -481,7 +485,7 @@ class TextDetector:
                 evidence.insert(1, note)
             if with_evidence and x is not None and ngram is not None:
                 evidence.extend(self._explain(norm, x[row_of[i]], float(ngram[row_of[i]])))
-            results.append(TextResult(final, label, evidence, interval))
+            results.append(TextResult(final, label, evidence, interval, p))
         return results
 
     def _uncertainty(self, norm: str, p: float) -> tuple[tuple[float, float], Evidence]:

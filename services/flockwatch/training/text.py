@@ -52,6 +52,7 @@ from flockwatch.text.detector import (
 )
 from flockwatch.text.embed import METHOD, Backend, Embedder, load_cache, save_cache
 from flockwatch.text.features import style_matrix
+from flockwatch.text.thresholds import threshold_at_fpr
 
 log = logging.getLogger(__name__)
 
@@ -91,15 +92,6 @@ def tpr_at_fpr(y: NDArray[Any], s: NDArray[Any], fpr: float) -> float:
 
     f, t, _ = roc_curve(y, s)
     return float(t[f <= fpr].max()) if np.any(f <= fpr) else 0.0
-
-
-def threshold_at_fpr(human_scores: NDArray[Any], fpr: float) -> float:
-    """Smallest threshold with at most ``fpr`` of these human scores at or above it."""
-    s = np.sort(np.asarray(human_scores, dtype=np.float64))[::-1]
-    k = int(np.floor(fpr * len(s)))  # k scores may sit at or above the threshold
-    if k >= len(s):
-        return float(s[-1])
-    return float(np.nextafter(s[k], np.inf))
 
 
 def rates(y: NDArray[Any], s: NDArray[Any], threshold: float) -> dict[str, float]:

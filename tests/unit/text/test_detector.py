@@ -26,7 +26,7 @@ from flockwatch.text.detector import (
     shared_detector,
     wilson,
 )
-from flockwatch.training.text import fit_combiner, reliability_bins, threshold_at_fpr
+from flockwatch.training.text import fit_combiner, reliability_bins
 
 DATA = Settings().data_dir
 
@@ -34,17 +34,6 @@ DATA = Settings().data_dir
 @pytest.fixture(scope="module")
 def detector() -> TextDetector:
     return shared_detector()
-
-
-def test_threshold_at_fpr_keeps_its_promise() -> None:
-    rng = np.random.default_rng(0)
-    humans = rng.random(1000)
-    for fpr in (0.0, 0.01, 0.05, 0.5):
-        t = threshold_at_fpr(humans, fpr)
-        assert (humans >= t).mean() <= fpr
-        # ...and is the smallest such threshold: one step lower would break it (ties aside).
-        if fpr > 0:
-            assert (humans >= np.nextafter(t, -np.inf) - 1e-9).mean() > fpr - 1 / len(humans)
 
 
 def test_combiner_is_calibrated_and_weighs_informative_logits() -> None:

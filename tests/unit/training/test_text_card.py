@@ -19,6 +19,7 @@ from flockwatch.model_card import read_block
 from flockwatch.text.data import Corpus
 from flockwatch.text.detector import TextDetector
 from flockwatch.text.features import style_matrix
+from flockwatch.text.thresholds import threshold_at_fpr
 from flockwatch.training.text import (
     CV_FOLDS,
     SETTINGS,
@@ -34,7 +35,6 @@ from flockwatch.training.text import (
     report_figures,
     seen_report_rows,
     split_summary,
-    threshold_at_fpr,
 )
 
 MODEL_DIR = Path(__file__).resolve().parents[3] / "models" / "text_detector"

@@ -1,0 +1,130 @@
+"""Thresholds re-picked on a user's own human posts: the promise they keep, the file, and the CLI around them."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from flockwatch.cli.app import app
+from flockwatch.config import Settings
+from flockwatch.text.thresholds import (
+    PopulationThresholds,
+    fpr_upper_bound,
+    min_humans,
+    pick_thresholds,
+    threshold_at_fpr,
+)
+
+DATA = Settings().data_dir
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.replace("│", " ").split())
+
+
+def test_threshold_at_fpr_keeps_its_promise() -> None:
+    rng = np.random.default_rng(0)
+    humans = rng.random(1000)
+    for fpr in (0.0, 0.01, 0.05, 0.5):
+        t = threshold_at_fpr(humans, fpr)
+        assert (humans >= t).mean() <= fpr
+        # ...and is the smallest such threshold: one step lower would break it (ties aside).
+        if fpr > 0:
+            assert (humans >= np.nextafter(t, -np.inf) - 1e-9).mean() > fpr - 1 / len(humans)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=100, max_size=400),
+    st.sampled_from([0.01, 0.02, 0.05, 0.1]),
+)
+def test_picked_thresholds_hold_on_their_sample_and_round_trip(scores: list[float], fpr: float) -> None:
+    picked = pick_thresholds(scores, [fpr], model="m@1", source="s.jsonl", unscored=3)
+    t = picked.thresholds[f"fpr_{fpr:g}"]
+    flagged = sum(s >= t.threshold for s in scores)
+    assert t.flagged == flagged <= fpr * len(scores)
+    assert flagged / len(scores) <= t.fpr_upper_90 <= 1.0
+    assert picked.humans == len(scores) and picked.unscored == 3
+
+
+def test_the_upper_bound_is_clopper_pearson() -> None:
+    # 0 of n: the exact one-sided bound is 1 - 0.1 ** (1 / n).
+    assert fpr_upper_bound(0, 100) == pytest.approx(1 - 0.1 ** (1 / 100))
+    assert fpr_upper_bound(5, 100) > 0.05 > fpr_upper_bound(0, 100)
+    assert fpr_upper_bound(3, 3) == 1.0
+
+
+def test_too_small_a_sample_or_a_rate_out_of_range_is_refused(tmp_path: Path) -> None:
+    assert min_humans(0.01) == 100 and min_humans(0.05) == 20
+    with pytest.raises(ValueError, match="at least 100"):
+        pick_thresholds([0.5] * 99, [0.01], model="m", source="s")
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        pick_thresholds([0.5] * 99, [1.0], model="m", source="s")
+    bad = tmp_path / "t.json"
+    for text in ("{not json", json.dumps({"format": 99}), json.dumps({"format": 1, "model": "m"}), "[]"):
+        bad.write_text(text)
+        with pytest.raises(ValueError, match="not a thresholds file"):
+            PopulationThresholds.load(bad)
+
+
+def _humans(path: Path) -> int:
+    """TweepFake validation's human tweets as a JSONL sample."""
+    n = 0
+    with (DATA / "text/tweepfake/validation.csv").open(encoding="utf-8", newline="") as f, path.open("w") as out:
+        for i, row in enumerate(csv.DictReader(f, delimiter=";")):
+            if row["account.type"] == "human":
+                out.write(json.dumps({"id": i, "text": row["text"]}) + "\n")
+                n += 1
+    return n
+
+
+def test_cli_calibrate_text_then_score_at_those_thresholds(tmp_path: Path) -> None:
+    humans, picked_file, out = tmp_path / "humans.jsonl", tmp_path / "t.json", tmp_path / "out.jsonl"
+    n = _humans(humans)
+    result = CliRunner().invoke(
+        app, ["calibrate", "text", "--humans", str(humans), "--output", str(picked_file), "--fpr", "0.01"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "fpr_0.01:" in result.output and "90% upper bound" in result.output
+    picked = PopulationThresholds.load(picked_file)
+    assert set(picked.thresholds) == {"fpr_0.01"} and picked.humans + picked.unscored == n
+    assert picked.model.startswith("text_detector@")
+
+    args = ["score", "text", "--input", str(humans), "--output", str(out), "--thresholds", str(picked_file)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    by_model = [line for line in lines if line["evidence"][0]["signal"] == "model.machine_probability"]
+    assert len(by_model) == picked.humans
+    # The promise on the sample it was picked on: at most 1% of these humans labelled machine by the model.
+    flagged = [
+        line
+        for line in by_model
+        if line["evidence"][0]["score"] >= 0 and "at or above" in line["evidence"][0]["detail"]
+    ]
+    assert len(flagged) == picked.thresholds["fpr_0.01"].flagged <= 0.01 * picked.humans
+    assert f"picked on {picked.humans} human posts of humans.jsonl" in by_model[0]["evidence"][0]["detail"]
+
+
+def test_cli_refuses_thresholds_of_another_model_or_too_few_humans(tmp_path: Path) -> None:
+    other = tmp_path / "other.json"
+    pick_thresholds([0.1] * 100, [0.01], model="text_detector@0000000000", source="x").save(other)
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": 1, "text": "a plain sentence about the weather today"}\n')
+    args = ["score", "text", "--input", str(src), "--output", str(tmp_path / "o.jsonl"), "--thresholds", str(other)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "pick them again" in _squash(result.output)
+    result = CliRunner().invoke(app, ["calibrate", "text", "--humans", str(src), "--output", str(tmp_path / "t.json")])
+    assert result.exit_code == 2 and "give at least 100" in _squash(result.output)
+    result = CliRunner().invoke(
+        app, ["calibrate", "text", "--humans", str(src), "--output", str(tmp_path / "t.json"), "--fpr", "5"]
+    )
+    assert result.exit_code == 2 and "--fpr" in _squash(result.output)
+    assert not (tmp_path / "t.json").exists()
