@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     # Store index names are "<prefix>-<kind>".
     index_prefix: str = "flockwatch"
 
+    # Labelling thresholds picked on your own human posts (`flockwatch calibrate text`): the text stage and the
+    # account rollups label at them instead of the model's stored ones (which hold on its calibration humans only).
+    text_thresholds: Path | None = None
+
     # Media scoring. Fetched media land in a content-addressed cache (sha256) under the state dir.
     media_cache_dir: Path | None = None
     # Bound on the media cache (bodies + sidecars); past it, least recently used entries are evicted.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flockwatch.config import Settings
 from flockwatch.readiness import SETTINGS_BOUND
@@ -21,6 +22,9 @@ from flockwatch.stages.rollups import RollupsStage, TextRollups
 from flockwatch.stages.text import TextScoreStage
 from flockwatch.store import prepare_store
 from flockwatch.topics import Topic
+
+if TYPE_CHECKING:
+    from flockwatch.text.detector import TextDetector
 
 # In pipeline order: a stage's inputs are produced by the stages before it.
 STAGE_INPUTS: dict[str, tuple[Topic, ...]] = {
@@ -38,16 +42,35 @@ def narrative_state_dir(settings: Settings) -> Path:
     return settings.state_dir / "narratives" / settings.topic_prefix
 
 
+def text_detector(settings: Settings) -> TextDetector:
+    """The shipped text detector, labelling at ``settings.text_thresholds`` when those are set."""
+    from flockwatch.text.detector import shared_detector
+    from flockwatch.text.thresholds import PopulationThresholds
+
+    detector = shared_detector()
+    if settings.text_thresholds is None:
+        return detector
+    return detector.with_thresholds(PopulationThresholds.load(settings.text_thresholds))
+
+
+def post_threshold(settings: Settings, fpr: float = 0.01) -> float:
+    """The post-level threshold the text stage labels at (the account rollups count posts above it)."""
+    from flockwatch.text.detector import stored_threshold
+
+    if settings.text_thresholds is None:
+        return stored_threshold(fpr)  # without loading the model
+    return text_detector(settings).threshold(fpr)
+
+
 def build_stage(name: str, settings: Settings, wait_s: float | None = SETTINGS_BOUND) -> AnyStage:
     """The stage ``name``, its store prepared once the store answers (``wait_s``; None waits without bound)."""
     if name == normalize.STAGE:
         return NormalizeStage()
     if name == text.STAGE:
-        from flockwatch.text.detector import shared_detector
         from flockwatch.text.narratives import NarrativeIndex
 
         folder = narrative_state_dir(settings)
-        return TextScoreStage(shared_detector(), NarrativeIndex.load(folder, track_stats=False), folder)
+        return TextScoreStage(text_detector(settings), NarrativeIndex.load(folder, track_stats=False), folder)
     if name == media.STAGE:
         from flockwatch.adapters.media_scorer import build_scorer
 
@@ -56,9 +79,7 @@ def build_stage(name: str, settings: Settings, wait_s: float | None = SETTINGS_B
     if name == index.STAGE:
         return IndexStage(prepare_store(settings, text=True, wait_s=wait_s))
     if name == rollups.STAGE:
-        from flockwatch.text.detector import stored_threshold
-
-        return RollupsStage(TextRollups(prepare_store(settings, text=True, wait_s=wait_s), stored_threshold()))
+        return RollupsStage(TextRollups(prepare_store(settings, text=True, wait_s=wait_s), post_threshold(settings)))
     if name == alerts.STAGE:
         from flockwatch.adapters.alert_sinks import build_sinks
         from flockwatch.alerts.rules import load_config

@@ -71,16 +71,9 @@ def score_text(
     detector = TextDetector.load(model)
     if thresholds is not None:
         try:
-            picked = PopulationThresholds.load(thresholds)
+            detector = detector.with_thresholds(PopulationThresholds.load(thresholds))
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--thresholds") from exc
-        if picked.model != detector.name:
-            raise typer.BadParameter(
-                f"{thresholds} was picked for {picked.model}, not {detector.name}: pick them again",
-                param_hint="--thresholds",
-            )
-        detector.thresholds = picked.values()
-        detector.threshold_source = f"picked on {picked.humans} human posts of {picked.source}"
     try:
         detector.threshold(fpr)
     except ValueError as exc:

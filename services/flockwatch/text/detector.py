@@ -20,6 +20,7 @@ No pickle anywhere: loading a model never runs code.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -38,6 +39,7 @@ from flockwatch.text.canonical import LENGTH_EDGES, MIN_WORDS, assess, canonical
 from flockwatch.text.canonical import words as words_of
 from flockwatch.text.features import STYLE_FEATURES, style_matrix
 from flockwatch.text.rules import RULES, TextInput, run_signals
+from flockwatch.text.thresholds import PopulationThresholds
 
 MODEL_FORMAT = 2  # 2: per-length-bucket combiners and reliability bins
 Label = Literal["machine", "human", "unscored"]
@@ -423,6 +425,13 @@ class TextDetector:
             if rows.any():
                 out[rows] = bucket.combiner(mlp_logit[rows], ngram_logit[rows])
         return out
+
+    def with_thresholds(self, picked: PopulationThresholds) -> TextDetector:
+        """This detector labelling at thresholds picked on a human sample (``flockwatch calibrate text``)."""
+        if picked.model != self.name:
+            raise ValueError(f"thresholds picked for {picked.model}, not {self.name}: pick them again")
+        source = f"picked on {picked.humans} human posts of {picked.source}"
+        return dataclasses.replace(self, thresholds=picked.values(), threshold_source=source)
 
     def threshold(self, fpr: float) -> float:
         key = f"fpr_{fpr:g}"

@@ -128,3 +128,27 @@ def test_cli_refuses_thresholds_of_another_model_or_too_few_humans(tmp_path: Pat
     )
     assert result.exit_code == 2 and "--fpr" in _squash(result.output)
     assert not (tmp_path / "t.json").exists()
+
+
+def test_the_pipeline_labels_at_the_configured_thresholds(tmp_path: Path) -> None:
+    """FLOCKWATCH_TEXT_THRESHOLDS: the text stage's detector and the account rollups' post threshold follow it."""
+    from flockwatch.text.detector import shared_detector, stored_threshold
+    from flockwatch.workers import post_threshold, text_detector
+
+    shipped = shared_detector()
+    assert text_detector(Settings(text_thresholds=None)) is shipped
+    assert post_threshold(Settings(text_thresholds=None)) == stored_threshold(0.01)
+
+    scores = list(np.random.default_rng(3).random(500) * 0.5)
+    path = tmp_path / "t.json"
+    pick_thresholds(scores, [0.01, 0.05], model=shipped.name, source="ours.jsonl").save(path)
+    settings = Settings(text_thresholds=path)
+    detector = text_detector(settings)
+    assert detector.threshold(0.01) == post_threshold(settings) == threshold_at_fpr(scores, 0.01) < 0.5
+    assert shipped.threshold(0.01) > 0.5  # the shared, shipped detector is left as it was
+    (result,) = detector.score(["The markets rallied today after the jobs report beat expectations"])
+    assert "picked on 500 human posts of ours.jsonl" in result.evidence[0].detail
+
+    pick_thresholds(scores, [0.01], model="text_detector@0000000000", source="x").save(path)
+    with pytest.raises(ValueError, match="pick them again"):
+        text_detector(settings)
