@@ -67,8 +67,8 @@ def population_texts(name: str, limit: int, settings: Settings) -> Iterator[tupl
 
 
 def probabilities(detector: TextDetector, texts: list[str]) -> NDArray[np.float64]:
-    """The model's calibrated P(machine) of each scored text (unscored ones dropped)."""
-    got = [r.probability for r in detector.score(texts, with_evidence=False)]
+    """The score each scored text's label compares with a threshold (unscored ones dropped)."""
+    got = [r.machine_score for r in detector.score(texts, with_evidence=False) if r.probability is not None]
     return np.array([p for p in got if p is not None], dtype=np.float64)
 
 

@@ -19,7 +19,7 @@ from flockwatch.stages.index import IndexStage
 from flockwatch.stages.media import MediaScoreStage
 from flockwatch.stages.normalize import NormalizeStage
 from flockwatch.stages.rollups import RollupsStage, TextRollups
-from flockwatch.stages.text import TextScoreStage
+from flockwatch.stages.text import TEXT_FPR, TextScoreStage
 from flockwatch.store import prepare_store
 from flockwatch.topics import Topic
 
@@ -50,10 +50,15 @@ def text_detector(settings: Settings) -> TextDetector:
     detector = shared_detector()
     if settings.text_thresholds is None:
         return detector
-    return detector.with_thresholds(PopulationThresholds.load(settings.text_thresholds))
+    detector = detector.with_thresholds(PopulationThresholds.load(settings.text_thresholds))
+    try:
+        detector.threshold(TEXT_FPR)  # checked now: a missing one would dead-letter every post later
+    except ValueError as exc:
+        raise ValueError(f"{settings.text_thresholds}: {exc}; the text stage labels at {TEXT_FPR:g}") from exc
+    return detector
 
 
-def post_threshold(settings: Settings, fpr: float = 0.01) -> float:
+def post_threshold(settings: Settings, fpr: float = TEXT_FPR) -> float:
     """The post-level threshold the text stage labels at (the account rollups count posts above it)."""
     from flockwatch.text.detector import stored_threshold
 

@@ -160,8 +160,11 @@ class InMemoryEngine:
     def scan(
         self, kind: IndexKind, query: Mapping[str, Any], sort: Sequence[Any], page: int = 1000
     ) -> Iterator[dict[str, Any]]:
-        """``match_all`` only, in id order (what the repositories that use it ask for)."""
-        assert dict(query) == {"match_all": {}}, "the fake scans everything only"
+        """``match_all``, or one ``term`` / ``terms`` clause, in id order (what the repositories that use it ask
+        for)."""
+        if dict(query) != {"match_all": {}}:
+            yield from self.search(kind, query, size=len(self.docs[kind]))
+            return
         self.check_read()
         for doc_id in sorted(self.docs[kind]):
             yield copy.deepcopy(self.docs[kind][doc_id]) | {"_id": doc_id}
@@ -324,7 +327,8 @@ class InMemoryBanks:
 
 
 class InMemoryGraph:
-    """The real repository's merge-following reads (over the fake engine's ``search``), fakes for the rest."""
+    """The real repository's merge-following reads (over the fake engine's ``get``, ``search`` and ``scan``), fakes for
+    the rest."""
 
     def __init__(self, engine: InMemoryEngine) -> None:
         self.engine = engine

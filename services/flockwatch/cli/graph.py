@@ -335,11 +335,13 @@ def history(
             kept = store()
             stored = {str(v["cascade_id"]): str(v["verdict"]) for v in kept.verdicts.every()}
             given = {**stored, **(verdicts or {})}
+            # Unverified (or unknown) labels teach nothing, but still speak for their cascade: they are passed on.
             flags = {cid: LABELS.get(label.strip().lower()) for cid, label in given.items()}
-            judged = {cid: bool(flag) for cid, flag in flags.items() if flag is not None}
-            skipped = len(given) - len(judged)
+            skipped = sum(flag is None for flag in flags.values())
             source = f"store ({len(stored)} verdicts)" + (f", labels {labels.name}" if labels else "")
-            found, absent, disagree = judged_cascades(kept.engine, judged)
+            found, absent, disagree = judged_cascades(
+                kept.engine, {cid: None if flag is None else bool(flag) for cid, flag in flags.items()}
+            )
             learnt, missing, conflicting = learn(found, source), len(absent), len(disagree)
         else:
             assert input is not None

@@ -112,7 +112,8 @@ def calibrate_text(
     id_column: IdCol = "id",
     model: ModelOpt = None,
 ) -> None:
-    """Thresholds at which at most --fpr of your human posts are labelled machine, each with a 90% upper bound."""
+    """Thresholds at which at most --fpr of your scored human posts are labelled machine, each with a 90% upper
+    bound (unscored posts a rule labels machine at any threshold are counted apart)."""
     from flockwatch.text.detector import TextDetector
     from flockwatch.text.thresholds import pick_thresholds
 
@@ -121,19 +122,22 @@ def calibrate_text(
         raise typer.BadParameter("a false-positive rate is between 0 and 1", param_hint="--fpr")
     detector = TextDetector.load(model)
     scores: list[float] = []
-    unscored = 0
+    unscored = rule_labelled = 0
     for chunk in _batches(_records(humans, text_column, id_column)):
         ok = [r for r in chunk if r.error is None]
         unscored += len(chunk) - len(ok)
         langs = [(r.extra or {}).get("language") for r in ok]
         for res in detector.score([r.text for r in ok], languages=langs, with_evidence=False):
-            # Rule hits decide on their own at any threshold, so only the model's probability is thresholded.
-            if res.probability is None:
-                unscored += 1
+            if res.probability is not None and res.machine_score is not None:
+                scores.append(res.machine_score)  # what the label compares with the threshold (a rule may raise it)
+            elif res.label == "machine":
+                rule_labelled += 1  # unscored, but a decisive rule labels it at any threshold
             else:
-                scores.append(res.probability)
+                unscored += 1
     try:
-        picked = pick_thresholds(scores, rates, model=detector.name, source=humans.name, unscored=unscored)
+        picked = pick_thresholds(
+            scores, rates, model=detector.name, source=humans.name, unscored=unscored, rule_labelled=rule_labelled
+        )
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--humans") from exc
     picked.save(output)
@@ -142,7 +146,8 @@ def calibrate_text(
         was = f" (stored {stored:.3f})" if stored is not None else ""
         typer.echo(
             f"{key}: {t.threshold:.3f}{was}; {t.flagged} of {picked.humans} human posts at or above it, "
-            f"rate at most {t.fpr_upper_90:.3f} (90% upper bound); {unscored} unscored",
+            f"rate at most {t.fpr_upper_90:.3f} (90% upper bound); {unscored} unscored; "
+            f"{rule_labelled} labelled machine by a rule at any threshold",
             err=True,
         )
 

@@ -90,7 +90,7 @@ from flockwatch.graph.verdicts import combined_flag
 from flockwatch.messages import InMessage, StageOutcome, describe_error, parse
 from flockwatch.schema import Post, post_key
 from flockwatch.store.documents import BulkResult, IndexKind, Upsert
-from flockwatch.store.graph import GraphRepository
+from flockwatch.store.graph import MERGE_HOPS, GraphRepository
 from flockwatch.topics import Topic, topic_name
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,6 @@ STREAM_KINDS: tuple[str, ...] = ("co_tweet", "co_retweet", "co_reply", "co_link"
 N_EXAMPLES = 3
 MAX_LABEL = 80
 _MAX_ID = 500  # OpenSearch ids are at most 512 bytes
-_MAX_REDIRECTS = 32
 
 
 class GraphSettings(BaseSettings):
@@ -625,7 +624,7 @@ class GraphState:
         return entry
 
     def _follow(self, cid: str) -> str:
-        for _ in range(_MAX_REDIRECTS):
+        for _ in range(MERGE_HOPS):
             entry = self.cascades.get(cid)
             if entry is None or entry.merged_into is None:
                 return cid
@@ -910,15 +909,18 @@ def load_cascade_scoring(settings: GraphSettings) -> tuple[RiskModel | None, Acc
 
 
 def judged_cascades(
-    engine: Any, verdicts: Mapping[str, bool]
+    engine: Any, verdicts: Mapping[str, bool | None]
 ) -> tuple[list[tuple[str, bool, set[str]]], list[str], list[str]]:
     """``(cascade id, flagged, resharers)`` of the stored cascades analysts judged (``verdicts``: cascade id ->
-    flagged), following merges: a cascade is learnt once, under the id it is scored by now, with its own verdict
-    or else the agreeing verdicts of the cascades that merged into it (:func:`combined_flag`). Also the judged ids
-    the store does not hold, and the cascades whose merged parts were judged both ways (learnt from nothing).
-    Accounts are ``platform:author_id``, the keys the stage looks them up by."""
+    flagged, or ``None`` for a verdict that teaches nothing such as unverified), following merges: a cascade is
+    learnt once, under the id it is scored by now, with its own verdict (an unverified one teaches nothing, parts
+    included) or else the agreeing verdicts of the cascades that merged into it (:func:`combined_flag`). Also the
+    judged ids the store does not hold, and the cascades whose merged parts were judged both ways (learnt from
+    nothing). Accounts are ``platform:author_id``, the keys the stage looks them up by."""
     missing: list[str] = []
-    now_in: dict[str, tuple[dict[str, Any], bool | None, list[bool]]] = {}  # id now -> doc, own flag, merged flags
+    docs: dict[str, dict[str, Any]] = {}  # id now -> its document
+    own: dict[str, bool | None] = {}  # id now -> its own verdict
+    merged: dict[str, list[bool]] = {}  # id now -> the labelled verdicts of cascades merged into it
     graph = GraphRepository(engine)
     ids = sorted(verdicts)
     for start in range(0, len(ids), 500):
@@ -932,19 +934,22 @@ def judged_cascades(
                 missing.append(cid)
                 continue
             where = str(doc.get("cascade_id") or cid)
-            entry = now_in.setdefault(where, (doc, None, []))
+            docs[where] = doc
             if where == cid:
-                now_in[where] = (doc, verdicts[cid], entry[2])
-            else:
-                entry[2].append(verdicts[cid])
+                own[where] = verdicts[cid]
+            elif verdicts[cid] is not None:
+                merged.setdefault(where, []).append(bool(verdicts[cid]))
     judged: list[tuple[str, bool, set[str]]] = []
     conflicting: list[str] = []
-    for where, (doc, own, merged) in sorted(now_in.items()):
-        flag = combined_flag(own, merged)
-        if flag is None:
-            conflicting.append(where)
-            continue
-        judged.append((where, flag, resharers(CascadeEntry.from_doc(doc | {"_id": where}).tree())))
+    for where, doc in sorted(docs.items()):
+        if where in own:
+            flag = own[where]
+        else:
+            flag = combined_flag(None, merged.get(where, []))
+            if flag is None and merged.get(where):
+                conflicting.append(where)
+        if flag is not None:
+            judged.append((where, flag, resharers(CascadeEntry.from_doc(doc | {"_id": where}).tree())))
     return judged, missing, conflicting
 
 

@@ -24,6 +24,7 @@ from flockwatch.topics import Topic
 
 STAGE = "text"
 INPUTS: tuple[Topic, ...] = (Topic.normalized,)
+TEXT_FPR = 0.01  # the stage labels posts at the detector's threshold for this false-positive rate
 
 
 def assign_narratives(
@@ -57,7 +58,7 @@ def assign_narratives(
 def score_batch(
     messages: Sequence[InMessage],
     detector: TextDetector,
-    fpr: float = 0.01,
+    fpr: float = TEXT_FPR,
     narratives: NarrativeIndex | None = None,
 ) -> StageOutcome:
     """One ``TextScore`` per post (unscored ones included, with the reason); bad messages dead-lettered."""

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from flockwatch.schema import document_id
 from flockwatch.store.documents import IndexKind
 from flockwatch.store.engine import Engine
 
-# A merge chain (A merged into B, B into C...) is followed this far at most: a cycle, which the stage never
-# writes, must not hang a read.
-MERGE_HOPS = 10
+# A merge chain (A merged into B, B into C...) is followed this far at most, by these reads and by the graph
+# stage: a cycle, which the stage never writes, must not hang a read. Chains grow a hop per merge (a thread
+# arriving newest first merges each fragment into its parent's), so this bounds a pathological thread only.
+MERGE_HOPS = 1000
 
 
 class GraphRepository:
@@ -69,14 +71,14 @@ class GraphRepository:
         found: list[str] = []
         frontier, seen = [cascade_id], {cascade_id}
         for _ in range(MERGE_HOPS):
-            hits = self.engine.search(
-                IndexKind.cascades, {"terms": {"merged_into": frontier}}, size=most, fields=["cascade_id"]
-            )
-            frontier = sorted({str(h.get("cascade_id") or h["_id"]) for h in hits} - seen)
+            hits = self.engine.scan(IndexKind.cascades, {"terms": {"merged_into": frontier}}, [{"cascade_id": "asc"}])
+            frontier = sorted({str(h.get("cascade_id") or h["_id"]) for h in islice(hits, most)} - seen)
             if not frontier:
                 break
             seen.update(frontier)
             found += frontier
+            if len(found) >= most:
+                break
         return found[:most]
 
     def edges(

@@ -30,6 +30,8 @@ UPPER_LEVEL = 0.9
 def threshold_at_fpr(human_scores: NDArray[Any] | Sequence[float], fpr: float) -> float:
     """Smallest threshold with at most ``fpr`` of these human scores at or above it."""
     s = np.sort(np.asarray(human_scores, dtype=np.float64))[::-1]
+    if not len(s) or not np.isfinite(s).all():
+        raise ValueError("thresholds need at least one score, and finite ones")
     k = int(np.floor(fpr * len(s)))  # k scores may sit at or above the threshold
     if k >= len(s):
         return float(s[-1])
@@ -62,8 +64,11 @@ class PopulationThresholds:
     model: str
     source: str  # the sample they were picked on
     humans: int  # scored posts in it
-    unscored: int  # posts of the sample the model leaves unscored (not counted above)
+    unscored: int  # posts of the sample the model leaves unscored, or unreadable (not counted above)
     thresholds: dict[str, PickedThreshold]  # "fpr_0.01" -> ...
+    # Unscored posts of the sample (another language...) that a decisive rule ("as an AI language model"...)
+    # labels machine at any threshold: no threshold helps those, so they are reported apart.
+    rule_labelled: int = 0
 
     def values(self) -> dict[str, float]:
         return {k: v.threshold for k, v in self.thresholds.items()}
@@ -84,15 +89,23 @@ class PopulationThresholds:
                 humans=int(doc["humans"]),
                 unscored=int(doc["unscored"]),
                 thresholds={k: PickedThreshold(**v) for k, v in doc["thresholds"].items()},
+                rule_labelled=int(doc.get("rule_labelled", 0)),
             )
         except (OSError, KeyError, TypeError, ValueError, AttributeError) as e:
             raise ValueError(f"{path}: not a thresholds file ({e})") from e
 
 
 def pick_thresholds(
-    human_scores: Sequence[float], fprs: Sequence[float], *, model: str, source: str, unscored: int = 0
+    human_scores: Sequence[float],
+    fprs: Sequence[float],
+    *,
+    model: str,
+    source: str,
+    unscored: int = 0,
+    rule_labelled: int = 0,
 ) -> PopulationThresholds:
-    """A threshold per rate in ``fprs`` from the scores of posts known to be human; refuses a sample too small."""
+    """A threshold per rate in ``fprs`` from the scores of posts known to be human (what their labels compare with a
+    threshold); refuses a sample too small."""
     n = len(human_scores)
     picked: dict[str, PickedThreshold] = {}
     for fpr in fprs:
@@ -103,4 +116,4 @@ def pick_thresholds(
         t = threshold_at_fpr(human_scores, fpr)
         k = int(np.sum(np.asarray(human_scores, dtype=np.float64) >= t))
         picked[f"fpr_{fpr:g}"] = PickedThreshold(t, k, round(fpr_upper_bound(k, n), 4))
-    return PopulationThresholds(model, source, n, unscored, picked)
+    return PopulationThresholds(model, source, n, unscored, picked, rule_labelled)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from flockwatch.graph.streaming import CoAction, StreamingCoordination
+from flockwatch.graph.verdicts import CascadeMerged
 from flockwatch.messages import InMessage
 from flockwatch.schema import Author, Post, SourceRef
 from flockwatch.stages.graph import (
@@ -227,7 +228,7 @@ def test_judged_cascades_follow_merges_own_verdict_first_and_skip_parts_judged_b
     stub = {"size": 0, "members": [], "events": []}
     cascades["twitter:8"] = {"cascade_id": "twitter:8", "merged_into": "twitter:1", **stub}
 
-    def judge(verdicts: dict[str, bool]) -> tuple[list[tuple[str, bool]], list[str], list[str]]:
+    def judge(verdicts: dict[str, bool | None]) -> tuple[list[tuple[str, bool]], list[str], list[str]]:
         judged, missing, conflicting = judged_cascades(store.engine, verdicts)
         return [(cid, flag) for cid, flag, _ in judged], missing, conflicting
 
@@ -242,6 +243,29 @@ def test_judged_cascades_follow_merges_own_verdict_first_and_skip_parts_judged_b
     )
     assert judge({"twitter:2": True, "twitter:8": True}) == ([("twitter:1", True)], [], [])
     assert judge({"twitter:2": True, "twitter:8": False, "twitter:404": True}) == ([], ["twitter:404"], ["twitter:1"])
+    # An unverified verdict of its own teaches nothing, and keeps its parts' verdicts from speaking for it.
+    assert judge({"twitter:1": None, "twitter:2": True}) == ([], [], [])
+    assert judge({"twitter:2": True, "twitter:8": None}) == ([("twitter:1", True)], [], [])
+
+
+def test_a_thread_arriving_newest_first_chains_its_merges_and_every_read_follows_the_chain() -> None:
+    """Each reply opens a cascade at its unseen parent, which merges into the next one when that parent arrives:
+    a chain as long as the thread (here 40 hops, beyond any small bound)."""
+    store = InMemoryStore()
+    n = 42
+    for i in reversed(range(1, n)):
+        _ingest(GraphState(store), [gp(str(i), f"u{i}", i, f"reply {i}", reply=str(i - 1))])
+    _ingest(GraphState(store), [gp("0", "u0", 0, "root")])
+    cascades = store.engine.docs[IndexKind.cascades]
+    assert cascades[f"twitter:{n - 2}"]["merged_into"] == f"twitter:{n - 3}"  # one hop per merge
+    graph = store.graph
+    now = graph.current_cascade(f"twitter:{n - 2}")
+    assert now is not None and now["cascade_id"] == "twitter:0" and len(now["events"]) == n
+    assert len(graph.merged_into("twitter:0")) == n - 2
+    [(cid, flag, accounts)] = judged_cascades(store.engine, {f"twitter:{n - 2}": True})[0]
+    assert (cid, flag) == ("twitter:0", True) and len(accounts) == n - 1
+    with pytest.raises(CascadeMerged, match="judge twitter:0"):
+        store.verdicts.judge(f"twitter:{n - 2}", "false", "analyst")
 
 
 def test_a_cascade_written_before_its_spreader_coordinates_is_rewritten() -> None:

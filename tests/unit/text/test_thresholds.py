@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.stats import binom  # type: ignore[import-untyped, unused-ignore]
 from typer.testing import CliRunner
 
 from flockwatch.cli.app import app
@@ -37,7 +38,10 @@ def test_threshold_at_fpr_keeps_its_promise() -> None:
         assert (humans >= t).mean() <= fpr
         # ...and is the smallest such threshold: one step lower would break it (ties aside).
         if fpr > 0:
-            assert (humans >= np.nextafter(t, -np.inf) - 1e-9).mean() > fpr - 1 / len(humans)
+            assert (humans >= np.nextafter(t, -np.inf)).mean() > fpr
+    for bad in ([], [0.5, float("nan")], [float("inf")]):
+        with pytest.raises(ValueError, match="finite"):
+            threshold_at_fpr(bad, 0.01)
 
 
 @settings(max_examples=60, deadline=None)
@@ -59,6 +63,9 @@ def test_the_upper_bound_is_clopper_pearson() -> None:
     assert fpr_upper_bound(0, 100) == pytest.approx(1 - 0.1 ** (1 / 100))
     assert fpr_upper_bound(5, 100) > 0.05 > fpr_upper_bound(0, 100)
     assert fpr_upper_bound(3, 3) == 1.0
+    for k, n in ((1, 100), (5, 100), (11, 1136), (56, 1136)):
+        # The bound u is where seeing k or fewer becomes a 10% event: P(X <= k | n, u) = 0.1.
+        assert binom.cdf(k, n, fpr_upper_bound(k, n)) == pytest.approx(0.1, abs=1e-6)
 
 
 def test_too_small_a_sample_or_a_rate_out_of_range_is_refused(tmp_path: Path) -> None:
@@ -88,13 +95,19 @@ def _humans(path: Path) -> int:
 def test_cli_calibrate_text_then_score_at_those_thresholds(tmp_path: Path) -> None:
     humans, picked_file, out = tmp_path / "humans.jsonl", tmp_path / "t.json", tmp_path / "out.jsonl"
     n = _humans(humans)
+    with humans.open("a") as f:  # humans quoting LLM boilerplate: a rule raises the first, labels the second
+        for i, (text, lang) in enumerate([("Je ne peux pas répondre, désolé. As an AI language model, I cannot.", None),
+                                          ("As an AI language model", "fr")]):  # fmt: skip
+            f.write(json.dumps({"id": f"quote{i}", "text": text, "language": lang}) + "\n")
+    n += 2
     result = CliRunner().invoke(
         app, ["calibrate", "text", "--humans", str(humans), "--output", str(picked_file), "--fpr", "0.01"]
     )
     assert result.exit_code == 0, result.output
     assert "fpr_0.01:" in result.output and "90% upper bound" in result.output
     picked = PopulationThresholds.load(picked_file)
-    assert set(picked.thresholds) == {"fpr_0.01"} and picked.humans + picked.unscored == n
+    assert set(picked.thresholds) == {"fpr_0.01"} and picked.humans + picked.unscored + picked.rule_labelled == n
+    assert picked.rule_labelled == 1 and "1 labelled machine by a rule" in result.output
     assert picked.model.startswith("text_detector@")
 
     args = ["score", "text", "--input", str(humans), "--output", str(out), "--thresholds", str(picked_file)]
@@ -104,11 +117,7 @@ def test_cli_calibrate_text_then_score_at_those_thresholds(tmp_path: Path) -> No
     by_model = [line for line in lines if line["evidence"][0]["signal"] == "model.machine_probability"]
     assert len(by_model) == picked.humans
     # The promise on the sample it was picked on: at most 1% of these humans labelled machine by the model.
-    flagged = [
-        line
-        for line in by_model
-        if line["evidence"][0]["score"] >= 0 and "at or above" in line["evidence"][0]["detail"]
-    ]
+    flagged = [line for line in by_model if line["label"] == "machine"]
     assert len(flagged) == picked.thresholds["fpr_0.01"].flagged <= 0.01 * picked.humans
     assert f"picked on {picked.humans} human posts of humans.jsonl" in by_model[0]["evidence"][0]["detail"]
 
@@ -151,4 +160,8 @@ def test_the_pipeline_labels_at_the_configured_thresholds(tmp_path: Path) -> Non
 
     pick_thresholds(scores, [0.01], model="text_detector@0000000000", source="x").save(path)
     with pytest.raises(ValueError, match="pick them again"):
+        text_detector(settings)
+    # The stage labels at 1%: a file without that threshold stops it at the start, not post by post.
+    pick_thresholds(scores, [0.05], model=shipped.name, source="x").save(path)
+    with pytest.raises(ValueError, match=r"labels at 0\.01"):
         text_detector(settings)
