@@ -252,7 +252,7 @@ class TextResult:
     evidence: list[Evidence] = field(default_factory=list)
     # Interval for the calibrated P(machine) (see LengthBucket.interval); None when unscored.
     interval: tuple[float, float] | None = None
-    # The model's calibrated P(machine) before any decisive rule (what thresholds are drawn on); None: unscored.
+    # The model's calibrated P(machine), before any decisive rule raised ``machine_score``; None: the model gave none.
     probability: float | None = None
 
     def as_dict(self) -> dict[str, Any]:

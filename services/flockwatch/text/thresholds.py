@@ -1,10 +1,10 @@
 """Labelling thresholds re-picked on the user's own human posts.
 
 The thresholds a text model stores are chosen on its calibration split's humans; on other humans the rate at a
-threshold is not its name (the model card's first failure mode: AuthorMimic's real authors pass the stored 1%
-threshold 4% of the time). A monitor who holds a sample of posts known to be human, from the population it
-watches (a candidate's own tweets, a newsroom's), picks the threshold on that sample instead: at most ``fpr`` of
-the sample scores at or above it. The ranking does not change, only where the line is drawn.
+threshold is not its name (the model card's first failure mode, measured by ``bench/text_thresholds.py``). A
+monitor who holds a sample of posts known to be human, from the population it watches (a candidate's own tweets, a
+newsroom's), picks the threshold on that sample instead: at most ``fpr`` of the sample scores at or above it. The
+ranking does not change, only where the line is drawn.
 
 With ``n`` humans, ``k`` of them at or above the threshold, the true rate on that population is uncertain: each
 threshold carries a one-sided 90% Clopper-Pearson upper bound (Clopper & Pearson, "The use of confidence or
