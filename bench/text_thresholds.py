@@ -66,7 +66,7 @@ def population_texts(name: str, limit: int, settings: Settings) -> Iterator[tupl
             return
 
 
-def probabilities(detector: TextDetector, texts: list[str]) -> NDArray[np.float64]:
+def label_scores(detector: TextDetector, texts: list[str]) -> NDArray[np.float64]:
     """The score each scored text's label compares with a threshold (unscored ones dropped)."""
     got = [r.machine_score for r in detector.score(texts, with_evidence=False) if r.probability is not None]
     return np.array([p for p in got if p is not None], dtype=np.float64)
@@ -101,12 +101,12 @@ class Row:
 def measure(limit: int, most_machine: int) -> tuple[list[Row], int]:
     settings = Settings()
     detector = shared_detector()
-    machine = probabilities(detector, unseen_machine_texts(settings, most_machine))
+    machine = label_scores(detector, unseen_machine_texts(settings, most_machine))
     rows: list[Row] = []
     for name, label in POPULATIONS.items():
         posts = list(population_texts(name, limit, settings))
         halves = [[t for k, t in posts if _half(k) == h] for h in (0, 1)]
-        a, b = (probabilities(detector, h) for h in halves)
+        a, b = (label_scores(detector, h) for h in halves)
         picked = pick_thresholds(list(a), FPRS, model=detector.name, source=name)
         for fpr in FPRS:
             stored, got = detector.threshold(fpr), picked.thresholds[f"fpr_{fpr:g}"]

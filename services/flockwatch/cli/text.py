@@ -115,11 +115,14 @@ def calibrate_text(
     """Thresholds at which at most --fpr of your scored human posts are labelled machine, each with a 90% upper
     bound (unscored posts a rule labels machine at any threshold are counted apart)."""
     from flockwatch.text.detector import TextDetector
-    from flockwatch.text.thresholds import pick_thresholds
+    from flockwatch.text.thresholds import check_rate, pick_thresholds
 
     rates = fpr or [0.01, 0.05]
-    if any(not 0 < r < 1 for r in rates):
-        raise typer.BadParameter("a false-positive rate is between 0 and 1", param_hint="--fpr")
+    try:
+        for rate in rates:  # before the sample is scored
+            check_rate(rate)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--fpr") from exc
     detector = TextDetector.load(model)
     scores: list[float] = []
     unscored = rule_labelled = 0

@@ -30,16 +30,19 @@ class CascadeMerged(VerdictError):
         self.merged_into = merged_into
 
 
-def combined_flag(own: bool | None, merged: Iterable[bool]) -> bool | None:
-    """What a cascade teaches when analysts judged it and/or cascades that merged into it (flagged = ``false``).
+def combined_flag(own: bool | None, merged: Iterable[bool | None], *, own_judged: bool | None = None) -> bool | None:
+    """What a cascade teaches when analysts judged it and/or cascades that merged into it (flagged = ``false``;
+    ``None`` among the verdicts: one that teaches nothing, such as unverified).
 
-    Its own verdict wins: it was given on everything the cascade held then, the merged ones on parts. Without
-    one, the merged cascades' verdicts count when they agree; when they disagree (or there are none) it teaches
-    nothing (``None``), rather than letting one part's verdict speak for another's resharers.
+    Its own verdict wins: it was given on everything the cascade held then, the merged ones on parts. An own
+    verdict that teaches nothing still wins, teaching nothing (``own_judged=True`` with ``own=None``; by default a
+    cascade is judged when ``own`` is not ``None``). Without one, the merged cascades' verdicts count when they
+    agree; when they disagree (or there are none) it teaches nothing (``None``), rather than letting one part's
+    verdict speak for another's resharers.
     """
-    if own is not None:
+    if own is not None if own_judged is None else own_judged:
         return own
-    flags = set(merged)
+    flags = {m for m in merged if m is not None}
     return flags.pop() if len(flags) == 1 else None
 
 

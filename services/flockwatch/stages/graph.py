@@ -920,7 +920,7 @@ def judged_cascades(
     missing: list[str] = []
     docs: dict[str, dict[str, Any]] = {}  # id now -> its document
     own: dict[str, bool | None] = {}  # id now -> its own verdict
-    merged: dict[str, list[bool]] = {}  # id now -> the labelled verdicts of cascades merged into it
+    merged: dict[str, list[bool | None]] = {}  # id now -> the verdicts of cascades merged into it
     graph = GraphRepository(engine)
     ids = sorted(verdicts)
     for start in range(0, len(ids), 500):
@@ -937,19 +937,17 @@ def judged_cascades(
             docs[where] = doc
             if where == cid:
                 own[where] = verdicts[cid]
-            elif verdicts[cid] is not None:
-                merged.setdefault(where, []).append(bool(verdicts[cid]))
+            else:
+                merged.setdefault(where, []).append(verdicts[cid])
     judged: list[tuple[str, bool, set[str]]] = []
     conflicting: list[str] = []
     for where, doc in sorted(docs.items()):
-        if where in own:
-            flag = own[where]
-        else:
-            flag = combined_flag(None, merged.get(where, []))
-            if flag is None and merged.get(where):
-                conflicting.append(where)
+        parts = merged.get(where, [])
+        flag = combined_flag(own.get(where), parts, own_judged=where in own)
         if flag is not None:
             judged.append((where, flag, resharers(CascadeEntry.from_doc(doc | {"_id": where}).tree())))
+        elif where not in own and len({p for p in parts if p is not None}) > 1:
+            conflicting.append(where)
     return judged, missing, conflicting
 
 

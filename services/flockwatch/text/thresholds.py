@@ -45,6 +45,12 @@ def fpr_upper_bound(flagged: int, humans: int, level: float = UPPER_LEVEL) -> fl
     return 1.0 if flagged >= humans else float(beta.ppf(level, flagged + 1, humans - flagged))
 
 
+def check_rate(fpr: float) -> None:
+    """ValueError unless ``fpr`` is a rate a threshold can hold."""
+    if not 0 < fpr < 1:
+        raise ValueError(f"a false-positive rate is between 0 and 1, not {fpr:g}")
+
+
 def min_humans(fpr: float) -> int:
     """The smallest sample that can hold a threshold at ``fpr``: at least one human may pass it."""
     return math.ceil(1 / fpr - 1e-9)
@@ -109,8 +115,7 @@ def pick_thresholds(
     n = len(human_scores)
     picked: dict[str, PickedThreshold] = {}
     for fpr in fprs:
-        if not 0 < fpr < 1:
-            raise ValueError(f"a false-positive rate is between 0 and 1, not {fpr:g}")
+        check_rate(fpr)
         if n < min_humans(fpr):
             raise ValueError(f"{n} scored human posts cannot hold a {fpr:g} rate: give at least {min_humans(fpr)}")
         t = threshold_at_fpr(human_scores, fpr)
