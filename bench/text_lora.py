@@ -7,7 +7,7 @@ AUROC stays near 0.93. This measures what tuning the encoder itself buys, before
   a rank-``r`` LoRA adapter (Hu et al. 2021, "LoRA: Low-Rank Adaptation of Large Language Models") on every linear
   map of every layer (query, key, value, attention output, both feed-forward maps): ``W x + (alpha / r) B A x`` with
   ``B = 0`` at the start, so training starts from the frozen model; a linear head on the L2-normalised mean-pooled
-  token states (the detector's embedding), scaled by 10 so a unit vector can reach confident logits;
+  token states (the sentence embedding), scaled by 10 so a unit vector can reach confident logits;
 * trained with AdamW and a one-cycle learning rate on TweepFake **train** (texts the detector can score,
   normalised as it normalises them), binary cross-entropy;
 * reported on TweepFake **validation**, the detector's dev split (it chose the detector's settings; this bench

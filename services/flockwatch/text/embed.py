@@ -17,7 +17,13 @@ per call, on a pool of one thread per core: about a quarter slower than batching
 measures both), the price of a score that does not depend on its neighbours. :data:`METHOD` names this, so
 vectors cached by the batched method are never reused.
 
-Backends: ``onnx-int8`` (default), ``onnx`` (fp32), ``torch`` (sentence-transformers, the reference).
+**Every layer, not only the last.** One forward pass yields the mean-pooled, L2-normalised state of each of the
+model's :data:`LAYERS` hidden states (token embeddings and its six transformer layers): :meth:`Embedder.embed` returns
+the last one (the sentence embedding, what narratives compare), :meth:`Embedder.embed_layers` all of them (what the
+machine-text detector reads: earlier layers keep surface style that the sentence embedding is trained to drop; the
+text model card says what they bought). The cache holds all of them, so the detector and narratives share one pass.
+
+Backends: ``onnx-int8`` (default), ``onnx`` (fp32), ``torch`` (sentence-transformers' model, the reference).
 The detector in ``models/text_detector`` records the backend it was trained with; scoring uses the same.
 """
 
@@ -48,9 +54,10 @@ log = logging.getLogger(__name__)
 Backend = Literal["onnx-int8", "onnx", "torch"]
 BACKENDS: tuple[Backend, ...] = ("onnx-int8", "onnx", "torch")
 DIM = 384
+LAYERS = 7  # hidden states of all-MiniLM-L6-v2: the token embeddings and 6 transformer layers
 MAX_TOKENS = 256  # the model's max_seq_length
 # How int8 vectors are computed (see the module doc); part of every on-disk vector cache's name.
-METHOD = "one-text-per-run"
+METHOD = "one-text-per-run-layers"
 Vectors = NDArray[np.float32]
 
 
@@ -104,7 +111,8 @@ def _export_onnx(folder: Path, out: Path, quantize: bool) -> Path:
                 self.inner = inner
 
             def forward(self, ids: Any, mask: Any, types: Any) -> Any:
-                return self.inner(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
+                out = self.inner(input_ids=ids, attention_mask=mask, token_type_ids=types, output_hidden_states=True)
+                return torch.stack(out.hidden_states, dim=1)  # (batch, LAYERS, seq, DIM)
 
         dummy = torch.ones((1, 4), dtype=torch.int64)
         target = tmp if not quantize else fp32.with_suffix(f".tmp{os.getpid()}")
@@ -114,7 +122,7 @@ def _export_onnx(folder: Path, out: Path, quantize: bool) -> Path:
                 (dummy, dummy, torch.zeros_like(dummy)),
                 str(target),
                 input_names=["input_ids", "attention_mask", "token_type_ids"],
-                output_names=["last_hidden_state"],
+                output_names=["hidden_states"],
                 dynamic_axes={n: {0: "batch", 1: "seq"} for n in ("input_ids", "attention_mask", "token_type_ids")},
                 opset_version=17,
                 dynamo=False,
@@ -134,13 +142,13 @@ def _export_onnx(folder: Path, out: Path, quantize: bool) -> Path:
 
 
 class Embedder:
-    """Normalised texts → L2-normalised 384-d float32 vectors; one instance per process is enough."""
+    """Normalised texts → L2-normalised 384-d float32 vectors per layer; one instance per process is enough."""
 
     def __init__(
         self,
         backend: Backend = "onnx-int8",
         cache_dir: Path | None = None,
-        cache_size: int = 200_000,
+        cache_size: int = 50_000,  # about 540 MB at LAYERS * DIM float32 per entry
         batch_size: int = 32,
         token_budget: int = 2048,
         threads: int | None = None,
@@ -166,19 +174,20 @@ class Embedder:
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._session: Any = None
-        self._st: Any = None
+        self._torch_model: Any = None
         self._pool: ThreadPoolExecutor | None = None
         if backend == "torch":
             import torch
             from sentence_transformers import SentenceTransformer
 
             torch.set_num_threads(self.threads)
-            self._st = SentenceTransformer(str(folder), device="cpu")
+            self._torch_model = SentenceTransformer(str(folder), device="cpu")[0].auto_model
+            self._torch_model.eval()
         else:
             import onnxruntime as ort  # type: ignore[import-untyped, unused-ignore]
 
             cache = (cache_dir or default_cache_dir()) / f"minilm-{_fingerprint(folder)}"
-            path = export_onnx(folder, cache / f"model-{backend}.onnx", quantize=backend == "onnx-int8")
+            path = export_onnx(folder, cache / f"hidden-{backend}.onnx", quantize=backend == "onnx-int8")
             options = ort.SessionOptions()
             # int8 runs texts one by one in parallel (one thread per run); fp32 batches on every thread.
             options.intra_op_num_threads = 1 if self.one_per_run else self.threads
@@ -187,8 +196,13 @@ class Embedder:
             self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def embed(self, texts: Sequence[str]) -> Vectors:
-        """One row per text (texts should be normalised: equal texts share a cache entry)."""
-        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        """The sentence embedding (last layer), one row per text (texts should be normalised: equal texts share
+        a cache entry)."""
+        return self.embed_layers(texts)[:, -DIM:]
+
+    def embed_layers(self, texts: Sequence[str]) -> Vectors:
+        """Every layer's pooled vector, one row of ``LAYERS * DIM`` per text (layer by layer, the last last)."""
+        out = np.zeros((len(texts), LAYERS * DIM), dtype=np.float32)
         todo: dict[str, list[int]] = {}
         with self._lock:
             for i, text in enumerate(texts):
@@ -209,24 +223,21 @@ class Embedder:
             for key, vec in zip(keys, fresh, strict=True):
                 for i in todo[key]:
                     out[i] = vec
-                self._cache[key] = vec
+                self._cache[key] = vec.copy()  # not a view: it would keep its whole batch's array alive
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return out
 
     def _encode(self, texts: list[str]) -> Vectors:
-        if self._st is not None:
-            vecs = self._st.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
-            return np.asarray(vecs, dtype=np.float32)
         encodings = self._tokenizer.encode_batch(texts)
         if self.one_per_run:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="embed")
             rows = list(self._pool.map(lambda enc: self._run([enc]), encodings))
-            return np.concatenate(rows) if rows else np.zeros((0, DIM), dtype=np.float32)
+            return np.concatenate(rows) if rows else np.zeros((0, LAYERS * DIM), dtype=np.float32)
         lengths = np.array([len(e.ids) for e in encodings])
         order = np.argsort(lengths, kind="stable")
-        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        out = np.zeros((len(texts), LAYERS * DIM), dtype=np.float32)
         start = 0
         while start < len(order):
             # Grow the batch while it fits the token budget (sorted, so the last one is the longest).
@@ -252,11 +263,27 @@ class Embedder:
             ids[row, :n] = enc.ids
             mask[row, :n] = 1
             types[row, :n] = enc.type_ids
-        hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
-        weights = mask[..., None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return np.asarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32)
+        hidden = self._hidden_states(ids, mask, types)
+        # Mean over real tokens (sentence-transformers' pooling for this model), then unit length, per layer.
+        weights = mask[:, None, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=2) / np.clip(weights.sum(axis=2), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=2, keepdims=True)
+        return np.asarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32).reshape(len(batch), LAYERS * DIM)
+
+    def _hidden_states(self, ids: NDArray[np.int64], mask: NDArray[np.int64], types: NDArray[np.int64]) -> Any:
+        """(batch, LAYERS, seq, DIM) hidden states."""
+        if self._torch_model is None:
+            return self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
+        import torch
+
+        with torch.inference_mode():
+            out = self._torch_model(
+                input_ids=torch.from_numpy(ids),
+                attention_mask=torch.from_numpy(mask),
+                token_type_ids=torch.from_numpy(types),
+                output_hidden_states=True,
+            )
+            return torch.stack(out.hidden_states, dim=1).numpy()
 
 
 _SHARED: dict[tuple[str, str], Embedder] = {}
@@ -276,7 +303,7 @@ def save_cache(embedder: Embedder, path: Path) -> int:
     """Write the embedder's cache (keys and vectors) to an .npz file; returns the number of entries."""
     with embedder._lock:
         keys = list(embedder._cache)
-        vecs = np.stack([embedder._cache[k] for k in keys]) if keys else np.zeros((0, DIM), np.float32)
+        vecs = np.stack([embedder._cache[k] for k in keys]) if keys else np.zeros((0, LAYERS * DIM), np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
     np.savez(tmp, keys=np.array(keys, dtype="U32"), vectors=vecs)
@@ -290,6 +317,8 @@ def load_cache(embedder: Embedder, path: Path) -> int:
         return 0
     with np.load(path) as data:
         keys, vecs = data["keys"], data["vectors"]
+        if vecs.shape[1:] != (LAYERS * DIM,):
+            return 0  # written by a build that cached other vectors
         with embedder._lock:
             for key, vec in zip(keys.tolist(), vecs, strict=True):
                 embedder._cache[key] = np.asarray(vec, dtype=np.float32)

@@ -50,7 +50,7 @@ from flockwatch.text.detector import (
     TextDetector,
     bucket_bounds,
 )
-from flockwatch.text.embed import METHOD, Backend, Embedder, load_cache, save_cache
+from flockwatch.text.embed import DIM, LAYERS, METHOD, Backend, Embedder, default_cache_dir, load_cache, save_cache
 from flockwatch.text.features import style_matrix
 from flockwatch.text.thresholds import threshold_at_fpr
 
@@ -64,6 +64,7 @@ NGRAM_ALPHA = 1e-5
 MLP_HIDDEN = 256
 MLP_ALPHA = 0.1
 MLP_MEMBERS = 5
+EMBED_LAYERS = LAYERS  # MiniLM hidden states the MLP reads (all; dev and leave-one-out chose it: see the card)
 CALIB_SHARE = 0.15
 FPRS = (0.01, 0.05)
 MIN_ACCOUNT_POSTS = 20
@@ -257,7 +258,10 @@ def fit_detector(f: Features, backend: str, seed: int = SEED, calib_share: float
     ngram = fit_ngram(fit.ngram_x, fit.y, seed)
     mlp = fit_mlp(np.hstack([fit.emb, fit.style]).astype(np.float32), fit.y, seed)
     cr = f.rows(calib)
-    detector = TextDetector(ngram, mlp, Combiner(1.0, 1.0, 0.0), {}, backend)
+    layers, rest = divmod(f.emb.shape[1], DIM)
+    if rest or not 1 <= layers <= LAYERS:
+        raise ValueError(f"embeddings of width {f.emb.shape[1]} are not whole MiniLM layers")
+    detector = TextDetector(ngram, mlp, Combiner(1.0, 1.0, 0.0), {}, backend, layers=layers)
     x, ngram_logit = detector.features(cr.corpus.texts, cr.emb, cr.ngram_x)
     mlp_logit = mlp.logits(x)
     detector.combiner = fit_combiner(mlp_logit, ngram_logit, cr.y)
@@ -345,8 +349,21 @@ def _scoreable(c: Corpus) -> Corpus:
     return c.subset([i for i, t in enumerate(c.texts) if assess(t, min_words=MIN_WORDS).scoreable])
 
 
+def embedded_corpora(
+    data_dir: Path, backend: Backend, cache_dir: Path | None = None
+) -> tuple[Features, Features, Features]:
+    """:func:`load_corpora`'s three corpora, featurised; vectors are cached on disk between runs."""
+    embedder = Embedder(backend, cache_dir=cache_dir, cache_size=10**6)
+    emb_cache = (cache_dir or default_cache_dir()) / f"train-embeddings-{backend}-{METHOD}.npz"
+    load_cache(embedder, emb_cache)
+    train_c, valid_c, held_c = load_corpora(data_dir)
+    out = featurize(train_c, embedder), featurize(valid_c, embedder), featurize(held_c, embedder)
+    save_cache(embedder, emb_cache)
+    return out
+
+
 def featurize(corpus: Corpus, embedder: Embedder) -> Features:
-    emb = embedder.embed(corpus.texts)
+    emb = embedder.embed_layers(corpus.texts)[:, (LAYERS - EMBED_LAYERS) * DIM :]
     x = empty_ngram_model().vectorize(corpus.texts)
     return Features(corpus, emb, style_matrix(corpus.texts), x, np.asarray(corpus.labels, dtype=np.int64))
 
@@ -472,13 +489,9 @@ def train_text_detector(
     on_progress: Callable[[str], None] = lambda _msg: None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    embedder = Embedder(backend, cache_dir=cache_dir, cache_size=10**6)
-    emb_cache = (cache_dir or Path.home() / ".cache" / "flockwatch") / f"train-embeddings-{backend}-{METHOD}.npz"
-    load_cache(embedder, emb_cache)
-    train_c, valid_c, held_c = load_corpora(data_dir)
-    on_progress(f"embedding {len(train_c) + len(valid_c) + len(held_c)} texts ({backend})")
-    train, valid, held = featurize(train_c, embedder), featurize(valid_c, embedder), featurize(held_c, embedder)
-    save_cache(embedder, emb_cache)
+    on_progress(f"embedding the training, dev and held-out texts ({backend})")
+    train, valid, held = embedded_corpora(data_dir, backend, cache_dir)
+    train_c, valid_c, held_c = train.corpus, valid.corpus, held.corpus
     on_progress("fitting the detector")
     detector = fit_detector(train, backend)
     calib = train.rows(calibration_rows(train.corpus))
@@ -571,7 +584,8 @@ def render_card_figures(metrics: dict[str, Any]) -> dict[str, str]:
             f"- Model id: `text_detector@{metrics['model_id'][:10]}` (hash of `model.json` and the weights' values).",
             f"- Seed {st['seed']}; character {st['ngram_range'][0]}–{st['ngram_range'][1]}-grams hashed into "
             f"{st['ngram_features']} features, SGD logistic regression α = {st['ngram_alpha']:g}; "
-            f"{st['mlp_members']} MLPs of {st['mlp_hidden']} ReLU units, L2 α = {st['mlp_alpha']:g}.",
+            f"{st['mlp_members']} MLPs of {st['mlp_hidden']} ReLU units, L2 α = {st['mlp_alpha']:g}, on MiniLM's "
+            f"last {st['embed_layers']} pooled hidden states.",
             f"- Calibration split: {st['calib_share']:.0%} of the training rows; thresholds at "
             + " and ".join(f"{x:.0%}" for x in st["fprs"])
             + f" FPR; texts need ≥ {st['min_words']} word; length buckets start at "
@@ -799,6 +813,7 @@ SETTINGS: dict[str, Any] = {
     "mlp_hidden": MLP_HIDDEN,
     "mlp_alpha": MLP_ALPHA,
     "mlp_members": MLP_MEMBERS,
+    "embed_layers": EMBED_LAYERS,
     "calib_share": CALIB_SHARE,
     "fprs": list(FPRS),
     "min_words": MIN_WORDS,

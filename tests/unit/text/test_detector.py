@@ -6,6 +6,7 @@ The real model (MiniLM int8 + the committed head) is loaded once for the module.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 from flockwatch.cli.app import app
 from flockwatch.config import Settings
 from flockwatch.metrics import auroc
-from flockwatch.text.canonical import words
+from flockwatch.text.canonical import canonical_text, words
 from flockwatch.text.data import read_tweepfake
 from flockwatch.text.detector import (
     Combiner,
@@ -26,6 +27,8 @@ from flockwatch.text.detector import (
     shared_detector,
     wilson,
 )
+from flockwatch.text.embed import DIM, LAYERS
+from flockwatch.text.features import STYLE_FEATURES, style_matrix
 from flockwatch.training.text import fit_combiner, reliability_bins
 
 DATA = Settings().data_dir
@@ -51,12 +54,60 @@ def test_combiner_is_calibrated_and_weighs_informative_logits() -> None:
 
 def test_model_files_are_small_and_thresholds_ordered(detector: TextDetector) -> None:
     folder = Path(__file__).resolve().parents[3] / "models" / "text_detector"
-    assert sum(p.stat().st_size for p in folder.iterdir()) < 5 * 2**20
+    # Mostly the MLPs' first layers: 5 members x (7 x 384 embedding + style inputs) x 256 units in float16.
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 8 * 2**20
     assert (folder / "MODEL_CARD.md").exists()
     assert 0.0 < detector.threshold(0.05) <= detector.threshold(0.01) < 1.0
     with pytest.raises(ValueError, match="no threshold"):
         detector.threshold(0.2)
     assert detector.name.startswith("text_detector@")
+
+
+class _CountingLayers:
+    """An embedder whose layer vectors are their own column numbers."""
+
+    def embed_layers(self, texts: list[str]) -> np.ndarray:
+        return np.tile(np.arange(LAYERS * DIM, dtype=np.float32), (len(texts), 1))
+
+
+def test_the_mlp_reads_the_last_layers_of_the_embedding(detector: TextDetector) -> None:
+    assert detector.layers == LAYERS  # the committed model reads every layer
+    assert len(detector.input_names()) == detector.mlp.members[0].layers[0][0].shape[0]
+    two = TextDetector(detector.ngram, detector.mlp, detector.combiner, {}, detector.backend, layers=2)
+    two._embedder = _CountingLayers()
+    cols = two.embed(["a", "b"])
+    assert cols.shape == (2, 2 * DIM) and cols[0, 0] == (LAYERS - 2) * DIM and cols[1, -1] == LAYERS * DIM - 1
+
+
+def test_a_stored_layer_count_that_does_not_fit_the_mlp_is_refused(tmp_path: Path, detector: TextDetector) -> None:
+    detector.save(tmp_path, {})
+    meta = json.loads((tmp_path / "model.json").read_text())
+    meta["embedding"]["layers"] = 1
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="do not match the MLP"):
+        TextDetector.load(tmp_path)
+
+
+def test_style_evidence_names_the_posts_own_style_values(detector: TextDetector) -> None:
+    """The style features sit after every embedding column: the evidence must quote their values, not an
+    embedding coordinate's."""
+    texts = [
+        canonical_text(t)
+        for t in (
+            "WOW!!! Can't believe it... #election #vote #now",
+            "Just finished my morning run, feeling great today and ready for the week ahead",
+            "Furthermore, it is crucial to note that the committee's findings underscore the importance of trust.",
+        )
+    ]
+    x, ngram = detector.features(texts)
+    style = style_matrix(texts)
+    named = 0
+    for i, text in enumerate(texts):
+        ev = {e.signal: e for e in detector._explain(text, x[i], float(ngram[i]))}["model.style"]
+        for name, value in re.findall(r"(\w+)=(-?[\d.]+)", ev.detail):
+            assert float(value) == pytest.approx(style[i, STYLE_FEATURES.index(name)], abs=0.006), (text, name)
+            named += 1
+    assert named > 0
 
 
 def test_separates_tweepfake_validation_sample(detector: TextDetector) -> None:

@@ -110,6 +110,7 @@ def test_model_id_depends_on_weights_and_settings_only(tmp_path: Path) -> None:
     saved = first.save(tmp_path, extra)
     assert saved == first.model_id(extra)
     assert TextDetector.load(tmp_path).name == f"text_detector@{saved[:10]}"
+    assert TextDetector.load(tmp_path).layers == 1  # 384 columns: the sentence embedding alone
 
 
 # --- (c) the splits, from the real split definitions ---------------------------------------------
