@@ -140,17 +140,18 @@ class Mlp:
         return np.asarray(h, dtype=np.float64).ravel()
 
     def input_gradient(self, x: NDArray[np.float32]) -> NDArray[np.float64]:
-        """d logit / d raw input for one row (for gradient × input attributions)."""
-        h = ((x - self.mean) / self.scale).astype(np.float64)
+        """d logit / d raw input for one row (for gradient × input attributions). In float32, the weights'
+        own type: upcasting them would copy every weight matrix for every post scored with evidence."""
+        h = ((x - self.mean) / self.scale).astype(np.float32)
         masks = []
         for w, b in self.layers[:-1]:
             pre = h @ w + b
             masks.append(pre > 0)
             h = np.maximum(pre, 0)
-        grad = self.layers[-1][0].astype(np.float64).ravel()
+        grad = self.layers[-1][0].ravel()
         for (w, _), mask in zip(reversed(self.layers[:-1]), reversed(masks), strict=True):
-            grad = (grad * mask) @ w.T.astype(np.float64)
-        return np.asarray(grad / self.scale)
+            grad = (grad * mask) @ w.T
+        return np.asarray(grad / self.scale, dtype=np.float64)
 
 
 @dataclass
@@ -470,10 +471,12 @@ class TextDetector:
         probs: dict[int, float] = {}
         x: NDArray[np.float32] | None = None
         ngram: NDArray[np.float64] | None = None
+        mlp_logit: NDArray[np.float64] | None = None
         if todo:
             emb = None if embeddings is None else embeddings[todo]
             x, ngram = self.features([norms[i] for i in todo], emb)
-            combined = self.combine([norms[i] for i in todo], self.mlp.logits(x), ngram)
+            mlp_logit = self.mlp.logits(x)
+            combined = self.combine([norms[i] for i in todo], mlp_logit, ngram)
             probs = {i: float(v) for i, v in zip(todo, combined, strict=True)}
         row_of = {i: r for r, i in enumerate(todo)}
         results = []
@@ -505,8 +508,9 @@ class TextDetector:
             if self.buckets:
                 interval, note = self._uncertainty(norm, p)
                 evidence.insert(1, note)
-            if with_evidence and x is not None and ngram is not None:
-                evidence.extend(self._explain(norm, x[row_of[i]], float(ngram[row_of[i]])))
+            if with_evidence and x is not None and ngram is not None and mlp_logit is not None:
+                r = row_of[i]
+                evidence.extend(self._explain(norm, x[r], float(ngram[r]), float(mlp_logit[r])))
             results.append(TextResult(final, label, evidence, interval, p))
         return results
 
@@ -526,7 +530,7 @@ class TextDetector:
             f"{k} of {n} calibration posts of {bucket.words_label()} scoring {s_lo:.2f}–{s_hi:.2f} were machine",
         )
 
-    def _explain(self, norm: str, x: NDArray[np.float32], ngram_logit: float) -> list[Evidence]:
+    def _explain(self, norm: str, x: NDArray[np.float32], ngram_logit: float, mlp_logit: float) -> list[Evidence]:
         grams = self.ngram.top_ngrams(norm)
         gram_text = ", ".join(repr(g) for g, _ in grams) or "none"
         out = [
@@ -543,7 +547,7 @@ class TextDetector:
         style = contrib[start : start + len(STYLE_FEATURES)]
         order = np.argsort(-style)[:3]
         named = [f"{STYLE_FEATURES[j]}={x[start + j]:.2f}" for j in order if style[j] > 0]
-        mlp_p = float(sigmoid(float(self.mlp.logits(x[None, :])[0])))
+        mlp_p = float(sigmoid(mlp_logit))
         out.append(
             Evidence(
                 signal="model.style",
