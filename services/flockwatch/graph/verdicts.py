@@ -40,10 +40,16 @@ def combined_flag(own: bool | None, merged: Iterable[bool | None], *, own_judged
     agree; when they disagree (or there are none) it teaches nothing (``None``), rather than letting one part's
     verdict speak for another's resharers.
     """
-    if own is not None if own_judged is None else own_judged:
+    judged = own is not None if own_judged is None else own_judged
+    if judged:
         return own
-    flags = {m for m in merged if m is not None}
+    flags = teaching_flags(merged)
     return flags.pop() if len(flags) == 1 else None
+
+
+def teaching_flags(verdicts: Iterable[bool | None]) -> set[bool]:
+    """The distinct flags among verdicts, leaving out those that teach nothing: two means they disagree."""
+    return {v for v in verdicts if v is not None}
 
 
 def new_verdict(cascade_id: str, verdict: str, by: str, now: datetime, note: str = "") -> dict[str, Any]:

@@ -86,7 +86,7 @@ from flockwatch.graph.clusters import media_flags
 from flockwatch.graph.streaming import CoAction, StreamingCoordination
 from flockwatch.graph.text import hashtags, normalize_message
 from flockwatch.graph.urls import canonicalize_url
-from flockwatch.graph.verdicts import combined_flag
+from flockwatch.graph.verdicts import combined_flag, teaching_flags
 from flockwatch.messages import InMessage, StageOutcome, describe_error, parse
 from flockwatch.schema import Post, post_key
 from flockwatch.store.documents import BulkResult, IndexKind, Upsert
@@ -946,7 +946,7 @@ def judged_cascades(
         flag = combined_flag(own.get(where), parts, own_judged=where in own)
         if flag is not None:
             judged.append((where, flag, resharers(CascadeEntry.from_doc(doc | {"_id": where}).tree())))
-        elif where not in own and len({p for p in parts if p is not None}) > 1:
+        elif where not in own and len(teaching_flags(parts)) > 1:
             conflicting.append(where)
     return judged, missing, conflicting
 

