@@ -242,6 +242,16 @@ def test_an_analyst_judges_a_cascade_and_a_researcher_sees_the_verdict(page: Pag
     assert len(said) == 2 and said[0].startswith("judged true by analyst person")
     assert said[1].startswith("Before merging into this cascade, twitter:90 was judged false by x")
     assert page.locator(".verdict-actions").count() == 0
+    assert page.get_by_role("button", name="Withdraw").count() == 0
+
+    # An analyst withdraws the merged part's verdict from here: it is kept under twitter:90, the own one stays.
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, base, keys["analyst"])
+    open_route(page, base, "#/spread/twitter:0")
+    page.get_by_role("button", name="Withdraw twitter:90's verdict").click()
+    expect(page.locator("p.verdict")).to_have_count(1)
+    assert store.verdicts.get("twitter:90") is None and store.verdicts.get("twitter:0")["verdict"] == "true"
+    page.wait_for_load_state("networkidle")  # the re-rendered view's plots, before the server stops
 
 
 def test_a_researcher_sees_pseudonyms_and_no_actions(page: Page, site: Any) -> None:

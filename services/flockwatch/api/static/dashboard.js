@@ -286,28 +286,34 @@ function verdictLine(v, prefix) {
     ` by ${v.by}, ${when(v.at)}`, v.note ? `: ${v.note}` : "");
 }
 
+// A PUT or DELETE of a cascade's verdict, then the page again; an error shows in `box`.
+const sendVerdict = (cascadeId, box, method, body) => async (event) => {
+  event.target.disabled = true;
+  try {
+    await api(`/cascades/${enc(cascadeId)}/verdict`, { method, body: body && body() });
+    render();
+  } catch (err) {
+    box.append(h("span", { class: "error" }, err.message));
+    event.target.disabled = false;
+  }
+};
+
 function verdictPanel(cascadeId, verdict, merged) {
-  const said = [
-    verdict ? verdictLine(verdict) : h("p", { class: "muted verdict" }, "Not judged yet."),
-    // Verdicts given before their cascades merged into this one: on part of what it holds now.
-    (merged || []).map((v) => verdictLine(v, `Before merging into this cascade, ${v.cascade_id} was `)),
-  ];
-  if (!can("act") || !cascadeId) return [h("h2", {}, "Verdict"), said];
+  const acts = can("act") && cascadeId;
+  // Verdicts given before their cascades merged into this one: on part of what it holds now. Withdrawn under
+  // the merged cascade's own id, which is where the verdict is kept.
+  const mergedLines = (merged || []).map((v) => {
+    const line = verdictLine(v, `Before merging into this cascade, ${v.cascade_id} was `);
+    if (acts) line.append(" ", h("button", { class: "secondary", "aria-label": `Withdraw ${v.cascade_id}'s verdict`, onclick: sendVerdict(v.cascade_id, line, "DELETE") }, "Withdraw"));
+    return line;
+  });
+  const said = [verdict ? verdictLine(verdict) : h("p", { class: "muted verdict" }, "Not judged yet."), mergedLines];
+  if (!acts) return [h("h2", {}, "Verdict"), said];
   const note = h("input", { type: "text", name: "verdict-note", "aria-label": "verdict note", placeholder: "why (fact-check, source)", maxlength: "2000" });
   const box = h("p", { class: "row actions verdict-actions" });
-  const send = (method, body) => async (event) => {
-    event.target.disabled = true;
-    try {
-      await api(`/cascades/${enc(cascadeId)}/verdict`, { method, body: body && body() });
-      render();
-    } catch (err) {
-      box.append(h("span", { class: "error" }, err.message));
-      event.target.disabled = false;
-    }
-  };
   box.append(note, ...["false", "true", "unverified"].map((v) =>
-    h("button", { class: "secondary", onclick: send("PUT", () => ({ verdict: v, note: note.value })) }, `Judge ${v}`)));
-  if (verdict) box.append(h("button", { class: "secondary", onclick: send("DELETE") }, "Withdraw"));
+    h("button", { class: "secondary", onclick: sendVerdict(cascadeId, box, "PUT", () => ({ verdict: v, note: note.value })) }, `Judge ${v}`)));
+  if (verdict) box.append(h("button", { class: "secondary", onclick: sendVerdict(cascadeId, box, "DELETE") }, "Withdraw"));
   return [h("h2", {}, "Verdict"), said, box];
 }
 
