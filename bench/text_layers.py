@@ -26,6 +26,7 @@ from typing import Any
 from flockwatch.config import Settings
 from flockwatch.text.embed import DIM, LAYERS, Backend
 from flockwatch.training.text import (
+    MIMIC_PER_GROUP,
     Features,
     embedded_corpora,
     evaluate_split,
@@ -76,7 +77,8 @@ def measure(generators: set[str] | None = None) -> list[Result]:
 def render(results: list[Result]) -> str:
     lines = [
         "Dev: TweepFake validation (2287 posts; it chose the detector's settings, so these are dev figures). "
-        "Each row is a whole detector fitted on the same training rows; only the MLP's embedding input differs.",
+        "Each row is a whole detector fitted on the same training rows (AuthorMimic: at most "
+        f"{MIMIC_PER_GROUP} tweets per generator and prompt); only the MLP's embedding input differs.",
         "",
         "| MLP input | dev AUROC | dev TPR at 1% FPR (ROC) | dev TPR / FPR at the 1% threshold |",
         "|---|---|---|---|",
