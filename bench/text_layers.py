@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from flockwatch.config import Settings
-from flockwatch.text.embed import DIM, LAYERS, Backend
+from flockwatch.text.embed import LAYERS, Backend, last_layers
 from flockwatch.training.text import (
     MIMIC_PER_GROUP,
     Features,
@@ -44,7 +44,7 @@ VARIANTS = {"sentence embedding (last layer)": 1, f"every layer ({LAYERS})": LAY
 
 def with_layers(f: Features, layers: int) -> Features:
     """The same rows, reading only the last ``layers`` pooled hidden states."""
-    return replace(f, emb=f.emb[:, f.emb.shape[1] - layers * DIM :])
+    return replace(f, emb=last_layers(f.emb, layers))
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,8 @@ def last_layers(vecs: NDArray[np.float32], layers: int) -> NDArray[np.float32]:
     sentence embedding)."""
     if not 1 <= layers <= LAYERS:
         raise ValueError(f"MiniLM has {LAYERS} hidden states, not {layers}")
+    if vecs.shape[1] != LAYERS * DIM:
+        raise ValueError(f"rows of {vecs.shape[1]} values are not every layer's ({LAYERS * DIM})")
     return vecs[:, (LAYERS - layers) * DIM :]
 
 

@@ -13,10 +13,11 @@ Which split does what (each one either chooses something or reports, never both;
   the reliability bins behind each score's interval, and the 1%/5% thresholds.
 * dev: TweepFake validation. The model's settings were chosen on it (what was tried and dropped), so its
   figures are reported as dev figures, never as headline figures. It shares every account with training.
-* report: data that chose nothing, each scored by a model fitted (and thresholded on its own calibration
-  split) without it: a hash share of TweepFake train texts (seen accounts, unseen posts), the TweepFake
-  train rows of account-disjoint folds (unseen accounts), the held-out AuthorMimic humans and
-  leave-one-generator/prompt-out AuthorMimic tweets.
+* report: data that chose no setting of the model, each scored by a model fitted (and thresholded on its own
+  calibration split) without it: a hash share of TweepFake train texts (seen accounts, unseen posts), the
+  TweepFake train rows of account-disjoint folds (unseen accounts), the held-out AuthorMimic humans and
+  leave-one-generator/prompt-out AuthorMimic tweets. Exception: the held-out humans and the leave-one-prompt-out
+  refits chose how many AuthorMimic tweets to train on (MIMIC_PER_GROUP; ``python -m bench.text_mimic_cap``).
 
 ``metrics.json`` holds every figure, ``model.json`` only settings (the model id hashes it and the weights);
 the figures in MODEL_CARD.md are rendered from ``metrics.json`` by :func:`render_card_figures`.
@@ -642,8 +643,8 @@ def render_card_figures(metrics: dict[str, Any]) -> dict[str, str]:
                 "report: held-out AuthorMimic humans "
                 f"({sp['held_out_human_texts_also_in_training']} of their texts also in training)",
                 sp["held_out_humans"],
-                "nothing",
-                "false-positive rate",
+                "with leave-one-prompt-out: the AuthorMimic cap (`python -m bench.text_mimic_cap`)",
+                "false-positive rate (not untouched)",
             ],
         ],
     )

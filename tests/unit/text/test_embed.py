@@ -100,13 +100,15 @@ def test_meaning_survives_quantisation(embedder: Embedder) -> None:
 def test_last_layers_and_layer_count_agree() -> None:
     vecs = np.arange(2 * LAYERS * DIM, dtype=np.float32).reshape(2, LAYERS * DIM)
     assert np.array_equal(last_layers(vecs, 1), vecs[:, -DIM:])
-    assert last_layers(vecs, 3).shape == (2, 3 * DIM) and last_layers(vecs, LAYERS) is not None
+    assert last_layers(vecs, 3).shape == (2, 3 * DIM) and np.array_equal(last_layers(vecs, LAYERS), vecs)
     assert [layer_count(k * DIM) for k in (1, 3, LAYERS)] == [1, 3, LAYERS]
     for width in (0, DIM + 1, (LAYERS + 1) * DIM):
         with pytest.raises(ValueError, match="not whole MiniLM layers"):
             layer_count(width)
     with pytest.raises(ValueError, match="hidden states"):
         last_layers(vecs, LAYERS + 1)
+    with pytest.raises(ValueError, match="not every layer"):
+        last_layers(vecs[:, DIM:], 1)  # already sliced: refused, not read at the wrong offset
 
 
 def test_unknown_backend() -> None:
