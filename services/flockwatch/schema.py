@@ -194,6 +194,17 @@ class Evidence(BaseModel):
     detail: str
 
 
+class Observation(BaseModel):
+    """A measurement reported without an opinion (a lip-sync offset...): shown to the analyst, never scored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    signal: str
+    on: str
+    detail: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
 class TextScore(Contract):
     kind: Literal["text_score"] = "text_score"
     post_key: str
@@ -217,6 +228,7 @@ class MediaScore(Contract):
     provenance: dict[str, Any] = Field(default_factory=dict)
     matches: list[dict[str, Any]] = Field(default_factory=list)
     signals: list[Evidence] = Field(default_factory=list)
+    observations: list[Observation] = Field(default_factory=list)
     # What was fetched (content hash, sniffed kind) or why it could not be scored.
     sha256: str | None = None
     media_kind: str | None = None

@@ -60,6 +60,7 @@ def user_detectors(path: Path) -> list[MediaSignal]:
 def build_signals(settings: Settings, bank: Bank | None = None) -> list[MediaSignal]:
     from flockwatch.media.bank import Bank, BankMatchSignal
     from flockwatch.media.face_video import FaceVideoSignal
+    from flockwatch.media.lip_sync import LipSyncSignal
     from flockwatch.media.metadata import GeneratorMetadataSignal
     from flockwatch.media.provenance import C2paSignal
     from flockwatch.media.synthetic_image import SyntheticImageSignal
@@ -70,7 +71,7 @@ def build_signals(settings: Settings, bank: Bank | None = None) -> list[MediaSig
         signals.append(BankMatchSignal(Bank(settings.media_bank_dir)))
     if bank is not None:
         signals.append(BankMatchSignal(bank))
-    signals += [SyntheticImageSignal(), FaceVideoSignal(), VoiceCloneSignal()]
+    signals += [SyntheticImageSignal(), FaceVideoSignal(), VoiceCloneSignal(), LipSyncSignal()]
     if settings.media_detectors_file is not None:
         signals += user_detectors(settings.media_detectors_file)
     return signals

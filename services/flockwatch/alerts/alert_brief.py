@@ -59,8 +59,8 @@ def provenance_sentence(provenance: Mapping[str, Any]) -> str | None:
 
 
 def media_verdict(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """One media score as a panel: the score, the signals that fired (strongest first), provenance, bank matches,
-    or why it could not be scored."""
+    """One media score as a panel: the score, the signals that fired (strongest first), observations (measured,
+    not scored: lip sync), provenance, bank matches, or why it could not be scored."""
     score = _score(entry.get("manipulation_score"))
     signals = sorted(
         (s for s in entry.get("signals") or [] if isinstance(s, Mapping)),
@@ -81,6 +81,11 @@ def media_verdict(entry: Mapping[str, Any]) -> dict[str, Any]:
         "manipulation_score": score,
         "verdict": verdict,
         "signals": [evidence_sentence(s) for s in signals],
+        "observations": [
+            one_line(f"{o.get('signal')}: {o.get('detail')}", 300)
+            for o in entry.get("observations") or []
+            if isinstance(o, Mapping)
+        ],
         "provenance": provenance_sentence(entry.get("provenance") or {}),
         "matches": [
             one_line(str(m.get("verdict") or m.get("label") or m), 200)

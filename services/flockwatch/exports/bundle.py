@@ -6,7 +6,7 @@ Layout (every path relative to the bundle's root)::
     items.json          {"case": {...}, "items": {kind: [documents...]}}  (kinds: posts, accounts, clusters, edges,
                         narratives, cascades, alerts, notes: the store documents as given, ``_*`` fields out)
     media_hashes.json   [{"sha256", "kinds", "media_urls", "post_keys", "manipulation_scores", "signals",
-                          "bank_matches", "pdq"?}]  one entry per distinct media sha256, sorted
+                          "observations", "bank_matches", "pdq"?}]  one entry per distinct media sha256, sorted
     stix.json           the STIX 2.1 bundle of the case (flockwatch.exports.stix.case_bundle)
     files/<name>        each extra file as given (e.g. plots: ``cascade.png``)
     manifest.json       {"format": 1, "case_id", "files": [{"path", "sha256", "size"}]}  every file above but itself
@@ -56,6 +56,7 @@ def media_hashes(posts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 "post_keys": set(),
                 "manipulation_scores": [],
                 "signals": [],
+                "observations": [],
                 "bank_matches": [],
             },
         )
@@ -82,6 +83,7 @@ def media_hashes(posts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             if isinstance(s.get("manipulation_score"), int | float):
                 e["manipulation_scores"].append(s["manipulation_score"])
             e["signals"] += [dict(sig) for sig in s.get("signals") or [] if isinstance(sig, Mapping)]
+            e["observations"] += [dict(o) for o in s.get("observations") or [] if isinstance(o, Mapping)]
             e["bank_matches"] += [dict(mt) for mt in s.get("matches") or [] if isinstance(mt, Mapping)]
             if s.get("pdq"):
                 e["pdq"] = s["pdq"]

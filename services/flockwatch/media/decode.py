@@ -123,7 +123,8 @@ def video_frames(
     max_seconds: float = MAX_VIDEO_SECONDS,
     max_side: int = MAX_FRAME_SIDE,
 ) -> list[Frame]:
-    """Frames sampled every ``every_s`` seconds (the first frame always), as RGB arrays at most ``max_side``."""
+    """Frames sampled every ``every_s`` seconds (the first frame always; ``every_s=0``: every frame), as RGB arrays
+    at most ``max_side``."""
     return list(iter_video_frames(path, every_s, max_frames, max_pixels, max_seconds, max_side))
 
 
@@ -178,7 +179,7 @@ def iter_video_frames(
             yield Frame(t, np.ascontiguousarray(rgb))
             if yielded >= max_frames:
                 break
-            while next_t <= t + 1e-9:
+            while every_s > 0 and next_t <= t + 1e-9:
                 next_t += every_s
     except av.error.FFmpegError as e:
         # A damaged tail still leaves the frames before it; a file with none is refused.

@@ -74,7 +74,12 @@ class MediaResult:
                 for f in self.findings
                 if f.score is not None
             ],
-            "observations": [{"name": f.signal, "evidence": f.detail} for f in self.findings if f.score is None],
+            "observations": [
+                # Provenance data is already the ``provenance`` summary above.
+                {"name": f.signal, "evidence": f.detail, **({"data": f.data} if f.tier is not Tier.provenance else {})}
+                for f in self.findings
+                if f.score is None
+            ],
             "decided_by": self.decided_by,
             "kind": self.kind,
             "mime": self.mime,

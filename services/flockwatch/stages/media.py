@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flockwatch.media.score import MediaResult, MediaScorer
+from flockwatch.media.signal import Tier
 from flockwatch.messages import InMessage, OutMessage, StageOutcome, TransientError, describe_error, parse
-from flockwatch.schema import Evidence, MediaScore, Post
+from flockwatch.schema import Evidence, MediaScore, Observation, Post
 from flockwatch.topics import Topic
 
 STAGE = "media"
@@ -40,6 +41,12 @@ def media_score(post: Post, url: str, result: MediaResult) -> MediaScore:
             Evidence(signal=f.signal, score=f.score, on=url, detail=f.detail)
             for f in result.findings
             if f.score is not None
+        ],
+        # Provenance observations are already the ``provenance`` summary.
+        observations=[
+            Observation(signal=f.signal, on=url, detail=f.detail, data=f.data)
+            for f in result.findings
+            if f.score is None and f.tier is not Tier.provenance
         ],
         sha256=result.sha256,
         media_kind=result.kind,

@@ -34,6 +34,9 @@ FAKE_VIDEO = {
     "media_kind": "video",
     "manipulation_score": 0.93,
     "signals": [{"signal": "face_swap", "score": 0.93, "on": "https://cdn.example/clip.mp4", "detail": "blend seam"}],
+    "observations": [
+        {"signal": "lip_sync", "on": "https://cdn.example/clip.mp4", "detail": "face 1: audio 300 ms late", "data": {}}
+    ],
     "provenance": {},
     "matches": [{"verdict": "matches a banked known fake"}],
 }
@@ -184,6 +187,7 @@ def test_the_views_an_analyst_follows_from_an_alert(page: Page, site: Any) -> No
     open_route(page, base, "#/posts/twitter:1")
     assert "machine, score 0.88" in text(page) and "detector (0.88) on text: low perplexity" in text(page)
     assert "face_swap (0.93) on https://cdn.example/clip.mp4: blend seam" in text(page, ".panel.media")
+    assert "lip_sync: face 1: audio 300 ms late" in text(page, ".panel.media .observations")
     screenshot(page, "07-post-media")
 
     open_route(page, base, "#/accounts/twitter:u1")

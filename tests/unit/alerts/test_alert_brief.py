@@ -90,6 +90,16 @@ def test_an_alert_without_narrative_or_posts_still_reads() -> None:
     assert brief["headline"] == "low watched: watch:jdoe (0 posts)"
 
 
+def test_observations_are_shown_beside_the_signals_without_moving_the_verdict() -> None:
+    entry = {
+        "manipulation_score": 0.2,
+        "observations": [{"signal": "lip_sync", "on": "u", "detail": "face 1: audio 300 ms late", "data": {}}, "junk"],
+    }
+    panel = media_verdict(entry)
+    assert panel["observations"] == ["lip_sync: face 1: audio 300 ms late"]
+    assert panel["verdict"] == "manipulation score 0.20"
+
+
 def test_media_that_could_not_be_scored_says_why() -> None:
     assert media_verdict({"error": "refused: private address"})["verdict"] == "not scored: refused: private address"
     assert media_verdict({})["verdict"] == "no manipulation score"

@@ -38,6 +38,13 @@ def test_media_hashes_collects_where_each_hash_was_seen() -> None:
     assert entry["pdq"] == "f" * 64 and entry["bank_matches"][0]["label"] == "known_fake"
 
 
+def test_media_hashes_keep_observations_beside_signals() -> None:
+    obs = {"signal": "lip_sync", "on": "u", "detail": "face 1: audio 300 ms late", "data": {"tracks": []}}
+    post = {"key": "p1", "media_by_url": {"h": {"sha256": "AB" * 32, "media_kind": "video", "observations": [obs]}}}
+    (entry,) = media_hashes([post])
+    assert entry["observations"] == [obs] and entry["signals"] == [] and entry["kinds"] == ["video"]
+
+
 def test_tampered_file_is_named(tmp_path: Path) -> None:
     content = bundle_files(CASE, case_items(), {"cascade.png": PLOT})
     content["files/cascade.png"] = PLOT + b"!"

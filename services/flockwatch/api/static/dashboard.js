@@ -110,6 +110,8 @@ function mediaPanels(media) {
     h("p", { class: "verdict" }, m.verdict),
     m.sha256 ? h("p", { class: "muted" }, `sha256 ${m.sha256}`) : null,
     m.signals.length ? h("ul", { class: "evidence" }, m.signals.map((s) => h("li", {}, s))) : null,
+    (m.observations || []).length ? h("div", {}, h("p", { class: "muted" }, "Observations (measured, not scored):"),
+      h("ul", { class: "evidence observations" }, m.observations.map((o) => h("li", {}, o)))) : null,
     m.provenance ? h("p", {}, "Provenance: ", m.provenance) : null,
     m.matches.length ? h("p", {}, "Matches: ", m.matches.join("; ")) : null));
 }
