@@ -81,10 +81,12 @@ def media_verdict(entry: Mapping[str, Any]) -> dict[str, Any]:
         "manipulation_score": score,
         "verdict": verdict,
         "signals": [evidence_sentence(s) for s in signals],
+        # One line per part: a lip-sync observation says "face 1 ...; face 2 ...", and a cut must not drop a face.
         "observations": [
-            one_line(f"{o.get('signal')}: {o.get('detail')}", 300)
+            one_line(f"{o.get('signal')}: {part}", 300)
             for o in entry.get("observations") or []
             if isinstance(o, Mapping)
+            for part in str(o.get("detail") or "").split("; ")
         ],
         "provenance": provenance_sentence(entry.get("provenance") or {}),
         "matches": [

@@ -76,7 +76,8 @@ def score_batch(
         for item in post.media[:max_items]:
             try:
                 result = scorer.score(item.url)
-                score = media_score(post, item.url, result)
+                # Serialised here so a signal's data that JSON cannot hold fails this item, not the batch.
+                payload = media_score(post, item.url, result).to_bytes()
             except TransientError:
                 raise  # a server away: the loop retries the batch
             # Broad on purpose: whatever scoring one item raises is recorded on its score, never crashes the worker.
@@ -84,7 +85,7 @@ def score_batch(
                 outcome.out.append(OutMessage(Topic.media_scores, post.key.encode(), failed_score(post, item.url, exc)))
                 outcome.counts["media_failed"] += 1
                 continue
-            outcome.out.append(OutMessage(Topic.media_scores, post.key.encode(), score.to_bytes()))
+            outcome.out.append(OutMessage(Topic.media_scores, post.key.encode(), payload))
             outcome.counts["media_refused" if result.error else "media_scored"] += 1
         outcome.counts["media_over_cap"] += max(0, len(post.media) - max_items)
     return outcome

@@ -93,10 +93,13 @@ def test_an_alert_without_narrative_or_posts_still_reads() -> None:
 def test_observations_are_shown_beside_the_signals_without_moving_the_verdict() -> None:
     entry = {
         "manipulation_score": 0.2,
-        "observations": [{"signal": "lip_sync", "on": "u", "detail": "face 1: audio 300 ms late", "data": {}}, "junk"],
+        "observations": [
+            {"signal": "lip_sync", "on": "u", "detail": "face 1: audio 300 ms late; face 2: in step", "data": {}},
+            "junk",
+        ],
     }
     panel = media_verdict(entry)
-    assert panel["observations"] == ["lip_sync: face 1: audio 300 ms late"]
+    assert panel["observations"] == ["lip_sync: face 1: audio 300 ms late", "lip_sync: face 2: in step"]
     assert panel["verdict"] == "manipulation score 0.20"
 
 

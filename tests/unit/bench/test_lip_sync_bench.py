@@ -19,18 +19,20 @@ def _series(seed: int, late: int, n: int = 300) -> ls.VideoSeries:
 def test_the_section_reports_recovered_shifts_swaps_and_the_chosen_threshold() -> None:
     clips = [
         Clip("a.mp4", "dfdc", _series(0, late=0), 5.0),
-        Clip("b.mp4", "dfdc", _series(1, late=6), 6.0),
+        Clip("b.mp4", "dfdc", _series(1, late=9), 6.0),
         Clip("quiet.mp4", "tmk", ls.VideoSeries(0.0, [], np.zeros(0), 0.4, []), 1.0, "not applicable: 0.4 s of speech"),
     ]
     runs = track_runs(clips)
-    assert [r.base.offset for r in runs] == [0, 6]
+    assert [r.base.offset for r in runs] == [0, 9]
     body = render(clips, runs, null=[1.0, 2.0, 3.0, 3.3], skipped=2)
     assert "| a.mp4 | dfdc | 9.0 | 1 | 300 | +0 / +0 |" in body
-    assert "| b.mp4 | dfdc | 9.0 | 1 | 300 | +6 / +200 |" in body
+    assert "| b.mp4 | dfdc | 9.0 | 1 | 300 | +9 / +300 |" in body
     assert "| quiet.mp4 | tmk | | | | not applicable: 0.4 s of speech |" in body
     # Every tested shift of a clean synthetic track is recovered exactly.
-    assert "| a.mp4 | 1 |" in body and "| yes | 8 | 8 | 8 | 0 |" in body
+    assert "| a.mp4 | 1 | found | +0 | 8 | 8 | 8 | 0 |" in body
+    assert "| b.mp4 | 1 | found | +9 | 6 | 6 | 6 | 0 |" in body
     assert "| a.mp4 | b.mp4 |" in body and "| b.mp4 | a.mp4 |" in body
     # 95% quantile of the null, rounded up to 0.1.
     assert "95% quantile 3.25 → `SYNC_Z` = 3.3" in body
     assert "4 pairs (2 skipped" in body
+    assert "LibriSpeech is missing" in render(clips, runs, null=[], skipped=0)

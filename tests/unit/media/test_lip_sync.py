@@ -9,6 +9,7 @@ import pytest
 
 from flockwatch.config import Settings
 from flockwatch.media import lip_sync as ls
+from flockwatch.media.errors import MediaRefused
 from flockwatch.media.signal import MediaFile
 from flockwatch.media.sniff import open_media
 
@@ -47,27 +48,52 @@ def test_av_offset_refuses_mismatched_or_short_series() -> None:
     assert ls.av_offset(np.zeros(100), _syllables(100)).z == 0.0  # a still mouth correlates with nothing
 
 
-def test_synchrony_calls_out_of_step_only_beyond_acceptability_plus_resolution() -> None:
-    def at(offset: int) -> ls.SyncEstimate:
-        return ls.SyncEstimate(offset, 0.5, ls.SYNC_Z + 1, 300, ())
+def test_in_step_mouth_changes_and_sounds_read_zero_offset() -> None:
+    """Known sync, through the real feature functions: the mouth patch changes at frame k (frame k replaces k-1) and
+    a click is heard at that moment; the offset must be 0, not half a frame either way rounded to one."""
+    fps, rate, n = 30.0, 16_000, 300
+    rng = np.random.default_rng(4)
+    events = sorted(rng.choice(np.arange(5, n - 5), 40, replace=False))
+    patches, current = [], np.zeros((32, 48))
+    audio = 0.001 * rng.standard_normal(int(n / fps * rate)).astype(np.float32)
+    for k in range(n):
+        if k in events:
+            current = rng.random((32, 48))
+            at = round(k / fps * rate)
+            audio[at - 200 : at + 200] += 0.5  # 25 ms centred on frame k's time
+        patches.append(current)
+    est = ls.av_offset(ls.mouth_motion(patches), ls.speech_envelope(audio, [k / fps for k in range(n)], fps, rate))
+    assert est.offset == 0 and est.z > ls.SYNC_Z
 
-    fps = 30.0
-    # Acceptability: 90 ms early (2.7 frames) to 185 ms late (5.55 frames), widened by RESOLUTION frames.
-    assert ls.synchrony(at(0), fps) == "in_step"
-    assert ls.synchrony(at(-5), fps) == "in_step"
-    assert ls.synchrony(at(-6), fps) == "out_of_step"
-    assert ls.synchrony(at(8), fps) == "in_step"
-    assert ls.synchrony(at(9), fps) == "out_of_step"
-    assert ls.synchrony(ls.SyncEstimate(0, 0.1, ls.SYNC_Z - 0.1, 300, ()), fps) == "none"
+
+def test_synchrony_is_found_only_for_a_clear_peak_inside_the_search() -> None:
+    edge = ls.MAX_LAG - ls.CURVE_SMOOTH // 2
+    strong = ls.SYNC_Z + 5
+    assert ls.synchrony(ls.SyncEstimate(0, 0.5, strong, 300, ()), 30.0) == "found"
+    assert ls.synchrony(ls.SyncEstimate(edge, 0.5, strong, 300, ()), 30.0) == "found"
+    assert ls.synchrony(ls.SyncEstimate(edge + 1, 0.5, strong, 300, ()), 30.0) == "none"  # top may lie beyond
+    assert ls.synchrony(ls.SyncEstimate(-edge - 1, 0.5, strong, 300, ()), 30.0) == "none"
+    assert ls.synchrony(ls.SyncEstimate(0, 0.1, ls.SYNC_Z - 0.1, 300, ()), 30.0) == "none"
+
+
+def test_the_detail_gives_the_offset_with_its_resolution_or_says_none_was_found() -> None:
+    found = ls.TrackSync(1, 0.0, 10.0, ls.SyncEstimate(9, 0.45, ls.SYNC_Z + 2, 300, ()), "found")
+    text = ls.describe(found, 30.0)
+    assert "audio 300 ms late ± " + str(round(1000 * ls.RESOLUTION / 30)) + " ms" in text
+    none = ls.TrackSync(2, 1.0, 9.0, ls.SyncEstimate(-3, 0.1, 1.0, 240, ()), "none")
+    assert "no clear synchrony" in ls.describe(none, 30.0) and "face 2 (1.0-9.0 s)" in ls.describe(none, 30.0)
 
 
 def test_speech_envelope_gives_frames_past_the_audio_the_quietest_value() -> None:
     rate, fps = 16_000, 25.0
-    x = np.concatenate([np.zeros(rate // 5), np.ones(rate // 5)]).astype(np.float32)  # 0.4 s: silence, then sound
+    # 0.4 s: loud, then quiet (not silent: the quietest frame is the quiet part's, not log(0)).
+    x = np.concatenate([np.full(rate // 5, 0.5), np.full(rate // 5, 0.01)]).astype(np.float32)
     env = ls.speech_envelope(x, [i / fps for i in range(15)], fps, rate)
     assert env.shape == (15,)
-    assert env[:5].max() < env[5:10].min()
-    assert np.all(env[10:] == env.min())
+    assert env[1:5].min() > env[6:10].max()
+    quiet = float(np.log(0.01**2 + 1e-8))
+    assert np.allclose(env[6:10], quiet, atol=1e-6)
+    assert np.allclose(env[10:], quiet, atol=1e-6)  # past the audio: the quietest frame's value
 
 
 def _pts(mx: float, my: float) -> tuple[tuple[float, float], ...]:
@@ -84,6 +110,10 @@ def test_face_tracks_follow_two_faces_and_smooth_mouths_fill_gaps() -> None:
     assert len(tracks) == 2
     assert [t.seen for t in tracks] == [14, 14]
     assert all(len(t.points) == 40 for t in tracks)
+    # A face unseen for longer than MAX_GAP_FRAMES starts a new track instead of bridging the gap.
+    gap = ls.MAX_GAP_FRAMES + 3
+    seen_again = [[((0, 0, 100, 120), 0.99, _pts(50, 80))]] + [[]] * gap + [[((0, 0, 100, 120), 0.99, _pts(52, 80))]]
+    assert [t.seen for t in ls.face_tracks(seen_again)] == [1, 1]
     corners = ls.smooth_mouths(tracks[0].points)
     assert corners.shape == (40, 2, 2)
     mid = corners.mean(axis=1)[:, 0]
@@ -98,8 +128,13 @@ def _media(path: Path) -> MediaFile:
 def test_videos_without_sound_or_without_a_face_are_not_applicable() -> None:
     signal = ls.LipSyncSignal()
     silent = next((VIDEO / "ffpp_dfdc_samples" / "ffpp").rglob("*.mp4"))
+    with pytest.raises(MediaRefused, match="no audio stream"):
+        ls.video_series(silent)
     assert signal.compute(_media(silent)) is None
-    assert signal.compute(_media(VIDEO / "tmk_variants" / "doorknob-hd-no-bar.mp4")) is None
+    no_face = VIDEO / "tmk_variants" / "doorknob-hd-no-bar.mp4"
+    series = ls.video_series(no_face)
+    assert series.speech_seconds >= ls.MIN_SPEECH_SECONDS and series.tracks == []  # sound, but no face
+    assert signal.compute(_media(no_face)) is None
     image = next((Settings().data_dir / "media" / "images" / "pdq_variants").rglob("*.jpg"))
     assert not signal.applies_to(_media(image))
 
@@ -109,7 +144,8 @@ def test_a_talking_face_clip_gets_an_offset_per_track() -> None:
     finding = ls.LipSyncSignal().compute(_media(clip))
     assert finding is not None and finding.score is None  # an observation: fusion ignores it
     (track,) = finding.data["tracks"]
-    assert track["synchrony"] in {"in_step", "out_of_step", "none"}
-    assert -ls.MAX_LAG <= track["offset_frames"] <= ls.MAX_LAG
-    assert track["z"] >= ls.SYNC_Z  # the mouth is large and visible: the bench finds sync on this clip
-    assert "face 1" in finding.detail and "z " in finding.detail
+    # The mouth is large and visible: the bench finds sync on this clip, with the audio about 10 frames late.
+    assert track["synchrony"] == "found" and track["z"] >= ls.SYNC_Z
+    assert 10 - ls.RESOLUTION <= track["offset_frames"] <= 10 + ls.RESOLUTION
+    assert track["offset_ms"] > 0 and track["offset_resolution_ms"] == round(1000 * ls.RESOLUTION / 29.97)
+    assert finding.detail.startswith("face 1 (0.0-10.0 s): mouth and speech move together, best with the audio")
