@@ -200,7 +200,6 @@ class FaceTrack:
     """One face followed through the frames: landmarks where MTCNN found it, ``None`` where it did not."""
 
     points: list[Points | None] = field(default_factory=list)
-    face_width: float = 0.0
 
     def mouth(self, max_gap: int = MAX_GAP_FRAMES) -> tuple[float, float] | None:
         """The mouth at the last detection, unless that is more than ``max_gap`` frames old: a face seen again after
@@ -238,9 +237,7 @@ def face_tracks(detections: Iterable[list[tuple[Any, float, Points]]], max_jump:
                 tracks.append(FaceTrack([None] * n))
                 best = len(tracks) - 1
             taken.add(best)
-            tr = tracks[best]
-            tr.points.append(pts)
-            tr.face_width = max(tr.face_width, width)
+            tracks[best].points.append(pts)
         for tr in tracks:
             if len(tr.points) < n + 1:
                 tr.points.append(None)
