@@ -21,7 +21,7 @@ from kafka import KafkaProducer
 
 from flockwatch.config import Settings
 from flockwatch.store import open_store
-from flockwatch.store.documents import IndexKind
+from flockwatch.store.documents import IndexKind, StoreUnavailable
 from flockwatch.topics import Topic, topic_name
 from tests.expected import expected_normalize_counts, expected_posts
 
@@ -114,8 +114,12 @@ def test_worker_started_before_the_store_waits_then_indexes(fresh: dict[str, str
         deadline = time.monotonic() + 120
         count = 0
         while time.monotonic() < deadline:
-            store.engine.refresh(IndexKind.posts)  # nothing to refresh (and a count of 0) until the index exists
-            count = store.engine.count(IndexKind.posts)
+            try:
+                store.engine.refresh(IndexKind.posts)  # nothing to refresh (and a count of 0) until the index exists
+                count = store.engine.count(IndexKind.posts)
+            except StoreUnavailable:
+                # The worker has just created the index and its shards are not active yet (503): ask again.
+                count = 0
             if count == len(posts):
                 break
             time.sleep(1)
