@@ -37,7 +37,6 @@ class Clip:
     source: str
     series: ls.VideoSeries
     seconds: float  # cost of extracting the series (decode twice, MTCNN, patches)
-    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,11 +87,7 @@ def extract(data: Path) -> list[Clip]:
         t = time.perf_counter()
         series = ls.video_series(path)
         seconds = time.perf_counter() - t
-        if series.speech_seconds < ls.MIN_SPEECH_SECONDS:
-            reason = f"not applicable: {series.speech_seconds:.1f} s of speech"
-        else:
-            reason = "" if series.tracks else f"not applicable: no face seen for {ls.MIN_TRACK_SECONDS:g} s"
-        clips.append(Clip(path.name, source, series, seconds, reason))
+        clips.append(Clip(path.name, source, series, seconds))
     return clips
 
 
@@ -144,7 +139,7 @@ def render(clips: Sequence[Clip], runs: Sequence[TrackRun], null: Sequence[float
     ]
     for c in clips:
         if not c.series.tracks:
-            lines.append(f"| {c.name} | {c.source} | | | | {c.reason} | | | | {c.seconds:.1f} |")
+            lines.append(f"| {c.name} | {c.source} | | | | {c.series.not_applicable} | | | | {c.seconds:.1f} |")
             continue
         for r in (r for r in runs if r.clip == c.name):
             b = r.base

@@ -95,7 +95,7 @@ def av_offset(motion: Sequence[float] | F64, envelope: Sequence[float] | F64, ma
     if m.shape != a.shape or m.ndim != 1:
         raise ValueError(f"motion and envelope must be 1-D and of equal length, got {m.shape} and {a.shape}")
     n = m.size
-    if n < 2 * max_lag + 4:
+    if n < min_frames(max_lag):
         raise ValueError(f"{n} frames is too few for lags of ±{max_lag}")
     curve: list[float] = []
     for lag in range(-max_lag, max_lag + 1):
@@ -112,6 +112,11 @@ def av_offset(motion: Sequence[float] | F64, envelope: Sequence[float] | F64, ma
     overlap = n - abs(best - max_lag)
     z = math.atanh(min(max(r, -0.999999), 0.999999)) * math.sqrt(max(overlap - 3, 1))
     return SyncEstimate(best - max_lag, r, z, n, tuple(curve))
+
+
+def min_frames(max_lag: int = MAX_LAG) -> int:
+    """Fewest frames a correlation over ``±max_lag`` is computed on (every lag keeps a few frames of overlap)."""
+    return 2 * max_lag + 4
 
 
 def _pearson(x: F64, y: F64) -> float:
@@ -189,10 +194,10 @@ def mouth_patch(grey: npt.NDArray[np.uint8], corners: npt.NDArray[np.float64], w
 
 def mouth_motion(patches: Sequence[F64]) -> F64:
     """Mean absolute change between consecutive patches; the first frame gets 0."""
-    out = np.zeros(len(patches))
-    for i in range(1, len(patches)):
-        out[i] = float(np.abs(patches[i] - patches[i - 1]).mean())
-    return out
+    if len(patches) < 2:
+        return np.zeros(len(patches))
+    change = np.abs(np.diff(np.stack(patches), axis=0)).mean(axis=(1, 2))
+    return np.concatenate([[0.0], change]).astype(np.float64)
 
 
 @dataclass
@@ -320,10 +325,19 @@ class VideoSeries:
     speech_seconds: float
     tracks: list[TrackSeries]
 
+    @property
+    def not_applicable(self) -> str:
+        """Why there is no track to read ("" when there is one)."""
+        if self.tracks:
+            return ""
+        if self.speech_seconds < MIN_SPEECH_SECONDS:
+            return f"not applicable: {self.speech_seconds:.1f} s of speech"
+        return f"not applicable: no face seen for {MIN_TRACK_SECONDS:g} s"
+
 
 @dataclass(frozen=True)
 class VideoSync:
-    """Every kept track's synchrony, with the inputs it rests on."""
+    """Every kept track's synchrony, with the frame rate, span and speech it was measured on."""
 
     fps: float
     seconds: float
@@ -362,8 +376,8 @@ def video_series(path: Path, cropper: FaceCropper | None = None, seconds: float 
     if step <= 0:  # broken timestamps: no frame rate to measure offsets in
         return VideoSeries(0.0, times, np.zeros(len(times)), speech, [])
     fps = 1.0 / step
-    min_frames = max(int(MIN_TRACK_SECONDS * fps), 2 * MAX_LAG + 4)
-    tracks = [t for t in face_tracks(detections) if t.seen * DETECT_EVERY >= min_frames]
+    needed = max(int(MIN_TRACK_SECONDS * fps), min_frames())
+    tracks = [t for t in face_tracks(detections) if t.seen * DETECT_EVERY >= needed]
     if not tracks:
         return VideoSeries(fps, times, np.zeros(len(times)), speech, [])
     corners = [smooth_mouths(t.points) for t in tracks]
@@ -381,7 +395,7 @@ def video_series(path: Path, cropper: FaceCropper | None = None, seconds: float 
         # The track's own span: frames before or after it hold no face; the last detection stands for the frames
         # up to the next one it would have had.
         lo, hi = seen[0], min(len(patches[k]), seen[-1] + DETECT_EVERY)
-        if hi - lo >= 2 * MAX_LAG + 4:
+        if hi - lo >= min_frames():
             series.append(TrackSeries(k + 1, lo, hi, mouth_motion(patches[k][lo:hi])))
     return VideoSeries(fps, times, speech_envelope(audio, times, fps), speech, series)
 
@@ -390,10 +404,7 @@ def measure(path: Path, cropper: FaceCropper | None = None, seconds: float = MAX
     """Each face track's offset and synchrony over the first ``seconds`` (see the module docstring)."""
     vs = video_series(path, cropper, seconds)
     if not vs.tracks:
-        why = "speech" if vs.speech_seconds < MIN_SPEECH_SECONDS else "face"
-        log.info(
-            "lip_sync: not applicable: no %s (%.1f s of speech in the first %g s)", why, vs.speech_seconds, seconds
-        )
+        log.info("lip_sync: %s (first %g s)", vs.not_applicable, seconds)
         return None
     out: list[TrackSync] = []
     for ts in vs.tracks:
