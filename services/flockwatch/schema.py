@@ -212,11 +212,20 @@ class TextScore(Contract):
     post_created_at: datetime
     machine_score: float | None = Field(default=None, ge=0.0, le=1.0)
     label: Literal["machine", "human", "unscored"]
+    # The score's uncertainty: a range for P(machine) that contains machine_score (the detector's ``interval``).
+    interval: tuple[float, float] | None = None
     evidence: list[Evidence] = Field(default_factory=list)
     narrative_id: str | None = None
     # How the post joined its narrative (flockwatch.text.narratives): same words, near copy, paraphrase, or first.
     narrative_how: Literal["exact", "near_copy", "paraphrase", "new"] | None = None
     model: str
+
+    @field_validator("interval")
+    @classmethod
+    def _ordered_probabilities(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not 0.0 <= value[0] <= value[1] <= 1.0:
+            raise ValueError(f"interval {list(value)} is not a range within [0, 1]")
+        return value
 
 
 class MediaScore(Contract):

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from flockwatch.schema import MAX_TEXT_CHARS, Author, DeadLetter, Post, SourceRef, post_key
+from flockwatch.schema import MAX_TEXT_CHARS, Author, DeadLetter, Post, SourceRef, TextScore, post_key
 
 
 def make_post(**over: object) -> Post:
@@ -57,6 +57,21 @@ def test_unknown_fields_are_rejected() -> None:
 def test_json_round_trip() -> None:
     post = make_post(hashtags=["world"], urls=["https://example.org"])
     assert Post.model_validate_json(post.to_bytes()) == post
+
+
+def test_a_text_score_interval_is_a_range_of_probabilities() -> None:
+    def score(interval: object) -> TextScore:
+        return TextScore.model_validate(
+            {"post_key": "twitter:1", "post_created_at": "2016-10-01T12:00:00Z", "machine_score": 0.5,
+             "label": "human", "model": "m", "interval": interval}
+        )  # fmt: skip
+
+    kept = score([0.4, 0.6])
+    assert kept.interval == (0.4, 0.6) and TextScore.model_validate_json(kept.to_bytes()) == kept
+    assert score(None).interval is None
+    for bad in ([0.6, 0.4], [-0.1, 0.5], [0.5, 1.2], [0.5]):
+        with pytest.raises(ValidationError, match="interval"):
+            score(bad)
 
 
 def test_dead_letter_keeps_original_bytes() -> None:

@@ -13,7 +13,8 @@ type per column (``str``, ``int``, ``float``, ``bool``, ``time``), so every form
 
 Flattening (documented per column in :data:`COLUMNS`): nested objects become prefixed columns (``author.handle`` →
 ``author_handle``, ``engagement.likes`` → ``likes``, ``text_score.machine_score`` → ``machine_score``,
-``significance_window.start`` → ``significance_window_start``); lists (urls, hashtags, mentions, media, partners,
+``text_score.interval`` → ``machine_score_low`` and ``machine_score_high``, ``significance_window.start`` →
+``significance_window_start``); lists (urls, hashtags, mentions, media, partners,
 kinds, cluster ids) are joined with a single space (none of their items holds a space: URLs are percent-encoded,
 the rest are ids or tags); ``examples`` of edges are kept as the stage wrote them (``" | "``-joined). Fields not
 listed are not exported (``coactions``, ``post_keys``, ``events``: use ``cascade_events``; evidence lists).
@@ -80,6 +81,8 @@ COLUMNS: dict[str, tuple[tuple[str, ColumnType], ...]] = {
         ("quotes", "int"),
         ("views", "int"),
         ("machine_score", "float"),
+        ("machine_score_low", "float"),
+        ("machine_score_high", "float"),
         ("text_label", "str"),
         ("text_model", "str"),
         ("narrative_id", "str"),
@@ -275,6 +278,7 @@ def _post_row(doc: Mapping[str, Any]) -> dict[str, Any]:
         "media_sha256": list(dict.fromkeys(h for h in hashes if h)),
         **{k: dotted_get(doc, f"engagement.{k}") for k in ("likes", "reshares", "replies", "quotes", "views")},
         "machine_score": dotted_get(doc, "text_score.machine_score"),
+        **_interval(dotted_get(doc, "text_score.interval")),
         "text_label": dotted_get(doc, "text_score.label"),
         "text_model": dotted_get(doc, "text_score.model"),
         "media_scored": sum(1 for e in scored if isinstance(e.get("manipulation_score"), int | float)),
@@ -282,6 +286,12 @@ def _post_row(doc: Mapping[str, Any]) -> dict[str, Any]:
         "source_format": dotted_get(doc, "source.format"),
         "source_uri": dotted_get(doc, "source.uri"),
     }
+
+
+def _interval(stored: Any) -> dict[str, Any]:
+    """The stored score's interval as two columns (empty when it has none, or one written before intervals)."""
+    ok = isinstance(stored, list | tuple) and len(stored) == 2
+    return {"machine_score_low": stored[0] if ok else None, "machine_score_high": stored[1] if ok else None}
 
 
 def _account_row(doc: Mapping[str, Any]) -> dict[str, Any]:

@@ -82,6 +82,7 @@ def score_batch(
             post_created_at=post.created_at,
             machine_score=result.machine_score,
             label=result.label,
+            interval=result.interval,
             evidence=result.evidence,
             narrative_id=got.narrative_id if got is not None else None,
             narrative_how=how,

@@ -10,8 +10,11 @@ Model (``models/text_detector``; built by ``flockwatch train text-detector``, se
   so a short text's score is calibrated against short texts. Thresholds at 1% and 5% false-positive rate
   are chosen on that split's human texts, all lengths together.
 * an uncertainty for every score: the calibration split's posts of the same length bucket, binned by
-  score, give the machine share of the post's bin with a Wilson interval (``interval``; the
-  ``model.uncertainty`` evidence says what it rests on). Short texts get wider intervals, not abstentions.
+  score, give the machine share of the post's bin with a Wilson interval; the post's ``interval`` is that
+  interval widened, where needed, to reach the post's reported score (a bin spans a range of scores, and where
+  its posts were machine more or less often than the model, or a decisive rule, says, both readings are
+  stated rather than one hidden). The ``model.uncertainty`` evidence says what it rests on. Short texts get
+  wider intervals, not abstentions.
 
 Files: ``model.json`` (config, combiner, thresholds, training settings) and ``weights.npz``; the figures live in
 ``metrics.json``. The model id (``text_detector@…``) hashes the settings and the weights, not the run.
@@ -252,7 +255,9 @@ class TextResult:
     machine_score: float | None
     label: Label
     evidence: list[Evidence] = field(default_factory=list)
-    # Interval for the calibrated P(machine) (see LengthBucket.interval); None when unscored.
+    # A range for P(machine) that contains ``machine_score`` (see TextDetector._uncertainty). None when the model
+    # gave no calibrated probability: unscored posts, a decisive rule on text the model does not score, or a
+    # model without calibration bins (format 1).
     interval: tuple[float, float] | None = None
     # The model's calibrated P(machine), before any decisive rule raised ``machine_score``; None: the model gave none.
     probability: float | None = None
@@ -505,7 +510,7 @@ class TextDetector:
             )
             interval = None
             if self.buckets:
-                interval, note = self._uncertainty(norm, p)
+                interval, note = self._uncertainty(norm, p, final)
                 evidence.insert(1, note)
             if with_evidence and x is not None and ngram is not None and mlp_logit is not None:
                 r = row_of[i]
@@ -513,20 +518,33 @@ class TextDetector:
             results.append(TextResult(final, label, evidence, interval, p))
         return results
 
-    def _uncertainty(self, norm: str, p: float) -> tuple[tuple[float, float], Evidence]:
-        """The interval for ``p`` from its length bucket's calibration posts, and the evidence that says so."""
+    def _uncertainty(self, norm: str, p: float, score: float) -> tuple[tuple[float, float], Evidence]:
+        """The interval for the reported ``score`` (the model's ``p``, or a decisive rule's score above it), and
+        the evidence that says what it rests on.
+
+        The machine share of the calibration posts in ``p``'s length and score bin, with its Wilson interval,
+        says how often posts scoring like this one were machine. A bin spans a range of scores and the
+        combiner's curve is not the bins' step, so ``p`` itself can lie outside that interval, and a decisive
+        rule's score usually does; the interval is then widened to reach them, so the stated range always holds
+        the score it qualifies, and a widened one says the model (or a rule) and its calibration posts disagree.
+        """
         b = length_bucket(norm, self.length_edges)
         bucket = self.buckets[b]
         (lo, hi), n, k, (s_lo, s_hi) = bucket.interval(p)
+        low, high = min(lo, p, score), max(hi, p, score)
         n_words = len(words_of(norm))
         short = " (a short text: less to go on, so a wider interval)" if b == 0 else ""
-        return (lo, hi), Evidence(
+        reached = [f"the model's {p:.2f}"] if not lo <= p <= hi else []
+        if score != p and not lo <= score <= hi:
+            reached.append(f"the decisive rule's {score:.2f}")
+        widened = f"; widened to reach {' and '.join(reached)}" if reached else ""
+        return (low, high), Evidence(
             signal="model.uncertainty",
-            score=round(hi - lo, 4),
+            score=round(high - low, 4),
             on="text",
-            detail=f"{n_words} word{'' if n_words == 1 else 's'}{short}; {INTERVAL_Z_PCT}% interval for P(machine) "
-            f"{lo:.2f}–{hi:.2f} (machine share of calibration posts like it): "
-            f"{k} of {n} calibration posts of {bucket.words_label()} scoring {s_lo:.2f}–{s_hi:.2f} were machine",
+            detail=f"{n_words} word{'' if n_words == 1 else 's'}{short}; interval for P(machine) {low:.2f}–{high:.2f}: "
+            f"{k} of {n} calibration posts of {bucket.words_label()} scoring {s_lo:.2f}–{s_hi:.2f} were machine "
+            f"({INTERVAL_Z_PCT}% interval {lo:.2f}–{hi:.2f}){widened}",
         )
 
     def _explain(self, norm: str, x: NDArray[np.float32], ngram_logit: float, mlp_logit: float) -> list[Evidence]:

@@ -50,6 +50,7 @@ def dashboard_store() -> InMemoryStore:
     docs[IndexKind.posts]["twitter:1"]["text_score"] = {
         "machine_score": 0.88,
         "label": "machine",
+        "interval": [0.81, 0.9],
         "evidence": [{"signal": "detector", "score": 0.88, "on": "text", "detail": "low perplexity"}],
     }
     docs[IndexKind.posts]["twitter:3"]["text"] = SCRIPTED
@@ -185,7 +186,9 @@ def test_the_views_an_analyst_follows_from_an_alert(page: Page, site: Any) -> No
     screenshot(page, "06-cluster")
 
     open_route(page, base, "#/posts/twitter:1")
-    assert "machine, score 0.88" in text(page) and "detector (0.88) on text: low perplexity" in text(page)
+    assert "machine, score 0.88 (interval 0.81–0.90)" in text(
+        page
+    ) and "detector (0.88) on text: low perplexity" in text(page)
     assert "face_swap (0.93) on https://cdn.example/clip.mp4: blend seam" in text(page, ".panel.media")
     assert "lip_sync: face 1: audio 300 ms late" in text(page, ".panel.media .observations")
     screenshot(page, "07-post-media")

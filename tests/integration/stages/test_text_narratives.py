@@ -103,6 +103,13 @@ def test_narratives_on_the_stream(settings: Settings, tmp_path: Path) -> None:
     run_text(settings, second)
     scores = first.scores + second.scores
     assert len(scores) == n_posts
+    # Every probability the model gave comes with its uncertainty, a range holding the score; no other has one.
+    modelled = [s for s in scores if any(e.signal == "model.machine_probability" for e in s.evidence)]
+    assert modelled and all(
+        s.interval is not None and s.machine_score is not None and s.interval[0] <= s.machine_score <= s.interval[1]
+        for s in modelled
+    )
+    assert all(s.interval is None for s in scores if s not in modelled)
     by_key = {s.post_key: (s.narrative_id, s.narrative_how) for s in scores}
     # Every post with words has a narrative (texts of emoji or links only have none).
     texts = {k: copy_form(canonical_text(p.text)) for k, p in expected_posts("ira_2016", N).items()}
@@ -132,6 +139,12 @@ def test_narratives_on_the_stream(settings: Settings, tmp_path: Path) -> None:
     store = open_store(settings)
     posts = stored(store, IndexKind.posts, "key")
     assert {k: (d.get("narrative_id"), d.get("narrative_how")) for k, d in posts.items()} == by_key
+    stored_intervals = {k: d["text_score"].get("interval") for k, d in posts.items()}
+    assert stored_intervals == {s.post_key: None if s.interval is None else list(s.interval) for s in scores}
+    for d in posts.values():
+        if d["text_score"].get("interval"):
+            low, high = d["text_score"]["interval"]
+            assert low <= d["text_score"]["machine_score"] <= high
 
     # Narrative documents are exactly what the stored posts say (the store aggregates, Python recomputes).
     narratives = stored(store, IndexKind.narratives, "narrative_id")

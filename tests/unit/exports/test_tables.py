@@ -43,6 +43,10 @@ def test_post_row_flattens_nested_fields() -> None:
     assert row["hashtags"] == "a b c"
     assert row["media_sha256"] == SHA_FAKE
     assert row["machine_score"] == 0.9 and row["text_label"] == "machine"
+    assert (row["machine_score_low"], row["machine_score_high"]) == (0.85, 0.93)
+    older = {**case_items()["posts"][0], "text_score": {"machine_score": 0.9, "label": "machine"}}
+    [row] = rows("posts", [older])  # stored before scores carried an interval: empty cells
+    assert row["machine_score_low"] is None and row["machine_score_high"] is None
     assert row["likes"] == 0 and row["media_bank_matches"] == 1
     assert row["created_at"] == datetime(2020, 9, 13, 12, 26, 40, tzinfo=UTC)
 

@@ -36,7 +36,14 @@ def test_post_becomes_an_upsert_keyed_by_post_key_in_its_month() -> None:
 
 
 def test_scores_merge_into_the_post_document() -> None:
-    text = TextScore(post_key="twitter:42", post_created_at=WHEN, machine_score=0.9, label="machine", model="m1")
+    text = TextScore(
+        post_key="twitter:42",
+        post_created_at=WHEN,
+        machine_score=0.9,
+        label="machine",
+        interval=(0.8, 0.93),
+        model="m1",
+    )
     media = [
         MediaScore(post_key="twitter:42", post_created_at=WHEN, media_url=url, manipulation_score=0.5)
         for url in ("https://a/1.jpg", "https://a/2.jpg")
@@ -44,6 +51,7 @@ def test_scores_merge_into_the_post_document() -> None:
     plan = plan_index([msg(text.to_bytes())] + [msg(m.to_bytes()) for m in media])
     assert [u.doc_id for u in plan.upserts] == ["twitter:42"] * 3
     assert plan.upserts[0].doc["text_score"]["machine_score"] == 0.9
+    assert plan.upserts[0].doc["text_score"]["interval"] == [0.8, 0.93]  # the score's uncertainty is stored with it
     # Two media of one post land under two different keys, so neither overwrites the other.
     keys = [next(iter(u.doc["media_by_url"])) for u in plan.upserts[1:]]
     assert len(set(keys)) == 2

@@ -362,7 +362,8 @@ async function postView(key) {
     h("p", { class: "row" }, link(`#/spread/${enc(key)}`, "Spread (cascade view)"),
       p.narrative_id ? link(`#/narratives/${enc(p.narrative_id)}`, "Narrative") : null, addToCase("post", key)),
     h("h2", {}, "Machine-generated text"),
-    h("p", {}, ts.label ? `${ts.label}, score ${num(ts.machine_score)}` : "not scored"),
+    h("p", {}, ts.label ? `${ts.label}, score ${num(ts.machine_score)}` +
+      (ts.interval ? ` (interval ${num(ts.interval[0])}–${num(ts.interval[1])})` : "") : "not scored"),
     (ts.evidence || []).length ? h("ul", { class: "evidence" }, ts.evidence.map((e) => h("li", {}, `${e.signal} (${num(e.score)}) on ${e.on}: ${e.detail}`))) : null,
     h("h2", {}, "Media evidence"), mediaPanels(m.verdicts || []),
   ];
