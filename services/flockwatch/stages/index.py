@@ -89,9 +89,9 @@ def to_upsert(item: _Indexable) -> Upsert:
     if isinstance(item, Post):
         return Upsert(IndexKind.posts, item.key, post_document(item), item.created_at)
     if isinstance(item, TextScore):
-        score = item.model_dump(
-            mode="json", exclude_none=True, include={"machine_score", "label", "interval", "evidence", "model"}
-        )
+        # Nulls are written, not left out: the store merges nested objects, so a re-score without a probability
+        # (now unscored) would otherwise keep the previous score and interval beside its new label.
+        score = item.model_dump(mode="json", include={"machine_score", "label", "interval", "evidence", "model"})
         doc: dict[str, Any] = {"text_score": score}
         if item.narrative_id:
             doc["narrative_id"] = item.narrative_id

@@ -52,6 +52,16 @@ def test_scores_merge_into_the_post_document() -> None:
     assert [u.doc_id for u in plan.upserts] == ["twitter:42"] * 3
     assert plan.upserts[0].doc["text_score"]["machine_score"] == 0.9
     assert plan.upserts[0].doc["text_score"]["interval"] == [0.8, 0.93]  # the score's uncertainty is stored with it
+    # A later score without a probability writes nulls, so the store's nested merge keeps no stale score beside it.
+    unscored = TextScore(post_key="twitter:42", post_created_at=WHEN, label="unscored", model="m1")
+    [u] = plan_index([msg(unscored.to_bytes())]).upserts
+    assert u.doc["text_score"] == {
+        "machine_score": None,
+        "label": "unscored",
+        "interval": None,
+        "evidence": [],
+        "model": "m1",
+    }
     # Two media of one post land under two different keys, so neither overwrites the other.
     keys = [next(iter(u.doc["media_by_url"])) for u in plan.upserts[1:]]
     assert len(set(keys)) == 2
