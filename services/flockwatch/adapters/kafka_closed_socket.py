@@ -19,9 +19,13 @@ class ClosedSocketRead(logging.Filter):
     """Rejects the one record described in the module doc; passes everything else."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[0] if record.exc_info else None
-        closed = "(closed)>" in record.getMessage()
-        return not (exc is AttributeError and closed)
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (
+            record.funcName == "_sock_recv"
+            and isinstance(exc, AttributeError)
+            and "'NoneType' object has no attribute 'recv'" in str(exc)
+            and "(closed)>" in record.getMessage()
+        )
 
 
 def install() -> None:

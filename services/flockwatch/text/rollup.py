@@ -180,7 +180,7 @@ def account_document(account: AccountPosts, threshold: float) -> dict[str, Any]:
     scores = [
         PostScore(
             account.key,
-            (d.get("text_score") or {}).get("machine_score"),  # absent until scored, and for unscored posts
+            (d.get("text_score") or {}).get("machine_score"),  # None until scored, and for unscored posts
             _when(d.get("created_at")),
         )
         for d in recent

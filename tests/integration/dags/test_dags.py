@@ -148,7 +148,7 @@ def test_ingest_then_index_dags(
         ts = doc.get("text_score")
         assert ts is not None and ts["model"].startswith("text_detector@") and ts["evidence"], key
         assert ts["label"] in ("machine", "human", "unscored"), key
-        assert ("machine_score" in ts) == (ts["label"] != "unscored"), key
+        assert (ts.get("machine_score") is not None) == (ts["label"] != "unscored"), key
 
     # score_media: every post with media carries one score per item; the others carry none.
     for key, doc in posts.items():
@@ -188,7 +188,7 @@ def test_ingest_then_index_dags(
     for key, doc in accounts.items():
         mine = sorted((d for d in posts.values() if account(d) == key),
                       key=lambda d: (d["created_at"], d["key"]), reverse=True)  # fmt: skip
-        n_scored = sum("machine_score" in d["text_score"] for d in mine)
+        n_scored = sum(d["text_score"].get("machine_score") is not None for d in mine)
         assert (doc["machine_n_posts"], doc["machine_n_scored"]) == (authored[key], n_scored), key
         assert (doc["machine_label"] == "insufficient") == (n_scored < MIN_POSTS), key
         ref = account_document(AccountPosts(key, doc["platform"], doc.get("handle"), mine), threshold)
