@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
@@ -34,6 +36,12 @@ MAX_MEDIA = 100
 # The store refuses document ids over 512 bytes, and one such id fails a whole bulk request.
 MAX_DOCUMENT_ID_BYTES = 512
 _ID_HEAD_BYTES = 200
+
+
+def primary_language(code: str | None) -> str:
+    """A language tag's primary subtag, lowercased (``en-US``, ``en_us`` → ``en``; none → ``""``): what a
+    watched entity's ``languages`` are compared on, whichever form a platform gives."""
+    return re.split(r"[-_]", (code or "").strip().lower(), maxsplit=1)[0]
 
 
 def post_key(platform: str, platform_id: str) -> str:
@@ -242,6 +250,16 @@ class MediaScore(Contract):
     sha256: str | None = None
     media_kind: str | None = None
     error: str | None = None
+    # The highest manipulation score among the post's media scored in the same pass (None: none was), on each
+    # of them: the store keeps it as the post's ``media_risk``, so a re-score that finds nothing clears it.
+    # Absent (not null) on scores from before it existed, which set ``media_risk`` to their own score.
+    post_media_risk: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    def to_bytes(self) -> bytes:
+        data = self.model_dump(mode="json", exclude_none=True)
+        if "post_media_risk" in self.model_fields_set:  # its null says something: no item of the post scored
+            data["post_media_risk"] = self.post_media_risk
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 class AlertStatus(StrEnum):

@@ -1,9 +1,10 @@
 """``InMemoryStore``: the store of unit tests, with the attributes of :class:`flockwatch.store.Store` (``engine``
 and one repository per domain) over dicts.
 
-Documents live in ``store.engine.docs[kind][doc_id]``; upserts merge top-level fields as the store's
-``doc_as_upsert`` does, and alerts merge as the store's alerts repository merges them (``merge_alert``). What needs a
-query language (query strings, aggregations beyond top values) is not here: the integration tests cover it.
+Documents live in ``store.engine.docs[kind][doc_id]``; upserts merge as the store's ``doc_as_upsert`` does
+(nested objects key by key, after nulling an upsert's ``replace`` paths), and alerts merge as the store's alerts
+repository merges them (``merge_alert``). What needs a query language (query strings, aggregations beyond top
+values) is not here: the integration tests cover it.
 
 Faults, for the tests of retries and dead letters: ``engine.down`` (every call raises ``StoreUnavailable``),
 ``engine.writes_down`` (every write raises), ``engine.fail_writes`` (the next N bulk writes raise) and
@@ -16,9 +17,10 @@ import copy
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from flockwatch.alerts.outbox import claim_change
 from flockwatch.alerts.watchlist import WatchEntity, match_all
 from flockwatch.schema import Post
 from flockwatch.store.alerts import apply_change, merge_alert, with_delivery
@@ -32,6 +34,20 @@ from flockwatch.text.rollup import NarrativeSummary, account_key, summarize_post
 
 def _when(value: Any) -> datetime:
     return datetime.fromisoformat(str(value))
+
+
+def merge_into(stored: dict[str, Any], changes: Mapping[str, Any]) -> None:
+    """The engines' partial-update merge: an object into an object key by key, anything else replaces."""
+    for key, value in changes.items():
+        if isinstance(value, Mapping) and isinstance(stored.get(key), dict):
+            merge_into(stored[key], value)
+        else:
+            stored[key] = copy.deepcopy(value)
+
+
+def _matches(value: Any, wanted: set[Any]) -> bool:
+    """A term query's test: a list field matches when any of its values does."""
+    return any(v in wanted for v in value) if isinstance(value, list) else value in wanted
 
 
 def _field(doc: Mapping[str, Any], dotted: str) -> Any:
@@ -78,7 +94,9 @@ class InMemoryEngine:
             if u.doc_id in self.reject:
                 result.rejected.append((u.doc_id, "mapper_parsing_exception: rejected (test)"))
                 continue
-            self.docs[u.kind].setdefault(u.doc_id, {}).update(copy.deepcopy(u.doc))
+            stored = self.docs[u.kind].setdefault(u.doc_id, {})
+            merge_into(stored, u.cleared())
+            merge_into(stored, u.doc)
             self._bump(u.kind, u.doc_id)
             result.written += 1
         self.writes += len(upserts)
@@ -119,7 +137,7 @@ class InMemoryEngine:
 
     def get_many(self, kind: IndexKind, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         self.check_read()
-        return {i: dict(self.docs[kind][i]) for i in ids if i in self.docs[kind]}
+        return {i: copy.deepcopy(self.docs[kind][i]) for i in ids if i in self.docs[kind]}
 
     def get_many_at(
         self, kind: IndexKind, ids: Mapping[str, datetime], fields: Sequence[str] | None = None, realtime: bool = True
@@ -154,7 +172,7 @@ class InMemoryEngine:
         assert op in ("term", "terms") and sort is None, "the fake searches one term or terms clause only"
         values = set(wanted if op == "terms" else [wanted])
         self.check_read()
-        found = [(i, d) for i, d in sorted(self.docs[kind].items()) if _field(d, name) in values]
+        found = [(i, d) for i, d in sorted(self.docs[kind].items()) if _matches(_field(d, name), values)]
         return [copy.deepcopy(d) | {"_id": i} for i, d in found[:size]]
 
     def scan(
@@ -267,6 +285,16 @@ class InMemoryAlerts:
         self.deliveries.append((alert_id, dict(delivery)))
         self.update(alert_id, lambda doc: with_delivery(doc, delivery, settled), visible=False)
 
+    def claim(self, alert_id: str, sinks: Sequence[str], lease: timedelta) -> list[str]:
+        got: list[str] = []
+
+        def change(doc: dict[str, Any]) -> dict[str, Any]:
+            claims, got[:] = claim_change(doc, sinks, datetime.now(UTC), lease)
+            return claims
+
+        self.update(alert_id, change, visible=False)
+        return got
+
     def pending(self, size: int = 500) -> list[dict[str, Any]]:
         self.engine.check_read()
         return [copy.deepcopy(d) for d in self.docs.values() if d.get("outbox")][:size]
@@ -277,7 +305,9 @@ class InMemoryAlerts:
 
     def recent(self, since: datetime, size: int = 10_000) -> list[dict[str, Any]]:
         self.engine.check_read()
-        found = [d for d in self.docs.values() if _when(d["created_at"]) >= since]
+        found = [
+            d for d in self.docs.values() if max(_when(d[f]) for f in ("created_at", "last_seen") if d.get(f)) >= since
+        ]
         return sorted(found, key=lambda d: _when(d["created_at"]), reverse=True)[:size]
 
 
@@ -368,6 +398,12 @@ class InMemoryGraph:
             if end is not None and "first_seen" in d and _when(d["first_seen"]) >= end:
                 continue
             yield d | {"_id": doc_id}
+
+    def window_clusters(self, end: datetime) -> dict[str, dict[str, Any]]:
+        return self.real.window_clusters(end)
+
+    def clusters_holding(self, accounts: Sequence[str], chunk: int = 500) -> dict[str, list[dict[str, Any]]]:
+        return self.real.clusters_holding(accounts, chunk)
 
     def previous_clusters(self, before: datetime) -> tuple[datetime | None, dict[str, dict[str, Any]]]:
         self.engine.check_read()

@@ -7,12 +7,14 @@ from ``media_detectors_file``. Heavy models load lazily inside each signal, on f
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flockwatch.config import Settings
+from flockwatch.media import decode
 from flockwatch.media.score import Fetcher, MediaScorer
 from flockwatch.media.signal import MediaFile, MediaSignal
 
@@ -32,9 +34,13 @@ def fetcher_for(settings: Settings) -> Fetcher:
     cache = settings.media_cache
 
     def fetch(url: str) -> MediaFile:
+        # The item's deadline runs from the fetch on (media.score): a slow server must not take longer than the
+        # whole item may, or the media stage's batches (sized from that deadline) outlast the poll interval.
+        left = decode.time_left()
+        bounded = policy if left is None else dataclasses.replace(policy, deadline_s=min(policy.deadline_s, left))
         if is_video_platform_url(url):
-            return fetch_video(url, cache, policy)
-        return fetch_media(url, cache, policy)
+            return fetch_video(url, cache, bounded)
+        return fetch_media(url, cache, bounded)
 
     return fetch
 

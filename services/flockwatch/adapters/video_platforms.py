@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -220,6 +221,7 @@ def fetch_video(
         raise MediaRefused(f"not a known video platform URL: {url}")
     page = parse_url(url)
     resolve_checked(page.host, page.port, policy)  # the page host passes the same address rules first
+    started = time.monotonic()
     ydl = (ydl_factory or guarded_factory(policy))(ydl_options(policy))
     try:
         try:
@@ -229,10 +231,12 @@ def fetch_video(
         info = _first_video(raw)
         fmt = choose_format(info, policy.video_max_bytes)
         headers = fmt.get("http_headers") or info.get("http_headers") or {}
+        # Extraction and download share the one deadline.
+        left = max(1.0, policy.deadline_s - (time.monotonic() - started))
         media = fetch_media(
             fmt["url"],
             cache_dir,
-            policy,
+            dataclasses.replace(policy, deadline_s=left),
             kinds=frozenset({"video", "audio"}),
             extra_headers={str(k): str(v) for k, v in headers.items()},
         )

@@ -27,7 +27,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from flockwatch.alerts.rules import RetryPolicy, SinkSpec, severity_rank
@@ -158,6 +158,13 @@ def backoff_delays(policy: RetryPolicy) -> list[float]:
     return [min(base * 2**i, cap) for i in range(policy.attempts - 1)]
 
 
+def delivery_budget(policy: RetryPolicy, sinks: int) -> timedelta:
+    """The longest a delivery to ``sinks`` sinks one after the other can take (every attempt timing out), with a
+    margin: how long its outbox claims are held."""
+    one = policy.attempts * policy.timeout.total_seconds() + sum(backoff_delays(policy))
+    return timedelta(seconds=one * max(1, sinks) + 5)
+
+
 def deliver_one(sink: Sink, alert: Alert, policy: RetryPolicy, sleep: Callable[[float], None] = time.sleep) -> Delivery:
     delays = backoff_delays(policy)
     timeout = policy.timeout.total_seconds()
@@ -195,6 +202,8 @@ def describe(exc: BaseException) -> str:
 
 # What still owes a delivery: alerts with the names of their sinks (the store's outbox).
 Pending = Callable[[], Sequence[tuple[Alert, Sequence[str]]]]
+# Of an alert's sinks, those this deliverer may send to now, held for the lease given (the store's outbox claims).
+Claim = Callable[[Alert, Sequence[str], timedelta], Sequence[str]]
 
 
 class Dispatcher:
@@ -204,7 +213,9 @@ class Dispatcher:
     With ``pending`` (the store's outbox), the thread also loads what still owes a delivery, at start and
     every ``rescan_s``: what a killed worker left undelivered, what overflowed the queue, what a sink
     failed on for a while. The queue is bounded: when full, ``submit`` returns False at once and the
-    alert waits in the outbox (without one, it is recorded as not delivered, ``queue full``).
+    alert waits in the outbox (without one, it is recorded as not delivered, ``queue full``). With ``claim``,
+    each alert is sent only to the sinks whose outbox entries it claims first: another deliverer reading the same
+    outbox (a sweep, a second worker) does not send them too.
     """
 
     def __init__(
@@ -216,6 +227,7 @@ class Dispatcher:
         sleep: Callable[[float], None] = time.sleep,
         pending: Pending | None = None,
         rescan_s: float = 30.0,
+        claim: Claim | None = None,
     ) -> None:
         self.sinks = list(sinks)
         self.policy = policy
@@ -223,6 +235,7 @@ class Dispatcher:
         self.sleep = sleep
         self.pending = pending
         self.rescan_s = rescan_s
+        self.claim = claim
         self.queue: queue.Queue[tuple[Alert, tuple[str, ...]] | None] = queue.Queue(maxsize=max_queue)
         self.sent = 0
         self.failed = 0
@@ -266,6 +279,12 @@ class Dispatcher:
             log.warning("alert %s: could not record deliveries (%s)", alert.alert_id, describe(exc))
 
     def _deliver(self, alert: Alert, names: Sequence[str]) -> None:
+        if self.claim is not None:
+            try:
+                names = self.claim(alert, names, delivery_budget(self.policy, len(names)))
+            except Exception as exc:  # the store is away: the outbox keeps it for the next rescan
+                log.warning("alert %s: could not claim its deliveries (%s)", alert.alert_id, describe(exc))
+                return
         by_name = {s.name: s for s in self.sinks}
         for name in names:
             sink = by_name.get(name)

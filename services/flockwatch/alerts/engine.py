@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+import unicodedata
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flockwatch.alerts.bursts import Burst, BurstTracker, entity_type
@@ -43,6 +44,13 @@ from flockwatch.schema import Alert, AlertStatus, Evidence, MediaScore, Post, Te
 Item = Post | TextScore | MediaScore
 MAX_EVIDENCE = 20
 MAX_MEDIA = 20
+# How far ahead of the wall clock an item may be stamped (clocks differ a little), and how far ahead of the event
+# clock before it must be confirmed: one post with a wrong clock must not carry the event clock (and so every
+# checkpoint) into the future, where every later post would be late and no burst judged.
+FUTURE_SKEW = timedelta(minutes=5)
+EARLY_LEAD = timedelta(minutes=15)
+# Items in a row that far ahead which move the event clock after all (a replay's gap, a partition read late).
+EARLY_CONFIRM = 20
 
 
 def utcnow() -> datetime:
@@ -50,7 +58,9 @@ def utcnow() -> datetime:
 
 
 def hashtag_entity(tag: str) -> str:
-    return "hashtag:#" + tag.lstrip("#＃").casefold()
+    """One entity per tag however it is written: NFKC folds composed and decomposed accents and fullwidth forms
+    (``＃ＭＡＧＡ``), then case is folded."""
+    return "hashtag:#" + unicodedata.normalize("NFKC", tag).lstrip("#").casefold()
 
 
 def post_entities(post: Post) -> list[str]:
@@ -109,9 +119,17 @@ class PostContext:
     clusters: list[str] = field(default_factory=list)
     counted_narrative: bool = False
 
+    def media_entities(self) -> list[str]:
+        """One entity per media item: its score's when scored (by content hash: normalised posts carry none),
+        else the post's (hash, else URL); an item is never counted under both."""
+        out = [m.entity for m in self.media.values()]
+        if self.post is not None:
+            out += [media_entity(m.sha256, m.url) for m in self.post.media if m.url not in self.media]
+        return list(dict.fromkeys(out))
+
     def entities(self) -> list[str]:
-        out = post_entities(self.post) if self.post is not None else []
-        out += [m.entity for m in self.media.values()]
+        out = [e for e in post_entities(self.post) if not e.startswith("media:")] if self.post is not None else []
+        out += self.media_entities()
         if self.narrative_id:
             out.append("narrative:" + self.narrative_id)
         out += ["cluster:" + c for c in self.clusters]
@@ -144,6 +162,26 @@ class BookEntry:
     clusters: Counter[str] = field(default_factory=Counter)
     cascades: Counter[str] = field(default_factory=Counter)
     suppressed: int = 0
+    # Burst alerts: each burst run merged in (start, end, its post count); the alert counts their sum.
+    runs: list[tuple[datetime, datetime, int]] = field(default_factory=list)
+
+    def burst_count(self, start: datetime, end: datetime, posts: int) -> int:
+        """The alert's post count once the run ``[start, end]`` counts ``posts``. A run overlapping or touching
+        one already in is the same burst seen again (the online Viterbi may move a run's start as it grows): the
+        larger count stands. A separate run (a second burst within the dedupe window) adds to the count."""
+        if not self.runs and self.alert.post_count:  # restored from the store: its count is its run's
+            first = self.alert.metrics.get("burst_start_ts")
+            if not isinstance(first, int | float):
+                return max(posts, self.alert.post_count)  # nothing says where its run was: the larger count
+            self.runs.append((datetime.fromtimestamp(first, UTC), self.last_event, self.alert.post_count))
+        same = [r for r in self.runs if r[0] <= end and start <= r[1]]
+        merged = (
+            min([start, *(r[0] for r in same)]),
+            max([end, *(r[1] for r in same)]),
+            max([posts, *(r[2] for r in same)]),
+        )
+        self.runs = [r for r in self.runs if r not in same] + [merged]
+        return sum(r[2] for r in self.runs)
 
 
 @dataclass
@@ -179,6 +217,7 @@ class AlertEngine:
         self.event_clock: datetime | None = None
         self.check_s = config.detector.check_every.total_seconds()
         self._checkpoint: int | None = None  # the last event-time checkpoint bursts were judged at
+        self._early_run = 0  # items in a row stamped far past the event clock (see _event_time)
 
     # --- state from outside -------------------------------------------------------------------------
 
@@ -270,15 +309,34 @@ class AlertEngine:
         result = EngineResult()
         waiting: dict[str, PostContext] = {}
         for item in items:
-            if self._passes_checkpoint(when_of(item)):
+            when = self._event_time(when_of(item), result.counts)
+            if self._passes_checkpoint(when):
                 # Judged with the bursts of the last checkpoint, whatever the batch around them.
                 self._judge(waiting, result)
                 self._apply_bursts(self.tracker.bursting(), result)
-            ctx = self._remember_one(item, watch or {}, clusters or {}, result.counts, track=True)
+            ctx = self._remember_one(item, watch or {}, clusters or {}, result.counts, track=True, when=when)
             if ctx is not None:
                 waiting.setdefault(ctx.key, ctx)
         self._judge(waiting, result)
         return self._finish(result)
+
+    def _event_time(self, when: datetime, counts: Counter[str]) -> datetime:
+        """The time an item counts at: its own, unless it is stamped past the wall clock, or far past the event
+        clock without ``EARLY_CONFIRM`` items in a row like it; such an item (``early_items``) counts at the event
+        clock. A live stream's item stamped near the wall clock is on time however long the stream was quiet."""
+        horizon = self.clock() + FUTURE_SKEW
+        clock = self.event_clock
+        ahead = clock is not None and when - clock > EARLY_LEAD
+        if when <= horizon and (not ahead or horizon - when <= EARLY_LEAD + FUTURE_SKEW):
+            self._early_run = 0
+            return when
+        if when <= horizon:
+            self._early_run += 1
+            if self._early_run >= EARLY_CONFIRM:
+                self._early_run = 0
+                return when
+        counts["early_items"] += 1
+        return clock if clock is not None and clock <= horizon else min(when, horizon)
 
     def _passes_checkpoint(self, when: datetime) -> bool:
         """Whether ``when`` is past the next multiple of ``check_every`` (and it becomes the last checkpoint)."""
@@ -340,10 +398,13 @@ class AlertEngine:
         counts: Counter[str],
         *,
         track: bool,
+        when: datetime | None = None,
     ) -> PostContext | None:
-        """Join one item into its post's context (None for a post seen before); with ``track``, count it for
-        bursts. A post arriving in a bin already closed is counted in the open one (``late_posts``)."""
-        when = when_of(item)
+        """Join one item into its post's context (None for a post, or a score that says nothing new, seen
+        before: a redelivered batch judges nothing again); with ``track``, count it for bursts. A post arriving in a
+        bin already closed is counted in the open one (``late_posts``). ``when``: the time it counts at (its own
+        by default)."""
+        when = when or when_of(item)
         if isinstance(item, Post):
             ctx = self._context(item.key, when)
             if ctx.post is not None:
@@ -361,14 +422,22 @@ class AlertEngine:
             counts["posts"] += 1
         elif isinstance(item, TextScore):
             ctx = self._context(item.post_key, when)
+            known = ctx.text_model is not None and (ctx.machine_score, ctx.text_model) == (
+                item.machine_score,
+                item.model,
+            )
             ctx.machine_score = item.machine_score
             ctx.text_model = item.model
             if item.narrative_id and not ctx.narrative_id:
+                known = False
                 ctx.narrative_id = item.narrative_id
                 if track and ctx.post is not None and not ctx.counted_narrative:
                     ctx.counted_narrative = True
                     self.tracker.add(when, ctx.key, ["narrative:" + item.narrative_id], count_total=False)
             counts["text_scores"] += 1
+            if known:
+                counts["duplicate_scores"] += 1
+                return None
         else:
             ctx = self._context(item.post_key, when)
             sha = item.sha256
@@ -378,10 +447,14 @@ class AlertEngine:
             detail = "; ".join(s.detail for s in item.signals[:3]) or (
                 f"matches {len(item.matches)} known item(s)" if known else ""
             )
-            ctx.media[item.media_url] = MediaSighting(
+            sighting = MediaSighting(
                 item.media_url, media_entity(sha, item.media_url), item.manipulation_score, known, detail
             )
             counts["media_scores"] += 1
+            if ctx.media.get(item.media_url) == sighting:
+                counts["duplicate_scores"] += 1
+                return None
+            ctx.media[item.media_url] = sighting
         return ctx
 
     def flush(self) -> EngineResult:
@@ -518,8 +591,13 @@ class AlertEngine:
         elif g == "author":
             keys = [f"author:{post.platform}:{post.author.id}"]
         elif g == "media":
-            keys = list(dict.fromkeys([m.entity for m in ctx.media.values()]))
-            keys += [e for e in post_entities(post) if e.startswith("media:") and e not in keys]
+            # Each item judged on its own score: a post's other, unmatched picture is not a known fake too.
+            scored = {m.entity: m for m in ctx.media.values()}
+            return [
+                (k, base | {"media_manipulation": getattr(scored.get(k), "manipulation", None),
+                            "known_fake_media": getattr(scored.get(k), "known_fake", False)}, None)
+                for k in ctx.media_entities()
+            ]  # fmt: skip
         elif g == "cascade":
             cascade = cascade_of(post)
             keys = ["cascade:" + cascade] if cascade else []
@@ -593,6 +671,13 @@ class AlertEngine:
             if self._merge(entry, m, now):
                 result.counts["alerts_updated"] += 1
             return
+        new_id = alert_id(rule.name, m.entity, m.first or m.when.isoformat())
+        if entry is not None and (entry.alert.alert_id == new_id or m.when <= entry.last_event):
+            # Resolved while its burst goes on (the same run, so the same id), or nothing newer than what it
+            # covered (a redelivered post): an analyst has judged it already; raised again, it would be delivered
+            # again at every checkpoint.
+            result.counts["alerts_already_resolved"] += 1
+            return
         if entry is not None and m.when - entry.first_event < rule.suppress_for:
             entry.suppressed += 1
             entry.alert.metrics["suppressed"] = float(entry.suppressed)
@@ -601,7 +686,7 @@ class AlertEngine:
             result.counts["alerts_suppressed"] += 1
             return
         alert = Alert(
-            alert_id=alert_id(rule.name, m.entity, m.first or m.when.isoformat()),
+            alert_id=new_id,
             rule=rule.name,
             severity=rule.severity,
             entity=m.entity,
@@ -617,6 +702,8 @@ class AlertEngine:
             watch_entity=m.watch.id if m.watch else None,
         )
         entry = BookEntry(alert, alert.first_seen or m.when, m.when)
+        if m.post_count is not None:
+            entry.runs.append((m.first_seen or m.when, m.when, m.post_count))
         self._link(entry, m)
         alert.severity = rule.severity_for(alert.post_count or 0)
         self._put(key, entry)
@@ -628,26 +715,29 @@ class AlertEngine:
         alert = entry.alert
         known = set(alert.post_keys)
         fresh = [k for k in m.post_keys if k not in known]
-        grew = bool(fresh) or m.metrics != {k: alert.metrics.get(k) for k in m.metrics}
+        # An older match (a sweep's earlier burst) adds its posts but does not overwrite the latest one's metrics.
+        newer = m.when >= entry.last_event
+        grew = bool(fresh) or (newer and m.metrics != {k: alert.metrics.get(k) for k in m.metrics})
         if not grew:
             return False
         if m.post_count is not None:
-            # a burst counts its own posts; a later, longer run of the same burst supersedes
-            count = max(m.post_count, alert.post_count or 0)
+            count = entry.burst_count(m.first_seen or m.when, m.when, m.post_count)
         else:
             count = (alert.post_count or 0) + len(fresh)
         room = self.config.max_post_keys - len(alert.post_keys)
         alert.post_keys.extend(fresh[: max(room, 0)])
         alert.post_count = max(count, len(alert.post_keys))
-        alert.metrics.update(m.metrics)
-        alert.summary = m.summary if m.rule.scope == "burst" else alert.summary
+        if newer:
+            alert.metrics.update(m.metrics)
+            alert.summary = m.summary if m.rule.scope == "burst" else alert.summary
         for ev in m.evidence:
             if ev not in alert.evidence:
                 alert.evidence.append(ev)
         if len(alert.evidence) > MAX_EVIDENCE:
             alert.evidence = alert.evidence[:5] + alert.evidence[-(MAX_EVIDENCE - 5) :]
         entry.last_event = max(entry.last_event, m.when)
-        alert.last_seen = entry.last_event
+        entry.first_event = min([entry.first_event, m.first_seen or m.when, *(c.created_at for c in m.contexts)])
+        alert.first_seen, alert.last_seen = entry.first_event, entry.last_event
         alert.updated_at = now
         self._link(entry, m)
         severity = m.rule.severity_for(alert.post_count)

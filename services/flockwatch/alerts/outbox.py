@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,6 +23,14 @@ from flockwatch.schema import Alert
 log = logging.getLogger(__name__)
 
 FIELD = "outbox"  # on the stored alert document only; never part of the Alert message
+# Outbox entry → until when a deliverer holds it (ISO time): who delivers it when a running alerts worker and a
+# sweep (or two workers) read the same outbox; a deliverer that died lets its lease run out.
+CLAIMS = "outbox_claims"
+
+
+def stored_alert(doc: Mapping[str, Any]) -> Alert:
+    """The alert of a stored document, without what only the store keeps (its outbox and claims)."""
+    return Alert.model_validate({k: v for k, v in doc.items() if k not in ("_id", FIELD, CLAIMS)})
 
 
 def entries(severity: str, sinks: Iterable[str]) -> list[str]:
@@ -45,7 +54,7 @@ def waiting(docs: Iterable[Mapping[str, Any]]) -> list[tuple[Alert, list[str]]]:
         if not names:
             continue
         try:
-            alert = Alert.model_validate({k: v for k, v in doc.items() if k not in ("_id", FIELD)})
+            alert = stored_alert(doc)
         except ValidationError:
             log.warning("alert outbox: skipping a malformed stored alert %s", doc.get("alert_id"))
             continue
@@ -53,6 +62,36 @@ def waiting(docs: Iterable[Mapping[str, Any]]) -> list[tuple[Alert, list[str]]]:
     return out
 
 
+def unsent(entries: Iterable[str], deliveries: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The outbox ``entries`` no recorded delivery settled yet: a writer that escalates an alert another already
+    escalated and delivered (the stream and a sweep) must not owe that delivery again."""
+    done = [d for d in deliveries if (d.get("ok") or d.get("permanent")) and d.get("severity") in SEVERITIES]
+    return [
+        e
+        for e in entries
+        if not any(
+            d.get("sink") == sink_of(e) and severity_rank(str(d["severity"])) >= severity_rank(e.split(":", 1)[0])
+            for d in done
+        )
+    ]
+
+
 def with_outbox(doc: dict[str, Any], severity: str, sinks: Sequence[str]) -> dict[str, Any]:
     """The alert document carrying its outbox (written in the same upsert as the alert itself)."""
     return {**doc, FIELD: entries(severity, sinks)} if sinks else doc
+
+
+def claim_change(
+    doc: Mapping[str, Any], sinks: Sequence[str], now: datetime, lease: timedelta
+) -> tuple[dict[str, Any], list[str]]:
+    """The claims that give the caller, until ``now + lease``, the outbox entries of ``sinks`` no one holds (or
+    whose lease ran out), and the names of the sinks it got. A sink with no entry left was delivered already: the
+    caller skips it."""
+    claims = dict(doc.get(CLAIMS) or {})
+    got = []
+    for entry in doc.get(FIELD) or []:
+        held = claims.get(entry)
+        if sink_of(entry) in sinks and (held is None or datetime.fromisoformat(held) <= now):
+            claims[entry] = (now + lease).isoformat()
+            got.append(sink_of(entry))
+    return ({CLAIMS: claims} if got else {}), list(dict.fromkeys(got))

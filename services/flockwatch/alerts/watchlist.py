@@ -7,8 +7,8 @@ A watchlist file is YAML::
         kind: candidate              # free label, shown in alerts
         name: Hillary Clinton        # matched as a phrase in post text (case-insensitive)
         aliases: [Hillary, HRC]      # more phrases
-        handles: ["@HillaryClinton"] # matched against mentions and the author's handle
-        languages: [en]              # optional: only posts in these languages
+        handles: ["@HillaryClinton"] # matched against mentions and the author's handle (fediverse: @a@server)
+        languages: [en]              # optional: only posts in these languages (en also matches en-US)
 
 The store compiles each entity into a percolator query (``flockwatch.store.watchlists.compile_watch_query``);
 :func:`matches` is the same logic in Python, used by tests and by sweeps without a store.
@@ -21,18 +21,20 @@ import unicodedata
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from flockwatch.schema import Post
+from flockwatch.schema import Post, primary_language
 from flockwatch.yamlconf import ConfigError, Problem, load_yaml, validate
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_HANDLE = re.compile(r"^@?([A-Za-z0-9_][A-Za-z0-9_.-]{0,63})$")
+# A handle, or a fediverse one with its server (``@alice@mastodon.social``, matched whole).
+_HANDLE = re.compile(r"^@?([A-Za-z0-9_][A-Za-z0-9_.-]{0,63}(?:@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)?)$")
 _LANG = re.compile(r"^[a-z]{2,3}$")
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
 def tokens(text: str) -> list[str]:
-    """Word tokens, lowercased, close to the store's standard analyzer."""
-    return [t.casefold() for t in _TOKEN.findall(unicodedata.normalize("NFKC", text))]
+    """Word tokens, lowercased, close to the store's standard analyzer: Lucene lowercases the Turkish dotted
+    ``İ`` to a plain ``i``, where casefolding keeps a combining dot, which is dropped here too."""
+    return [t.casefold().replace("\u0307", "") for t in _TOKEN.findall(unicodedata.normalize("NFKC", text))]
 
 
 class WatchEntity(BaseModel):
@@ -90,7 +92,7 @@ class WatchEntity(BaseModel):
     def _languages(cls, values: list[str]) -> list[str]:
         out = []
         for v in values:
-            code = v.strip().lower()
+            code = primary_language(v)  # en-US watches English posts, whichever region
             if not _LANG.match(code):
                 raise ValueError(f"language {v!r} is not an ISO 639 code such as 'en' or 'ru'")
             out.append(code)
@@ -148,7 +150,7 @@ def _contains_phrase(hay: list[str], phrase: list[str]) -> bool:
 
 def matches(entity: WatchEntity, post: Post) -> bool:
     """Does ``post`` mention ``entity``? The Python twin of the store's percolator query."""
-    if entity.languages and (post.language or "").lower() not in entity.languages:
+    if entity.languages and primary_language(post.language) not in entity.languages:
         return False
     handles = set(entity.handles)
     if handles:

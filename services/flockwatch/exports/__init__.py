@@ -16,7 +16,8 @@ Inputs are the documents the stages store, passed straight in (plain dicts; ``_*
 * **posts**: the index stage's ``post_document`` (``Post`` fields: ``key``, ``platform``, ``platform_id``,
   ``author{id, handle, ...}``, ``text``, ``created_at``, ``urls``, ``hashtags``, ``mentions``, ``media[{url, kind,
   sha256}]``, parent ids, ``engagement``, ``source``; plus ``account_key``, ``parent_key``) with the scores merged in:
-  ``text_score{machine_score, label, interval, evidence, model}``, ``narrative_id``, ``narrative_how``, ``media_risk``,
+  ``text_score{machine_score, label, interval, evidence, model}``, ``narrative_id``, ``narrative_how``, ``media_risk``
+  (the highest manipulation score among the post's media in their latest scoring; null when none scored),
   ``media_by_url{<hash>: MediaScore fields (media_url, sha256, media_kind, manipulation_score, signals,
   observations, matches)}``.
 * **accounts**: graph stage ``AccountEntry.document`` (``key`` = ``platform:author_id``, ``handle``, ``post_count``,

@@ -29,6 +29,9 @@ from flockwatch.media.errors import MediaRefused
 
 # 50 MP: above any phone camera; a PNG bomb claims far more (and decodes to GBs).
 MAX_IMAGE_PIXELS = 50_000_000
+# Scans of one JPEG (a progressive one has about ten): each rereads the whole picture, so a small file of
+# thousands of tiny scans decodes for minutes in one uninterruptible call (libjpeg-turbo's tools cap them too).
+MAX_JPEG_SCANS = 256
 MAX_VIDEO_PIXELS = 3840 * 2160
 MAX_VIDEO_SECONDS = 20 * 60
 MAX_AUDIO_SECONDS = 20 * 60
@@ -64,14 +67,23 @@ def _decode_image(path_str: str, mtime_ns: int, size: int, max_pixels: int) -> I
             w, h = im.size
             if w * h > max_pixels:
                 raise MediaRefused(f"decompression bomb: {w}x{h} = {w * h} pixels > cap {max_pixels}")
+            if im.format in ("JPEG", "MPO") and (scans := jpeg_scans(path)) > MAX_JPEG_SCANS:
+                raise MediaRefused(f"decompression bomb: {scans} JPEG scans > cap {MAX_JPEG_SCANS}")
             im.load()
     except MediaRefused:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise MediaRefused(f"decompression bomb: {e}") from e
-    except (OSError, SyntaxError, ValueError) as e:
-        raise MediaRefused(f"undecodable image: {e}") from e
+    # Broad on purpose: a decoder fed hostile bytes raises what it likes (a TypeError from a malformed TIFF tag).
+    except Exception as e:
+        raise MediaRefused(f"undecodable image: {type(e).__name__}: {e}") from e
     return im.convert("RGB")
+
+
+def jpeg_scans(path: Path) -> int:
+    """Start-of-scan markers in a JPEG file, an upper bound of its scans: entropy-coded data stuffs every 0xFF
+    byte, so the marker appears only as a marker (or in an embedded thumbnail, which has a scan or a few)."""
+    return path.read_bytes().count(b"\xff\xda")
 
 
 # Monotonic time by which the item being scored must be done (None: no deadline). A context variable, so
@@ -87,6 +99,12 @@ def item_deadline(seconds: float | None) -> Iterator[None]:
         yield
     finally:
         _DEADLINE.reset(token)
+
+
+def time_left() -> float | None:
+    """Seconds left of the current item's deadline (at least 0); None: no deadline."""
+    deadline = _DEADLINE.get()
+    return None if deadline is None else max(0.0, deadline[0] - time.monotonic())
 
 
 def check_deadline(doing: str) -> None:
@@ -152,9 +170,14 @@ def iter_video_frames(
         if not container.streams.video:
             raise MediaRefused("undecodable video: no video stream")
         stream = container.streams.video[0]
+        if stream.codec_context is None:
+            raise MediaRefused("undecodable video: no decoder for its codec")
         w, h = stream.codec_context.width, stream.codec_context.height
         if w * h > max_pixels:
             raise MediaRefused(f"video too large: {w}x{h} > cap {max_pixels} pixels")
+        # The header's size binds no frame: the decoder refuses larger ones itself (ffmpeg's max_pixels), and the
+        # loop checks each frame it gets.
+        stream.codec_context.options = {**stream.codec_context.options, "max_pixels": str(max_pixels)}
         length = _seconds(stream.duration, stream.time_base) or (container.duration or 0) / 1_000_000
         if length > max_seconds:
             raise MediaRefused(f"video too long: {length:.0f} s > cap {max_seconds:.0f} s")
@@ -164,6 +187,8 @@ def iter_video_frames(
         next_t = 0.0
         for index, frame in enumerate(container.decode(stream)):
             check_deadline("decoding video")
+            if frame.width * frame.height > max_pixels:
+                raise MediaRefused(f"video too large: a {frame.width}x{frame.height} frame > cap {max_pixels} pixels")
             at = _seconds(frame.pts, frame.time_base)
             at = index / rate if at is None else at
             start = at if start is None else start

@@ -36,6 +36,7 @@ MAX_PNG_CHUNKS = 100_000  # chunk headers walked before giving up (a file of emp
 MAX_XMP = 1 << 20
 RAW_SCAN = 4 << 20  # head of a non-PNG/JPEG container searched for an XMP packet
 VALUE_CAP = 2000  # characters kept per field in the output
+XMP_SCAN_CAP = 256 * 1024  # characters of an XMP packet searched (the properties read sit in its first kilobytes)
 EVIDENCE_CAP = 120  # characters quoted in a detail line
 # Characters of one field searched by the regexes: parameter blocks and credits sit at the start.
 SCAN_CAP = 16_384
@@ -278,11 +279,16 @@ def xmp_fields(xmp: str) -> dict[str, str]:
     few properties matter here.
     """
     out: dict[str, str] = {}
+    # Every repetition is bounded: with open-ended ones, a packet of unclosed tags makes each match attempt scan to
+    # the end, and a 1 MB packet took minutes. A longer value is not read (what is kept is capped anyway).
+    xmp = xmp[:XMP_SCAN_CAP]
     for qname, _ in _XMP_FIELDS:
         q = re.escape(qname)
-        values = [html.unescape(v) for v in re.findall(rf"\b{q}\s*=\s*[\"']([^\"']*)[\"']", xmp)]
-        values += [html.unescape(v) for v in re.findall(rf"<{q}\b[^>]*\brdf:resource=[\"']([^\"']*)[\"']", xmp)]
-        values += [_strip_tags(v) for v in re.findall(rf"<{q}\b[^>/]*>(.*?)</{q}>", xmp, re.DOTALL)]
+        value = rf"[\"']([^\"']{{0,{VALUE_CAP}}})[\"']"
+        values = [html.unescape(v) for v in re.findall(rf"\b{q}\s{{0,50}}=\s{{0,50}}{value}", xmp)]
+        values += [html.unescape(v) for v in re.findall(rf"<{q}\b[^>]{{0,500}}\brdf:resource={value}", xmp)]
+        element = rf"<{q}\b[^>/]{{0,500}}>(.{{0,{VALUE_CAP}}}?)</{q}>"
+        values += [_strip_tags(v) for v in re.findall(element, xmp, re.DOTALL)]
         values = list(dict.fromkeys(v.strip() for v in values if v.strip()))
         if values:
             out[qname] = "; ".join(values)[:VALUE_CAP]

@@ -154,22 +154,32 @@ def _generator(manifest: dict[str, Any]) -> str | None:
     return cg if isinstance(cg, str) else None
 
 
-def _ancestry(
-    store: dict[str, Any],
-    label: str | None,
-    depth: int = 0,
-    seen: frozenset[str] = frozenset(),
-    component: bool = False,
-) -> list[tuple[dict[str, Any], bool]]:
-    """The manifest ``label`` and, through its ingredients, its ancestors: (manifest, reached via a componentOf)."""
+def _ancestry(store: dict[str, Any], label: str | None) -> list[tuple[dict[str, Any], bool]]:
+    """The manifest ``label`` and, through its ingredients, its ancestors: (manifest, reached via a componentOf),
+    nearest first, up to ``MAX_DEPTH`` ingredient hops.
+
+    Breadth first, each manifest visited once per way of reaching it (as a component or not): a hostile store
+    whose ingredients all point at the same manifests would otherwise be walked once per path, exponentially."""
     manifests = store.get("manifests") or {}
-    if label is None or label in seen or depth > MAX_DEPTH or label not in manifests:
+    if label is None or label not in manifests:
         return []
-    manifest = manifests[label]
-    out = [(manifest, component)]
-    for ing in manifest.get("ingredients") or []:
-        via = component or ing.get("relationship") == "componentOf"
-        out += _ancestry(store, ing.get("active_manifest"), depth + 1, seen | {label}, via)
+    out: list[tuple[dict[str, Any], bool]] = []
+    seen = {(label, False)}
+    level = [(label, False)]
+    for depth in range(MAX_DEPTH + 1):
+        following: list[tuple[str, bool]] = []
+        for name, component in level:
+            manifest = manifests[name]
+            out.append((manifest, component))
+            if depth == MAX_DEPTH:
+                continue
+            for ing in manifest.get("ingredients") or []:
+                parent = ing.get("active_manifest")
+                via = component or ing.get("relationship") == "componentOf"
+                if isinstance(parent, str) and parent in manifests and (parent, via) not in seen:
+                    seen.add((parent, via))
+                    following.append((parent, via))
+        level = following
     return out
 
 

@@ -166,10 +166,12 @@ class MediaScorer:
     def _score_file(self, media: MediaFile, label: str | None = None) -> MediaResult:
         try:
             preflight(media)
-        except MediaRefused as e:
+        # Broad on purpose: whatever a decoder raises on hostile bytes is a refusal of this file, not a crash.
+        except Exception as e:
+            reason = e.reason if isinstance(e, MediaRefused) else f"undecodable {media.kind}: {type(e).__name__}: {e}"
             return MediaResult(
                 label or media.source, None, "refused", kind=media.kind, mime=media.mime, sha256=media.sha256,
-                error=e.reason,
+                error=reason,
             )  # fmt: skip
         findings: list[Finding] = []
         skipped: dict[str, str] = {}

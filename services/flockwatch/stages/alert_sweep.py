@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from flockwatch.alerts import outbox
 from flockwatch.alerts.bursts import Burst, build_series, detect_bursts
-from flockwatch.alerts.delivery import Sink, deliver, wants
+from flockwatch.alerts.delivery import Sink, deliver, delivery_budget, wants
 from flockwatch.alerts.engine import AlertEngine, Item, utcnow
 from flockwatch.alerts.rules import AlertsConfig
 from flockwatch.schema import MediaScore, Post, TextScore, post_key
@@ -145,7 +145,10 @@ def sweep(
     series = build_series(rows, span_start, end, config.detector.bin, config.detector.keep_post_keys)
     bursts = [b for b in detect_bursts(series, config.detector) if b.end > start]
     report.bursts = [_burst_summary(b) for b in bursts]
-    result = engine.apply_bursts(bursts)
+    # The scan takes a while: alerts a running worker raised meanwhile are updated, not raised again.
+    engine.restore(alerts_from_docs(store.alerts.recent(span_start)))
+    # Oldest first, as the stream meets them: a later burst then updates the alert an earlier one opened.
+    result = engine.apply_bursts(sorted(bursts, key=lambda b: (b.end, b.start, b.entity)))
     report.alerts_new = result.counts["alerts_new"]
     report.alerts_updated = result.counts["alerts_updated"]
     # As in the stream: the outbox is written with the alert, and an entry leaves it once acknowledged;
@@ -159,7 +162,11 @@ def sweep(
         engine.stored(changed)
     record = recorder(store)
     for alert in result.notify:
-        for d in deliver(alert, sinks, config.retry):
+        # Only to the sinks whose outbox entries it claims: a running alerts worker reads the same outbox.
+        wanted = targets.get(alert.alert_id, [])
+        lease = delivery_budget(config.retry, len(wanted))
+        claimed = set(store.alerts.claim(alert.alert_id, wanted, lease)) if wanted else set()
+        for d in deliver(alert, [s for s in sinks if s.name in claimed], config.retry):
             report.deliveries_failed += not d.ok
             record(alert, [d])
     engine.notified(a.alert_id for a in result.notify)

@@ -33,7 +33,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
 from pydantic import ValidationError
@@ -60,6 +60,8 @@ from flockwatch.store.documents import BulkResult
 from flockwatch.topics import Topic
 
 log = logging.getLogger(__name__)
+# Alert ids per status read (a search by ids, within the store's 10,000-hit window).
+STATUS_CHUNK = 5000
 
 STAGE = "alerts"
 INPUTS: tuple[Topic, ...] = (Topic.normalized,)
@@ -76,6 +78,8 @@ class AlertWrites(Protocol):
     def ack_delivery(self, alert_id: str, delivery: Mapping[str, Any], settled: Sequence[str]) -> None: ...
 
     def pending(self, size: int = 500) -> list[dict[str, Any]]: ...
+
+    def claim(self, alert_id: str, sinks: Sequence[str], lease: timedelta) -> list[str]: ...
 
 
 class Percolator(Protocol):
@@ -235,8 +239,8 @@ class AlertStage:
             return
         self._last_sync = now
         ids = self.engine.open_alert_ids()
-        if ids:
-            self.engine.sync_statuses(self.store.alerts.statuses(ids[-5000:]))
+        for start in range(0, len(ids), STATUS_CHUNK):  # every open alert: one left out would never close
+            self.engine.sync_statuses(self.store.alerts.statuses(ids[start : start + STATUS_CHUNK]))
 
     def flush(self) -> StageOutcome:
         """Judge bursts as of now (the last checkpoint's interval included) and store the alerts that result."""
@@ -258,7 +262,7 @@ def alerts_from_docs(docs: Iterable[Mapping[str, Any]]) -> list[Alert]:
     out = []
     for doc in docs:
         try:
-            out.append(Alert.model_validate({k: v for k, v in doc.items() if k not in ("_id", outbox.FIELD)}))
+            out.append(outbox.stored_alert(doc))
         except ValidationError:
             log.warning("skipping a malformed stored alert: %s", doc.get("alert_id"))
     return out
@@ -270,7 +274,7 @@ def recorder(store: AlertStore) -> Callable[[Alert, list[Delivery]], None]:
     def record(alert: Alert, deliveries: list[Delivery]) -> None:
         for d in deliveries:
             settled = outbox.settled_by(alert.severity, d.sink) if d.ok or d.permanent else []
-            store.alerts.ack_delivery(alert.alert_id, d.as_dict(), settled)
+            store.alerts.ack_delivery(alert.alert_id, {**d.as_dict(), "severity": alert.severity}, settled)
 
     return record
 
@@ -293,7 +297,14 @@ def build_alert_stage(
     engine = AlertEngine(config)
     engine.restore(alerts_from_docs(restore))
     dispatcher = (
-        Dispatcher(sinks, config.retry, recorder(store), pending=outbox_reader(store), rescan_s=outbox_rescan_s)
+        Dispatcher(
+            sinks,
+            config.retry,
+            recorder(store),
+            pending=outbox_reader(store),
+            rescan_s=outbox_rescan_s,
+            claim=lambda alert, names, lease: store.alerts.claim(alert.alert_id, names, lease),
+        )
         if sinks
         else None
     )

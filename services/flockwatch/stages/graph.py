@@ -287,6 +287,9 @@ class EdgeEntry:
     coactions: Coactions = field(default_factory=dict)
     # p/q values and the window they come from (windowed job); kept as read otherwise
     significance: dict[str, Any] = field(default_factory=dict)
+    # Whether this state set them: only then are they written (the stream never computes them, and writing back
+    # what it read could undo a window run's).
+    significance_set: bool = False
 
     @property
     def id(self) -> str:
@@ -310,7 +313,7 @@ class EdgeEntry:
             "first_seen": iso(ev["first_time"]),
             "last_seen": iso(ev["last_time"]),
             "coactions": [[s, t, o, a, b] for (s, t, o), (a, b) in sorted(self.coactions.items())],
-            **self.significance,
+            **(self.significance if self.significance_set else {}),
         }
         return _clean(doc)  # type: ignore[no-any-return]
 
@@ -322,8 +325,18 @@ class EdgeEntry:
         entry.significance = {k: doc[k] for k in SIGNIFICANCE_FIELDS if k in doc}
         return entry
 
+    def absorb(self, stored: EdgeEntry) -> None:
+        """Fold in the edge as stored now: another writer's co-actions, and its significance unless this state
+        set one (a window run reads the edge just before it sets it)."""
+        for key, times in stored.coactions.items():
+            self.coactions.setdefault(key, times)
+        if not self.significance_set:
+            self.significance = dict(stored.significance)
+
 
 SIGNIFICANCE_FIELDS = ("p_value", "q_value", "p_perm", "null_mean", "significant", "significance_window")
+# A cascade's score fields that only scoring with an account history fills.
+HISTORY_FIELDS = ("spread_risk_score", "spread_early_warning_score", "resharer_history", "early_resharer_history")
 
 
 @dataclass
@@ -338,6 +351,8 @@ class AccountEntry:
     cluster_ids: set[str] = field(default_factory=set)  # every cluster it was in (windowed job)
     cluster_id: str | None = None  # its cluster in the latest window that placed it
     cluster_window_end: str | None = None  # that window's end (ISO)
+    # Whether this state set the three cluster fields: only then are they written (as for edge significance).
+    clusters_set: bool = False
 
     def add_post(self, post: GraphPost) -> bool:
         changed = False
@@ -373,7 +388,7 @@ class AccountEntry:
             "partner_kinds": {p: sorted(k) for p, k in sorted(self.partners.items())},
             "post_keys": sorted(self.posts),
         }
-        if self.cluster_ids:
+        if self.clusters_set:  # nulls included: a window recomputed without the account's cluster takes it away
             doc["cluster_ids"] = sorted(self.cluster_ids)
             doc["cluster_id"] = self.cluster_id
             doc["cluster_window_end"] = self.cluster_window_end
@@ -392,6 +407,20 @@ class AccountEntry:
         entry.cluster_id = doc.get("cluster_id")
         entry.cluster_window_end = doc.get("cluster_window_end")
         return entry
+
+    def absorb(self, stored: AccountEntry) -> None:
+        """Fold in the account as stored now: another writer's posts and partners (the windowed job finds kinds
+        the stream does not), and its clusters unless this state set them."""
+        self.handle = self.handle or stored.handle
+        self.posts |= stored.posts
+        firsts = [t for t in (self.first, stored.first) if t is not None]
+        lasts = [t for t in (self.last, stored.last) if t is not None]
+        self.first, self.last = (min(firsts) if firsts else None), (max(lasts) if lasts else None)
+        for partner, kinds in stored.partners.items():
+            self.partners.setdefault(partner, set()).update(kinds)
+        if not self.clusters_set:
+            self.cluster_ids = set(stored.cluster_ids)
+            self.cluster_id, self.cluster_window_end = stored.cluster_id, stored.cluster_window_end
 
     @property
     def coordinated(self) -> bool:
@@ -445,12 +474,14 @@ class CascadeEntry:
         users = {u for _, _, u in self.events.values() if u}
         coordinated_users = None if coordinated is None else users & set(coordinated)
         metrics = cascade_metrics(tree, coordinated_users)
-        if risk is None:
-            scores: dict[str, Any] = {"risk_score": None, "early_warning_score": None}
-        elif history is None:
-            scores = dict(zip(("risk_score", "early_warning_score"), risk.scores(tree), strict=True))
-        else:
+        if history is not None and risk is not None:
             scores = risk.scores_with_history(tree, history).fields()
+        else:
+            # The history's fields are written as nulls, so a cascade scored with a history before keeps none of
+            # its evidence beside scores that no longer use it (the store merges what is left out).
+            spread = (None, None) if risk is None else risk.scores(tree)
+            scores = dict(zip(("risk_score", "early_warning_score"), spread, strict=True))
+            scores |= dict.fromkeys(HISTORY_FIELDS)
         times = [t for _, t, _ in self.events.values()]
         doc = {
             "cascade_id": self.cascade_id,
@@ -776,6 +807,7 @@ class GraphState:
         if _window_end(edge.significance) > _window_end(values):
             return
         edge.significance.update(values)
+        edge.significance_set = True
         self.edges.dirty.add(eid)
 
     def set_clusters(self, members: Mapping[str, str], window_end: datetime) -> None:
@@ -794,6 +826,23 @@ class GraphState:
                 changed |= (account.cluster_id, seen) != (cid, end.isoformat())
                 account.cluster_id, account.cluster_window_end = cid, end.isoformat()
             if changed:
+                account.clusters_set = True
+                self.accounts.dirty.add(key)
+
+    def rebuild_clusters(self, snapshots: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+        """Account → every stored cluster snapshot that holds it (windowed job, after it removed snapshots a
+        recomputed window no longer has): its cluster fields are rebuilt from them, emptied when there are none."""
+        self._load_accounts(snapshots)
+        for key, docs in snapshots.items():
+            account = self.accounts.get(key)
+            assert account is not None
+            latest = max(docs, key=lambda d: _epoch(d.get("window_end")) or -math.inf, default=None)
+            ids = {str(d["cluster_id"]) for d in docs}
+            cid = None if latest is None else str(latest["cluster_id"])
+            end = None if latest is None else str(latest["window_end"])
+            if (account.cluster_ids, account.cluster_id, account.cluster_window_end) != (ids, cid, end):
+                account.cluster_ids, account.cluster_id, account.cluster_window_end = ids, cid, end
+                account.clusters_set = True
                 self.accounts.dirty.add(key)
 
     def touch_cascades(self, ids: Iterable[str]) -> None:
@@ -816,6 +865,7 @@ class GraphState:
         report = FlushReport()
         upserts: list[Upsert] = []
         self._reload_history()
+        self._absorb_stored()
         # every spreader's account, so the coordinated share does not depend on what happens to be cached
         spreaders: set[str] = set()
         for cid in self.cascades.dirty:
@@ -850,6 +900,23 @@ class GraphState:
             cache.dirty.clear()
             cache.trim()
         return report
+
+    def _absorb_stored(self) -> None:
+        """Fold into each changed account and edge what the store holds now. The windowed job writes the same
+        documents (partners, clusters, significance) while this state lives on: written from what it read
+        earlier, they would lose the job's work. (A job run between this read and the write below still can;
+        runs are hourly and this takes milliseconds.)"""
+        accounts = sorted(self.accounts.dirty)
+        for key, doc in (self.store.engine.get_many(IndexKind.accounts, accounts) if accounts else {}).items():
+            account = self.accounts.get(key)
+            if account is not None:
+                account.absorb(AccountEntry.from_doc(doc | {"_id": key}))
+        self._now_coordinated({key for key in accounts if (a := self.accounts.get(key)) is not None and a.coordinated})
+        edges = sorted(self.edges.dirty)
+        for eid, doc in (self.store.engine.get_many(IndexKind.coordination_edges, edges) if edges else {}).items():
+            edge = self.edges.get(eid)
+            if edge is not None:
+                edge.absorb(EdgeEntry.from_doc(doc))
 
     def _reload_history(self) -> None:
         """Pick up a rewritten history file (analysts judged more cascades) without a restart. A file that cannot

@@ -79,9 +79,15 @@ EXPORT_COLUMNS = (
 class JobDocuments(GraphDocuments, Protocol):
     def refresh(self, kind: IndexKind | None = None) -> None: ...
 
+    def delete(self, kind: IndexKind, doc_id: str) -> bool: ...
+
 
 class JobGraph(CascadeLookup, Protocol):
     def previous_clusters(self, before: datetime) -> tuple[datetime | None, dict[str, dict[str, Any]]]: ...
+
+    def window_clusters(self, end: datetime) -> dict[str, dict[str, Any]]: ...
+
+    def clusters_holding(self, accounts: Sequence[str], chunk: int = 500) -> dict[str, list[dict[str, Any]]]: ...
 
 
 class PostScan(Protocol):
@@ -127,6 +133,7 @@ class WindowReport:
     significant_edges: int = 0
     clusters: int = 0
     clusters_inherited: int = 0
+    clusters_removed: int = 0  # snapshots of this window an earlier computation wrote and this one did not find
     cascades_written: int = 0
     accounts_written: int = 0
     edges_written: int = 0
@@ -242,8 +249,9 @@ def merge_layers(tables: Sequence[EdgeTable], min_weight: int = 1) -> EdgeTable:
 # One window
 
 
-def _window_tag(end: datetime) -> str:
-    return end.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+def snapshot_id(cluster_id: str, end: datetime) -> str:
+    """The document id of a cluster's snapshot in the window ending at ``end``."""
+    return f"{cluster_id}@{end.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}"
 
 
 def _iso(ts: float | None) -> str | None:
@@ -322,10 +330,24 @@ def recompute_window(
     state.set_clusters({u: cid for cid, members in ids.items() for u in members}, end)
     # cascades of the window: refresh their coordinated share now that clusters are known
     state.touch_cascades({c for c in (state.cascade_of(p.key) for p in ordered) if c})
-    flushed = state.flush()
+    # A window computed again (posts that came late) may find other clusters: the ones it no longer has go, and
+    # their accounts' cluster fields are rebuilt from the snapshots left.
+    # Deleted last, so a run that fails before finds them again when retried.
+    gone = {cid: doc for cid, doc in store.graph.window_clusters(end).items() if cid not in ids}
     result = store.engine.bulk_upsert(cluster_docs) if cluster_docs else BulkResult()
     # searchable now: the next window looks up these clusters (and cascade members) by search
     store.engine.refresh(IndexKind.clusters)
+    if gone:
+        members = sorted({str(a) for doc in gone.values() for a in doc.get("accounts") or []})
+        kept = {
+            account: [d for d in docs if not (d.get("cluster_id") in gone and d.get("window_end") == end.isoformat())]
+            for account, docs in store.graph.clusters_holding(members).items()
+        }
+        state.rebuild_clusters(kept)
+    flushed = state.flush()
+    for cid in gone:
+        store.engine.delete(IndexKind.clusters, snapshot_id(cid, end))
+    report.clusters_removed = len(gone)
     store.engine.refresh(IndexKind.cascades)
     report.cascades_written, report.accounts_written, report.edges_written = (
         flushed.cascades, flushed.accounts, flushed.edges)  # fmt: skip
@@ -385,7 +407,7 @@ def _cluster_documents(
             ],
             **shares[cid],
         }
-        upserts.append(Upsert(IndexKind.clusters, f"{cid}@{_window_tag(end)}", doc))
+        upserts.append(Upsert(IndexKind.clusters, snapshot_id(cid, end), doc))
     return upserts
 
 

@@ -98,12 +98,19 @@ def to_upsert(item: _Indexable) -> Upsert:
             if item.narrative_how:
                 doc["narrative_how"] = item.narrative_how
         return Upsert(IndexKind.posts, item.post_key, doc, item.post_created_at)
-    media = item.model_dump(mode="json", exclude_none=True, exclude={"schema_version", "kind", "post_key"})
-    doc = {"media_by_url": {media_url_key(item.media_url): media}}
-    if item.manipulation_score is not None:
-        # Posts rarely carry more than one media item; the field holds the latest scored one's risk.
+    media = item.model_dump(
+        mode="json", exclude_none=True, exclude={"schema_version", "kind", "post_key", "post_media_risk"}
+    )
+    key = media_url_key(item.media_url)
+    doc = {"media_by_url": {key: media}}
+    if "post_media_risk" in item.model_fields_set:
+        # Written even when null: a re-score that now scores none of the post's media clears the old risk.
+        doc["media_risk"] = item.post_media_risk
+    elif item.manipulation_score is not None:  # a score from before the media stage stated its post's risk
         doc["media_risk"] = item.manipulation_score
-    return Upsert(IndexKind.posts, item.post_key, doc, item.post_created_at)
+    # The entry replaces the URL's previous one whole: merged, a re-score that failed would keep the old score,
+    # signals and provenance beside its error.
+    return Upsert(IndexKind.posts, item.post_key, doc, item.post_created_at, replace=(f"media_by_url.{key}",))
 
 
 def plan_index(messages: Sequence[InMessage]) -> IndexPlan:

@@ -54,10 +54,10 @@ def media_score(post: Post, url: str, result: MediaResult) -> MediaScore:
     )
 
 
-def failed_score(post: Post, url: str, exc: Exception) -> bytes:
+def failed_score(post: Post, url: str, exc: Exception) -> MediaScore:
     """A score with no value whose ``error`` says what scoring raised (kept with the post, like a refusal)."""
     error = f"scoring failed: {describe_error(exc)}"[:2000]
-    return MediaScore(post_key=post.key, post_created_at=post.created_at, media_url=url, error=error).to_bytes()
+    return MediaScore(post_key=post.key, post_created_at=post.created_at, media_url=url, error=error)
 
 
 def score_batch(
@@ -73,20 +73,25 @@ def score_batch(
         if not post.media:
             outcome.counts["media_none"] += 1
             continue
+        scores: list[MediaScore] = []
         for item in post.media[:max_items]:
             try:
-                result = scorer.score(item.url)
-                # Serialised here so a signal's data that JSON cannot hold fails this item, not the batch.
-                payload = media_score(post, item.url, result).to_bytes()
+                score = media_score(post, item.url, scorer.score(item.url))
+                score.to_bytes()  # so a signal's data that JSON cannot hold fails this item, not the batch
             except TransientError:
                 raise  # a server away: the loop retries the batch
             # Broad on purpose: whatever scoring one item raises is recorded on its score, never crashes the worker.
             except Exception as exc:
-                outcome.out.append(OutMessage(Topic.media_scores, post.key.encode(), failed_score(post, item.url, exc)))
+                scores.append(failed_score(post, item.url, exc))
                 outcome.counts["media_failed"] += 1
                 continue
+            scores.append(score)
+            outcome.counts["media_refused" if score.error else "media_scored"] += 1
+        # Every item of the post is scored in this pass, so their highest score is the post's risk now.
+        risk = max((s.manipulation_score for s in scores if s.manipulation_score is not None), default=None)
+        for score in scores:
+            payload = score.model_copy(update={"post_media_risk": risk}).to_bytes()
             outcome.out.append(OutMessage(Topic.media_scores, post.key.encode(), payload))
-            outcome.counts["media_refused" if result.error else "media_scored"] += 1
         outcome.counts["media_over_cap"] += max(0, len(post.media) - max_items)
     return outcome
 

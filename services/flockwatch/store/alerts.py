@@ -9,13 +9,15 @@ sinks that still owe a delivery.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from flockwatch.alerts.outbox import CLAIMS, FIELD, claim_change, sink_of, unsent
+from flockwatch.alerts.rules import SEVERITIES, severity_rank
 from flockwatch.schema import document_id
 from flockwatch.store.documents import BulkResult, IndexKind, StoreUnavailable, VersionConflict, VersionedPut
 from flockwatch.store.engine import Engine
-from flockwatch.store.mappings import KEYWORD
+from flockwatch.store.mappings import DATE, KEYWORD
 
 # What a later write of an alert never overwrites: its lifecycle, set by analysts and sinks.
 LIFECYCLE_FIELDS = ["status", "history", "deliveries", "created_at"]
@@ -24,9 +26,21 @@ DELIVERIES_KEPT = 50
 
 
 def merge_alert(stored: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-    """``stored`` with every field of ``update``, except lifecycle fields ``stored`` already has."""
+    """``stored`` with every field of ``update``, except lifecycle fields ``stored`` already has, and without the
+    outbox entries its recorded deliveries settled already."""
     merged = dict(stored)
     merged.update({k: v for k, v in update.items() if k not in LIFECYCLE_FIELDS or k not in stored})
+    # Two writers (the stream and a sweep) each hold their own view of an alert: the later write keeps the
+    # furthest-along of both for what only grows (its count, severity and span).
+    for name, pick in (("post_count", max), ("last_seen", max), ("first_seen", min)):
+        if stored.get(name) is not None and update.get(name) is not None:
+            merged[name] = pick(stored[name], update[name], key=_order)
+    if stored.get("severity") in SEVERITIES and update.get("severity") in SEVERITIES:
+        merged["severity"] = max(stored["severity"], update["severity"], key=severity_rank)
+    if update.get(FIELD):  # what a delivery already settled is not owed again
+        merged[FIELD] = unsent(update[FIELD], stored.get("deliveries") or [])
+        if not merged[FIELD]:
+            del merged[FIELD]
     return merged
 
 
@@ -36,12 +50,23 @@ def apply_change(doc: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str,
 
 
 def with_delivery(doc: Mapping[str, Any], delivery: Mapping[str, Any], settled: Sequence[str] = ()) -> dict[str, Any]:
-    """The fields that record ``delivery`` on the alert ``doc`` (the last ``DELIVERIES_KEPT``) and drop its
-    ``settled`` outbox entries (the outbox field goes once empty)."""
+    """The fields that record ``delivery`` on the alert ``doc`` (the last ``DELIVERIES_KEPT``), drop its
+    ``settled`` outbox entries (the outbox field goes once empty) and release the sink's claims (the attempt is
+    over: a failed one may be tried again at once)."""
     change: dict[str, Any] = {"deliveries": [*(doc.get("deliveries") or []), dict(delivery)][-DELIVERIES_KEPT:]}
     if doc.get("outbox") is not None:
         change["outbox"] = [e for e in doc["outbox"] if e not in settled] or None
+    if doc.get(CLAIMS):
+        sink = str(delivery.get("sink"))
+        change[CLAIMS] = {e: until for e, until in doc[CLAIMS].items() if sink_of(e) != sink} or None
     return change
+
+
+def _order(value: Any) -> Any:
+    """A count as itself, a time (ISO text or datetime) as a datetime, so either form compares."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value
 
 
 # Read-merge-write rounds before a write that keeps losing to concurrent ones gives up (retried later).
@@ -51,7 +76,7 @@ _CONFLICT_ROUNDS = 10
 class AlertsRepository:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._outbox_mapped = False  # set once the alerts index is known to map `outbox`
+        self._fields_mapped = False  # set once the alerts index is known to map the fields added after it
 
     def upsert(self, alerts: Sequence[Mapping[str, Any]]) -> BulkResult:
         """Create alerts or merge updates into them, keeping lifecycle fields set elsewhere.
@@ -127,12 +152,23 @@ class AlertsRepository:
         """Record a delivery on the alert and drop the ``settled`` outbox entries, in one update."""
         self.update(alert_id, lambda doc: with_delivery(doc, delivery, settled), visible=False)
 
+    def claim(self, alert_id: str, sinks: Sequence[str], lease: timedelta) -> list[str]:
+        """Claim the alert's outbox entries of ``sinks`` for one delivery (``claim_change``): the sink names this
+        caller delivers now; no one else does until they are acknowledged or the lease runs out."""
+        got: list[str] = []
+
+        def change(doc: dict[str, Any]) -> dict[str, Any]:
+            claims, names = claim_change(doc, sinks, datetime.now(UTC), lease)
+            got[:] = names
+            return claims
+
+        self.update(alert_id, change, visible=False)
+        return got
+
     def pending(self, size: int = 500) -> list[dict[str, Any]]:
         """Alerts whose outbox is not empty (notifications still owed), as of now (searched, then read back in
         real time)."""
-        if not self._outbox_mapped:  # indices made before the outbox existed lack the field
-            self.engine.ensure_fields({IndexKind.alerts: {"outbox": KEYWORD}})
-            self._outbox_mapped = True
+        self._map_added_fields()
         hits = self.engine.search(IndexKind.alerts, {"exists": {"field": "outbox"}}, size=size)
         docs = self.engine.get_many(IndexKind.alerts, [h["_id"] for h in hits]) if hits else {}
         return [d for d in docs.values() if d.get("outbox")]
@@ -145,7 +181,18 @@ class AlertsRepository:
         hits = self.engine.search(IndexKind.alerts, {"ids": {"values": list(ids)}}, size=len(ids))
         return {ids.get(h["_id"], h["_id"]): str(h.get("status", "new")) for h in hits}
 
+    def _map_added_fields(self) -> None:
+        """Indices made before ``outbox`` and ``last_seen`` were mapped lack them (adding fields is compatible)."""
+        if not self._fields_mapped:
+            self.engine.ensure_fields({IndexKind.alerts: {"outbox": KEYWORD, "last_seen": DATE}})
+            self._fields_mapped = True
+
     def recent(self, since: datetime, size: int = 10_000) -> list[dict[str, Any]]:
-        """Alerts whose posts were seen at or after ``since`` (event time), to restore dedupe state."""
-        query = {"bool": {"should": [{"range": {"created_at": {"gte": since.isoformat()}}}]}}
+        """Alerts raised, or whose latest post was seen, at or after ``since``, to restore dedupe state: an alert
+        raised long ago whose burst goes on is still the one to update."""
+        self._map_added_fields()
+        when = since.isoformat()
+        query = {
+            "bool": {"should": [{"range": {"created_at": {"gte": when}}}, {"range": {"last_seen": {"gte": when}}}]}
+        }
         return [h.source for h in self.engine.hits(IndexKind.alerts, query, size=size, sort=[{"created_at": "desc"}])]

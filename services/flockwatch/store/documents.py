@@ -76,13 +76,28 @@ Version = tuple[int, int]
 
 @dataclass(frozen=True)
 class Upsert:
-    """Merge ``doc`` into the document ``doc_id`` of ``kind``, creating it if missing."""
+    """Merge ``doc`` into the document ``doc_id`` of ``kind``, creating it if missing.
+
+    The store merges nested objects key by key, so an object written again keeps the keys it no longer has;
+    ``replace`` names the dotted paths into ``doc`` whose stored value is dropped first, so they land whole."""
 
     kind: IndexKind
     doc_id: str
     doc: dict[str, Any]
     # Picks the monthly index for time-based kinds; ignored otherwise.
     time: datetime | None = None
+    replace: tuple[str, ...] = ()
+
+    def cleared(self) -> dict[str, Any]:
+        """The partial document that sets each ``replace`` path to null (what the store writes first)."""
+        out: dict[str, Any] = {}
+        for path in self.replace:
+            *parents, last = path.split(".")
+            level = out
+            for part in parents:
+                level = level.setdefault(part, {})
+            level[last] = None
+        return out
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,23 @@ class GraphRepository:
         query: dict[str, Any] = {"bool": {"filter": filters}} if filters else {"match_all": {}}
         return self.engine.scan(IndexKind.coordination_edges, query, [{"edge_id": "asc"}])
 
+    def window_clusters(self, end: datetime) -> dict[str, dict[str, Any]]:
+        """The cluster snapshots of the window ending at ``end``: cluster id → doc."""
+        docs = self.engine.scan(IndexKind.clusters, {"term": {"window_end": end.isoformat()}}, [{"cluster_id": "asc"}])
+        return {str(d["cluster_id"]): d for d in docs}
+
+    def clusters_holding(self, accounts: Sequence[str], chunk: int = 500) -> dict[str, list[dict[str, Any]]]:
+        """Account key → every cluster snapshot whose ``accounts`` hold it (none: an empty list)."""
+        out: dict[str, list[dict[str, Any]]] = {a: [] for a in accounts}
+        keys = sorted(out)
+        for start in range(0, len(keys), chunk):
+            part = keys[start : start + chunk]
+            sort = [{"window_end": "asc"}, {"cluster_id": "asc"}]  # unique per snapshot, as scan needs
+            for doc in self.engine.scan(IndexKind.clusters, {"terms": {"accounts": part}}, sort):
+                for account in set(doc.get("accounts") or []) & set(part):
+                    out[account].append(doc)
+        return out
+
     def previous_clusters(self, before: datetime) -> tuple[datetime | None, dict[str, dict[str, Any]]]:
         """The cluster snapshots of the latest window that ended before ``before``: (its end, id → doc)."""
         latest = self.engine.search(

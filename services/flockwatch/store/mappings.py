@@ -127,6 +127,7 @@ MAPPINGS: dict[IndexKind, dict[str, Any]] = {
             "entity": KEYWORD,
             "status": KEYWORD,
             "created_at": DATE,
+            "last_seen": DATE,  # the latest post's time: what restoring the alert book looks for
             "summary": {"type": "text"},
             "post_keys": KEYWORD,
             "evidence": STORED_ONLY,

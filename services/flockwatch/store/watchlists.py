@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from flockwatch.schema import Post
+from flockwatch.schema import Post, primary_language
 from flockwatch.store.documents import IndexKind
 from flockwatch.store.engine import Engine
 
@@ -42,7 +42,7 @@ def percolated_document(post: Post) -> dict[str, Any]:
         "text": " ".join(_WORD.findall(unicodedata.normalize("NFKC", post.text))),
         "mentions": post.mentions,
         "author": {"handle": post.author.handle or post.author.id},
-        **({"language": post.language} if post.language else {}),
+        **({"language": primary_language(post.language)} if post.language else {}),
     }
 
 

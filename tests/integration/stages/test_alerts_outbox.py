@@ -3,7 +3,8 @@
 `flockwatch worker alerts` runs as a real subprocess against the real broker and store (a scratch
 namespace). The local webhook server stalls the first request it gets, which makes "the alert is stored
 and its offsets committed, but the sink has not acknowledged" a moment the test can wait for; the worker
-is SIGKILLed there, restarted, and the webhook must then receive the alert.
+is SIGKILLed there, restarted, and the webhook must then receive the alert, once the killed worker's claim on
+the outbox entry (held for the longest its deliveries could take) has lapsed, and not before.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,9 @@ from typing import Any
 import pytest
 
 from flockwatch.adapters.kafka_bus import group_lag, make_producer
-from flockwatch.alerts.delivery import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from flockwatch.alerts.delivery import SIGNATURE_HEADER, TIMESTAMP_HEADER, delivery_budget, verify_signature
 from flockwatch.alerts.engine import alert_id
+from flockwatch.alerts.rules import RetryPolicy
 from flockwatch.config import Settings
 from flockwatch.schema import Author, Post, SourceRef
 from flockwatch.stages.alerts import INPUTS as ALERT_INPUTS
@@ -115,7 +117,7 @@ rules:
 sinks:
   - {{type: slack, url: "{hooks.url}{SLACK_PATH}"}}
   - {{type: webhook, name: hook, url: "{hooks.url}/hook", secret_env: HOOK_KEY}}
-retry: {{attempts: 1, timeout: 90s}}
+retry: {{attempts: 1, timeout: 30s}}
 """
     )
     env = namespace_env(settings, {"FLOCKWATCH_ALERTS_CONFIG": str(config), "HOOK_KEY": KEY, "PYTHONUNBUFFERED": "1"})
@@ -160,10 +162,15 @@ retry: {{attempts: 1, timeout: 90s}}
     hooks.release.set()
     assert not hooks.acked
 
+    claim = delivery_budget(RetryPolicy(attempts=1, timeout=timedelta(seconds=30)), 2).total_seconds()
     second = start(logs[1])
     try:
-        wait_for(lambda: hooks.acked, 120, "the restarted worker to deliver from the outbox")
-        print(f"killed {killed - t0:.1f}s after the first start; delivered {time.monotonic() - killed:.1f}s after")
+        wait_for(lambda: hooks.acked, claim + 90, "the restarted worker to deliver from the outbox")
+        after = time.monotonic() - killed
+        print(
+            f"killed {killed - t0:.1f}s after the first start; delivered {after:.1f}s after (claim held {claim:.0f}s)"
+        )
+        assert after >= claim - (killed - t0)  # not while the dead worker's claim held
         wait_for(lambda: "outbox" not in (store.alerts.get(aid) or {"outbox": 1}), 30, "the outbox entry to be settled")
     finally:
         # a graceful stop would wait out the killed member's session (another item of issue 15): not tested here

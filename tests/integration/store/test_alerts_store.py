@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from flockwatch.alerts.lifecycle import TransitionError, transition
-from flockwatch.alerts.watchlist import match_all, parse_watchlist
+from flockwatch.alerts.watchlist import WatchEntity, match_all, parse_watchlist
 from flockwatch.config import Settings
 from flockwatch.replay import normalize_record, read_dataset
 from flockwatch.schema import Alert, AlertStatus, Evidence, Post
@@ -50,6 +50,20 @@ def test_percolator_agrees_with_the_python_matcher_on_real_posts(settings: Setti
     assert len(expected) > 300  # real mentions: the IRA tweeted about the candidates all the time
     assert found == expected
     assert {e for ids in found.values() for e in ids} >= {"hillary", "trump", "obama"}
+    # what real posts rarely hold: a regional language tag, a fediverse handle, a Turkish dotted capital I
+    edge = [WatchEntity(id="tr", name="Ekrem İmamoğlu", languages=["tr"]),
+            WatchEntity(id="fedi", name="Alice Example", handles=["@alice@mastodon.social"])]  # fmt: skip
+    store.watchlists.put([e.model_dump() for e in edge])
+    base = posts[0].model_copy(update={"mentions": [], "author": posts[0].author.model_copy(update={"handle": "x"})})
+    odd = [
+        base.model_copy(update={"platform_id": "e1", "text": "EKREM IMAMOĞLU konuştu", "language": "tr-TR"}),
+        base.model_copy(update={"platform_id": "e2", "text": "Ekrem İmamoğlu", "language": "tr"}),
+        base.model_copy(update={"platform_id": "e3", "text": "hi", "mentions": ["Alice@Mastodon.social"]}),
+        base.model_copy(update={"platform_id": "e4", "text": "ekrem imamoğlu", "language": "en"}),
+    ]
+    got = {k: sorted(d["id"] for d in v) for k, v in store.watchlists.percolate(odd).items()}
+    want = {k: sorted(e.id for e in v) for k, v in match_all(edge, odd).items()}
+    assert got == want and set(got) == {odd[0].key, odd[1].key, odd[2].key}
     # removing an entity removes its matches
     assert store.watchlists.delete("trump") and not store.watchlists.delete("trump")
     again = store.watchlists.percolate(posts[:1000])
@@ -101,6 +115,12 @@ def test_alert_upserts_keep_the_lifecycle(settings: Settings) -> None:
     assert store.alerts.statuses(["al-0", "al-1", "nope"]) == {"al-0": "new", "al-1": "resolved"}
     restored = [Alert.model_validate(d) for d in store.alerts.recent(datetime(2029, 1, 1, tzinfo=UTC))]
     assert {a.alert_id for a in restored} == {"al-0", "al-1", "al-2"}
+    # raised long before, its latest post recent: still restored (a burst that goes on for more than a week)
+    ongoing = alert(9, created_at=datetime(2029, 6, 1, tzinfo=UTC), last_seen=datetime(2030, 1, 1, tzinfo=UTC))
+    store.alerts.upsert([alert_doc(ongoing)])
+    store.engine.refresh(IndexKind.alerts)
+    recent = {d["alert_id"] for d in store.alerts.recent(datetime(2029, 12, 1, tzinfo=UTC))}
+    assert recent == {"al-0", "al-1", "al-2", "al-9"}
 
 
 def test_scan_posts_in_time_order(settings: Settings) -> None:

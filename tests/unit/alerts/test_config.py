@@ -246,6 +246,20 @@ def test_matching_phrases_handles_languages() -> None:
     assert [[e.id for e in v] for v in found.values()] == [["hillary-clinton", "trump"]]
 
 
+def test_matching_regional_languages_fediverse_handles_and_turkish_i() -> None:
+    english = WatchEntity(id="e", name="Donald Trump", languages=["en-US"])
+    assert english.languages == ["en"]
+    assert all(matches(english, post("Donald Trump spoke", language=code)) for code in ("en", "en-US", "en_gb"))
+    assert not matches(english, post("Donald Trump spoke", language="de-DE"))
+    fedi = WatchEntity(id="f", name="Alice Example", handles=["@Alice@Mastodon.Social"])
+    assert fedi.handles == ["alice@mastodon.social"]
+    assert matches(fedi, post("hi", mentions=["alice@mastodon.social"]))
+    assert not matches(fedi, post("hi", mentions=["alice@other.example"]))  # another server, another person
+    imamoglu = WatchEntity(id="i", name="Ekrem İmamoğlu")
+    assert tokens("EKREM İMAMOĞLU") == tokens("ekrem imamoğlu") == ["ekrem", "imamoğlu"]
+    assert all(matches(imamoglu, post(t)) for t in ("Ekrem İmamoğlu konuştu", "EKREM IMAMOĞLU", "ekrem imamoğlu"))
+
+
 def test_watch_entity_validation_in_python() -> None:
     with pytest.raises(ValueError, match="no letters or digits"):
         WatchEntity(id="x", name="!!!")

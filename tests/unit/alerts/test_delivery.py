@@ -106,15 +106,23 @@ def test_outbox_is_written_with_the_alert_and_survives_a_dead_worker() -> None:
     assert hung.entered.wait(5)  # the sink thread is stuck in send: this worker now "dies"
     assert not hung.sent and not store.alerts.deliveries
 
+    # the dead worker's claim on the entry holds for its delivery budget: no one else sends it meanwhile...
+    (held,) = store.alerts.docs[doc["alert_id"]]["outbox_claims"].values()
+    assert datetime.fromisoformat(held) > datetime.now(UTC) + timedelta(seconds=20)
     live = Hook()
-    second = build_alert_stage(store, config(), sinks=[live], restore=list(store.alerts.docs.values()))
+    second = build_alert_stage(store, config(), sinks=[live], restore=list(store.alerts.docs.values()),
+                               outbox_rescan_s=0.05)  # fmt: skip
     assert second.dispatcher is not None
-    assert wait_for(lambda: live.sent)  # from the outbox at start: the input offsets were committed
+    time.sleep(0.3)
+    assert not live.sent
+    # ...and once it lapses, the next rescan delivers (the input offsets were committed long ago)
+    store.alerts.docs[doc["alert_id"]]["outbox_claims"] = {"high:hook": datetime.now(UTC).isoformat()}
+    assert wait_for(lambda: live.sent)
     assert live.sent == [(doc["alert_id"], "high")]
     assert wait_for(lambda: "outbox" not in store.alerts.docs[doc["alert_id"]])
     assert store.alerts.deliveries[-1][1]["ok"] is True
+    assert "outbox_claims" not in store.alerts.docs[doc["alert_id"]]  # the claim went with the entry
     # acknowledged: a rescan does not send it again
-    second.dispatcher.rescan_s = 0.05
     time.sleep(0.3)
     assert len(live.sent) == 1
     second.close(5)
@@ -440,3 +448,41 @@ def test_slack_url_can_come_from_the_environment(slack_server: tuple[str, PostRe
     assert len(rec.bodies) == 1  # it went to the URL from the environment
     with pytest.raises(ValueError, match="not both"):
         SinkSpec(type="slack", url=base, url_env="FW_SLACK_URL")
+
+
+def test_one_deliverer_at_a_time_holds_an_outbox_entry() -> None:
+    """A worker and a sweep reading the same outbox: the first to claim an entry sends it, the other skips it
+    until the lease runs out; a recorded delivery releases the sink's claims."""
+    from flockwatch.alerts.outbox import claim_change
+    from flockwatch.store.alerts import apply_change, with_delivery
+
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    doc: dict[str, Any] = {"alert_id": "a", "outbox": ["high:slack", "high:mail"]}
+    change, got = claim_change(doc, ["slack", "mail"], now, timedelta(seconds=30))
+    assert got == ["slack", "mail"]
+    doc = apply_change(doc, change)
+    assert claim_change(doc, ["slack", "mail"], now + timedelta(seconds=10), timedelta(seconds=30)) == ({}, [])
+    later = claim_change(doc, ["slack"], now + timedelta(seconds=31), timedelta(seconds=30))[1]
+    assert later == ["slack"]  # the first deliverer died: its lease ran out
+    doc = apply_change(doc, with_delivery(doc, {"sink": "slack", "ok": True}, ["high:slack"]))
+    assert doc["outbox"] == ["high:mail"] and list(doc["outbox_claims"]) == ["high:mail"]
+    assert claim_change({"outbox": []}, ["slack"], now, timedelta(seconds=30)) == ({}, [])  # delivered already
+
+
+def test_a_second_writer_owes_no_delivery_already_made_and_never_winds_an_alert_back() -> None:
+    """The stream and a sweep both escalate one alert: the second upsert does not owe the delivery the first
+    made, nor lowers the count, severity or span the first wrote."""
+    from flockwatch.store.alerts import merge_alert
+
+    stored = {"alert_id": "a", "severity": "high", "post_count": 250, "first_seen": "2016-10-09T20:00:00Z",
+              "last_seen": "2016-10-09T21:20:00Z",
+              "deliveries": [{"sink": "hook", "ok": True, "severity": "high"}]}  # fmt: skip
+    update = {"alert_id": "a", "severity": "high", "post_count": 225, "first_seen": "2016-10-09T20:05:00+00:00",
+              "last_seen": "2016-10-09T21:10:00+00:00", "outbox": ["high:hook", "high:mail"]}  # fmt: skip
+    merged = merge_alert(stored, update)
+    assert merged["outbox"] == ["high:mail"]  # mail still owes it; hook delivered it already
+    assert (merged["post_count"], merged["severity"]) == (250, "high")
+    assert (merged["first_seen"], merged["last_seen"]) == ("2016-10-09T20:00:00Z", "2016-10-09T21:20:00Z")
+    critical = merge_alert(stored, {**update, "severity": "critical", "outbox": ["critical:hook"]})
+    assert critical["outbox"] == ["critical:hook"] and critical["severity"] == "critical"  # a new escalation is owed
+    assert "outbox" not in merge_alert(stored, {**update, "outbox": ["medium:hook"]})

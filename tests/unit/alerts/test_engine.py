@@ -99,12 +99,13 @@ def test_post_entities() -> None:
     p = mkpost(
         1,
         T0,
-        tags=["MAGA", "maga"],
+        tags=["MAGA", "maga", "ＭＡＧＡ", "cafe\u0301", "café"],
         urls=["HTTP://Example.com/a/?utm_source=x"],
         media=[MediaItem(url="http://i/1.jpg", sha256="ab"), MediaItem(url="http://i/2.jpg")],
     )
     assert post_entities(p) == [
         "hashtag:#maga",
+        "hashtag:#café",
         "url:https://example.com/a",
         "media:sha256:ab",
         "media:http://i/2.jpg",
@@ -193,6 +194,95 @@ def test_resolved_alerts_are_not_reopened() -> None:
     res = engine.process([p2, machine_score(p2, 0.9)], watch)
     (second,) = res.changed
     assert second.alert_id != first.alert_id and second.status == "new"
+
+
+def test_a_burst_resolved_while_it_goes_on_is_not_raised_again() -> None:
+    """Resolving an alert whose burst continues: the next checkpoints find the same run (the same alert id) and
+    must not raise it again, which would deliver it to the sinks at every checkpoint."""
+    engine = AlertEngine(config(), clock=lambda: CLOCK)
+    game = [mkpost(10_000 + k, T0 + timedelta(minutes=60, seconds=6 * k), tags=["Game"]) for k in range(150)]
+    stream = sorted(background(120) + game, key=lambda p: p.created_at)
+    notified: list[str] = []
+    resolved: str | None = None
+    for i in range(0, len(stream), 20):
+        res = engine.process(stream[i : i + 20])
+        notified += [a.alert_id for a in res.notify]
+        engine.stored(a.alert_id for a in res.changed)
+        engine.notified(a.alert_id for a in res.notify)
+        burst = [a.alert_id for a in res.changed if a.rule == "burst"]
+        resolved = resolved or (burst[0] if burst else None)
+        if resolved:
+            engine.sync_statuses({resolved: "resolved"})  # the analyst resolves it at once
+    assert resolved is not None and notified == [resolved]
+
+
+def test_two_bursts_in_one_alert_count_both() -> None:
+    """Two separate runs of 300 posts each, 3 h apart, within a 6 h dedupe window: one alert counting both (no
+    single run can reach 301), escalated at 500."""
+    text = CONFIG.replace("dedupe_window: 1h\n    suppress_for: 3h", "dedupe_window: 6h\n    suppress_for: 6h")
+    engine = AlertEngine(config(text.replace("posts: 100", "posts: 500")), clock=lambda: CLOCK)
+    runs = [
+        mkpost(base + k, T0 + timedelta(minutes=start, seconds=3 * k), tags=["Game"])
+        for base, start in ((10_000, 60), (20_000, 240))
+        for k in range(300)
+    ]
+    stream = sorted(background(330) + runs, key=lambda p: p.created_at)
+    alerts: dict[str, Alert] = {}
+    for i in range(0, len(stream), 20):
+        res = engine.process(stream[i : i + 20])
+        alerts.update({a.alert_id: a for a in res.changed})
+        engine.stored(a.alert_id for a in res.changed)
+    alerts.update({a.alert_id: a for a in engine.flush().changed})
+    (alert,) = [a for a in alerts.values() if a.rule == "burst"]
+    assert alert.post_count is not None and 300 < alert.post_count <= 600 and alert.severity == "high"
+
+
+def test_a_redelivered_batch_judges_nothing_again() -> None:
+    engine = AlertEngine(config(), clock=lambda: CLOCK)
+    posts = [mkpost(i, T0 + timedelta(minutes=i), "Hillary") for i in range(3)]
+    watch = {p.key: [HILLARY] for p in posts}
+    batch = [item for p in posts for item in (machine_score(p, 0.9), p)]  # scores first, as the stage joins them
+    (alert,) = engine.process(batch, watch).changed
+    assert alert.post_count == 3
+    engine.stored([alert.alert_id])
+    again = engine.process(batch, watch)
+    assert not again.changed and again.counts["duplicate_scores"] == 3 and again.counts["duplicate_posts"] == 3
+    # resolved meanwhile: a redelivery does not raise it again either
+    engine.sync_statuses({alert.alert_id: "resolved"})
+    assert not engine.process(batch, watch).changed
+
+
+def test_an_alert_starts_at_its_earliest_post_whatever_order_they_come_in() -> None:
+    engine = AlertEngine(config(), clock=lambda: CLOCK)
+    late, early = mkpost(2, T0 + timedelta(minutes=10), "Hillary"), mkpost(1, T0, "Hillary")
+    watch = {p.key: [HILLARY] for p in (late, early)}
+    (alert,) = engine.process([late, machine_score(late, 0.9)], watch).changed
+    engine.stored([alert.alert_id])
+    (merged,) = engine.process([early, machine_score(early, 0.9)], watch).changed
+    assert (merged.first_seen, merged.last_seen) == (T0, T0 + timedelta(minutes=10))
+
+
+def test_one_post_with_a_clock_hours_ahead_does_not_stop_burst_alerts() -> None:
+    game = [mkpost(10_000 + k, T0 + timedelta(minutes=60, seconds=6 * k), tags=["Game"]) for k in range(150)]
+    stream = sorted(background(120) + game, key=lambda p: p.created_at)
+    stream.insert(100, mkpost(99_999, T0 + timedelta(hours=3), "wrong clock"))
+    engine = AlertEngine(config(), clock=lambda: CLOCK)
+    raised, early = [], 0
+    for i in range(0, len(stream), 20):
+        res = engine.process(stream[i : i + 20])
+        raised += [a.entity for a in res.changed if a.rule == "burst"]
+        early += res.counts["early_items"]
+        engine.stored(a.alert_id for a in res.changed)
+    assert "hashtag:#game" in raised and early == 1
+    # past the wall clock: never moves the event clock, however many come
+    live = AlertEngine(config(), clock=lambda: T0 + timedelta(hours=1))
+    future = [mkpost(i, T0 + timedelta(hours=1, minutes=30), "ahead") for i in range(30)]
+    res = live.process([mkpost(0, T0 + timedelta(minutes=59), "now"), *future])
+    assert res.counts["early_items"] == 30 and live.event_clock == T0 + timedelta(minutes=59)
+    # far past the event clock but in a row (a replay's gap): the clock follows after EARLY_CONFIRM of them
+    gap = [mkpost(200_000 + i, T0 + timedelta(hours=5, seconds=i), "after a gap") for i in range(25)]
+    res = engine.process(gap)
+    assert res.counts["early_items"] == 19 and engine.event_clock == gap[-1].created_at
 
 
 def test_media_and_narrative_rules_link_their_evidence() -> None:
@@ -329,6 +419,37 @@ def test_stage_keeps_alerts_pending_through_a_store_outage() -> None:
     out = stage.process(batch)  # the redelivered batch is a duplicate; the pending alert is written now
     assert len([m for m in out.out if m.topic == Topic.alerts]) == 1
     assert len(store.alerts.docs) == 1
+
+
+def test_every_open_alert_learns_it_was_resolved(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Statuses are read in chunks (5000 ids each): an alert past the first chunk still learns it was resolved."""
+    monkeypatch.setattr("flockwatch.stages.alerts.STATUS_CHUNK", 1)
+    watched = [WatchEntity(id=f"w{i}", kind="candidate", name=f"Name{i}") for i in range(3)]
+    store = fake_store(*watched)
+    stage = build_alert_stage(store, config(), sinks=[])
+    stage.status_sync_s = 0.0
+    posts = [mkpost(i, T0 + timedelta(minutes=i), f"Name{i}") for i in range(3)]
+    stored(store, *posts, *(machine_score(p, 0.9) for p in posts))
+    stage.process([msg(i, p) for i, p in enumerate(posts)])
+    assert len(store.alerts.docs) == 3
+    for alert_id in store.alerts.docs:
+        store.alerts.docs[alert_id]["status"] = "resolved"
+    stage.process([])
+    assert stage.engine.open_alert_ids() == []
+
+
+def test_a_scored_media_item_is_one_entity() -> None:
+    """Normalised posts carry no media hash; the score does: the item is its score's entity, not also its URL's."""
+    engine = AlertEngine(config(), clock=lambda: CLOCK)
+    p = mkpost(1, T0, "look", media=[MediaItem(url="http://img/1.jpg"), MediaItem(url="http://img/2.jpg")])
+    media = MediaScore(post_key=p.key, post_created_at=p.created_at, media_url="http://img/1.jpg", sha256="f00d",
+                       manipulation_score=0.97, matches=[{"known": "fake-123"}])  # fmt: skip
+    (alert,) = engine.process([media, p]).changed  # stored scores come before their post
+    assert alert.entity == "media:sha256:f00d"
+    assert sorted(e for e in engine.tracker.entities if e.startswith("media:")) == [
+        "media:http://img/2.jpg",
+        "media:sha256:f00d",
+    ]
 
 
 def final_alerts(batches: Sequence[Sequence[Post | TextScore]], watch: dict[str, list[WatchEntity]]) -> list[Any]:

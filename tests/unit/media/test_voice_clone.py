@@ -15,6 +15,7 @@ from flockwatch.media import audio_features as af
 from flockwatch.media.sniff import open_media
 from flockwatch.media.voice_clone import DEFAULT_MODEL_DIR, VoiceCloneSignal, load_model
 from flockwatch.training import voice as tv
+from tests.unit.media.clips import silent_video
 
 F32 = npt.NDArray[np.float32]
 RATE = af.RATE
@@ -111,17 +112,7 @@ def test_no_speech_gives_none(tmp_path: Path, x: F32) -> None:
 
 
 def test_video_without_audio_gives_none(tmp_path: Path) -> None:
-    path = tmp_path / "silent.mp4"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("mpeg4", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
-        for i in range(10):
-            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), i * 20, dtype=np.uint8), format="rgb24")
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    media = open_media(path)
+    media = open_media(silent_video(tmp_path / "silent.mp4"))
     assert media.kind == "video" and VoiceCloneSignal().applies_to(media)
     assert VoiceCloneSignal().compute(media) is None
 

@@ -365,6 +365,35 @@ def test_latest_window_sets_the_cluster_id_whatever_the_order() -> None:
     assert store.engine.writes == writes
 
 
+def test_the_streams_long_lived_state_keeps_what_the_windowed_job_wrote_meanwhile() -> None:
+    """The stream caches the documents it read; the hourly job rewrites the same accounts and edges (clusters,
+    kinds the stream never finds, significance). The stream's next write must fold them in, not drop them."""
+    store = InMemoryStore()
+    stream = GraphState(store)
+    first = CoAction("u1", "twitter:1", "twitter:a", 0.0, "twitter:2", "twitter:b", 5.0)
+    stream.add_posts([gp("1", "a", 0, "x"), gp("2", "b", 5, "x")])
+    stream.add_coactions([("co_link", first)])
+    stream.flush()
+    job = GraphState(store)  # a window run: fresh state, read from the store
+    similar = CoAction("similar words", "twitter:1", "twitter:a", 0.0, "twitter:3", "twitter:c", 9.0)
+    job.add_coactions([("co_similar_tweet", similar)])
+    job.set_clusters({"twitter:a": "c-1", "twitter:b": "c-1"}, T0 + timedelta(hours=1))
+    window = {"start": T0.isoformat(), "end": (T0 + timedelta(hours=1)).isoformat(), "permutations": 99}
+    job.set_significance("co_link", "twitter:a", "twitter:b", {"p_value": 0.01, "significant": True,
+                                                               "significance_window": window})  # fmt: skip
+    job.flush()
+    later = CoAction("u2", "twitter:4", "twitter:a", 60.0, "twitter:5", "twitter:b", 62.0)
+    stream.add_posts([gp("4", "a", 60, "y"), gp("5", "b", 62, "y")])
+    stream.add_coactions([("co_link", later)])
+    stream.flush()
+    account = store.engine.docs[IndexKind.accounts]["twitter:a"]
+    assert account["partner_kinds"] == {"twitter:b": ["co_link"], "twitter:c": ["co_similar_tweet"]}
+    assert (account["cluster_ids"], account["cluster_id"], account["n_partners"]) == (["c-1"], "c-1", 2)
+    assert account["post_keys"] == ["twitter:1", "twitter:4"]
+    edge = store.engine.docs[IndexKind.coordination_edges][doc_id("co_link", "twitter:a", "twitter:b")]
+    assert len(edge["coactions"]) == 2 and edge["significant"] is True and edge["significance_window"] == window
+
+
 # --------------------------------------------------------------------------------------------------------
 # Watermarks over partitions, warm restarts
 

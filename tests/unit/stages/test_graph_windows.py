@@ -88,6 +88,32 @@ def test_clusters_keep_their_id_across_windows_and_reruns_change_nothing() -> No
     assert json.dumps(store.engine.docs, sort_keys=True, default=str) == before
 
 
+def test_a_window_computed_again_drops_the_clusters_it_no_longer_finds() -> None:
+    store = _store(_campaign())
+    end = T0 + timedelta(hours=1)
+    first = recompute_window(store, T0, end, OPTIONS)
+    [old] = store.engine.docs[IndexKind.clusters].values()
+    assert first.clusters == 1 and old["accounts"] == ["twitter:a", "twitter:b", "twitter:c"]
+    # late posts: e retweeted the same sources with the crew; c's posts are gone (deleted at the source)
+    late = [post(f"h0s{k}e", "e", k * 600 + 5, "RT", reshare=f"src0{k}") for k in range(3)]
+    for p in late:
+        store.engine.docs[IndexKind.posts][p.key] = post_document(p)
+    for k in range(3):
+        del store.engine.docs[IndexKind.posts][f"twitter:h0s{k}c"]
+    again = recompute_window(store, T0, end, OPTIONS)
+    [new] = store.engine.docs[IndexKind.clusters].values()
+    assert (again.clusters, again.clusters_removed) == (1, 1) and new["cluster_id"] != old["cluster_id"]
+    assert new["accounts"] == ["twitter:a", "twitter:b", "twitter:e"]
+    accounts = store.engine.docs[IndexKind.accounts]
+    for key in ("twitter:a", "twitter:b", "twitter:e"):
+        assert (accounts[key]["cluster_ids"], accounts[key]["cluster_id"]) == ([new["cluster_id"]], new["cluster_id"])
+    gone = accounts["twitter:c"]
+    assert (gone["cluster_ids"], gone["cluster_id"], gone["cluster_window_end"]) == ([], None, None)
+    # and a third time: nothing left to remove, nothing rewritten
+    third = recompute_window(store, T0, end, OPTIONS)
+    assert (third.clusters_removed, third.accounts_written) == (0, 0)
+
+
 def test_run_windows_reads_dag_params() -> None:
     store = _store(_campaign())
     params = {"end": "2016-10-01T14:00:00", "window_hours": 1, "windows": 2, "permutations": 0, "cluster_on": "all",

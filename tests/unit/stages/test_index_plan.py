@@ -89,3 +89,19 @@ def test_a_collected_post_also_writes_its_engagement_snapshot() -> None:
     # the same message again is the same snapshot (idempotent); a replayed post has none
     assert plan_index([msg(live.to_bytes())]).upserts[1].doc_id == snapshot.doc_id
     assert len(plan_index([msg(post().to_bytes())]).upserts) == 1
+
+
+def test_a_media_score_replaces_its_entry_and_sets_the_post_risk_its_pass_found() -> None:
+    def score(**fields: object) -> MediaScore:
+        return MediaScore(post_key="twitter:42", post_created_at=WHEN, media_url="https://a/1.jpg", **fields)
+
+    [u] = plan_index([msg(score(manipulation_score=0.3, post_media_risk=0.9).to_bytes())]).upserts
+    [key] = u.doc["media_by_url"]
+    assert u.replace == (f"media_by_url.{key}",)
+    assert u.cleared() == {"media_by_url": {key: None}}
+    assert u.doc["media_risk"] == 0.9 and "post_media_risk" not in u.doc["media_by_url"][key]
+    [failed] = plan_index([msg(score(error="fetch refused", post_media_risk=None).to_bytes())]).upserts
+    assert failed.doc["media_risk"] is None  # the pass scored nothing: the old risk goes
+    # A score from before the stage stated its post's risk keeps the old rule: its own score, if any.
+    assert plan_index([msg(score(manipulation_score=0.4).to_bytes())]).upserts[0].doc["media_risk"] == 0.4
+    assert "media_risk" not in plan_index([msg(score(error="x").to_bytes())]).upserts[0].doc

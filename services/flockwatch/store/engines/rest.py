@@ -163,13 +163,23 @@ class RestEngine:
     def bulk_upsert(self, upserts: Sequence[Upsert]) -> BulkResult:
         """Write a batch; raise StoreUnavailable unless every document was acknowledged or rejected."""
         lines: list[Mapping[str, Any]] = []
+        ids: list[str] = []
+        counted: list[bool] = []
         for u in upserts:
             # retry_on_conflict: a post and its scores may be written by two workers at once.
             # Ids go through document_id everywhere in this module: a long key is hashed, never refused.
             action = {"_index": self.index_for(u.kind, u.time), "_id": document_id(u.doc_id), "retry_on_conflict": 3}
+            if u.replace:
+                # No scripts here (see the module's docstring): a replaced path is nulled by an update of its
+                # own just before, which the shard applies first (one bulk runs a document's items in order).
+                lines += [{"update": action}, {"doc": u.cleared(), "doc_as_upsert": True}]
+                ids.append(u.doc_id)
+                counted.append(False)
             lines += [{"update": action}, {"doc": u.doc, "doc_as_upsert": True}]
+            ids.append(u.doc_id)
+            counted.append(True)
         # Re-sending the whole batch is safe: every write is an idempotent upsert.
-        return self._bulk([u.doc_id for u in upserts], lines, "documents")
+        return self._bulk(ids, lines, "documents", counted=counted)
 
     def bulk_put_if(self, kind: IndexKind, puts: Sequence[VersionedPut]) -> BulkResult:
         index = self.index_for(kind, None)
@@ -344,13 +354,14 @@ class RestEngine:
         lines: Sequence[Mapping[str, Any]],
         what: str,
         params: Mapping[str, str] | None = None,
+        counted: Sequence[bool] | None = None,
     ) -> BulkResult:
         if not ids:
             return BulkResult()
         response = self._request("POST", "/_bulk", params=params, body=_ndjson(lines), ndjson=True)
         if response.status >= 500:
             raise StoreUnavailable(f"store refused the batch ({response.status}): {_reason(response.body)}")
-        return _bulk_result(ids, self._expect(response)["items"], what)
+        return _bulk_result(ids, self._expect(response)["items"], what, counted)
 
     def _request(
         self,
@@ -418,15 +429,20 @@ def _hit(hit: Mapping[str, Any]) -> Hit:
     )
 
 
-def _bulk_result(ids: Sequence[str], items: Sequence[Mapping[str, Any]], what: str) -> BulkResult:
-    """Written, rejected and conflicting ids of a bulk response; StoreUnavailable if any item is worth retrying."""
+def _bulk_result(
+    ids: Sequence[str], items: Sequence[Mapping[str, Any]], what: str, counted: Sequence[bool] | None = None
+) -> BulkResult:
+    """Written, rejected and conflicting ids of a bulk response; StoreUnavailable if any item is worth retrying.
+
+    An item not ``counted`` prepares the next one (it clears what that one replaces): it fails like any
+    other, but its success is no document written."""
     result = BulkResult()
     transient: list[str] = []
-    for doc_id, item in zip(ids, items, strict=True):
+    for i, (doc_id, item) in enumerate(zip(ids, items, strict=True)):
         (outcome,) = item.values()  # {"update": {...}}, {"index": {...}} or {"create": {...}}
         status = int(outcome.get("status", 500))
         if status < 300:
-            result.written += 1
+            result.written += 1 if counted is None or counted[i] else 0
         elif status == 409:
             result.conflicts.append(doc_id)
         elif status in TRANSIENT_STATUS or status >= 500:
