@@ -663,6 +663,11 @@ class AlertEngine:
         key = (rule.name, m.entity)
         entry = self.book.get(key)
         now = self.clock()
+        if entry is not None and m.when < entry.first_event - rule.dedupe_window:
+            # Older than the alert the book holds by more than the dedupe window (a sweep's earlier burst, the book
+            # restored with later alerts only): another alert's matter, not this one's to grow or replace.
+            result.counts["alerts_older_than_book"] += 1
+            return
         if (
             entry is not None
             and entry.alert.status != AlertStatus.resolved
@@ -672,7 +677,11 @@ class AlertEngine:
                 result.counts["alerts_updated"] += 1
             return
         new_id = alert_id(rule.name, m.entity, m.first or m.when.isoformat())
-        if entry is not None and (entry.alert.alert_id == new_id or m.when <= entry.last_event):
+        if (
+            entry is not None
+            and entry.alert.status == AlertStatus.resolved
+            and (entry.alert.alert_id == new_id or m.when <= entry.last_event)
+        ):
             # Resolved while its burst goes on (the same run, so the same id), or nothing newer than what it
             # covered (a redelivered post): an analyst has judged it already; raised again, it would be delivered
             # again at every checkpoint.

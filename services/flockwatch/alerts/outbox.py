@@ -62,18 +62,30 @@ def waiting(docs: Iterable[Mapping[str, Any]]) -> list[tuple[Alert, list[str]]]:
     return out
 
 
+def covers(delivery: Mapping[str, Any], entry: str) -> bool:
+    """Whether ``delivery`` (a recorded one) was of the alert at ``entry``'s severity or above; one recorded
+    without its severity covers every entry of its sink."""
+    severity = delivery.get("severity")
+    if severity not in SEVERITIES:
+        return True
+    return severity_rank(str(severity)) >= severity_rank(entry.split(":", 1)[0])
+
+
+def highest_per_sink(entries: Iterable[str]) -> list[str]:
+    """One entry per sink, at the highest severity any of ``entries`` owes it (a delivery settles the lower)."""
+    best: dict[str, str] = {}
+    for e in entries:
+        sink = sink_of(e)
+        if sink not in best or severity_rank(e.split(":", 1)[0]) > severity_rank(best[sink].split(":", 1)[0]):
+            best[sink] = e
+    return list(best.values())
+
+
 def unsent(entries: Iterable[str], deliveries: Iterable[Mapping[str, Any]]) -> list[str]:
     """The outbox ``entries`` no recorded delivery settled yet: a writer that escalates an alert another already
     escalated and delivered (the stream and a sweep) must not owe that delivery again."""
     done = [d for d in deliveries if (d.get("ok") or d.get("permanent")) and d.get("severity") in SEVERITIES]
-    return [
-        e
-        for e in entries
-        if not any(
-            d.get("sink") == sink_of(e) and severity_rank(str(d["severity"])) >= severity_rank(e.split(":", 1)[0])
-            for d in done
-        )
-    ]
+    return [e for e in entries if not any(d.get("sink") == sink_of(e) and covers(d, e) for d in done)]
 
 
 def with_outbox(doc: dict[str, Any], severity: str, sinks: Sequence[str]) -> dict[str, Any]:

@@ -280,15 +280,18 @@ def xmp_fields(xmp: str) -> dict[str, str]:
     """
     out: dict[str, str] = {}
     # Every repetition is bounded: with open-ended ones, a packet of unclosed tags makes each match attempt scan to
-    # the end, and a 1 MB packet took minutes. A longer value is not read (what is kept is capped anyway).
+    # the end, and a 1 MB packet took minutes.
     xmp = xmp[:XMP_SCAN_CAP]
     for qname, _ in _XMP_FIELDS:
         q = re.escape(qname)
-        value = rf"[\"']([^\"']{{0,{VALUE_CAP}}})[\"']"
+        # A value runs to its closing quote or tag (or the next opening one), or is cut at VALUE_CAP: neither end is
+        # required, so a long prompt is still read, cut.
+        value = rf"[\"']([^\"']{{0,{VALUE_CAP}}})"
         values = [html.unescape(v) for v in re.findall(rf"\b{q}\s{{0,50}}=\s{{0,50}}{value}", xmp)]
         values += [html.unescape(v) for v in re.findall(rf"<{q}\b[^>]{{0,500}}\brdf:resource={value}", xmp)]
-        element = rf"<{q}\b[^>/]{{0,500}}>(.{{0,{VALUE_CAP}}}?)</{q}>"
-        values += [_strip_tags(v) for v in re.findall(element, xmp, re.DOTALL)]
+        element = rf"<{q}\b[^>/]{{0,500}}>((?:(?!</?{q}\b).){{0,{VALUE_CAP}}})"
+        # (a tag cut off at the end of what was read is dropped with the rest)
+        values += [_strip_tags(re.sub(r"<[^>]*$", "", v)) for v in re.findall(element, xmp, re.DOTALL)]
         values = list(dict.fromkeys(v.strip() for v in values if v.strip()))
         if values:
             out[qname] = "; ".join(values)[:VALUE_CAP]

@@ -10,6 +10,7 @@ already raised updates that alert instead of raising a second one.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +35,9 @@ from flockwatch.stages.alerts import (
 )
 
 _POST_FIELDS = set(Post.model_fields)
+
+
+log = logging.getLogger(__name__)
 
 
 class SweepAlerts(AlertWrites, Protocol):
@@ -155,13 +159,19 @@ def sweep(
     # what a killed sweep leaves there, a running alerts worker delivers.
     targets = {a.alert_id: [s.name for s in sinks if wants(s, a)] for a in result.notify}
     changed = {a.alert_id: a for a in [*result.changed, *result.notify]}
+    rejected: set[str] = set()
     if changed:
-        store.alerts.upsert(
+        written = store.alerts.upsert(
             [outbox.with_outbox(alert_doc(a), a.severity, targets.get(aid, [])) for aid, a in changed.items()]
         )
+        rejected = {alert_id for alert_id, _ in written.rejected}
+        for alert_id, reason in written.rejected:
+            log.error("store rejected alert %s: %s", alert_id, reason)
         engine.stored(changed)
     record = recorder(store)
     for alert in result.notify:
+        if alert.alert_id in rejected:  # not stored: nothing to claim or record a delivery on
+            continue
         # Only to the sinks whose outbox entries it claims: a running alerts worker reads the same outbox.
         wanted = targets.get(alert.alert_id, [])
         lease = delivery_budget(config.retry, len(wanted))

@@ -331,14 +331,16 @@ def recompute_window(
     # cascades of the window: refresh their coordinated share now that clusters are known
     state.touch_cascades({c for c in (state.cascade_of(p.key) for p in ordered) if c})
     # A window computed again (posts that came late) may find other clusters: the ones it no longer has go, and
-    # their accounts' cluster fields are rebuilt from the snapshots left.
+    # the cluster fields of every account that left one of its clusters are rebuilt from the snapshots left.
     # Deleted last, so a run that fails before finds them again when retried.
-    gone = {cid: doc for cid, doc in store.graph.window_clusters(end).items() if cid not in ids}
+    before = store.graph.window_clusters(end)
+    gone = {cid: doc for cid, doc in before.items() if cid not in ids}
+    left = {str(a) for cid, doc in before.items() for a in doc.get("accounts") or [] if a not in ids.get(cid, ())}
     result = store.engine.bulk_upsert(cluster_docs) if cluster_docs else BulkResult()
     # searchable now: the next window looks up these clusters (and cascade members) by search
     store.engine.refresh(IndexKind.clusters)
-    if gone:
-        members = sorted({str(a) for doc in gone.values() for a in doc.get("accounts") or []})
+    if left:
+        members = sorted(left)
         kept = {
             account: [d for d in docs if not (d.get("cluster_id") in gone and d.get("window_end") == end.isoformat())]
             for account, docs in store.graph.clusters_holding(members).items()

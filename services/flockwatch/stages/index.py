@@ -80,6 +80,8 @@ def stored_scores(post: Post, doc: Mapping[str, Any]) -> tuple[TextScore | None,
         )
     media = {}
     for stored in (doc.get("media_by_url") or {}).values():
+        if not isinstance(stored, Mapping):  # an entry cleared for its rewrite, read between the two updates
+            continue
         score = MediaScore.model_validate({**stored, "post_key": post.key})
         media[score.media_url] = score
     return text, media

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flockwatch.alerts.outbox import CLAIMS, FIELD, claim_change, sink_of, unsent
+from flockwatch.alerts.outbox import CLAIMS, FIELD, claim_change, covers, highest_per_sink, sink_of, unsent
 from flockwatch.alerts.rules import SEVERITIES, severity_rank
 from flockwatch.schema import document_id
 from flockwatch.store.documents import BulkResult, IndexKind, StoreUnavailable, VersionConflict, VersionedPut
@@ -37,10 +37,12 @@ def merge_alert(stored: Mapping[str, Any], update: Mapping[str, Any]) -> dict[st
             merged[name] = pick(stored[name], update[name], key=_order)
     if stored.get("severity") in SEVERITIES and update.get("severity") in SEVERITIES:
         merged["severity"] = max(stored["severity"], update["severity"], key=severity_rank)
-    if update.get(FIELD):  # what a delivery already settled is not owed again
-        merged[FIELD] = unsent(update[FIELD], stored.get("deliveries") or [])
-        if not merged[FIELD]:
-            del merged[FIELD]
+    if update.get(FIELD):  # what either writer still owes, at the higher severity per sink, unless delivered
+        owed = unsent(highest_per_sink([*(stored.get(FIELD) or []), *update[FIELD]]), stored.get("deliveries") or [])
+        if owed:
+            merged[FIELD] = owed
+        else:
+            merged.pop(FIELD, None)
     return merged
 
 
@@ -52,13 +54,13 @@ def apply_change(doc: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str,
 def with_delivery(doc: Mapping[str, Any], delivery: Mapping[str, Any], settled: Sequence[str] = ()) -> dict[str, Any]:
     """The fields that record ``delivery`` on the alert ``doc`` (the last ``DELIVERIES_KEPT``), drop its
     ``settled`` outbox entries (the outbox field goes once empty) and release the sink's claims (the attempt is
-    over: a failed one may be tried again at once)."""
+    over for the entries at its severity or below: a failed one may be tried again at once)."""
     change: dict[str, Any] = {"deliveries": [*(doc.get("deliveries") or []), dict(delivery)][-DELIVERIES_KEPT:]}
     if doc.get("outbox") is not None:
         change["outbox"] = [e for e in doc["outbox"] if e not in settled] or None
     if doc.get(CLAIMS):
-        sink = str(delivery.get("sink"))
-        change[CLAIMS] = {e: until for e, until in doc[CLAIMS].items() if sink_of(e) != sink} or None
+        done = [e for e in doc[CLAIMS] if sink_of(e) == delivery.get("sink") and covers(delivery, e)]
+        change[CLAIMS] = {e: until for e, until in doc[CLAIMS].items() if e not in done} or None
     return change
 
 

@@ -466,6 +466,12 @@ def test_one_deliverer_at_a_time_holds_an_outbox_entry() -> None:
     assert later == ["slack"]  # the first deliverer died: its lease ran out
     doc = apply_change(doc, with_delivery(doc, {"sink": "slack", "ok": True}, ["high:slack"]))
     assert doc["outbox"] == ["high:mail"] and list(doc["outbox_claims"]) == ["high:mail"]
+    # a delivery releases the claims it covers, not a higher one another deliverer holds on the same sink
+    held = {"outbox": ["critical:mail"], "outbox_claims": {"critical:mail": (now + timedelta(minutes=1)).isoformat()}}
+    assert (
+        with_delivery(held, {"sink": "mail", "ok": False, "severity": "high"})["outbox_claims"] == held["outbox_claims"]
+    )
+    assert with_delivery(held, {"sink": "mail", "ok": False, "severity": "critical"})["outbox_claims"] is None
     assert claim_change({"outbox": []}, ["slack"], now, timedelta(seconds=30)) == ({}, [])  # delivered already
 
 
@@ -486,3 +492,7 @@ def test_a_second_writer_owes_no_delivery_already_made_and_never_winds_an_alert_
     critical = merge_alert(stored, {**update, "severity": "critical", "outbox": ["critical:hook"]})
     assert critical["outbox"] == ["critical:hook"] and critical["severity"] == "critical"  # a new escalation is owed
     assert "outbox" not in merge_alert(stored, {**update, "outbox": ["medium:hook"]})
+    # a writer with a stale, lower view does not take away what the stored outbox still owes
+    owing = {**stored, "deliveries": [], "outbox": ["high:pager", "high:slack"]}
+    stale = merge_alert(owing, {**update, "severity": "medium", "outbox": ["medium:slack"]})
+    assert stale["outbox"] == ["high:pager", "high:slack"] and stale["severity"] == "high"

@@ -237,6 +237,23 @@ def test_two_bursts_in_one_alert_count_both() -> None:
     assert alert.post_count is not None and 300 < alert.post_count <= 600 and alert.severity == "high"
 
 
+def test_a_sweeps_older_burst_does_not_grow_the_newer_alert_in_the_book() -> None:
+    """The book holds the latest alert per (rule, entity); a burst that ended hours before it began (a sweep
+    applying its bursts oldest first) is another alert's matter, not this one's to grow or escalate."""
+    from flockwatch.alerts.bursts import Burst
+
+    def burst(start: datetime, posts: int) -> Burst:
+        return Burst("hashtag:#game", start, start + timedelta(hours=1), posts, 4 * posts, 40.0, 0.01, 0.25,
+                     5.0, float(posts))  # fmt: skip
+
+    engine = AlertEngine(config(), clock=lambda: CLOCK)
+    (newer,) = engine.apply_bursts([burst(T0 + timedelta(hours=3), 60)]).changed
+    engine.stored([newer.alert_id])
+    assert not engine.apply_bursts([burst(T0, 90)]).changed  # 3 h before it began: dedupe_window is 1 h
+    (again,) = engine.apply_bursts([burst(T0 + timedelta(hours=3), 80)]).changed
+    assert again.alert_id == newer.alert_id and again.post_count == 80 and again.first_seen == newer.first_seen
+
+
 def test_a_redelivered_batch_judges_nothing_again() -> None:
     engine = AlertEngine(config(), clock=lambda: CLOCK)
     posts = [mkpost(i, T0 + timedelta(minutes=i), "Hillary") for i in range(3)]

@@ -26,6 +26,9 @@ def test_xmp_of_unclosed_tags_is_read_in_linear_time() -> None:
     assert xmp_fields(packet) == {}
     assert time.monotonic() - started < 5
     assert xmp_fields("<xmp:CreatorTool>Midjourney</xmp:CreatorTool>") == {"xmp:CreatorTool": "Midjourney"}
+    long = "Made with Midjourney " + "x" * 3000  # a long prompt is read, cut, not skipped
+    for packet in (f"<xmp:CreatorTool>{long}</xmp:CreatorTool>", f'<rdf:Description xmp:CreatorTool="{long}"/>'):
+        assert xmp_fields(packet)["xmp:CreatorTool"].startswith("Made with Midjourney")
 
 
 def test_a_c2pa_ingredient_graph_is_walked_once_per_manifest() -> None:

@@ -114,6 +114,19 @@ def test_a_window_computed_again_drops_the_clusters_it_no_longer_finds() -> None
     assert (third.clusters_removed, third.accounts_written) == (0, 0)
 
 
+def test_an_account_that_left_a_cluster_which_goes_on_loses_it() -> None:
+    store = _store(_campaign())
+    recompute_windows(store, T0 + timedelta(hours=2), timedelta(hours=1), 2, OPTIONS)
+    accounts = store.engine.docs[IndexKind.accounts]
+    cid = accounts["twitter:d"]["cluster_id"]
+    assert cid == accounts["twitter:a"]["cluster_id"]  # hour 1's cluster carries hour 0's id
+    for k in range(3):
+        del store.engine.docs[IndexKind.posts][f"twitter:h1s{k}d"]
+    again = recompute_window(store, T0 + timedelta(hours=1), T0 + timedelta(hours=2), OPTIONS)
+    assert again.clusters_removed == 0 and accounts["twitter:a"]["cluster_id"] == cid  # the cluster goes on
+    assert (accounts["twitter:d"]["cluster_ids"], accounts["twitter:d"]["cluster_id"]) == ([], None)
+
+
 def test_run_windows_reads_dag_params() -> None:
     store = _store(_campaign())
     params = {"end": "2016-10-01T14:00:00", "window_hours": 1, "windows": 2, "permutations": 0, "cluster_on": "all",

@@ -105,3 +105,11 @@ def test_a_media_score_replaces_its_entry_and_sets_the_post_risk_its_pass_found(
     # A score from before the stage stated its post's risk keeps the old rule: its own score, if any.
     assert plan_index([msg(score(manipulation_score=0.4).to_bytes())]).upserts[0].doc["media_risk"] == 0.4
     assert "media_risk" not in plan_index([msg(score(error="x").to_bytes())]).upserts[0].doc
+
+
+def test_a_media_entry_read_between_its_clear_and_its_rewrite_is_skipped() -> None:
+    from flockwatch.stages.index import stored_scores
+
+    doc = {"media_by_url": {"k1": None, "k2": {"media_url": "https://a/2.jpg", "post_created_at": WHEN.isoformat()}}}
+    _, media = stored_scores(post(), doc)
+    assert list(media) == ["https://a/2.jpg"]
