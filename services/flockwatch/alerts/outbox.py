@@ -46,6 +46,11 @@ def sink_of(entry: str) -> str:
     return entry.split(":", 1)[1] if ":" in entry else entry
 
 
+def rank_of(entry: str) -> int:
+    """The severity rank of an outbox entry (``"<severity>:<sink>"``)."""
+    return severity_rank(entry.split(":", 1)[0])
+
+
 def waiting(docs: Iterable[Mapping[str, Any]]) -> list[tuple[Alert, list[str]]]:
     """Stored alert documents with a non-empty outbox → (alert, names of the sinks it still owes)."""
     out = []
@@ -68,7 +73,7 @@ def covers(delivery: Mapping[str, Any], entry: str) -> bool:
     severity = delivery.get("severity")
     if severity not in SEVERITIES:
         return True
-    return severity_rank(str(severity)) >= severity_rank(entry.split(":", 1)[0])
+    return severity_rank(str(severity)) >= rank_of(entry)
 
 
 def highest_per_sink(entries: Iterable[str]) -> list[str]:
@@ -76,7 +81,7 @@ def highest_per_sink(entries: Iterable[str]) -> list[str]:
     best: dict[str, str] = {}
     for e in entries:
         sink = sink_of(e)
-        if sink not in best or severity_rank(e.split(":", 1)[0]) > severity_rank(best[sink].split(":", 1)[0]):
+        if sink not in best or rank_of(e) > rank_of(best[sink]):
             best[sink] = e
     return list(best.values())
 
