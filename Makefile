@@ -44,11 +44,15 @@ test-unit: setup
 browser:
 	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 
-# Unit tests need no servers: two pytest-xdist processes, one per core of the CI machine.
+# Unit tests need no servers: two pytest-xdist processes, one per core of the CI machine. Integration and e2e
+# tests run two at a time too (each test has its own topic and index namespace; a file stays on one process),
+# except those that stop, restart or freeze the shared services (marker `exclusive`): they run alone, after.
+PARALLEL = -n 2 --dist loadfile
 test: setup lint browser
 	$(BIN)/flockwatch up
 	$(BIN)/pytest -q -p no:cacheprovider -n 2 --durations=15 -m "not long" tests/unit
-	$(BIN)/pytest -q -p no:cacheprovider --durations=30 -m "not long" tests/integration tests/e2e
+	$(BIN)/pytest -q -p no:cacheprovider $(PARALLEL) --durations=30 -m "not long and not exclusive" tests/integration tests/e2e
+	$(BIN)/pytest -q -p no:cacheprovider --durations=10 -m "not long and exclusive" tests/integration tests/e2e
 	$(MAKE) --no-print-directory test-elasticsearch ES_TESTS="store and not store_long and not long"
 
 # The tests `make test` leaves out (marker `long`: a shorter test there covers the same promise), on OpenSearch.
@@ -67,7 +71,8 @@ test-cluster: setup
 ES_TESTS ?= store
 test-elasticsearch: setup
 	$(ES_ENV) $(BIN)/flockwatch up
-	$(ES_ENV) $(BIN)/pytest -q -p no:cacheprovider --durations=15 -m "$(ES_TESTS)" tests/integration tests/e2e
+	$(ES_ENV) $(BIN)/pytest -q -p no:cacheprovider $(PARALLEL) --durations=15 -m "($(ES_TESTS)) and not exclusive" tests/integration tests/e2e
+	$(ES_ENV) $(BIN)/pytest -q -p no:cacheprovider --durations=10 -m "($(ES_TESTS)) and exclusive" tests/integration tests/e2e
 	$(ES_ENV) $(BIN)/flockwatch down elasticsearch
 
 up: setup

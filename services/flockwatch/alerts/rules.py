@@ -257,6 +257,15 @@ class RetryPolicy(BaseModel):
     base_delay: Duration = timedelta(seconds=0.5)
     max_delay: Duration = timedelta(seconds=10)
     timeout: Duration = timedelta(seconds=5)
+    # How often a worker rereads the outbox for what it still owes (a killed deliverer's entries, a full queue).
+    outbox_rescan: Duration = timedelta(seconds=30)
+
+    @field_validator("outbox_rescan")
+    @classmethod
+    def _positive_rescan(cls, value: timedelta) -> timedelta:
+        if value.total_seconds() < 1:
+            raise ValueError("outbox_rescan must be at least 1s")
+        return value
 
 
 class SinkSpec(BaseModel):

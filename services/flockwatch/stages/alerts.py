@@ -20,7 +20,7 @@ the sink :class:`~flockwatch.adapters.alert_sinks.Dispatcher` (a background thre
 never holds the batch up; its outcome is recorded on the alert). Notifications are delivered at
 least once: a new or escalated alert is upserted with its outbox (:mod:`flockwatch.alerts.outbox`)
 before the batch's offsets are committed, and an entry leaves the outbox only once its sink
-acknowledged; the dispatcher reloads the outbox at start and every ``rescan_s``.
+acknowledged; the dispatcher reloads the outbox at start and every ``retry.outbox_rescan`` (30 s).
 
 The store is any object with the repositories of :class:`AlertStore` (:class:`flockwatch.store.Store` in
 production, ``tests.fakes.store.InMemoryStore`` in unit tests); its ``StoreUnavailable`` is a ``TransientError``,
@@ -288,7 +288,7 @@ def build_alert_stage(
     config: AlertsConfig | None = None,
     sinks: Sequence[Sink] = (),
     restore: Sequence[Mapping[str, Any]] = (),
-    outbox_rescan_s: float = 30.0,
+    outbox_rescan_s: float | None = None,
     max_wait_s: float = MAX_WAIT_S,
 ) -> AlertStage:
     """The stage with its engine, sinks (built from the config's ``sinks`` by the caller:
@@ -302,7 +302,7 @@ def build_alert_stage(
             config.retry,
             recorder(store),
             pending=outbox_reader(store),
-            rescan_s=outbox_rescan_s,
+            rescan_s=config.retry.outbox_rescan.total_seconds() if outbox_rescan_s is None else outbox_rescan_s,
             claim=lambda alert, names, lease: store.alerts.claim(alert.alert_id, names, lease),
         )
         if sinks

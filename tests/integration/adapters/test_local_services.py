@@ -19,7 +19,8 @@ from opensearchpy import OpenSearch
 from flockwatch.adapters import local_services as ls
 from flockwatch.config import Settings, get_settings
 
-pytestmark = pytest.mark.integration
+# These stop, restart or freeze the services every other test shares: run alone (`make test`).
+pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,8 @@ from tests.replay_faults import RATE, N, assert_exact, replay_with_interruption,
 
 # Store outages are marked `store` (run on both engines); broker faults are not (the store is only where the posts
 # are counted), so the Elasticsearch leg of `make test` skips them.
-pytestmark = pytest.mark.integration
+# These stop, restart or freeze the services every other test shares: run alone (`make test`).
+pytestmark = [pytest.mark.integration, pytest.mark.exclusive]
 
 INDEX_WORKER = [str(Path(sys.executable).with_name("flockwatch")), "worker", "index"]
 

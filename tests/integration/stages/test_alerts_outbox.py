@@ -117,7 +117,7 @@ rules:
 sinks:
   - {{type: slack, url: "{hooks.url}{SLACK_PATH}"}}
   - {{type: webhook, name: hook, url: "{hooks.url}/hook", secret_env: HOOK_KEY}}
-retry: {{attempts: 1, timeout: 30s}}
+retry: {{attempts: 1, timeout: 20s, outbox_rescan: 2s}}
 """
     )
     env = namespace_env(settings, {"FLOCKWATCH_ALERTS_CONFIG": str(config), "HOOK_KEY": KEY, "PYTHONUNBUFFERED": "1"})
@@ -162,7 +162,7 @@ retry: {{attempts: 1, timeout: 30s}}
     hooks.release.set()
     assert not hooks.acked
 
-    claim = delivery_budget(RetryPolicy(attempts=1, timeout=timedelta(seconds=30)), 2).total_seconds()
+    claim = delivery_budget(RetryPolicy(attempts=1, timeout=timedelta(seconds=20)), 2).total_seconds()
     second = start(logs[1])
     try:
         wait_for(lambda: hooks.acked, claim + 90, "the restarted worker to deliver from the outbox")

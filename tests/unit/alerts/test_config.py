@@ -125,10 +125,16 @@ sinks:
         ("sinks:\n  - {type: webhook, url: 'http://127.0.0.1:1/'}\n", "needs secret_env"),
         ("sinks:\n  - {type: slack, url: 'http://x', rules: [nope]}\n", "no rule named 'nope'"),
         ("rules: {name: a}\n", "f.yaml:1: rules: Input should be a valid list"),
+        ("retry: {outbox_rescan: 0s}\n", "f.yaml:1: retry.outbox_rescan: outbox_rescan must be at least 1s"),
     ],
 )
 def test_rule_errors(text: str, expected: str) -> None:
     assert any(expected in line for line in errors(text)), errors(text)
+
+
+def test_the_outbox_rescan_interval_is_part_of_the_retry_policy() -> None:
+    assert default_config().retry.outbox_rescan == timedelta(seconds=30)
+    assert parse_config("retry: {outbox_rescan: 2s}\n", "f.yaml").retry.outbox_rescan == timedelta(seconds=2)
 
 
 def test_condition_evaluation() -> None:
