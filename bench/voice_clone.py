@@ -62,7 +62,9 @@ def source_bitrate(path: Path) -> str:
 def seconds_per_minute(paths: Sequence[Path], runs: int = 3) -> float:
     signal = VoiceCloneSignal()
     media = [open_media(p) for p in paths]
-    minutes = sum(float(f.data["audio_seconds"]) for m in media if (f := signal.compute(m))) / 60
+    minutes = (
+        sum(float(f.data["audio_seconds"]) for m in media if (f := signal.compute(m)) and f.score is not None) / 60
+    )
     times: list[float] = []
     for _ in range(runs):
         t0 = time.perf_counter()

@@ -18,6 +18,7 @@ import secrets
 from enum import StrEnum
 
 TOKEN_PREFIX = "fw_"
+PSEUDONYM_PREFIX = "anon:"
 _TOKEN = re.compile(r"^fw_[A-Za-z0-9_-]{40,60}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$")
 
@@ -84,4 +85,4 @@ def parse_role(value: str) -> Role:
 
 def pseudonym(secret: bytes, account_key: str) -> str:
     """The stable pseudonym of an account key (``platform:id``)."""
-    return "anon:" + hmac.new(secret, account_key.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+    return PSEUDONYM_PREFIX + hmac.new(secret, account_key.encode("utf-8"), hashlib.sha256).hexdigest()[:16]

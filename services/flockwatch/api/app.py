@@ -4,7 +4,8 @@ A thin adapter: routes check the token (:mod:`flockwatch.api.token_file`) and th
 (:mod:`flockwatch.api.access`), call the store's repositories and the pure builders (:mod:`flockwatch.api.
 post_query`, :mod:`flockwatch.api.spread`), pseudonymise authors for researchers, and append to the audit log
 (:mod:`flockwatch.api.audit_log`). Without a valid token any ``/api/v1/`` route answers 401; with a token whose
-role lacks the right, 403. The store unreachable is a 503 with the reason, never a 500.
+role lacks the right, 403. The store unreachable (or refusing our credentials) is a 503 with the reason, a query
+the store refuses a 400 with its reason (a 502 if it failed on it); never a 500.
 
 The web dashboard (:mod:`flockwatch.api.dashboard`) is a static page at ``/`` reading these routes.
 
@@ -23,7 +24,7 @@ from flockwatch.api.post_query import BadQuery
 from flockwatch.api.token_file import TokenFile
 from flockwatch.config import Settings
 from flockwatch.store import Store
-from flockwatch.store.documents import StoreUnavailable
+from flockwatch.store.documents import StoreAccessDenied, StoreRequestError, StoreUnavailable
 
 __all__ = ["API", "ApiContext", "api_paths", "create_app"]
 
@@ -57,6 +58,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.context = ApiContext(settings, store, tokens, audit)
     app.add_exception_handler(StoreUnavailable, _store_down)
     app.add_exception_handler(BadQuery, _bad_query)
+    app.add_exception_handler(StoreRequestError, _store_refused)
     for router in ROUTERS:
         app.include_router(router)
     install_dashboard(app)
@@ -69,3 +71,12 @@ async def _store_down(request: Request, exc: Exception) -> JSONResponse:
 
 async def _bad_query(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=400)
+
+
+async def _store_refused(request: Request, exc: Exception) -> JSONResponse:
+    """What the engine refused for good: our credentials (the server's setup: the store is unavailable to us), a
+    query (4xx: built from what the client sent, e.g. a date out of the engine's range), or it failed on it (5xx)."""
+    if isinstance(exc, StoreAccessDenied):
+        return JSONResponse({"detail": f"the store is unavailable: {exc}"}, status_code=503)
+    status = exc.status if isinstance(exc, StoreRequestError) else 500
+    return JSONResponse({"detail": str(exc)}, status_code=400 if status < 500 else 502)

@@ -46,12 +46,14 @@ class AuditLog:
             os.fsync(log.fileno())
 
     def tail(self, limit: int = 100) -> list[dict[str, Any]]:
-        """The last ``limit`` entries, newest first."""
+        """The last ``limit`` entries, newest first. A line that is not an entry (cut short by a crash, edited) is
+        shown as ``{"unreadable": its start}``: the log is broken there (:meth:`verify` says from which line), and
+        the entries around it are still worth reading."""
         if not self.path.exists():
             return []
         with self.path.open("rb") as log:
             last = deque(log, maxlen=limit)
-        return [json.loads(line) for line in reversed(last)]
+        return [_entry(line) for line in reversed(last)]
 
     def verify(self) -> int | None:
         """The 1-based number of the first line whose ``prev`` does not match the line before; ``None`` if whole."""
@@ -68,6 +70,16 @@ class AuditLog:
                     return number
                 prev = _digest(line)
         return None
+
+
+def _entry(line: bytes) -> dict[str, Any]:
+    try:
+        entry = json.loads(line)
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        entry = None
+    if isinstance(entry, dict):
+        return entry
+    return {"unreadable": line[:500].decode("utf-8", "replace").rstrip("\n")}
 
 
 def _last_line(log: Any) -> bytes:

@@ -8,7 +8,8 @@ against module globals, so an alias local to a function (as the routes once had)
 """
 
 import copy
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ from flockwatch.api.export_views import MEDIA_TYPES as EXPORT_TYPES
 from flockwatch.api.post_query import PostSearch
 from flockwatch.api.token_file import Principal, TokenFile
 from flockwatch.config import Settings
+from flockwatch.exports import pseudonyms
 from flockwatch.store import Store, open_store
 
 API = "/api/v1"
@@ -116,13 +118,30 @@ def searched(
 Searched = Annotated[PostSearch, Depends(searched)]
 
 
-def no_raw_accounts(who: Principal, search: PostSearch) -> None:
-    if pseudonymised(who.role) and search.authors:
+def searchable(who: Principal, search: PostSearch) -> PostSearch:
+    """``search`` as ``who`` may run it. A researcher sees pseudonyms, so may not filter by a raw account (403),
+    and their words match post text only: a match on display names would tie a pseudonym to a person's name."""
+    if not pseudonymised(who.role):
+        return search
+    if search.authors:
         raise HTTPException(403, "the researcher role sees pseudonyms and cannot filter by a raw account")
+    return dataclasses.replace(search, match_display_names=False)
 
 
-def post_view(doc: dict[str, Any], names: Callable[[str], str], role: Role) -> dict[str, Any]:
-    """A stored post as the caller may see it (authors pseudonymised for researchers; store bookkeeping out)."""
+def account_urls(
+    docs: Sequence[Mapping[str, Any]], names: Callable[[str], str], role: Role
+) -> pseudonyms.AccountUrls | None:
+    """The researcher role's URL rule (:class:`flockwatch.exports.pseudonyms.AccountUrls`), knowing the accounts of
+    the stored posts ``docs``; None for a role that sees URLs as they are."""
+    return pseudonyms.AccountUrls.from_items(names, {"posts": docs}) if pseudonymised(role) else None
+
+
+def post_view(
+    doc: dict[str, Any], names: Callable[[str], str], role: Role, urls: pseudonyms.AccountUrls | None = None
+) -> dict[str, Any]:
+    """A stored post as the caller may see it (store bookkeeping out). For researchers: authors and mentions
+    pseudonymised, and every URL that names an account (``url``, ``urls``, media, source...) rewritten by ``urls``
+    (by default knowing the post's own author): the pseudonym of a known account, else ``[withheld]``."""
     view = {k: v for k, v in doc.items() if not k.startswith("_")}
     if not pseudonymised(role):
         return view
@@ -133,18 +152,35 @@ def post_view(doc: dict[str, Any], names: Callable[[str], str], role: Role) -> d
         view["author"] = {"id": names(f"{platform}:{author.get('id')}")}
     view["mentions"] = [names(f"{platform}:{m}") for m in view.get("mentions") or []]
     view.pop("account_key", None)
-    return view
+    rule = urls or pseudonyms.AccountUrls.from_items(names, {"posts": [doc]})
+    shown: dict[str, Any] = rule.deep(view)
+    return shown
+
+
+def post_views(docs: Sequence[dict[str, Any]], names: Callable[[str], str], role: Role) -> list[dict[str, Any]]:
+    """Stored posts as the caller may see them (:func:`post_view`), a researcher's URLs rewritten knowing every
+    author of ``docs`` (a post linking to another's on the same page names that one's pseudonym)."""
+    urls = account_urls(docs, names, role)
+    return [post_view(d, names, role, urls) for d in docs]
 
 
 def attachment(
-    ctx: ApiContext, who: Principal, action: str, target: str, write: Callable[[], bytes], fmt: str, name: str
+    ctx: ApiContext,
+    who: Principal,
+    action: str,
+    target: str,
+    write: Callable[[], bytes],
+    fmt: str,
+    name: str,
+    detail: Mapping[str, Any] | None = None,
 ) -> Response:
-    """The file ``write`` makes, as a download named ``name``, audited; 404 when there is nothing of that key."""
+    """The file ``write`` makes, as a download named ``name``, audited (with ``detail``: what was asked for, e.g. a
+    search's filters); 404 when there is nothing of that key."""
     try:
         body = write()
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from None
-    ctx.audit.append(who.name, who.role.value, action, target, {"format": fmt, "bytes": len(body)})
+    ctx.audit.append(who.name, who.role.value, action, target, {**(detail or {}), "format": fmt, "bytes": len(body)})
     suffix = {"stix": "json", "bundle": "zip"}.get(fmt, fmt)
     headers = {"Content-Disposition": f'attachment; filename="{name}.{suffix}"'}
     return Response(body, media_type=EXPORT_TYPES[fmt], headers=headers)

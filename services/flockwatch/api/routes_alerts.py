@@ -39,10 +39,10 @@ def list_alerts(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
 ) -> dict[str, Any]:
     """Alerts, newest first, with their evidence and ``about``: what each is about in words (a narrative with
-    what it says)."""
+    what it says); accounts as pseudonyms for researchers."""
     docs = ctx.store.alerts.find(status=status, severity=severity, rule=rule, size=limit)
     ctx.audit.append(who.name, who.role.value, "list_alerts", status or "", {"hits": len(docs)})
-    return {"items": with_about(ctx.store, docs), "next": None}
+    return {"items": with_about(ctx.store, docs, ctx.pseudonyms(who)), "next": None}
 
 
 @router.get("/alerts/{alert_id}", tags=["alerts"])

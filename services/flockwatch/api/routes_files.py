@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response
 
-from flockwatch.api.deps import API, ApiContext, Ctx, Exporter, Key, Reader, Searched, attachment, no_raw_accounts
+from flockwatch.api.deps import API, ApiContext, Ctx, Exporter, Key, Reader, Searched, attachment, searchable
 from flockwatch.api.export_views import MAX_ROWS, cascade_export, cluster_export, posts_export
 from flockwatch.api.figures import SpreadKind, cluster_figure, narrative_figure, spread_figure
 from flockwatch.api.token_file import Principal
@@ -29,10 +29,11 @@ def export_posts(
     limit: Annotated[int, Query(ge=1, le=MAX_ROWS)] = 10_000,
 ) -> Response:
     """The posts of a search (newest first, at most ``limit``) as CSV, JSON lines or Parquet."""
-    no_raw_accounts(who, search)
+    search = searchable(who, search)
     names = ctx.pseudonyms(who)
     write = lambda: posts_export(ctx.store, search, fmt, limit, names)  # noqa: E731
-    return attachment(ctx, who, "export_posts", search.q, write, fmt, "posts")
+    detail = {"filters": search.described(), "limit": limit}
+    return attachment(ctx, who, "export_posts", search.q, write, fmt, "posts", detail)
 
 
 @router.get("/posts/{post_key}/spread/export", tags=["exports"], response_class=Response)

@@ -8,9 +8,10 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
 from flockwatch.api.access import pseudonymised
-from flockwatch.api.deps import API, Actor, Ctx, Key, Reader, post_view
+from flockwatch.api.deps import API, Actor, Ctx, Key, Reader, post_views
 from flockwatch.api.lookups import cluster_windows, earliest_posts, edges_between, narrative_volume
 from flockwatch.api.post_query import MAX_LIMIT, SORT
+from flockwatch.exports import pseudonyms
 from flockwatch.graph.verdicts import MAX_NOTE, VERDICTS, CascadeMerged, VerdictError
 from flockwatch.store.documents import IndexKind
 
@@ -33,7 +34,7 @@ def get_narrative(
     view = {k: v for k, v in doc.items() if not k.startswith("_")}
     view["accounts"] = [names(str(a)) for a in view.get("accounts") or []][:MAX_LIMIT]
     view["timeline"] = narrative_volume(ctx.store, narrative_id, interval)
-    view["earliest_posts"] = [post_view(p, names, who.role) for p in earliest_posts(ctx.store, narrative_id)]
+    view["earliest_posts"] = post_views(earliest_posts(ctx.store, narrative_id), names, who.role)
     ctx.audit.append(who.name, who.role.value, "get_narrative", narrative_id)
     return view
 
@@ -54,7 +55,7 @@ def get_account(
         raise HTTPException(404, f"no account {account_key}")
     ctx.audit.append(who.name, who.role.value, "get_account", account_key)
     view = {k: v for k, v in (doc or {"key": account_key}).items() if not k.startswith("_")}
-    return {**view, "posts": [post_view(h.source, ctx.names(who), who.role) for h in hits]}
+    return {**view, "posts": post_views([h.source for h in hits], ctx.names(who), who.role)}
 
 
 @router.get("/clusters/{cluster_id}", tags=["clusters"])
@@ -69,7 +70,8 @@ def get_cluster(
     windows = cluster_windows(ctx.store, cluster_id)
     if not windows:
         raise HTTPException(404, f"no cluster {cluster_id}")
-    names = ctx.names(who)
+    pseudonymise = ctx.pseudonyms(who)
+    names = pseudonymise or ctx.names(who)
     members = sorted({str(a) for w in windows for a in w.get("accounts") or []})
     between = edges_between(ctx.store, members, edges)
     ctx.audit.append(who.name, who.role.value, "get_cluster", cluster_id)
@@ -77,7 +79,7 @@ def get_cluster(
         "cluster_id": cluster_id,
         "accounts": [names(a) for a in members],
         "windows": [_named_accounts(w, names) for w in windows],
-        "edges": [_named_edge(e, names) for e in between],
+        "edges": [_named_edge(e, pseudonymise) for e in between],
     }
 
 
@@ -87,10 +89,12 @@ def _named_accounts(window: dict[str, Any], names: Callable[[str], str]) -> dict
     return view
 
 
-def _named_edge(edge: dict[str, Any], names: Callable[[str], str]) -> dict[str, Any]:
-    view = {k: v for k, v in edge.items() if not k.startswith("_")}
-    view["source"], view["target"] = names(str(view.get("source"))), names(str(view.get("target")))
-    return view
+def _named_edge(edge: dict[str, Any], pseudonymise: pseudonyms.Pseudonymise | None) -> dict[str, Any]:
+    """The edge as stored, or for researchers with its ends as pseudonyms and its id (``kind|source|target``) rebuilt
+    from them, as the exports write it."""
+    if pseudonymise is None:
+        return {k: v for k, v in edge.items() if not k.startswith("_")}
+    return pseudonyms.edge(edge, pseudonymise)
 
 
 class NewVerdict(BaseModel):

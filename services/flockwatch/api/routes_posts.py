@@ -1,14 +1,13 @@
 """Posts: the search (a page at a time), one post, its media evidence and its spread."""
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
 from flockwatch.api.alert_views import media_verdicts
-from flockwatch.api.deps import API, Ctx, Key, Reader, Searched, no_raw_accounts, post_view
+from flockwatch.api.deps import API, Ctx, Key, Reader, Searched, account_urls, post_view, post_views, searchable
 from flockwatch.api.lookups import cascade_of, search_hits
-from flockwatch.api.post_query import MAX_LIMIT, PostSearch, decode_cursor, encode_cursor
+from flockwatch.api.post_query import MAX_LIMIT, decode_cursor, encode_cursor
 from flockwatch.api.spread import spread_history
 
 router = APIRouter(prefix=API)
@@ -23,12 +22,11 @@ def search_posts(
     next: Annotated[str | None, Query(max_length=1000, description="The cursor of the page before.")] = None,
 ) -> dict[str, Any]:
     """Posts matching words and filters, newest first, a page at a time (``next`` continues)."""
-    no_raw_accounts(who, search)
+    search = searchable(who, search)
     hits = search_hits(ctx.store, search, limit, decode_cursor(next) if next else None)
-    detail = {"filters": _filters(search), "hits": len(hits)}
+    detail = {"filters": search.described(), "hits": len(hits)}
     ctx.audit.append(who.name, who.role.value, "search_posts", search.q, detail)
-    names = ctx.names(who)
-    items = [post_view(h.source, names, who.role) for h in hits]
+    items = post_views([h.source for h in hits], ctx.names(who), who.role)
     more = len(hits) == limit and hits[-1].sort
     return {"items": items, "next": encode_cursor(hits[-1].sort) if more else None}
 
@@ -72,17 +70,12 @@ def post_media(who: Reader, ctx: Ctx, post_key: Key) -> dict[str, Any]:
         raise HTTPException(404, f"no post {post_key}")
     ctx.audit.append(who.name, who.role.value, "post_media", post_key)
     scored = doc.get("media_by_url") or {}
-    return {
+    view = {
         "post_key": post_key,
         "media": doc.get("media") or [],
         "media_risk": doc.get("media_risk"),
         "scores": list(scored.values()) if isinstance(scored, dict) else [],
         "verdicts": media_verdicts(doc),
     }
-
-
-def _filters(search: PostSearch) -> dict[str, Any]:
-    """The search's non-empty filters, for the audit log."""
-    return {
-        k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(search).items() if v not in ("", [], None)
-    }
+    urls = account_urls([doc], ctx.names(who), who.role)  # a media URL may name its author (Bluesky's CDN: the DID)
+    return view if urls is None else dict(urls.deep(view))

@@ -2,8 +2,8 @@
 
 The file (``<state_dir>/api/tokens.json``, mode 0600) is written whole to a temporary file and renamed, under an
 exclusive ``flock`` so two ``flockwatch token create`` runs cannot lose each other's token; the server re-reads it
-when its modification time changes, so a token created or revoked while it runs counts at once. It also holds
-the secret pseudonyms are made with (:func:`flockwatch.api.access.pseudonym`), made on first use.
+when it changes (modification time, inode or size), so a token created or revoked while it runs counts at once. It
+also holds the secret pseudonyms are made with (:func:`flockwatch.api.access.pseudonym`), made on first use.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ class Principal:
 class TokenFile:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._cache: tuple[float, dict[str, Any]] | None = None
+        # The file's (mtime in ns, inode, size) and what it held: a write replaces the file (a new inode), so a revoke
+        # is seen at once even within the filesystem's mtime granularity.
+        self._cache: tuple[tuple[int, int, int], dict[str, Any]] | None = None
 
     @contextmanager
     def _locked(self) -> Iterator[dict[str, Any]]:
@@ -60,11 +62,12 @@ class TokenFile:
 
     def _current(self) -> dict[str, Any]:
         try:
-            mtime = self.path.stat().st_mtime
+            stat = self.path.stat()
         except FileNotFoundError:
             return {"tokens": []}
-        if self._cache is None or self._cache[0] != mtime:
-            self._cache = (mtime, self._read())
+        version = (stat.st_mtime_ns, stat.st_ino, stat.st_size)
+        if self._cache is None or self._cache[0] != version:
+            self._cache = (version, self._read())
         return self._cache[1]
 
     def create(self, name: str, role: Role, now: datetime | None = None) -> str:

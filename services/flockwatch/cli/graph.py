@@ -220,11 +220,12 @@ def cascades(
 
     from flockwatch.config import REPO_ROOT
     from flockwatch.graph.account_history import AccountHistory
+    from flockwatch.graph.cascade_io import tree_of
     from flockwatch.graph.cascade_metrics import cascade_metrics, repairs_dict
     from flockwatch.graph.cascade_risk import RiskModel
-    from flockwatch.graph.cascades import build_tree
 
     read = _cascade_reader(fmt)
+    given = _read_input(read, input)  # a wrong --input fails before the output is opened
     model_path = model or REPO_ROOT / "models" / "cascade_risk" / "model.json"
     risk = RiskModel.load(model_path) if model_path.exists() else None
     if risk is None:
@@ -243,11 +244,12 @@ def cascades(
     gc.disable()
     started = time.perf_counter()
     n = events = 0
+    output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("w", encoding="utf-8") as out:
-        for cascade in read(input):
+        for cascade in given:
             if not cascade.events:
                 continue
-            tree = build_tree(cascade.cascade_id, cascade.events, cascade.root_id)
+            tree = tree_of(cascade)  # with the repairs the reader made
             metrics = cascade_metrics(tree, coordinated)
             if risk is not None and accounts is not None:
                 scores = risk.scores_with_history(tree, accounts).fields()
@@ -269,6 +271,24 @@ def _cascade_reader(fmt: str) -> Callable[[Path], Iterator[CascadeInput]]:
     if fmt not in readers:
         raise typer.BadParameter(f"expected one of {', '.join(readers)}", param_hint="--format")
     return readers[fmt]
+
+
+def _read_input(read: Callable[[Path], Iterator[CascadeInput]], input: Path) -> Iterator[CascadeInput]:
+    """The cascades of ``input``, its first read now: a missing or wrong input is one usage error line."""
+    import tarfile
+    from itertools import chain, islice
+
+    if not input.exists():
+        raise typer.BadParameter(f"{input} does not exist", param_hint="--input")
+    it = read(input)
+    try:
+        first = list(islice(it, 1))
+    except OSError as exc:  # a folder given for a file, no archive in the folder, unreadable
+        said = f"{input}: {exc.strerror}" if exc.strerror else str(exc)
+        raise typer.BadParameter(said, param_hint="--input") from exc
+    except (ValueError, tarfile.TarError) as exc:  # not the format's archive
+        raise typer.BadParameter(f"{input}: {exc}", param_hint="--input") from exc
+    return chain(first, it)
 
 
 def _read_verdicts(path: Path) -> dict[str, str]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 from typer import _click as click
@@ -28,17 +28,30 @@ def _batches(records: Iterator[Record], size: int = BATCH) -> Iterator[list[Reco
 
 
 def _records(input: Path, text_column: str, id_column: str) -> Iterator[Record]:
+    """The input's records; a missing or unreadable input is a usage error now, before any output is opened."""
     from flockwatch.text.records import read_records
 
     if not input.exists():
         raise typer.BadParameter(f"{input} does not exist", param_hint="--input")
+    if input.is_dir():
+        raise typer.BadParameter(f"{input} is a folder, not a JSONL or CSV file", param_hint="--input")
     try:
         it = read_records(input, text_column, id_column)
         first = list(islice(it, 1))
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--text-column") from exc
-    yield from first
-    yield from it
+    except OSError as exc:  # unreadable (permissions, a device...)
+        raise typer.BadParameter(f"{input}: {exc.strerror or exc}", param_hint="--input") from exc
+    return chain(first, it)
+
+
+def _open_output(output: Path) -> TextIO:
+    """``output`` opened for writing, its folder made first (as the media commands do); else a usage error."""
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        return output.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise typer.BadParameter(f"{output}: {exc.strerror or exc}", param_hint="--output") from exc
 
 
 InputOpt = Annotated[Path, typer.Option("--input", help="JSONL with `id` and `text`, or CSV/TSV (see --text-column).")]
@@ -54,7 +67,14 @@ def score_text(
     output: OutputOpt,
     text_column: TextCol = "text",
     id_column: IdCol = "id",
-    fpr: Annotated[float, typer.Option("--fpr", help="Label at the threshold for this false-positive rate.")] = 0.01,
+    fpr: Annotated[
+        float,
+        typer.Option(
+            "--fpr",
+            help="Label at the threshold for this false-positive rate: 0.01 or 0.05 only (the rates the model "
+            "stores thresholds for; with --thresholds, the rates picked there).",
+        ),
+    ] = 0.01,
     model: ModelOpt = None,
     thresholds: Annotated[
         Path | None,
@@ -68,6 +88,7 @@ def score_text(
     from flockwatch.text.detector import TextDetector
     from flockwatch.text.thresholds import PopulationThresholds
 
+    records = _records(input, text_column, id_column)  # a wrong --input fails before the model loads
     detector = TextDetector.load(model)
     if thresholds is not None:
         try:
@@ -80,8 +101,8 @@ def score_text(
         raise typer.BadParameter(str(exc), param_hint="--fpr") from exc
     started = time.perf_counter()
     counts: dict[str, int] = {}
-    with output.open("w", encoding="utf-8") as out:
-        for chunk in _batches(_records(input, text_column, id_column)):
+    with _open_output(output) as out:
+        for chunk in _batches(records):
             ok = [r for r in chunk if r.error is None]
             langs = [(r.extra or {}).get("language") for r in ok]
             results = iter(detector.score([r.text for r in ok], languages=langs, fpr=fpr))
@@ -179,10 +200,11 @@ def narratives(
         from flockwatch.text.embed import shared_embedder
 
         embedder = shared_embedder()
+    records = _records(input, text_column, id_column)
     started = time.perf_counter()
     n = 0
-    with output.open("w", encoding="utf-8") as out:
-        for chunk in _batches(_records(input, text_column, id_column)):
+    with _open_output(output) as out:
+        for chunk in _batches(records):
             norms = [canonical_text(decode_text(r.text)) for r in chunk]
             vecs = embedder.embed(norms) if embedder is not None else None
             for i, (rec, norm) in enumerate(zip(chunk, norms, strict=True)):

@@ -15,7 +15,10 @@ Inputs are store documents, passed straight in:
   ``text``, ``text_score``, ``media_risk``...) that decorate the nodes. Edges go parent → child.
 
 Gephi reads scalars only: every attribute is a str, int, float or bool; lists are joined with a space; None and
-NaN are left out (GEXF has no null). Node ids are account keys (clusters) or post keys (cascades). With
+NaN are left out (GEXF has no null). Node ids are account keys (clusters) or post keys (cascades). The files are
+valid XML whatever the posts say: characters XML 1.0 cannot hold are dropped from ids and texts, GraphML keys
+have their own ids (``d0``, ``d1``... an attribute of both nodes and edges would otherwise declare one id twice)
+and booleans are written ``true``/``false``. With
 ``pseudonymise`` (the researcher role) every account id is replaced (:mod:`flockwatch.exports.pseudonyms`) and
 handles are not written at all.
 """
@@ -31,6 +34,7 @@ import networkx as nx  # type: ignore[import-untyped, unused-ignore]
 
 from flockwatch.exports import pseudonyms
 from flockwatch.exports.pseudonyms import Pseudonymise
+from flockwatch.graph.export import xml_safe
 
 GraphFormat = Literal["gexf", "graphml"]
 GRAPH_FORMATS: tuple[GraphFormat, ...] = ("gexf", "graphml")
@@ -229,14 +233,28 @@ def harmonised(graph: nx.Graph[Any]) -> nx.Graph[Any]:
     return out
 
 
+class _GraphMLWriter(nx.GraphMLWriter):  # type: ignore[misc, unused-ignore]
+    """networkx's GraphML writer (ElementTree), with booleans as XML Schema's ``true``/``false`` (it writes
+    Python's ``True``, which a schema-checking reader refuses)."""
+
+    def add_data(self, name: str, element_type: type, value: Any, scope: str = "all", default: Any = None) -> Any:
+        element = super().add_data(name, element_type, value, scope, default)
+        if element_type is bool:
+            element.text = str(value).lower()
+        return element
+
+
 def write_graph(graph: nx.Graph[Any], fmt: GraphFormat = "gexf") -> bytes:
-    """``graph`` as GEXF 1.2 or GraphML bytes (UTF-8 XML; networkx escapes every text it writes)."""
-    graph = harmonised(graph)
+    """``graph`` as GEXF 1.2 or GraphML bytes (UTF-8 XML: networkx escapes every text it writes, :func:`xml_safe`
+    drops what XML cannot hold)."""
+    graph = harmonised(xml_safe(graph))
     buffer = io.BytesIO()
     if fmt == "gexf":
         nx.write_gexf(graph, buffer, version="1.2draft")
     elif fmt == "graphml":
-        nx.write_graphml(graph, buffer, named_key_ids=True)
+        writer = _GraphMLWriter(encoding="utf-8", prettyprint=True)
+        writer.add_graph_element(graph)
+        writer.dump(buffer)
     else:
         raise ValueError(f"unknown graph format {fmt!r}; expected one of {', '.join(GRAPH_FORMATS)}")
     return buffer.getvalue()

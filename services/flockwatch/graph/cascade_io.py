@@ -12,7 +12,12 @@ Each reader yields :class:`CascadeInput` (an id, its events, the root id and the
   their 9-character ``mid`` (as :mod:`flockwatch.replay.weibo_ced` does) or else from the source post.
   Labels ``rumor`` / ``non-rumor`` from the folder.
 * ``jsonl``: one :class:`~flockwatch.schema.Post` JSON per line; parent = reshare, then quote, then reply;
-  the cascade is the post's ``root_id`` when given, else the top of its parent chain within the file.
+  the cascade is the post's ``root_id`` when given, else the top of its parent chain within the file (a
+  chain that loops is rooted at the loop's earliest post).  Repairs the reader makes before
+  :func:`~flockwatch.graph.cascades.build_tree` sees the events (a repeated post, a loop through the root)
+  are counted in :attr:`CascadeInput.repairs`; :func:`tree_of` adds them to the tree's own.
+
+Text is read as UTF-8 with invalid bytes replaced (U+FFFD), so a damaged line costs at most that line.
 """
 
 from __future__ import annotations
@@ -20,12 +25,12 @@ from __future__ import annotations
 import json
 import tarfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from flockwatch.graph.cascades import Event
+from flockwatch.graph.cascades import Event, Repairs, Tree, build_tree
 from flockwatch.replay.weibo_ced import REPOST_FOLDERS, SOURCE_FOLDER, ced_archive, ced_members
 
 _EPOCH = datetime(1970, 1, 1)
@@ -38,6 +43,21 @@ class CascadeInput:
     events: list[Event]
     root_id: str | None
     label: str | None = None
+    repairs: Repairs = field(default_factory=Repairs)  # made by the reader, before build_tree saw the events
+
+
+def tree_of(cascade: CascadeInput) -> Tree:
+    """The cascade's tree, counting the reader's repairs with build_tree's."""
+    tree = build_tree(cascade.cascade_id, cascade.events, cascade.root_id)
+    total, early = tree.repairs, cascade.repairs
+    total.duplicates += early.duplicates
+    total.missing_parents += early.missing_parents
+    total.extra_roots += early.extra_roots
+    total.self_loops += early.self_loops
+    total.cycles += early.cycles
+    total.skewed += early.skewed
+    total.placeholder_root = total.placeholder_root or early.placeholder_root
+    return tree
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -77,7 +97,7 @@ def _labels(folder: Path) -> dict[str, str]:
     labels: dict[str, str] = {}
     path = folder / "label.txt"
     if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             if ":" in line:
                 label, tid = line.strip().split(":", 1)
                 labels[tid.strip()] = label.strip()
@@ -93,11 +113,14 @@ def read_twitter1516(path: Path) -> Iterator[CascadeInput]:
         for f in files:
             if f.name == "label.txt":
                 continue
-            c = parse_twitter_tree(f.stem, iter(f.read_text(encoding="utf-8").splitlines()))
+            c = parse_twitter_tree(f.stem, iter(f.read_text(encoding="utf-8", errors="replace").splitlines()))
             c.label = labels.get(f.stem)
             yield c
         return
-    archive = path if path.is_file() else sorted(path.glob("*tree*.tar.gz"))[0]
+    archives = [path] if path.is_file() else sorted(path.glob("*tree*.tar.gz"))
+    if not archives:
+        raise FileNotFoundError(f"{path}: not a tree archive, nor a folder of <id>.txt trees or a *tree*.tar.gz")
+    archive = archives[0]
     with tarfile.open(archive, "r|gz") as tar:
         for member in tar:
             if not member.isfile() or not member.name.endswith(".txt"):
@@ -209,12 +232,20 @@ def read_ced(path: Path) -> Iterator[CascadeInput]:
 # JSONL of Post
 
 
+_Node = tuple[str | None, float, str, str | None]  # parent key, time, author id, cascade named by root_id
+
+
 def read_posts_jsonl(path: Path) -> Iterator[CascadeInput]:
-    """Group ``Post`` lines into cascades (see the module docstring); bad lines are skipped."""
+    """Group ``Post`` lines into cascades (see the module docstring); bad lines are skipped.
+
+    A post seen again keeps its earliest copy (the first of equal times), as build_tree does, and the cascade
+    it lands in counts it as a duplicate.
+    """
     from flockwatch.schema import Post
 
-    nodes: dict[str, tuple[str | None, float, str, str | None]] = {}
-    with Path(path).open(encoding="utf-8") as handle:
+    nodes: dict[str, _Node] = {}
+    copies: dict[str, int] = {}
+    with Path(path).open(encoding="utf-8", errors="replace") as handle:
         for line in handle:
             if not line.strip():
                 continue
@@ -222,20 +253,38 @@ def read_posts_jsonl(path: Path) -> Iterator[CascadeInput]:
                 post = Post.model_validate_json(line)
             except ValueError:
                 continue
-            parent = post.parent_key()
             root = f"{post.platform}:{post.root_id}" if post.root_id else None
-            if post.key not in nodes:
-                nodes[post.key] = (parent, post.created_at.timestamp(), post.author.id, root)
+            node = (post.parent_key(), post.created_at.timestamp(), post.author.id, root)
+            seen = nodes.get(post.key)
+            if seen is not None:
+                copies[post.key] = copies.get(post.key, 0) + 1
+                if node[1] >= seen[1]:
+                    continue
+            nodes[post.key] = node
     groups: dict[str, list[Event]] = {}
+    repairs: dict[str, Repairs] = {}
     top_cache: dict[str, str] = {}
     for key, (parent, t, user, root) in nodes.items():
         cascade = root or _top(key, nodes, top_cache)
-        groups.setdefault(cascade, []).append(Event(key, parent if parent != key else None, t, user))
+        groups.setdefault(cascade, []).append(Event(key, parent, t, user))
+        if key in copies:
+            repairs.setdefault(cascade, Repairs()).duplicates += copies[key]
     for cascade, events in groups.items():
-        yield CascadeInput(cascade, events, cascade)
+        fixed = repairs.get(cascade, Repairs())
+        # build_tree never reads the root's own parent: a root that reshares itself, or a post of its own
+        # cascade (the loop _top cut there), is a repair it cannot see, so it is counted here.
+        head = nodes.get(cascade)
+        if head is not None and head[0] is not None:
+            if head[0] == cascade:
+                fixed.self_loops += 1
+            elif head[0] in nodes and (nodes[head[0]][3] or _top(head[0], nodes, top_cache)) == cascade:
+                fixed.cycles += 1
+        yield CascadeInput(cascade, events, cascade, repairs=fixed)
 
 
-def _top(key: str, nodes: dict[str, tuple[str | None, float, str, str | None]], cache: dict[str, str]) -> str:
+def _top(key: str, nodes: dict[str, _Node], cache: dict[str, str]) -> str:
+    """The cascade of a post without ``root_id``: the top of its parent chain (an absent parent included), the
+    ``root_id`` of the first post up the chain that names one, or the earliest post of a loop."""
     path = []
     seen = set()
     x = key
@@ -252,8 +301,8 @@ def _top(key: str, nodes: dict[str, tuple[str | None, float, str, str | None]], 
             break
         if parent is None or parent not in nodes or parent in seen:
             top = parent if parent is not None and parent not in nodes else x
-            if parent in seen:  # a cycle: name it after its smallest key
-                top = min(path[path.index(parent) :]) if parent in path else x
+            if parent in seen:  # a loop: cut where build_tree cuts one, above its earliest post
+                top = min(path[path.index(parent) :], key=lambda k: (nodes[k][1], k))
             break
         x = parent
     for p in path:

@@ -24,13 +24,14 @@ banked before that have none and are matched by PDQ alone.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from PIL import Image
 
@@ -42,6 +43,8 @@ from flockwatch.media.hash_index import EXACT_UP_TO, FAST_PROBE_BITS, HashIndex
 from flockwatch.media.labels import FAKE_LABELS, REAL_LABELS
 from flockwatch.media.signal import Finding, MediaFile, Tier
 from flockwatch.media.sniff import open_media
+
+log = logging.getLogger(__name__)
 
 BANK_FILE = "bank.jsonl"
 
@@ -72,6 +75,34 @@ class Match:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Added:
+    """What banking one file did: ``added`` a record, or found its bytes ``already`` banked (``item``, whose
+    label stays: a record is never rewritten)."""
+
+    item: BankItem
+    status: Literal["added", "already"]
+
+
+def parse_records(lines: Iterable[str]) -> tuple[list[BankItem], int]:
+    """The bank items in ``lines`` and how many non-blank lines were not one (a line cut by an interrupted
+    ``bank add``, a hand edit): those are skipped, so one bad line costs itself, not the bank."""
+    names = {f.name for f in fields(BankItem)}
+    items: list[BankItem] = []
+    bad = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or not names <= record.keys() or not isinstance(record["hashes"], dict):
+                raise ValueError("not a bank record")
+            items.append(BankItem(**{k: v for k, v in record.items() if k in names}))
+        except ValueError:  # JSONDecodeError included
+            bad += 1
+    return items, bad
 
 
 def compute_hashes(media: MediaFile, role: str) -> dict[str, Any]:
@@ -140,6 +171,9 @@ class Bank:
         self._fixed = fixed
         self._cache: tuple[tuple[int, int], list[BankItem]] | None = None
         self._pictures: PictureIndex | None = None
+        self._shas: tuple[list[BankItem], dict[str, BankItem]] | None = None
+        # Lines of ``bank.jsonl`` that were not a record at the last read (skipped, with a warning).
+        self.bad_lines = 0
 
     @classmethod
     def from_records(cls, records: Sequence[Mapping[str, Any]], name: str = "store") -> Bank:
@@ -158,45 +192,71 @@ class Bank:
         stat = self.path.stat()
         version = (stat.st_mtime_ns, stat.st_size)
         if self._cache is None or self._cache[0] != version:
-            with self.path.open(encoding="utf-8") as f:
-                self._cache = (version, [BankItem(**json.loads(line)) for line in f if line.strip()])
+            with self.path.open(encoding="utf-8", errors="replace") as f:
+                items, self.bad_lines = parse_records(f)
+            if self.bad_lines:
+                log.warning("%s: skipped %d line(s) that are not a bank record", self.path, self.bad_lines)
+            self._cache = (version, items)
         return self._cache[1]
 
     def add(
         self, paths: Iterable[Path | str], label: str = "known_fake", note: str = "", copy: bool = False
     ) -> list[BankItem]:
-        """Hash and bank each file; a file already banked under the same path and sha256 is not re-added.
+        """Hash and bank each file; bytes already banked (same sha256, under any path) are not banked again.
 
         Returns the items for ``paths`` (new or already there), in order.
         """
+        return [self.add_file(p, label, note, copy).item for p in paths]
+
+    def add_file(self, path: Path | str, label: str = "known_fake", note: str = "", copy: bool = False) -> Added:
+        """Bank one file, or say which banked item already has its bytes (that item keeps its label and note)."""
         if self._fixed is not None:
             raise ValueError("this bank is read-only (records from the store): add to a bank directory")
+        media = open_media(Path(path))
+        # One record per content: a second path to the same bytes would only duplicate every match.
+        if (known := self.by_sha256().get(media.sha256)) is not None:
+            return Added(known, "already")
+        item = BankItem(
+            item=str(path),
+            sha256=media.sha256,
+            kind=media.kind,
+            label=label,
+            note=note,
+            added_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            hashes=compute_hashes(media, "bank"),
+        )
         self.directory.mkdir(parents=True, exist_ok=True)
-        known = {(i.item, i.sha256): i for i in self.items()}
-        out: list[BankItem] = []
-        for p in paths:
-            media = open_media(Path(p))
-            key = (str(p), media.sha256)
-            if key in known:
-                out.append(known[key])
-                continue
-            item = BankItem(
-                item=str(p),
-                sha256=media.sha256,
-                kind=media.kind,
-                label=label,
-                note=note,
-                added_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                hashes=compute_hashes(media, "bank"),
-            )
-            if copy:
-                (self.directory / "files").mkdir(exist_ok=True)
-                shutil.copyfile(media.path, self.directory / "files" / media.sha256)
-            with self.path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(item.record(), separators=(",", ":")) + "\n")
-            known[key] = item
-            out.append(item)
-        return out
+        if copy:
+            (self.directory / "files").mkdir(exist_ok=True)
+            shutil.copyfile(media.path, self.directory / "files" / media.sha256)
+        self._append(item)
+        return Added(item, "added")
+
+    def _append(self, item: BankItem) -> None:
+        """One line, written whole; a last line cut short (an interrupted add) is ended first, so the new
+        record does not run on from it and get lost with it."""
+        line = (json.dumps(item.record(), separators=(",", ":")) + "\n").encode("utf-8")
+        with self.path.open("a+b") as f:
+            end = f.seek(0, 2)
+            if end:
+                f.seek(end - 1)
+                if f.read(1) != b"\n":
+                    line = b"\n" + line
+            f.write(line)
+        # Extend the cache rather than re-read the whole file for the next add, unless someone else wrote too.
+        stat = self.path.stat()
+        if self._cache is not None and self._cache[0][1] + len(line) == stat.st_size:
+            self._cache = ((stat.st_mtime_ns, stat.st_size), [*self._cache[1], item])
+
+    def by_sha256(self) -> dict[str, BankItem]:
+        """The first banked item of each content, rebuilt when the items change."""
+        source = self.items()
+        if self._shas is None or self._shas[0] is not source:
+            shas: dict[str, BankItem] = {}
+            for i in source:
+                shas.setdefault(i.sha256, i)
+            self._shas = (source, shas)
+        return self._shas[1]
 
     def picture_index(self) -> PictureIndex:
         """The hash and keypoint indexes over the banked pictures, rebuilt when the items change."""

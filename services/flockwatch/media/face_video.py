@@ -8,13 +8,13 @@ generator's fingerprint (``flockwatch.training.face``; its limits are in ``model
 It looks for blending; it does not check lip-sync against the audio, and it is a weak prior (``Tier.learned``).
 
 Video score: the mean of the top third of the crop scores, so a manipulation in part of a video still shows while a
-single spurious crop does not decide it. No face in any sampled frame -> ``None`` (not applicable).
+single spurious crop does not decide it. No face in any sampled frame gives an observation saying so (no score):
+the analyst learns why the file has no face-swap score.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,8 +31,6 @@ from flockwatch.config import REPO_ROOT
 from flockwatch.media.decode import Frame, iter_video_frames, open_image, video_frames
 from flockwatch.media.faces import FaceCrop, FaceCropper
 from flockwatch.media.signal import Finding, MediaFile, Tier
-
-log = logging.getLogger(__name__)
 
 MODEL_DIR = REPO_ROOT / "models" / "face_video"
 WIDTHS = (8, 16, 32, 64, 128)
@@ -120,14 +118,16 @@ def top_fraction_mean(scores: Sequence[float], fraction: float = 1 / 3) -> tuple
 
 def video_finding(
     name: str, crops: Sequence[FaceCrop], scores: Sequence[float], n_frames: int, kind: str = "video"
-) -> Finding | None:
-    """The Finding for crop scores (``None`` without faces); pure, so the aggregation is testable on its own."""
+) -> Finding:
+    """The Finding for crop scores (an observation without faces); pure, so the aggregation is testable alone."""
+    sampled = "sampled frames" if kind == "video" else "image"
     if not crops:
-        return None
+        where = f"{n_frames} sampled frame{'' if n_frames == 1 else 's'}" if kind == "video" else "the image"
+        none = {"frames_sampled": n_frames, "frames_with_face": 0, "crops": 0}
+        return Finding.observation(name, f"not scored: no face found by MTCNN in {where}", Tier.learned, none)
     score, k = top_fraction_mean(scores)
     hits = sum(s >= CROP_THRESHOLD for s in scores)
     frames_with_face = len({c.t for c in crops})
-    sampled = "sampled frames" if kind == "video" else "image"
     detail = (
         f"face-swap blending artefacts in {hits} of {len(crops)} face crops (top-{k} mean {score:.2f}), "
         f"MTCNN faces in {frames_with_face} of {n_frames} {sampled}"
@@ -170,7 +170,7 @@ class FaceVideoSignal:
             return [Frame(0.0, np.asarray(open_image(media.path)))]
         return video_frames(media.path, every_s=self.every_s, max_frames=self.max_frames)
 
-    def score_frames(self, frames: Iterable[Frame], kind: str = "video") -> Finding | None:
+    def score_frames(self, frames: Iterable[Frame], kind: str = "video") -> Finding:
         """Crops are cut frame by frame as ``frames`` yields them, so only the small crops are kept."""
         model = _cached_model(self.model_dir)
         cropper = model.cropper()
@@ -179,11 +179,8 @@ class FaceVideoSignal:
         for frame in frames:
             n_frames += 1
             crops.extend(cropper.crops([frame], model.size))
-        if not crops:
-            log.info("face_video: not applicable: no face found by MTCNN in %d %s", n_frames, kind)
-            return None
-        scores = model.score(np.stack([c.rgb for c in crops]))
-        return video_finding(self.name, crops, [float(s) for s in scores], n_frames, kind)
+        scores = [float(s) for s in model.score(np.stack([c.rgb for c in crops]))] if crops else []
+        return video_finding(self.name, crops, scores, n_frames, kind)
 
     def compute(self, media: MediaFile) -> Finding | None:
         if not self.applies_to(media):

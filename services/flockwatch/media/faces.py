@@ -81,12 +81,19 @@ class FaceCropper:
         import cv2
 
         h, w = rgb.shape[:2]
+        if min(h, w) == 0:
+            return []
         scale = min(1.0, self.detect_side / max(h, w))
+        # MTCNN's smallest pyramid level is 12 px; asking for faces below that would only add noise.
+        min_size = max(12, round(self.min_face * scale))
+        # A frame narrower than the smallest face leaves MTCNN no pyramid level (it raises on the empty pyramid)
+        # and cannot hold a face we would keep anyway.
+        if min(h, w) * scale < min_size:
+            return []
         small = (
             rgb if scale == 1.0 else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         )
-        # MTCNN's smallest pyramid level is 12 px; asking for faces below that would only add noise.
-        mtcnn = _mtcnn(max(12, round(self.min_face * scale)), self.threshold)
+        mtcnn = _mtcnn(min_size, self.threshold)
         boxes, probs, points = mtcnn.detect(np.ascontiguousarray(small), landmarks=True)
         if boxes is None:
             return []

@@ -331,7 +331,11 @@ class VideoSeries:
         if self.tracks:
             return ""
         if self.speech_seconds < MIN_SPEECH_SECONDS:
-            return f"not applicable: {self.speech_seconds:.1f} s of speech"
+            return f"not applicable: {self.speech_seconds:.1f} s of speech, under the {MIN_SPEECH_SECONDS:g} s needed"
+        if len(self.times) < 2:
+            return f"not applicable: {len(self.times)} video frame(s), no mouth motion to measure"
+        if self.fps <= 0:
+            return "not applicable: frame timestamps do not advance, no frame rate to measure offsets in"
         return f"not applicable: no face seen for {MIN_TRACK_SECONDS:g} s"
 
 
@@ -406,6 +410,11 @@ def measure(path: Path, cropper: FaceCropper | None = None, seconds: float = MAX
     if not vs.tracks:
         log.info("lip_sync: %s (first %g s)", vs.not_applicable, seconds)
         return None
+    return track_syncs(vs)
+
+
+def track_syncs(vs: VideoSeries) -> VideoSync:
+    """Each of ``vs``'s tracks' offset and synchrony (``vs`` has at least one track)."""
     out: list[TrackSync] = []
     for ts in vs.tracks:
         est = av_offset(ts.motion, vs.envelope[ts.lo : ts.hi])
@@ -445,13 +454,16 @@ class LipSyncSignal:
         if not self.applies_to(media):
             return None
         try:
-            result = measure(media.path, seconds=self.seconds)
+            vs = video_series(media.path, seconds=self.seconds)
         except MediaRefused as e:
-            if str(e).startswith("no audio stream"):
-                return None  # a silent video has no speech to compare
+            if str(e).startswith("no audio stream"):  # a silent video has no speech to compare
+                return Finding.observation(self.name, "not applicable: no audio stream", self.tier, {"tracks": []})
             raise
-        if result is None:
-            return None
+        if not vs.tracks:
+            # Said, not just logged: without it the analyst cannot tell "not measured" from "not run".
+            data = {"speech_seconds": round(vs.speech_seconds, 1), "frames": len(vs.times), "tracks": []}
+            return Finding.observation(self.name, vs.not_applicable, self.tier, data)
+        result = track_syncs(vs)
         data = {
             "fps": round(result.fps, 3),
             "analysed_seconds": round(result.seconds, 2),

@@ -26,7 +26,7 @@ from flockwatch.media import decode
 from flockwatch.media.errors import MediaRefused
 from flockwatch.media.fusion import fuse, ranked
 from flockwatch.media.signal import Finding, MediaFile, MediaSignal, Tier
-from flockwatch.media.sniff import open_media
+from flockwatch.media.sniff import open_media, settle_kind
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ class MediaScorer:
 
     def score_file(self, media: MediaFile, label: str | None = None) -> MediaResult:
         with decode.item_deadline(self.item_deadline_s):
-            return self._score_file(media, label)
+            return self._score_file(settle_kind(media), label)
 
     def _score(self, target: str) -> MediaResult:
         try:
@@ -156,7 +156,8 @@ class MediaScorer:
             if is_url(target):
                 if self.fetcher is None:
                     raise MediaRefused("URL given but fetching is disabled")
-                media = self.fetcher(target)
+                # The fetchers sniff the first bytes only: an audio-only MP4 or WebM download is audio.
+                media = settle_kind(self.fetcher(target))
             else:
                 media = open_media(Path(target), source=target)
         except MediaRefused as e:

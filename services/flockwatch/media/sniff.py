@@ -6,6 +6,7 @@ external references, and no media signal can score it.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from flockwatch.media.errors import MediaRefused
@@ -16,6 +17,9 @@ HEAD_BYTES = 64
 # ISO-BMFF ("ftyp") brands: the container is shared by HEIF/AVIF images, MP4/MOV video and M4A audio.
 _IMAGE_BRANDS = {b"heic", b"heix", b"mif1", b"msf1", b"avif", b"avis"}
 _AUDIO_BRANDS = {b"M4A ", b"M4B ", b"F4A "}
+
+# The audio name of a container sniffed as video, for when it turns out to hold sound only (c2pa reads audio/mp4).
+_AUDIO_MIMES = {"video/mp4": "audio/mp4", "video/quicktime": "audio/mp4", "video/webm": "audio/webm"}
 
 _MARKUP = (b"<svg", b"<?xml", b"<!doctype", b"<html", b"<head", b"<body", b"<script", b"<!--")
 
@@ -88,13 +92,43 @@ def sniff_bytes(head: bytes) -> tuple[Kind, str]:
     raise MediaRefused("not media: unrecognised content")
 
 
+def settle_kind(media: MediaFile) -> MediaFile:
+    """``media`` as audio when its "video" container holds sound but no picture.
+
+    The first bytes name only the container: an MP4 of the default isom/mp42 brands (ffmpeg's, yt-dlp's DASH
+    audio) or a WebM may carry audio alone, and as video it would be refused for having no frame. Cover art
+    (an attached picture) is not a video stream. Anything the probe cannot read stays as sniffed, for the
+    decoders to refuse with their reason.
+    """
+    if media.kind != "video":
+        return media
+    import av  # heavy import kept local: only video containers need it
+
+    try:
+        with av.open(str(media.path)) as c:
+            pictures = [s for s in c.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+            sound = bool(c.streams.audio)
+    # Broad on purpose: a probe of hostile bytes raises what it likes, and refusing is the decoders' job.
+    except Exception:
+        return media
+    if pictures or not sound:
+        return media
+    return dataclasses.replace(media, kind="audio", mime=_AUDIO_MIMES.get(media.mime, media.mime))
+
+
 def open_media(path: Path, *, max_bytes: int | None = None, source: str = "") -> MediaFile:
-    """Sniff and hash a local file; refuses directories, oversize files and non-media."""
-    if not path.is_file():
-        raise MediaRefused(f"not a file: {path}")
-    size = path.stat().st_size
-    if max_bytes is not None and size > max_bytes:
-        raise MediaRefused(f"too large: {size} bytes > cap {max_bytes}")
-    with path.open("rb") as f:
-        kind, mime = sniff_bytes(f.read(HEAD_BYTES))
-    return MediaFile(path=path, kind=kind, mime=mime, sha256=sha256_file(path), size=size, source=source or str(path))
+    """Sniff and hash a local file; refuses directories, oversize, unreadable files and non-media."""
+    try:
+        if not path.is_file():
+            raise MediaRefused(f"not a file: {path}")
+        size = path.stat().st_size
+        if max_bytes is not None and size > max_bytes:
+            raise MediaRefused(f"too large: {size} bytes > cap {max_bytes}")
+        with path.open("rb") as f:
+            kind, mime = sniff_bytes(f.read(HEAD_BYTES))
+        digest = sha256_file(path)
+    # A name too long, a permission denied, a read error: this file's refusal, not the batch's end.
+    except OSError as e:
+        raise MediaRefused(f"unreadable file: {e.strerror or type(e).__name__}") from e
+    media = MediaFile(path=path, kind=kind, mime=mime, sha256=digest, size=size, source=source or str(path))
+    return settle_kind(media)

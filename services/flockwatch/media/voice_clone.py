@@ -3,10 +3,11 @@
 LFCC window statistics (Sahidullah et al., "A Comparison of Features for Synthetic Speech Detection",
 Interspeech 2015) scored by a logistic regression trained in :mod:`flockwatch.training.voice` on one
 speaker's real and Resemble.ai-cloned clips (see ``models/voice_clone/MODEL_CARD.md``). It applies to audio
-files and to videos (their first audio stream); a video with no audio stream gives ``None``.
+files and to videos (their first audio stream); a video with no audio stream gives an observation saying so.
 
-Too little speech (under 1 s of frames that look like speech, including silence and pure noise) also gives
-``None``: the signal has nothing to say, and a fused verdict should not read "unscored" as "real".
+Too little speech (under 1 s of frames that look like speech, including silence and pure noise) also gives an
+observation (no score) with the seconds found: the signal has nothing to say, and a fused verdict should not read
+"unscored" as "real".
 """
 
 from __future__ import annotations
@@ -123,15 +124,15 @@ class VoiceCloneSignal:
             return None
         try:
             x = audio_samples(media.path, af.RATE)
-        except MediaRefused:
-            # A video without sound (or with an undecodable track) has no voice to judge.
-            if media.kind == "video":
-                return None
+        except MediaRefused as e:
+            # A video without sound has no voice to judge; other refusals (a broken track, the deadline) say so.
+            if media.kind == "video" and e.reason == "no audio stream":
+                return Finding.observation(self.name, "not scored: no audio stream", self.tier, {"audio_seconds": 0.0})
             raise
         model = load_model(self.model_dir)
         scored = score_samples(model, x)
         if scored is None:
-            return None
+            return self.unscored(x)
         scores, times = scored
         raw = float(np.mean(scores))
         score = raw if model.threshold is None else at_threshold_half(raw, model.threshold)
@@ -151,3 +152,13 @@ class VoiceCloneSignal:
             "model": model.model_id,
         }
         return Finding.scored(self.name, score, detail, self.tier, data)
+
+    def unscored(self, x: npt.NDArray[np.float32]) -> Finding:
+        """The observation for audio with too little speech to score: how much speech there is, and of what."""
+        speech, seconds = af.speech_seconds(x), x.size / af.RATE
+        if speech < MIN_SPEECH_S:
+            why = f"{speech:.1f} s of speech in {seconds:.1f} s of audio, under the {MIN_SPEECH_S:g} s needed"
+        else:
+            why = f"{seconds:.1f} s of audio is shorter than one {af.WINDOW_S:g} s window"
+        data = {"speech_seconds": round(speech, 2), "audio_seconds": round(seconds, 2), "min_speech_s": MIN_SPEECH_S}
+        return Finding.observation(self.name, f"not scored: {why}", self.tier, data)

@@ -127,9 +127,12 @@ def script_shares(text: str) -> Counter[str]:
     return Counter(script_of(c) for c in text if c.isalpha())
 
 
-def _english_tag(language: str | None) -> bool:
-    """True for no tag, an English tag (en, en-US, English) or an explicit "undetermined"."""
-    tag = (language or "").strip().lower().replace("_", "-")
+def _english_tag(language: object) -> bool:
+    """True for no tag, an English tag (en, en-US, English) or an explicit "undetermined".
+
+    A value that is not a string (JSON 5, true, ["en"]) is no tag: input files are not ours to trust.
+    """
+    tag = (language if isinstance(language, str) else "").strip().lower().replace("_", "-")
     return tag in ("", "en", "english", "und", "unknown", "undetermined") or tag.startswith("en-")
 
 

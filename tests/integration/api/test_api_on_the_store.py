@@ -138,6 +138,14 @@ def test_narratives_clusters_and_plot_commands_on_the_store(
     cluster = client.get(f"{API}/clusters/c-test", headers=auth(token)).json()
     assert cluster["accounts"] == accounts and "e-test" in [e["edge_id"] for e in cluster["edges"]]
     assert all(e["source"] in accounts and e["target"] in accounts for e in cluster["edges"])
+    # The author and cluster filters are one `terms` on the posts' account_key, on the real engine too.
+    everyone = expected_posts("twitter15", 400).values()
+    by_members = sorted(p.key for p in everyone if f"twitter:{p.author.id}" in accounts)
+    in_cluster = client.get(f"{API}/posts", params={"cluster": "c-test", "limit": 200}, headers=auth(token)).json()
+    assert sorted(p["key"] for p in in_cluster["items"]) == by_members
+    one = members[0].author.id
+    by_author = client.get(f"{API}/posts", params={"author": f"twitter:{one}", "limit": 200}, headers=auth(token))
+    assert sorted(p["key"] for p in by_author.json()["items"]) == sorted(p.key for p in everyone if p.author.id == one)
 
     env = namespace_env(settings, {"FLOCKWATCH_STATE_DIR": str(settings.state_dir)})
     runner = CliRunner()

@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,32 @@ def test_the_audit_chain_names_the_first_edited_or_missing_line(tmp_path: Path) 
     lines = log.path.read_text().splitlines()
     log.path.write_text("\n".join(lines[:2] + lines[3:]) + "\n")  # line 3 deleted
     assert log.verify() == 3
+
+
+def test_a_cut_line_in_the_audit_log_is_shown_as_unreadable_not_a_crash(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    for n in range(3):
+        log.append("ana", "analyst", "search_posts", f"q{n}")
+    with log.path.open("ab") as f:
+        f.write(b'{"at": "2026-01-01", "who": "ana", "targ\n')  # a crash mid-append
+    log.append("ana", "analyst", "search_posts", "after")
+    newest = log.tail(3)
+    assert newest[0]["target"] == "after" and newest[2]["target"] == "q2"
+    assert newest[1] == {"unreadable": '{"at": "2026-01-01", "who": "ana", "targ'}
+    assert log.verify() == 4
+
+
+def test_a_revoke_within_the_same_mtime_tick_is_seen(tmp_path: Path) -> None:
+    """The server's token file is re-read when the file changes, even if its mtime reads the same (coarse
+    filesystem timestamps, two writes within one tick)."""
+    path = tmp_path / "tokens.json"
+    server, cli = TokenFile(path), TokenFile(path)
+    token = cli.create("ana", Role.analyst)
+    assert server.principal(token) == Principal("ana", Role.analyst)  # read and cached
+    before = path.stat()
+    cli.revoke("ana")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # the same tick
+    assert server.principal(token) is None
 
 
 def test_token_create_prints_a_token_the_server_accepts(tmp_path: Path) -> None:
@@ -149,10 +176,66 @@ def test_typed_words_stay_inside_simple_query_string(q: str, hashtag: str) -> No
     assert query["bool"]["must"] == (expected if q.strip() else [])
 
 
+# What a page's last hit sorts by: created_at as the engine hands a date out (epoch ms) or as an ISO time, the key.
+SORT_TIMES = st.integers(-(2**63), 2**63 - 1) | st.datetimes(timezones=st.just(UTC)).map(datetime.isoformat)
+
+
 @settings(max_examples=300, deadline=None)
-@given(values=st.tuples(st.text(max_size=30), st.text(max_size=30)))
-def test_cursors_round_trip(values: tuple[str, str]) -> None:
+@given(values=st.tuples(SORT_TIMES, st.text(max_size=30)))
+def test_cursors_round_trip(values: tuple[int | str, str]) -> None:
     assert decode_cursor(encode_cursor(list(values))) == list(values)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [float("nan"), "twitter:1"],  # json writes NaN, and reads it back
+        [float("inf"), "twitter:1"],
+        [1.5, "twitter:1"],
+        ["x", "twitter:1"],  # a word where the time goes: the engine cannot parse it as a date
+        [True, "twitter:1"],
+        [2**64, "twitter:1"],  # past the engine's long
+        [1_700_000_000_000, 7],
+    ],
+)
+def test_a_cursor_with_values_the_engine_cannot_sort_by_is_a_bad_query(values: list[Any]) -> None:
+    with pytest.raises(BadQuery, match="cursor"):
+        decode_cursor(encode_cursor(values))
+
+
+def test_a_naive_time_is_utc_and_compares_with_an_aware_one() -> None:
+    search = PostSearch(since=datetime(2024, 1, 1), until=datetime(2024, 2, 1, tzinfo=UTC)).check()
+    assert search.since == datetime(2024, 1, 1, tzinfo=UTC)
+    with pytest.raises(BadQuery, match="before"):
+        PostSearch(since=datetime(2024, 3, 1), until=datetime(2024, 2, 1, tzinfo=UTC)).check()
+    span = post_query(search)["bool"]["filter"][0]["range"]["created_at"]
+    assert span == {"gte": "2024-01-01T00:00:00+00:00", "lt": "2024-02-01T00:00:00+00:00"}
+
+
+def test_a_cluster_of_many_accounts_is_one_terms_clause() -> None:
+    """The engine refuses more than max_clause_count (1024) clauses: a cluster of thousands of accounts (and the
+    asked authors) filter as one terms on the posts' account_key."""
+    members = [f"twitter:{n}" for n in range(3000)]
+    query = post_query(PostSearch(authors=["reddit:a"], clusters=["c1"]), members)
+    assert query["bool"]["filter"] == [{"terms": {"account_key": ["reddit:a", *members]}}]
+    assert json.dumps(query).count('"term') == 1
+    bare = post_query(PostSearch(authors=["u1", "twitter:u2"]))["bool"]["filter"]
+    assert bare == [
+        {
+            "bool": {
+                "should": [{"terms": {"account_key": ["twitter:u2"]}}, {"terms": {"author.id": ["u1"]}}],
+                "minimum_should_match": 1,
+            }
+        }
+    ]
+
+
+def test_words_match_display_names_only_when_the_search_allows() -> None:
+    def fields(search: PostSearch) -> Any:
+        return post_query(search)["bool"]["must"][0]["simple_query_string"]["fields"]
+
+    assert fields(PostSearch(q="alice")) == ["text", "author.display_name"]
+    assert fields(PostSearch(q="alice", match_display_names=False)) == ["text"]
 
 
 @settings(max_examples=500, deadline=None)

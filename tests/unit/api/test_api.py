@@ -479,3 +479,166 @@ def test_an_alert_comes_with_its_brief_and_the_feed_says_what_each_is_about(setu
     assert len(hidden["accounts"]) == 2 and all(a["account"].startswith("anon:") for a in hidden["accounts"])
     assert all(p["handle"] is None for p in hidden["posts"])
     assert client.get(f"{API}/alerts/nope", headers=auth(keys["analyst"])).status_code == 404
+
+
+def test_researchers_see_alerts_with_pseudonyms_and_scrubbed_texts(setup: Any) -> None:
+    """An author rule's alert names its account in the entity and evidence and its author's @handle in the
+    summary: a researcher sees each as the pseudonym the account has everywhere else."""
+    client, store, keys, _ = setup
+    store.engine.docs[IndexKind.alerts]["a1"].update(
+        entity="author:twitter:u1",
+        severity="high",
+        summary="machine_text: author:twitter:u1: post twitter:1 by @handle_u1 (machine_text)",
+        evidence=[{"signal": "coordinated", "score": 1.0, "on": "author:twitter:u1", "detail": "@u1 in c1"}],
+        post_keys=["twitter:1", "twitter:3"],
+    )
+    analyst = client.get(f"{API}/alerts/a1", headers=auth(keys["analyst"])).json()
+    assert "@handle_u1" in analyst["alert"]["summary"] and analyst["brief"]["about"] == "author:twitter:u1"
+    alias = client.get(f"{API}/posts/twitter:1", headers=auth(keys["researcher"])).json()["author"]["id"]
+    feed = client.get(f"{API}/alerts", headers=auth(keys["researcher"])).json()["items"]
+    one = client.get(f"{API}/alerts/a1", headers=auth(keys["researcher"])).json()
+    for shown in (feed[0], one["alert"]):
+        assert shown["entity"] == f"author:{alias}" and shown["evidence"][0]["on"] == f"author:{alias}"
+        assert shown["summary"] == f"machine_text: author:{alias}: post twitter:1 by @{alias} (machine_text)"
+    assert feed[0]["about"] == f"author:{alias}" and one["brief"]["about"] == f"author:{alias}"
+    assert one["brief"]["headline"] == f"high burst: author:{alias} (2 posts)"
+    for text in (json.dumps(feed), json.dumps(one)):
+        assert "twitter:u1" not in text and "handle_u" not in text and "@u1" not in text
+
+
+def test_researchers_see_cluster_edge_ids_built_from_pseudonyms(setup: Any) -> None:
+    client, store, keys, _ = setup
+    store.engine.docs[IndexKind.coordination_edges]["e1"]["edge_id"] = "url|twitter:u1|twitter:u2"
+    analyst = client.get(f"{API}/clusters/c1", headers=auth(keys["analyst"])).json()
+    assert analyst["edges"][0]["edge_id"] == "url|twitter:u1|twitter:u2"  # as stored
+    [edge] = client.get(f"{API}/clusters/c1", headers=auth(keys["researcher"])).json()["edges"]
+    assert edge["edge_id"] == f"url|{edge['source']}|{edge['target']}" and edge["source"].startswith("anon:")
+
+
+def test_a_naive_since_with_an_aware_until_is_a_search_not_a_crash(setup: Any) -> None:
+    client, store, keys, _ = setup
+    span = {"since": "2026-11-03T12:02:00", "until": "2026-11-03T12:05:00Z"}
+    for url in (f"{API}/posts", f"{API}/exports/posts"):
+        answer = client.get(url, params=span, headers=auth(keys["analyst"]))
+        assert answer.status_code == 200, url
+        assert {"range": {"created_at": {"gte": "2026-11-03T12:02:00+00:00", "lt": "2026-11-03T12:05:00+00:00"}}} in (
+            store.engine.queries[-1]["bool"]["filter"]
+        )
+    backwards = client.get(
+        f"{API}/posts", params={"since": "2026-11-04", "until": "2026-11-03T00:00Z"}, headers=auth(keys["analyst"])
+    )
+    assert backwards.status_code == 400
+
+
+def test_a_cursor_the_engine_cannot_sort_by_and_a_query_it_refuses_are_400s(setup: Any) -> None:
+    import base64
+
+    from flockwatch.store.documents import StoreRequestError
+
+    client, store, keys, _ = setup
+    for values in (b'[NaN, "x"]', b'["x", "twitter:1"]', b"[1.5e300, 7]"):
+        cursor = base64.urlsafe_b64encode(values).decode().rstrip("=")
+        answer = client.get(f"{API}/posts", params={"next": cursor}, headers=auth(keys["analyst"]))
+        assert answer.status_code == 400 and "cursor" in answer.json()["detail"], values
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise StoreRequestError(400, "failed to parse date field [x]")
+
+    store.engine.hits = refuse
+    refused = client.get(f"{API}/posts", headers=auth(keys["analyst"]))
+    assert refused.status_code == 400 and "failed to parse date field" in refused.json()["detail"]
+
+
+def test_a_cut_audit_line_leaves_the_audit_route_answering(setup: Any) -> None:
+    client, _, keys, settings = setup
+    client.get(f"{API}/posts", headers=auth(keys["analyst"]))
+    _, audit = api_paths(settings)
+    with audit.path.open("ab") as log:
+        log.write(b'{"truncated\n')
+    trail = client.get(f"{API}/audit", headers=auth(keys["admin"]))
+    assert trail.status_code == 200
+    assert trail.json()["items"][0] == {"unreadable": '{"truncated'} and trail.json()["broken_at_line"] == 2
+
+
+def test_a_researchers_words_match_post_text_only(setup: Any) -> None:
+    client, store, keys, _ = setup
+    for role, fields in (("analyst", ["text", "author.display_name"]), ("researcher", ["text"])):
+        for url in (f"{API}/posts", f"{API}/exports/posts"):
+            assert client.get(url, params={"q": "Name u1"}, headers=auth(keys[role])).status_code == 200
+            assert store.engine.queries[-1]["bool"]["must"][0]["simple_query_string"]["fields"] == fields, (role, url)
+
+
+def test_a_posts_export_is_audited_with_its_filters(setup: Any) -> None:
+    client, _, keys, settings = setup
+    params = {"q": "post", "platform": "twitter", "since": "2026-11-03T12:00:00Z", "format": "jsonl", "limit": 5}
+    assert client.get(f"{API}/exports/posts", params=params, headers=auth(keys["analyst"])).status_code == 200
+    _, audit = api_paths(settings)
+    [entry] = audit.tail(1)
+    assert entry["action"] == "export_posts" and entry["detail"]["format"] == "jsonl"
+    assert entry["detail"]["filters"] == {"q": "post", "platforms": ["twitter"], "since": "2026-11-03T12:00:00+00:00"}
+    assert entry["detail"]["limit"] == 5
+
+
+def test_a_handle_no_stored_post_or_account_maps_is_withheld_from_researchers(setup: Any) -> None:
+    """The summary names its post's author, but the post is gone (retention) and the account since renamed."""
+    client, store, keys, _ = setup
+    summary = "machine_text: narrative:n-1: post twitter:99 by @old_name (machine_text)"
+    store.engine.docs[IndexKind.alerts]["a1"].update(entity="narrative:n-1", summary=summary, post_keys=["twitter:99"])
+    assert client.get(f"{API}/alerts/a1", headers=auth(keys["analyst"])).json()["alert"]["summary"] == summary
+    feed = client.get(f"{API}/alerts", headers=auth(keys["researcher"])).json()["items"]
+    one = client.get(f"{API}/alerts/a1", headers=auth(keys["researcher"])).json()
+    for shown in (feed[0]["summary"], one["alert"]["summary"], one["brief"]["summary"]):
+        assert shown == "machine_text: narrative:n-1: post twitter:99 by @[withheld] (machine_text)"
+
+
+def test_researchers_see_post_urls_without_the_handles_they_name(setup: Any) -> None:
+    """A post's links name accounts (``twitter.com/<handle>/status/...``): a researcher sees the author's pseudonym
+    there, ``[withheld]`` for an account the page does not know, and links that name nobody as they are."""
+    client, store, keys, _ = setup
+    doc = store.engine.docs[IndexKind.posts]["twitter:1"]
+    doc.update(
+        url="https://twitter.com/handle_u1/status/1",
+        urls=["https://x.com/handle_u2/status/2", "https://twitter.com/stranger/status/3", "https://ex.example/a"],
+        media=[{"url": "https://mastodon.social/@stranger/media/1.jpg", "kind": "image"}],
+        media_by_url={"h1": {"media_url": "https://twitter.com/handle_u1/photo/1", "manipulation_score": 0.9}},
+        source={"format": "test", "uri": "https://twitter.com/i/web/status/1"},
+    )
+    store.engine.docs[IndexKind.alerts]["a1"].update(entity="narrative:n-1", post_keys=["twitter:1"])
+    analyst = client.get(f"{API}/posts/twitter:1", headers=auth(keys["analyst"])).json()
+    assert analyst["url"] == doc["url"] and analyst["urls"] == doc["urls"]  # as stored
+
+    page = client.get(f"{API}/posts", headers=auth(keys["researcher"])).json()["items"]
+    shown = next(p for p in page if p["key"] == "twitter:1")
+    u1 = shown["author"]["id"]
+    u2 = next(p["author"]["id"] for p in page if p["author"]["id"] != u1)  # known from its own post on the page
+    assert shown["url"] == f"https://twitter.com/{u1}/status/1"
+    assert shown["urls"] == [
+        f"https://x.com/{u2}/status/2",
+        "https://twitter.com/[withheld]/status/3",
+        "https://ex.example/a",
+    ]
+    assert shown["media"][0]["url"] == "https://mastodon.social/@[withheld]/media/1.jpg"
+    assert shown["source"]["uri"] == "https://twitter.com/i/web/status/1"  # names no account: still usable
+    one = client.get(f"{API}/posts/twitter:1", headers=auth(keys["researcher"])).json()
+    assert one["url"] == shown["url"] and one["media_by_url"]["h1"]["media_url"] == f"https://twitter.com/{u1}/photo/1"
+    media = client.get(f"{API}/posts/twitter:1/media", headers=auth(keys["researcher"])).json()
+    assert media["scores"][0]["media_url"] == f"https://twitter.com/{u1}/photo/1"
+    assert media["verdicts"][0]["media_url"] == f"https://twitter.com/{u1}/photo/1"
+    brief = client.get(f"{API}/alerts/a1", headers=auth(keys["researcher"])).json()["brief"]
+    assert brief["posts"][0]["url"] == f"https://twitter.com/{u1}/status/1"
+    assert brief["media"][0]["media_url"] == f"https://twitter.com/{u1}/photo/1"
+    narrative = client.get(f"{API}/narratives/n-1", headers=auth(keys["researcher"])).json()
+    exports = [
+        client.get(f"{API}/exports/posts?format={fmt}", headers=auth(keys["researcher"])).text
+        for fmt in ("csv", "jsonl")
+    ]
+    assert f"https://x.com/{u2}/status/2" in exports[1] and "@[withheld]/media/1.jpg" in exports[0]
+    for text in (
+        json.dumps(page),
+        json.dumps(one),
+        json.dumps(media),
+        json.dumps(brief),
+        json.dumps(narrative),
+        *exports,
+    ):
+        assert "handle_u" not in text and "stranger" not in text

@@ -43,8 +43,8 @@ def store(monkeypatch: pytest.MonkeyPatch) -> Store:
     monkeypatch.setattr(lookups, "PAGE", 3)
     found = InMemoryStore(engine=CountingEngine())
     found.__post_init__()
-    for n in range(10):
-        found.engine.docs[IndexKind.posts][f"twitter:{n}"] = post(n)
+    for n in range(10):  # with the account key the index stage writes (clusters filter on it)
+        found.engine.docs[IndexKind.posts][f"twitter:{n}"] = post(n) | {"account_key": "twitter:u1"}
     found.engine.docs[IndexKind.clusters]["c1@w"] = {"cluster_id": "c1", "accounts": ["twitter:u1", "twitter:u2"]}
     return cast(Store, found)  # the in-memory store stands in for the real one
 

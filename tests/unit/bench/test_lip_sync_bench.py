@@ -27,7 +27,7 @@ def test_the_section_reports_recovered_shifts_swaps_and_the_chosen_threshold() -
     body = render(clips, runs, null=[1.0, 2.0, 3.0, 3.3], skipped=2)
     assert "| a.mp4 | dfdc | 9.0 | 1 | 300 | +0 / +0 |" in body
     assert "| b.mp4 | dfdc | 9.0 | 1 | 300 | +9 / +300 |" in body
-    assert "| quiet.mp4 | tmk | | | | not applicable: 0.4 s of speech |" in body
+    assert "| quiet.mp4 | tmk | | | | not applicable: 0.4 s of speech, under the 2 s needed |" in body
     # Every tested shift of a clean synthetic track is recovered exactly.
     assert "| a.mp4 | 1 | found | +0 | 8 | 8 | 8 | 0 |" in body
     assert "| b.mp4 | 1 | found | +9 | 6 | 6 | 6 | 0 |" in body

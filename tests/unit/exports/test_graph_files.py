@@ -2,14 +2,19 @@ from __future__ import annotations
 
 import io
 import math
+import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 import networkx as nx  # type: ignore[import-untyped, unused-ignore]
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from flockwatch.exports.graph_files import attrs, cascade_graph, cluster_graph, scalar, write_graph
+from flockwatch.graph.coordination import EdgeTable
+from flockwatch.graph.export import write_edges
 from tests.unit.exports.case_data import ACCOUNTS, HANDLES, case_items
 
 JSON = st.recursive(
@@ -89,3 +94,52 @@ def test_mixed_types_are_harmonised_for_the_writers() -> None:
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown graph format"):
         write_graph(nx.Graph(), "dot")  # type: ignore[arg-type]
+
+
+GRAPHML = "{http://graphml.graphdrawing.org/xmlns}"
+NOT_XML = "\x01\x08\x0b\x1f\ufffe\ud800"  # control characters, a non-character, a lone surrogate
+
+
+def read_back(data: bytes, fmt: str) -> nx.Graph[Any]:
+    return nx.read_gexf(io.BytesIO(data)) if fmt == "gexf" else nx.read_graphml(io.BytesIO(data))
+
+
+@pytest.mark.parametrize("fmt", ["gexf", "graphml"])
+def test_what_xml_cannot_hold_is_dropped_from_ids_and_texts(fmt: str) -> None:
+    items = case_items()
+    items["posts"][0]["text"] = f"bad{NOT_XML} text"
+    cascade = dict(items["cascades"][0], cascade_id=f"twitter:p00{NOT_XML}")
+    cascade["events"] = [[f"{e[0]}\x02", e[1], *e[2:]] if e[0] == "twitter:p31" else e for e in cascade["events"]]
+    back = read_back(write_graph(cascade_graph(cascade, items["posts"]), fmt), fmt)  # type: ignore[arg-type]
+    assert "twitter:p31" in back.nodes and back.nodes["twitter:p00"]["text"].split() == ["bad", "text"]
+    cluster = dict(items["clusters"][0], cluster_id=f"c-1{NOT_XML}")
+    back = read_back(write_graph(cluster_graph(cluster, items["edges"], items["accounts"]), fmt), fmt)  # type: ignore[arg-type]
+    assert back.nodes[ACCOUNTS[0]]["cluster_id"] == "c-1"
+
+
+def test_graphml_declares_each_key_id_once_and_writes_booleans_as_xml_does() -> None:
+    """The cascade has ``delay_s`` on nodes and edges and a boolean ``root``: one key each, ``true``/``false``."""
+    items = case_items()
+    root = ET.fromstring(write_graph(cascade_graph(items["cascades"][0], items["posts"]), "graphml"))
+    keys = root.findall(f"{GRAPHML}key")
+    ids = [k.get("id") for k in keys]
+    assert len(ids) == len(set(ids))
+    assert {k.get("for") for k in keys if k.get("attr.name") == "delay_s"} == {"node", "edge"}
+    [boolean] = [k.get("id") for k in keys if k.get("attr.type") == "boolean"]
+    assert {d.text for d in root.iter(f"{GRAPHML}data") if d.get("key") == boolean} == {"true", "false"}
+
+
+@pytest.mark.parametrize("fmt", ["gexf", "graphml"])
+def test_coordination_files_read_back_whatever_the_user_names_hold(fmt: str, tmp_path: Path) -> None:
+    table = EdgeTable(
+        kind="co_link",
+        users=[f"u1{NOT_XML}", "u2"],
+        usernames={f"u1{NOT_XML}": f"name{NOT_XML}", "u2": "two"},
+        source=np.array([0]),
+        target=np.array([1]),
+        weight=np.array([3]),
+        evidence={"examples": [f"x{NOT_XML}y"]},
+    )
+    write_edges(table, tmp_path / f"e.{fmt}", fmt)  # type: ignore[arg-type]
+    back = read_back((tmp_path / f"e.{fmt}").read_bytes(), fmt)
+    assert back.nodes["u1"]["username"] == "name" and back.edges["u1", "u2"]["examples"] == "xy"

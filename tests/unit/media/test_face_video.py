@@ -1,4 +1,4 @@
-"""Face-video path: MTCNN offline, crops, the shipped SBI model, aggregation, and "no face" -> None."""
+"""Face-video path: MTCNN offline, crops, the shipped SBI model, aggregation, and "no face" -> an observation."""
 
 from __future__ import annotations
 
@@ -61,7 +61,9 @@ def test_video_without_faces_is_not_applicable(tmp_path: Path) -> None:
     writer.release()
     media = open_media(path)
     assert media.kind == "video"
-    assert FaceVideoSignal(every_s=0.5, max_frames=4).compute(media) is None
+    finding = FaceVideoSignal(every_s=0.5, max_frames=4).compute(media)
+    assert finding is not None and finding.score is None  # an observation: fusion ignores it
+    assert finding.detail == "not scored: no face found by MTCNN in 4 sampled frames"
 
 
 def test_signal_scores_a_still_image_with_a_face(tmp_path: Path) -> None:
@@ -83,11 +85,12 @@ def test_shipped_weights_are_small_float16_and_load() -> None:
         assert all(z[k].dtype == np.float16 for k in z.files)
 
 
-def test_aggregation_is_top_third_mean_and_no_crops_is_none() -> None:
+def test_aggregation_is_top_third_mean_and_no_crops_is_an_observation() -> None:
     mean, k = top_fraction_mean([0.1, 0.9, 0.2, 0.8, 0.3, 0.7])
     assert mean == pytest.approx(0.85) and k == 2
     assert top_fraction_mean([0.4]) == (0.4, 1)
-    assert video_finding("face_video", [], [], n_frames=5) is None
+    none = video_finding("face_video", [], [], n_frames=5)
+    assert none.score is None and none.data["frames_with_face"] == 0 and "in 5 sampled frames" in none.detail
     crop = FaceCrop(0.0, (0, 0, 10, 10), 0.99, ((1, 1),) * 5, np.zeros((4, 4, 3), np.uint8))
     f = video_finding("face_video", [crop, crop], [0.9, 0.2], n_frames=4)
     assert f is not None and f.score == pytest.approx(0.9)

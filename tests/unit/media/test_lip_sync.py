@@ -130,11 +130,14 @@ def test_videos_without_sound_or_without_a_face_are_not_applicable() -> None:
     silent = next((VIDEO / "ffpp_dfdc_samples" / "ffpp").rglob("*.mp4"))
     with pytest.raises(MediaRefused, match="no audio stream"):
         ls.video_series(silent)
-    assert signal.compute(_media(silent)) is None
+    mute = signal.compute(_media(silent))
+    assert mute is not None and mute.score is None and mute.detail == "not applicable: no audio stream"
     no_face = VIDEO / "tmk_variants" / "doorknob-hd-no-bar.mp4"
     series = ls.video_series(no_face)
     assert series.speech_seconds >= ls.MIN_SPEECH_SECONDS and series.tracks == []  # sound, but no face
-    assert signal.compute(_media(no_face)) is None
+    faceless = signal.compute(_media(no_face))
+    assert faceless is not None and faceless.score is None and faceless.data["tracks"] == []
+    assert faceless.detail == f"not applicable: no face seen for {ls.MIN_TRACK_SECONDS:g} s"
     image = next((Settings().data_dir / "media" / "images" / "pdq_variants").rglob("*.jpg"))
     assert not signal.applies_to(_media(image))
 

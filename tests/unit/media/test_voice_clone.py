@@ -107,14 +107,18 @@ def test_real_clip_scores_in_range() -> None:
     ],
     ids=["silence", "too-short", "noise"],
 )
-def test_no_speech_gives_none(tmp_path: Path, x: F32) -> None:
-    assert VoiceCloneSignal().compute(open_media(wav(tmp_path, x))) is None
+def test_no_speech_gives_an_observation(tmp_path: Path, x: F32) -> None:
+    finding = VoiceCloneSignal().compute(open_media(wav(tmp_path, x)))
+    assert finding is not None and finding.score is None  # nothing to say, and said so
+    assert finding.detail.startswith("not scored: ") and "of speech in" in finding.detail
+    assert finding.data["speech_seconds"] < 1.0
 
 
-def test_video_without_audio_gives_none(tmp_path: Path) -> None:
+def test_video_without_audio_gives_an_observation(tmp_path: Path) -> None:
     media = open_media(silent_video(tmp_path / "silent.mp4"))
     assert media.kind == "video" and VoiceCloneSignal().applies_to(media)
-    assert VoiceCloneSignal().compute(media) is None
+    finding = VoiceCloneSignal().compute(media)
+    assert finding is not None and finding.score is None and finding.detail == "not scored: no audio stream"
 
 
 def test_images_do_not_apply(tmp_path: Path) -> None:
