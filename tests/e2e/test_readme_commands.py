@@ -464,22 +464,28 @@ def test_make_targets() -> None:
         "chromium)",
         ".venv/bin/flockwatch up",
         '.venv/bin/pytest -q -p no:cacheprovider -n 2 --durations=15 -m "not long" tests/unit',
-        '.venv/bin/pytest -q -p no:cacheprovider --durations=30 -m "not long" tests/integration tests/e2e',
+        # Two at a time, a file per process; then those that stop, restart or freeze the shared services, alone.
+        ".venv/bin/pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=30 "
+        '-m "not long and not exclusive" tests/integration tests/e2e',
+        ".venv/bin/pytest -q -p no:cacheprovider --durations=10 "
+        '-m "not long and exclusive" tests/integration tests/e2e',
     ]
     assert [line for line in lines if line in order] == order
-    # ...then the store's tests again on Elasticsearch (its own port), which it stops afterwards.
+    # ...then the store's tests again on Elasticsearch (its own port), the same way, and it stops the node afterwards.
     es = "FLOCKWATCH_STORE_ENGINE=elasticsearch FLOCKWATCH_STORE_PORT=9201 FLOCKWATCH_STORE_TRANSPORT_PORT=9301 "
-    run_es = es + ".venv/bin/pytest -q -p no:cacheprovider --durations=15 -m {} tests/integration tests/e2e"
-    assert _make_dry_run("test-elasticsearch")[-3:] == [
-        es + ".venv/bin/flockwatch up",
-        run_es.format('"store"'),
-        es + ".venv/bin/flockwatch down elasticsearch",
-    ]
-    assert lines[-3:] == [
-        es + ".venv/bin/flockwatch up",
-        run_es.format('"store and not store_long and not long"'),
-        es + ".venv/bin/flockwatch down elasticsearch",
-    ]
+    pytest = es + ".venv/bin/pytest -q -p no:cacheprovider "
+
+    def on_es(marks: str) -> list[str]:
+        return [
+            es + ".venv/bin/flockwatch up",
+            pytest
+            + f'-n 2 --dist loadfile --durations=15 -m "({marks}) and not exclusive" tests/integration tests/e2e',
+            pytest + f'--durations=10 -m "({marks}) and exclusive" tests/integration tests/e2e',
+            es + ".venv/bin/flockwatch down elasticsearch",
+        ]
+
+    assert _make_dry_run("test-elasticsearch")[-4:] == on_es("store")
+    assert lines[-4:] == on_es("store and not store_long and not long")
     # What `make test` leaves out (marker `long`), on its own.
     assert _make_dry_run("test-long")[-2:] == [
         ".venv/bin/flockwatch up",
