@@ -30,11 +30,15 @@ def get_narrative(
     doc = ctx.store.engine.get(IndexKind.narratives, narrative_id)
     if doc is None:
         raise HTTPException(404, f"no narrative {narrative_id}")
-    names = ctx.names(who)
-    view = {k: v for k, v in doc.items() if not k.startswith("_")}
-    view["accounts"] = [names(str(a)) for a in view.get("accounts") or []][:MAX_LIMIT]
+    pseudonymise = ctx.pseudonyms(who)
+    earliest = earliest_posts(ctx.store, narrative_id)
+    if pseudonymise is None:
+        view = {k: v for k, v in doc.items() if not k.startswith("_")}
+    else:  # as exports show it: members as pseudonyms, links naming accounts rewritten, raw handles scrubbed
+        view = pseudonyms.items({"narratives": [doc]}, pseudonymise, learn_from={"posts": earliest})["narratives"][0]
+    view["accounts"] = list(view.get("accounts") or [])[:MAX_LIMIT]
     view["timeline"] = narrative_volume(ctx.store, narrative_id, interval)
-    view["earliest_posts"] = post_views(earliest_posts(ctx.store, narrative_id), names, who.role)
+    view["earliest_posts"] = post_views(earliest, ctx.names(who), who.role)
     ctx.audit.append(who.name, who.role.value, "get_narrative", narrative_id)
     return view
 
@@ -79,7 +83,7 @@ def get_cluster(
         "cluster_id": cluster_id,
         "accounts": [names(a) for a in members],
         "windows": [_named_accounts(w, names) for w in windows],
-        "edges": [_named_edge(e, pseudonymise) for e in between],
+        "edges": _named_edges(between, pseudonymise),
     }
 
 
@@ -89,12 +93,12 @@ def _named_accounts(window: dict[str, Any], names: Callable[[str], str]) -> dict
     return view
 
 
-def _named_edge(edge: dict[str, Any], pseudonymise: pseudonyms.Pseudonymise | None) -> dict[str, Any]:
-    """The edge as stored, or for researchers with its ends as pseudonyms and its id (``kind|source|target``) rebuilt
-    from them, as the exports write it."""
+def _named_edges(edges: list[dict[str, Any]], pseudonymise: pseudonyms.Pseudonymise | None) -> list[dict[str, Any]]:
+    """The edges as stored, or for researchers as the exports write them: ends as pseudonyms, ids (``kind|source|
+    target``) rebuilt from them, shared links that name an account rewritten, raw account keys scrubbed."""
     if pseudonymise is None:
-        return {k: v for k, v in edge.items() if not k.startswith("_")}
-    return pseudonyms.edge(edge, pseudonymise)
+        return [{k: v for k, v in e.items() if not k.startswith("_")} for e in edges]
+    return pseudonyms.items({"edges": edges}, pseudonymise)["edges"]
 
 
 class NewVerdict(BaseModel):

@@ -12,7 +12,8 @@ author ids, and stay):
 * **posts**: ``author`` → ``{"id": pseudonym}`` (handle, display name, counts, category dropped); ``account_key``;
   ``mentions`` (each as ``platform:mention``).
 * **accounts**: ``key``; ``partners``; the keys of ``partner_kinds``; ``handle`` dropped.
-* **coordination_edges**: ``source``, ``target``; ``edge_id`` rebuilt from them (``kind|source|target``).
+* **coordination_edges**: ``source``, ``target``; ``edge_id`` rebuilt from them (``kind|source|target``); URLs in
+  the shared objects (:func:`edge_urls`).
 * **clusters**, **narratives**: ``accounts``.
 * **cascades**: the account (4th item) of each ``events`` row; the accounts named by ``resharer_history`` and
   ``early_resharer_history`` (their explanation re-rendered).
@@ -26,11 +27,12 @@ so a post quoting a known account key or ``@handle`` of an account in the export
 **URLs** name accounts too (``https://twitter.com/<handle>/status/1``, ``https://bsky.app/profile/<handle>/post/…``,
 ``https://mastodon.social/@<handle>/1``, ``https://www.reddit.com/user/<name>/…``, Bluesky CDN links holding the
 author's DID). :class:`AccountUrls` is the one rule for them, applied to posts, alerts and briefs here and to the
-API's post views: in every URL in every string (``url``, ``urls``, ``media[].url``, ``media_by_url.*.media_url``,
-``source.uri``, evidence...) the segment or query value naming an account becomes the account's pseudonym when the
-account is known, else ``[withheld]``; the rest of the URL is kept, so a link naming no account still works. Left as
-they are: a post's ``text`` and the ids of posts and cascades (:data:`URL_KEPT_FIELDS`: a Mastodon post's id is
-its ActivityPub URL, ``/users/<name>/statuses/<id>``, and the API finds posts by it).
+API's post views, to narratives (their ``urls``) and to the objects coordination edges share: in every URL in every
+string (``url``, ``urls``, ``media[].url``, ``media_by_url.*.media_url``, ``source.uri``, evidence...) the segment
+or query value naming an account becomes the account's pseudonym when the account is known, else ``[withheld]``; the
+rest of the URL is kept, so a link naming no account still works. Left as they are: a post's ``text`` (and a
+narrative's ``representative_text``) and the ids of posts and cascades (:data:`URL_KEPT_FIELDS`: a Mastodon post's
+id is its ActivityPub URL, ``/users/<name>/statuses/<id>``, and the API finds posts by it).
 """
 
 from __future__ import annotations
@@ -176,10 +178,11 @@ WITHHELD = "[withheld]"
 # the ids a post, its parents and its cascade are found by (a Mastodon post's id is its ActivityPub URL).
 URL_KEPT_FIELDS = frozenset(
     {"text", "key", "post_key", "post_keys", "platform_id", "parent_key", "reply_to", "reshare_of", "quote_of",
-     "root_id", "root_key", "cascade_id"}
+     "root_id", "root_key", "cascade_id", "representative_text", "representative_key"}
 )  # fmt: skip
-# The document kinds whose URLs the rule rewrites: posts, and the alerts and briefs that show posts and their media.
-URL_KINDS = frozenset({"posts", "alerts", "briefs"})
+# The document kinds whose URLs the rule rewrites in every field but those: posts, the alerts and briefs that show
+# posts and their media, and narratives (their most shared links). Edges get :func:`edge_urls`.
+URL_KINDS = frozenset({"posts", "alerts", "briefs", "narratives"})
 
 _URL_IN_TEXT = re.compile(r"(?i)\bhttps?://[^\s<>\"'`]+")
 _URL_TRAILER = ".,;:!?)]}*"
@@ -462,5 +465,26 @@ def items(
         rewrite = BY_KIND.get(kind)
         shown = [rewrite(d, names) if rewrite else _public(d) for d in values]
         # URLs first: the scrubber would turn a known ``/@handle`` into ``/@pseudonym`` but leave ``/users/handle``
+        if kind == "edges":
+            shown = [edge_urls(d, urls) for d in shown]
         out[kind] = [scrub.deep(urls.deep(d) if kind in URL_KINDS else d) for d in shown]
     return out
+
+
+def edge_urls(doc: Mapping[str, Any], urls: AccountUrls) -> dict[str, Any]:
+    """A coordination edge's shared objects as a researcher may see them: the object of each co-action (rows are
+    ``[source post, target post, object, time, time]``; a co-shared link can name an account) and the ``examples``
+    line. The post ids in the rows stay, as posts' ids do everywhere (:data:`URL_KEPT_FIELDS`)."""
+    out = dict(doc)
+    rows = out.get("coactions")
+    if isinstance(rows, list):
+        out["coactions"] = [_coaction_urls(row, urls) for row in rows]
+    if isinstance(out.get("examples"), str):
+        out["examples"] = urls.text(out["examples"])
+    return out
+
+
+def _coaction_urls(row: Any, urls: AccountUrls) -> Any:
+    if isinstance(row, list) and len(row) > 2 and isinstance(row[2], str):
+        return [*row[:2], urls.text(row[2]), *row[3:]]
+    return row

@@ -146,8 +146,10 @@ class MediaScorer:
             return self._score(target)
 
     def score_file(self, media: MediaFile, label: str | None = None) -> MediaResult:
+        """Score a file :func:`~flockwatch.media.sniff.open_media` opened (its kind already settled: a fetcher's
+        download goes through :meth:`score`, which settles it)."""
         with decode.item_deadline(self.item_deadline_s):
-            return self._score_file(settle_kind(media), label)
+            return self._score_file(media, label)
 
     def _score(self, target: str) -> MediaResult:
         try:

@@ -604,6 +604,9 @@ def test_researchers_see_post_urls_without_the_handles_they_name(setup: Any) -> 
         source={"format": "test", "uri": "https://twitter.com/i/web/status/1"},
     )
     store.engine.docs[IndexKind.alerts]["a1"].update(entity="narrative:n-1", post_keys=["twitter:1"])
+    store.engine.docs[IndexKind.narratives]["n-1"]["urls"] = ["https://twitter.com/handle_u1/status/1"]
+    edge = store.engine.docs[IndexKind.coordination_edges]["e1"]
+    edge["coactions"][0][2] = "https://x.com/stranger/status/4"
     analyst = client.get(f"{API}/posts/twitter:1", headers=auth(keys["analyst"])).json()
     assert analyst["url"] == doc["url"] and analyst["urls"] == doc["urls"]  # as stored
 
@@ -628,6 +631,9 @@ def test_researchers_see_post_urls_without_the_handles_they_name(setup: Any) -> 
     assert brief["posts"][0]["url"] == f"https://twitter.com/{u1}/status/1"
     assert brief["media"][0]["media_url"] == f"https://twitter.com/{u1}/photo/1"
     narrative = client.get(f"{API}/narratives/n-1", headers=auth(keys["researcher"])).json()
+    assert narrative["urls"] == [f"https://twitter.com/{u1}/status/1"]
+    cluster = client.get(f"{API}/clusters/c1", headers=auth(keys["researcher"])).json()
+    assert cluster["edges"][0]["coactions"][0][2] == "https://x.com/[withheld]/status/4"
     exports = [
         client.get(f"{API}/exports/posts?format={fmt}", headers=auth(keys["researcher"])).text
         for fmt in ("csv", "jsonl")
@@ -639,6 +645,7 @@ def test_researchers_see_post_urls_without_the_handles_they_name(setup: Any) -> 
         json.dumps(media),
         json.dumps(brief),
         json.dumps(narrative),
+        json.dumps(cluster),
         *exports,
     ):
         assert "handle_u" not in text and "stranger" not in text

@@ -99,12 +99,10 @@ def test_style_evidence_names_the_posts_own_style_values(detector: TextDetector)
             "Furthermore, it is crucial to note that the committee's findings underscore the importance of trust.",
         )
     ]
-    x, ngram = detector.features(texts)
-    mlp = detector.mlp.logits(x)
     style = style_matrix(texts)
     named = 0
-    for i, text in enumerate(texts):
-        ev = {e.signal: e for e in detector._explain(text, x[i], float(ngram[i]), float(mlp[i]))}["model.style"]
+    for i, (text, result) in enumerate(zip(texts, detector.score(texts), strict=True)):
+        ev = {e.signal: e for e in result.evidence}["model.style"]
         for name, value in re.findall(r"(\w+)=(-?[\d.]+)", ev.detail):
             assert float(value) == pytest.approx(style[i, STYLE_FEATURES.index(name)], abs=0.006), (text, name)
             named += 1
