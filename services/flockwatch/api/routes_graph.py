@@ -1,6 +1,5 @@
 """What the graph stage found: narratives, accounts and coordination clusters; analysts' verdicts on cascades."""
 
-from collections.abc import Callable
 from itertools import islice
 from typing import Annotated, Any
 
@@ -33,7 +32,7 @@ def get_narrative(
     pseudonymise = ctx.pseudonyms(who)
     earliest = earliest_posts(ctx.store, narrative_id)
     if pseudonymise is None:
-        view = {k: v for k, v in doc.items() if not k.startswith("_")}
+        view = _public(doc)
     else:  # as exports show it: members as pseudonyms, links naming accounts rewritten, raw handles scrubbed
         view = pseudonyms.items({"narratives": [doc]}, pseudonymise, learn_from={"posts": earliest})["narratives"][0]
     view["accounts"] = list(view.get("accounts") or [])[:MAX_LIMIT]
@@ -79,26 +78,20 @@ def get_cluster(
     members = sorted({str(a) for w in windows for a in w.get("accounts") or []})
     between = edges_between(ctx.store, members, edges)
     ctx.audit.append(who.name, who.role.value, "get_cluster", cluster_id)
+    if pseudonymise is None:
+        shown = {"clusters": [_public(w) for w in windows], "edges": [_public(e) for e in between]}
+    else:  # as exports show them: accounts as pseudonyms, shared links naming accounts rewritten, raw keys scrubbed
+        shown = pseudonyms.items({"clusters": windows, "edges": between}, pseudonymise)
     return {
         "cluster_id": cluster_id,
         "accounts": [names(a) for a in members],
-        "windows": [_named_accounts(w, names) for w in windows],
-        "edges": _named_edges(between, pseudonymise),
+        "windows": shown["clusters"],
+        "edges": shown["edges"],
     }
 
 
-def _named_accounts(window: dict[str, Any], names: Callable[[str], str]) -> dict[str, Any]:
-    view = {k: v for k, v in window.items() if not k.startswith("_")}
-    view["accounts"] = [names(str(a)) for a in view.get("accounts") or []]
-    return view
-
-
-def _named_edges(edges: list[dict[str, Any]], pseudonymise: pseudonyms.Pseudonymise | None) -> list[dict[str, Any]]:
-    """The edges as stored, or for researchers as the exports write them: ends as pseudonyms, ids (``kind|source|
-    target``) rebuilt from them, shared links that name an account rewritten, raw account keys scrubbed."""
-    if pseudonymise is None:
-        return [{k: v for k, v in e.items() if not k.startswith("_")} for e in edges]
-    return pseudonyms.items({"edges": edges}, pseudonymise)["edges"]
+def _public(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if not k.startswith("_")}
 
 
 class NewVerdict(BaseModel):

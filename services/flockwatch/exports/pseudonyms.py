@@ -14,7 +14,7 @@ author ids, and stay):
 * **accounts**: ``key``; ``partners``; the keys of ``partner_kinds``; ``handle`` dropped.
 * **coordination_edges**: ``source``, ``target``; ``edge_id`` rebuilt from them (``kind|source|target``); URLs in
   the shared objects (:func:`edge_urls`).
-* **clusters**, **narratives**: ``accounts``.
+* **clusters**, **narratives**: ``accounts``; URLs in a cluster's shared objects (:func:`cluster_urls`).
 * **cascades**: the account (4th item) of each ``events`` row; the accounts named by ``resharer_history`` and
   ``early_resharer_history`` (their explanation re-rendered).
 * **alerts**: an ``author:``/``account:`` ``entity`` and evidence ``on`` (``author:platform:id``).
@@ -27,12 +27,12 @@ so a post quoting a known account key or ``@handle`` of an account in the export
 **URLs** name accounts too (``https://twitter.com/<handle>/status/1``, ``https://bsky.app/profile/<handle>/post/…``,
 ``https://mastodon.social/@<handle>/1``, ``https://www.reddit.com/user/<name>/…``, Bluesky CDN links holding the
 author's DID). :class:`AccountUrls` is the one rule for them, applied to posts, alerts and briefs here and to the
-API's post views, to narratives (their ``urls``) and to the objects coordination edges share: in every URL in every
-string (``url``, ``urls``, ``media[].url``, ``media_by_url.*.media_url``, ``source.uri``, evidence...) the segment
-or query value naming an account becomes the account's pseudonym when the account is known, else ``[withheld]``; the
-rest of the URL is kept, so a link naming no account still works. Left as they are: a post's ``text`` (and a
-narrative's ``representative_text``) and the ids of posts and cascades (:data:`URL_KEPT_FIELDS`: a Mastodon post's
-id is its ActivityPub URL, ``/users/<name>/statuses/<id>``, and the API finds posts by it).
+API's post views, to narratives (their ``urls``) and to the objects coordination edges and clusters share: in every
+URL in every string (``url``, ``urls``, ``media[].url``, ``media_by_url.*.media_url``, ``source.uri``, evidence...)
+the segment or query value naming an account becomes the account's pseudonym when the account is known, else
+``[withheld]``; the rest of the URL is kept, so a link naming no account still works. Left as they are: a post's
+``text`` (and a narrative's ``representative_text``) and the ids of posts and cascades (:data:`URL_KEPT_FIELDS`: a
+Mastodon post's id is its ActivityPub URL, ``/users/<name>/statuses/<id>``, and the API finds posts by it).
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ URL_KEPT_FIELDS = frozenset(
      "root_id", "root_key", "cascade_id", "representative_text", "representative_key"}
 )  # fmt: skip
 # The document kinds whose URLs the rule rewrites in every field but those: posts, the alerts and briefs that show
-# posts and their media, and narratives (their most shared links). Edges get :func:`edge_urls`.
+# posts and their media, and narratives (their most shared links). Edges and clusters: :data:`OBJECT_URLS`.
 URL_KINDS = frozenset({"posts", "alerts", "briefs", "narratives"})
 
 _URL_IN_TEXT = re.compile(r"(?i)\bhttps?://[^\s<>\"'`]+")
@@ -465,26 +465,73 @@ def items(
         rewrite = BY_KIND.get(kind)
         shown = [rewrite(d, names) if rewrite else _public(d) for d in values]
         # URLs first: the scrubber would turn a known ``/@handle`` into ``/@pseudonym`` but leave ``/users/handle``
-        if kind == "edges":
-            shown = [edge_urls(d, urls) for d in shown]
+        if (rewrite_urls := OBJECT_URLS.get(kind)) is not None:
+            shown = [rewrite_urls(d, urls) for d in shown]
         out[kind] = [scrub.deep(urls.deep(d) if kind in URL_KINDS else d) for d in shown]
     return out
+
+
+# Coordination kinds whose shared object is a post's id (the reshared or replied-to post): kept, as post ids are.
+POST_OBJECT_KINDS = frozenset({"co_retweet", "co_reply"})
+# One entry of an ``examples`` line: ``<source post>><target post> dt=<seconds>s <object>``.
+_EXAMPLE = re.compile(r"(?s)(?P<pair>\S+>\S+ dt=\S+ )(?P<object>.*)")
+_POST_KEY = re.compile(r"[a-z][a-z0-9_]*:(?!//)")  # ``platform:id``, not ``https://``
+
+
+def _object_urls(obj: str, kind: str | None, urls: AccountUrls) -> str:
+    """A shared object as a researcher may see it: a link (or a text holding links) rewritten, a post id kept.
+    ``kind`` None (a multi-kind cluster's examples): an object that reads as ``platform:id`` is taken for a post id."""
+    keep = kind in POST_OBJECT_KINDS if kind is not None else _POST_KEY.match(obj) is not None
+    return obj if keep else urls.text(obj)
+
+
+def _examples_urls(line: str, kind: str | None, urls: AccountUrls) -> str:
+    """An ``examples`` line (entries joined by `` | ``): each entry's object rewritten, its post ids kept."""
+    entries = []
+    for entry in line.split(" | "):
+        m = _EXAMPLE.fullmatch(entry)
+        entries.append(urls.text(entry) if m is None else m["pair"] + _object_urls(m["object"], kind, urls))
+    return " | ".join(entries)
 
 
 def edge_urls(doc: Mapping[str, Any], urls: AccountUrls) -> dict[str, Any]:
     """A coordination edge's shared objects as a researcher may see them: the object of each co-action (rows are
     ``[source post, target post, object, time, time]``; a co-shared link can name an account) and the ``examples``
-    line. The post ids in the rows stay, as posts' ids do everywhere (:data:`URL_KEPT_FIELDS`)."""
+    line. Post ids stay, as they do everywhere (:data:`URL_KEPT_FIELDS`): the rows' posts, and the objects of the
+    kinds that share a post (:data:`POST_OBJECT_KINDS`)."""
     out = dict(doc)
+    kind = str(out.get("kind") or "")
     rows = out.get("coactions")
     if isinstance(rows, list):
-        out["coactions"] = [_coaction_urls(row, urls) for row in rows]
+        out["coactions"] = [
+            [*row[:2], _object_urls(row[2], kind, urls), *row[3:]]
+            if isinstance(row, list) and len(row) > 2 and isinstance(row[2], str)
+            else row
+            for row in rows
+        ]
     if isinstance(out.get("examples"), str):
-        out["examples"] = urls.text(out["examples"])
+        out["examples"] = _examples_urls(out["examples"], kind, urls)
     return out
 
 
-def _coaction_urls(row: Any, urls: AccountUrls) -> Any:
-    if isinstance(row, list) and len(row) > 2 and isinstance(row[2], str):
-        return [*row[:2], urls.text(row[2]), *row[3:]]
-    return row
+def cluster_urls(doc: Mapping[str, Any], urls: AccountUrls) -> dict[str, Any]:
+    """A cluster snapshot's shared objects as a researcher may see them: ``top_content`` objects (each with its
+    kind) and the ``examples`` lines of its heaviest edges (kinds mixed: see :func:`_object_urls`)."""
+    out = dict(doc)
+    if isinstance(out.get("examples"), list):
+        out["examples"] = [_examples_urls(e, None, urls) if isinstance(e, str) else e for e in out["examples"]]
+    if isinstance(out.get("top_content"), list):
+        out["top_content"] = [
+            {**c, "object": _object_urls(c["object"], str(c.get("kind") or ""), urls)}
+            if isinstance(c, Mapping) and isinstance(c.get("object"), str)
+            else c
+            for c in out["top_content"]
+        ]
+    return out
+
+
+# The document kinds whose shared objects hold links: rewritten field by field, post ids kept.
+OBJECT_URLS: dict[str, Callable[[Mapping[str, Any], AccountUrls], dict[str, Any]]] = {
+    "edges": edge_urls,
+    "clusters": cluster_urls,
+}

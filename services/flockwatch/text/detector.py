@@ -204,12 +204,11 @@ class Mlp:
         logits = np.asarray(h, dtype=np.float64).ravel()
         if split is None:
             return logits, None
-        # d logit / d pre-activation, back from the output to the first layer (small matrices: cheap).
-        d = np.tile(self.layers[-1][0].ravel(), (len(h0), 1))
-        for k in range(len(self.layers) - 2, -1, -1):
-            d = d * (pres[k] > 0)
-            if k > 0:
-                d = _rows_times(d, np.ascontiguousarray(self.layers[k][0].T))
+        # d logit / d pre-activation, back from the output (the last pre-activation is the logit) to the first
+        # layer: small matrices, cheap.
+        d = np.ones((len(h0), 1), dtype=np.float32)
+        for k in range(len(self.layers) - 1, 0, -1):
+            d = _rows_times(d, np.ascontiguousarray(self.layers[k][0].T)) * (pres[k - 1] > 0)
         w1, b1 = self.layers[0]
         tail = h0[:, split:]
         style = tail.astype(np.float64) * _rows_times(d, np.ascontiguousarray(w1[split:].T))

@@ -607,6 +607,9 @@ def test_researchers_see_post_urls_without_the_handles_they_name(setup: Any) -> 
     store.engine.docs[IndexKind.narratives]["n-1"]["urls"] = ["https://twitter.com/handle_u1/status/1"]
     edge = store.engine.docs[IndexKind.coordination_edges]["e1"]
     edge["coactions"][0][2] = "https://x.com/stranger/status/4"
+    for window in store.engine.docs[IndexKind.clusters].values():
+        window["examples"] = ["twitter:1>twitter:2 dt=+1s https://x.com/stranger/status/4"]
+        window["top_content"] = [{"kind": "co_link", "object": "https://x.com/stranger/status/4", "coactions": 2}]
     analyst = client.get(f"{API}/posts/twitter:1", headers=auth(keys["analyst"])).json()
     assert analyst["url"] == doc["url"] and analyst["urls"] == doc["urls"]  # as stored
 
@@ -634,6 +637,10 @@ def test_researchers_see_post_urls_without_the_handles_they_name(setup: Any) -> 
     assert narrative["urls"] == [f"https://twitter.com/{u1}/status/1"]
     cluster = client.get(f"{API}/clusters/c1", headers=auth(keys["researcher"])).json()
     assert cluster["edges"][0]["coactions"][0][2] == "https://x.com/[withheld]/status/4"
+    assert {w["top_content"][0]["object"] for w in cluster["windows"]} == {"https://x.com/[withheld]/status/4"}
+    assert {w["examples"][0] for w in cluster["windows"]} == {
+        "twitter:1>twitter:2 dt=+1s https://x.com/[withheld]/status/4"
+    }
     exports = [
         client.get(f"{API}/exports/posts?format={fmt}", headers=auth(keys["researcher"])).text
         for fmt in ("csv", "jsonl")

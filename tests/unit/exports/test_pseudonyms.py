@@ -331,3 +331,38 @@ def test_narrative_links_and_the_links_coordination_edges_share_name_no_handle()
         ["twitter:p3", "twitter:p4", "#tag", 3.0, 4.0],
     ]
     assert e["examples"] == f"twitter:p1>twitter:p2 dt=+1s https://twitter.com/{me}/status/9"
+
+
+def test_post_ids_in_edges_and_clusters_stay_findable_while_their_links_are_rewritten() -> None:
+    """A co-retweet's object is the reshared post's id, and a Mastodon post id is a URL naming its author: ids
+    stay as they are everywhere (the API finds posts by them); links and texts get the URL rule."""
+    toot = "mastodon:https://mastodon.social/users/bob/statuses/1"
+    link = f"https://twitter.com/{HANDLES[0]}/status/9"
+    me = fake_pseudonym(ACCOUNTS[0])
+    edge = {
+        "kind": "co_retweet",
+        "source": ACCOUNTS[0],
+        "target": ACCOUNTS[1],
+        "coactions": [["twitter:p1", toot, toot, 1.0, 2.0]],
+        "examples": f"twitter:p1>{toot} dt=+1s {toot}",
+    }
+    cluster = {
+        "cluster_id": "c1",
+        "kind": "multi",
+        "accounts": ACCOUNTS[:2],
+        "examples": [f"{toot}>twitter:p2 dt=-3s {link} | twitter:p5>twitter:p6 dt=+1s {toot}", "not an example"],
+        "top_content": [{"kind": "co_link", "object": link, "coactions": 3}, {"kind": "co_retweet", "object": toot}],
+    }
+    post = case_items()["posts"][0]
+    out = pseudonyms.items({"edges": [edge], "clusters": [cluster]}, fake_pseudonym, learn_from={"posts": [post]})
+    [e], [c] = out["edges"], out["clusters"]
+    assert e["coactions"] == [["twitter:p1", toot, toot, 1.0, 2.0]] and e["examples"] == edge["examples"]
+    assert c["examples"] == [
+        f"{toot}>twitter:p2 dt=-3s https://twitter.com/{me}/status/9 | twitter:p5>twitter:p6 dt=+1s {toot}",
+        "not an example",
+    ]
+    assert c["top_content"] == [
+        {"kind": "co_link", "object": f"https://twitter.com/{me}/status/9", "coactions": 3},
+        {"kind": "co_retweet", "object": toot},
+    ]
+    assert c["accounts"] == [fake_pseudonym(a) for a in ACCOUNTS[:2]]

@@ -49,7 +49,7 @@ def _gradient_times_input(mlp: Mlp, row: np.ndarray) -> np.ndarray:
     return np.asarray(grad / mlp.scale * (row - mlp.mean))
 
 
-@pytest.mark.parametrize("sizes", [[12, 7, 1], [12, 9, 5, 1], [30, 16, 1]])
+@pytest.mark.parametrize("sizes", [[12, 1], [12, 7, 1], [12, 9, 5, 1], [30, 16, 1]])
 def test_attributions_equal_gradient_times_input(sizes: list[int]) -> None:
     rng = np.random.default_rng(len(sizes) * 100 + sizes[0])
     members = [_mlp(rng, sizes) for _ in range(3)]
