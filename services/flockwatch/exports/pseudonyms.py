@@ -464,9 +464,9 @@ def items(
     for kind, values in materialised.items():
         rewrite = BY_KIND.get(kind)
         shown = [rewrite(d, names) if rewrite else _public(d) for d in values]
-        # URLs first: the scrubber would turn a known ``/@handle`` into ``/@pseudonym`` but leave ``/users/handle``
         if (rewrite_urls := OBJECT_URLS.get(kind)) is not None:
             shown = [rewrite_urls(d, urls) for d in shown]
+        # URLs first: the scrubber would turn a known ``/@handle`` into ``/@pseudonym`` but leave ``/users/handle``
         out[kind] = [scrub.deep(urls.deep(d) if kind in URL_KINDS else d) for d in shown]
     return out
 
