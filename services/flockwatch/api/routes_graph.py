@@ -31,10 +31,8 @@ def get_narrative(
         raise HTTPException(404, f"no narrative {narrative_id}")
     pseudonymise = ctx.pseudonyms(who)
     earliest = earliest_posts(ctx.store, narrative_id)
-    if pseudonymise is None:
-        view = _public(doc)
-    else:  # as exports show it: members as pseudonyms, links naming accounts rewritten, raw handles scrubbed
-        view = pseudonyms.items({"narratives": [doc]}, pseudonymise, learn_from={"posts": earliest})["narratives"][0]
+    # For researchers as exports show it: members as pseudonyms, links naming accounts rewritten, raw handles scrubbed.
+    view = pseudonyms.items({"narratives": [doc]}, pseudonymise, learn_from={"posts": earliest})["narratives"][0]
     view["accounts"] = list(view.get("accounts") or [])[:MAX_LIMIT]
     view["timeline"] = narrative_volume(ctx.store, narrative_id, interval)
     view["earliest_posts"] = post_views(earliest, ctx.names(who), who.role)
@@ -78,20 +76,14 @@ def get_cluster(
     members = sorted({str(a) for w in windows for a in w.get("accounts") or []})
     between = edges_between(ctx.store, members, edges)
     ctx.audit.append(who.name, who.role.value, "get_cluster", cluster_id)
-    if pseudonymise is None:
-        shown = {"clusters": [_public(w) for w in windows], "edges": [_public(e) for e in between]}
-    else:  # as exports show them: accounts as pseudonyms, shared links naming accounts rewritten, raw keys scrubbed
-        shown = pseudonyms.items({"clusters": windows, "edges": between}, pseudonymise)
+    # For researchers as exports show them: accounts as pseudonyms, links naming accounts rewritten, raw keys scrubbed.
+    shown = pseudonyms.items({"clusters": windows, "edges": between}, pseudonymise)
     return {
         "cluster_id": cluster_id,
         "accounts": [names(a) for a in members],
         "windows": shown["clusters"],
         "edges": shown["edges"],
     }
-
-
-def _public(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if not k.startswith("_")}
 
 
 class NewVerdict(BaseModel):

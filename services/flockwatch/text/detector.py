@@ -233,8 +233,8 @@ class MlpEnsemble:
         """Mean logits and, given ``split``, mean attributions (gradient × input is linear in the gradient)."""
         runs = [m.run(x, split) for m in self.members]
         logits = np.asarray(np.mean([r[0] for r in runs], axis=0))
-        parts = [r[1] for r in runs if r[1] is not None]
-        if not parts:
+        parts = [a for _, a in runs if a is not None]  # all of them given ``split``, none without
+        if split is None:
             return logits, None
         return logits, Attribution(
             np.mean([p.embedding for p in parts], axis=0), np.mean([p.style for p in parts], axis=0)
@@ -626,7 +626,7 @@ class TextDetector:
         start = self.layers * DIM  # the style features follow the embedding columns
         out = []
         for r, top in enumerate(self.ngram.top_ngrams(grams)):
-            style = attribution.style[r, : len(STYLE_FEATURES)]
+            style = attribution.style[r]  # the style columns only (Mlp.run's split)
             order = np.argsort(-style)[:3]
             named = [f"{STYLE_FEATURES[j]}={x[r, start + j]:.2f}" for j in order if style[j] > 0]
             gram_text = ", ".join(repr(g) for g, _ in top) or "none"
