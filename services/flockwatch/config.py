@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     # that has delivered nothing for this long stop holding the others back (flockwatch.stages.ordered_merge):
     # longer than any mid-stream pause between partitions, short enough for the end of a stream.
     merge_idle_s: float = 3.0
+    # The text stage's narrative index keeps two generations of this many copy forms (about 11 KiB each:
+    # bench/narrative_memory.py) and forgets a narrative silent for two generations (flockwatch.text.narratives).
+    narrative_generation_forms: int = Field(default=50_000, ge=1)
     # A `flockwatch worker` with an instance id is a static group member: restarted under the same id, it gets its
     # partitions back at once instead of after the session timeout. Unique per worker of a stage (a systemd unit
     # or pod name); two live workers with one id fence each other out. Empty: a dynamic member.

@@ -72,10 +72,12 @@ def build_stage(name: str, settings: Settings, wait_s: float | None = SETTINGS_B
     if name == normalize.STAGE:
         return NormalizeStage()
     if name == text.STAGE:
-        from flockwatch.text.narratives import NarrativeIndex
+        from flockwatch.text.narratives import NarrativeConfig, NarrativeIndex
 
         folder = narrative_state_dir(settings)
-        return TextScoreStage(text_detector(settings), NarrativeIndex.load(folder, track_stats=False), folder)
+        forgetting = NarrativeConfig(generation_forms=settings.narrative_generation_forms)
+        narratives = NarrativeIndex.load(folder, forgetting, track_stats=False)
+        return TextScoreStage(text_detector(settings), narratives, folder)
     if name == media.STAGE:
         from flockwatch.adapters.media_scorer import build_scorer
 

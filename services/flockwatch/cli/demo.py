@@ -91,6 +91,11 @@ def wait_for_stages(
     return True
 
 
+def stage_lags(settings: Settings, stages: Sequence[str] = STAGES) -> dict[str, int]:
+    """Messages each stage has not yet committed, by stage: what a timeout names, so a stall says where it is."""
+    return {name: group_lag(settings, group_id(settings, name), STAGE_INPUTS[name]) for name in stages}
+
+
 def worker_plan(stages: Sequence[str], workers: int) -> dict[str, int]:
     """Workers per stage when each stage that scales out gets ``workers`` (single-writer stages get one). More
     workers than topic partitions would idle: the caller sizes the partitions."""
@@ -179,7 +184,8 @@ def run_demo(
     with stage_processes(settings, workers=worker_plan(STAGES, workers)) as running:
         report = replay(settings, dataset, path, limit=limit, rate=rate, speed=speed, on_progress=on_progress)
         if not wait_for_stages(settings, timeout_s=600, exited=running.exited):
-            raise TimeoutError("stages did not catch up within 10 minutes; see `flockwatch status`")
+            lags = ", ".join(f"{name} {lag}" for name, lag in stage_lags(settings).items())
+            raise TimeoutError(f"stages did not catch up within 10 minutes (messages not yet committed: {lags})")
     store.engine.refresh(IndexKind.posts)
     return DemoSummary(
         dataset=dataset,

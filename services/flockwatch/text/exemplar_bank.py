@@ -63,6 +63,10 @@ class ExemplarBank:
         row = int(rows[0, 0])
         return None if row < 0 else (self.ids[row], float(sims[0, 0]))
 
+    def vector(self, row: int) -> NDArray[np.float32]:
+        """The vector added at ``row``."""
+        return np.asarray(self._index.reconstruct(row), dtype=np.float32)
+
     def vectors(self) -> NDArray[np.float32]:
         """Every vector, in the order added (what a snapshot saves and ``add`` replays)."""
         if not self.ids:

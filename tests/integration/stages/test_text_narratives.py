@@ -23,7 +23,7 @@ from flockwatch.store import Store, open_store
 from flockwatch.store.documents import IndexKind
 from flockwatch.text.canonical import canonical_text, copy_form
 from flockwatch.text.detector import shared_detector, stored_threshold
-from flockwatch.text.narratives import NarrativeIndex
+from flockwatch.text.narratives import NarrativeConfig, NarrativeIndex
 from flockwatch.text.rollup import AccountPosts, account_document, narrative_document, summarize_posts
 from flockwatch.topics import Topic
 from flockwatch.workers import build_stage, group_id, narrative_state_dir, run_until_caught_up
@@ -90,19 +90,35 @@ def same_time(a: str | None, b: str | None) -> bool:
     return datetime.fromisoformat(a.replace("Z", "+00:00")) == datetime.fromisoformat(b.replace("Z", "+00:00"))
 
 
-def test_narratives_on_the_stream(settings: Settings, tmp_path: Path) -> None:
-    settings = settings.model_copy(update={"state_dir": tmp_path})
+def restarted_text_worker(settings: Settings) -> tuple[int, Recording, Recording]:
+    """N IRA posts normalised, then a text worker that stops after one batch and a new one (a restart) that loads
+    the persisted state: (posts normalised, first worker, second worker)."""
     assert replay(settings, "ira_2016", limit=N).produced == N
     n_posts = run_until_caught_up("normalize", settings)["normalized"]
-
-    # A worker that stops after one batch, then a new one (a restart) that loads the persisted state.
     first = text_stage(settings)
     run_text(settings, first, stop_after=1)
     assert len(first.batches) == 1 and (narrative_state_dir(settings) / "journal.jsonl").exists()
     second = text_stage(settings)
     run_text(settings, second)
+    assert len(first.scores) + len(second.scores) == n_posts
+    return n_posts, first, second
+
+
+def uninterrupted(workers: Sequence[Recording], config: NarrativeConfig) -> list[tuple[str, str | None, Any]]:
+    """(post key, narrative id, how) of one index, never restarted, fed the batches the workers processed."""
+    reference = NarrativeIndex(config, track_stats=False)
+    expected = []
+    for batch in (b for w in workers for b in w.batches):
+        for out in score_batch(batch, shared_detector(), narratives=reference).out:
+            ts = TextScore.model_validate_json(out.value)
+            expected.append((ts.post_key, ts.narrative_id, ts.narrative_how))
+    return expected
+
+
+def test_narratives_on_the_stream(settings: Settings, tmp_path: Path) -> None:
+    settings = settings.model_copy(update={"state_dir": tmp_path})
+    n_posts, first, second = restarted_text_worker(settings)
     scores = first.scores + second.scores
-    assert len(scores) == n_posts
     # Every probability the model gave comes with its uncertainty, a range holding the score; no other has one.
     modelled = [s for s in scores if any(e.signal == "model.machine_probability" for e in s.evidence)]
     assert modelled and all(
@@ -118,13 +134,8 @@ def test_narratives_on_the_stream(settings: Settings, tmp_path: Path) -> None:
     assert hows.count("exact") + hows.count("near_copy") >= 5, hows  # IRA reposts the same texts
 
     # The restart changed nothing: one uninterrupted index fed the same batches gives the same ids.
-    reference = NarrativeIndex(track_stats=False)
-    expected = []
-    for batch in first.batches + second.batches:
-        for out in score_batch(batch, shared_detector(), narratives=reference).out:
-            ts = TextScore.model_validate_json(out.value)
-            expected.append((ts.post_key, ts.narrative_id, ts.narrative_how))
-    assert [(s.post_key, s.narrative_id, s.narrative_how) for s in scores] == expected
+    config = NarrativeConfig(generation_forms=settings.narrative_generation_forms)
+    assert [(s.post_key, s.narrative_id, s.narrative_how) for s in scores] == uninterrupted([first, second], config)
     # ... and some posts after the restart joined narratives born before it.
     before = {s.narrative_id for s in first.scores if s.narrative_how == "new"}
     assert any(s.narrative_id in before and s.narrative_how != "new" for s in second.scores)
@@ -213,3 +224,17 @@ def test_narratives_on_the_stream(settings: Settings, tmp_path: Path) -> None:
     table = CliRunner().invoke(app, ["top", "accounts", "--min-scored", "1", "-n", "5"], env=env)
     assert table.exit_code == 0 and "score" in table.output.splitlines()[0], table.output
     assert len(table.output.splitlines()) == 1 + min(5, sum(d["machine_n_scored"] >= 1 for d in accounts.values()))
+
+
+def test_narratives_on_the_stream_through_generations(settings: Settings, tmp_path: Path) -> None:
+    # Generations of 150 copy forms: the 600 posts pass through several, so the index forgets, and the restart
+    # finds one half full. The restarted worker still answers as one that never stopped.
+    settings = settings.model_copy(update={"state_dir": tmp_path, "narrative_generation_forms": 150})
+    _, first, second = restarted_text_worker(settings)
+    scores = first.scores + second.scores
+    config = NarrativeConfig(generation_forms=150)
+    assert [(s.post_key, s.narrative_id, s.narrative_how) for s in scores] == uninterrupted([first, second], config)
+    forms = {copy_form(canonical_text(p.text)) for p in expected_posts("ira_2016", N).values()} - {""}
+    assert len(forms) > 2 * 150  # more than two generations hold
+    assert second.inner.narratives is not None and second.inner.narratives.forms <= 2 * 150
+    assert any(s.narrative_how in ("exact", "near_copy", "paraphrase") for s in second.scores)

@@ -7,14 +7,11 @@ import re
 import pytest
 
 import bench.narrative_bank as narrative_bank
+from tests.unit.bench.sections import written_section
 
 
 def test_a_small_run_times_both_banks_and_compares_their_decisions(monkeypatch: pytest.MonkeyPatch) -> None:
-    written: list[tuple[str, str, str]] = []
-    monkeypatch.setattr(narrative_bank, "write_section", lambda *a: written.append(a))
-    monkeypatch.setattr("sys.argv", ["narrative_bank.py", "--rows", "3000", "--runs", "1"])
-    narrative_bank.main()
-    [(name, command, body)] = written
+    name, command, body = written_section(monkeypatch, narrative_bank, "--rows", "3000", "--runs", "1")
     assert name == "Narrative exemplar bank" and command == "bench/narrative_bank.py --rows 3000 --runs 1"
     assert "of the first 3,000 IRA 2016 rows" in body
     assert len(re.findall(r"^\| (exact|HNSW)", body, flags=re.M)) == 2
