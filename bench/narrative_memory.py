@@ -40,6 +40,7 @@ from flockwatch.text.canonical import copy_form  # noqa: E402
 from flockwatch.text.narratives import DIM, NarrativeConfig, NarrativeIndex  # noqa: E402
 
 SAMPLES = 20
+BATCH = 200  # posts per text-stage batch (its journal lines are written and dropped after each)
 
 
 def rss_mib() -> float:
@@ -61,8 +62,9 @@ def child(rows: int, generation_forms: int | None) -> dict[str, Any]:
     for i, text in enumerate(posts):
         long_enough = len(copy_form(text).split()) >= config.min_paraphrase_words
         index.assign(text, vecs[i] if long_enough else None, item_id=str(i))
+        if (i + 1) % BATCH == 0:
+            index._changes.clear()  # what the stage's commit() writes out after each batch
         if (i + 1) % step == 0 or i + 1 == len(posts):
-            index._changes.clear()  # what commit() would have written out
             samples.append((i + 1, index.forms, index.exemplars, round(rss_mib() - start, 1)))
     return {"samples": samples, "ms_per_post": (time.perf_counter() - t0) * 1000 / len(posts)}
 

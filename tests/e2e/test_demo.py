@@ -156,6 +156,9 @@ THIRD_PARTY_NOISE = re.compile(
 )
 
 
+KAFKA_ERROR = re.compile(r"^(ERROR|CRITICAL):kafka\.")
+
+
 # Not marked `store`: what the model libraries print does not depend on the engine, so the Elasticsearch leg skips it.
 def test_demo_output_carries_no_third_party_noise(tmp_path: Path) -> None:
     """A first run (empty model cache: MiniLM is exported to ONNX, which makes torch, transformers and onnxruntime
@@ -178,7 +181,9 @@ def test_demo_output_carries_no_third_party_noise(tmp_path: Path) -> None:
         assert "Flockwatch demo: ira_2016" in done.stdout
         assert any((tmp_path / "models").rglob("*.onnx")), "the model cache was not exercised"
         lines = output.splitlines()
-        noise = [i for i, line in enumerate(lines) if THIRD_PARTY_NOISE.search(line)]
+        # The Kafka client's own errors are shown by design (flockwatch.cli.quiet: they are about the deployment);
+        # kafka-python's IO loop logs one now and then when a connection closes mid-read.
+        noise = [i for i, line in enumerate(lines) if THIRD_PARTY_NOISE.search(line) and not KAFKA_ERROR.match(line)]
         # Each noisy line with what follows it: a library's ERROR is only diagnosable with its traceback.
         assert not noise, "\n---\n".join("\n".join(lines[i : i + 25]) for i in noise)
     finally:

@@ -791,8 +791,9 @@ def test_replay_and_workers(pipeline: PipelineRun) -> None:
     assert w["rollups"]["consumed"] == messages and w["rollups"]["accounts_updated"] >= len(authors)
     # Graph and rollups write an account each batch it changes, so how often depends on how the posts fell into
     # batches (the text stage's ordered merge releases its partitions in parts); that every author got exactly one
-    # account document is checked in the store below.
-    assert w["graph"]["posts"] == posts and w["graph"]["accounts_written"] >= len(authors)
+    # account document is checked in the store below. The graph counts a batch's distinct posts, so a repeat that
+    # lands in another batch than its first copy counts again: every post once at least, no message twice.
+    assert posts <= w["graph"]["posts"] <= messages and w["graph"]["accounts_written"] >= len(authors)
     assert (w["alerts"]["posts"], w["alerts"]["duplicate_posts"]) == (posts, messages - posts)
     store = open_store(pipeline.settings)
     assert store.engine.count(IndexKind.posts) == posts  # replayed twice, stored once

@@ -184,7 +184,10 @@ def run_demo(
     with stage_processes(settings, workers=worker_plan(STAGES, workers)) as running:
         report = replay(settings, dataset, path, limit=limit, rate=rate, speed=speed, on_progress=on_progress)
         if not wait_for_stages(settings, timeout_s=600, exited=running.exited):
-            lags = ", ".join(f"{name} {lag}" for name, lag in stage_lags(settings).items())
+            try:
+                lags = ", ".join(f"{name} {lag}" for name, lag in stage_lags(settings).items())
+            except Exception as exc:  # Kafka itself may be what stalled: the timeout must still be reported
+                lags = f"Kafka did not say: {exc}"
             raise TimeoutError(f"stages did not catch up within 10 minutes (messages not yet committed: {lags})")
     store.engine.refresh(IndexKind.posts)
     return DemoSummary(

@@ -265,12 +265,9 @@ class NarrativeIndex:
         result = result or self._match(form, key, embedding)
         nid = result.narrative_id
         assert nid is not None
-        if self.track_stats and nid not in self.stats:
+        if self.track_stats and not replayed and nid not in self.stats:
             self.stats[nid] = NarrativeStats(nid, (raw if raw is not None else normalized)[:1000])
-        # A narrative whose exemplars only the previous generation holds takes them along (read before a
-        # rotation drops that generation).
-        previous = self._previous
-        carried = previous.exemplars_of(nid) if previous and nid not in self._current.exemplar_rows else []
+        before = self._generations  # newest first; this post's form may start a new generation
         if key not in self._current.exact:
             # New, or held only by the previous generation: (re)written into the current one, as it first was.
             how, sim = (first[1], first[2]) if first is not None else (result.how, result.similarity)
@@ -278,7 +275,10 @@ class NarrativeIndex:
             self._log(change)
             self._apply(change)
         if nid not in self._current.exemplar_rows:
-            for vec in carried:
+            # Its exemplars come along from the newest older generation holding them (one this post's form just
+            # pushed out included), before the post banks its own.
+            source = next((g for g in before if g is not self._current and nid in g.exemplar_rows), None)
+            for vec in source.exemplars_of(nid) if source is not None else ():
                 self._add_logged_exemplar(nid, vec)
         if (
             embedding is not None
@@ -417,7 +417,9 @@ class NarrativeIndex:
         """A saved state (snapshot, then the journal), or an empty index when ``folder`` holds none.
 
         A saved config wins over ``config``, except ``generation_forms``: how much to keep is the caller's
-        choice (a changed size moves where later rotations fall, nothing already assigned)."""
+        choice whenever a ``config`` is given (``NarrativeConfig()`` included, which keeps everything). A changed
+        size applies to the journal's lines too, so rotations since the snapshot can fall elsewhere than they
+        did before the restart, and a smaller size can drop forms the old run still held."""
         meta_path = folder / "narratives.json"
         index = cls(config, track_stats=track_stats)
         if meta_path.exists():

@@ -62,6 +62,23 @@ def test_an_active_narrative_keeps_its_id_and_its_exemplars() -> None:
     assert index.assign(EDITED, None).narrative_id == founded.narrative_id
 
 
+def test_exemplars_survive_when_the_post_that_starts_a_generation_banks_one() -> None:
+    # Generations of two: the third near copy starts a new generation and banks its own exemplar; the
+    # campaign's first exemplar must still come along, or a paraphrase of the founding post would be lost.
+    index = NarrativeIndex(NarrativeConfig(generation_forms=2), track_stats=False)
+    founded = index.assign(CAMPAIGN, VEC, item_id="a")
+    index.assign(EDITED, unit(20), item_id="e")
+    third = canonical_text("They are hiding the real vote counts in three swing states tonight retweet")
+    assert index.assign(third, unit(21), item_id="t").narrative_id == founded.narrative_id
+    index.assign(third, None, item_id="t2")
+    for n in range(2):
+        index.assign(filler(n), unit(n), item_id=f"p{n}")
+    got = index.assign(
+        canonical_text("Tonight the true swing state vote totals are being hidden from all"), PARAPHRASE_VEC
+    )
+    assert (got.narrative_id, got.how) == (founded.narrative_id, "paraphrase")
+
+
 def silent_for_two_generations() -> tuple[NarrativeIndex, str]:
     index = NarrativeIndex(GEN, track_stats=False)
     founded = index.assign(CAMPAIGN, VEC, item_id="c0")
@@ -111,7 +128,8 @@ def test_restarts_answer_as_the_uninterrupted_run(
     picks: list[tuple[int, bool]], restarts: set[int], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     # Repeated posts (same key) among new ones, with and without embeddings, across rotations.
-    posts = [(POOL[p], unit(p) if with_vec else None, f"k{p}-{i % 3}") for i, (p, with_vec) in enumerate(picks)]
+    # Texts share one of four vectors, so paraphrase matches (and carried exemplars) decide answers too.
+    posts = [(POOL[p], unit(p % 4) if with_vec else None, f"k{p}-{i % 3}") for i, (p, with_vec) in enumerate(picks)]
     assert run(posts, tmp_path_factory.mktemp("state"), restarts) == run(posts, None, set())
 
 
