@@ -235,9 +235,6 @@ class NarrativeIndex:
         self._last_minhash = (form, mh)
         return mh
 
-    def _holding(self, key: str) -> _Generation | None:
-        return next((g for g in self._generations if key in g.exact), None)
-
     def assign(
         self,
         normalized: str,
@@ -258,11 +255,15 @@ class NarrativeIndex:
         if not form:
             return Assignment(None, "empty", 0.0)
         key = text_key(form)
-        held = self._holding(key)
+        held = next((g for g in self._generations if key in g.exact), None)
         first = held.first[key] if held is not None else None
         replayed = item_id is not None and first is not None and first[0] == item_id
-        result = Assignment(held.exact[key], first[1], first[2]) if held and first and replayed else None
-        result = result or self._match(form, key, embedding)
+        if held is None or first is None:
+            result = self._match(form, embedding)
+        elif replayed:
+            result = Assignment(held.exact[key], first[1], first[2])
+        else:
+            result = Assignment(held.exact[key], "exact", 1.0)
         nid = result.narrative_id
         assert nid is not None
         if self.track_stats and not replayed and nid not in self.stats:
@@ -319,10 +320,8 @@ class NarrativeIndex:
         first = (str(change["i"]), change["h"], float(change["s"]))
         self._current.add_form(key, str(change["n"]), first, self._minhash(str(change["f"])))
 
-    def _match(self, form: str, key: str, embedding: NDArray[np.float32] | None) -> Assignment:
-        held = self._holding(key)
-        if held is not None:
-            return Assignment(held.exact[key], "exact", 1.0)
+    def _match(self, form: str, embedding: NDArray[np.float32] | None) -> Assignment:
+        """A form no generation holds: a near copy, a paraphrase, or a new narrative."""
         mh = self._minhash(form)
         best: tuple[float, str] | None = None
         for gen in self._generations:
