@@ -34,7 +34,6 @@ Every burst states its baseline (share and posts/hour expected at that share), o
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -616,7 +615,7 @@ def detect_bursts(
 # --- streaming ----------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Ewma:
     """Exponentially weighted mean and variance of an entity's count per bin."""
 
@@ -641,7 +640,8 @@ class Ewma:
         return (x - self.mean) / scale
 
 
-@dataclass
+# Slots and a list, not a deque (632 bytes empty): a stream holds one of these per hashtag and URL it has seen.
+@dataclass(slots=True)
 class _Entity:
     hist_r: float = 0.0  # decayed count over closed bins
     last_bin: int = -1  # last closed bin this state accounts for
@@ -653,7 +653,7 @@ class _Entity:
     run_p0: float = 0.0  # the baseline share when the run began
     open_r: int = 0  # posts in the open bin
     ewma: Ewma | None = None
-    keys: deque[tuple[int, str]] = field(default_factory=deque)
+    keys: list[tuple[int, str]] = field(default_factory=list)  # at most keep_post_keys, oldest first
 
     def reset_run(self) -> None:
         self.delta = math.inf
@@ -841,7 +841,7 @@ class BurstTracker:
             if self.config.keep_post_keys:
                 ent.keys.append((b, key))
                 if len(ent.keys) > self.config.keep_post_keys:
-                    ent.keys.popleft()
+                    del ent.keys[0]
             self.touched.add(name)
         return on_time
 

@@ -5,7 +5,8 @@ State, all in memory and bounded:
 - a :class:`~flockwatch.alerts.bursts.BurstTracker` over every entity a post carries (hashtags,
   canonical URLs, media, narratives, author clusters, watched entities);
 - a join cache of recent posts and their scores by post key (scores may arrive before or after the
-  post), so a rule sees a post's text score, media scores, watchlist hits and cluster together;
+  post), so a rule sees a post's text score, media scores, watchlist hits and cluster together; it keeps
+  what the rules read of a post (:class:`PostFacts`, under 1 KB), not the post itself (5-7 KB);
 - the alert book: the latest alert per (rule, entity), for dedupe and suppression; past ``max_book``
   entries the least recently active tenth goes (a later match on one of them raises a new alert).
 
@@ -32,7 +33,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from flockwatch.alerts.bursts import Burst, BurstTracker, entity_type
 from flockwatch.alerts.rules import AlertsConfig, Rule, severity_rank
@@ -104,13 +105,48 @@ class MediaSighting:
     detail: str = ""
 
 
-@dataclass
+class MediaRef(NamedTuple):
+    sha256: str | None
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class PostFacts:
+    """What the rules, their evidence and an alert's links read of a post: the join cache holds this for each of
+    its (up to ``max_contexts``) posts, not the post."""
+
+    key: str
+    created_at: datetime
+    platform: str
+    author_id: str
+    author_handle: str | None
+    language: str | None
+    media: tuple[MediaRef, ...]
+    entities: tuple[str, ...]  # post_entities
+    cascade: str | None  # cascade_of
+
+    @classmethod
+    def of(cls, post: Post) -> PostFacts:
+        return cls(
+            post.key,
+            post.created_at,
+            post.platform,
+            post.author.id,
+            post.author.handle,
+            post.language,
+            tuple(MediaRef(m.sha256, m.url) for m in post.media),
+            tuple(post_entities(post)),
+            cascade_of(post),
+        )
+
+
+@dataclass(slots=True)
 class PostContext:
     """A post and everything known about it so far (scores may arrive before the post)."""
 
     key: str
     created_at: datetime
-    post: Post | None = None
+    post: PostFacts | None = None
     machine_score: float | None = None
     text_model: str | None = None
     narrative_id: str | None = None
@@ -128,7 +164,7 @@ class PostContext:
         return list(dict.fromkeys(out))
 
     def entities(self) -> list[str]:
-        out = [e for e in post_entities(self.post) if not e.startswith("media:")] if self.post is not None else []
+        out = [e for e in self.post.entities if not e.startswith("media:")] if self.post is not None else []
         out += self.media_entities()
         if self.narrative_id:
             out.append("narrative:" + self.narrative_id)
@@ -410,7 +446,7 @@ class AlertEngine:
             if ctx.post is not None:
                 counts["duplicate_posts"] += 1
                 return None
-            ctx.post = item
+            ctx.post = PostFacts.of(item)
             ctx.created_at = item.created_at
             ctx.watch = list(watch.get(item.key, ()))
             ctx.clusters = list(clusters.get(post_key(item.platform, item.author.id), ()))
@@ -566,7 +602,7 @@ class AlertEngine:
                         when=post.created_at,
                         post_keys=[post.key],
                         evidence=evidence,
-                        summary=f"{rule.name}: {label}: post {post.key} by @{post.author.handle or post.author.id} "
+                        summary=f"{rule.name}: {label}: post {post.key} by @{post.author_handle or post.author_id} "
                         f"({fired})",
                         contexts=[ctx],
                         watch=watched,
@@ -589,7 +625,7 @@ class AlertEngine:
         elif g == "cluster":
             keys = ["cluster:" + c for c in ctx.clusters]
         elif g == "author":
-            keys = [f"author:{post.platform}:{post.author.id}"]
+            keys = [f"author:{post.platform}:{post.author_id}"]
         elif g == "media":
             # Each item judged on its own score: a post's other, unmatched picture is not a known fake too.
             scored = {m.entity: m for m in ctx.media.values()}
@@ -599,12 +635,11 @@ class AlertEngine:
                 for k in ctx.media_entities()
             ]  # fmt: skip
         elif g == "cascade":
-            cascade = cascade_of(post)
-            keys = ["cascade:" + cascade] if cascade else []
+            keys = ["cascade:" + post.cascade] if post.cascade else []
         elif g == "hashtag":
-            keys = [e for e in post_entities(post) if e.startswith("hashtag:")]
+            keys = [e for e in post.entities if e.startswith("hashtag:")]
         elif g == "url":
-            keys = [e for e in post_entities(post) if e.startswith("url:")]
+            keys = [e for e in post.entities if e.startswith("url:")]
         else:
             keys = ["rule:" + rule.name]
         return [(k, base, None) for k in keys]
@@ -640,7 +675,7 @@ class AlertEngine:
                 Evidence(
                     signal="coordinated",
                     score=1.0,
-                    on=f"author:{post.platform}:{post.author.id}",
+                    on=f"author:{post.platform}:{post.author_id}",
                     detail=f"author in coordinated cluster(s) {', '.join(ctx.clusters[:5])}",
                 )
             )
@@ -766,10 +801,8 @@ class AlertEngine:
                 entry.narratives[ctx.narrative_id] += 1
             for c in ctx.clusters:
                 entry.clusters[c] += 1
-            if ctx.post is not None:
-                cascade = cascade_of(ctx.post)
-                if cascade:
-                    entry.cascades[cascade] += 1
+            if ctx.post is not None and ctx.post.cascade:
+                entry.cascades[ctx.post.cascade] += 1
             for media in ctx.media.values():
                 if media.entity not in alert.media and len(alert.media) < MAX_MEDIA:
                     alert.media.append(media.entity)
