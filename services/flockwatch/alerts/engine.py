@@ -122,7 +122,7 @@ class PostFacts:
     author_handle: str | None
     language: str | None
     media: tuple[MediaRef, ...]
-    entities: tuple[str, ...]  # post_entities
+    entities: tuple[str, ...]  # post_entities less media (media_entities reads `media`, with the item's score)
     cascade: str | None  # cascade_of
 
     @classmethod
@@ -135,7 +135,7 @@ class PostFacts:
             post.author.handle,
             post.language,
             tuple(MediaRef(m.sha256, m.url) for m in post.media),
-            tuple(post_entities(post)),
+            tuple(e for e in post_entities(post) if not e.startswith("media:")),
             cascade_of(post),
         )
 
@@ -164,7 +164,7 @@ class PostContext:
         return list(dict.fromkeys(out))
 
     def entities(self) -> list[str]:
-        out = [e for e in self.post.entities if not e.startswith("media:")] if self.post is not None else []
+        out = list(self.post.entities) if self.post is not None else []
         out += self.media_entities()
         if self.narrative_id:
             out.append("narrative:" + self.narrative_id)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import bench.text_lm as text_lm
-from bench.text_lm import Options, TinyLM, signals
+from bench.text_lm import Options, TinyLM, signals, train
 
 from .sections import written_section
 
@@ -27,6 +27,11 @@ def test_the_lm_is_causal() -> None:
     with torch.no_grad():
         assert torch.allclose(lm(a)[:, :3], lm(b)[:, :3], atol=1e-6)
         assert not torch.allclose(lm(a)[:, 3:], lm(b)[:, 3:])
+
+
+def test_training_needs_a_batch_of_texts() -> None:
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        train(tiny_lm(), [[1, 2, 3]] * 10, Options(batch=64, steps=5))
 
 
 def test_signals_follow_the_formulas_whatever_the_batch() -> None:
