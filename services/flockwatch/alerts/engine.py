@@ -6,7 +6,7 @@ State, all in memory and bounded:
   canonical URLs, media, narratives, author clusters, watched entities);
 - a join cache of recent posts and their scores by post key (scores may arrive before or after the
   post), so a rule sees a post's text score, media scores, watchlist hits and cluster together; it keeps
-  what the rules read of a post (:class:`PostFacts`, under 1 KB), not the post itself (5-7 KB);
+  what the rules read of a post (:class:`PostFacts`), not the post with its text, author and source;
 - the alert book: the latest alert per (rule, entity), for dedupe and suppression; past ``max_book``
   entries the least recently active tenth goes (a later match on one of them raises a new alert).
 
