@@ -193,9 +193,9 @@ def signals(model: TinyLM, seqs: list[list[int]]) -> NDArray[np.float64]:
 
 
 def shipped_logits(texts: list[str]) -> NDArray[np.float64]:
-    from flockwatch.text.detector import TextDetector
+    from flockwatch.text.detector import shared_detector
 
-    p = np.clip(TextDetector.load().probabilities(texts), 1e-6, 1 - 1e-6)
+    p = np.clip(shared_detector().probabilities(texts), 1e-6, 1 - 1e-6)
     return np.asarray(np.log(p / (1 - p)), dtype=np.float64)
 
 
