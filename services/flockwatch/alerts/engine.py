@@ -8,7 +8,9 @@ State, all in memory and bounded:
   post), so a rule sees a post's text score, media scores, watchlist hits and cluster together; it keeps
   what the rules read of a post (:class:`PostFacts`), not the post with its text, author and source;
 - the alert book: the latest alert per (rule, entity), for dedupe and suppression; past ``max_book``
-  entries the least recently active tenth goes (a later match on one of them raises a new alert).
+  entries, or past ``max_book_post_keys`` post keys over all its alerts (an alert keeps up to
+  ``max_post_keys`` of them, most of what a full one weighs), the least recently active go until both are
+  under nine tenths (a later match on one of them raises a new alert).
 
 Times: bursts, dedupe and suppression windows run on *event time* (the posts' ``created_at``), so a
 replay of 2016 behaves as the live stream did; ``created_at``/``updated_at`` of an alert are wall-clock
@@ -235,6 +237,7 @@ class AlertEngine:
         clock: Callable[[], datetime] = utcnow,
         max_contexts: int = 200_000,
         max_book: int = 20_000,
+        max_book_post_keys: int = 1_000_000,
     ) -> None:
         self.config = config
         self.rules = config.active_rules()
@@ -247,6 +250,7 @@ class AlertEngine:
         self.book: dict[tuple[str, str], BookEntry] = {}
         self.by_id: dict[str, BookEntry] = {}  # the alerts in the book, by id
         self.max_book = max_book
+        self.max_book_post_keys = max_book_post_keys
         self.bursting_now: dict[str, Burst] = {}
         self.pending: dict[str, Alert] = {}  # changed but not yet confirmed stored
         self.pending_notify: dict[str, Alert] = {}
@@ -280,19 +284,24 @@ class AlertEngine:
         self.by_id[entry.alert.alert_id] = entry
 
     def _prune_book(self) -> None:
-        """Keep the book bounded on long runs: drop the least recently active entries beyond ``max_book``."""
-        if len(self.book) <= self.max_book:
+        """Keep the book bounded on long runs: past ``max_book`` entries or ``max_book_post_keys`` post keys,
+        drop the least recently active entries (never one waiting to be stored or notified) until both are
+        under nine tenths of their bound."""
+        keys = sum(len(e.alert.post_keys) for e in self.book.values())
+        if len(self.book) <= self.max_book and keys <= self.max_book_post_keys:
             return
         busy = self.pending.keys() | self.pending_notify.keys()
-        drop = len(self.book) - int(self.max_book * 0.9)
+        drop_entries = len(self.book) - int(self.max_book * 0.9)
+        drop_keys = keys - int(self.max_book_post_keys * 0.9)
         for key, entry in sorted(self.book.items(), key=lambda kv: kv[1].last_event):
-            if drop <= 0:
+            if drop_entries <= 0 and drop_keys <= 0:
                 break
             if entry.alert.alert_id in busy:
                 continue
             del self.book[key]
             self.by_id.pop(entry.alert.alert_id, None)
-            drop -= 1
+            drop_entries -= 1
+            drop_keys -= len(entry.alert.post_keys)
 
     def sync_statuses(self, statuses: Mapping[str, str]) -> None:
         """Apply lifecycle changes made elsewhere (CLI) so resolved alerts are not merged into."""

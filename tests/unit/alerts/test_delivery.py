@@ -406,6 +406,41 @@ def test_alert_book_stays_bounded_over_many_entities() -> None:
     assert {e.alert.alert_id for e in engine.book.values()} == set(engine.by_id)
 
 
+BIG_TAGS = ONE_PER_AUTHOR.replace("per-author", "per-tag").replace("group_by: author", "group_by: hashtag")
+
+
+def _wave(t: int, n: int) -> list[Post]:
+    return [mkpost(t * n + i, T0 + timedelta(seconds=t * n + i), author=f"a{i}", tags=[f"wave{t}"]) for i in range(n)]
+
+
+def test_alert_book_stays_bounded_by_the_post_keys_its_alerts_hold() -> None:
+    """Few alerts, each holding its full ``max_post_keys``: the key budget, not the alert count, bounds them."""
+    engine = AlertEngine(parse_config(BIG_TAGS), max_book=1000, max_book_post_keys=2_000)
+    per_tag = engine.config.max_post_keys + 20  # more posts than an alert keeps keys for
+    for t in range(40):
+        result = engine.process(_wave(t, per_tag))
+        assert result.counts["alerts_new"] == 1
+        engine.stored(a.alert_id for a in result.changed)
+        engine.notified(a.alert_id for a in result.notify)
+        assert sum(len(e.alert.post_keys) for e in engine.book.values()) <= 2_000
+        assert len(engine.book) <= 10
+    # The latest tag's alert survived and still dedupes: one more post of it updates, not raises.
+    again = engine.process([mkpost(10**6, T0 + timedelta(seconds=40 * per_tag), author="z", tags=["wave39"])])
+    assert again.counts["alerts_new"] == 0
+    assert {e.alert.alert_id for e in engine.book.values()} == set(engine.by_id)
+
+
+def test_an_alert_waiting_to_be_stored_stays_in_the_book_over_the_key_budget() -> None:
+    engine = AlertEngine(parse_config(BIG_TAGS), max_book=1000, max_book_post_keys=50)
+    first = engine.process(_wave(0, 80))
+    (alert,) = first.changed
+    assert len(alert.post_keys) == 80 and alert.alert_id in engine.by_id  # over the budget, but not yet stored
+    engine.stored([alert.alert_id])
+    engine.notified([alert.alert_id])
+    engine.process(_wave(1, 10))  # the next batch's prune may drop it now
+    assert alert.alert_id not in engine.by_id
+
+
 # --- the sweep (alerts DAG) -------------------------------------------------------------------------------
 
 
