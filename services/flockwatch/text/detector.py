@@ -4,7 +4,9 @@ Model (``models/text_detector``; built by ``flockwatch train text-detector``, se
 
 * ``ngram``: logistic regression over hashed character 1–5-grams (``model.ngrams`` evidence);
 * ``mlp``: an ensemble of one-hidden-layer MLPs (different seeds, logits averaged) over the MiniLM
-  embedding and standardised stylometric features (``model.style`` evidence: gradient × input);
+  embedding and standardised stylometric features (``model.style`` evidence: gradient × input). Each tells the
+  training sources apart (TweepFake accounts, AuthorMimic generators and humans), and its logit is
+  log P(machine source) - log P(human source) (``model.sources`` evidence: the sources a text writes most like);
 * a logistic combiner of the two logits, fitted on a calibration split the other parts never saw: it is
   both the stacking and the (Platt) calibration. One combiner per word-count bucket (1–3, 4–9, 10+ words),
   so a short text's score is calibrated against short texts. Thresholds at 1% and 5% false-positive rate
@@ -45,13 +47,16 @@ from flockwatch.text.features import STYLE_FEATURES, style_matrix
 from flockwatch.text.rules import RULES, TextInput, run_signals
 from flockwatch.text.thresholds import PopulationThresholds
 
-MODEL_FORMAT = 2  # 2: per-length-bucket combiners and reliability bins
+# 2: per-length-bucket combiners and reliability bins; 3: the MLP may tell training sources apart (``sources``)
+MODEL_FORMAT = 3
+READABLE_FORMATS = (1, 2, 3)
 Label = Literal["machine", "human", "unscored"]
 # A rule hit at or above this is decisive on its own (self-disclosure, refusal boilerplate).
 RULE_DECISIVE = 0.9
 # Two-sided confidence of the stated interval (z for a 90% Wilson interval).
 INTERVAL_Z = 1.645
 INTERVAL_Z_PCT = 90
+SOURCES_SHOWN = 3  # training sources named in the ``model.sources`` evidence
 
 
 def default_model_dir() -> Path:
@@ -172,15 +177,21 @@ class Attribution:
 
     embedding: NDArray[np.float64]  # (rows,)
     style: NDArray[np.float64]  # (rows, style columns)
+    sources: NDArray[np.float64] | None = None  # (rows, sources): each source's softmax share, if the MLP has them
 
 
 @dataclass
 class Mlp:
-    """ReLU layers then a logistic output; inputs standardised by ``mean``/``scale``."""
+    """ReLU layers then the output layer; inputs standardised by ``mean``/``scale``.
+
+    One output unit is a logistic output (its value is the logit). Several are a softmax over the training
+    sources (accounts and generators: :func:`source_logit`), ``machine`` marking the machine ones; the logit is
+    then log P(a machine source) - log P(a human source)."""
 
     mean: NDArray[np.float32]
     scale: NDArray[np.float32]
     layers: list[tuple[NDArray[np.float32], NDArray[np.float32]]]
+    machine: NDArray[np.bool_] | None = None  # per output unit, when there are several
 
     def logits(self, x: NDArray[np.float32]) -> NDArray[np.float64]:
         """One logit per row, each independent of the rows beside it (see :func:`_rows_times`)."""
@@ -201,26 +212,69 @@ class Mlp:
             pre = _rows_times(h, w) + b
             pres.append(pre)
             h = np.maximum(pre, 0) if i < len(self.layers) - 1 else pre
-        logits = np.asarray(h, dtype=np.float64).ravel()
+        if self.machine is None:
+            logits = np.asarray(h, dtype=np.float64).ravel()
+            d = np.ones((len(h0), 1), dtype=np.float32)
+        else:
+            logits, grad = source_logit(np.asarray(h, dtype=np.float64), self.machine)
+            d = grad.astype(np.float32)
         if split is None:
             return logits, None
-        # d logit / d pre-activation, back from the output (the last pre-activation is the logit) to the first
+        # d logit / d pre-activation, back from the output (``d`` starts as d logit / d output) to the first
         # layer: small matrices, cheap.
-        d = np.ones((len(h0), 1), dtype=np.float32)
         for k in range(len(self.layers) - 1, 0, -1):
             d = _rows_times(d, np.ascontiguousarray(self.layers[k][0].T)) * (pres[k - 1] > 0)
         w1, b1 = self.layers[0]
         tail = h0[:, split:]
         style = tail.astype(np.float64) * _rows_times(d, np.ascontiguousarray(w1[split:].T))
         z_emb = (pres[0] - b1).astype(np.float64) - _rows_times(tail, w1[split:])
-        return logits, Attribution((z_emb * d).sum(axis=1), style)
+        shares = source_shares(np.asarray(h, dtype=np.float64)) if self.machine is not None else None
+        return logits, Attribution((z_emb * d).sum(axis=1), style, shares)
+
+
+def source_logit(
+    out: NDArray[np.float64], machine: NDArray[np.bool_]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """For a softmax over sources (rows of output-layer values ``out``), log P(machine) - log P(human) and its
+    gradient with respect to ``out``: the softmax within the machine sources less that within the human ones."""
+    logits = _logsumexp(out[:, machine]) - _logsumexp(out[:, ~machine])
+    grad = np.zeros_like(out)
+    for part, sign in ((machine, 1.0), (~machine, -1.0)):
+        z = out[:, part] - out[:, part].max(axis=1, keepdims=True)
+        e = np.exp(z)
+        grad[:, part] = sign * e / _row_sums(e)[:, None]
+    return logits, grad
+
+
+def _row_sums(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Each row's sum, added left to right: ``x.sum(axis=1)`` orders its additions by the array's shape (pairwise
+    for one row, column by column for many), so a row's last bits would depend on the rows beside it."""
+    total = x[:, 0].copy()
+    for j in range(1, x.shape[1]):
+        total += x[:, j]
+    return total
+
+
+def _logsumexp(z: NDArray[np.float64]) -> NDArray[np.float64]:
+    top = z.max(axis=1)
+    return np.asarray(top + np.log(_row_sums(np.exp(z - top[:, None]))))
+
+
+def source_shares(out: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Softmax of output-layer values, one row per text: the share of each training source."""
+    e = np.exp(out - out.max(axis=1, keepdims=True))
+    return np.asarray(e / _row_sums(e)[:, None])
 
 
 @dataclass
 class MlpEnsemble:
-    """Members share the input standardisation; the ensemble logit is the mean of theirs."""
+    """Members share the input standardisation; the ensemble logit is the mean of theirs.
+
+    ``sources`` names the output units of members trained to tell the training sources apart (accounts and
+    generators; empty for a single logistic output)."""
 
     members: list[Mlp]
+    sources: tuple[str, ...] = ()
 
     @property
     def mean(self) -> NDArray[np.float32]:
@@ -236,8 +290,11 @@ class MlpEnsemble:
         parts = [a for _, a in runs if a is not None]  # all of them given ``split``, none without
         if split is None:
             return logits, None
+        shares = [p.sources for p in parts if p.sources is not None]
         return logits, Attribution(
-            np.mean([p.embedding for p in parts], axis=0), np.mean([p.style for p in parts], axis=0)
+            np.mean([p.embedding for p in parts], axis=0),
+            np.mean([p.style for p in parts], axis=0),
+            np.mean(shares, axis=0) if shares else None,
         )
 
 
@@ -365,12 +422,14 @@ class TextDetector:
         folder = folder or default_model_dir()
         meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
         # Format 1 (one combiner, no length buckets) still loads: its scores carry no interval.
-        if meta.get("format") not in (1, MODEL_FORMAT):
-            raise ValueError(f"model format {meta.get('format')!r}; this build reads 1 and {MODEL_FORMAT}")
+        if meta.get("format") not in READABLE_FORMATS:
+            raise ValueError(f"model format {meta.get('format')!r}; this build reads {READABLE_FORMATS}")
         with np.load(folder / "weights.npz") as w:
             arrays = {k: w[k] for k in w.files}
         n_members, n_layers = int(meta["mlp"]["members"]), int(meta["mlp"]["layers"])
         mean, scale = arrays["mlp_mean"].astype(np.float32), arrays["mlp_scale"].astype(np.float32)
+        sources = tuple(str(n) for n in meta["mlp"].get("sources", []))
+        machine = _machine_mask(sources, meta["mlp"].get("machine_sources", []))
         members = [
             Mlp(
                 mean,
@@ -379,6 +438,7 @@ class TextDetector:
                     (arrays[f"mlp{k}_w{i}"].astype(np.float32), arrays[f"mlp{k}_b{i}"].astype(np.float32))
                     for i in range(n_layers)
                 ],
+                machine,
             )
             for k in range(n_members)
         ]
@@ -390,7 +450,7 @@ class TextDetector:
                 arrays["ngram_w"].astype(np.float32),
                 float(meta["ngram"]["bias"]),
             ),
-            mlp=MlpEnsemble(members),
+            mlp=MlpEnsemble(members, sources),
             combiner=Combiner(**{k: float(meta["combiner"][k]) for k in ("w_mlp", "w_ngram", "bias")}),
             thresholds={k: float(v) for k, v in meta["thresholds"].items()},
             backend=meta["embedding"]["backend"],
@@ -438,6 +498,7 @@ class TextDetector:
                 "members": len(self.mlp.members),
                 "layers": len(self.mlp.members[0].layers),
                 "inputs": self.input_names(),
+                **self.meta_sources(),
             },
             "combiner": {
                 "w_mlp": self.combiner.w_mlp,
@@ -452,6 +513,16 @@ class TextDetector:
         }
         # Through JSON once, so the settings hash the same before saving and after loading (tuples → lists).
         return json.loads(json.dumps(meta)), arrays
+
+    def meta_sources(self) -> dict[str, list[str]]:
+        """The MLP's training sources and which are machine, as ``model.json`` stores them (empty: one output)."""
+        mask = self.mlp.members[0].machine
+        if mask is None:
+            return {}
+        return {
+            "sources": list(self.mlp.sources),
+            "machine_sources": [n for n, m in zip(self.mlp.sources, mask, strict=True) if m],
+        }
 
     def model_id(self, extra: dict[str, Any]) -> str:
         """The id :meth:`save` would return, without writing anything."""
@@ -621,8 +692,9 @@ class TextDetector:
         attribution: Attribution,
         grams: Sequence[list[str]],
     ) -> list[list[Evidence]]:
-        """Each scored row's ``model.ngrams`` and ``model.style`` evidence: what each part of the model says alone,
-        and what in the text drove it (top n-grams; gradient × input of the embedding and the style features)."""
+        """Each scored row's ``model.ngrams``, ``model.style`` and ``model.sources`` evidence: what each part of the
+        model says alone, and what in the text drove it (top n-grams; gradient × input of the embedding and the style
+        features; the training sources it writes most like)."""
         start = self.layers * DIM  # the style features follow the embedding columns
         out = []
         for r, top in enumerate(self.ngram.top_ngrams(grams)):
@@ -648,12 +720,44 @@ class TextDetector:
                             + (f" (most: {', '.join(named)})" if named else "")
                         ),
                     ),
+                    *self._sources_evidence(attribution, r),
                 ]
             )
         return out
 
+    def _sources_evidence(self, attribution: Attribution, r: int) -> list[Evidence]:
+        """``model.sources``: the training sources row ``r`` writes most like (the MLP's softmax, mean over
+        members), so an analyst sees whether a score rests on resembling TweepFake's GPT-2 bots, a modern LLM or
+        a human account."""
+        if attribution.sources is None or not self.mlp.sources:
+            return []
+        shares = attribution.sources[r]
+        mask = self.mlp.members[0].machine
+        machine = float(shares[mask].sum()) if mask is not None else 0.0
+        top = np.argsort(-shares, kind="stable")[:SOURCES_SHOWN]
+        named = ", ".join(f"{self.mlp.sources[j]} {shares[j]:.2f}" for j in top)
+        return [
+            Evidence(
+                signal="model.sources",
+                score=round(float(shares[top[0]]), 4),
+                on="text",
+                detail=f"writes most like these training sources: {named} (machine sources together {machine:.2f})",
+            )
+        ]
+
 
 _SHARED: dict[str, TextDetector] = {}
+
+
+def _machine_mask(sources: tuple[str, ...], machine: list[str]) -> NDArray[np.bool_] | None:
+    """Which of a stored MLP's output units are machine sources (None: one logistic output)."""
+    if not sources:
+        return None
+    unknown = set(machine) - set(sources)
+    mask = np.array([n in set(machine) for n in sources])
+    if unknown or mask.all() or not mask.any():
+        raise ValueError("model.json: machine_sources must name some, not all, of the MLP's sources (corrupt file?)")
+    return mask
 
 
 def _layers(meta: dict[str, Any]) -> int:

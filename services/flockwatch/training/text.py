@@ -29,11 +29,11 @@ import hashlib
 import json
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -75,6 +75,11 @@ NGRAM_ALPHA = 1e-5
 MLP_HIDDEN = 256
 MLP_ALPHA = 0.1
 MLP_MEMBERS = 5
+# What the MLPs learn to tell apart: machine from human, or the training sources (source_classes), with the modern
+# LLMs pooled or each its own ("sources+generators"); python -m bench.text_sources compares them.
+MlpTarget = Literal["machine", "sources", "sources+generators"]
+MLP_TARGET: MlpTarget = "sources"
+MIN_SOURCE_ROWS = 20  # smaller sources join "other machine" / "other human" (source_classes)
 EMBED_LAYERS = LAYERS  # MiniLM hidden states the MLP reads (all; dev and leave-one-out chose it: see the card)
 CALIB_SHARE = 0.15
 FPRS = (0.01, 0.05)
@@ -218,22 +223,69 @@ def fit_ngram(x: Any, y: NDArray[Any], seed: int = SEED) -> NgramModel:
     return model
 
 
-def fit_mlp(x: NDArray[np.float32], y: NDArray[Any], seed: int = SEED) -> MlpEnsemble:
-    """MLP_MEMBERS one-hidden-layer MLPs on standardised inputs, seeds ``seed``, ``seed + 1``, ..."""
+def source_classes(corpus: Corpus, target: MlpTarget = "sources", min_rows: int = MIN_SOURCE_ROWS) -> list[str]:
+    """Who wrote each row, as the MLP learns to tell them apart (``target`` "sources"): each TweepFake account,
+    AuthorMimic's modern-LLM tweets together, AuthorMimic's humans together ("sources+generators": each
+    AuthorMimic generator its own source). Accounts are named by kind and number, never by handle; a source with
+    fewer than ``min_rows`` rows joins its label's catch-all (``other-machine`` / ``other-human``).
+
+    Telling 20 bot accounts from the 20 humans they imitate is a sharper task than "machine or not": what
+    separates each bot from its human differs per pair, which one logistic output has to average. The modern
+    LLMs are pooled because the detector must catch LLMs it never saw: a source per generator learns what sets
+    each apart, which does not carry to the next one (``python -m bench.text_sources`` measures all three
+    targets, leave-one-generator-out included)."""
+    keys = []
+    for account, source, generator, label in zip(
+        corpus.accounts, corpus.sources, corpus.generators, corpus.labels, strict=True
+    ):
+        if source.startswith("tweepfake"):
+            keys.append((f"tweepfake-{'bot-' + generator if label else 'human'}", account))
+        elif label:
+            keys.append((f"authormimic-{generator}" if target == "sources+generators" else "authormimic-llm", ""))
+        else:
+            keys.append(("authormimic-human", ""))
+    number: dict[tuple[str, str], int] = {}
+    for kind, account in sorted(set(keys)):
+        number[(kind, account)] = sum(1 for k, _ in number if k == kind) + 1
+    named = [f"{kind}-{number[(kind, account)]:02d}" if account else kind for kind, account in keys]
+    counts = Counter(named)
+    return [
+        name if counts[name] >= min_rows else ("other-machine" if label else "other-human")
+        for name, label in zip(named, corpus.labels, strict=True)
+    ]
+
+
+def fit_mlp(
+    x: NDArray[np.float32], y: NDArray[Any], seed: int = SEED, sources: Sequence[str] | None = None
+) -> MlpEnsemble:
+    """MLP_MEMBERS one-hidden-layer MLPs on standardised inputs, seeds ``seed``, ``seed + 1``, ...
+
+    With ``sources`` (a source name per row, each source all machine or all human rows) the members learn a
+    softmax over the sources, and their logit is log P(machine source) - log P(human source)."""
     from sklearn.neural_network import MLPClassifier  # type: ignore[import-untyped, unused-ignore]
 
+    target: NDArray[Any] = np.asarray(y)
+    names: tuple[str, ...] = ()
+    machine = None
+    if sources is not None and len(set(sources)) > 2:  # two sources are machine and human: one logistic output
+        target = np.asarray(sources)
+        names = tuple(sorted(set(sources)))  # MLPClassifier's classes_ order
+        label_of = {n: {int(v) for v in np.asarray(y)[target == n]} for n in names}
+        if any(len(v) != 1 for v in label_of.values()):
+            raise ValueError("a source mixes machine and human rows")
+        machine = np.array([label_of[n] == {1} for n in names])
     mean = x.mean(axis=0)
     scale = x.std(axis=0) + 1e-6
     z = (x - mean) / scale
     members = []
     for k in range(MLP_MEMBERS):
         clf = MLPClassifier((MLP_HIDDEN,), alpha=MLP_ALPHA, early_stopping=True, random_state=seed + k, max_iter=200)
-        clf.fit(z, y)
+        clf.fit(z, target)
         layers = [
             (w.astype(np.float32), b.astype(np.float32)) for w, b in zip(clf.coefs_, clf.intercepts_, strict=True)
         ]
-        members.append(Mlp(mean.astype(np.float32), scale.astype(np.float32), layers))
-    return MlpEnsemble(members)
+        members.append(Mlp(mean.astype(np.float32), scale.astype(np.float32), layers, machine))
+    return MlpEnsemble(members, names)
 
 
 def fit_combiner(mlp_logit: NDArray[Any], ngram_logit: NDArray[Any], y: NDArray[Any]) -> Combiner:
@@ -261,13 +313,19 @@ class Features:
         )
 
 
-def fit_detector(f: Features, backend: str, seed: int = SEED, calib_share: float = CALIB_SHARE) -> TextDetector:
-    """Fit n-gram model and MLPs on most rows; the combiner and thresholds on the held-back calibration rows."""
+def fit_detector(
+    f: Features, backend: str, seed: int = SEED, calib_share: float = CALIB_SHARE, target: MlpTarget = MLP_TARGET
+) -> TextDetector:
+    """Fit n-gram model and MLPs on most rows; the combiner and thresholds on the held-back calibration rows.
+
+    ``target``: what the MLPs learn to tell apart: the training sources (:func:`source_classes`) or, with
+    "machine", machine from human."""
     n = len(f.y)
     calib = calibration_rows(f.corpus, calib_share)
     fit = f.rows(sorted(set(range(n)) - set(calib)))
     ngram = fit_ngram(fit.ngram_x, fit.y, seed)
-    mlp = fit_mlp(np.hstack([fit.emb, fit.style]).astype(np.float32), fit.y, seed)
+    sources = None if target == "machine" else source_classes(fit.corpus, target)
+    mlp = fit_mlp(np.hstack([fit.emb, fit.style]).astype(np.float32), fit.y, seed, sources)
     cr = f.rows(calib)
     detector = TextDetector(ngram, mlp, Combiner(1.0, 1.0, 0.0), {}, backend, layers=layer_count(f.emb.shape[1]))
     x, ngram_logit = detector.features(cr.corpus.texts, cr.emb, cr.ngram_x)
@@ -395,11 +453,11 @@ def evaluate_split(detector: TextDetector, f: Features) -> dict[str, Any]:
     return out
 
 
-def seen_accounts_report(train: Features, backend: str) -> dict[str, Any]:
+def seen_accounts_report(train: Features, backend: str, target: MlpTarget = MLP_TARGET) -> dict[str, Any]:
     """Refit without the seen-account report rows (same procedure, its own calibration split); score them."""
     report = seen_report_rows(train.corpus)
     held = set(report)
-    detector = fit_detector(train.rows([i for i in range(len(train.y)) if i not in held]), backend)
+    detector = fit_detector(train.rows([i for i in range(len(train.y)) if i not in held]), backend, target=target)
     test = train.rows(report)
     p = detector.probabilities(test.corpus.texts, test.emb, test.ngram_x)
     return report_figures(test.y, p, {fpr: detector.threshold(fpr) for fpr in FPRS}, test.corpus.texts)
@@ -449,16 +507,24 @@ def account_disjoint_cv(f: Features, backend: str, folds: int = CV_FOLDS) -> dic
 
 
 def leave_one_out(
-    base: Features, mimic: Features, held_humans: Features, backend: str, generators: bool = True
+    base: Features,
+    mimic: Features,
+    held_humans: Features,
+    backend: str,
+    generators: bool | Collection[str] = True,
+    prompts: bool = True,
+    target: MlpTarget = MLP_TARGET,
 ) -> dict[str, Any]:
     """AuthorMimic: drop one generator (or one prompt variant) from training; TPR on it at the stored thresholds,
-    and how well it ranks the left-out tweets above the held-out humans. ``generators=False``: prompts only."""
-    gens = sorted(set(mimic.corpus.generators) - {"human"}) if generators else []
+    and how well it ranks the left-out tweets above the held-out humans. ``generators``: every one, none, or
+    those named; ``prompts``: each prompt variant too."""
+    every = sorted(set(mimic.corpus.generators) - {"human"})
+    gens = every if generators is True else [g for g in every if generators and g in generators]
     out: dict[str, Any] = {"by_generator": {}, "by_prompt": {}}
     groups: list[tuple[str, str, set[int]]] = [
         ("by_generator", g, {i for i, gen in enumerate(mimic.corpus.generators) if gen == g}) for g in gens
     ]
-    for prompt in ("p1", "p2"):
+    for prompt in ("p1", "p2") if prompts else ():
         src = f"authormimic-{prompt}"
         rows = {i for i, s in enumerate(mimic.corpus.sources) if s == src and mimic.corpus.labels[i] == 1}
         groups.append(("by_prompt", prompt, rows))
@@ -466,7 +532,7 @@ def leave_one_out(
         out_rows = sorted(held)
         in_rows = [i for i in range(len(mimic.y)) if i not in held]
         train = _concat_features(base, mimic.rows(in_rows))
-        detector = fit_detector(train, backend)
+        detector = fit_detector(train, backend, target=target)
         test = mimic.rows(out_rows)
         p = detector.probabilities(test.corpus.texts, test.emb, test.ngram_x)
         ph = detector.probabilities(held_humans.corpus.texts, held_humans.emb, held_humans.ngram_x)
@@ -514,6 +580,10 @@ def train_text_detector(
         "settings": SETTINGS,
         "splits": split_summary(train_c, valid_c, held_c),
         "training_rows": {"total": len(train.y), "machine": int(train.y.sum())},
+        "mlp_sources": {
+            "n": len(detector.mlp.sources),
+            "machine": len(detector.meta_sources()["machine_sources"]),
+        },
         "calibration": {
             "n": len(calib.y),
             "humans": int((calib.y == 0).sum()),
@@ -599,7 +669,9 @@ def render_card_figures(metrics: dict[str, Any]) -> dict[str, str]:
             f"- Seed {st['seed']}; character {st['ngram_range'][0]}–{st['ngram_range'][1]}-grams hashed into "
             f"{st['ngram_features']} features, SGD logistic regression α = {st['ngram_alpha']:g}; "
             f"{st['mlp_members']} MLPs of {st['mlp_hidden']} ReLU units, L2 α = {st['mlp_alpha']:g}, on MiniLM's "
-            f"last {st['embed_layers']} pooled hidden states.",
+            f"last {st['embed_layers']} pooled hidden states, each a softmax over {metrics['mlp_sources']['n']} "
+            f"training sources ({metrics['mlp_sources']['machine']} machine; sources under "
+            f"{st['min_source_rows']} rows pooled).",
             f"- Calibration split: {st['calib_share']:.0%} of the training rows; thresholds at "
             + " and ".join(f"{x:.0%}" for x in st["fprs"])
             + f" FPR; texts need ≥ {st['min_words']} word; length buckets start at "
@@ -827,6 +899,8 @@ SETTINGS: dict[str, Any] = {
     "mlp_hidden": MLP_HIDDEN,
     "mlp_alpha": MLP_ALPHA,
     "mlp_members": MLP_MEMBERS,
+    "mlp_target": MLP_TARGET,
+    "min_source_rows": MIN_SOURCE_ROWS,
     "embed_layers": EMBED_LAYERS,
     "calib_share": CALIB_SHARE,
     "fprs": list(FPRS),

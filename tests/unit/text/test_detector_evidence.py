@@ -15,7 +15,7 @@ from sklearn.feature_extraction.text import HashingVectorizer  # type: ignore[im
 from sklearn.preprocessing import normalize  # type: ignore[import-untyped, unused-ignore]
 from sklearn.utils import murmurhash3_32  # type: ignore[import-untyped, unused-ignore]
 
-from flockwatch.text.detector import ROW_BLOCK, Mlp, MlpEnsemble, NgramModel
+from flockwatch.text.detector import ROW_BLOCK, Mlp, MlpEnsemble, NgramModel, source_logit
 
 TEXTS = [
     "Furthermore, it is crucial to note that the committee's findings underscore the importance of trust.",
@@ -28,11 +28,34 @@ TEXTS = [
 
 
 def _mlp(rng: np.random.Generator, sizes: list[int]) -> Mlp:
+    """Random weights; several outputs are a softmax over sources, the first ``outputs // 2`` of them machine."""
+    # Scaled by fan-in, as trained weights are: unscaled, the outputs are so large that a softmax over them is
+    # one-hot and its sums exact, which would hide any dependence of a row's bits on its batch.
     layers = [
-        (rng.normal(size=(a, b)).astype(np.float32), rng.normal(size=b).astype(np.float32))
+        ((rng.normal(size=(a, b)) / np.sqrt(a)).astype(np.float32), rng.normal(size=b).astype(np.float32))
         for a, b in itertools.pairwise(sizes)
     ]
-    return Mlp(rng.normal(size=sizes[0]).astype(np.float32), rng.uniform(0.5, 2, sizes[0]).astype(np.float32), layers)
+    machine = np.arange(sizes[-1]) < sizes[-1] // 2 if sizes[-1] > 1 else None
+    return Mlp(
+        rng.normal(size=sizes[0]).astype(np.float32),
+        rng.uniform(0.5, 2, sizes[0]).astype(np.float32),
+        layers,
+        machine,
+    )
+
+
+def _logit_by_definition(mlp: Mlp, z: np.ndarray) -> float:
+    """The logit of standardised input ``z`` in float64: the output, or log P(machine) - log P(human)."""
+    h = z.astype(np.float64)
+    for i, (w, b) in enumerate(mlp.layers):
+        h = h @ w.astype(np.float64) + b
+        if i < len(mlp.layers) - 1:
+            h = np.maximum(h, 0)
+    if mlp.machine is None:
+        return float(h[0])
+    p = np.exp(h - h.max())
+    p /= p.sum()
+    return float(np.log(p[mlp.machine].sum()) - np.log(p[~mlp.machine].sum()))
 
 
 def _gradient_times_input(mlp: Mlp, row: np.ndarray) -> np.ndarray:
@@ -67,10 +90,44 @@ def test_attributions_equal_gradient_times_input(sizes: list[int]) -> None:
         np.testing.assert_allclose(attribution.style[r], want[split:], rtol=1e-4, atol=1e-5)
 
 
-def test_a_rows_logit_and_attributions_do_not_depend_on_the_rows_beside_it() -> None:
+@pytest.mark.parametrize("sizes", [[12, 6], [12, 7, 5], [10, 9, 4, 3]])
+def test_source_softmax_logit_and_attributions_match_their_definitions(sizes: list[int]) -> None:
+    """Several outputs: the logit is log P(machine sources) - log P(human sources) of the softmax, and the
+    attributions are its gradient (central differences in float64) × the standardised input."""
+    rng = np.random.default_rng(sizes[-1] * 10 + len(sizes))
+    mlp = _mlp(rng, sizes)
+    x = rng.normal(size=(6, sizes[0])).astype(np.float32)
+    split = sizes[0] - 3
+    logits, attribution = mlp.run(x, split)
+    assert attribution is not None and attribution.sources is not None
+    np.testing.assert_allclose(attribution.sources.sum(axis=1), 1.0, rtol=1e-9)
+    for r in range(len(x)):
+        z = (x[r] - mlp.mean) / mlp.scale
+        assert logits[r] == pytest.approx(_logit_by_definition(mlp, z), rel=1e-4, abs=1e-4)
+        eps = 1e-4
+        grad = np.array(
+            [
+                (_logit_by_definition(mlp, z + eps * e) - _logit_by_definition(mlp, z - eps * e)) / (2 * eps)
+                for e in np.eye(len(z))
+            ]
+        )
+        want = grad * z
+        assert attribution.embedding[r] == pytest.approx(want[:split].sum(), rel=1e-3, abs=1e-3)
+        np.testing.assert_allclose(attribution.style[r], want[split:], rtol=1e-3, atol=1e-3)
+
+
+def test_source_logit_is_stable_where_a_naive_softmax_overflows() -> None:
+    out = np.array([[1000.0, 999.0, -1000.0], [-1000.0, -1001.0, 1000.0]])
+    logits, grad = source_logit(out, np.array([True, True, False]))
+    assert np.all(np.isfinite(logits)) and logits[0] > 1000 and logits[1] < -1000
+    np.testing.assert_allclose(grad.sum(axis=1), 0.0, atol=1e-12)  # +1 over machine, -1 over human
+
+
+@pytest.mark.parametrize("outputs", [1, 40])
+def test_a_rows_logit_and_attributions_do_not_depend_on_the_rows_beside_it(outputs: int) -> None:
     """Across block boundaries, in any order, alone or in company: bit for bit."""
     rng = np.random.default_rng(7)
-    ensemble = MlpEnsemble([_mlp(rng, [700, 64, 1])])
+    ensemble = MlpEnsemble([_mlp(rng, [700, 64, outputs])])
     x = rng.normal(size=(2 * ROW_BLOCK + 7, 700)).astype(np.float32)
     logits, together = ensemble.run(x, 690)
     shuffled = rng.permutation(len(x))
@@ -81,6 +138,9 @@ def test_a_rows_logit_and_attributions_do_not_depend_on_the_rows_beside_it() -> 
         assert together is not None and alone is not None
         assert logit[0] == logits[r] and together.embedding[r] == alone.embedding[0]
         np.testing.assert_array_equal(together.style[r], alone.style[0])
+        if outputs > 1:
+            assert together.sources is not None and alone.sources is not None
+            np.testing.assert_array_equal(together.sources[r], alone.sources[0])
 
 
 def _ngram_model() -> NgramModel:

@@ -1,0 +1,107 @@
+"""The MLP that tells training sources apart: how sources are named and pooled, and a fitted model's round trip.
+
+Synthetic features (no embedder), so these run in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flockwatch.text.data import Corpus
+from flockwatch.text.detector import TextDetector
+from flockwatch.text.features import style_matrix
+from flockwatch.training.text import Features, empty_ngram_model, fit_detector, fit_mlp, source_classes
+
+
+def _corpus(rows: list[tuple[str, str, str, int]]) -> Corpus:
+    c = Corpus()
+    for account, source, generator, label in rows:
+        c.add("some words here", label, account, source, generator)
+    return c
+
+
+def test_sources_are_accounts_and_generators_named_by_kind_never_by_handle() -> None:
+    rows = (
+        [("elonmusk", "tweepfake-train", "human", 0)] * 3
+        + [("DeepElonMusk", "tweepfake-train", "gpt2", 1)] * 3
+        + [("AINarendraModi", "tweepfake-train", "gpt2", 1)] * 3
+        + [("narendramodi", "tweepfake-validation", "human", 0)] * 3
+        + [("authormimic-GPT-4o", "authormimic-p1", "GPT-4o", 1)] * 3
+        + [("authormimic-human-7", "authormimic-p1", "human", 0), ("authormimic-human-9", "authormimic-p2", "human", 0)]
+        + [("authormimic-human-8", "authormimic-p1", "human", 0)]
+        + [("tinybot", "tweepfake-train", "rnn", 1)]
+    )
+    names = source_classes(_corpus(rows), min_rows=3)
+    each = source_classes(_corpus(rows), "sources+generators", min_rows=3)
+    # Numbered within their kind in the handles' sorted order (AINarendraModi < DeepElonMusk).
+    assert names[:12] == (
+        ["tweepfake-human-01"] * 3
+        + ["tweepfake-bot-gpt2-02"] * 3
+        + ["tweepfake-bot-gpt2-01"] * 3
+        + ["tweepfake-human-02"] * 3
+    )
+    assert names[12:18] == ["authormimic-llm"] * 3 + ["authormimic-human"] * 3  # modern LLMs pooled
+    assert each[12:15] == ["authormimic-GPT-4o"] * 3 and each[:12] == names[:12]
+    assert names[18] == "other-machine"  # one row: pooled with its label's catch-all
+    assert not any(handle.lower() in " ".join(names).lower() for handle in ("elon", "modi", "tinybot"))
+
+
+def test_a_source_must_be_all_machine_or_all_human() -> None:
+    x = np.random.default_rng(0).normal(size=(9, 4)).astype(np.float32)
+    with pytest.raises(ValueError, match="mixes machine and human"):
+        fit_mlp(x, np.array([0, 1, 0, 0, 1, 1, 0, 1, 0]), sources=["a", "a", "b", "b", "c", "c", "d", "d", "e"])
+
+
+def _features(n: int, accounts: int) -> Features:
+    """Synthetic texts and embeddings: each account's rows share a direction, bots shifted from humans."""
+    rng = np.random.default_rng(5)
+    corpus = Corpus()
+    centre = rng.normal(0, 1, (accounts, 384))
+    for i in range(n):
+        a = i % accounts
+        words = ["indeed", "furthermore", "crucial"] if a % 2 else ["lol", "omg", "tonight"]
+        corpus.add(f"post {i} " + " ".join(rng.choice(words, 6)), a % 2, f"acct{a}", "tweepfake-train", "x")
+    y = np.asarray(corpus.labels, dtype=np.int64)
+    which = np.arange(n) % accounts
+    emb = (centre[which] + rng.normal(0, 1, (n, 384)) + 0.3 * y[:, None]).astype(np.float32)
+    return Features(corpus, emb, style_matrix(corpus.texts), empty_ngram_model().vectorize(corpus.texts), y)
+
+
+def test_a_source_model_scores_the_same_after_saving_and_names_its_sources_in_evidence(tmp_path: Path) -> None:
+    f = _features(480, 6)
+    detector = fit_detector(f, "onnx-int8")
+    assert len(detector.mlp.sources) == 6
+    assert fit_detector(f, "onnx-int8", target="machine").mlp.sources == ()
+    detector.save(tmp_path, {})
+    stored = json.loads((tmp_path / "model.json").read_text(encoding="utf-8"))
+    assert stored["mlp"]["sources"] == [
+        f"tweepfake-{k}" for k in ("bot-x-01", "bot-x-02", "bot-x-03", "human-01", "human-02", "human-03")
+    ]
+    assert stored["mlp"]["machine_sources"] == stored["mlp"]["sources"][:3]
+    loaded = TextDetector.load(tmp_path)
+    texts = f.corpus.texts[:12]
+    np.testing.assert_allclose(
+        loaded.probabilities(texts, f.emb[:12], f.ngram_x[:12]),
+        detector.probabilities(texts, f.emb[:12], f.ngram_x[:12]),
+        rtol=1e-3,  # weights are stored as float16
+        atol=1e-3,
+    )
+    for result in loaded.score(f.corpus.raw[:12], embeddings=f.emb[:12]):
+        ev = {e.signal: e for e in result.evidence}["model.sources"]
+        named = re.findall(r"(tweepfake-[\w-]+) ([\d.]+)", ev.detail)
+        assert len(named) == 3 and ev.score == pytest.approx(float(named[0][1]), abs=0.006)
+
+
+def test_corrupt_machine_sources_are_refused(tmp_path: Path) -> None:
+    fit_detector(_features(480, 6), "onnx-int8").save(tmp_path, {})
+    meta = json.loads((tmp_path / "model.json").read_text(encoding="utf-8"))
+    for machine in ([], meta["mlp"]["sources"], ["tweepfake-bot-x-09"]):
+        meta["mlp"]["machine_sources"] = machine
+        (tmp_path / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+        with pytest.raises(ValueError, match="machine_sources"):
+            TextDetector.load(tmp_path)
