@@ -9,8 +9,8 @@ State, all in memory and bounded:
   what the rules read of a post (:class:`PostFacts`), not the post with its text, author and source;
 - the alert book: the latest alert per (rule, entity), for dedupe and suppression; past ``max_book``
   entries, or past ``max_book_post_keys`` post keys over all its alerts (an alert keeps up to
-  ``max_post_keys`` of them, most of what a full one weighs), the least recently active go until both are
-  under nine tenths (a later match on one of them raises a new alert).
+  ``max_post_keys`` of them, most of what a full one weighs), the least recently active settled ones go until
+  both are under nine tenths (a later match on one of them raises a new alert).
 
 Times: bursts, dedupe and suppression windows run on *event time* (the posts' ``created_at``), so a
 replay of 2016 behaves as the live stream did; ``created_at``/``updated_at`` of an alert are wall-clock
@@ -237,7 +237,7 @@ class AlertEngine:
         clock: Callable[[], datetime] = utcnow,
         max_contexts: int = 200_000,
         max_book: int = 20_000,
-        max_book_post_keys: int = 1_000_000,
+        max_book_post_keys: int | None = None,
     ) -> None:
         self.config = config
         self.rules = config.active_rules()
@@ -250,7 +250,8 @@ class AlertEngine:
         self.book: dict[tuple[str, str], BookEntry] = {}
         self.by_id: dict[str, BookEntry] = {}  # the alerts in the book, by id
         self.max_book = max_book
-        self.max_book_post_keys = max_book_post_keys
+        # Default: a million keys, or a hundred full alerts where alerts keep more than 10,000 keys each.
+        self.max_book_post_keys = max_book_post_keys or max(1_000_000, 100 * config.max_post_keys)
         self.bursting_now: dict[str, Burst] = {}
         self.pending: dict[str, Alert] = {}  # changed but not yet confirmed stored
         self.pending_notify: dict[str, Alert] = {}
@@ -284,20 +285,25 @@ class AlertEngine:
         self.by_id[entry.alert.alert_id] = entry
 
     def _prune_book(self) -> None:
-        """Keep the book bounded on long runs: past ``max_book`` entries or ``max_book_post_keys`` post keys,
-        drop the least recently active entries (never one waiting to be stored or notified) until both are
-        under nine tenths of their bound."""
+        """Keep the book bounded on long runs: past ``max_book`` entries or ``max_book_post_keys`` post keys, drop
+        the least recently active entries until both are under nine tenths of their bound. The bounds apply to the
+        settled entries: one waiting to be stored or notified is never dropped, and its keys do not push settled
+        ones out (else a store outage would empty the book, and every alert after it would be raised again)."""
         keys = sum(len(e.alert.post_keys) for e in self.book.values())
         if len(self.book) <= self.max_book and keys <= self.max_book_post_keys:
             return
         busy = self.pending.keys() | self.pending_notify.keys()
-        drop_entries = len(self.book) - int(self.max_book * 0.9)
-        drop_keys = keys - int(self.max_book_post_keys * 0.9)
-        for key, entry in sorted(self.book.items(), key=lambda kv: kv[1].last_event):
+        settled = sorted(
+            ((k, e) for k, e in self.book.items() if e.alert.alert_id not in busy), key=lambda kv: kv[1].last_event
+        )
+        settled_keys = sum(len(e.alert.post_keys) for _, e in settled)
+        if len(settled) <= self.max_book and settled_keys <= self.max_book_post_keys:
+            return  # over only by what waits to be stored
+        drop_entries = len(settled) - int(self.max_book * 0.9)
+        drop_keys = settled_keys - int(self.max_book_post_keys * 0.9)
+        for key, entry in settled:
             if drop_entries <= 0 and drop_keys <= 0:
                 break
-            if entry.alert.alert_id in busy:
-                continue
             del self.book[key]
             self.by_id.pop(entry.alert.alert_id, None)
             drop_entries -= 1
@@ -316,10 +322,12 @@ class AlertEngine:
     def stored(self, alert_ids: Iterable[str]) -> None:
         for aid in alert_ids:
             self.pending.pop(aid, None)
+        self._prune_book()  # what was waiting is settled now, and counts against the bounds
 
     def notified(self, alert_ids: Iterable[str]) -> None:
         for aid in alert_ids:
             self.pending_notify.pop(aid, None)
+        self._prune_book()
 
     # --- input --------------------------------------------------------------------------------------
 

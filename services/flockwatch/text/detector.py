@@ -247,8 +247,9 @@ def source_logit(
 
 
 def _row_sums(x: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Each row's sum, added left to right: ``x.sum(axis=1)`` orders its additions by the array's shape (pairwise
-    for one row, column by column for many), so a row's last bits would depend on the rows beside it."""
+    """Each row's sum, added left to right. ``x.sum(axis=1)`` may order its additions by the array's shape and
+    memory layout (for a column slice of a batch, column by column; for one row, pairwise), and then a row's last
+    bits depend on the rows beside it: seen here on 22-column slices of a 100-row batch."""
     total = x[:, 0].copy()
     for j in range(1, x.shape[1]):
         total += x[:, j]
@@ -429,7 +430,8 @@ class TextDetector:
         n_members, n_layers = int(meta["mlp"]["members"]), int(meta["mlp"]["layers"])
         mean, scale = arrays["mlp_mean"].astype(np.float32), arrays["mlp_scale"].astype(np.float32)
         sources = tuple(str(n) for n in meta["mlp"].get("sources", []))
-        machine = _machine_mask(sources, meta["mlp"].get("machine_sources", []))
+        outputs = arrays[f"mlp0_w{n_layers - 1}"].shape[1]
+        machine = _machine_mask(sources, meta["mlp"].get("machine_sources", []), outputs)
         members = [
             Mlp(
                 mean,
@@ -728,7 +730,7 @@ class TextDetector:
     def _sources_evidence(self, attribution: Attribution, r: int) -> list[Evidence]:
         """``model.sources``: the training sources row ``r`` writes most like (the MLP's softmax, mean over
         members), so an analyst sees whether a score rests on resembling TweepFake's GPT-2 bots, a modern LLM or
-        a human account."""
+        a human account. Its score, like its siblings', is machine-likeness: the machine sources' share."""
         if attribution.sources is None or not self.mlp.sources:
             return []
         shares = attribution.sources[r]
@@ -739,7 +741,7 @@ class TextDetector:
         return [
             Evidence(
                 signal="model.sources",
-                score=round(float(shares[top[0]]), 4),
+                score=round(machine, 4),
                 on="text",
                 detail=f"writes most like these training sources: {named} (machine sources together {machine:.2f})",
             )
@@ -749,8 +751,10 @@ class TextDetector:
 _SHARED: dict[str, TextDetector] = {}
 
 
-def _machine_mask(sources: tuple[str, ...], machine: list[str]) -> NDArray[np.bool_] | None:
-    """Which of a stored MLP's output units are machine sources (None: one logistic output)."""
+def _machine_mask(sources: tuple[str, ...], machine: list[str], outputs: int) -> NDArray[np.bool_] | None:
+    """Which of a stored MLP's ``outputs`` units are machine sources (None: one logistic output)."""
+    if outputs != max(1, len(sources)) or len(sources) == 1:
+        raise ValueError(f"model.json: {len(sources)} sources for an MLP of {outputs} outputs (corrupt file?)")
     if not sources:
         return None
     unknown = set(machine) - set(sources)

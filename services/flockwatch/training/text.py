@@ -281,6 +281,8 @@ def fit_mlp(
     for k in range(MLP_MEMBERS):
         clf = MLPClassifier((MLP_HIDDEN,), alpha=MLP_ALPHA, early_stopping=True, random_state=seed + k, max_iter=200)
         clf.fit(z, target)
+        if names and tuple(str(c) for c in clf.classes_) != names:  # the machine mask is in this order
+            raise RuntimeError("the MLP's classes are not in the order of the source names")
         layers = [
             (w.astype(np.float32), b.astype(np.float32)) for w, b in zip(clf.coefs_, clf.intercepts_, strict=True)
         ]
@@ -519,7 +521,10 @@ def leave_one_out(
     and how well it ranks the left-out tweets above the held-out humans. ``generators``: every one, none, or
     those named; ``prompts``: each prompt variant too."""
     every = sorted(set(mimic.corpus.generators) - {"human"})
-    gens = every if generators is True else [g for g in every if generators and g in generators]
+    named = set() if isinstance(generators, bool) else {generators} if isinstance(generators, str) else set(generators)
+    if named - set(every):
+        raise ValueError(f"no AuthorMimic generator {sorted(named - set(every))}; there are {every}")
+    gens = every if generators is True else sorted(named)
     out: dict[str, Any] = {"by_generator": {}, "by_prompt": {}}
     groups: list[tuple[str, str, set[int]]] = [
         ("by_generator", g, {i for i, gen in enumerate(mimic.corpus.generators) if gen == g}) for g in gens
@@ -582,7 +587,7 @@ def train_text_detector(
         "training_rows": {"total": len(train.y), "machine": int(train.y.sum())},
         "mlp_sources": {
             "n": len(detector.mlp.sources),
-            "machine": len(detector.meta_sources()["machine_sources"]),
+            "machine": len(detector.meta_sources().get("machine_sources", [])),
         },
         "calibration": {
             "n": len(calib.y),
@@ -669,9 +674,13 @@ def render_card_figures(metrics: dict[str, Any]) -> dict[str, str]:
             f"- Seed {st['seed']}; character {st['ngram_range'][0]}–{st['ngram_range'][1]}-grams hashed into "
             f"{st['ngram_features']} features, SGD logistic regression α = {st['ngram_alpha']:g}; "
             f"{st['mlp_members']} MLPs of {st['mlp_hidden']} ReLU units, L2 α = {st['mlp_alpha']:g}, on MiniLM's "
-            f"last {st['embed_layers']} pooled hidden states, each a softmax over {metrics['mlp_sources']['n']} "
-            f"training sources ({metrics['mlp_sources']['machine']} machine; sources under "
-            f"{st['min_source_rows']} rows pooled).",
+            f"last {st['embed_layers']} pooled hidden states, "
+            + (
+                f"each a softmax over {metrics['mlp_sources']['n']} training sources "
+                f"({metrics['mlp_sources']['machine']} machine; sources under {st['min_source_rows']} rows pooled)."
+                if metrics["mlp_sources"]["n"]
+                else "each with one logistic output (machine or human)."
+            ),
             f"- Calibration split: {st['calib_share']:.0%} of the training rows; thresholds at "
             + " and ".join(f"{x:.0%}" for x in st["fprs"])
             + f" FPR; texts need ≥ {st['min_words']} word; length buckets start at "

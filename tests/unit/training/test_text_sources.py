@@ -12,10 +12,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from flockwatch.metrics import auroc
 from flockwatch.text.data import Corpus
 from flockwatch.text.detector import TextDetector
 from flockwatch.text.features import style_matrix
-from flockwatch.training.text import Features, empty_ngram_model, fit_detector, fit_mlp, source_classes
+from flockwatch.training.text import (
+    Features,
+    empty_ngram_model,
+    fit_detector,
+    fit_mlp,
+    leave_one_out,
+    source_classes,
+)
 
 
 def _corpus(rows: list[tuple[str, str, str, int]]) -> Corpus:
@@ -91,17 +99,34 @@ def test_a_source_model_scores_the_same_after_saving_and_names_its_sources_in_ev
         rtol=1e-3,  # weights are stored as float16
         atol=1e-3,
     )
+    # The source softmax's machine side ranks the machine rows first (a wrong machine mask would invert it).
+    assert auroc(f.y, detector.mlp.logits(detector.features(f.corpus.texts, f.emb, f.ngram_x)[0])) > 0.9
     for result in loaded.score(f.corpus.raw[:12], embeddings=f.emb[:12]):
         ev = {e.signal: e for e in result.evidence}["model.sources"]
         named = re.findall(r"(tweepfake-[\w-]+) ([\d.]+)", ev.detail)
-        assert len(named) == 3 and ev.score == pytest.approx(float(named[0][1]), abs=0.006)
+        machine = re.search(r"machine sources together ([\d.]+)", ev.detail)
+        assert len(named) == 3 and machine is not None
+        assert ev.score == pytest.approx(float(machine.group(1)), abs=0.006)  # machine-likeness, as its siblings
 
 
-def test_corrupt_machine_sources_are_refused(tmp_path: Path) -> None:
+def test_corrupt_sources_are_refused(tmp_path: Path) -> None:
     fit_detector(_features(480, 6), "onnx-int8").save(tmp_path, {})
-    meta = json.loads((tmp_path / "model.json").read_text(encoding="utf-8"))
-    for machine in ([], meta["mlp"]["sources"], ["tweepfake-bot-x-09"]):
-        meta["mlp"]["machine_sources"] = machine
+    good = json.loads((tmp_path / "model.json").read_text(encoding="utf-8"))
+    for field, value, complaint in (
+        ("machine_sources", [], "machine_sources"),
+        ("machine_sources", good["mlp"]["sources"], "machine_sources"),
+        ("machine_sources", ["tweepfake-bot-x-09"], "machine_sources"),
+        ("sources", good["mlp"]["sources"][:5], "5 sources for an MLP of 6 outputs"),
+        ("sources", [], "0 sources for an MLP of 6 outputs"),
+    ):
+        meta = json.loads(json.dumps(good))
+        meta["mlp"][field] = value
         (tmp_path / "model.json").write_text(json.dumps(meta), encoding="utf-8")
-        with pytest.raises(ValueError, match="machine_sources"):
+        with pytest.raises(ValueError, match=complaint):
             TextDetector.load(tmp_path)
+
+
+def test_leaving_out_a_generator_that_is_not_there_is_an_error() -> None:
+    f = _features(60, 6)
+    with pytest.raises(ValueError, match="no AuthorMimic generator"):
+        leave_one_out(f, f, f, "onnx-int8", generators=["GPT-5"], prompts=False)
