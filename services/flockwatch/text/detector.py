@@ -5,7 +5,7 @@ Model (``models/text_detector``; built by ``flockwatch train text-detector``, se
 * ``ngram``: logistic regression over hashed character 1–5-grams (``model.ngrams`` evidence);
 * ``mlp``: an ensemble of one-hidden-layer MLPs (different seeds, logits averaged) over the MiniLM
   embedding and standardised stylometric features (``model.style`` evidence: gradient × input). Each tells the
-  training sources apart (TweepFake accounts, AuthorMimic generators and humans), and its logit is
+  training sources apart (TweepFake accounts, AuthorMimic's LLMs, its humans), and its logit is
   log P(machine source) - log P(human source) (``model.sources`` evidence: the sources a text writes most like);
 * a logistic combiner of the two logits, fitted on a calibration split the other parts never saw: it is
   both the stacking and the (Platt) calibration. One combiner per word-count bucket (1–3, 4–9, 10+ words),
@@ -237,12 +237,14 @@ def source_logit(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """For a softmax over sources (rows of output-layer values ``out``), log P(machine) - log P(human) and its
     gradient with respect to ``out``: the softmax within the machine sources less that within the human ones."""
-    logits = _logsumexp(out[:, machine]) - _logsumexp(out[:, ~machine])
+    logits = np.zeros(len(out))
     grad = np.zeros_like(out)
     for part, sign in ((machine, 1.0), (~machine, -1.0)):
-        z = out[:, part] - out[:, part].max(axis=1, keepdims=True)
-        e = np.exp(z)
-        grad[:, part] = sign * e / _row_sums(e)[:, None]
+        top = out[:, part].max(axis=1)
+        e = np.exp(out[:, part] - top[:, None])
+        total = _row_sums(e)
+        logits += sign * (top + np.log(total))  # log-sum-exp of the part
+        grad[:, part] = sign * e / total[:, None]
     return logits, grad
 
 
@@ -254,11 +256,6 @@ def _row_sums(x: NDArray[np.float64]) -> NDArray[np.float64]:
     for j in range(1, x.shape[1]):
         total += x[:, j]
     return total
-
-
-def _logsumexp(z: NDArray[np.float64]) -> NDArray[np.float64]:
-    top = z.max(axis=1)
-    return np.asarray(top + np.log(_row_sums(np.exp(z - top[:, None]))))
 
 
 def source_shares(out: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -757,9 +754,9 @@ def _machine_mask(sources: tuple[str, ...], machine: list[str], outputs: int) ->
         raise ValueError(f"model.json: {len(sources)} sources for an MLP of {outputs} outputs (corrupt file?)")
     if not sources:
         return None
-    unknown = set(machine) - set(sources)
-    mask = np.array([n in set(machine) for n in sources])
-    if unknown or mask.all() or not mask.any():
+    named = set(machine)
+    mask = np.array([n in named for n in sources])
+    if named - set(sources) or mask.all() or not mask.any():
         raise ValueError("model.json: machine_sources must name some, not all, of the MLP's sources (corrupt file?)")
     return mask
 

@@ -244,9 +244,11 @@ def source_classes(corpus: Corpus, target: MlpTarget = "sources", min_rows: int 
             keys.append((f"authormimic-{generator}" if target == "sources+generators" else "authormimic-llm", ""))
         else:
             keys.append(("authormimic-human", ""))
+    per_kind: Counter[str] = Counter()
     number: dict[tuple[str, str], int] = {}
     for kind, account in sorted(set(keys)):
-        number[(kind, account)] = sum(1 for k, _ in number if k == kind) + 1
+        per_kind[kind] += 1
+        number[(kind, account)] = per_kind[kind]
     named = [f"{kind}-{number[(kind, account)]:02d}" if account else kind for kind, account in keys]
     counts = Counter(named)
     return [
@@ -521,7 +523,7 @@ def leave_one_out(
     and how well it ranks the left-out tweets above the held-out humans. ``generators``: every one, none, or
     those named; ``prompts``: each prompt variant too."""
     every = sorted(set(mimic.corpus.generators) - {"human"})
-    named = set() if isinstance(generators, bool) else {generators} if isinstance(generators, str) else set(generators)
+    named = set() if isinstance(generators, bool) else set(generators)
     if named - set(every):
         raise ValueError(f"no AuthorMimic generator {sorted(named - set(every))}; there are {every}")
     gens = every if generators is True else sorted(named)
