@@ -140,10 +140,6 @@ class NgramModel:
         return out
 
 
-# Rows per matrix product in :func:`_rows_times`.
-ROW_BLOCK = 32
-
-
 @functools.cache
 def _blas() -> Any:
     from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped, unused-ignore]
@@ -155,19 +151,18 @@ def _rows_times(h: NDArray[np.float32], w: NDArray[np.float32]) -> NDArray[np.fl
     """``h @ w`` where each row's result depends on that row alone, never on the rows beside it: the stream scores
     a post in whatever batch Kafka hands over, ``score text`` scores it alone, and both must agree bit for bit.
 
-    A BLAS matrix product sums in an order that depends on its shape and on how many threads share it, so rows
-    go in blocks of exactly :data:`ROW_BLOCK` (the last padded with zeros), each on one BLAS thread: every row is
-    then summed the same way wherever it sits (tests/unit/text/test_detector_evidence.py checks it). One vector
-    product per row gives the same guarantee at several times the cost, and a multi-threaded BLAS left to itself
-    spins its idle threads on cores the other stages need."""
-    n = len(h)
-    if n == 0:
+    So each row is its own vector-matrix product, on one BLAS thread. A matrix product over a block of rows sums
+    each row in an order that depends on where the row falls in the kernel's tiles: OpenBLAS's Haswell kernel (on
+    AMD EPYC) sums the last rows of a 32-row block in another order than the first, so a post's score moved in its
+    last bits with its place in the batch (tests/unit/text/test_detector_evidence.py caught it). Row by row costs
+    a few times the blocked product, still small beside the embedding. A multi-threaded BLAS left to itself would
+    also spin its idle threads on cores the other stages need."""
+    if len(h) == 0:
         return h @ w
     h = np.ascontiguousarray(h)
-    if n % ROW_BLOCK:
-        h = np.vstack([h, np.zeros((ROW_BLOCK - n % ROW_BLOCK, h.shape[1]), h.dtype)])
+    w = np.ascontiguousarray(w)  # the kernel, and so the summation order, depends on the layout
     with _blas().limit(limits=1, user_api="blas"):
-        return np.vstack([h[i : i + ROW_BLOCK] @ w for i in range(0, len(h), ROW_BLOCK)])[:n]
+        return np.vstack([row @ w for row in h])
 
 
 @dataclass

@@ -15,7 +15,7 @@ from sklearn.feature_extraction.text import HashingVectorizer  # type: ignore[im
 from sklearn.preprocessing import normalize  # type: ignore[import-untyped, unused-ignore]
 from sklearn.utils import murmurhash3_32  # type: ignore[import-untyped, unused-ignore]
 
-from flockwatch.text.detector import ROW_BLOCK, Mlp, MlpEnsemble, NgramModel, source_logit
+from flockwatch.text.detector import Mlp, MlpEnsemble, NgramModel, source_logit
 
 TEXTS = [
     "Furthermore, it is crucial to note that the committee's findings underscore the importance of trust.",
@@ -125,10 +125,10 @@ def test_source_logit_is_stable_where_a_naive_softmax_overflows() -> None:
 
 @pytest.mark.parametrize("outputs", [1, 40])
 def test_a_rows_logit_and_attributions_do_not_depend_on_the_rows_beside_it(outputs: int) -> None:
-    """Across block boundaries, in any order, alone or in company: bit for bit."""
+    """In any order, alone or in company: bit for bit."""
     rng = np.random.default_rng(7)
     ensemble = MlpEnsemble([_mlp(rng, [700, 64, outputs])])
-    x = rng.normal(size=(2 * ROW_BLOCK + 7, 700)).astype(np.float32)
+    x = rng.normal(size=(71, 700)).astype(np.float32)  # more rows than a BLAS kernel's row tile
     logits, together = ensemble.run(x, 690)
     shuffled = rng.permutation(len(x))
     logits_shuffled, _ = ensemble.run(x[shuffled], 690)
