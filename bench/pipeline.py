@@ -260,6 +260,7 @@ def workers(settings: Settings, partitions: int, logdir: Path) -> Iterator[Stack
 def wait_for_members(settings: Settings, plan: Mapping[str, int], stack: Stack, timeout_s: float = 300) -> None:
     """Block until every stage's consumer group is stable with all its workers: the clock must not time start-up."""
     from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
 
     from flockwatch.adapters.client_security import kafka_client_args
     from flockwatch.workers import group_id
@@ -272,7 +273,12 @@ def wait_for_members(settings: Settings, plan: Mapping[str, int], stack: Stack, 
             dead = [label for label, p in stack.procs.items() if p.poll() is not None]
             if dead:
                 raise RuntimeError(f"worker(s) exited during start-up: {', '.join(dead)}")
-            described = admin.describe_groups(list(groups))
+            try:
+                described = admin.describe_groups(list(groups))
+            except KafkaError as e:  # a fresh broker has no group coordinator until its offsets topic exists
+                if not e.retriable:
+                    raise
+                described = {}
             ready = {
                 g: d.get("group_state", d.get("state")) == "Stable" and len(d.get("members") or ()) == groups[g]
                 for g, d in described.items()

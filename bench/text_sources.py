@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -100,22 +101,7 @@ def render(results: list[Result]) -> str:
             f"| {r.held_fpr[0.01]:.2f} / {r.held_fpr[0.05]:.2f} | {r.seen['auroc']:.3f} "
             f"| {r.seen['tpr_at_0.01_fpr_roc']:.3f} |"
         )
-    left_out = sorted(results[0].loo)
-    if left_out:
-        lines += [
-            "",
-            "AuthorMimic leave-one-generator-out (the whole detector refitted without that generator's tweets): TPR "
-            "on them at the refit's own 1% threshold, and the held-out AuthorMimic humans' FPR there.",
-            "",
-            "| left out | tweets | " + " | ".join(f"{r.target}: TPR / humans' FPR" for r in results) + " |",
-            "|---|---|" + "---|" * len(results),
-        ]
-        for g in left_out:
-            cells = [
-                f"{r.loo[g]['tpr_at_stored_0.01']:.3f} / {r.loo[g]['held_out_human_fpr_at_stored_0.01']:.2f}"
-                for r in results
-            ]
-            lines.append(f"| {g} | {results[0].loo[g]['n']} | " + " | ".join(cells) + " |")
+    lines += leave_one_out_lines([(r.target, r.loo) for r in results])
     lines += [
         "",
         f"Shipped target: {MLP_TARGET}. The held-out AuthorMimic humans are 100 tweets: their rates move in steps of "
@@ -126,12 +112,46 @@ def render(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def leave_one_out_lines(columns: Sequence[tuple[str, Mapping[str, Any]]], auroc: bool = False) -> list[str]:
+    """The leave-one-generator-out table, one column per detector (name, leave_one_out's "by_generator"); none
+    when no generator was left out. ``auroc``: also how well the left-out tweets rank above the held-out humans."""
+    left_out = sorted(columns[0][1]) if columns else []
+    if not left_out:
+        return []
+    what = "TPR / humans' FPR" + (" / AUROC" if auroc else "")
+    lines = [
+        "",
+        "AuthorMimic leave-one-generator-out (the whole detector refitted without that generator's tweets): TPR "
+        "on them at the refit's own 1% threshold, "
+        + (
+            "the held-out AuthorMimic humans' FPR there, and AUROC of the left-out tweets against those humans."
+            if auroc
+            else "and the held-out AuthorMimic humans' FPR there."
+        ),
+        "",
+        "| left out | tweets | " + " | ".join(f"{name}: {what}" for name, _ in columns) + " |",
+        "|---|---|" + "---|" * len(columns),
+    ]
+    for g in left_out:
+        cells = []
+        for _, loo in columns:
+            cell = f"{loo[g]['tpr_at_stored_0.01']:.3f} / {loo[g]['held_out_human_fpr_at_stored_0.01']:.2f}"
+            cells.append(cell + (f" / {loo[g]['auroc_vs_held_out_humans']:.4f}" if auroc else ""))
+        lines.append(f"| {g} | {columns[0][1][g]['n']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def generator_args(description: str) -> argparse.Namespace:
+    """The command line of a refitting bench: ``--generator G``, repeatable."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--generator", action="append", default=[], help="also leave out this AuthorMimic generator (repeatable)"
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = generator_args(__doc__.splitlines()[0])
     body = render(measure(tuple(args.generator)))
     print(body)
     write_section(SECTION, COMMAND + "".join(f" --generator {g}" for g in args.generator), body)

@@ -1,8 +1,10 @@
-"""Readers for the text corpora under the data dir: TweepFake and AuthorMimic, as one labelled table."""
+"""Readers for the text corpora under the data dir: TweepFake, AuthorMimic and RumourEval 2017, as one labelled
+table."""
 
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from flockwatch.text.canonical import canonical_text, decode_text
 TWEEPFAKE = Path("text/tweepfake")
 AUTHORMIMIC = Path("text/authormimic")
 AUTHORMIMIC_FILES = {"p1": "Prompt-01-Extraction.csv", "p2": "Prompt-02-Extraction.csv"}
+RUMOUREVAL = Path("spread/rumoureval2017/traindev/posts.json")
 
 
 @dataclass
@@ -21,7 +24,7 @@ class Corpus:
     texts: list[str] = field(default_factory=list)  # normalised
     labels: list[int] = field(default_factory=list)  # 1 = machine
     accounts: list[str] = field(default_factory=list)  # who posted it (TweepFake) or wrote it (AuthorMimic)
-    sources: list[str] = field(default_factory=list)  # tweepfake-train, tweepfake-validation, authormimic-p1...
+    sources: list[str] = field(default_factory=list)  # tweepfake-train, authormimic-p1, rumoureval2017...
     generators: list[str] = field(default_factory=list)  # human, gpt2, rnn, others, GPT-4o, ...
 
     def add(self, raw: str, label: int, account: str, source: str, generator: str) -> None:
@@ -75,4 +78,14 @@ def read_authormimic(data_dir: Path, prompt: str, into: Corpus | None = None, hu
             generator = "human" if label == 0 else generator.replace("Gpt", "GPT")
             account = f"authormimic-human-{row['ID']}" if label == 0 else f"authormimic-{generator}"
             corpus.add(row["Tweet"], label, account, f"authormimic-{prompt}", generator)
+    return corpus
+
+
+def read_rumoureval(data_dir: Path, into: Corpus | None = None) -> Corpus:
+    """RumourEval 2017's posts (tweets and replies in rumour threads about news events of 2014-16, before text
+    generators wrote tweets), all taken as human. The file names no authors: each post is its own account."""
+    corpus = into or Corpus()
+    posts = json.loads((data_dir / RUMOUREVAL).read_text(encoding="utf-8"))
+    for post_id in sorted(posts):
+        corpus.add(posts[post_id]["text"], 0, f"rumoureval-{post_id}", "rumoureval2017", "human")
     return corpus

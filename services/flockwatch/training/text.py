@@ -41,7 +41,7 @@ from numpy.typing import NDArray
 from flockwatch.metrics import auroc, auroc_pos_neg
 from flockwatch.model_card import markdown_table, write_block
 from flockwatch.text.canonical import LENGTH_EDGES, MIN_WORDS, assess, length_bucket
-from flockwatch.text.data import Corpus, read_authormimic, read_tweepfake
+from flockwatch.text.data import Corpus, read_authormimic, read_rumoureval, read_tweepfake
 from flockwatch.text.detector import (
     Combiner,
     LengthBucket,
@@ -226,7 +226,8 @@ def fit_ngram(x: Any, y: NDArray[Any], seed: int = SEED) -> NgramModel:
 def source_classes(corpus: Corpus, target: MlpTarget = "sources", min_rows: int = MIN_SOURCE_ROWS) -> list[str]:
     """Who wrote each row, as the MLP learns to tell them apart (``target`` "sources"): each TweepFake account,
     AuthorMimic's modern-LLM tweets together, AuthorMimic's humans together ("sources+generators": each
-    AuthorMimic generator its own source). Accounts are named by kind and number, never by handle; a source with
+    AuthorMimic generator its own source); RumourEval posts (:func:`extra_human_corpora`, when a bench adds them) are
+    one more human source. Accounts are named by kind and number, never by handle; a source with
     fewer than ``min_rows`` rows joins its label's catch-all (``other-machine`` / ``other-human``).
 
     Telling 20 bot accounts from the 20 humans they imitate is a sharper task than "machine or not": what
@@ -242,6 +243,8 @@ def source_classes(corpus: Corpus, target: MlpTarget = "sources", min_rows: int 
             keys.append((f"tweepfake-{'bot-' + generator if label else 'human'}", account))
         elif label:
             keys.append((f"authormimic-{generator}" if target == "sources+generators" else "authormimic-llm", ""))
+        elif source == "rumoureval2017":
+            keys.append(("rumoureval-human", ""))
         else:
             keys.append(("authormimic-human", ""))
     per_kind: Counter[str] = Counter()
@@ -395,6 +398,15 @@ def load_corpora(data_dir: Path, mimic_per_group: int = MIMIC_PER_GROUP) -> tupl
     return _scoreable(train), _scoreable(valid), _scoreable(held)
 
 
+def extra_human_corpora(data_dir: Path) -> tuple[Corpus, Corpus]:
+    """RumourEval 2017's posts, scoreable ones, split in two by normalised text (a repeated text stays on one side):
+    human rows to train on and human rows held out to measure false positives on (``python -m
+    bench.text_extra_humans``; the shipped detector trains on neither)."""
+    c = _scoreable(read_rumoureval(data_dir))
+    side = [bucket(f"extra-human:{t}", 2) for t in c.texts]
+    return c.subset([i for i, b in enumerate(side) if b == 0]), c.subset([i for i, b in enumerate(side) if b == 1])
+
+
 def unscoreable_rows(data_dir: Path) -> dict[str, dict[str, int]]:
     """TweepFake rows the detector leaves unscored (no text of its own, another language), by split and label."""
     out: dict[str, dict[str, int]] = {}
@@ -538,7 +550,7 @@ def leave_one_out(
     for kind, name, held in groups:
         out_rows = sorted(held)
         in_rows = [i for i in range(len(mimic.y)) if i not in held]
-        train = _concat_features(base, mimic.rows(in_rows))
+        train = concat_features(base, mimic.rows(in_rows))
         detector = fit_detector(train, backend, target=target)
         test = mimic.rows(out_rows)
         p = detector.probabilities(test.corpus.texts, test.emb, test.ngram_x)
@@ -555,7 +567,7 @@ def leave_one_out(
     return out
 
 
-def _concat_features(a: Features, b: Features) -> Features:
+def concat_features(a: Features, b: Features) -> Features:
     from scipy import sparse  # type: ignore[import-untyped, unused-ignore]
 
     return Features(
@@ -613,7 +625,7 @@ def train_text_detector(
         on_progress("seen-account report split (refit without it)")
         metrics["report_tweepfake_seen_accounts"] = seen_accounts_report(train, backend)
         on_progress("account-disjoint cross-validation on TweepFake")
-        tweepfake = _concat_features(train.rows(train.corpus.where_prefix("tweepfake")), valid)
+        tweepfake = concat_features(train.rows(train.corpus.where_prefix("tweepfake")), valid)
         metrics["report_tweepfake_account_disjoint_cv"] = account_disjoint_cv(tweepfake, backend)
         on_progress("AuthorMimic leave-one-generator/prompt-out")
         mimic_rows = train.corpus.where_prefix("authormimic")

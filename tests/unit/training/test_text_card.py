@@ -29,6 +29,7 @@ from flockwatch.training.text import (
     account_folds,
     calibration_rows,
     empty_ngram_model,
+    extra_human_corpora,
     fit_detector,
     load_corpora,
     render_card_figures,
@@ -157,3 +158,16 @@ def test_account_folds_are_account_disjoint(corpora: tuple[Corpus, Corpus, Corpu
     assert set(folds.tolist()) == set(range(CV_FOLDS))
     for k in range(CV_FOLDS):
         assert not set(accounts[folds == k]) & set(accounts[folds != k])
+
+
+def test_extra_human_rows_split_by_text_and_stay_out_of_the_shipped_training(
+    corpora: tuple[Corpus, Corpus, Corpus],
+) -> None:
+    from flockwatch.config import Settings
+
+    trains_on, held_out = extra_human_corpora(Settings().data_dir)
+    assert len(trains_on) > 1000 and len(held_out) > 1000  # RumourEval 2017: 4,519 posts, about half each
+    assert not set(trains_on.texts) & set(held_out.texts)  # a repeated text stays on one side
+    for c in (trains_on, held_out):
+        assert set(c.labels) == {0} and set(c.sources) == {"rumoureval2017"}
+    assert not set(corpora[0].sources) & {"rumoureval2017"}  # the bench adds them; the shipped detector does not

@@ -59,6 +59,13 @@ def test_sources_are_accounts_and_generators_named_by_kind_never_by_handle() -> 
     assert not any(handle.lower() in " ".join(names).lower() for handle in ("elon", "modi", "tinybot"))
 
 
+def test_rumoureval_posts_are_one_human_source_apart_from_authormimics_humans() -> None:
+    rows = [("rumoureval-1", "rumoureval2017", "human", 0), ("rumoureval-2", "rumoureval2017", "human", 0)] + [
+        ("authormimic-human-7", "authormimic-p1", "human", 0)
+    ] * 2
+    assert source_classes(_corpus(rows), min_rows=2) == ["rumoureval-human"] * 2 + ["authormimic-human"] * 2
+
+
 def test_a_source_must_be_all_machine_or_all_human() -> None:
     x = np.random.default_rng(0).normal(size=(9, 4)).astype(np.float32)
     with pytest.raises(ValueError, match="mixes machine and human"):
