@@ -27,17 +27,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from flockwatch.config import Settings
-from flockwatch.text.embed import METHOD, Backend, Embedder, default_cache_dir, load_cache
+from flockwatch.text.detector import TextDetector
+from flockwatch.text.embed import Backend
 from flockwatch.training.text import (
     FPRS,
     Features,
     concat_features,
-    embedded_corpora,
+    embedded,
     evaluate_split,
     extra_human_corpora,
-    featurize,
     fit_detector,
     leave_one_out,
+    load_corpora,
     seen_accounts_report,
 )
 
@@ -60,18 +61,14 @@ class Result:
     seconds: float
 
 
-def _fpr(detector: Any, f: Features) -> dict[float, float]:
+def _fpr(detector: TextDetector, f: Features) -> dict[float, float]:
     p = detector.probabilities(f.corpus.texts, f.emb, f.ngram_x)
     return {fpr: float((p >= detector.threshold(fpr)).mean()) for fpr in FPRS}
 
 
 def measure(generators: tuple[str, ...] = ()) -> list[Result]:
-    settings = Settings()
-    train, valid, held = embedded_corpora(settings.data_dir, BACKEND)
-    embedder = Embedder(BACKEND, cache_size=10**6)
-    load_cache(embedder, default_cache_dir() / f"train-embeddings-{BACKEND}-{METHOD}.npz")
-    extra_c, extra_held_c = extra_human_corpora(settings.data_dir)
-    extra, extra_held = featurize(extra_c, embedder), featurize(extra_held_c, embedder)
+    data_dir = Settings().data_dir
+    train, valid, held, extra, extra_held = embedded([*load_corpora(data_dir), *extra_human_corpora(data_dir)], BACKEND)
     tweepfake = train.rows(train.corpus.where_prefix("tweepfake"))
     mimic = train.rows(train.corpus.where_prefix("authormimic"))
     out = []

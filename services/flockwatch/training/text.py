@@ -435,12 +435,17 @@ def _scoreable(c: Corpus) -> Corpus:
 def embedded_corpora(
     data_dir: Path, backend: Backend, cache_dir: Path | None = None, mimic_per_group: int = MIMIC_PER_GROUP
 ) -> tuple[Features, Features, Features]:
-    """:func:`load_corpora`'s three corpora, featurised; vectors are cached on disk between runs."""
+    """:func:`load_corpora`'s three corpora, featurised (:func:`embedded`)."""
+    train, valid, held = embedded(load_corpora(data_dir, mimic_per_group), backend, cache_dir)
+    return train, valid, held
+
+
+def embedded(corpora: Sequence[Corpus], backend: Backend, cache_dir: Path | None = None) -> list[Features]:
+    """Corpora featurised with one embedder; vectors are cached on disk between runs."""
     embedder = Embedder(backend, cache_dir=cache_dir, cache_size=10**6)
     emb_cache = (cache_dir or default_cache_dir()) / f"train-embeddings-{backend}-{METHOD}.npz"
     load_cache(embedder, emb_cache)
-    train_c, valid_c, held_c = load_corpora(data_dir, mimic_per_group)
-    out = featurize(train_c, embedder), featurize(valid_c, embedder), featurize(held_c, embedder)
+    out = [featurize(c, embedder) for c in corpora]
     save_cache(embedder, emb_cache)
     return out
 
