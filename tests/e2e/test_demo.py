@@ -31,6 +31,7 @@ def test_help_lists_the_commands() -> None:
 
 
 @pytest.mark.store
+@pytest.mark.store_long
 def test_demo_replays_and_indexes_every_post() -> None:
     """Every one of the seven stages did exactly what it promises on a known slice (counts computed in-process)."""
     tag = f"e2e{uuid.uuid4().hex[:8]}"

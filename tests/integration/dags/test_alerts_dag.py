@@ -19,7 +19,7 @@ from flockwatch.topics import Topic
 from tests.dag_runner import dag_test
 from tests.integration.adapters.test_kafka_lag_age import _commit, _now_ms, _produce, _set_retention
 
-pytestmark = [pytest.mark.integration, pytest.mark.store]
+pytestmark = [pytest.mark.integration, pytest.mark.store, pytest.mark.store_long]
 
 
 def test_alerts_dag_sweeps_a_window_of_stored_posts(settings: Settings, airflow_home: Path) -> None:

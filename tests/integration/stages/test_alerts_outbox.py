@@ -37,7 +37,7 @@ from flockwatch.topics import Topic, topic_name
 from flockwatch.workers import group_id
 from tests.namespace_env import namespace_env
 
-pytestmark = [pytest.mark.integration, pytest.mark.store]
+pytestmark = [pytest.mark.integration, pytest.mark.store, pytest.mark.store_long]
 
 KEY = "outbox-test-hmac-key"
 SLACK_PATH = "/hooks.slack.com/services/T0000/B0000/XXXXsecretXXXX"

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from flockwatch.alerts.lifecycle import TransitionError, transition
+from flockwatch.alerts.outbox import CLAIMS, with_outbox
 from flockwatch.alerts.watchlist import WatchEntity, match_all, parse_watchlist
 from flockwatch.config import Settings
 from flockwatch.replay import normalize_record, read_dataset
@@ -121,6 +122,38 @@ def test_alert_upserts_keep_the_lifecycle(settings: Settings) -> None:
     store.engine.refresh(IndexKind.alerts)
     recent = {d["alert_id"] for d in store.alerts.recent(datetime(2029, 12, 1, tzinfo=UTC))}
     assert recent == {"al-0", "al-1", "al-2", "al-9"}
+
+
+def test_the_outbox_is_found_claimed_once_and_settled(settings: Settings) -> None:
+    """The store calls behind at-least-once delivery (``test_alerts_outbox`` drives them through a killed worker,
+    on OpenSearch only in `make test`): an owed alert is found, a held claim keeps a second caller off a sink
+    until its lease runs out, an ack settles it."""
+    store = open_store(settings)
+    owing = [with_outbox(alert_doc(alert(i, alert_id=f"ob-{i}")), "high", ["hook", "slack"]) for i in (1, 2)]
+    store.alerts.upsert(owing)
+    store.alerts.upsert([alert_doc(alert(3, alert_id="ob-3"))])  # owes nothing
+    store.engine.refresh(IndexKind.alerts)
+    owed = {d["alert_id"]: d["outbox"] for d in store.alerts.pending() if d["alert_id"].startswith("ob-")}
+    assert owed == {"ob-1": ["high:hook", "high:slack"], "ob-2": ["high:hook", "high:slack"]}
+    lease = timedelta(minutes=5)
+    assert store.alerts.claim("ob-1", ["hook"], lease) == ["hook"]
+    assert store.alerts.claim("ob-1", ["hook", "slack"], lease) == ["slack"]  # the hook's claim still holds
+    assert store.alerts.claim("ob-1", ["hook"], lease) == []
+    store.alerts.ack_delivery("ob-1", {"sink": "hook", "ok": True, "attempts": 1, "severity": "high"}, ["high:hook"])
+    got = store.alerts.get("ob-1")
+    assert got is not None and got["outbox"] == ["high:slack"] and list(got[CLAIMS]) == ["high:slack"]
+    store.alerts.ack_delivery("ob-1", {"sink": "slack", "ok": True, "attempts": 1, "severity": "high"}, ["high:slack"])
+    got = store.alerts.get("ob-1")
+    assert got is not None and "outbox" not in got and CLAIMS not in got
+    assert [d["sink"] for d in got["deliveries"]] == ["hook", "slack"]
+    # a lease that ran out (a killed worker's) lets the next caller claim the sink
+    assert store.alerts.claim("ob-2", ["hook"], timedelta(0)) == ["hook"]
+    assert store.alerts.claim("ob-2", ["hook"], lease) == ["hook"]
+    assert store.alerts.claim("ob-2", ["hook"], lease) == []
+    # a later write of the same alert at the same severity owes nothing again: the deliveries settled it
+    store.alerts.upsert([with_outbox(alert_doc(alert(1, alert_id="ob-1", post_count=2)), "high", ["hook"])])
+    store.engine.refresh(IndexKind.alerts)
+    assert {d["alert_id"] for d in store.alerts.pending() if d["alert_id"].startswith("ob-")} == {"ob-2"}
 
 
 def test_scan_posts_in_time_order(settings: Settings) -> None:
