@@ -27,11 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flockwatch.config import Settings
-from flockwatch.text.detector import TextDetector
 from flockwatch.text.embed import Backend
 from flockwatch.training.text import (
-    FPRS,
-    Features,
     concat_features,
     embedded,
     evaluate_split,
@@ -42,8 +39,7 @@ from flockwatch.training.text import (
     seen_accounts_report,
 )
 
-from .report import write_section
-from .text_sources import generator_args, leave_one_out_lines
+from .text_sources import closing_lines, leave_one_out_lines, run_refit_bench, stored_threshold_fprs
 
 SECTION = "Text: extra human rows (RumourEval 2017)"
 COMMAND = "python -m bench.text_extra_humans"
@@ -61,11 +57,6 @@ class Result:
     seconds: float
 
 
-def _fpr(detector: TextDetector, f: Features) -> dict[float, float]:
-    p = detector.probabilities(f.corpus.texts, f.emb, f.ngram_x)
-    return {fpr: float((p >= detector.threshold(fpr)).mean()) for fpr in FPRS}
-
-
 def measure(generators: tuple[str, ...] = ()) -> list[Result]:
     data_dir = Settings().data_dir
     train, valid, held, extra, extra_held = embedded([*load_corpora(data_dir), *extra_human_corpora(data_dir)], BACKEND)
@@ -77,7 +68,10 @@ def measure(generators: tuple[str, ...] = ()) -> list[Result]:
         fit_rows = train if rows is None else concat_features(train, rows)
         base = tweepfake if rows is None else concat_features(tweepfake, rows)
         detector = fit_detector(fit_rows, BACKEND)
-        held_fpr = {"AuthorMimic": _fpr(detector, held), "RumourEval": _fpr(detector, extra_held)}
+        held_fpr = {
+            "AuthorMimic": stored_threshold_fprs(detector, held),
+            "RumourEval": stored_threshold_fprs(detector, extra_held),
+        }
         seen = seen_accounts_report(fit_rows, BACKEND)
         loo = leave_one_out(base, mimic, held, BACKEND, generators=generators, prompts=False)
         dev = evaluate_split(detector, valid)
@@ -107,20 +101,13 @@ def render(results: list[Result], held_out_extra: int) -> str:
             f"| {r.seen['auroc']:.3f} | {r.seen['tpr_at_0.01_fpr_roc']:.3f} |"
         )
     lines += leave_one_out_lines([(r.humans, r.loo) for r in results], auroc=True)
-    lines += [
-        "",
-        "The held-out AuthorMimic humans are 100 tweets: their rates move in steps of 0.01. Fit and evaluation time "
-        "(seconds, 2 cores): " + ", ".join(f"{r.humans}: {r.seconds:.0f}" for r in results) + ".",
-    ]
+    lines += closing_lines([(r.humans, r.seconds) for r in results])
     return "\n".join(lines)
 
 
 def main() -> None:
-    args = generator_args(__doc__.splitlines()[0])
     _, held_out = extra_human_corpora(Settings().data_dir)
-    body = render(measure(tuple(args.generator)), len(held_out))
-    print(body)
-    write_section(SECTION, COMMAND + "".join(f" --generator {g}" for g in args.generator), body)
+    run_refit_bench(__doc__, SECTION, COMMAND, lambda generators: render(measure(generators), len(held_out)))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Model (``models/text_detector``; built by ``flockwatch train text-detector``, see its MODEL_CARD.md):
 
-* ``ngram``: logistic regression over hashed character 1–5-grams (``model.ngrams`` evidence);
+* ``ngram``: logistic regression over hashed character 1–5-grams, one logistic output or a softmax over the
+  training sources as the MLP's (``model.ngrams`` evidence);
 * ``mlp``: an ensemble of one-hidden-layer MLPs (different seeds, logits averaged) over the MiniLM
   embedding and standardised stylometric features (``model.style`` evidence: gradient × input). Each tells the
   training sources apart (TweepFake accounts, AuthorMimic's LLMs, its humans), and its logit is
@@ -47,9 +48,10 @@ from flockwatch.text.features import STYLE_FEATURES, style_matrix
 from flockwatch.text.rules import RULES, TextInput, run_signals
 from flockwatch.text.thresholds import PopulationThresholds
 
-# 2: per-length-bucket combiners and reliability bins; 3: the MLP may tell training sources apart (``sources``)
-MODEL_FORMAT = 3
-READABLE_FORMATS = (1, 2, 3)
+# 2: per-length-bucket combiners and reliability bins; 3: the MLP may tell training sources apart (``sources``);
+# 4: the n-gram model may too (its weights a column per source, ``ngram_b`` its biases)
+MODEL_FORMAT = 4
+READABLE_FORMATS = (1, 2, 3, 4)
 Label = Literal["machine", "human", "unscored"]
 # A rule hit at or above this is decisive on its own (self-disclosure, refusal boilerplate).
 RULE_DECISIVE = 0.9
@@ -82,11 +84,20 @@ def _analyzer(analyzer: str, ngram_range: tuple[int, int]) -> Callable[[str], li
 
 @dataclass
 class NgramModel:
+    """Hashed character n-grams → a logit. ``weights`` of shape (n_features,) with a float ``bias`` is one logistic
+    output; of shape (n_features, sources) with a bias per source, a softmax over the training sources, ``machine``
+    marking the machine ones, whose logit is log P(a machine source) - log P(a human source) (:func:`source_logit`,
+    as the MLP's)."""
+
     analyzer: str
     ngram_range: tuple[int, int]
     n_features: int
     weights: NDArray[np.float32]
-    bias: float
+    bias: float | NDArray[np.float32]
+    machine: NDArray[np.bool_] | None = None
+    sources: tuple[str, ...] = ()  # the softmax's sources, in the order of the weights' columns
+    # The weights in float64, made once per weights array (a softmax's are 40 columns: too many to copy per batch).
+    _weights64: tuple[NDArray[np.float32], NDArray[np.float64]] | None = field(default=None, init=False, repr=False)
 
     def analyze(self, texts: Sequence[str]) -> list[list[str]]:
         """Each text's n-grams, in order: what :meth:`vectorize` hashes and :meth:`top_ngrams` names."""
@@ -111,18 +122,41 @@ class NgramModel:
     def logits(self, texts: Sequence[str]) -> NDArray[np.float64]:
         if not texts:
             return np.zeros(0)
-        return np.asarray(self.vectorize(texts) @ self.weights.astype(np.float64) + self.bias).ravel()
+        return self.logits_of(self.vectorize(texts))
 
-    def top_ngrams(self, grams: Sequence[list[str]], k: int = 3) -> list[list[tuple[str, float]]]:
+    def logits_of(self, x: Any) -> NDArray[np.float64]:
+        """The logit of each row of vectorised n-grams (:meth:`vectorize`). A sparse row times the weights sums
+        that row's own entries only, so a text's logit does not depend on the rows beside it."""
+        return self.source_outputs(x)[0]
+
+    def source_outputs(self, x: Any) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+        """Each row's logit and, for a softmax over sources, the logit's gradient with respect to each source's
+        output (:func:`source_logit`; None for one logistic output)."""
+        if self._weights64 is None or self._weights64[0] is not self.weights:
+            self._weights64 = (self.weights, self.weights.astype(np.float64))
+        out = np.asarray(x @ self._weights64[1]) + np.asarray(self.bias, dtype=np.float64)
+        if self.machine is None:
+            return out.ravel(), None
+        return source_logit(out, self.machine)
+
+    def top_ngrams(self, grams: Sequence[list[str]], k: int = 3, x: Any = None) -> list[list[tuple[str, float]]]:
         """For each text's n-grams (:meth:`analyze`), the ``k`` that push hardest towards "machine" (weight ×
-        feature value, positive only), ties in order of first appearance. All texts' n-grams are hashed in one
-        call: per n-gram Python hashing cost more than the rest of the evidence."""
+        feature value, positive only; for a softmax over sources the weight is the logit's gradient along the
+        n-gram, in that text), ties in order of first appearance. ``x``: the texts' :meth:`vectorize` rows, if
+        known. All texts' n-grams are hashed in one call: per n-gram Python hashing cost more than the rest of the
+        evidence."""
         counted = [Counter(g) for g in grams]
         unique = [gram for c in counted for gram in c]
         if not unique:
             return [[] for _ in counted]
         columns = self._hasher().transform([gram] for gram in unique).indices  # one column per n-gram
-        weights = self.weights[columns].astype(np.float64)
+        if self.machine is None:
+            weights = self.weights[columns].astype(np.float64)
+        else:  # a softmax over sources: each n-gram's weight is the logit's gradient along it, for its own text
+            _, grad = self.source_outputs(self.vectorize([], grams) if x is None else x)
+            assert grad is not None
+            rows = np.repeat(np.arange(len(counted)), [len(c) for c in counted])
+            weights = np.einsum("ij,ij->i", self.weights[columns].astype(np.float64), grad[rows])
         out: list[list[tuple[str, float]]] = []
         start = 0
         for c in counted:
@@ -437,13 +471,7 @@ class TextDetector:
             for k in range(n_members)
         ]
         return cls(
-            ngram=NgramModel(
-                meta["ngram"]["analyzer"],
-                (int(meta["ngram"]["ngram_range"][0]), int(meta["ngram"]["ngram_range"][1])),
-                int(meta["ngram"]["n_features"]),
-                arrays["ngram_w"].astype(np.float32),
-                float(meta["ngram"]["bias"]),
-            ),
+            ngram=_load_ngram(meta["ngram"], arrays),
             mlp=MlpEnsemble(members, sources),
             combiner=Combiner(**{k: float(meta["combiner"][k]) for k in ("w_mlp", "w_ngram", "bias")}),
             thresholds={k: float(v) for k, v in meta["thresholds"].items()},
@@ -468,6 +496,7 @@ class TextDetector:
         """What :meth:`save` writes, as it will read back: the settings and the arrays at their stored dtypes."""
         arrays: dict[str, NDArray[Any]] = {
             "ngram_w": self.ngram.weights.astype(np.float16),
+            **({} if self.ngram.machine is None else {"ngram_b": np.asarray(self.ngram.bias, dtype=np.float32)}),
             "mlp_mean": self.mlp.members[0].mean.astype(np.float32),
             "mlp_scale": self.mlp.members[0].scale.astype(np.float32),
         }
@@ -486,7 +515,7 @@ class TextDetector:
                 "analyzer": self.ngram.analyzer,
                 "ngram_range": list(self.ngram.ngram_range),
                 "n_features": self.ngram.n_features,
-                "bias": self.ngram.bias,
+                **self.ngram_meta(),
             },
             "mlp": {
                 "members": len(self.mlp.members),
@@ -507,6 +536,14 @@ class TextDetector:
         }
         # Through JSON once, so the settings hash the same before saving and after loading (tuples → lists).
         return json.loads(json.dumps(meta)), arrays
+
+    def ngram_meta(self) -> dict[str, Any]:
+        """The n-gram model's bias, or (a softmax over sources) its sources and which are machine; the source
+        biases are stored with the weights."""
+        if self.ngram.machine is None:
+            return {"bias": float(np.asarray(self.ngram.bias))}
+        names = list(self.ngram.sources)
+        return {"sources": names, "machine_sources": [n for n, m in zip(names, self.ngram.machine, strict=True) if m]}
 
     def meta_sources(self) -> dict[str, list[str]]:
         """The MLP's training sources and which are machine, as ``model.json`` stores them (empty: one output)."""
@@ -543,10 +580,7 @@ class TextDetector:
     ) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
         """MLP inputs and n-gram logits for normalised texts (``ngram_x``: their vectorised n-grams, if known)."""
         emb = embeddings if embeddings is not None else self.embed(texts)
-        if ngram_x is not None:
-            ngram = np.asarray(ngram_x @ self.ngram.weights.astype(np.float64) + self.ngram.bias).ravel()
-        else:
-            ngram = self.ngram.logits(texts)
+        ngram = self.ngram.logits(texts) if ngram_x is None else self.ngram.logits_of(ngram_x)
         x = np.hstack([emb, style_matrix(texts)]).astype(np.float32)
         return x, ngram
 
@@ -610,12 +644,14 @@ class TextDetector:
             emb = None if embeddings is None else embeddings[todo]
             texts_todo = [norms[i] for i in todo]
             grams = self.ngram.analyze(texts_todo)
-            x, ngram = self.features(texts_todo, emb, self.ngram.vectorize(texts_todo, grams))
+            ngram_x = self.ngram.vectorize(texts_todo, grams)
+            x, ngram = self.features(texts_todo, emb, ngram_x)
             mlp_logit, attribution = self.mlp.run(x, self.layers * DIM if with_evidence else None)
             combined = self.combine(texts_todo, mlp_logit, ngram)
             probs = {i: float(v) for i, v in zip(todo, combined, strict=True)}
             if attribution is not None:
-                explained = dict(zip(todo, self._explain(x, ngram, mlp_logit, attribution, grams), strict=True))
+                top = self.ngram.top_ngrams(grams, x=ngram_x)
+                explained = dict(zip(todo, self._explain(x, ngram, mlp_logit, attribution, top), strict=True))
         results = []
         for i, (raw, norm, check) in enumerate(zip(raws, norms, checks, strict=True)):
             evidence = run_signals(TextInput(raw, norm), RULES)
@@ -684,14 +720,14 @@ class TextDetector:
         ngram_logit: NDArray[np.float64],
         mlp_logit: NDArray[np.float64],
         attribution: Attribution,
-        grams: Sequence[list[str]],
+        top_ngrams: Sequence[list[tuple[str, float]]],
     ) -> list[list[Evidence]]:
         """Each scored row's ``model.ngrams``, ``model.style`` and ``model.sources`` evidence: what each part of the
         model says alone, and what in the text drove it (top n-grams; gradient × input of the embedding and the style
         features; the training sources it writes most like)."""
         start = self.layers * DIM  # the style features follow the embedding columns
         out = []
-        for r, top in enumerate(self.ngram.top_ngrams(grams)):
+        for r, top in enumerate(top_ngrams):
             style = attribution.style[r]  # the style columns only (Mlp.run's split)
             order = np.argsort(-style)[:3]
             named = [f"{STYLE_FEATURES[j]}={x[r, start + j]:.2f}" for j in order if style[j] > 0]
@@ -743,16 +779,30 @@ class TextDetector:
 _SHARED: dict[str, TextDetector] = {}
 
 
+def _load_ngram(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> NgramModel:
+    """The stored n-gram model: one logistic output (a ``bias`` in ``model.json``) or a softmax over sources."""
+    weights = arrays["ngram_w"].astype(np.float32)
+    sources = tuple(str(n) for n in meta.get("sources", []))
+    outputs = 1 if weights.ndim == 1 else weights.shape[1]
+    machine = _machine_mask(sources, meta.get("machine_sources", []), outputs)
+    bias: float | NDArray[np.float32] = float(meta["bias"]) if machine is None else arrays["ngram_b"].astype(np.float32)
+    if weights.shape[0] != int(meta["n_features"]) or np.shape(bias) != (() if machine is None else (outputs,)):
+        raise ValueError("model.json: the n-gram weights and biases do not fit its n_features and sources (corrupt?)")
+    lo, hi = meta["ngram_range"]
+    return NgramModel(meta["analyzer"], (int(lo), int(hi)), int(meta["n_features"]), weights, bias, machine, sources)
+
+
 def _machine_mask(sources: tuple[str, ...], machine: list[str], outputs: int) -> NDArray[np.bool_] | None:
-    """Which of a stored MLP's ``outputs`` units are machine sources (None: one logistic output)."""
+    """Which of a stored layer's ``outputs`` units (the MLP's or the n-gram model's) are machine sources (None: one
+    logistic output)."""
     if outputs != max(1, len(sources)) or len(sources) == 1:
-        raise ValueError(f"model.json: {len(sources)} sources for an MLP of {outputs} outputs (corrupt file?)")
+        raise ValueError(f"model.json: {len(sources)} sources for {outputs} output units (corrupt file?)")
     if not sources:
         return None
     named = set(machine)
     mask = np.array([n in named for n in sources])
     if named - set(sources) or mask.all() or not mask.any():
-        raise ValueError("model.json: machine_sources must name some, not all, of the MLP's sources (corrupt file?)")
+        raise ValueError("model.json: machine_sources must name some, not all, of the sources (corrupt file?)")
     return mask
 
 

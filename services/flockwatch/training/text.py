@@ -29,6 +29,7 @@ import hashlib
 import json
 import logging
 import time
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ log = logging.getLogger(__name__)
 SEED = 20240601
 NGRAM_ANALYZER = "char"
 NGRAM_RANGE = (1, 5)
-NGRAM_FEATURES = 2**18
+NGRAM_FEATURES = 2**16  # the softmax has a weight column per source: a quarter of 2**18 cost nothing on dev
 NGRAM_ALPHA = 1e-5
 MLP_HIDDEN = 256
 MLP_ALPHA = 0.1
@@ -80,6 +81,12 @@ MLP_MEMBERS = 5
 MlpTarget = Literal["machine", "sources", "sources+generators"]
 MLP_TARGET: MlpTarget = "sources"
 MIN_SOURCE_ROWS = 20  # smaller sources join "other machine" / "other human" (source_classes)
+# What the n-gram model learns: the training sources as the MLP does, a softmax (multinomial logistic regression,
+# saga) with inverse penalty NGRAM_SOURCE_C and at most NGRAM_SOURCE_ITERS passes, or machine from human (SGD, one
+# output, NGRAM_ALPHA); python -m bench.text_ngram_sources compares the two, and the dev split chose these settings.
+NGRAM_TARGET: MlpTarget = "sources"
+NGRAM_SOURCE_C = 10.0
+NGRAM_SOURCE_ITERS = 30
 EMBED_LAYERS = LAYERS  # MiniLM hidden states the MLP reads (all; dev and leave-one-out chose it: see the card)
 CALIB_SHARE = 0.15
 FPRS = (0.01, 0.05)
@@ -206,21 +213,50 @@ def split_summary(train: Corpus, dev: Corpus, held: Corpus) -> dict[str, Any]:
 # --- fitting ------------------------------------------------------------------------------------
 
 
-def empty_ngram_model() -> NgramModel:
+def empty_ngram_model(n_features: int = NGRAM_FEATURES) -> NgramModel:
     lo, hi = NGRAM_RANGE
-    return NgramModel(NGRAM_ANALYZER, (lo, hi), NGRAM_FEATURES, np.zeros(NGRAM_FEATURES, np.float32), 0.0)
+    return NgramModel(NGRAM_ANALYZER, (lo, hi), n_features, np.zeros(n_features, np.float32), 0.0)
 
 
-def fit_ngram(x: Any, y: NDArray[Any], seed: int = SEED) -> NgramModel:
-    """Logistic regression (SGD) on vectorised n-grams (rows of :meth:`NgramModel.vectorize`)."""
-    from sklearn.linear_model import SGDClassifier  # type: ignore[import-untyped, unused-ignore]
+def fit_ngram(x: Any, y: NDArray[Any], seed: int = SEED, sources: Sequence[str] | None = None) -> NgramModel:
+    """Logistic regression (SGD) on vectorised n-grams (rows of :meth:`NgramModel.vectorize`); with ``sources`` (a
+    source name per row, each source all machine or all human rows) a softmax over the sources instead, whose
+    logit is log P(machine source) - log P(human source), as :func:`fit_mlp`'s."""
+    from sklearn.exceptions import ConvergenceWarning  # type: ignore[import-untyped, unused-ignore]
+    from sklearn.linear_model import LogisticRegression, SGDClassifier  # type: ignore[import-untyped, unused-ignore]
 
-    model = empty_ngram_model()
-    clf = SGDClassifier(loss="log_loss", alpha=NGRAM_ALPHA, max_iter=30, tol=1e-4, random_state=seed)
-    clf.fit(x, y)
-    model.weights = clf.coef_.ravel().astype(np.float32)
-    model.bias = float(clf.intercept_[0])
+    model = empty_ngram_model(x.shape[1])  # as many hashed columns as the rows it is fitted on
+    names, machine = _source_mask(y, sources)
+    if machine is None:
+        clf = SGDClassifier(loss="log_loss", alpha=NGRAM_ALPHA, max_iter=30, tol=1e-4, random_state=seed)
+        clf.fit(x, y)
+        model.weights = clf.coef_.ravel().astype(np.float32)
+        model.bias = float(clf.intercept_[0])
+        return model
+    with warnings.catch_warnings():  # a capped number of passes is the setting, not a failure
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        soft = LogisticRegression(
+            C=NGRAM_SOURCE_C, solver="saga", max_iter=NGRAM_SOURCE_ITERS, tol=1e-4, random_state=seed
+        )
+        soft.fit(x, np.asarray(sources))
+    if tuple(str(c) for c in soft.classes_) != names:
+        raise RuntimeError("the n-gram model's classes are not in the order of the source names")
+    model.weights = np.ascontiguousarray(soft.coef_.T, dtype=np.float32)
+    model.bias = soft.intercept_.astype(np.float32)
+    model.machine, model.sources = machine, names
     return model
+
+
+def _source_mask(y: NDArray[Any], sources: Sequence[str] | None) -> tuple[tuple[str, ...], NDArray[np.bool_] | None]:
+    """The sources' names in sklearn's class order and which are machine (None: machine-or-human, one output)."""
+    if sources is None or len(set(sources)) <= 2:  # two sources are machine and human: one logistic output
+        return (), None
+    target = np.asarray(sources)
+    names = tuple(sorted(set(sources)))
+    label_of = {n: {int(v) for v in np.asarray(y)[target == n]} for n in names}
+    if any(len(v) != 1 for v in label_of.values()):
+        raise ValueError("a source mixes machine and human rows")
+    return names, np.array([label_of[n] == {1} for n in names])
 
 
 def source_classes(corpus: Corpus, target: MlpTarget = "sources", min_rows: int = MIN_SOURCE_ROWS) -> list[str]:
@@ -269,16 +305,8 @@ def fit_mlp(
     softmax over the sources, and their logit is log P(machine source) - log P(human source)."""
     from sklearn.neural_network import MLPClassifier  # type: ignore[import-untyped, unused-ignore]
 
-    target: NDArray[Any] = np.asarray(y)
-    names: tuple[str, ...] = ()
-    machine = None
-    if sources is not None and len(set(sources)) > 2:  # two sources are machine and human: one logistic output
-        target = np.asarray(sources)
-        names = tuple(sorted(set(sources)))  # MLPClassifier's classes_ order
-        label_of = {n: {int(v) for v in np.asarray(y)[target == n]} for n in names}
-        if any(len(v) != 1 for v in label_of.values()):
-            raise ValueError("a source mixes machine and human rows")
-        machine = np.array([label_of[n] == {1} for n in names])
+    names, machine = _source_mask(y, sources)  # names in MLPClassifier's classes_ order
+    target: NDArray[Any] = np.asarray(y) if machine is None else np.asarray(sources)
     mean = x.mean(axis=0)
     scale = x.std(axis=0) + 1e-6
     z = (x - mean) / scale
@@ -321,16 +349,22 @@ class Features:
 
 
 def fit_detector(
-    f: Features, backend: str, seed: int = SEED, calib_share: float = CALIB_SHARE, target: MlpTarget = MLP_TARGET
+    f: Features,
+    backend: str,
+    seed: int = SEED,
+    calib_share: float = CALIB_SHARE,
+    target: MlpTarget = MLP_TARGET,
+    ngram_target: MlpTarget = NGRAM_TARGET,
 ) -> TextDetector:
     """Fit n-gram model and MLPs on most rows; the combiner and thresholds on the held-back calibration rows.
 
-    ``target``: what the MLPs learn to tell apart: the training sources (:func:`source_classes`) or, with
-    "machine", machine from human."""
+    ``target`` / ``ngram_target``: what the MLPs / the n-gram model learn to tell apart: the training sources
+    (:func:`source_classes`) or, with "machine", machine from human."""
     n = len(f.y)
     calib = calibration_rows(f.corpus, calib_share)
     fit = f.rows(sorted(set(range(n)) - set(calib)))
-    ngram = fit_ngram(fit.ngram_x, fit.y, seed)
+    ngram_sources = None if ngram_target == "machine" else source_classes(fit.corpus, ngram_target)
+    ngram = fit_ngram(fit.ngram_x, fit.y, seed, ngram_sources)
     sources = None if target == "machine" else source_classes(fit.corpus, target)
     mlp = fit_mlp(np.hstack([fit.emb, fit.style]).astype(np.float32), fit.y, seed, sources)
     cr = f.rows(calib)
@@ -474,11 +508,14 @@ def evaluate_split(detector: TextDetector, f: Features) -> dict[str, Any]:
     return out
 
 
-def seen_accounts_report(train: Features, backend: str, target: MlpTarget = MLP_TARGET) -> dict[str, Any]:
+def seen_accounts_report(
+    train: Features, backend: str, target: MlpTarget = MLP_TARGET, ngram_target: MlpTarget = NGRAM_TARGET
+) -> dict[str, Any]:
     """Refit without the seen-account report rows (same procedure, its own calibration split); score them."""
     report = seen_report_rows(train.corpus)
     held = set(report)
-    detector = fit_detector(train.rows([i for i in range(len(train.y)) if i not in held]), backend, target=target)
+    kept = train.rows([i for i in range(len(train.y)) if i not in held])
+    detector = fit_detector(kept, backend, target=target, ngram_target=ngram_target)
     test = train.rows(report)
     p = detector.probabilities(test.corpus.texts, test.emb, test.ngram_x)
     return report_figures(test.y, p, {fpr: detector.threshold(fpr) for fpr in FPRS}, test.corpus.texts)
@@ -535,6 +572,7 @@ def leave_one_out(
     generators: bool | Collection[str] = True,
     prompts: bool = True,
     target: MlpTarget = MLP_TARGET,
+    ngram_target: MlpTarget = NGRAM_TARGET,
 ) -> dict[str, Any]:
     """AuthorMimic: drop one generator (or one prompt variant) from training; TPR on it at the stored thresholds,
     and how well it ranks the left-out tweets above the held-out humans. ``generators``: every one, none, or
@@ -556,7 +594,7 @@ def leave_one_out(
         out_rows = sorted(held)
         in_rows = [i for i in range(len(mimic.y)) if i not in held]
         train = concat_features(base, mimic.rows(in_rows))
-        detector = fit_detector(train, backend, target=target)
+        detector = fit_detector(train, backend, target=target, ngram_target=ngram_target)
         test = mimic.rows(out_rows)
         p = detector.probabilities(test.corpus.texts, test.emb, test.ngram_x)
         ph = detector.probabilities(held_humans.corpus.texts, held_humans.emb, held_humans.ngram_x)
@@ -691,8 +729,14 @@ def render_card_figures(metrics: dict[str, Any]) -> dict[str, str]:
         [
             f"- Model id: `text_detector@{metrics['model_id'][:10]}` (hash of `model.json` and the weights' values).",
             f"- Seed {st['seed']}; character {st['ngram_range'][0]}–{st['ngram_range'][1]}-grams hashed into "
-            f"{st['ngram_features']} features, SGD logistic regression α = {st['ngram_alpha']:g}; "
-            f"{st['mlp_members']} MLPs of {st['mlp_hidden']} ReLU units, L2 α = {st['mlp_alpha']:g}, on MiniLM's "
+            f"{st['ngram_features']} features, "
+            + (
+                f"a softmax over the training sources (logistic regression, saga, C = {st['ngram_source_c']:g}, "
+                f"at most {st['ngram_source_iters']} passes); "
+                if st.get("ngram_target", "machine") != "machine"
+                else f"SGD logistic regression α = {st['ngram_alpha']:g}; "
+            )
+            + f"{st['mlp_members']} MLPs of {st['mlp_hidden']} ReLU units, L2 α = {st['mlp_alpha']:g}, on MiniLM's "
             f"last {st['embed_layers']} pooled hidden states, "
             + (
                 f"each a softmax over {metrics['mlp_sources']['n']} training sources "
@@ -924,6 +968,12 @@ SETTINGS: dict[str, Any] = {
     "ngram_range": list(NGRAM_RANGE),
     "ngram_features": NGRAM_FEATURES,
     "ngram_alpha": NGRAM_ALPHA,
+    # Recorded once the n-gram model learns sources (models before it have no such keys).
+    **(
+        {}
+        if NGRAM_TARGET == "machine"
+        else {"ngram_target": NGRAM_TARGET, "ngram_source_c": NGRAM_SOURCE_C, "ngram_source_iters": NGRAM_SOURCE_ITERS}
+    ),
     "mlp_hidden": MLP_HIDDEN,
     "mlp_alpha": MLP_ALPHA,
     "mlp_members": MLP_MEMBERS,

@@ -54,8 +54,9 @@ def test_combiner_is_calibrated_and_weighs_informative_logits() -> None:
 
 def test_model_files_are_small_and_thresholds_ordered(detector: TextDetector) -> None:
     folder = Path(__file__).resolve().parents[3] / "models" / "text_detector"
-    # Mostly the MLPs' first layers: 5 members x (7 x 384 embedding + style inputs) x 256 units in float16.
-    assert sum(p.stat().st_size for p in folder.iterdir()) < 8 * 2**20
+    # Mostly the MLPs' first layers, 5 members x (7 x 384 embedding + style inputs) x 256 units, and the n-gram
+    # softmax, 65,536 columns x 40 sources, all in float16.
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 12 * 2**20
     assert (folder / "MODEL_CARD.md").exists()
     assert 0.0 < detector.threshold(0.05) <= detector.threshold(0.01) < 1.0
     with pytest.raises(ValueError, match="no threshold"):

@@ -190,3 +190,20 @@ def test_top_ngrams_in_one_batch_equal_each_texts_own() -> None:
         assert [s for _, s in top] == pytest.approx([s for _, s in want], rel=1e-9)
     assert any(top for top in got)
     assert model.top_ngrams([]) == [] and model.top_ngrams([[]]) == [[]]
+
+
+def test_a_source_softmax_s_top_ngrams_in_one_batch_equal_each_texts_own() -> None:
+    """A softmax's n-gram weights are the logit's gradient in each text, which depends on the text's whole row:
+    batched, each text must still get its own."""
+    one = _ngram_model()
+    rng = np.random.default_rng(4)
+    weights = rng.normal(size=(one.n_features, 5)).astype(np.float32)
+    bias = rng.normal(size=5).astype(np.float32)
+    model = NgramModel(one.analyzer, one.ngram_range, one.n_features, weights, bias, np.array([1, 1, 0, 0, 0], bool))
+    grams = model.analyze(TEXTS)
+    batched = model.top_ngrams(grams, k=5)
+    assert any(batched)
+    for r, text_grams in enumerate(grams):
+        assert model.top_ngrams([text_grams], k=5) == [batched[r]]
+        assert model.top_ngrams([text_grams], k=5, x=model.vectorize([TEXTS[r]])) == [batched[r]]
+        np.testing.assert_array_equal(model.logits_of(model.vectorize([TEXTS[r]])), model.logits(TEXTS)[r : r + 1])

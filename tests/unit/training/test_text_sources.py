@@ -87,6 +87,16 @@ def _features(n: int, accounts: int) -> Features:
     return Features(corpus, emb, style_matrix(corpus.texts), empty_ngram_model().vectorize(corpus.texts), y)
 
 
+def _assert_scores_survive_saving(loaded: TextDetector, fitted: TextDetector, f: Features) -> None:
+    texts = f.corpus.texts[:12]
+    np.testing.assert_allclose(
+        loaded.probabilities(texts, f.emb[:12], f.ngram_x[:12]),
+        fitted.probabilities(texts, f.emb[:12], f.ngram_x[:12]),
+        rtol=1e-3,  # weights are stored as float16
+        atol=1e-3,
+    )
+
+
 def test_a_source_model_scores_the_same_after_saving_and_names_its_sources_in_evidence(tmp_path: Path) -> None:
     f = _features(480, 6)
     detector = fit_detector(f, "onnx-int8")
@@ -99,13 +109,7 @@ def test_a_source_model_scores_the_same_after_saving_and_names_its_sources_in_ev
     ]
     assert stored["mlp"]["machine_sources"] == stored["mlp"]["sources"][:3]
     loaded = TextDetector.load(tmp_path)
-    texts = f.corpus.texts[:12]
-    np.testing.assert_allclose(
-        loaded.probabilities(texts, f.emb[:12], f.ngram_x[:12]),
-        detector.probabilities(texts, f.emb[:12], f.ngram_x[:12]),
-        rtol=1e-3,  # weights are stored as float16
-        atol=1e-3,
-    )
+    _assert_scores_survive_saving(loaded, detector, f)
     # The source softmax's machine side ranks the machine rows first (a wrong machine mask would invert it).
     assert auroc(f.y, detector.mlp.logits(detector.features(f.corpus.texts, f.emb, f.ngram_x)[0])) > 0.9
     for result in loaded.score(f.corpus.raw[:12], embeddings=f.emb[:12]):
@@ -123,8 +127,8 @@ def test_corrupt_sources_are_refused(tmp_path: Path) -> None:
         ("machine_sources", [], "machine_sources"),
         ("machine_sources", good["mlp"]["sources"], "machine_sources"),
         ("machine_sources", ["tweepfake-bot-x-09"], "machine_sources"),
-        ("sources", good["mlp"]["sources"][:5], "5 sources for an MLP of 6 outputs"),
-        ("sources", [], "0 sources for an MLP of 6 outputs"),
+        ("sources", good["mlp"]["sources"][:5], "5 sources for 6 output units"),
+        ("sources", [], "0 sources for 6 output units"),
     ):
         meta = json.loads(json.dumps(good))
         meta["mlp"][field] = value
@@ -137,3 +141,66 @@ def test_leaving_out_a_generator_that_is_not_there_is_an_error() -> None:
     f = _features(60, 6)
     with pytest.raises(ValueError, match="no AuthorMimic generator"):
         leave_one_out(f, f, f, "onnx-int8", generators=["GPT-5"], prompts=False)
+
+
+def test_an_ngram_source_model_round_trips_ranks_machine_first_and_explains_by_its_gradient(tmp_path: Path) -> None:
+    f = _features(480, 6)
+    detector = fit_detector(f, "onnx-int8", ngram_target="sources")
+    ngram = detector.ngram
+    assert ngram.machine is not None and ngram.weights.shape == (ngram.n_features, 6)
+    assert list(ngram.sources) == list(detector.mlp.sources) and ngram.machine.tolist() == [True] * 3 + [False] * 3
+    assert fit_detector(f, "onnx-int8", ngram_target="machine").ngram.machine is None  # one logistic output
+    logit = ngram.logits_of(f.ngram_x)
+    assert auroc(f.y, logit) > 0.9  # a wrong machine mask would invert it
+    # A row's logit does not depend on the rows beside it.
+    assert np.array_equal(ngram.logits_of(f.ngram_x[5:6]), logit[5:6])
+    detector.save(tmp_path, {})
+    stored = json.loads((tmp_path / "model.json").read_text(encoding="utf-8"))["ngram"]
+    assert "bias" not in stored and stored["machine_sources"] == stored["sources"][:3]
+    loaded = TextDetector.load(tmp_path)
+    _assert_scores_survive_saving(loaded, detector, f)
+    # The top n-gram's weight is the logit's gradient along it: nudging that n-gram's feature value moves the
+    # logit by weight × nudge.
+    text = next(t for t, y in zip(f.corpus.texts, f.y, strict=True) if y == 1)
+    grams = ngram.analyze([text])
+    ((top, score),) = ngram.top_ngrams(grams, k=1)[0]
+    assert score > 0
+    x = ngram.vectorize([text], grams).tocsr()
+    column = int(ngram._hasher().transform([[top]]).indices[0])
+    value = float(x[0, column])
+    eps = 1e-4
+    nudged = x.copy()
+    nudged[0, column] = value + eps
+    slope = (ngram.logits_of(nudged)[0] - ngram.logits_of(x)[0]) / eps
+    assert slope * value == pytest.approx(score, rel=1e-2)
+    machine_row = int(np.flatnonzero(f.y == 1)[0])
+    (result,) = loaded.score([f.corpus.raw[machine_row]], embeddings=f.emb[machine_row : machine_row + 1])
+    named = re.findall(r"'([^']+)'", {e.signal: e for e in result.evidence}["model.ngrams"].detail)
+    assert len(named) == 3 and all(any(g in w for w in ("indeed", "furthermore", "crucial")) for g in named), named
+
+
+def test_a_one_output_ngram_model_still_round_trips_and_a_corrupt_one_is_refused(tmp_path: Path) -> None:
+    f = _features(480, 6)
+    detector = fit_detector(f, "onnx-int8", ngram_target="machine")  # the n-gram model up to format 3
+    detector.save(tmp_path, {})
+    stored = json.loads((tmp_path / "model.json").read_text(encoding="utf-8"))
+    assert isinstance(stored["ngram"]["bias"], float) and "sources" not in stored["ngram"]
+    with np.load(tmp_path / "weights.npz") as w:
+        assert "ngram_b" not in w.files and w["ngram_w"].shape == (detector.ngram.n_features,)
+    loaded = TextDetector.load(tmp_path)
+    assert loaded.ngram.machine is None
+    np.testing.assert_allclose(
+        loaded.ngram.logits_of(f.ngram_x[:12]), detector.ngram.logits_of(f.ngram_x[:12]), rtol=1e-2, atol=1e-2
+    )
+    fit_detector(f, "onnx-int8", ngram_target="sources").save(tmp_path, {})
+    good = json.loads((tmp_path / "model.json").read_text(encoding="utf-8"))
+    for field, value, complaint in (
+        ("machine_sources", good["ngram"]["sources"], "machine_sources"),
+        ("sources", good["ngram"]["sources"][:5], "5 sources for 6 output units"),
+        ("n_features", 2**10, "do not fit its n_features"),
+    ):
+        meta = json.loads(json.dumps(good))
+        meta["ngram"][field] = value
+        (tmp_path / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+        with pytest.raises(ValueError, match=complaint):
+            TextDetector.load(tmp_path)
