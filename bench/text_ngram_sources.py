@@ -71,7 +71,7 @@ def measure(generators: tuple[str, ...] = ()) -> list[Result]:
         seen = seen_accounts_report(train, BACKEND, ngram_target=target)
         loo = leave_one_out(tweepfake, mimic, held, BACKEND, generators=generators, prompts=False, ngram_target=target)
         dev = evaluate_split(detector, valid)
-        outputs = 1 if detector.ngram.weights.ndim == 1 else detector.ngram.weights.shape[1]
+        outputs = len(detector.ngram.sources) or 1
         name = "sources" if target == "sources" else "machine or human"
         seconds = time.perf_counter() - started
         fprs = stored_threshold_fprs(detector, held)

@@ -733,7 +733,7 @@ def render_card_figures(metrics: dict[str, Any]) -> dict[str, str]:
             + (
                 f"a softmax over the training sources (logistic regression, saga, C = {st['ngram_source_c']:g}, "
                 f"at most {st['ngram_source_iters']} passes); "
-                if st.get("ngram_target", "machine") != "machine"
+                if st["ngram_target"] != "machine"
                 else f"SGD logistic regression α = {st['ngram_alpha']:g}; "
             )
             + f"{st['mlp_members']} MLPs of {st['mlp_hidden']} ReLU units, L2 α = {st['mlp_alpha']:g}, on MiniLM's "
@@ -968,12 +968,9 @@ SETTINGS: dict[str, Any] = {
     "ngram_range": list(NGRAM_RANGE),
     "ngram_features": NGRAM_FEATURES,
     "ngram_alpha": NGRAM_ALPHA,
-    # Recorded once the n-gram model learns sources (models before it have no such keys).
-    **(
-        {}
-        if NGRAM_TARGET == "machine"
-        else {"ngram_target": NGRAM_TARGET, "ngram_source_c": NGRAM_SOURCE_C, "ngram_source_iters": NGRAM_SOURCE_ITERS}
-    ),
+    "ngram_target": NGRAM_TARGET,
+    "ngram_source_c": NGRAM_SOURCE_C,
+    "ngram_source_iters": NGRAM_SOURCE_ITERS,
     "mlp_hidden": MLP_HIDDEN,
     "mlp_alpha": MLP_ALPHA,
     "mlp_members": MLP_MEMBERS,
