@@ -3,6 +3,7 @@ place a message's bytes become a contract model (with its schema version checked
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -74,8 +75,31 @@ class StageOutcome:
             source_partition=msg.partition,
             source_offset=msg.offset,
         )
-        self.out.append(OutMessage(Topic.dead_letter, msg.key, letter.to_bytes()))
+        self.out.append(OutMessage(Topic.dead_letter, dead_letter_key(msg.key), letter.to_bytes()))
         self.counts["dead_lettered"] += 1
+
+    def dead_letter_document(self, stage_name: str, kind: str, doc_id: str, doc: Any, reason: str) -> None:
+        """A document the store refused for good (not worth retrying). It is derived from many messages, so the
+        document itself is the dead letter's original; counted as ``rejected``."""
+        letter = DeadLetter.of(
+            stage_name,
+            f"store rejected the {kind} document {doc_id!r}: {reason}",
+            json.dumps(doc, sort_keys=True, default=str).encode(),
+        )
+        self.out.append(OutMessage(Topic.dead_letter, dead_letter_key(doc_id.encode()), letter.to_bytes()))
+        self.counts["rejected"] += 1
+
+
+# Longer keys are replaced by their sha256: a dead letter must fit the topic even when its record's key was huge.
+MAX_DEAD_LETTER_KEY = 1024
+
+
+def dead_letter_key(key: bytes | None) -> bytes | None:
+    """The key a dead letter is written under: the record's own, or its sha256 (hex) when over
+    :data:`MAX_DEAD_LETTER_KEY` bytes."""
+    if key is None or len(key) <= MAX_DEAD_LETTER_KEY:
+        return key
+    return hashlib.sha256(key).hexdigest().encode()
 
 
 def describe_error(exc: Exception) -> str:
@@ -136,6 +160,8 @@ def _version_problem(version: object) -> str:
 
 def _diagnose(value: bytes) -> str | None:
     """Why bytes that failed validation are not a contract at all (encoding, JSON, version), if that is why."""
+    if not value:
+        return "empty record value (null or zero bytes)"
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError as exc:

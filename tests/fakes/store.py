@@ -246,10 +246,15 @@ class InMemoryAlerts:
 
     def upsert(self, alerts: Sequence[Mapping[str, Any]]) -> BulkResult:
         self.engine.check_write()
+        result = BulkResult()
         for a in alerts:
             alert_id = str(a["alert_id"])
+            if alert_id in self.engine.reject:
+                result.rejected.append((alert_id, "mapper_parsing_exception: rejected (test)"))
+                continue
             self.docs[alert_id] = copy.deepcopy(merge_alert(self.docs.get(alert_id, {}), a))
-        return BulkResult(written=len(alerts))
+            result.written += 1
+        return result
 
     def get(self, alert_id: str) -> dict[str, Any] | None:
         return self.engine.get(IndexKind.alerts, alert_id)

@@ -255,8 +255,18 @@ def in_message(record: ConsumerRecord, raw_topic: str) -> InMessage:
     raw_partition: int | None = record.partition if record.topic == raw_topic else None
     for name, value in record.headers or ():
         if name == RAW_PARTITION_HEADER and raw_partition is None:
-            raw_partition = int(value)
-    return InMessage(record.topic, record.partition, record.offset, record.key, record.value, raw_partition)
+            raw_partition = _partition_number(value)
+    # A null value (a tombstone, or a producer's bug) is empty bytes: the stage dead-letters it like any bad record.
+    value = b"" if record.value is None else record.value
+    return InMessage(record.topic, record.partition, record.offset, record.key, value, raw_partition)
+
+
+def _partition_number(value: bytes | None) -> int | None:
+    """The raw-partition header's number; None for one that is not a number (no producer of ours writes that)."""
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _headers(message: OutMessage) -> list[tuple[str, bytes]] | None:

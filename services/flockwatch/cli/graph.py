@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from flockwatch.cli.output_file import open_output
+
 if TYPE_CHECKING:
     from flockwatch.graph.account_history import AccountHistory
     from flockwatch.graph.cascade_io import CascadeInput
@@ -244,8 +246,7 @@ def cascades(
     gc.disable()
     started = time.perf_counter()
     n = events = 0
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with output.open("w", encoding="utf-8") as out:
+    with open_output(output) as out:
         for cascade in given:
             if not cascade.events:
                 continue

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from flockwatch.cli.output_file import open_output
 
 if TYPE_CHECKING:
     from flockwatch.media.bank import Bank
@@ -56,17 +58,6 @@ def _bad_lines(bank: Bank) -> dict[str, int]:
     return {"bad_bank_lines": bank.bad_lines} if bank.bad_lines else {}
 
 
-def _open_output(output: Path) -> TextIO:
-    """``output`` opened for writing, its folder created; a directory or an unwritable place is a usage error."""
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        return output.open("w", encoding="utf-8")
-    except FileExistsError as e:  # mkdir met a file where a folder of the path should be
-        raise typer.BadParameter(f"cannot write {output}: {e.filename} is not a folder", param_hint="--output") from e
-    except OSError as e:
-        raise typer.BadParameter(f"cannot write {output}: {e.strerror or e}", param_hint="--output") from e
-
-
 def score_media(
     targets: Annotated[list[str], typer.Argument(help="Media files or http(s) URLs.", metavar="PATH_OR_URL...")],
     output: OutputOpt,
@@ -98,7 +89,7 @@ def score_media(
     # Local paths are read here only: the CLI user names files on their own machine.
     scorer = build_scorer(settings, fetch=not no_fetch, store_bank=False, local_files=True)
     counts = {"scored": 0, "unscored": 0, "refused": 0}
-    with _open_output(output) as out:
+    with open_output(output) as out:
         for target in targets:
             result = scorer.score(target)
             out.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
@@ -183,7 +174,7 @@ def match(
     bank = Bank(bank_dir)
     _bank_items(bank)  # read once up front: an unreadable bank file is a usage error, not a per-query one
     matched = 0
-    with _open_output(output) as out:
+    with open_output(output) as out:
         for path in paths:
             line: dict[str, object]
             try:

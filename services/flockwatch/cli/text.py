@@ -7,13 +7,16 @@ import time
 from collections.abc import Iterator
 from itertools import chain, islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer import _click as click
 from typer.core import TyperGroup
 
+from flockwatch.cli.output_file import open_output
+
 if TYPE_CHECKING:
+    from flockwatch.text.detector import TextDetector, TextResult
     from flockwatch.text.records import Record
 
 score_app = typer.Typer(help="Score content from files, no services needed.", no_args_is_help=True)
@@ -43,15 +46,6 @@ def _records(input: Path, text_column: str, id_column: str) -> Iterator[Record]:
     except OSError as exc:  # unreadable (permissions, a device...)
         raise typer.BadParameter(f"{input}: {exc.strerror or exc}", param_hint="--input") from exc
     return chain(first, it)
-
-
-def _open_output(output: Path) -> TextIO:
-    """``output`` opened for writing, its folder made first (as the media commands do); else a usage error."""
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        return output.open("w", encoding="utf-8")
-    except OSError as exc:
-        raise typer.BadParameter(f"{output}: {exc.strerror or exc}", param_hint="--output") from exc
 
 
 InputOpt = Annotated[Path, typer.Option("--input", help="JSONL with `id` and `text`, or CSV/TSV (see --text-column).")]
@@ -84,7 +78,7 @@ def score_text(
     ] = None,
 ) -> None:
     """Machine-likeness of each text: {"id", "machine_score", "label", "interval", "evidence"} per line."""
-    from flockwatch.schema import Evidence
+    from flockwatch.messages import describe_error
     from flockwatch.text.detector import TextDetector
     from flockwatch.text.thresholds import PopulationThresholds
 
@@ -101,23 +95,55 @@ def score_text(
         raise typer.BadParameter(str(exc), param_hint="--fpr") from exc
     started = time.perf_counter()
     counts: dict[str, int] = {}
-    with _open_output(output) as out:
+    with open_output(output) as out:
         for chunk in _batches(records):
             ok = [r for r in chunk if r.error is None]
             langs = [(r.extra or {}).get("language") for r in ok]
-            results = iter(detector.score([r.text for r in ok], languages=langs, fpr=fpr))
+            results = iter(_score_each_if_need_be(detector, [r.text for r in ok], langs, fpr))
             for rec in chunk:
                 if rec.error is not None:
-                    ev = Evidence(signal="input_error", score=0.0, on="input", detail=rec.error)
-                    line: dict[str, Any] = {"id": rec.id, "machine_score": None, "label": "unscored",
-                                            "interval": None, "evidence": [ev.model_dump()]}  # fmt: skip
+                    line: dict[str, Any] = _unscored(rec.id, "input_error", "input", rec.error)
+                elif isinstance(result := next(results), Exception):
+                    line = _unscored(rec.id, "scoring_error", "text", describe_error(result))
                 else:
-                    line = {"id": rec.id, **next(results).as_dict()}
+                    line = {"id": rec.id, **result.as_dict()}
                 line["model"] = detector.name
                 counts[line["label"]] = counts.get(line["label"], 0) + 1
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
     n = sum(counts.values())
     typer.echo(f"{n} texts -> {output} in {time.perf_counter() - started:.1f}s: {counts}", err=True)
+
+
+def _score_each_if_need_be(
+    detector: TextDetector, texts: list[str], languages: list[Any], fpr: float
+) -> list[TextResult | Exception]:
+    """The batch's results; if scoring the batch raises, each text scored alone, so a text that fails costs only
+    its own line (its error in place of a result), never the run."""
+    try:
+        return list(detector.score(texts, languages=languages, fpr=fpr))
+    except Exception:
+        pass
+    results: list[TextResult | Exception] = []
+    for text, language in zip(texts, languages, strict=True):
+        try:
+            results.extend(detector.score([text], languages=[language], fpr=fpr))
+        except Exception as exc:
+            results.append(exc)
+    return results
+
+
+def _unscored(record_id: str, signal: str, on: str, detail: str) -> dict[str, Any]:
+    """The line of a record that could not be read, or not scored: ``signal`` on ``on`` says why."""
+    from flockwatch.schema import Evidence
+
+    why = Evidence(signal=signal, score=0.0, on=on, detail=detail)
+    return {
+        "id": record_id,
+        "machine_score": None,
+        "label": "unscored",
+        "interval": None,
+        "evidence": [why.model_dump()],
+    }
 
 
 @calibrate_app.command("text")
@@ -203,7 +229,7 @@ def narratives(
     records = _records(input, text_column, id_column)
     started = time.perf_counter()
     n = 0
-    with _open_output(output) as out:
+    with open_output(output) as out:
         for chunk in _batches(records):
             norms = [canonical_text(decode_text(r.text)) for r in chunk]
             vecs = embedder.embed(norms) if embedder is not None else None
@@ -222,7 +248,7 @@ def narratives(
     if state is not None:
         index.save(state)
     if summary is not None:
-        with summary.open("w", encoding="utf-8") as f:
+        with summary.open("w", encoding="utf-8", errors="backslashreplace") as f:  # as open_output
             for stats in sorted(index.stats.values(), key=lambda s: -s.post_count):
                 f.write(json.dumps(stats.as_document(), ensure_ascii=False) + "\n")
     typer.echo(f"{n} posts -> {len(index)} narratives -> {output} in {time.perf_counter() - started:.1f}s", err=True)

@@ -216,14 +216,16 @@ class AlertStage:
         targets = {a.alert_id: self.dispatcher.targets(a) for a in result.notify} if self.dispatcher else {}
         changed = {a.alert_id: a for a in [*result.changed, *result.notify]}
         if changed:
-            written = self.store.alerts.upsert(
-                [outbox.with_outbox(alert_doc(a), a.severity, targets.get(aid, [])) for aid, a in changed.items()]
-            )
+            docs = {
+                aid: outbox.with_outbox(alert_doc(a), a.severity, targets.get(aid, [])) for aid, a in changed.items()
+            }
+            written = self.store.alerts.upsert(list(docs.values()))
             rejected = dict(written.rejected)
             for aid, reason in rejected.items():
+                # For good (retrying cannot fix it): the dead-letter topic keeps the document and the reason.
                 log.error("store rejected alert %s: %s", aid, reason)
+                outcome.dead_letter_document(self.name, "alerts", aid, docs[aid], reason)
             self.engine.stored(changed)
-            outcome.counts["alerts_rejected"] += len(rejected)
             for alert in result.changed:
                 if alert.alert_id not in rejected:
                     outcome.out.append(OutMessage(Topic.alerts, alert.alert_id.encode(), alert.to_bytes()))

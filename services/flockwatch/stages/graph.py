@@ -89,7 +89,7 @@ from flockwatch.graph.urls import canonicalize_url
 from flockwatch.graph.verdicts import combined_flag, teaching_flags
 from flockwatch.messages import InMessage, StageOutcome, describe_error, parse
 from flockwatch.schema import Post, post_key
-from flockwatch.store.documents import BulkResult, IndexKind, Upsert
+from flockwatch.store.documents import BulkResult, IndexKind, Upsert, rejected_upserts
 from flockwatch.store.graph import MERGE_HOPS, GraphRepository
 from flockwatch.topics import Topic, topic_name
 
@@ -587,7 +587,7 @@ class FlushReport:
     cascades: int = 0
     accounts: int = 0
     edges: int = 0
-    rejected: list[tuple[str, str]] = field(default_factory=list)
+    rejected: list[tuple[Upsert, str]] = field(default_factory=list)  # refused for good, with the reason
 
 
 class GraphState:
@@ -887,8 +887,8 @@ class GraphState:
             if edge is not None and edge.coactions:
                 upserts.append(Upsert(IndexKind.coordination_edges, eid, edge.document()))
         for start in range(0, len(upserts), 500):
-            result = self.store.engine.bulk_upsert(upserts[start : start + 500])
-            report.rejected.extend(result.rejected)
+            batch = upserts[start : start + 500]
+            report.rejected.extend(rejected_upserts(batch, self.store.engine.bulk_upsert(batch)))
         for u in upserts:
             if u.kind == IndexKind.cascades:
                 report.cascades += 1
@@ -1135,9 +1135,9 @@ class GraphStage:
         outcome.counts["cascades_written"] += report.cascades
         outcome.counts["accounts_written"] += report.accounts
         outcome.counts["edges_written"] += report.edges
-        for doc, reason in report.rejected:
-            log.error("store rejected graph document %s: %s", doc, reason)
-        outcome.counts["rejected"] += len(report.rejected)
+        for upsert, reason in report.rejected:
+            log.error("store rejected graph document %s: %s", upsert.doc_id, reason)
+            outcome.dead_letter_document(self.name, upsert.kind.value, upsert.doc_id, upsert.doc, reason)
         return outcome
 
     def buffered_posts(self) -> int:

@@ -354,7 +354,7 @@ def recompute_window(
     report.cascades_written, report.accounts_written, report.edges_written = (
         flushed.cascades, flushed.accounts, flushed.edges)  # fmt: skip
     report.rejected = len(flushed.rejected) + len(result.rejected)
-    for doc_id, reason in [*flushed.rejected, *result.rejected]:
+    for doc_id, reason in [*((u.doc_id, r) for u, r in flushed.rejected), *result.rejected]:
         log.error("store rejected graph document %s: %s", doc_id, reason)
     report.elapsed_s = round(time.perf_counter() - started, 3)
     return report

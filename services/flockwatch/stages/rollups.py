@@ -10,7 +10,7 @@ is stored *with* its text score (``PostsNotStored``, a transient error: the at-l
 batch after a backoff), so the documents it writes count complete posts. A post still missing after
 ``max_wait_s`` (its post was dead-lettered or never came) stops holding the stream: the batch is computed over
 what exists and the post counted as ``rollup_missing_posts``. A document the store rejects (a refusal retrying
-cannot fix) is dead-lettered, its JSON as the original, and counted as ``rollup_rejected``.
+cannot fix) is dead-lettered, its JSON as the original, and counted as ``rejected``.
 
 **Several workers** (the stage scales out) recompute the same narrative or account concurrently, each from the posts
 stored when it read them; a plain write would let a slower worker's older view overwrite a newer one. So each
@@ -33,7 +33,6 @@ never joins its account's list with that score; a later recomputation used to pi
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -42,15 +41,14 @@ from typing import Any, Protocol
 
 from flockwatch.messages import (
     InMessage,
-    OutMessage,
     StageOutcome,
     TransientError,
     UpstreamBehind,
     parse,
     still_waiting,
 )
-from flockwatch.schema import DeadLetter, TextScore
-from flockwatch.store.documents import BulkResult, IndexKind, Upsert, Version, VersionedPut
+from flockwatch.schema import TextScore
+from flockwatch.store.documents import BulkResult, IndexKind, Upsert, Version, VersionedPut, rejected_upserts
 from flockwatch.text.rollup import (
     AccountPosts,
     NarrativeSummary,
@@ -183,8 +181,7 @@ class TextRollups:
                 puts.append(VersionedPut(u.doc_id, {**old, **u.doc}, version))
             result = self.store.engine.bulk_put_if(kind, puts)
             # A rejection is final (retrying the batch would loop forever): the caller dead-letters the document.
-            reasons = dict(result.rejected)
-            rejected.extend((u, reasons[u.doc_id]) for u in mine if u.doc_id in reasons)
+            rejected.extend(rejected_upserts(mine, result))
             conflicts.update(result.conflicts)
         again_narratives = [n for n in narratives if n in conflicts]
         again_handles = {pa: h for pa, h in handles.items() if f"{pa[0]}:{pa[1]}" in conflicts}
@@ -232,12 +229,5 @@ class RollupsStage:
         counts, rejected = self.rollups.compute(refs)
         outcome.counts.update(counts)
         for upsert, reason in rejected:
-            # Derived from many messages, so the document itself is the dead letter's original.
-            letter = DeadLetter.of(
-                self.name,
-                f"store rejected the {upsert.kind.value} document {upsert.doc_id!r}: {reason}",
-                json.dumps(upsert.doc, sort_keys=True, default=str).encode(),
-            )
-            outcome.out.append(OutMessage(Topic.dead_letter, upsert.doc_id.encode(), letter.to_bytes()))
-            outcome.counts["rollup_rejected"] += 1
+            outcome.dead_letter_document(self.name, upsert.kind.value, upsert.doc_id, upsert.doc, reason)
         return outcome

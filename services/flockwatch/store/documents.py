@@ -119,6 +119,12 @@ class BulkResult:
     conflicts: list[str] = field(default_factory=list)
 
 
+def rejected_upserts(upserts: Sequence[Upsert], result: BulkResult) -> list[tuple[Upsert, str]]:
+    """The ``upserts`` that ``result`` says the store rejected for good, each with the reason."""
+    reasons = dict(result.rejected)
+    return [(u, reasons[u.doc_id]) for u in upserts if u.doc_id in reasons]
+
+
 @dataclass(frozen=True)
 class Hit:
     """One search result: the stored id, the (possibly filtered) source, the names of the named queries it

@@ -25,7 +25,9 @@ class PostScore:
 @dataclass
 class AccountScore:
     account: str
-    machine_score: float | None  # mean calibrated post probability over the scored recent posts
+    # mean post machine score over the scored recent posts (the calibrated probability, or a decisive rule's
+    # score where one fired: it scores some posts the model cannot, e.g. another language)
+    machine_score: float | None
     machine_share: float | None  # share of those posts at or above the post threshold
     label: Literal["machine", "human", "insufficient"]
     n_posts: int  # recent posts considered (scored or not)

@@ -10,6 +10,7 @@ scored: the detector states how uncertain its score is for them (``flockwatch.te
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -35,7 +36,8 @@ URL_TOKEN = "URL"
 MENTION_TOKEN = "@user"
 
 _URL = re.compile(r"(?:https?://|www\.)\S+|\b[a-z0-9.-]+\.(?:com|org|net|ly|co)/\S*", re.IGNORECASE)
-_MENTION = re.compile(r"(?<![\w@])@\w{1,50}")
+# A whole handle: a capped match left its tail behind as a word ("@user" + "aaa"), which a second pass then ate.
+_MENTION = re.compile(r"(?<![\w@])@\w+")
 _WS = re.compile(r"\s+")
 # Zero-width and bidi formatting characters: invisible, used to defeat exact matching.
 _INVISIBLE = dict.fromkeys(
@@ -44,6 +46,9 @@ _INVISIBLE = dict.fromkeys(
         0xFEFF,
         *range(0x202A, 0x202F),
         *range(0x2061, 0x2070),
+        *range(0xFFF9, 0xFFFC),  # interlinear annotation marks
+        *range(0x1D173, 0x1D17B),  # musical formatting marks
+        *range(0xE0000, 0xE0080),  # tag characters (also hidden inside words to split them)
     ]
 )
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
@@ -73,6 +78,26 @@ def canonical_text(raw: str | bytes) -> str:
     # NFKC is not closed under truncation/substitution in rare cases; one more pass makes this idempotent.
     again = _WS.sub(" ", unicodedata.normalize("NFKC", text)).strip()
     return again if again == text else canonical_text(again)
+
+
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Apostrophes as phones and word processors type them, read as the ASCII one.
+_APOSTROPHES = str.maketrans(dict.fromkeys("\u2018\u2019\u02bc\u2032\uff07", "'"))
+
+
+def visible_text(raw: str | bytes, limit: int = 4 * MAX_CHARS) -> str:
+    """What a reader sees of a text, for phrase rules: NFKC (full-width letters as ASCII), no format characters
+    (zero-width, bidi, tags), typographic apostrophes as ``'``, every run of whitespace or control characters as
+    one space, links and mentions as posted; the first ``limit`` characters only (rules run on every post)."""
+    text = unicodedata.normalize("NFKC", decode_text(raw)[:limit]).translate(_APOSTROPHES)
+    if text.isascii():  # most posts: no format characters, and the only controls are ASCII ones
+        return _WS.sub(" ", _ASCII_CONTROL.sub(" ", text)).strip()
+    kept = []
+    for c in text:
+        category = unicodedata.category(c)
+        if category != "Cf":
+            kept.append(" " if category in ("Cc", "Cs", "Co", "Cn") else c)
+    return _WS.sub(" ", "".join(kept)).strip()
 
 
 def text_key(normalized: str) -> str:
@@ -114,6 +139,7 @@ _OTHER: dict[str, frozenset[str]] = {
 }
 
 
+@functools.lru_cache(maxsize=8192)  # per letter of every post: the name lookup cost more than the rest of assess
 def script_of(char: str) -> str:
     """Coarse script of a letter: the first word of its Unicode name (LATIN, CYRILLIC, ARABIC, CJK...)."""
     try:

@@ -185,7 +185,9 @@ def _rows_times(h: NDArray[np.float32], w: NDArray[np.float32]) -> NDArray[np.fl
     """``h @ w`` where each row's result depends on that row alone, never on the rows beside it: the stream scores
     a post in whatever batch Kafka hands over, ``score text`` scores it alone, and both must agree bit for bit.
 
-    So each row is its own vector-matrix product, on one BLAS thread. A matrix product over a block of rows sums
+    So each row is its own vector-matrix product, on one BLAS thread: ``h`` as a stack of one-row matrices, which
+    numpy multiplies one by one (as many BLAS calls as rows, none spanning two rows; a Python loop over the rows
+    gave the same bits, slower). A matrix product over a block of rows sums
     each row in an order that depends on where the row falls in the kernel's tiles: OpenBLAS's Haswell kernel (on
     AMD EPYC) sums the last rows of a 32-row block in another order than the first, so a post's score moved in its
     last bits with its place in the batch (tests/unit/text/test_detector_evidence.py caught it). Row by row costs
@@ -196,7 +198,8 @@ def _rows_times(h: NDArray[np.float32], w: NDArray[np.float32]) -> NDArray[np.fl
     h = np.ascontiguousarray(h)
     w = np.ascontiguousarray(w)  # the kernel, and so the summation order, depends on the layout
     with _blas().limit(limits=1, user_api="blas"):
-        return np.vstack([row @ w for row in h])
+        out: NDArray[np.float32] = np.matmul(h[:, None, :], w)[:, 0, :]
+        return out
 
 
 @dataclass
@@ -673,7 +676,7 @@ class TextDetector:
                     signal="model.machine_probability",
                     score=round(p, 4),
                     on="text",
-                    detail=f"calibrated P(machine) {p:.3f}, {where} the {fpr:.0%}-false-positive threshold "
+                    detail=f"calibrated P(machine) {p:.3f}, {where} the {fpr * 100:g}%-false-positive threshold "
                     f"{threshold:.3f}" + (f" ({self.threshold_source})" if self.threshold_source else ""),
                 ),
             )

@@ -58,10 +58,12 @@ def _read_jsonl(path: Path, text_column: str, id_column: str) -> Iterator[Record
             rid = obj.get(id_column)
             rid = f"line:{n}" if rid is None else str(rid)
             text = obj.get(text_column)
-            if text is None:
-                yield Record(rid, "", f"line {n}: no {text_column!r} field")
+            if not isinstance(text, str):
+                # A number, true or a list would otherwise be scored as its Python spelling ("True").
+                why = "no {!r} field" if text_column not in obj else f"{{!r}} is {_json_type(text)}, not a string"
+                yield Record(rid, "", f"line {n}: " + why.format(text_column))
                 continue
-            yield Record(rid, text if isinstance(text, str) else str(text), None, _extra(obj))
+            yield Record(rid, text, None, _extra(obj))
 
 
 class _Lines:
@@ -144,6 +146,14 @@ def _unclosed(line: str, line_no: int, n: int, fields: list[str], id_column: str
     rid = values[col] if col < len(values) - 1 and values[col] else f"row:{n}"  # the last value is the broken one
     return Record(rid, "", f"line {line_no}: a quote opened in this row is never closed (the rest of the file "
                            "would be one field); this row is skipped and the lines after it read as rows")  # fmt: skip
+
+
+def _json_type(value: Any) -> str:
+    """What JSON calls a parsed value's type."""
+    for kind, name in ((type(None), "null"), (bool, "a boolean"), ((int, float), "a number"), (list, "an array")):
+        if isinstance(value, kind):
+            return name
+    return "an object"
 
 
 def _extra(obj: dict[str, Any]) -> dict[str, Any] | None:

@@ -101,7 +101,8 @@ def narrative_document(s: NarrativeSummary) -> dict[str, Any]:
         "accounts": list(s.accounts),
         "scored_posts": machine + human,
         "machine_posts": machine,
-        # Of the posts the detector scored; unscored ones (no text of their own, not English) say nothing either way.
+        # Of the posts the detector labelled (the model, or a decisive rule on a post the model cannot score);
+        # unscored ones (no text of their own, not English) say nothing either way.
         "machine_share": machine / (machine + human) if machine + human else None,
         "joined_by": dict(sorted(s.how.items())),
         "hashtags": list(s.hashtags),

@@ -2,8 +2,10 @@
 
 Every signal follows one small contract (after python-threatexchange's signal types): a ``name``,
 ``applies_to`` (is this signal meaningful for this text?), ``compute`` (a score in 0..1, or ``None``
-when it does not fire) and ``explain`` (one line an analyst can quote). Rules look at the decoded
-text before placeholder substitution, so they see exactly what was posted.
+when it does not fire) and ``explain`` (one line an analyst can quote). Rules look at the text as a reader
+sees it (:func:`~flockwatch.text.canonical.visible_text`: links and mentions as posted, but no zero-width or
+other invisible characters, full-width letters and curly apostrophes folded, line breaks as spaces), so a
+character nobody sees cannot hide a phrase.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol, runtime_checkable
 
 from flockwatch.schema import Evidence
+from flockwatch.text.canonical import visible_text
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,11 @@ class TextInput:
 
     raw: str
     normalized: str
+
+    @cached_property
+    def visible(self) -> str:
+        """The text as a reader sees it (what the phrase rules match)."""
+        return visible_text(self.raw)
 
 
 @runtime_checkable
@@ -55,12 +64,12 @@ class PhraseRule:
     min_chars: int = 8
 
     def applies_to(self, doc: TextInput) -> bool:
-        return len(doc.raw.strip()) >= self.min_chars
+        return len(doc.visible) >= self.min_chars
 
     def _best(self, doc: TextInput) -> tuple[Phrase, str] | None:
         best: tuple[Phrase, str] | None = None
         for phrase in self.phrases:
-            m = phrase.pattern.search(doc.raw)
+            m = phrase.pattern.search(doc.visible)
             if m and (best is None or phrase.score > best[0].score):
                 best = (phrase, m.group(0))
         return best

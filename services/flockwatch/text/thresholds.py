@@ -94,11 +94,22 @@ class PopulationThresholds:
                 source=str(doc["source"]),
                 humans=int(doc["humans"]),
                 unscored=int(doc["unscored"]),
-                thresholds={k: PickedThreshold(**v) for k, v in doc["thresholds"].items()},
+                thresholds={str(k): _picked(v) for k, v in doc["thresholds"].items()},
                 rule_labelled=int(doc.get("rule_labelled", 0)),
             )
         except (OSError, KeyError, TypeError, ValueError, AttributeError) as e:
             raise ValueError(f"{path}: not a thresholds file ({e})") from e
+
+
+def _picked(entry: dict[str, Any]) -> PickedThreshold:
+    """One stored threshold, its values checked: a string or NaN would otherwise fail (or label nothing) mid-run."""
+    threshold, bound = float(entry["threshold"]), float(entry["fpr_upper_90"])
+    if not (0.0 <= threshold <= 1.0 and 0.0 <= bound <= 1.0):  # also false for NaN
+        raise ValueError(f"threshold {threshold!r} and fpr_upper_90 {bound!r} must lie in [0, 1]")
+    flagged = entry["flagged"]
+    if not isinstance(flagged, int) or isinstance(flagged, bool) or flagged < 0:
+        raise ValueError(f"flagged {flagged!r} is not a count")
+    return PickedThreshold(threshold, flagged, bound)
 
 
 def pick_thresholds(

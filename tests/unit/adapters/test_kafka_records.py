@@ -28,3 +28,8 @@ def test_a_record_written_without_the_stamp_has_no_raw_partition() -> None:
     assert _headers(OutMessage(Topic.alerts, None, b"v")) is None
     assert in_message(record("t.posts.normalized", 1, [("other", b"1")]), RAW).raw_partition is None
     assert RAW_PARTITION_HEADER == "flockwatch-raw-partition"
+
+
+def test_a_stamp_that_is_not_a_number_is_ignored_not_fatal() -> None:
+    msg = in_message(record("t.posts.normalized", 1, [(RAW_PARTITION_HEADER, b"x")]), RAW)
+    assert msg.raw_partition is None and msg.value == b"v"

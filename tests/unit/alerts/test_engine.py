@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -377,6 +378,22 @@ def test_stage_dead_letters_bad_input_and_emits_alerts() -> None:
     # the same batch again (a redelivery) changes nothing
     again = stage.process(batch)
     assert not [m for m in again.out if m.topic == Topic.alerts]
+
+
+def test_an_alert_the_store_rejects_is_dead_lettered_with_its_document_not_only_logged() -> None:
+    p = mkpost(1, T0, "Hillary")
+    stores = fake_store(HILLARY), fake_store(HILLARY)
+    for store in stores:
+        stored(store, p, machine_score(p, 0.9))
+    probe = build_alert_stage(stores[0], config(), sinks=[]).process([msg(0, p)])  # finds the alert's id
+    [alert] = [Alert.model_validate_json(m.value) for m in probe.out if m.topic == Topic.alerts]
+    store = stores[1]
+    store.engine.reject = {alert.alert_id}
+    out = build_alert_stage(store, config(), sinks=[]).process([msg(0, p)])
+    [letter] = [DeadLetter.model_validate_json(m.value) for m in out.out if m.topic == Topic.dead_letter]
+    assert letter.stage == "alerts" and f"alerts document {alert.alert_id!r}" in letter.reason
+    assert json.loads(letter.original())["alert_id"] == alert.alert_id and out.counts["rejected"] == 1
+    assert not [m for m in out.out if m.topic == Topic.alerts] and not store.alerts.docs
 
 
 def test_stage_waits_for_the_scores_its_rules_read() -> None:

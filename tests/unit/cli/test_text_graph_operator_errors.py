@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -50,6 +51,57 @@ def test_score_text_makes_the_output_folder(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [(g["id"], g["label"] in ("machine", "human")) for g in got] == [("a", True), ("b", True)]
+
+
+def test_score_text_writes_every_line_whatever_its_id_or_text(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text(
+        '{"id": "\\ud800x", "text": "a lone surrogate in the id stopped the run here"}\n'
+        '{"id": 2, "text": true}\n{"id": 3, "text": null}\n{"id": 4, "text": ["a", "b"]}\n'
+        '{"id": 5, "text": "the last line is still written"}\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(app, ["score", "text", "--input", str(src), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [line["id"] for line in lines] == ["\ud800x", "2", "3", "4", "5"]  # the id read back as given
+    assert lines[0]["label"] in ("human", "machine") and lines[4]["label"] in ("human", "machine")
+    reasons = [line["evidence"][0]["detail"] for line in lines[1:4]]
+    assert reasons == [
+        "line 2: 'text' is a boolean, not a string",
+        "line 3: 'text' is null, not a string",
+        "line 4: 'text' is an array, not a string",
+    ]
+    assert all(line["label"] == "unscored" and line["machine_score"] is None for line in lines[1:4])
+
+
+def test_score_text_a_text_whose_scoring_raises_costs_its_own_line(tmp_path: Path, monkeypatch: Any) -> None:
+    from flockwatch.text.detector import TextDetector
+
+    score = TextDetector.score
+
+    def fails_on_boom(self: TextDetector, texts: Any, *args: Any, **kwargs: Any) -> Any:
+        if any("boom" in t for t in texts):
+            raise RuntimeError("a bug met this text")
+        return score(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(TextDetector, "score", fails_on_boom)
+    src = tmp_path / "in.jsonl"
+    texts = ["we went to the lake today", "boom goes the model", "and then we all went home"]
+    src.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(app, ["score", "text", "--input", str(src), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [line["label"] in ("human", "machine") for line in lines] == [True, False, True]
+    [why] = lines[1]["evidence"]
+    assert lines[1]["label"] == "unscored" and why == {
+        "signal": "scoring_error",
+        "score": 0.0,
+        "on": "text",
+        "detail": "RuntimeError: a bug met this text",
+    }
 
 
 def test_score_text_help_names_the_fpr_values() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ import pytest
 from flockwatch.graph.streaming import CoAction, StreamingCoordination
 from flockwatch.graph.verdicts import CascadeMerged
 from flockwatch.messages import InMessage
-from flockwatch.schema import Author, Post, SourceRef
+from flockwatch.schema import Author, DeadLetter, Post, SourceRef
 from flockwatch.stages.graph import (
     STREAM_KINDS,
     AccountEntry,
@@ -339,6 +340,18 @@ def test_stage_survives_store_outages_and_bad_input() -> None:
     }
     again = stage.process(batch[:2])
     assert again.counts["changes"] == 0 and again.counts["edges_written"] == 0
+
+
+def test_a_graph_document_the_store_rejects_is_dead_lettered_with_its_reason() -> None:
+    store = InMemoryStore()
+    store.engine.reject = {"twitter:a"}  # the account document of the author "a"
+    stage = GraphStage(GraphState(store), GraphSettings())
+    outcome = stage.process([_message(post("1", "a", 0, "same words"), 0), _message(post("2", "b", 5, "x"), 1)])
+    [out] = [m for m in outcome.out if m.topic == Topic.dead_letter]
+    letter = DeadLetter.model_validate_json(out.value)
+    assert letter.stage == "graph" and "accounts document 'twitter:a'" in letter.reason
+    assert "mapper_parsing_exception" in letter.reason and json.loads(letter.original())["key"] == "twitter:a"
+    assert outcome.counts["rejected"] == 1 and "twitter:b" in store.engine.docs[IndexKind.accounts]
 
 
 def test_cache_is_bounded_and_reads_back() -> None:

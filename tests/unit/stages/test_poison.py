@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
-from flockwatch.adapters.kafka_bus import batch_transient
+from flockwatch.adapters.kafka_bus import batch_transient, in_message
 from flockwatch.config import Settings
 from flockwatch.media.score import MediaResult
-from flockwatch.messages import InMessage, OutMessage, StageOutcome
+from flockwatch.messages import MAX_DEAD_LETTER_KEY, InMessage, OutMessage, StageOutcome, dead_letter_key
 from flockwatch.replay import read_dataset
 from flockwatch.schema import (
     DEAD_LETTER_KEEP_BYTES,
@@ -250,6 +251,17 @@ def test_bad_posts_are_dead_lettered_by_normalize_with_a_reason_naming_what() ->
     assert "largest: urls" in size_reason and str(1024 * 1024) in size_reason
 
 
+def test_a_null_record_is_dead_lettered_not_fatal_and_a_huge_key_is_hashed_in_its_letter() -> None:
+    # A tombstone on posts.raw (value None) reached the stage as None and crashed the worker at every restart.
+    records = [ConsumerRecord("t.posts.raw", 0, None, 7, 0, 0, b"k" * 5000, None, [], None, 5000, -1, 0)]
+    outcome = normalize_batch([in_message(r, "t.posts.raw") for r in records])
+    [letter] = letters_of(outcome)
+    assert letter.reason.endswith("empty record value (null or zero bytes)") and letter.original() == b""
+    [out] = outcome.out
+    assert out.key == hashlib.sha256(b"k" * 5000).hexdigest().encode()
+    assert dead_letter_key(b"k" * MAX_DEAD_LETTER_KEY) == b"k" * MAX_DEAD_LETTER_KEY and dead_letter_key(None) is None
+
+
 def test_a_long_key_is_not_bad_input_it_is_normalised() -> None:
     # "twitter:" + 505 characters = a 513-byte key; it is stored under document_id(key)
     outcome = normalize_batch([msg(cnt_record(message_id="k" * 505), 0)])
@@ -293,7 +305,7 @@ def test_a_rollup_document_the_store_rejects_is_dead_lettered_not_retried() -> N
     [letter] = letters_of(outcome)
     assert letter.stage == "rollups" and "tw:bad" in letter.reason and "mapper_parsing_exception" in letter.reason
     assert json.loads(letter.original())["key"] == "tw:bad"
-    assert outcome.counts["rollup_rejected"] == 1 and outcome.counts["accounts_updated"] == 2
+    assert outcome.counts["rejected"] == 1 and outcome.counts["accounts_updated"] == 2
 
 
 class ExplodingScorer:

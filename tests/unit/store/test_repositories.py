@@ -159,6 +159,9 @@ def test_bulk_result_splits_written_rejected_conflicting_and_transient() -> None
     assert result.conflicts == ["d"]
     with pytest.raises(StoreUnavailable, match=r"1 alerts not acknowledged, e\.g\. b: 429"):
         _bulk_result(["a", "b"], [{"update": {"status": 200}}, {"update": {"status": 429}}], "alerts")
+    # An unconditional upsert that lost its retry_on_conflict race is still owed: the batch is retried.
+    with pytest.raises(StoreUnavailable, match=r"1 documents not acknowledged, e\.g\. d: 409"):
+        _bulk_result(["a", "b", "c", "d"], items, "documents", conflicts_owed=True)
 
 
 def test_store_transient() -> None:

@@ -44,6 +44,12 @@ def test_placeholders_and_invisible_characters() -> None:
     assert canonical_text("ﬁne") == "fine"  # NFKC
 
 
+def test_a_handle_is_one_mention_however_long_and_tag_characters_are_invisible() -> None:
+    # A capped match left the handle's tail as a word, which a second pass then ate: not idempotent.
+    assert canonical_text("@" + "a" * 60 + " hi") == "@user hi"
+    assert canonical_text("hel\U000e0041lo \U0001f3f4\U000e0067\U000e0062\U000e007f") == "hello \U0001f3f4"
+
+
 def test_invalid_utf8_is_replaced_not_fatal() -> None:
     assert decode_text(b"ok \xff\xfe ok") == "ok \ufffd\ufffd ok"
     assert decode_text("lone \ud800 surrogate") == "lone  surrogate"

@@ -37,6 +37,20 @@ def test_rules_fire(text: str, rule: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
+        "As an AI\u200b language model, I cannot do that.",  # a zero-width space inside the phrase
+        "As an \uff21\uff29 language model, I cannot do that.",  # full-width letters
+        "As an AI\nlanguage model, I cannot do that.",  # a line break
+        "As an A\U000e0041I language model, I cannot do that.",  # a tag character
+        "I\u2019m sorry, but I can\u2019t write that.",  # curly apostrophes, as phones type them
+    ],
+)
+def test_what_a_reader_cannot_see_does_not_hide_a_phrase(text: str) -> None:
+    assert [e.signal for e in run_signals(doc(text))] in (["rule.llm_artefact"], ["rule.refusal"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         "As an AI researcher I think the hype is overblown",
         "I'm sorry I missed the game last night, can't believe we lost",
         "Here is my take on tonight's debate: both were weak",

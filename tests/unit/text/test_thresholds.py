@@ -75,7 +75,15 @@ def test_too_small_a_sample_or_a_rate_out_of_range_is_refused(tmp_path: Path) ->
     with pytest.raises(ValueError, match="between 0 and 1"):
         pick_thresholds([0.5] * 99, [1.0], model="m", source="s")
     bad = tmp_path / "t.json"
-    for text in ("{not json", json.dumps({"format": 99}), json.dumps({"format": 1, "model": "m"}), "[]"):
+    good = pick_thresholds([i / 200 for i in range(200)], [0.01], model="m", source="s")
+    good.save(bad)
+    doc = json.loads(bad.read_text())
+    broken = []
+    for field, value in (("threshold", "NaN"), ("threshold", 1.5), ("fpr_upper_90", -0.1), ("flagged", "2")):
+        entry = {**doc["thresholds"]["fpr_0.01"], field: value}
+        # NaN as JSON writes it (json.loads reads the bare word): it would label nothing machine
+        broken.append(json.dumps({**doc, "thresholds": {"fpr_0.01": entry}}).replace('"NaN"', "NaN"))
+    for text in ("{not json", json.dumps({"format": 99}), json.dumps({"format": 1, "model": "m"}), "[]", *broken):
         bad.write_text(text)
         with pytest.raises(ValueError, match="not a thresholds file"):
             PopulationThresholds.load(bad)

@@ -178,8 +178,9 @@ class RestEngine:
             lines += [{"update": action}, {"doc": u.doc, "doc_as_upsert": True}]
             ids.append(u.doc_id)
             counted.append(True)
-        # Re-sending the whole batch is safe: every write is an idempotent upsert.
-        return self._bulk(ids, lines, "documents", counted=counted)
+        # Re-sending the whole batch is safe: every write is an idempotent upsert. So is it after a 409: only
+        # writers racing on one document past retry_on_conflict get one, and the write is still owed.
+        return self._bulk(ids, lines, "documents", counted=counted, conflicts_owed=True)
 
     def bulk_put_if(self, kind: IndexKind, puts: Sequence[VersionedPut]) -> BulkResult:
         index = self.index_for(kind, None)
@@ -198,7 +199,7 @@ class RestEngine:
         lines: list[Mapping[str, Any]] = []
         for doc_id, doc in docs:
             lines += [{"index": {"_index": index, "_id": document_id(doc_id)}}, dict(doc)]
-        return self._bulk([doc_id for doc_id, _ in docs], lines, kind.value, params=_VISIBLE)
+        return self._bulk([doc_id for doc_id, _ in docs], lines, kind.value, params=_VISIBLE, conflicts_owed=True)
 
     def put(
         self,
@@ -355,13 +356,14 @@ class RestEngine:
         what: str,
         params: Mapping[str, str] | None = None,
         counted: Sequence[bool] | None = None,
+        conflicts_owed: bool = False,
     ) -> BulkResult:
         if not ids:
             return BulkResult()
         response = self._request("POST", "/_bulk", params=params, body=_ndjson(lines), ndjson=True)
         if response.status >= 500:
             raise StoreUnavailable(f"store refused the batch ({response.status}): {_reason(response.body)}")
-        return _bulk_result(ids, self._expect(response)["items"], what, counted)
+        return _bulk_result(ids, self._expect(response)["items"], what, counted, conflicts_owed)
 
     def _request(
         self,
@@ -430,12 +432,17 @@ def _hit(hit: Mapping[str, Any]) -> Hit:
 
 
 def _bulk_result(
-    ids: Sequence[str], items: Sequence[Mapping[str, Any]], what: str, counted: Sequence[bool] | None = None
+    ids: Sequence[str],
+    items: Sequence[Mapping[str, Any]],
+    what: str,
+    counted: Sequence[bool] | None = None,
+    conflicts_owed: bool = False,
 ) -> BulkResult:
     """Written, rejected and conflicting ids of a bulk response; StoreUnavailable if any item is worth retrying.
 
     An item not ``counted`` prepares the next one (it clears what that one replaces): it fails like any
-    other, but its success is no document written."""
+    other, but its success is no document written. A 409 is a ``conflict`` for the caller of a conditional
+    write; for unconditional writes (``conflicts_owed``) it is a write still owed, so the batch is retried."""
     result = BulkResult()
     transient: list[str] = []
     for i, (doc_id, item) in enumerate(zip(ids, items, strict=True)):
@@ -443,8 +450,10 @@ def _bulk_result(
         status = int(outcome.get("status", 500))
         if status < 300:
             result.written += 1 if counted is None or counted[i] else 0
-        elif status == 409:
+        elif status == 409 and not conflicts_owed:
             result.conflicts.append(doc_id)
+        elif status == 409:
+            transient.append(f"{doc_id}: 409 (writers racing on it)")
         elif status in TRANSIENT_STATUS or status >= 500:
             transient.append(f"{doc_id}: {status}")
         else:
