@@ -253,9 +253,9 @@ def in_message(record: ConsumerRecord, raw_topic: str) -> InMessage:
     """A consumed record as a stage sees it, with the ``posts.raw`` partition it came from: its own partition on
     the raw topic, else the header its producer stamped (None for records written without one)."""
     raw_partition: int | None = record.partition if record.topic == raw_topic else None
-    for name, value in record.headers or ():
+    for name, header in record.headers or ():
         if name == RAW_PARTITION_HEADER and raw_partition is None:
-            raw_partition = _partition_number(value)
+            raw_partition = _partition_number(header)
     # A null value (a tombstone, or a producer's bug) is empty bytes: the stage dead-letters it like any bad record.
     value = b"" if record.value is None else record.value
     return InMessage(record.topic, record.partition, record.offset, record.key, value, raw_partition)

@@ -118,17 +118,21 @@ def _score_each_if_need_be(
     detector: TextDetector, texts: list[str], languages: list[Any], fpr: float
 ) -> list[TextResult | Exception]:
     """The batch's results; if scoring the batch raises, each text scored alone, so a text that fails costs only
-    its own line (its error in place of a result), never the run."""
+    its own line (its error in place of a result). A failure of every text alone is no bad text but a broken
+    model or install: it stops the run (exit 1), as it would have without this."""
     try:
         return list(detector.score(texts, languages=languages, fpr=fpr))
-    except Exception:
-        pass
+    except Exception as exc:
+        typer.echo(f"warning: scoring a batch failed ({exc!r}); scoring its texts one by one", err=True)
     results: list[TextResult | Exception] = []
     for text, language in zip(texts, languages, strict=True):
         try:
             results.extend(detector.score([text], languages=[language], fpr=fpr))
         except Exception as exc:
             results.append(exc)
+    if len(texts) > 1 and all(isinstance(r, Exception) for r in results):
+        typer.echo(f"error: scoring failed on every text of a batch, e.g. {results[0]!r}", err=True)
+        raise typer.Exit(1)
     return results
 
 
@@ -248,7 +252,7 @@ def narratives(
     if state is not None:
         index.save(state)
     if summary is not None:
-        with summary.open("w", encoding="utf-8", errors="backslashreplace") as f:  # as open_output
+        with open_output(summary, "--summary") as f:
             for stats in sorted(index.stats.values(), key=lambda s: -s.post_count):
                 f.write(json.dumps(stats.as_document(), ensure_ascii=False) + "\n")
     typer.echo(f"{n} posts -> {len(index)} narratives -> {output} in {time.perf_counter() - started:.1f}s", err=True)

@@ -251,7 +251,9 @@ class AlertStage:
         return outcome
 
     def close(self, timeout_s: float = 30.0) -> None:
-        """On shutdown: flush (store errors are logged, not raised), then let sink deliveries finish."""
+        """On shutdown: flush (store errors are logged, not raised), then let sink deliveries finish. The loop's
+        producer is closed by now, so what this flush would publish (alert messages, dead letters of rejected
+        alerts) is only logged; the store holds the alerts and their outbox, from which the sinks are served."""
         try:
             self.flush()
         except Exception:

@@ -81,15 +81,21 @@ def canonical_text(raw: str | bytes) -> str:
 
 
 _ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# Apostrophes as phones and word processors type them, read as the ASCII one.
-_APOSTROPHES = str.maketrans(dict.fromkeys("\u2018\u2019\u02bc\u2032\uff07", "'"))
+# What phrase rules do not see: canonical text's invisible characters, variation selectors (which canonical text
+# keeps: they change how an emoji looks), and apostrophes as phones and word processors type them, read as "'".
+_RULE_VIEW: dict[int, str | None] = {
+    **_INVISIBLE,
+    **dict.fromkeys([*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)]),
+    **{ord(c): "'" for c in "\u2018\u2019\u02bc\u2032\uff07"},
+}
 
 
 def visible_text(raw: str | bytes, limit: int = 4 * MAX_CHARS) -> str:
-    """What a reader sees of a text, for phrase rules: NFKC (full-width letters as ASCII), no format characters
-    (zero-width, bidi, tags), typographic apostrophes as ``'``, every run of whitespace or control characters as
-    one space, links and mentions as posted; the first ``limit`` characters only (rules run on every post)."""
-    text = unicodedata.normalize("NFKC", decode_text(raw)[:limit]).translate(_APOSTROPHES)
+    """What a reader sees of a text, for phrase rules: NFKC (full-width letters as ASCII), no invisible characters
+    (canonical text's, any other format character, variation selectors), typographic apostrophes as ``'``, every
+    run of whitespace or control characters as one space, links and mentions as posted; the first ``limit``
+    characters only (rules run on every post)."""
+    text = unicodedata.normalize("NFKC", decode_text(raw)[:limit]).translate(_RULE_VIEW)
     if text.isascii():  # most posts: no format characters, and the only controls are ASCII ones
         return _WS.sub(" ", _ASCII_CONTROL.sub(" ", text)).strip()
     kept = []

@@ -60,8 +60,11 @@ def _read_jsonl(path: Path, text_column: str, id_column: str) -> Iterator[Record
             text = obj.get(text_column)
             if not isinstance(text, str):
                 # A number, true or a list would otherwise be scored as its Python spelling ("True").
-                why = "no {!r} field" if text_column not in obj else f"{{!r}} is {_json_type(text)}, not a string"
-                yield Record(rid, "", f"line {n}: " + why.format(text_column))
+                if text_column not in obj:
+                    why = f"no {text_column!r} field"
+                else:
+                    why = f"{text_column!r} is {_json_type(text)}, not a string"
+                yield Record(rid, "", f"line {n}: {why}")
                 continue
             yield Record(rid, text, None, _extra(obj))
 

@@ -94,7 +94,7 @@ class PopulationThresholds:
                 source=str(doc["source"]),
                 humans=int(doc["humans"]),
                 unscored=int(doc["unscored"]),
-                thresholds={str(k): _picked(v) for k, v in doc["thresholds"].items()},
+                thresholds={k: _picked(v) for k, v in doc["thresholds"].items()},
                 rule_labelled=int(doc.get("rule_labelled", 0)),
             )
         except (OSError, KeyError, TypeError, ValueError, AttributeError) as e:
@@ -102,7 +102,8 @@ class PopulationThresholds:
 
 
 def _picked(entry: dict[str, Any]) -> PickedThreshold:
-    """One stored threshold, its values checked: a string or NaN would otherwise fail (or label nothing) mid-run."""
+    """One stored threshold, its values read as numbers and checked: a word where a number belongs would fail
+    mid-run, and NaN would label nothing machine."""
     threshold, bound = float(entry["threshold"]), float(entry["fpr_upper_90"])
     if not (0.0 <= threshold <= 1.0 and 0.0 <= bound <= 1.0):  # also false for NaN
         raise ValueError(f"threshold {threshold!r} and fpr_upper_90 {bound!r} must lie in [0, 1]")

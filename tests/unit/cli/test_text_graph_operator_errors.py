@@ -102,6 +102,11 @@ def test_score_text_a_text_whose_scoring_raises_costs_its_own_line(tmp_path: Pat
         "on": "text",
         "detail": "RuntimeError: a bug met this text",
     }
+    assert "scoring its texts one by one" in result.output
+    # Every text failing is a broken model, not bad texts: the run stops, saying so.
+    src.write_text("".join(json.dumps({"id": i, "text": f"boom {i}"}) + "\n" for i in range(3)), encoding="utf-8")
+    result = CliRunner().invoke(app, ["score", "text", "--input", str(src), "--output", str(out)])
+    assert result.exit_code == 1 and "scoring failed on every text of a batch" in result.output
 
 
 def test_score_text_help_names_the_fpr_values() -> None:

@@ -41,6 +41,9 @@ def test_rules_fire(text: str, rule: str) -> None:
         "As an \uff21\uff29 language model, I cannot do that.",  # full-width letters
         "As an AI\nlanguage model, I cannot do that.",  # a line break
         "As an A\U000e0041I language model, I cannot do that.",  # a tag character
+        "As an A\u034fI language model, I cannot do that.",  # a combining grapheme joiner
+        "As an A\u3164I language model, I cannot do that.",  # a Hangul filler
+        "As an A\ufe0fI language model, I cannot do that.",  # a variation selector
         "I\u2019m sorry, but I can\u2019t write that.",  # curly apostrophes, as phones type them
     ],
 )

@@ -165,6 +165,10 @@ def test_the_pipeline_labels_at_the_configured_thresholds(tmp_path: Path) -> Non
     assert shipped.threshold(0.01) > 0.5  # the shared, shipped detector is left as it was
     (result,) = detector.score(["The markets rallied today after the jobs report beat expectations"])
     assert "picked on 500 human posts of ours.jsonl" in result.evidence[0].detail
+    assert "the 1%-false-positive threshold" in result.evidence[0].detail
+    half = shipped.with_thresholds(pick_thresholds(scores, [0.005], model=shipped.name, source="ours.jsonl"))
+    (result,) = half.score(["The markets rallied today after the jobs report beat expectations"], fpr=0.005)
+    assert "the 0.5%-false-positive threshold" in result.evidence[0].detail  # not "0%", as it once said
 
     pick_thresholds(scores, [0.01], model="text_detector@0000000000", source="x").save(path)
     with pytest.raises(ValueError, match="pick them again"):

@@ -199,7 +199,7 @@ class RestEngine:
         lines: list[Mapping[str, Any]] = []
         for doc_id, doc in docs:
             lines += [{"index": {"_index": index, "_id": document_id(doc_id)}}, dict(doc)]
-        return self._bulk([doc_id for doc_id, _ in docs], lines, kind.value, params=_VISIBLE, conflicts_owed=True)
+        return self._bulk([doc_id for doc_id, _ in docs], lines, kind.value, params=_VISIBLE)
 
     def put(
         self,
