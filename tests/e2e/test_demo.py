@@ -88,7 +88,7 @@ def test_demo_replays_and_indexes_every_post() -> None:
         # apart is placed twice (idempotent writes): between the distinct posts and every normalised one.
         assert stages["graph"]["consumed"] == normalized
         assert distinct <= stages["graph"]["posts"] <= normalized
-        assert stages["graph"]["rejected"] == 0
+        assert stages["graph"].get("rejected", 0) == 0  # counted when the store rejects a document
         assert summary["stored_cascades"] > 0 and summary["stored_coordination_edges"] > 0
         # alerts: every post read and judged with its stored text score; every new alert stored.
         alerts = stages["alerts"]
