@@ -39,7 +39,14 @@ from flockwatch.training.text import (
     seen_accounts_report,
 )
 
-from .text_sources import closing_lines, leave_one_out_lines, run_refit_bench, stored_threshold_fprs
+from .text_sources import (
+    closing_lines,
+    dev_cells,
+    leave_one_out_lines,
+    run_refit_bench,
+    seen_cells,
+    stored_threshold_fprs,
+)
 
 SECTION = "Text: extra human rows (RumourEval 2017)"
 COMMAND = "python -m bench.text_extra_humans"
@@ -93,12 +100,10 @@ def render(results: list[Result], held_out_extra: int) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        at = r.dev["at_stored_threshold_0.01"]
         am, re = r.held_fpr["AuthorMimic"], r.held_fpr["RumourEval"]
         lines.append(
-            f"| {r.humans} | {r.extra_rows} | {r.dev['auroc']:.3f} | {r.dev['tpr_at_0.01_fpr_roc']:.3f} "
-            f"| {at['tpr']:.3f} / {at['fpr']:.3f} | {am[0.01]:.2f} / {am[0.05]:.2f} | {re[0.01]:.3f} / {re[0.05]:.3f} "
-            f"| {r.seen['auroc']:.3f} | {r.seen['tpr_at_0.01_fpr_roc']:.3f} |"
+            f"| {r.humans} | {r.extra_rows} | {dev_cells(r.dev)} | {am[0.01]:.2f} / {am[0.05]:.2f} "
+            f"| {re[0.01]:.3f} / {re[0.05]:.3f} | {seen_cells(r.seen)} |"
         )
     lines += leave_one_out_lines([(r.humans, r.loo) for r in results], auroc=True)
     lines += closing_lines([(r.humans, r.seconds) for r in results])

@@ -35,6 +35,7 @@ from flockwatch.training.text import (
 )
 
 from .report import write_section
+from .text_sources import dev_cells
 
 SECTION = "Text: every MiniLM layer vs the sentence embedding"
 COMMAND = "python -m bench.text_layers"
@@ -84,11 +85,7 @@ def render(results: list[Result]) -> str:
         "|---|---|---|---|",
     ]
     for r in results:
-        at = r.dev["at_stored_threshold_0.01"]
-        lines.append(
-            f"| {r.variant} | {r.dev['auroc']:.3f} | {r.dev['tpr_at_0.01_fpr_roc']:.3f} "
-            f"| {at['tpr']:.3f} / {at['fpr']:.3f} |"
-        )
+        lines.append(f"| {r.variant} | {dev_cells(r.dev)} |")
     names = [r.variant for r in results]
     lines += [
         "",

@@ -28,6 +28,7 @@ from flockwatch.text.embed import Backend
 from flockwatch.training.text import MIMIC_PER_GROUP, embedded_corpora, evaluate_split, fit_detector, leave_one_out
 
 from .report import write_section
+from .text_sources import dev_cells
 
 SECTION = "Text: AuthorMimic tweets per generator and prompt"
 COMMAND = "python -m bench.text_mimic_cap"
@@ -73,11 +74,7 @@ def render(results: list[Result]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for r in results:
-        at = r.dev["at_stored_threshold_0.01"]
-        lines.append(
-            f"| {r.cap} | {r.rows} | {r.dev['auroc']:.3f} | {r.dev['tpr_at_0.01_fpr_roc']:.3f} "
-            f"| {at['tpr']:.3f} / {at['fpr']:.3f} | {r.held_fpr:.2f} |"
-        )
+        lines.append(f"| {r.cap} | {r.rows} | {dev_cells(r.dev)} | {r.held_fpr:.2f} |")
     lines += [
         "",
         "AuthorMimic leave-one-out: the left-out machine tweets (the cap's own sample) against the 100 held-out "

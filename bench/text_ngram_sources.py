@@ -40,7 +40,14 @@ from flockwatch.training.text import (
 )
 
 from . import text_sources
-from .text_sources import closing_lines, leave_one_out_lines, run_refit_bench, stored_threshold_fprs
+from .text_sources import (
+    closing_lines,
+    dev_cells,
+    leave_one_out_lines,
+    run_refit_bench,
+    seen_cells,
+    stored_threshold_fprs,
+)
 
 SECTION = "Text: n-gram target, sources vs machine-or-human"
 COMMAND = "python -m bench.text_ngram_sources"
@@ -103,11 +110,9 @@ def render(results: list[Result]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        at = r.dev["at_stored_threshold_0.01"]
         lines.append(
-            f"| {r.target} | {r.features} | {r.outputs} | {r.dev['auroc']:.3f} | {r.dev['tpr_at_0.01_fpr_roc']:.3f} "
-            f"| {at['tpr']:.3f} / {at['fpr']:.3f} | {r.held_fpr[0.01]:.2f} / {r.held_fpr[0.05]:.2f} "
-            f"| {r.seen['auroc']:.3f} | {r.seen['tpr_at_0.01_fpr_roc']:.3f} |"
+            f"| {r.target} | {r.features} | {r.outputs} | {dev_cells(r.dev)} "
+            f"| {r.held_fpr[0.01]:.2f} / {r.held_fpr[0.05]:.2f} | {seen_cells(r.seen)} |"
         )
     lines += leave_one_out_lines([(r.target, r.loo) for r in results], auroc=True)
     lines += closing_lines([(r.target, r.seconds) for r in results])

@@ -142,6 +142,17 @@ def leave_one_out_lines(columns: Sequence[tuple[str, Mapping[str, Any]]], auroc:
     return lines
 
 
+def dev_cells(dev: Mapping[str, Any]) -> str:
+    """A refit's dev AUROC | TPR at 1% FPR (ROC) | TPR / FPR at its stored 1% threshold, as table cells."""
+    at = dev["at_stored_threshold_0.01"]
+    return f"{dev['auroc']:.3f} | {dev['tpr_at_0.01_fpr_roc']:.3f} | {at['tpr']:.3f} / {at['fpr']:.3f}"
+
+
+def seen_cells(seen: Mapping[str, Any]) -> str:
+    """A refit's seen-accounts AUROC | TPR at 1% FPR (ROC), as table cells."""
+    return f"{seen['auroc']:.3f} | {seen['tpr_at_0.01_fpr_roc']:.3f}"
+
+
 def stored_threshold_fprs(detector: TextDetector, humans: Features) -> dict[float, float]:
     """The share of ``humans`` at or above each of the detector's stored thresholds."""
     p = detector.probabilities(humans.corpus.texts, humans.emb, humans.ngram_x)

@@ -80,6 +80,13 @@ class InMemoryEngine:
         if self.down:
             raise StoreUnavailable("store unreachable (test)")
 
+    def rejects(self, doc_id: str, result: BulkResult) -> bool:
+        """Whether the store refuses ``doc_id`` for good (``reject``); if so, ``result`` says so."""
+        if doc_id not in self.reject:
+            return False
+        result.rejected.append((doc_id, "mapper_parsing_exception: rejected (test)"))
+        return True
+
     def check_write(self) -> None:
         if self.down or self.writes_down:
             raise StoreUnavailable("store unreachable (test)")
@@ -91,8 +98,7 @@ class InMemoryEngine:
         self.check_write()
         result = BulkResult()
         for u in upserts:
-            if u.doc_id in self.reject:
-                result.rejected.append((u.doc_id, "mapper_parsing_exception: rejected (test)"))
+            if self.rejects(u.doc_id, result):
                 continue
             stored = self.docs[u.kind].setdefault(u.doc_id, {})
             merge_into(stored, u.cleared())
@@ -113,8 +119,7 @@ class InMemoryEngine:
             self.before_put_if()
         result = BulkResult()
         for put in puts:
-            if put.doc_id in self.reject:
-                result.rejected.append((put.doc_id, "mapper_parsing_exception: rejected (test)"))
+            if self.rejects(put.doc_id, result):
                 continue
             exists = put.doc_id in self.docs[kind]
             current = (self.versions.get((kind, put.doc_id), 0), 1) if exists else None
@@ -249,8 +254,7 @@ class InMemoryAlerts:
         result = BulkResult()
         for a in alerts:
             alert_id = str(a["alert_id"])
-            if alert_id in self.engine.reject:
-                result.rejected.append((alert_id, "mapper_parsing_exception: rejected (test)"))
+            if self.engine.rejects(alert_id, result):
                 continue
             self.docs[alert_id] = copy.deepcopy(merge_alert(self.docs.get(alert_id, {}), a))
             result.written += 1
