@@ -43,7 +43,7 @@ from flockwatch.config import Settings
 from flockwatch.messages import InMessage, OutMessage, StageOutcome, TransientError, UpstreamBehind
 from flockwatch.readiness import SETTINGS_BOUND, resolve_wait, retry_until_ready
 from flockwatch.stages.batching import poll_plan
-from flockwatch.stages.isolate import process_isolating
+from flockwatch.stages.isolate import StageFailing, process_isolating
 from flockwatch.stages.ordered_merge import OrderKey, PartitionMerge
 from flockwatch.topics import LARGE_MESSAGE_BYTES, TOPICS, Topic, topic_name
 
@@ -385,14 +385,23 @@ def run_stage(
                 # A server is away: replay this batch later; its offsets stay uncommitted, so nothing is lost.
                 retries += 1
                 counts["retried_batches"] += 1
-                # Waiting for an earlier stage is routine, not a failure worth a warning.
-                level = logging.INFO if isinstance(exc, UpstreamBehind) else logging.WARNING
+                # Waiting for an earlier stage is routine, not a failure worth a warning; a broken stage is worse.
+                level = (
+                    logging.INFO
+                    if isinstance(exc, UpstreamBehind)
+                    else logging.ERROR
+                    if isinstance(exc, StageFailing)
+                    else logging.WARNING
+                )
+                if isinstance(exc, StageFailing):
+                    counts["stage_failing"] += 1
                 log.log(level, "%s: batch of %d failed (%s); retrying in %.1fs", stage.name, len(batch), exc, backoff)
                 if merged is None:
                     _seek_to_batch_start(consumer, batch)
                 # (merged: the batch stays buffered and is taken again, in the same order)
                 stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+                # A broken stage is not retried in a tight loop: every retry processes the whole batch again.
+                backoff = min(backoff * 2, 60.0 if isinstance(exc, StageFailing) else 10.0)
                 continue
             backoff = 0.5
             try:

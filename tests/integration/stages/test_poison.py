@@ -180,6 +180,42 @@ def test_a_stage_bug_on_one_record_costs_that_record_not_the_stage(settings: Set
     assert "RuntimeError: stage bug on this record" in letter.reason
 
 
+class BrokenNormalize:
+    """The normalize stage on a full disk: every call fails, until ``fixed_after`` calls on the whole batch."""
+
+    name = "normalize"
+    inputs: tuple[Topic, ...] = (Topic.raw,)
+
+    def __init__(self, batch_size: int, fixed_after: int) -> None:
+        self.batch_size, self.fixed_after, self.whole_batch_calls = batch_size, fixed_after, 0
+
+    def process(self, messages: Sequence[InMessage]) -> StageOutcome:
+        if len(messages) == self.batch_size:
+            self.whole_batch_calls += 1
+        if self.whole_batch_calls <= self.fixed_after:
+            raise OSError(28, "No space left on device")
+        return normalize_batch(messages)
+
+
+def test_a_stage_that_fails_on_every_record_stalls_and_resumes_losing_nothing(settings: Settings) -> None:
+    good = [r.to_bytes() for r in itertools.islice(read_dataset("ira_2016", None, settings.data_dir), 40)]
+    ensure_topics(settings)
+    producer = make_producer(settings)
+    for value in good:  # one key: one partition, one batch
+        producer.send(topic_name(settings.topic_prefix, Topic.raw), key=b"same", value=value)
+    producer.flush()
+    producer.close()
+
+    group = group_id(settings, "normalize")
+    stage = BrokenNormalize(len(good), fixed_after=2)
+    report = run_stage(settings, stage, group, until_caught_up=True, max_seconds=120)
+    # Twice the whole batch failed, record by record too: retried later, not dead-lettered; the third time it works.
+    assert report.counts["stage_failing"] == 2 and report.retries == 2
+    assert report.counts["normalized"] == 40 and report.counts["dead_lettered"] == 0
+    assert group_lag(settings, group, (Topic.raw,)) == 0
+    assert dead_letters(settings) == []
+
+
 def test_every_kind_of_document_takes_a_long_id_and_reads_back_by_it(settings: Settings) -> None:
     store = prepare_store(settings, text=True, graph=True)
     long = "twitter:" + "x" * 600  # 608 bytes: over the store's id limit

@@ -35,7 +35,7 @@ from flockwatch.schema import (
     TextScore,
     document_id,
 )
-from flockwatch.stages.isolate import MAX_ATTEMPTS, process_isolating
+from flockwatch.stages.isolate import MAX_ATTEMPTS, SYSTEMIC_RECORDS, StageFailing, process_isolating
 from flockwatch.stages.media import score_batch as score_media_batch
 from flockwatch.stages.normalize import normalize_batch
 from flockwatch.stages.rollups import RollupsStage, TextRollups
@@ -152,6 +152,50 @@ def test_a_record_that_fails_once_then_succeeds_is_not_dead_lettered() -> None:
         "s", process, lambda _o: None, [msg(b"a", 0), msg(b"b", 1)], is_transient=batch_transient
     )
     assert outcome.counts == {"done": 2, "isolation_splits": 1}
+
+
+def test_a_stage_that_fails_on_every_record_is_retried_later_not_dead_lettered() -> None:
+    # A full disk or a model that cannot run fails every record alone too: blaming the records would empty the
+    # stream into dead letters, so the batch is retried later (transient), with nothing delivered.
+    def process(_batch: Sequence[InMessage]) -> StageOutcome:
+        raise OSError(28, "No space left on device")
+
+    delivered: list[OutMessage] = []
+    waits: list[float] = []
+    batch = [msg(f"m{i}".encode(), i) for i in range(40)]
+    with pytest.raises(StageFailing, match=r"none of the 40 records .* No space left on device") as failing:
+        process_isolating("s", process, delivered.extend, batch, is_transient=batch_transient, wait=waits.append)
+    assert batch_transient(failing.value) and delivered == []
+    # Retried alone only until SYSTEMIC_RECORDS records have failed: after that, one try each.
+    assert len(waits) == (MAX_ATTEMPTS - 1) * SYSTEMIC_RECORDS
+
+
+def test_a_small_batch_of_bad_records_is_still_dead_lettered() -> None:
+    batch = [msg(f"m{i}".encode(), i) for i in range(SYSTEMIC_RECORDS - 1)]
+    outcome, delivered = run_isolating(PoisonStage({m.value for m in batch}), batch)
+    assert [DeadLetter.model_validate_json(o.value).source_offset for o in delivered] == [0, 1, 2]
+    assert outcome.counts["dead_lettered"] == outcome.counts["isolated"] == SYSTEMIC_RECORDS - 1
+
+
+def test_bad_records_at_the_head_of_a_batch_are_dead_lettered_once_a_later_record_succeeds() -> None:
+    head = SYSTEMIC_RECORDS + 2
+    batch = [msg(f"m{i}".encode(), i) for i in range(32)]
+    delivered: list[OutMessage] = []
+    outcome = process_isolating(
+        "s",
+        PoisonStage({m.value for m in batch[:head]}).process,
+        delivered.extend,
+        batch,
+        is_transient=batch_transient,
+    )
+    letters = [DeadLetter.model_validate_json(o.value) for o in delivered if o.topic is Topic.dead_letter]
+    assert [letter.source_offset for letter in letters] == list(range(head))
+    # Past SYSTEMIC_RECORDS failures with no success, each record was tried once (the stage looked broken).
+    assert [letter.attempts for letter in letters] == [MAX_ATTEMPTS] * SYSTEMIC_RECORDS + [1] * 2
+    assert outcome.counts["done"] == 32 - head and outcome.counts["dead_lettered"] == head
+    assert sorted(o.value for o in delivered if o.topic is Topic.normalized) == sorted(
+        m.value.upper() for m in batch[head:]
+    )
 
 
 @pytest.mark.parametrize("exc", [StoreUnavailable("store away"), KafkaConnectionError("broker away")])
