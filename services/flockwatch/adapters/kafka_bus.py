@@ -309,10 +309,13 @@ def run_stage(
     on_batch: Callable[[Counter[str]], None] | None = None,
     wait_s: float | None = SETTINGS_BOUND,
     instance_id: str | None = None,
+    flush_on_stop: Callable[[], StageOutcome] | None = None,
 ) -> LoopReport:
     """Consume ``stage.inputs`` until stopped (worker) or until caught up (batch/DAG mode).
 
     The clients are made once the broker answers (``wait_s``: how long to wait for it; None for a worker).
+    ``flush_on_stop``: what the stage still holds when the loop ends (the alerts stage's last burst interval), run
+    while the producer can still publish its outputs.
     ``instance_id`` makes the consumer a static group member (see ``make_consumer``): long-running workers only,
     since a catch-up run in the same group under the same id would fence the worker out.
     Without ``max_poll_records``, a stage with a ``record_cost_s`` gets batches that fit the poll interval
@@ -416,6 +419,8 @@ def run_stage(
             if on_batch:
                 on_batch(outcome.counts)
     finally:
+        if flush_on_stop is not None:
+            _final_flush(stage.name, flush_on_stop, lambda out: produce_all(producer, settings.topic_prefix, out))
         # Everything produced was flushed before its offsets were committed; a slow close
         # (broker away) loses nothing, so it is logged rather than raised.
         try:
@@ -424,6 +429,17 @@ def run_stage(
         except KafkaError as exc:
             log.warning("%s: closing the Kafka clients failed (%s)", stage.name, exc)
     return LoopReport(counts, batches, retries, time.monotonic() - started)
+
+
+def _final_flush(name: str, flush: Callable[[], StageOutcome], deliver: Callable[[Sequence[OutMessage]], None]) -> None:
+    # Shutting down already: a failure here is logged, and what the flush stored stays in the store.
+    try:
+        outcome = flush()
+        deliver(outcome.out)
+    except Exception:
+        log.exception(
+            "%s: the final flush failed; what it stored is in the store, what it published may be missing", name
+        )
 
 
 def _seek_to_batch_start(consumer: KafkaConsumer, batch: Sequence[InMessage]) -> None:

@@ -309,6 +309,8 @@ def _run_worker(name: str) -> None:
             on_batch=log_batch,
             wait_s=None,
             instance_id=settings.kafka_group_instance_id or None,
+            # The alerts stage judges its last burst interval on shutdown and publishes what that raises.
+            flush_on_stop=getattr(stage, "final_flush", None),
         )
     except SecondWriter as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -316,7 +318,7 @@ def _run_worker(name: str) -> None:
     finally:
         close = getattr(stage, "close", None)
         if close is not None:
-            close()  # the alerts stage releases what its watermark still held
+            close()  # the alerts stage lets its sink deliveries finish
     _echo_json({"stage": name, **dict(report.counts), "elapsed_s": round(report.elapsed_s, 1)})
 
 

@@ -250,14 +250,12 @@ class AlertStage:
         self._store(self.engine.flush(), outcome)
         return outcome
 
+    def final_flush(self) -> StageOutcome:
+        """What a worker's loop runs as it stops, while it can still publish (``run_stage``'s ``flush_on_stop``)."""
+        return self.flush()
+
     def close(self, timeout_s: float = 30.0) -> None:
-        """On shutdown: flush (store errors are logged, not raised), then let sink deliveries finish. The loop's
-        producer is closed by now, so what this flush would publish (alert messages, dead letters of rejected
-        alerts) is only logged; the store holds the alerts and their outbox, from which the sinks are served."""
-        try:
-            self.flush()
-        except Exception:
-            log.exception("alerts: could not store the alerts of the final flush")
+        """On shutdown, after the loop's final :meth:`flush`: let sink deliveries finish."""
         if self.dispatcher is not None:
             self.dispatcher.close(timeout_s)
 

@@ -158,8 +158,15 @@ def test_real_replay_raises_the_ira_hashtag_game_burst(settings: Settings) -> No
     assert report.produced == 12_000
     for name in ("normalize", "text", "index"):  # (these IRA posts carry no media: nothing for the media stage)
         run_until_caught_up(name, settings)
-    counts = run_stage(settings, stage, group_id(settings, "alerts"), until_caught_up=True, max_seconds=300)
-    stage.close()  # judges the last checkpoint's interval
+    counts = run_stage(
+        settings,
+        stage,
+        group_id(settings, "alerts"),
+        until_caught_up=True,
+        max_seconds=300,
+        flush_on_stop=stage.final_flush,  # judges the last checkpoint's interval, as a worker does as it stops
+    )
+    stage.close()
     assert counts.counts["posts"] >= 11_000
     assert counts.counts["text_scores"] == counts.counts["posts"] + counts.counts["duplicate_posts"]
     assert counts.counts["alerts_incomplete_posts"] == 0 and counts.counts["retried_batches"] == 0
