@@ -520,8 +520,15 @@ def _group_offsets(
         admin.close()
 
 
-def read_topic(settings: Settings, stage: Topic, limit: int, timeout_s: float = 5.0) -> list[bytes]:
-    """Up to ``limit`` message values of a topic from the beginning, without joining a group."""
+def read_topic(
+    settings: Settings,
+    stage: Topic,
+    limit: int,
+    timeout_s: float = 5.0,
+    keep: Callable[[bytes], bool] | None = None,
+) -> list[bytes]:
+    """Up to ``limit`` message values of a topic (those ``keep`` accepts) from the beginning, without joining a
+    group."""
     consumer = when_kafka_ready(
         settings,
         lambda: KafkaConsumer(
@@ -534,6 +541,7 @@ def read_topic(settings: Settings, stage: Topic, limit: int, timeout_s: float = 
         ),
     )
     try:
-        return [m.value for m in itertools.islice(consumer, limit)]
+        values = (m.value for m in consumer)
+        return list(itertools.islice(values if keep is None else filter(keep, values), limit))
     finally:
         consumer.close()

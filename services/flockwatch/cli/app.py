@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -410,13 +411,37 @@ def search(
 def dead_letters(
     limit: Annotated[int, typer.Option(help="How many, oldest first.")] = 20,
     with_original: Annotated[bool, typer.Option(help="Include the original bytes (base64).")] = False,
+    stage: Annotated[str | None, typer.Option(help="Only the letters of this stage (e.g. normalize, text).")] = None,
+    redrive: Annotated[
+        bool,
+        typer.Option(
+            help="Put the originals back on their source topics, for the stages to take again (once what rejected "
+            "them is fixed). Goes on where the last redrive of the same --stage stopped."
+        ),
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(help="With --redrive: say what would be redriven, send nothing.")] = False,
 ) -> None:
     """What the pipeline rejected: stage, reason and where it came from; one JSON object per line."""
     from flockwatch.adapters.kafka_bus import read_topic
     from flockwatch.schema import DeadLetter
     from flockwatch.topics import Topic
 
-    for value in read_topic(get_settings(), Topic.dead_letter, limit):
+    if redrive:
+        from flockwatch.adapters.redrive import redrive_dead_letters
+
+        lines = redrive_dead_letters(get_settings(), stage, limit, dry_run=dry_run)
+        for line in lines:
+            typer.echo(json.dumps(line, ensure_ascii=False))
+        actions = Counter(line["action"] for line in lines)
+        typer.echo(f"dead letters: {dict(actions) or 'none to redrive'}", err=True)
+        return
+    if dry_run:
+        raise typer.BadParameter("--dry-run goes with --redrive", param_hint="--dry-run")
+
+    def of_stage(value: bytes) -> bool:
+        return stage is None or DeadLetter.model_validate_json(value).stage == stage
+
+    for value in read_topic(get_settings(), Topic.dead_letter, limit, keep=of_stage):
         letter = DeadLetter.model_validate_json(value)
         exclude = None if with_original else {"original_b64"}
         doc = letter.model_dump(mode="json", exclude=exclude)

@@ -86,3 +86,7 @@ def test_bad_records_are_dead_lettered_and_the_stage_keeps_going(settings: Setti
     shown = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(shown) == len(bad)
     assert all(s["reason"] and s["stage"] == "normalize" and s["original_bytes"] > 0 for s in shown)
+    of_text = CliRunner().invoke(
+        app, ["dead-letters", "--stage", "text"], env={"FLOCKWATCH_TOPIC_PREFIX": settings.topic_prefix}
+    )
+    assert of_text.exit_code == 0 and of_text.stdout == ""

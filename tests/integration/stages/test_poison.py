@@ -17,15 +17,17 @@ from datetime import UTC, datetime
 
 import pytest
 from kafka import KafkaConsumer
+from typer.testing import CliRunner
 
-from flockwatch.adapters.kafka_bus import ensure_topics, group_lag, make_producer, run_stage
+from flockwatch.adapters.kafka_bus import ensure_topics, group_lag, make_producer, read_topic, run_stage
+from flockwatch.cli.app import app
 from flockwatch.cli.demo import stage_processes, wait_for_stages
 from flockwatch.config import Settings
 from flockwatch.messages import InMessage, StageOutcome
 from flockwatch.replay import read_dataset
 from flockwatch.schema import DEAD_LETTER_KEEP_BYTES, MAX_DOCUMENT_ID_BYTES, DeadLetter, RawRecord, document_id
 from flockwatch.stages.isolate import MAX_ATTEMPTS
-from flockwatch.stages.normalize import normalize_batch
+from flockwatch.stages.normalize import NormalizeStage, normalize_batch
 from flockwatch.store import open_store, prepare_store
 from flockwatch.store.documents import IndexKind, Upsert
 from flockwatch.topics import Topic, topic_name
@@ -178,6 +180,40 @@ def test_a_stage_bug_on_one_record_costs_that_record_not_the_stage(settings: Set
     [letter] = dead_letters(settings)
     assert letter.original() == good[17] and letter.attempts == MAX_ATTEMPTS and letter.source_offset == 17
     assert "RuntimeError: stage bug on this record" in letter.reason
+
+
+def redrive_cli(settings: Settings, *args: str) -> list[dict[str, object]]:
+    result = CliRunner().invoke(
+        app, ["dead-letters", "--redrive", *args], env={"FLOCKWATCH_TOPIC_PREFIX": settings.topic_prefix}
+    )
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_a_record_dead_lettered_by_a_stage_bug_is_redriven_once_the_bug_is_fixed(settings: Settings) -> None:
+    good = [r.to_bytes() for r in itertools.islice(read_dataset("ira_2016", None, settings.data_dir), 12)]
+    ensure_topics(settings)
+    producer = make_producer(settings)
+    for value in good:
+        producer.send(topic_name(settings.topic_prefix, Topic.raw), key=b"same", value=value)
+    producer.flush()
+    producer.close()
+    group = group_id(settings, "normalize")
+    buggy = run_stage(settings, BuggyNormalize(good[5]), group, until_caught_up=True, max_seconds=120)
+    assert buggy.counts["normalized"] == 11 and buggy.counts["isolated"] == 1
+
+    assert redrive_cli(settings, "--stage", "text") == []  # another stage's letters: none
+    [planned] = redrive_cli(settings, "--stage", "normalize", "--dry-run")
+    assert planned["action"] == "would redrive" and planned["source_offset"] == 5
+    [redriven] = redrive_cli(settings, "--stage", "normalize")
+    assert redriven["action"] == "redriven" and redriven["to"] == topic_name(settings.topic_prefix, Topic.raw)
+    assert redrive_cli(settings, "--stage", "normalize") == []  # the group goes on where it stopped
+
+    # The fixed stage takes the original as a new record: the post is normalised, nothing is dead-lettered again.
+    fixed = run_stage(settings, NormalizeStage(), group, until_caught_up=True, max_seconds=120)
+    assert fixed.counts["normalized"] == 1 and fixed.counts["dead_lettered"] == 0
+    normalized = read_topic(settings, Topic.normalized, 100)
+    assert len(normalized) == 12 and len(dead_letters(settings)) == 1
 
 
 class BrokenNormalize:
