@@ -48,3 +48,20 @@ def test_dry_run_without_redrive_is_a_usage_error() -> None:
     assert result.exit_code == 2 and "--dry-run goes with --redrive" in " ".join(
         result.output.replace("│", " ").split()
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--stage", "all"], "no stage 'all'"),
+        (["--redrive", "--with-original"], "--redrive sends them"),
+        (["--redrive", "--limit", "0"], "--limit"),
+    ],
+)
+def test_dead_letter_usage_errors(args: list[str], said: str) -> None:
+    from typer.testing import CliRunner
+
+    from flockwatch.cli.app import app
+
+    result = CliRunner().invoke(app, ["dead-letters", *args])
+    assert result.exit_code == 2 and said in " ".join(result.output.replace("│", " ").split())

@@ -43,7 +43,7 @@ from flockwatch.config import Settings
 from flockwatch.messages import InMessage, OutMessage, StageOutcome, TransientError, UpstreamBehind
 from flockwatch.readiness import SETTINGS_BOUND, resolve_wait, retry_until_ready
 from flockwatch.stages.batching import poll_plan
-from flockwatch.stages.isolate import StageFailing, process_isolating
+from flockwatch.stages.isolate import FailureStreak, StageFailing, process_isolating
 from flockwatch.stages.ordered_merge import OrderKey, PartitionMerge
 from flockwatch.topics import LARGE_MESSAGE_BYTES, TOPICS, Topic, topic_name
 
@@ -115,11 +115,16 @@ class MergedInput:
     def processed(self, batch: Sequence[InMessage]) -> dict[TopicPartition, OffsetAndMetadata]:
         """Remove a processed batch; the offsets to commit for it."""
         self.merge.drop(batch)
-        last: dict[TopicPartition, int] = {}
-        for m in batch:
-            tp = TopicPartition(m.topic, m.partition)
-            last[tp] = max(last.get(tp, m.offset), m.offset)
-        return {tp: OffsetAndMetadata(offset + 1, "", -1) for tp, offset in last.items()}
+        return offsets_after(batch)
+
+
+def offsets_after(batch: Sequence[InMessage]) -> dict[TopicPartition, OffsetAndMetadata]:
+    """The offsets to commit once ``batch`` is processed: each partition's last record, plus one."""
+    last: dict[TopicPartition, int] = {}
+    for m in batch:
+        tp = TopicPartition(m.topic, m.partition)
+        last[tp] = max(last.get(tp, m.offset), m.offset)
+    return {tp: OffsetAndMetadata(offset + 1, "", -1) for tp, offset in last.items()}
 
 
 @dataclass
@@ -128,6 +133,7 @@ class LoopReport:
     batches: int
     retries: int
     elapsed_s: float
+    caught_up: bool = False  # (``until_caught_up``) it ended because nothing was left, not on ``max_seconds``
 
 
 def kafka_transient(exc: BaseException) -> bool:
@@ -314,8 +320,8 @@ def run_stage(
     """Consume ``stage.inputs`` until stopped (worker) or until caught up (batch/DAG mode).
 
     The clients are made once the broker answers (``wait_s``: how long to wait for it; None for a worker).
-    ``flush_on_stop``: what the stage still holds when the loop ends (the alerts stage's last burst interval), run
-    while the producer can still publish its outputs.
+    ``flush_on_stop``: what the stage still holds when the loop ends without an error (the alerts stage's last
+    burst interval), run while the producer can still publish its outputs.
     ``instance_id`` makes the consumer a static group member (see ``make_consumer``): long-running workers only,
     since a catch-up run in the same group under the same id would fence the worker out.
     Without ``max_poll_records``, a stage with a ``record_cost_s`` gets batches that fit the poll interval
@@ -333,6 +339,8 @@ def run_stage(
     counts: Counter[str] = Counter()
     batches = retries = 0
     backoff = 0.5
+    streak = FailureStreak()
+    stopped_cleanly = ended_caught_up = False
     single_writer = bool(getattr(stage, "single_writer", False))
     input_topics = [topic_name(settings.topic_prefix, s) for s in stage.inputs]
     if single_writer:
@@ -372,8 +380,11 @@ def run_stage(
                 caught_up = caught_up and not len(merged.merge)
             if not batch:
                 if caught_up:
+                    ended_caught_up = True
                     break
                 continue
+            # While the stage fails on every record, one record probes whether it works again; the rest waits.
+            batch, rest = (batch[:1], batch[1:]) if streak.stage_failing else (batch, [])
             try:
                 # A failure retrying cannot fix is narrowed down to its record, which is dead-lettered.
                 outcome = process_isolating(
@@ -383,6 +394,7 @@ def run_stage(
                     batch,
                     is_transient=batch_transient,
                     wait=stop.wait,
+                    streak=streak,
                 )
             except (TransientError, KafkaError) as exc:
                 # A server is away: replay this batch later; its offsets stay uncommitted, so nothing is lost.
@@ -400,15 +412,18 @@ def run_stage(
                     counts["stage_failing"] += 1
                 log.log(level, "%s: batch of %d failed (%s); retrying in %.1fs", stage.name, len(batch), exc, backoff)
                 if merged is None:
-                    _seek_to_batch_start(consumer, batch)
+                    _seek_to_batch_start(consumer, [*batch, *rest])
                 # (merged: the batch stays buffered and is taken again, in the same order)
                 stop.wait(backoff)
-                # A broken stage is not retried in a tight loop: every retry processes the whole batch again.
+                # A broken stage is not retried in a tight loop (each retry is a one-record probe, logged).
                 backoff = min(backoff * 2, 60.0 if isinstance(exc, StageFailing) else 10.0)
                 continue
             backoff = 0.5
+            if rest and merged is None:
+                _seek_to_batch_start(consumer, rest)  # (merged: the rest stays buffered)
             try:
-                committed = _commit(consumer, stage.name, merged.processed(batch) if merged is not None else None)
+                offsets = merged.processed(batch) if merged is not None else offsets_after(batch) if rest else None
+                committed = _commit(consumer, stage.name, offsets)
             except FencedInstanceIdError as exc:
                 raise _fenced(stage.name, group, instance_id) from exc
             if not committed:
@@ -418,8 +433,10 @@ def run_stage(
             batches += 1
             if on_batch:
                 on_batch(outcome.counts)
+        stopped_cleanly = True
     finally:
-        if flush_on_stop is not None:
+        # Not after an error: a worker fenced out or displaced by a second writer must not publish its partial state.
+        if flush_on_stop is not None and stopped_cleanly:
             _final_flush(stage.name, flush_on_stop, lambda out: produce_all(producer, settings.topic_prefix, out))
         # Everything produced was flushed before its offsets were committed; a slow close
         # (broker away) loses nothing, so it is logged rather than raised.
@@ -428,7 +445,7 @@ def run_stage(
             producer.close(timeout=10)
         except KafkaError as exc:
             log.warning("%s: closing the Kafka clients failed (%s)", stage.name, exc)
-    return LoopReport(counts, batches, retries, time.monotonic() - started)
+    return LoopReport(counts, batches, retries, time.monotonic() - started, ended_caught_up)
 
 
 def _final_flush(name: str, flush: Callable[[], StageOutcome], deliver: Callable[[Sequence[OutMessage]], None]) -> None:

@@ -409,9 +409,11 @@ def search(
 
 @app.command("dead-letters")
 def dead_letters(
-    limit: Annotated[int, typer.Option(help="How many, oldest first.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="How many, oldest first.")] = 20,
     with_original: Annotated[bool, typer.Option(help="Include the original bytes (base64).")] = False,
-    stage: Annotated[str | None, typer.Option(help="Only the letters of this stage (e.g. normalize, text).")] = None,
+    stage: Annotated[
+        str | None, typer.Option(help="Only the letters of this stage (a worker's name, replay or collect).")
+    ] = None,
     redrive: Annotated[
         bool,
         typer.Option(
@@ -425,7 +427,12 @@ def dead_letters(
     from flockwatch.adapters.kafka_bus import read_topic
     from flockwatch.schema import DeadLetter
     from flockwatch.topics import Topic
+    from flockwatch.workers import STAGES
 
+    if stage is not None and stage not in (known := (*STAGES, "replay", "collect")):
+        raise typer.BadParameter(f"no stage {stage!r}; dead letters come from {', '.join(known)}", param_hint="--stage")
+    if redrive and with_original:
+        raise typer.BadParameter("--with-original lists letters; --redrive sends them", param_hint="--with-original")
     if redrive:
         from flockwatch.adapters.redrive import redrive_dead_letters
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
+import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,6 +21,7 @@ import pytest
 from kafka import KafkaConsumer
 from typer.testing import CliRunner
 
+from flockwatch import workers
 from flockwatch.adapters.kafka_bus import ensure_topics, group_lag, make_producer, read_topic, run_stage
 from flockwatch.cli.app import app
 from flockwatch.cli.demo import stage_processes, wait_for_stages
@@ -205,30 +208,52 @@ def test_a_record_dead_lettered_by_a_stage_bug_is_redriven_once_the_bug_is_fixed
     assert redrive_cli(settings, "--stage", "text") == []  # another stage's letters: none
     [planned] = redrive_cli(settings, "--stage", "normalize", "--dry-run")
     assert planned["action"] == "would redrive" and planned["source_offset"] == 5
-    [redriven] = redrive_cli(settings, "--stage", "normalize")
-    assert redriven["action"] == "redriven" and redriven["to"] == topic_name(settings.topic_prefix, Topic.raw)
-    assert redrive_cli(settings, "--stage", "normalize") == []  # the group goes on where it stopped
 
-    # The fixed stage takes the original as a new record: the post is normalised, nothing is dead-lettered again.
+    # Redriven while the bug is still live: the record is dead-lettered again, and the run still ends with the
+    # one letter it started with (the new letter is the next run's).
+    stop = threading.Event()
+    live = threading.Thread(
+        target=run_stage, args=(settings, BuggyNormalize(good[5]), group), kwargs={"stop": stop}, daemon=True
+    )
+    live.start()
+    try:
+        time.sleep(3)  # the live worker joins its group
+        [redriven] = redrive_cli(settings, "--stage", "normalize")
+        assert redriven["action"] == "redriven" and redriven["to"] == topic_name(settings.topic_prefix, Topic.raw)
+        deadline = time.monotonic() + 30
+        while len(dead_letters(settings)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        live.join(timeout=60)
+    assert len(dead_letters(settings)) == 2
+
+    # The bug fixed, the second letter goes back and the post is normalised; nothing is left to redrive.
+    [again] = redrive_cli(settings, "--stage", "normalize")
+    assert again["action"] == "redriven" and again["dead_letter_offset"] == 1
     fixed = run_stage(settings, NormalizeStage(), group, until_caught_up=True, max_seconds=120)
     assert fixed.counts["normalized"] == 1 and fixed.counts["dead_lettered"] == 0
-    normalized = read_topic(settings, Topic.normalized, 100)
-    assert len(normalized) == 12 and len(dead_letters(settings)) == 1
+    assert redrive_cli(settings, "--stage", "normalize") == []
+    assert len(read_topic(settings, Topic.normalized, 100)) == 12 and len(dead_letters(settings)) == 2
 
 
-class BrokenNormalize:
-    """The normalize stage on a full disk: every call fails, until ``fixed_after`` calls on the whole batch."""
+class BrokenNormalize(logging.Handler):
+    """The normalize stage on a full disk, mended once the loop has said ``mended_after`` times that it is failing
+    (it listens to the loop's log, so the test does not depend on how the broker splits the records into polls)."""
 
     name = "normalize"
     inputs: tuple[Topic, ...] = (Topic.raw,)
 
-    def __init__(self, batch_size: int, fixed_after: int) -> None:
-        self.batch_size, self.fixed_after, self.whole_batch_calls = batch_size, fixed_after, 0
+    def __init__(self, mended_after: int) -> None:
+        super().__init__(logging.ERROR)
+        self.mended_after, self.verdicts = mended_after, 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "failed even alone" in record.getMessage():
+            self.verdicts += 1
 
     def process(self, messages: Sequence[InMessage]) -> StageOutcome:
-        if len(messages) == self.batch_size:
-            self.whole_batch_calls += 1
-        if self.whole_batch_calls <= self.fixed_after:
+        if self.verdicts < self.mended_after:
             raise OSError(28, "No space left on device")
         return normalize_batch(messages)
 
@@ -237,18 +262,41 @@ def test_a_stage_that_fails_on_every_record_stalls_and_resumes_losing_nothing(se
     good = [r.to_bytes() for r in itertools.islice(read_dataset("ira_2016", None, settings.data_dir), 40)]
     ensure_topics(settings)
     producer = make_producer(settings)
-    for value in good:  # one key: one partition, one batch
+    for value in good:
         producer.send(topic_name(settings.topic_prefix, Topic.raw), key=b"same", value=value)
     producer.flush()
     producer.close()
 
     group = group_id(settings, "normalize")
-    stage = BrokenNormalize(len(good), fixed_after=2)
-    report = run_stage(settings, stage, group, until_caught_up=True, max_seconds=120)
-    # Twice the whole batch failed, record by record too: retried later, not dead-lettered; the third time it works.
+    stage = BrokenNormalize(mended_after=2)
+    loop_log = logging.getLogger("flockwatch.adapters.kafka_bus")
+    loop_log.addHandler(stage)
+    try:
+        report = run_stage(settings, stage, group, until_caught_up=True, max_seconds=120)
+    finally:
+        loop_log.removeHandler(stage)
+    # The batch failed record by record too: retried later (the second time as a one-record probe), never
+    # dead-lettered; once the stage works again, every record goes through.
     assert report.counts["stage_failing"] == 2 and report.retries == 2
     assert report.counts["normalized"] == 40 and report.counts["dead_lettered"] == 0
     assert group_lag(settings, group, (Topic.raw,)) == 0
+    assert dead_letters(settings) == []
+    assert len(read_topic(settings, Topic.normalized, 100)) == 40
+
+
+def test_a_micro_batch_run_of_a_broken_stage_fails_its_task(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = [r.to_bytes() for r in itertools.islice(read_dataset("ira_2016", None, settings.data_dir), 8)]
+    ensure_topics(settings)
+    producer = make_producer(settings)
+    for value in good:
+        producer.send(topic_name(settings.topic_prefix, Topic.raw), value=value)
+    producer.flush()
+    producer.close()
+    monkeypatch.setattr(workers, "build_stage", lambda _name, _settings: BrokenNormalize(mended_after=10**9))
+    with pytest.raises(workers.StageBroken, match="failed on every record"):
+        workers.run_until_caught_up("normalize", settings, max_seconds=8)
     assert dead_letters(settings) == []
 
 

@@ -35,7 +35,13 @@ from flockwatch.schema import (
     TextScore,
     document_id,
 )
-from flockwatch.stages.isolate import MAX_ATTEMPTS, SYSTEMIC_RECORDS, StageFailing, process_isolating
+from flockwatch.stages.isolate import (
+    MAX_ATTEMPTS,
+    SYSTEMIC_RECORDS,
+    FailureStreak,
+    StageFailing,
+    process_isolating,
+)
 from flockwatch.stages.media import score_batch as score_media_batch
 from flockwatch.stages.normalize import normalize_batch
 from flockwatch.stages.rollups import RollupsStage, TextRollups
@@ -162,19 +168,74 @@ def test_a_stage_that_fails_on_every_record_is_retried_later_not_dead_lettered()
 
     delivered: list[OutMessage] = []
     waits: list[float] = []
+    streak = FailureStreak()
     batch = [msg(f"m{i}".encode(), i) for i in range(40)]
-    with pytest.raises(StageFailing, match=r"none of the 40 records .* No space left on device") as failing:
-        process_isolating("s", process, delivered.extend, batch, is_transient=batch_transient, wait=waits.append)
+    with pytest.raises(StageFailing, match=r"40 records in a row failed even alone .* No space left") as failing:
+        process_isolating(
+            "s", process, delivered.extend, batch, is_transient=batch_transient, wait=waits.append, streak=streak
+        )
     assert batch_transient(failing.value) and delivered == []
     # Retried alone only until SYSTEMIC_RECORDS records have failed: after that, one try each.
     assert len(waits) == (MAX_ATTEMPTS - 1) * SYSTEMIC_RECORDS
+    assert streak.records == 40 and streak.stage_failing
 
 
-def test_a_small_batch_of_bad_records_is_still_dead_lettered() -> None:
-    batch = [msg(f"m{i}".encode(), i) for i in range(SYSTEMIC_RECORDS - 1)]
-    outcome, delivered = run_isolating(PoisonStage({m.value for m in batch}), batch)
-    assert [DeadLetter.model_validate_json(o.value).source_offset for o in delivered] == [0, 1, 2]
-    assert outcome.counts["dead_lettered"] == outcome.counts["isolated"] == SYSTEMIC_RECORDS - 1
+def test_a_trickle_of_small_batches_on_a_broken_stage_stalls_after_a_few_records() -> None:
+    # At low traffic a poll returns a record or two: the streak of records failing alone spans batches.
+    def process(_batch: Sequence[InMessage]) -> StageOutcome:
+        raise OSError(28, "No space left on device")
+
+    delivered: list[OutMessage] = []
+    streak = FailureStreak()
+    for i in range(SYSTEMIC_RECORDS - 1):
+        outcome = process_isolating(
+            "s", process, delivered.extend, [msg(b"m", i)], is_transient=batch_transient, streak=streak
+        )
+        assert outcome.counts["dead_lettered"] == 1
+    with pytest.raises(StageFailing):
+        process_isolating("s", process, delivered.extend, [msg(b"m", 9)], is_transient=batch_transient, streak=streak)
+    assert len(delivered) == SYSTEMIC_RECORDS - 1  # at most this many letters before the stage is blamed
+
+
+def test_a_success_resets_the_streak() -> None:
+    streak = FailureStreak(SYSTEMIC_RECORDS - 1)
+    process_isolating(
+        "s", PoisonStage(set()).process, lambda _o: None, [msg(b"a")], is_transient=batch_transient, streak=streak
+    )
+    assert streak.records == 0
+
+
+def test_a_malformed_record_the_stage_rejects_itself_proves_nothing_about_the_stage() -> None:
+    # A broken model behind a parser: the parser still dead-letters malformed records, which must not count as
+    # the stage working (the held records would be released into dead letters).
+    def process(batch: Sequence[InMessage]) -> StageOutcome:
+        out = StageOutcome()
+        for m in batch:
+            if m.value == b"malformed":
+                out.dead_letter("s", m, "not JSON")
+        if any(m.value != b"malformed" for m in batch):
+            raise RuntimeError("model cannot run")
+        return out
+
+    delivered: list[OutMessage] = []
+    batch = [msg(b"malformed" if i == 2 else b"ok", i) for i in range(12)]
+    with pytest.raises(StageFailing):
+        process_isolating("s", process, delivered.extend, batch, is_transient=batch_transient)
+    [letter] = [DeadLetter.model_validate_json(o.value) for o in delivered]
+    assert letter.reason == "not JSON" and letter.source_offset == 2
+
+
+def test_held_letters_that_cannot_be_delivered_are_not_blamed_on_the_record_that_succeeded() -> None:
+    def deliver(out: Sequence[OutMessage]) -> None:
+        if any(o.topic is Topic.dead_letter for o in out):
+            raise MessageSizeTooLargeError("the dead-letter topic refuses it")
+        delivered.extend(out)
+
+    delivered: list[OutMessage] = []
+    batch = [msg(b"bad" if i == 0 else f"m{i}".encode(), i) for i in range(8)]
+    with pytest.raises(MessageSizeTooLargeError):  # the loop sees it: nothing is committed
+        process_isolating("s", PoisonStage({b"bad"}).process, deliver, batch, is_transient=batch_transient)
+    assert all(o.topic is Topic.normalized for o in delivered)
 
 
 def test_bad_records_at_the_head_of_a_batch_are_dead_lettered_once_a_later_record_succeeds() -> None:
