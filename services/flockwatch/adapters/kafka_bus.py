@@ -43,7 +43,7 @@ from flockwatch.config import Settings
 from flockwatch.messages import InMessage, OutMessage, StageOutcome, TransientError, UpstreamBehind
 from flockwatch.readiness import SETTINGS_BOUND, resolve_wait, retry_until_ready
 from flockwatch.stages.batching import poll_plan
-from flockwatch.stages.isolate import FailureStreak, StageFailing, process_isolating
+from flockwatch.stages.isolate import StageFailing, StageHealth, process_isolating
 from flockwatch.stages.ordered_merge import OrderKey, PartitionMerge
 from flockwatch.topics import LARGE_MESSAGE_BYTES, TOPICS, Topic, topic_name
 
@@ -134,6 +134,7 @@ class LoopReport:
     retries: int
     elapsed_s: float
     caught_up: bool = False  # (``until_caught_up``) it ended because nothing was left, not on ``max_seconds``
+    stage_failing: bool = False  # it ended with its stage failing on every record it tried (stages.isolate)
 
 
 def kafka_transient(exc: BaseException) -> bool:
@@ -339,7 +340,7 @@ def run_stage(
     counts: Counter[str] = Counter()
     batches = retries = 0
     backoff = 0.5
-    streak = FailureStreak()
+    health = StageHealth()
     stopped_cleanly = ended_caught_up = False
     single_writer = bool(getattr(stage, "single_writer", False))
     input_topics = [topic_name(settings.topic_prefix, s) for s in stage.inputs]
@@ -355,6 +356,20 @@ def run_stage(
     merged = (
         None if order_key is None else MergedInput(consumer, order_key, settings.merge_idle_s, cap=4 * max_poll_records)
     )
+
+    def commit_handled(handled: Sequence[InMessage], rest: Sequence[InMessage]) -> bool:
+        """Commit what was handled; what is left is read again (without merging: its partitions seek back to it;
+        merged: it stays buffered). False if the commit failed (the handled records may come again)."""
+        if rest and merged is None:
+            _seek_to_batch_start(consumer, rest)
+        if not handled:
+            return True
+        offsets = merged.processed(handled) if merged is not None else offsets_after(handled) if rest else None
+        try:
+            return _commit(consumer, stage.name, offsets)
+        except FencedInstanceIdError as exc:
+            raise _fenced(stage.name, group, instance_id) from exc
+
     try:
         while not stop.is_set():
             if max_seconds is not None and time.monotonic() - started > max_seconds:
@@ -383,8 +398,8 @@ def run_stage(
                     ended_caught_up = True
                     break
                 continue
-            # While the stage fails on every record, one record probes whether it works again; the rest waits.
-            batch, rest = (batch[:1], batch[1:]) if streak.stage_failing else (batch, [])
+            # While the stage is failing, a few records probe whether it works again; the rest waits.
+            batch, rest = (batch[: health.probe], batch[health.probe :]) if health.probe else (batch, [])
             try:
                 # A failure retrying cannot fix is narrowed down to its record, which is dead-lettered.
                 outcome = process_isolating(
@@ -394,12 +409,17 @@ def run_stage(
                     batch,
                     is_transient=batch_transient,
                     wait=stop.wait,
-                    streak=streak,
+                    health=health,
                 )
             except (TransientError, KafkaError) as exc:
-                # A server is away: replay this batch later; its offsets stay uncommitted, so nothing is lost.
+                # A server is away, or the stage is broken: replay what is left of this batch later; its offsets
+                # stay uncommitted, so nothing is lost.
                 retries += 1
                 counts["retried_batches"] += 1
+                done = exc.done if isinstance(exc, StageFailing) else 0
+                if isinstance(exc, StageFailing):
+                    counts["stage_failing"] += 1
+                    counts["consumed"] += done
                 # Waiting for an earlier stage is routine, not a failure worth a warning; a broken stage is worse.
                 level = (
                     logging.INFO
@@ -408,25 +428,15 @@ def run_stage(
                     if isinstance(exc, StageFailing)
                     else logging.WARNING
                 )
-                if isinstance(exc, StageFailing):
-                    counts["stage_failing"] += 1
                 log.log(level, "%s: batch of %d failed (%s); retrying in %.1fs", stage.name, len(batch), exc, backoff)
-                if merged is None:
-                    _seek_to_batch_start(consumer, [*batch, *rest])
-                # (merged: the batch stays buffered and is taken again, in the same order)
+                if not commit_handled(batch[:done], [*batch[done:], *rest]):
+                    counts["commit_failed"] += 1
                 stop.wait(backoff)
-                # A broken stage is not retried in a tight loop (each retry is a one-record probe, logged).
+                # A broken stage is not retried in a tight loop: each retry logs an error.
                 backoff = min(backoff * 2, 60.0 if isinstance(exc, StageFailing) else 10.0)
                 continue
             backoff = 0.5
-            if rest and merged is None:
-                _seek_to_batch_start(consumer, rest)  # (merged: the rest stays buffered)
-            try:
-                offsets = merged.processed(batch) if merged is not None else offsets_after(batch) if rest else None
-                committed = _commit(consumer, stage.name, offsets)
-            except FencedInstanceIdError as exc:
-                raise _fenced(stage.name, group, instance_id) from exc
-            if not committed:
+            if not commit_handled(batch, rest):
                 counts["commit_failed"] += 1
             counts.update(outcome.counts)
             counts["consumed"] += len(batch)
@@ -445,7 +455,7 @@ def run_stage(
             producer.close(timeout=10)
         except KafkaError as exc:
             log.warning("%s: closing the Kafka clients failed (%s)", stage.name, exc)
-    return LoopReport(counts, batches, retries, time.monotonic() - started, ended_caught_up)
+    return LoopReport(counts, batches, retries, time.monotonic() - started, ended_caught_up, health.failing)
 
 
 def _final_flush(name: str, flush: Callable[[], StageOutcome], deliver: Callable[[Sequence[OutMessage]], None]) -> None:

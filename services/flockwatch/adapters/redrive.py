@@ -7,7 +7,8 @@ group's offsets are committed only after every redriven original is acknowledged
 letters twice (at-least-once; every stage writes idempotently). The partitions are assigned, not joined: there is
 no group membership to wait for or to lose.
 
-An original goes back to its source partition, with its original key, and is read again by every stage that reads
+An original goes back to its source partition, with the dead letter's key (its original key, or the sha256 of one
+over 1 KiB), and is read again by every stage that reads
 that topic (a redriven normalised post is indexed, scored and graphed again, all idempotently); a normalised post
 loses the raw-partition header it carried, so the graph stage tracks its event time as a source of its own.
 """
@@ -29,6 +30,7 @@ from flockwatch.topics import Topic, topic_name
 
 # Polls in a row that return nothing before the run ends short of the snapshot (a broker that stopped answering).
 IDLE_POLLS = 10
+COMMITTED_TIMEOUT_MS = 30_000
 
 
 def redrive_group(settings: Settings, stage: str | None) -> str:
@@ -38,9 +40,11 @@ def redrive_group(settings: Settings, stage: str | None) -> str:
 
 def redrive_dead_letters(
     settings: Settings, stage: str | None, limit: int, dry_run: bool = False
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], bool]:
     """One line per dead letter considered (of ``stage``'s, or all): redriven (or, with ``dry_run``, what would be),
-    or skipped with why; at most ``limit``. The group's offsets are committed after the acknowledgements."""
+    or skipped with why; at most ``limit``. The group's offsets are committed after the acknowledgements. The flag
+    says whether the run reached its snapshot of the topic's end (or the limit); False if the broker stopped
+    answering first."""
     topic = topic_name(settings.topic_prefix, Topic.dead_letter)
     consumer = when_kafka_ready(
         settings,
@@ -60,30 +64,34 @@ def redrive_dead_letters(
         consumer.assign(partitions)
         end: dict[TopicPartition, int] = consumer.end_offsets(partitions)
         for tp in partitions:
-            committed = consumer.committed(tp)
+            committed = consumer.committed(tp, timeout_ms=COMMITTED_TIMEOUT_MS)
             if committed is None:
                 consumer.seek_to_beginning(tp)
             else:
                 consumer.seek(tp, committed)
         done: dict[TopicPartition, int] = {}  # next offset per partition, once past a record
-        pending = {tp for tp in partitions if consumer.position(tp) < end[tp]}
+        pending = set(partitions)
         idle = 0
-        while pending and len(lines) < limit and idle < IDLE_POLLS:
+        while len(lines) < limit and idle < IDLE_POLLS:
+            # A partition is finished once read to the snapshot (or empty: a retention-deleted one too); its
+            # records since the start are the next run's, so it is not fetched any more.
+            finished = {tp for tp in pending if consumer.position(tp) >= end[tp]}
+            if finished:
+                consumer.pause(*finished)
+                pending -= finished
+            if not pending:
+                break
             polled = consumer.poll(timeout_ms=1000)
             idle = 0 if polled else idle + 1
             for tp, records in polled.items():
                 for record in records:
-                    if tp not in pending or len(lines) >= limit:
-                        break
-                    if record.offset >= end[tp]:  # written since the run started: the next run's
-                        pending.discard(tp)
+                    if record.offset >= end[tp] or len(lines) >= limit:
                         break
                     done[tp] = record.offset + 1
-                    if done[tp] >= end[tp]:
-                        pending.discard(tp)
                     line = _redrive_one(settings, stage, record, producer, sent)
                     if line is not None:
                         lines.append(line)
+        complete = len(lines) >= limit or not pending
         if producer is not None:
             producer.flush()
             for future in sent:
@@ -94,7 +102,7 @@ def redrive_dead_letters(
         consumer.close(autocommit=False)
         if producer is not None:
             producer.close(timeout=10)
-    return lines
+    return lines, complete
 
 
 def _redrive_one(
@@ -114,5 +122,12 @@ def _redrive_one(
         return line | {"action": "skipped", "why": plan.why_not}
     if producer is None:
         return line | {"action": "would redrive", "to": plan.topic}
-    sent.append(producer.send(plan.topic, key=record.key, value=letter.original(), partition=letter.source_partition))
+    # Its source partition while the topic still has it (else by key, as a new record would be).
+    count = len(producer.partitions_for(plan.topic))
+    partition = (
+        letter.source_partition
+        if letter.source_partition is not None and 0 <= letter.source_partition < count
+        else None
+    )
+    sent.append(producer.send(plan.topic, key=record.key, value=letter.original(), partition=partition))
     return line | {"action": "redriven", "to": plan.topic}

@@ -424,6 +424,8 @@ def dead_letters(
     dry_run: Annotated[bool, typer.Option(help="With --redrive: say what would be redriven, send nothing.")] = False,
 ) -> None:
     """What the pipeline rejected: stage, reason and where it came from; one JSON object per line."""
+    from pydantic import ValidationError
+
     from flockwatch.adapters.kafka_bus import read_topic
     from flockwatch.schema import DeadLetter
     from flockwatch.topics import Topic
@@ -436,20 +438,30 @@ def dead_letters(
     if redrive:
         from flockwatch.adapters.redrive import redrive_dead_letters
 
-        lines = redrive_dead_letters(get_settings(), stage, limit, dry_run=dry_run)
+        lines, complete = redrive_dead_letters(get_settings(), stage, limit, dry_run=dry_run)
         for line in lines:
             typer.echo(json.dumps(line, ensure_ascii=False))
         actions = Counter(line["action"] for line in lines)
         typer.echo(f"dead letters: {dict(actions) or 'none to redrive'}", err=True)
+        if not complete:
+            typer.echo("the broker stopped answering before the run reached the topic's end: run it again", err=True)
+            raise typer.Exit(1)
         return
     if dry_run:
         raise typer.BadParameter("--dry-run goes with --redrive", param_hint="--dry-run")
 
     def of_stage(value: bytes) -> bool:
-        return stage is None or DeadLetter.model_validate_json(value).stage == stage
+        try:
+            return stage is None or DeadLetter.model_validate_json(value).stage == stage
+        except ValidationError:
+            return stage is None  # shown as what it is, below
 
     for value in read_topic(get_settings(), Topic.dead_letter, limit, keep=of_stage):
-        letter = DeadLetter.model_validate_json(value)
+        try:
+            letter = DeadLetter.model_validate_json(value)
+        except ValidationError as exc:  # not written by Flockwatch
+            typer.echo(json.dumps({"error": f"not a dead letter: {exc.errors()[0]['msg']}", "bytes": len(value)}))
+            continue
         exclude = None if with_original else {"original_b64"}
         doc = letter.model_dump(mode="json", exclude=exclude)
         doc["original_bytes"] = len(letter.original())

@@ -217,7 +217,14 @@ def test_a_record_dead_lettered_by_a_stage_bug_is_redriven_once_the_bug_is_fixed
     )
     live.start()
     try:
-        time.sleep(3)  # the live worker joins its group
+        # A new post first: the live worker has processed a record, so it can tell a bad record from a broken stage.
+        extra = next(itertools.islice(read_dataset("ira_2016", None, settings.data_dir), 12, None)).to_bytes()
+        producer = make_producer(settings)
+        producer.send(topic_name(settings.topic_prefix, Topic.raw), key=b"same", value=extra)
+        producer.close()
+        deadline = time.monotonic() + 30
+        while len(read_topic(settings, Topic.normalized, 100)) < 12 and time.monotonic() < deadline:
+            time.sleep(0.5)
         [redriven] = redrive_cli(settings, "--stage", "normalize")
         assert redriven["action"] == "redriven" and redriven["to"] == topic_name(settings.topic_prefix, Topic.raw)
         deadline = time.monotonic() + 30
@@ -234,7 +241,7 @@ def test_a_record_dead_lettered_by_a_stage_bug_is_redriven_once_the_bug_is_fixed
     fixed = run_stage(settings, NormalizeStage(), group, until_caught_up=True, max_seconds=120)
     assert fixed.counts["normalized"] == 1 and fixed.counts["dead_lettered"] == 0
     assert redrive_cli(settings, "--stage", "normalize") == []
-    assert len(read_topic(settings, Topic.normalized, 100)) == 12 and len(dead_letters(settings)) == 2
+    assert len(read_topic(settings, Topic.normalized, 100)) == 13 and len(dead_letters(settings)) == 2
 
 
 class BrokenNormalize(logging.Handler):
@@ -247,12 +254,14 @@ class BrokenNormalize(logging.Handler):
     def __init__(self, mended_after: int) -> None:
         super().__init__(logging.ERROR)
         self.mended_after, self.verdicts = mended_after, 0
+        self.sizes: list[int] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         if "failed even alone" in record.getMessage():
             self.verdicts += 1
 
     def process(self, messages: Sequence[InMessage]) -> StageOutcome:
+        self.sizes.append(len(messages))
         if self.verdicts < self.mended_after:
             raise OSError(28, "No space left on device")
         return normalize_batch(messages)
@@ -275,9 +284,10 @@ def test_a_stage_that_fails_on_every_record_stalls_and_resumes_losing_nothing(se
         report = run_stage(settings, stage, group, until_caught_up=True, max_seconds=120)
     finally:
         loop_log.removeHandler(stage)
-    # The batch failed record by record too: retried later (the second time as a one-record probe), never
-    # dead-lettered; once the stage works again, every record goes through.
+    # The batch failed record by record too, with no earlier record to check the stage on: retried later, in a
+    # window of 8 records, then 16 (which the mended stage takes), never dead-lettered; then every record goes through.
     assert report.counts["stage_failing"] == 2 and report.retries == 2
+    assert stage.sizes.count(16) == 1 and 8 in stage.sizes
     assert report.counts["normalized"] == 40 and report.counts["dead_lettered"] == 0
     assert group_lag(settings, group, (Topic.raw,)) == 0
     assert dead_letters(settings) == []
@@ -295,7 +305,7 @@ def test_a_micro_batch_run_of_a_broken_stage_fails_its_task(
     producer.flush()
     producer.close()
     monkeypatch.setattr(workers, "build_stage", lambda _name, _settings: BrokenNormalize(mended_after=10**9))
-    with pytest.raises(workers.StageBroken, match="failed on every record"):
+    with pytest.raises(workers.StageBroken, match="failing even on single records"):
         workers.run_until_caught_up("normalize", settings, max_seconds=8)
     assert dead_letters(settings) == []
 

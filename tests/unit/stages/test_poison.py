@@ -35,13 +35,7 @@ from flockwatch.schema import (
     TextScore,
     document_id,
 )
-from flockwatch.stages.isolate import (
-    MAX_ATTEMPTS,
-    SYSTEMIC_RECORDS,
-    FailureStreak,
-    StageFailing,
-    process_isolating,
-)
+from flockwatch.stages.isolate import MAX_ATTEMPTS, UNJUDGED_RECORDS, StageFailing, StageHealth, process_isolating
 from flockwatch.stages.media import score_batch as score_media_batch
 from flockwatch.stages.normalize import normalize_batch
 from flockwatch.stages.rollups import RollupsStage, TextRollups
@@ -160,49 +154,103 @@ def test_a_record_that_fails_once_then_succeeds_is_not_dead_lettered() -> None:
     assert outcome.counts == {"done": 2, "isolation_splits": 1}
 
 
-def test_a_stage_that_fails_on_every_record_is_retried_later_not_dead_lettered() -> None:
-    # A full disk or a model that cannot run fails every record alone too: blaming the records would empty the
-    # stream into dead letters, so the batch is retried later (transient), with nothing delivered.
-    def process(_batch: Sequence[InMessage]) -> StageOutcome:
-        raise OSError(28, "No space left on device")
+def full_disk(_batch: Sequence[InMessage]) -> StageOutcome:
+    raise OSError(28, "No space left on device")
 
+
+def test_a_broken_stage_is_checked_on_its_canary_and_nothing_is_dead_lettered() -> None:
+    # A full disk or a model that cannot run fails every record alone too: before a record is blamed, a record the
+    # stage processed before is tried again; it fails as well, so the stage is blamed and nothing is delivered.
     delivered: list[OutMessage] = []
-    waits: list[float] = []
-    streak = FailureStreak()
+    health = StageHealth(canary=msg(b"earlier", 99))
     batch = [msg(f"m{i}".encode(), i) for i in range(40)]
-    with pytest.raises(StageFailing, match=r"40 records in a row failed even alone .* No space left") as failing:
-        process_isolating(
-            "s", process, delivered.extend, batch, is_transient=batch_transient, wait=waits.append, streak=streak
-        )
-    assert batch_transient(failing.value) and delivered == []
-    # Retried alone only until SYSTEMIC_RECORDS records have failed: after that, one try each.
-    assert len(waits) == (MAX_ATTEMPTS - 1) * SYSTEMIC_RECORDS
-    assert streak.records == 40 and streak.stage_failing
+    with pytest.raises(
+        StageFailing, match=r"raw\[0\]@0 failed even alone, and so did .*@99.* No space left"
+    ) as failing:
+        process_isolating("s", full_disk, delivered.extend, batch, is_transient=batch_transient, health=health)
+    assert batch_transient(failing.value) and failing.value.done == 0 and delivered == []
+    assert health.probe == 1  # the next try is one record, which the canary can judge
 
 
-def test_a_trickle_of_small_batches_on_a_broken_stage_stalls_after_a_few_records() -> None:
-    # At low traffic a poll returns a record or two: the streak of records failing alone spans batches.
-    def process(_batch: Sequence[InMessage]) -> StageOutcome:
-        raise OSError(28, "No space left on device")
-
+def test_a_stage_that_never_worked_is_not_trusted_to_judge_its_input() -> None:
     delivered: list[OutMessage] = []
-    streak = FailureStreak()
-    for i in range(SYSTEMIC_RECORDS - 1):
-        outcome = process_isolating(
-            "s", process, delivered.extend, [msg(b"m", i)], is_transient=batch_transient, streak=streak
-        )
-        assert outcome.counts["dead_lettered"] == 1
+    health = StageHealth()  # a worker that has processed nothing yet: no canary
+    with pytest.raises(StageFailing, match="no later record succeeded") as failing:
+        process_isolating("s", full_disk, delivered.extend, [msg(b"a", 0)], is_transient=batch_transient, health=health)
+    assert failing.value.done == 0 and delivered == [] and health.probe == 8
     with pytest.raises(StageFailing):
-        process_isolating("s", process, delivered.extend, [msg(b"m", 9)], is_transient=batch_transient, streak=streak)
-    assert len(delivered) == SYSTEMIC_RECORDS - 1  # at most this many letters before the stage is blamed
+        process_isolating("s", full_disk, delivered.extend, [msg(b"a", 0)], is_transient=batch_transient, health=health)
+    assert delivered == [] and health.probe == 16  # the window doubles until a good record is in it
 
 
-def test_a_success_resets_the_streak() -> None:
-    streak = FailureStreak(SYSTEMIC_RECORDS - 1)
-    process_isolating(
-        "s", PoisonStage(set()).process, lambda _o: None, [msg(b"a")], is_transient=batch_transient, streak=streak
+def test_a_bad_record_alone_is_dead_lettered_once_a_good_one_behind_it_proves_the_stage() -> None:
+    health = StageHealth()
+    stage = PoisonStage({b"bad"})
+    delivered: list[OutMessage] = []
+    with pytest.raises(StageFailing):  # alone, with no canary, it cannot be judged
+        process_isolating(
+            "s", stage.process, delivered.extend, [msg(b"bad", 0)], is_transient=batch_transient, health=health
+        )
+    batch = [msg(b"bad", 0), msg(b"good", 1)]
+    outcome = process_isolating(
+        "s", stage.process, delivered.extend, batch, is_transient=batch_transient, health=health
     )
-    assert streak.records == 0
+    assert [o.topic for o in delivered] == [Topic.normalized, Topic.dead_letter]
+    assert outcome.counts["dead_lettered"] == 1 and health.canary == batch[1] and not health.failing
+
+
+def test_a_bad_record_at_the_head_of_a_failing_stage_is_judged_by_the_canary() -> None:
+    health = StageHealth(canary=msg(b"earlier", 99), probe=1)
+    delivered: list[OutMessage] = []
+    process_isolating(
+        "s",
+        PoisonStage({b"bad"}).process,
+        delivered.extend,
+        [msg(b"bad", 5)],
+        is_transient=batch_transient,
+        health=health,
+    )
+    [letter] = [DeadLetter.model_validate_json(o.value) for o in delivered]
+    assert letter.source_offset == 5 and not health.failing  # dead-lettered: the stage works, the loop reads on
+
+
+class BreaksMidBatch(PoisonStage):
+    """Fine until it has processed record ``last_good`` (then its disk is full), with a bad record before that."""
+
+    def __init__(self, poison: set[bytes], last_good: int) -> None:
+        super().__init__(poison)
+        self.last_good, self.broken = last_good, False
+
+    def process(self, batch: Sequence[InMessage]) -> StageOutcome:
+        if self.broken:
+            raise OSError(28, "No space left on device")
+        out = super().process(batch)
+        self.broken = any(m.offset == self.last_good for m in batch)
+        return out
+
+
+def test_a_stage_that_breaks_mid_batch_stops_there_without_dead_lettering_the_rest() -> None:
+    batch = [msg(f"m{i}".encode(), i) for i in range(32)]
+    stage = BreaksMidBatch({b"m3"}, last_good=15)
+    delivered: list[OutMessage] = []
+    health = StageHealth()
+    with pytest.raises(StageFailing) as failing:
+        process_isolating("s", stage.process, delivered.extend, batch, is_transient=batch_transient, health=health)
+    assert failing.value.done == 16  # records 0-15 handled: the loop commits them and reads on from 16
+    letters = [DeadLetter.model_validate_json(o.value) for o in delivered if o.topic is Topic.dead_letter]
+    assert [letter.source_offset for letter in letters] == [3]  # the bad record, judged while the stage worked
+    assert sorted(o.value for o in delivered if o.topic is Topic.normalized) == sorted(
+        f"M{i}".encode() for i in range(16) if i != 3
+    )
+
+
+def test_a_clean_success_is_the_next_canary_and_ends_the_failing_state() -> None:
+    health = StageHealth(probe=1)
+    batch = [msg(b"a", 0), msg(b"b", 1)]
+    process_isolating(
+        "s", PoisonStage(set()).process, lambda _o: None, batch, is_transient=batch_transient, health=health
+    )
+    assert health.canary == batch[-1] and not health.failing
 
 
 def test_a_malformed_record_the_stage_rejects_itself_proves_nothing_about_the_stage() -> None:
@@ -239,7 +287,7 @@ def test_held_letters_that_cannot_be_delivered_are_not_blamed_on_the_record_that
 
 
 def test_bad_records_at_the_head_of_a_batch_are_dead_lettered_once_a_later_record_succeeds() -> None:
-    head = SYSTEMIC_RECORDS + 2
+    head = 6
     batch = [msg(f"m{i}".encode(), i) for i in range(32)]
     delivered: list[OutMessage] = []
     outcome = process_isolating(
@@ -251,8 +299,10 @@ def test_bad_records_at_the_head_of_a_batch_are_dead_lettered_once_a_later_recor
     )
     letters = [DeadLetter.model_validate_json(o.value) for o in delivered if o.topic is Topic.dead_letter]
     assert [letter.source_offset for letter in letters] == list(range(head))
-    # Past SYSTEMIC_RECORDS failures with no success, each record was tried once (the stage looked broken).
-    assert [letter.attempts for letter in letters] == [MAX_ATTEMPTS] * SYSTEMIC_RECORDS + [1] * 2
+    # With no canary, past UNJUDGED_RECORDS records failing in a row, each got one try (a good one is found sooner).
+    assert [letter.attempts for letter in letters] == [MAX_ATTEMPTS] * UNJUDGED_RECORDS + [1] * (
+        head - UNJUDGED_RECORDS
+    )
     assert outcome.counts["done"] == 32 - head and outcome.counts["dead_lettered"] == head
     assert sorted(o.value for o in delivered if o.topic is Topic.normalized) == sorted(
         m.value.upper() for m in batch[head:]
