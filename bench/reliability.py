@@ -46,10 +46,9 @@ PROMISES: tuple[Promise, ...] = (
         "Poison messages",
         "One bad record costs only itself: long ids are hashed under the store's 512-byte limit, a failing batch "
         "is bisected down to the record, which is dead-lettered once with its reason; every stage's lag returns "
-        "to 0 and no worker exits. A stage that fails on every record (a full disk) is blamed instead (a record it "
-        "processed before fails too): it stalls and resumes, dead-lettering nothing, and its Airflow run fails; "
-        "dead letters go back to their topics once the bug is fixed (`dead-letters --redrive`); a worker's final "
-        "flush is published.",
+        "to 0 and no worker exits; a batch failing record after record pauses at half the poll interval, commits "
+        "what it handled and goes on, each record dead-lettered once; dead letters go back to their topics once "
+        "the bug is fixed (`dead-letters --redrive`); a worker's final flush is published.",
         (
             "tests/integration/stages/test_poison.py",
             "tests/unit/stages/test_poison.py",

@@ -43,7 +43,7 @@ from flockwatch.config import Settings
 from flockwatch.messages import InMessage, OutMessage, StageOutcome, TransientError, UpstreamBehind
 from flockwatch.readiness import SETTINGS_BOUND, resolve_wait, retry_until_ready
 from flockwatch.stages.batching import poll_plan
-from flockwatch.stages.isolate import StageFailing, StageHealth, process_isolating
+from flockwatch.stages.isolate import IsolationPaused, process_isolating
 from flockwatch.stages.ordered_merge import OrderKey, PartitionMerge
 from flockwatch.topics import LARGE_MESSAGE_BYTES, TOPICS, Topic, topic_name
 
@@ -133,8 +133,6 @@ class LoopReport:
     batches: int
     retries: int
     elapsed_s: float
-    caught_up: bool = False  # (``until_caught_up``) it ended because nothing was left, not on ``max_seconds``
-    stage_failing: bool = False  # it ended with its stage failing on every record it tried (stages.isolate)
 
 
 def kafka_transient(exc: BaseException) -> bool:
@@ -340,8 +338,7 @@ def run_stage(
     counts: Counter[str] = Counter()
     batches = retries = 0
     backoff = 0.5
-    health = StageHealth()
-    stopped_cleanly = ended_caught_up = False
+    stopped_cleanly = False
     single_writer = bool(getattr(stage, "single_writer", False))
     input_topics = [topic_name(settings.topic_prefix, s) for s in stage.inputs]
     if single_writer:
@@ -395,13 +392,11 @@ def run_stage(
                 caught_up = caught_up and not len(merged.merge)
             if not batch:
                 if caught_up:
-                    ended_caught_up = True
                     break
                 continue
-            # While the stage is failing, a few records probe whether it works again; the rest waits.
-            batch, rest = (batch[: health.probe], batch[health.probe :]) if health.probe else (batch, [])
             try:
-                # A failure retrying cannot fix is narrowed down to its record, which is dead-lettered.
+                # A failure retrying cannot fix is narrowed down to its record, which is dead-lettered; by half the
+                # poll interval, what is handled is committed and the rest read again (no redelivery loop).
                 outcome = process_isolating(
                     stage.name,
                     stage.process,
@@ -409,34 +404,30 @@ def run_stage(
                     batch,
                     is_transient=batch_transient,
                     wait=stop.wait,
-                    health=health,
+                    deadline=time.monotonic() + poll_interval_s / 2,
                 )
+            except IsolationPaused as paused:
+                handled = batch[: paused.done]
+                if not commit_handled(handled, batch[paused.done :]):
+                    counts["commit_failed"] += 1
+                counts.update(paused.outcome.counts)
+                counts["consumed"] += len(handled)
+                counts["isolation_paused"] += 1
+                batches += 1
+                continue
             except (TransientError, KafkaError) as exc:
-                # A server is away, or the stage is broken: replay what is left of this batch later; its offsets
-                # stay uncommitted, so nothing is lost.
+                # A server is away: replay this batch later; its offsets stay uncommitted, so nothing is lost.
                 retries += 1
                 counts["retried_batches"] += 1
-                done = exc.done if isinstance(exc, StageFailing) else 0
-                if isinstance(exc, StageFailing):
-                    counts["stage_failing"] += 1
-                    counts["consumed"] += done
-                # Waiting for an earlier stage is routine, not a failure worth a warning; a broken stage is worse.
-                level = (
-                    logging.INFO
-                    if isinstance(exc, UpstreamBehind)
-                    else logging.ERROR
-                    if isinstance(exc, StageFailing)
-                    else logging.WARNING
-                )
+                # Waiting for an earlier stage is routine, not a failure worth a warning.
+                level = logging.INFO if isinstance(exc, UpstreamBehind) else logging.WARNING
                 log.log(level, "%s: batch of %d failed (%s); retrying in %.1fs", stage.name, len(batch), exc, backoff)
-                if not commit_handled(batch[:done], [*batch[done:], *rest]):
-                    counts["commit_failed"] += 1
+                commit_handled([], batch)
                 stop.wait(backoff)
-                # A broken stage is not retried in a tight loop: each retry logs an error.
-                backoff = min(backoff * 2, 60.0 if isinstance(exc, StageFailing) else 10.0)
+                backoff = min(backoff * 2, 10.0)
                 continue
             backoff = 0.5
-            if not commit_handled(batch, rest):
+            if not commit_handled(batch, []):
                 counts["commit_failed"] += 1
             counts.update(outcome.counts)
             counts["consumed"] += len(batch)
@@ -455,7 +446,7 @@ def run_stage(
             producer.close(timeout=10)
         except KafkaError as exc:
             log.warning("%s: closing the Kafka clients failed (%s)", stage.name, exc)
-    return LoopReport(counts, batches, retries, time.monotonic() - started, ended_caught_up, health.failing)
+    return LoopReport(counts, batches, retries, time.monotonic() - started)
 
 
 def _final_flush(name: str, flush: Callable[[], StageOutcome], deliver: Callable[[Sequence[OutMessage]], None]) -> None:

@@ -75,7 +75,7 @@ def redrive_dead_letters(
         while len(lines) < limit and idle < IDLE_POLLS:
             # A partition is finished once read to the snapshot (or empty: a retention-deleted one too); its
             # records since the start are the next run's, so it is not fetched any more.
-            finished = {tp for tp in pending if consumer.position(tp) >= end[tp]}
+            finished = {tp for tp in pending if _position(consumer, tp) >= end[tp]}
             if finished:
                 consumer.pause(*finished)
                 pending -= finished
@@ -103,6 +103,12 @@ def redrive_dead_letters(
         if producer is not None:
             producer.close(timeout=10)
     return lines, complete
+
+
+def _position(consumer: KafkaConsumer, tp: TopicPartition) -> int:
+    """Where the next fetch of ``tp`` starts; -1 (not finished) when the broker did not say in time."""
+    position = consumer.position(tp, timeout_ms=COMMITTED_TIMEOUT_MS)
+    return -1 if position is None else int(position)
 
 
 def _redrive_one(

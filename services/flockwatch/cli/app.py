@@ -436,9 +436,15 @@ def dead_letters(
     if redrive and with_original:
         raise typer.BadParameter("--with-original lists letters; --redrive sends them", param_hint="--with-original")
     if redrive:
+        from kafka.errors import KafkaTimeoutError
+
         from flockwatch.adapters.redrive import redrive_dead_letters
 
-        lines, complete = redrive_dead_letters(get_settings(), stage, limit, dry_run=dry_run)
+        try:
+            lines, complete = redrive_dead_letters(get_settings(), stage, limit, dry_run=dry_run)
+        except KafkaTimeoutError as exc:  # nothing was committed: the next run sends what this one might have
+            typer.echo(f"the broker did not answer in time ({exc}); nothing committed: run it again", err=True)
+            raise typer.Exit(1) from exc
         for line in lines:
             typer.echo(json.dumps(line, ensure_ascii=False))
         actions = Counter(line["action"] for line in lines)

@@ -35,7 +35,7 @@ from flockwatch.schema import (
     TextScore,
     document_id,
 )
-from flockwatch.stages.isolate import MAX_ATTEMPTS, UNJUDGED_RECORDS, StageFailing, StageHealth, process_isolating
+from flockwatch.stages.isolate import MAX_ATTEMPTS, IsolationPaused, process_isolating
 from flockwatch.stages.media import score_batch as score_media_batch
 from flockwatch.stages.normalize import normalize_batch
 from flockwatch.stages.rollups import RollupsStage, TextRollups
@@ -154,159 +154,53 @@ def test_a_record_that_fails_once_then_succeeds_is_not_dead_lettered() -> None:
     assert outcome.counts == {"done": 2, "isolation_splits": 1}
 
 
-def full_disk(_batch: Sequence[InMessage]) -> StageOutcome:
-    raise OSError(28, "No space left on device")
+class Clock:
+    """A clock that moves on by ``step`` seconds at each reading."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
 
 
-def test_a_broken_stage_is_checked_on_its_canary_and_nothing_is_dead_lettered() -> None:
-    # A full disk or a model that cannot run fails every record alone too: before a record is blamed, a record the
-    # stage processed before is tried again; it fails as well, so the stage is blamed and nothing is delivered.
+def test_isolation_pauses_at_its_deadline_with_the_handled_records_a_prefix() -> None:
+    # A stage failing on every record costs each one its attempts: past the deadline, what is handled is handed
+    # back so the loop commits it and polls again, instead of outlasting max.poll.interval and looping.
+    def process(_batch: Sequence[InMessage]) -> StageOutcome:
+        raise OSError(28, "No space left on device")
+
     delivered: list[OutMessage] = []
-    health = StageHealth(canary=msg(b"earlier", 99))
-    batch = [msg(f"m{i}".encode(), i) for i in range(40)]
-    with pytest.raises(
-        StageFailing, match=r"raw\[0\]@0 failed even alone, and so did .*@99.* No space left"
-    ) as failing:
-        process_isolating("s", full_disk, delivered.extend, batch, is_transient=batch_transient, health=health)
-    assert batch_transient(failing.value) and failing.value.done == 0 and delivered == []
-    assert health.probe == 1  # the next try is one record, which the canary can judge
-
-
-def test_a_stage_that_never_worked_is_not_trusted_to_judge_its_input() -> None:
-    delivered: list[OutMessage] = []
-    health = StageHealth()  # a worker that has processed nothing yet: no canary
-    with pytest.raises(StageFailing, match="no later record succeeded") as failing:
-        process_isolating("s", full_disk, delivered.extend, [msg(b"a", 0)], is_transient=batch_transient, health=health)
-    assert failing.value.done == 0 and delivered == [] and health.probe == 8
-    with pytest.raises(StageFailing):
-        process_isolating("s", full_disk, delivered.extend, [msg(b"a", 0)], is_transient=batch_transient, health=health)
-    assert delivered == [] and health.probe == 16  # the window doubles until a good record is in it
-
-
-def test_a_bad_record_alone_is_dead_lettered_once_a_good_one_behind_it_proves_the_stage() -> None:
-    health = StageHealth()
-    stage = PoisonStage({b"bad"})
-    delivered: list[OutMessage] = []
-    with pytest.raises(StageFailing):  # alone, with no canary, it cannot be judged
+    batch = [msg(f"m{i}".encode(), i) for i in range(64)]
+    with pytest.raises(IsolationPaused) as paused:
         process_isolating(
-            "s", stage.process, delivered.extend, [msg(b"bad", 0)], is_transient=batch_transient, health=health
+            "s", process, delivered.extend, batch, is_transient=batch_transient, deadline=10.0, clock=Clock(1.0)
         )
-    batch = [msg(b"bad", 0), msg(b"good", 1)]
+    done = paused.value.done
+    assert 0 < done < 64
+    letters = [DeadLetter.model_validate_json(o.value) for o in delivered]
+    assert [letter.source_offset for letter in letters] == list(range(done))  # exactly the handled prefix
+    assert paused.value.outcome.counts["isolated"] == done
+
+
+def test_isolation_handles_at_least_one_record_before_pausing() -> None:
+    stage = PoisonStage({b"m0"})
+    delivered: list[OutMessage] = []
+    batch = [msg(f"m{i}".encode(), i) for i in range(8)]
+    with pytest.raises(IsolationPaused) as paused:  # the deadline passed before isolation began
+        process_isolating(
+            "s", stage.process, delivered.extend, batch, is_transient=batch_transient, deadline=-1.0, clock=Clock(1.0)
+        )
+    assert paused.value.done == 1 and [DeadLetter.model_validate_json(o.value).source_offset for o in delivered] == [0]
+
+
+def test_a_batch_isolated_within_its_deadline_is_not_paused() -> None:
+    batch = [msg(f"m{i}".encode(), i) for i in range(16)]
     outcome = process_isolating(
-        "s", stage.process, delivered.extend, batch, is_transient=batch_transient, health=health
+        "s", PoisonStage({b"m9"}).process, lambda _o: None, batch, is_transient=batch_transient, deadline=1e9
     )
-    assert [o.topic for o in delivered] == [Topic.normalized, Topic.dead_letter]
-    assert outcome.counts["dead_lettered"] == 1 and health.canary == batch[1] and not health.failing
-
-
-def test_a_bad_record_at_the_head_of_a_failing_stage_is_judged_by_the_canary() -> None:
-    health = StageHealth(canary=msg(b"earlier", 99), probe=1)
-    delivered: list[OutMessage] = []
-    process_isolating(
-        "s",
-        PoisonStage({b"bad"}).process,
-        delivered.extend,
-        [msg(b"bad", 5)],
-        is_transient=batch_transient,
-        health=health,
-    )
-    [letter] = [DeadLetter.model_validate_json(o.value) for o in delivered]
-    assert letter.source_offset == 5 and not health.failing  # dead-lettered: the stage works, the loop reads on
-
-
-class BreaksMidBatch(PoisonStage):
-    """Fine until it has processed record ``last_good`` (then its disk is full), with a bad record before that."""
-
-    def __init__(self, poison: set[bytes], last_good: int) -> None:
-        super().__init__(poison)
-        self.last_good, self.broken = last_good, False
-
-    def process(self, batch: Sequence[InMessage]) -> StageOutcome:
-        if self.broken:
-            raise OSError(28, "No space left on device")
-        out = super().process(batch)
-        self.broken = any(m.offset == self.last_good for m in batch)
-        return out
-
-
-def test_a_stage_that_breaks_mid_batch_stops_there_without_dead_lettering_the_rest() -> None:
-    batch = [msg(f"m{i}".encode(), i) for i in range(32)]
-    stage = BreaksMidBatch({b"m3"}, last_good=15)
-    delivered: list[OutMessage] = []
-    health = StageHealth()
-    with pytest.raises(StageFailing) as failing:
-        process_isolating("s", stage.process, delivered.extend, batch, is_transient=batch_transient, health=health)
-    assert failing.value.done == 16  # records 0-15 handled: the loop commits them and reads on from 16
-    letters = [DeadLetter.model_validate_json(o.value) for o in delivered if o.topic is Topic.dead_letter]
-    assert [letter.source_offset for letter in letters] == [3]  # the bad record, judged while the stage worked
-    assert sorted(o.value for o in delivered if o.topic is Topic.normalized) == sorted(
-        f"M{i}".encode() for i in range(16) if i != 3
-    )
-
-
-def test_a_clean_success_is_the_next_canary_and_ends_the_failing_state() -> None:
-    health = StageHealth(probe=1)
-    batch = [msg(b"a", 0), msg(b"b", 1)]
-    process_isolating(
-        "s", PoisonStage(set()).process, lambda _o: None, batch, is_transient=batch_transient, health=health
-    )
-    assert health.canary == batch[-1] and not health.failing
-
-
-def test_a_malformed_record_the_stage_rejects_itself_proves_nothing_about_the_stage() -> None:
-    # A broken model behind a parser: the parser still dead-letters malformed records, which must not count as
-    # the stage working (the held records would be released into dead letters).
-    def process(batch: Sequence[InMessage]) -> StageOutcome:
-        out = StageOutcome()
-        for m in batch:
-            if m.value == b"malformed":
-                out.dead_letter("s", m, "not JSON")
-        if any(m.value != b"malformed" for m in batch):
-            raise RuntimeError("model cannot run")
-        return out
-
-    delivered: list[OutMessage] = []
-    batch = [msg(b"malformed" if i == 2 else b"ok", i) for i in range(12)]
-    with pytest.raises(StageFailing):
-        process_isolating("s", process, delivered.extend, batch, is_transient=batch_transient)
-    [letter] = [DeadLetter.model_validate_json(o.value) for o in delivered]
-    assert letter.reason == "not JSON" and letter.source_offset == 2
-
-
-def test_held_letters_that_cannot_be_delivered_are_not_blamed_on_the_record_that_succeeded() -> None:
-    def deliver(out: Sequence[OutMessage]) -> None:
-        if any(o.topic is Topic.dead_letter for o in out):
-            raise MessageSizeTooLargeError("the dead-letter topic refuses it")
-        delivered.extend(out)
-
-    delivered: list[OutMessage] = []
-    batch = [msg(b"bad" if i == 0 else f"m{i}".encode(), i) for i in range(8)]
-    with pytest.raises(MessageSizeTooLargeError):  # the loop sees it: nothing is committed
-        process_isolating("s", PoisonStage({b"bad"}).process, deliver, batch, is_transient=batch_transient)
-    assert all(o.topic is Topic.normalized for o in delivered)
-
-
-def test_bad_records_at_the_head_of_a_batch_are_dead_lettered_once_a_later_record_succeeds() -> None:
-    head = 6
-    batch = [msg(f"m{i}".encode(), i) for i in range(32)]
-    delivered: list[OutMessage] = []
-    outcome = process_isolating(
-        "s",
-        PoisonStage({m.value for m in batch[:head]}).process,
-        delivered.extend,
-        batch,
-        is_transient=batch_transient,
-    )
-    letters = [DeadLetter.model_validate_json(o.value) for o in delivered if o.topic is Topic.dead_letter]
-    assert [letter.source_offset for letter in letters] == list(range(head))
-    # With no canary, past UNJUDGED_RECORDS records failing in a row, each got one try (a good one is found sooner).
-    assert [letter.attempts for letter in letters] == [MAX_ATTEMPTS] * UNJUDGED_RECORDS + [1] * (
-        head - UNJUDGED_RECORDS
-    )
-    assert outcome.counts["done"] == 32 - head and outcome.counts["dead_lettered"] == head
-    assert sorted(o.value for o in delivered if o.topic is Topic.normalized) == sorted(
-        m.value.upper() for m in batch[head:]
-    )
+    assert outcome.counts["done"] == 15 and outcome.counts["isolated"] == 1
 
 
 @pytest.mark.parametrize("exc", [StoreUnavailable("store away"), KafkaConnectionError("broker away")])
