@@ -29,8 +29,8 @@ def redrive_plan(letter: DeadLetter, topic_prefix: str) -> RedrivePlan:
         # The replayer's oversize records and the documents the store rejected were never read from a topic.
         return RedrivePlan(
             None,
-            "no source topic: it was not read from one (a document the store rejected, or a "
-            "record refused before it was produced)",
+            "no source topic: it was not read from one (a rollup, graph or alert document the store rejected, "
+            "or a record refused before it was produced)",
         )
     if letter.source_topic not in {topic_name(topic_prefix, t) for t in Topic if t is not Topic.dead_letter}:
         return RedrivePlan(None, f"source topic {letter.source_topic!r} is not one of this deployment's stage inputs")

@@ -414,6 +414,8 @@ def run_stage(
                 counts["consumed"] += len(handled)
                 counts["isolation_paused"] += 1
                 batches += 1
+                if on_batch:
+                    on_batch(paused.outcome.counts)
                 continue
             except (TransientError, KafkaError) as exc:
                 # A server is away: replay this batch later; its offsets stay uncommitted, so nothing is lost.

@@ -62,11 +62,18 @@ def _stage_process(label: str, name: str, settings_json: str, stop: MpEvent, res
     settings = Settings.model_validate_json(settings_json)
     stage = build_stage(name, settings)
     try:
-        report = run_stage(settings, stage, group_id(settings, name), stop=stop)  # type: ignore[arg-type]
+        # As `flockwatch worker` does: the alerts stage judges its last burst interval as it stops.
+        report = run_stage(
+            settings,
+            stage,
+            group_id(settings, name),
+            stop=stop,  # type: ignore[arg-type]
+            flush_on_stop=getattr(stage, "final_flush", None),
+        )
     finally:
         close = getattr(stage, "close", None)
         if close is not None:
-            close()  # as `flockwatch worker` does: the alerts stage releases what its watermark still held
+            close()  # the alerts stage lets its sink deliveries finish
     results.put((label, dict(report.counts)))
 
 

@@ -89,11 +89,13 @@ class _Isolation:
         if len(batch) == 1:
             return self._retry_alone(batch[0], error)
         log.warning("%s: batch of %d failed (%.300s); halving it to find the record", self.name, len(batch), error)
-        middle = len(batch) // 2
+        # Out of time before anything is handled: the head record alone, so the first pause comes after one
+        # record's attempts rather than after a descent through ever smaller halves.
+        middle = 1 if start == 0 and self._past_deadline() else len(batch) // 2
         total = StageOutcome()
         total.counts["isolation_splits"] += 1
         for offset, half in ((0, batch[:middle]), (middle, batch[middle:])):
-            if start + offset > 0 and self.deadline is not None and self.clock() > self.deadline:
+            if start + offset > 0 and self._past_deadline():
                 raise IsolationPaused(start + offset, total)
             try:
                 part = self.process(half)
@@ -108,6 +110,9 @@ class _Isolation:
                     raise IsolationPaused(paused.done, total) from None
             total.counts.update(part.counts)
         return total
+
+    def _past_deadline(self) -> bool:
+        return self.deadline is not None and self.clock() > self.deadline
 
     def _retry_alone(self, msg: InMessage, first: Exception) -> StageOutcome:
         last = first

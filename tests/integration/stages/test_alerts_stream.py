@@ -40,7 +40,10 @@ def workers(settings: Settings, alerts: AlertStage) -> Iterator[None]:
     stages = [("normalize", NormalizeStage()), ("alerts", alerts)]
     threads = [
         threading.Thread(
-            target=run_stage, args=(settings, stage, group_id(settings, name)), kwargs={"stop": stop}, daemon=True
+            target=run_stage,
+            args=(settings, stage, group_id(settings, name)),
+            kwargs={"stop": stop, "flush_on_stop": getattr(stage, "final_flush", None)},
+            daemon=True,
         )
         for name, stage in stages
     ]

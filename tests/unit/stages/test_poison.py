@@ -184,15 +184,22 @@ def test_isolation_pauses_at_its_deadline_with_the_handled_records_a_prefix() ->
     assert paused.value.outcome.counts["isolated"] == done
 
 
-def test_isolation_handles_at_least_one_record_before_pausing() -> None:
-    stage = PoisonStage({b"m0"})
+def test_isolation_handles_at_least_one_record_before_pausing_and_goes_straight_to_it() -> None:
+    sizes: list[int] = []
+
+    def process(batch: Sequence[InMessage]) -> StageOutcome:
+        sizes.append(len(batch))
+        raise OSError(28, "No space left on device")
+
     delivered: list[OutMessage] = []
-    batch = [msg(f"m{i}".encode(), i) for i in range(8)]
+    batch = [msg(f"m{i}".encode(), i) for i in range(64)]
     with pytest.raises(IsolationPaused) as paused:  # the deadline passed before isolation began
         process_isolating(
-            "s", stage.process, delivered.extend, batch, is_transient=batch_transient, deadline=-1.0, clock=Clock(1.0)
+            "s", process, delivered.extend, batch, is_transient=batch_transient, deadline=-1.0, clock=Clock(1.0)
         )
     assert paused.value.done == 1 and [DeadLetter.model_validate_json(o.value).source_offset for o in delivered] == [0]
+    # The whole batch, then its head record alone (its attempts), not halves of 32, 16, 8...
+    assert sizes == [64] + [1] * MAX_ATTEMPTS
 
 
 def test_a_batch_isolated_within_its_deadline_is_not_paused() -> None:
