@@ -6,9 +6,8 @@ import logging
 from collections.abc import Sequence
 
 import pytest
-from kafka import KafkaConsumer
 
-from flockwatch.adapters.kafka_bus import ensure_topics, make_producer, run_stage
+from flockwatch.adapters.kafka_bus import ensure_topics, make_producer, read_topic, run_stage
 from flockwatch.config import Settings
 from flockwatch.messages import InMessage, OutMessage, StageOutcome
 from flockwatch.topics import Topic, topic_name
@@ -39,19 +38,6 @@ class HoldingStage:
         return outcome
 
 
-def published(settings: Settings, topic: Topic) -> list[bytes]:
-    consumer = KafkaConsumer(
-        topic_name(settings.topic_prefix, topic),
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=3000,
-    )
-    try:
-        return [m.value for m in consumer]
-    finally:
-        consumer.close()
-
-
 def send_raw(settings: Settings, values: Sequence[bytes]) -> None:
     ensure_topics(settings)
     producer = make_producer(settings)
@@ -68,7 +54,7 @@ def test_the_final_flush_is_published_before_the_producer_closes(settings: Setti
         settings, stage, group_id(settings, "alerts"), until_caught_up=True, flush_on_stop=stage.final_flush
     )
     assert report.counts["consumed"] == 2
-    assert sorted(published(settings, Topic.alerts)) == [b"flushed:a", b"flushed:b"]
+    assert sorted(read_topic(settings, Topic.alerts, 100, timeout_s=3.0)) == [b"flushed:a", b"flushed:b"]
 
 
 def test_a_final_flush_that_fails_is_logged_and_the_loop_still_ends(
@@ -82,4 +68,4 @@ def test_a_final_flush_that_fails_is_logged_and_the_loop_still_ends(
         )
     assert report.counts["consumed"] == 1
     assert "the final flush failed" in caplog.text and "store away at shutdown" in caplog.text
-    assert published(settings, Topic.alerts) == []
+    assert read_topic(settings, Topic.alerts, 100, timeout_s=3.0) == []

@@ -78,6 +78,18 @@ def dead_letters(settings: Settings) -> list[DeadLetter]:
         consumer.close()
 
 
+def send_ira_on_one_key(settings: Settings, n: int) -> list[bytes]:
+    """The first ``n`` IRA records on the raw topic under one key: one partition, read as one batch."""
+    good = [r.to_bytes() for r in itertools.islice(read_dataset("ira_2016", None, settings.data_dir), n)]
+    ensure_topics(settings)
+    producer = make_producer(settings)
+    for value in good:
+        producer.send(topic_name(settings.topic_prefix, Topic.raw), key=b"same", value=value)
+    producer.flush()
+    producer.close()
+    return good
+
+
 @pytest.mark.store_long
 def test_poison_records_cost_only_themselves(settings: Settings) -> None:
     good = [r.to_bytes() for r in itertools.islice(read_dataset("ira_2016", None, settings.data_dir), 100)]
@@ -165,13 +177,7 @@ class BuggyNormalize:
 
 
 def test_a_stage_bug_on_one_record_costs_that_record_not_the_stage(settings: Settings) -> None:
-    good = [r.to_bytes() for r in itertools.islice(read_dataset("ira_2016", None, settings.data_dir), 40)]
-    ensure_topics(settings)
-    producer = make_producer(settings)
-    for value in good:  # one key: one partition, one batch
-        producer.send(topic_name(settings.topic_prefix, Topic.raw), key=b"same", value=value)
-    producer.flush()
-    producer.close()
+    good = send_ira_on_one_key(settings, 40)
 
     group = group_id(settings, "normalize")
     report = run_stage(settings, BuggyNormalize(good[17]), group, until_caught_up=True, max_seconds=120)
@@ -192,13 +198,7 @@ def redrive_cli(settings: Settings, *args: str) -> list[dict[str, object]]:
 
 
 def test_a_record_dead_lettered_by_a_stage_bug_is_redriven_once_the_bug_is_fixed(settings: Settings) -> None:
-    good = [r.to_bytes() for r in itertools.islice(read_dataset("ira_2016", None, settings.data_dir), 12)]
-    ensure_topics(settings)
-    producer = make_producer(settings)
-    for value in good:
-        producer.send(topic_name(settings.topic_prefix, Topic.raw), key=b"same", value=value)
-    producer.flush()
-    producer.close()
+    good = send_ira_on_one_key(settings, 12)
     group = group_id(settings, "normalize")
     buggy = run_stage(settings, BuggyNormalize(good[5]), group, until_caught_up=True, max_seconds=120)
     assert buggy.counts["normalized"] == 11 and buggy.counts["isolated"] == 1
@@ -250,13 +250,7 @@ def test_a_batch_failing_record_after_record_is_dead_lettered_once_within_the_po
 ) -> None:
     # 40 records at 0.6 s of retries each outlast a 6 s max.poll.interval: without pausing at half of it, the
     # worker would leave its group, the commit would fail, and the batch would come round again and again.
-    good = [r.to_bytes() for r in itertools.islice(read_dataset("ira_2016", None, settings.data_dir), 40)]
-    ensure_topics(settings)
-    producer = make_producer(settings)
-    for value in good:
-        producer.send(topic_name(settings.topic_prefix, Topic.raw), key=b"same", value=value)
-    producer.flush()
-    producer.close()
+    send_ira_on_one_key(settings, 40)
     short = settings.model_copy(update={"kafka_max_poll_interval_s": 6.0})
     group = group_id(settings, "normalize")
     report = run_stage(short, FullDisk(), group, until_caught_up=True, max_seconds=120)
